@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// Runs the TypeScript CLI through tsx's loader, so a fresh clone needs no compile step.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('../runtime/cli/main.ts');

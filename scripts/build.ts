@@ -1,0 +1,53 @@
+/**
+ * Builds the Figma side: plugin/main.ts → dist/plugin.js, and ui/ → one self-contained
+ * dist/ui.html (Figma loads the UI as a single HTML string, so JS and CSS are inlined).
+ */
+import { build } from 'esbuild';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dist = `${root}dist/`;
+
+export async function buildFigma(outDir = dist): Promise<{ pluginJs: string; uiHtml: string }> {
+  await mkdir(outDir, { recursive: true });
+  const pluginJs = `${outDir}plugin.js`;
+  await build({
+    entryPoints: [`${root}plugin/main.ts`],
+    bundle: true,
+    outfile: pluginJs,
+    // Figma's main-thread sandbox runs an older JS engine subset.
+    target: 'es2017',
+    format: 'iife',
+    logLevel: 'warning',
+  });
+
+  const ui = await build({
+    entryPoints: [`${root}ui/main.tsx`],
+    bundle: true,
+    write: false,
+    outdir: outDir,
+    target: 'es2020',
+    format: 'iife',
+    minify: true,
+    jsx: 'automatic',
+    jsxImportSource: 'preact',
+    loader: { '.png': 'dataurl', '.svg': 'dataurl' },
+    logLevel: 'warning',
+  });
+  const js = ui.outputFiles.find((f) => f.path.endsWith('.js'))?.text ?? '';
+  const css = ui.outputFiles.find((f) => f.path.endsWith('.css'))?.text ?? '';
+  const template = await readFile(`${root}ui/index.html`, 'utf8');
+  // Escape "</script" so the inlined bundle cannot close its own tag.
+  const html = template
+    .replace('<!--STYLE-->', () => `<style>${css}</style>`)
+    .replace('<!--SCRIPT-->', () => `<script>${js.replace(/<\/script/gi, '<\\/script')}</script>`);
+  const uiHtml = `${outDir}ui.html`;
+  await writeFile(uiHtml, html);
+  return { pluginJs, uiHtml };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const out = await buildFigma();
+  console.log(`built ${out.pluginJs} and ${out.uiHtml}`);
+}
