@@ -1,7 +1,63 @@
-import { Command } from 'commander';
+/** `dype` command line: generate, demo-model, info, serve. */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { generateCommand } from './generate.ts';
+import { demoModelCommand, infoCommand } from './model.ts';
+import { DEVICES, GENERATION_METHODS, IMAGE_FORMATS } from '../pipeline/types.ts';
 
-const program = new Command('dype').description('DyPE companion: ultra-high-resolution FLUX generation for Figma');
+export function intArg(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function numberArg(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
+    return n;
+  };
+}
+
+const modelOption = () => new Option('--model <dir>', 'model bundle folder (default: the embedded demo model, built on first use)').env('DYPE_MODEL');
+const deviceOption = () => new Option('--device <name>', 'execution provider').choices(DEVICES).default('auto');
+
+const program = new Command('dype')
+  .description('DyPE companion: ultra-high-resolution images from FLUX-family models, for Figma')
+  .showHelpAfterError();
+
+program
+  .command('generate')
+  .description('generate one image')
+  .requiredOption('-p, --prompt <text>', 'what to draw')
+  .option('-W, --width <px>', 'output width in pixels', intArg('width', 1, 1 << 16), 1024)
+  .option('-H, --height <px>', 'output height in pixels', intArg('height', 1, 1 << 16), 1024)
+  .option('--seed <n>', 'random seed (same seed, same image)', intArg('seed', 0, 0xffffffff))
+  .option('--steps <n>', 'denoising steps (default: the model’s)', intArg('steps', 1, 200))
+  .addOption(new Option('--method <name>', 'position encoding; dy-* rescale per step (DyPE)').choices(GENERATION_METHODS).default('dy-yarn'))
+  .option('--guidance <scale>', 'guidance scale (models with a guidance embedding)', numberArg('guidance'))
+  .addOption(modelOption())
+  .addOption(deviceOption())
+  .addOption(new Option('--format <fmt>', 'image format (default: from the output name)').choices(IMAGE_FORMATS))
+  .requiredOption('-o, --output <file>', 'where to write the image')
+  .option('--no-progress', 'no progress bar')
+  .action(generateCommand);
+
+program
+  .command('demo-model')
+  .description('write the embedded demo bundle (a tiny untrained FLUX-style model; its images are abstract)')
+  .argument('<dir>', 'folder to write')
+  .action(demoModelCommand);
+
+program
+  .command('info')
+  .description('show a bundle, its transformer contract and the available execution providers')
+  .addOption(modelOption())
+  .addOption(deviceOption())
+  .action(infoCommand);
+
 program.parseAsync(process.argv).catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : String(error));
+  console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;
 });

@@ -1,0 +1,72 @@
+import { SingleBar, Presets } from 'cli-progress';
+import { randomInt } from 'node:crypto';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, extname, resolve } from 'node:path';
+import { loadPipeline } from '../pipeline/index.ts';
+import type { Device, GenerationMethod, ImageFormat } from '../pipeline/types.ts';
+import { resolveModelDir } from './model.ts';
+
+export interface GenerateCliOptions {
+  prompt: string;
+  width: number;
+  height: number;
+  seed?: number;
+  steps?: number;
+  method: GenerationMethod;
+  guidance?: number;
+  model?: string;
+  device: Device;
+  format?: ImageFormat;
+  output: string;
+  progress: boolean;
+}
+
+export function formatFromName(file: string): ImageFormat {
+  const ext = extname(file).toLowerCase();
+  return ext === '.jpg' || ext === '.jpeg' ? 'jpg' : 'png';
+}
+
+/** Write next to the target, then rename, so a crash never leaves a half-written image. */
+async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = `${path}.${process.pid}.tmp`;
+  await writeFile(temp, bytes);
+  await rename(temp, path);
+}
+
+export async function generateCommand(opts: GenerateCliOptions): Promise<void> {
+  const output = resolve(opts.output);
+  const dir = await resolveModelDir(opts.model);
+  const pipeline = await loadPipeline(dir, { device: opts.device, log: (l) => console.error(l) });
+  if (pipeline.info.demo) console.error('note: using the embedded demo model (untrained): the image will be abstract.');
+  const seed = opts.seed ?? randomInt(0, 0xffffffff);
+  const bar = opts.progress && process.stderr.isTTY !== false ? new SingleBar({ format: 'denoising [{bar}] {value}/{total} steps | σ {sigma} | ETA {eta_s}s', stream: process.stderr }, Presets.shades_classic) : null;
+  const abort = new AbortController();
+  const onSigint = () => abort.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    const result = await pipeline.generate(
+      { prompt: opts.prompt, width: opts.width, height: opts.height, seed, steps: opts.steps, guidance: opts.guidance, method: opts.method, format: opts.format ?? formatFromName(output) },
+      {
+        signal: abort.signal,
+        onProgress: (p) => {
+          if (!bar) return;
+          if (p.step === 1) bar.start(p.steps, 0, { sigma: '1.000' });
+          bar.update(p.step, { sigma: p.sigma.toFixed(3), eta_s: Math.round(p.etaMs / 1000) });
+        },
+      },
+    );
+    bar?.stop();
+    await writeAtomic(output, result.image);
+    const t = result.timings;
+    console.log(
+      `${output}: ${result.width}×${result.height} ${result.format}, seed ${result.seed}, ${result.steps} steps ${result.method} | ` +
+        `${t.perStepMs.toFixed(0)} ms/step, total ${(t.totalMs / 1000).toFixed(2)} s (decode ${(t.decodeMs / 1000).toFixed(2)} s), ` +
+        `peak RSS ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
+    );
+  } finally {
+    bar?.stop();
+    process.off('SIGINT', onSigint);
+    await pipeline.dispose();
+  }
+}

@@ -1,0 +1,36 @@
+import { resolve } from 'node:path';
+import { writeDemoBundle } from '../demo/index.ts';
+import { availableProviders, autoProviders, ensureDemoBundle, loadPipeline, readBundle } from '../pipeline/index.ts';
+import type { Device } from '../pipeline/types.ts';
+
+/** The bundle to use: --model / DYPE_MODEL, else the demo model (built on first use). */
+export async function resolveModelDir(model: string | undefined): Promise<string> {
+  if (model) return resolve(model);
+  return ensureDemoBundle(undefined, (line) => console.error(line));
+}
+
+export async function demoModelCommand(dir: string): Promise<void> {
+  const target = resolve(dir);
+  await writeDemoBundle(target);
+  console.log(`wrote the demo bundle to ${target} (untrained: its images are abstract)`);
+}
+
+export async function infoCommand(opts: { model?: string; device: Device }): Promise<void> {
+  const dir = await resolveModelDir(opts.model);
+  const bundle = readBundle(dir);
+  const pipeline = await loadPipeline(dir, { device: opts.device, log: (l) => console.error(l) });
+  const c = bundle.config;
+  const lines = [
+    `bundle       ${dir}`,
+    `model        ${c.name}${c.demo ? ' (demo: untrained, images are abstract)' : ''}`,
+    `native       ${c.nativeResolution}² px, ${c.pixelsPerToken} px per token, ${c.latentChannels} latent channels`,
+    `limits       ${c.limits.maxSide} px per side, ${(c.limits.maxPixels / 1e6).toFixed(1)} MP`,
+    `rope         axes ${c.rope.axesDim.join('/')}, θ ${c.rope.theta}, fed as ${pipeline.info.ropeInputs === 'omega' ? 'rope_omega + rope_mscale' : 'rope_cos + rope_sin tables'}`,
+    `guidance     ${pipeline.info.guidanceEmbeds ? `embedded (default ${c.defaults.guidance})` : 'none'}`,
+    `steps        ${c.defaults.steps} by default`,
+    `schedule     ${bundle.shift.dynamic ? 'dynamic shift (capped)' : `fixed shift ${bundle.shift.shift ?? 1}`}`,
+    `provider     ${pipeline.info.provider} (auto order here: ${autoProviders().join(' → ')}; this build ships: ${availableProviders().join(', ')})`,
+  ];
+  console.log(lines.join('\n'));
+  await pipeline.dispose();
+}

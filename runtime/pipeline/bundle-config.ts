@@ -1,0 +1,87 @@
+/** Schema of a bundle's `dype.json` (our own file beside the diffusers/optimum ONNX layout). */
+import { z } from 'zod';
+
+const rgbRow = z.tuple([z.number(), z.number(), z.number()]);
+
+export const BundleConfigSchema = z
+  .object({
+    format: z.literal('dype-bundle'),
+    version: z.literal(1),
+    name: z.string().min(1),
+    description: z.string().default(''),
+    /** True for the embedded untrained demo model: its images are abstract. */
+    demo: z.boolean().default(false),
+    /** Side length in pixels the model was trained at (FLUX: 1024). */
+    nativeResolution: z.number().int().positive(),
+    /** Image pixels per transformer token per side = patchSize × vae.scaleFactorPx. */
+    pixelsPerToken: z.number().int().positive(),
+    patchSize: z.number().int().positive(),
+    latentChannels: z.number().int().positive(),
+    vae: z
+      .object({
+        scaleFactorPx: z.number().int().positive(),
+        scalingFactor: z.number().positive(),
+        shiftFactor: z.number(),
+      })
+      .strict(),
+    rope: z
+      .object({
+        axesDim: z.array(z.number().int().positive().multipleOf(2)).min(1),
+        theta: z.number().gt(1),
+        /** 'omega': transformer takes rope_omega/rope_mscale; 'tables': rope_cos/rope_sin. */
+        inputs: z.enum(['omega', 'tables']),
+      })
+      .strict(),
+    text: z
+      .object({
+        clipMaxLength: z.number().int().positive(),
+        t5MaxLength: z.number().int().positive(),
+      })
+      .strict(),
+    preview: z
+      .object({
+        latentRgbFactors: z.array(rgbRow).min(1),
+        latentRgbBias: rgbRow,
+      })
+      .strict(),
+    defaults: z
+      .object({
+        steps: z.number().int().positive(),
+        /** null for models without a guidance embedding (schnell). */
+        guidance: z.number().positive().nullable(),
+      })
+      .strict(),
+    /** Tiled VAE decode, in latent pixels; defaults to native-size tiles with a quarter overlap. */
+    decode: z
+      .object({
+        tile: z.number().int().positive(),
+        overlap: z.number().int().nonnegative(),
+      })
+      .strict()
+      .optional(),
+    limits: z
+      .object({
+        /** Largest side in pixels this bundle accepts. */
+        maxSide: z.number().int().positive(),
+        maxPixels: z.number().int().positive(),
+      })
+      .strict(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.pixelsPerToken !== c.patchSize * c.vae.scaleFactorPx) {
+      ctx.addIssue({ code: 'custom', path: ['pixelsPerToken'], message: `must equal patchSize × vae.scaleFactorPx = ${c.patchSize * c.vae.scaleFactorPx}` });
+    }
+    if (c.nativeResolution % c.pixelsPerToken !== 0) {
+      ctx.addIssue({ code: 'custom', path: ['nativeResolution'], message: `must be a multiple of pixelsPerToken (${c.pixelsPerToken})` });
+    }
+    if (c.decode && c.decode.overlap >= c.decode.tile) {
+      ctx.addIssue({ code: 'custom', path: ['decode', 'overlap'], message: 'must be smaller than decode.tile' });
+    }
+    if (c.preview.latentRgbFactors.length !== c.latentChannels) {
+      ctx.addIssue({ code: 'custom', path: ['preview', 'latentRgbFactors'], message: `needs one row per latent channel (${c.latentChannels})` });
+    }
+  });
+
+export type BundleConfig = z.infer<typeof BundleConfigSchema>;
+export type BundleConfigInput = z.input<typeof BundleConfigSchema>;

@@ -1,0 +1,172 @@
+/**
+ * The one module that imports onnxruntime-node. It maps device names to execution providers,
+ * creates sessions, checks and converts feeds to each input's element type, runs, and formats
+ * failures. Everything else sees our own typed arrays.
+ */
+import { Float16Array } from '@petamoriken/float16';
+import * as ort from 'onnxruntime-node';
+import { DEVICES, type Device } from './types.ts';
+
+/** Plain data the pipeline passes in and gets back: float data is always Float32Array here. */
+export type TensorData =
+  | { type: 'float32'; data: Float32Array; dims: readonly number[] }
+  | { type: 'int64'; data: BigInt64Array; dims: readonly number[] };
+
+export interface InputInfo {
+  name: string;
+  /** ORT element type: 'float32', 'float16', 'int64', … */
+  type: string;
+  shape: readonly (number | string)[];
+}
+
+export class OrtError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OrtError';
+  }
+}
+
+const PLATFORM_PROVIDERS: Record<string, readonly Exclude<Device, 'auto'>[]> = {
+  win32: ['dml', 'cuda', 'cpu'],
+  darwin: ['coreml', 'cpu'],
+  linux: ['cuda', 'cpu'],
+};
+
+/** Providers `auto` tries, in order, on this platform. */
+export function autoProviders(platform: string = process.platform): readonly Exclude<Device, 'auto'>[] {
+  return PLATFORM_PROVIDERS[platform] ?? ['cpu'];
+}
+
+export function checkDevice(device: string): Device {
+  if (!(DEVICES as readonly string[]).includes(device)) {
+    throw new OrtError(`unknown device "${device}": supported devices are ${DEVICES.join(', ')}`);
+  }
+  return device as Device;
+}
+
+/** Execution providers the installed onnxruntime-node build ships with. */
+export function availableProviders(): string[] {
+  const listed = (ort as unknown as { listSupportedBackends?: () => { name: string }[] }).listSupportedBackends?.();
+  return listed ? listed.map((b) => b.name) : ['cpu'];
+}
+
+export class Session {
+  readonly inputs: readonly InputInfo[];
+  readonly outputNames: readonly string[];
+  /** Wall time spent inside ORT `run` calls, for measuring the pipeline's own overhead. */
+  runMs = 0;
+
+  constructor(
+    private readonly session: ort.InferenceSession,
+    readonly path: string,
+    readonly provider: string,
+  ) {
+    this.inputs = session.inputMetadata.map((m) =>
+      m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : { name: m.name, type: 'non-tensor', shape: [] },
+    );
+    this.outputNames = session.outputNames;
+  }
+
+  has(input: string): boolean {
+    return this.inputs.some((i) => i.name === input);
+  }
+
+  input(name: string): InputInfo {
+    const info = this.inputs.find((i) => i.name === name);
+    if (!info) throw new OrtError(`${this.path}: the graph has no input "${name}" (inputs: ${this.inputs.map((i) => i.name).join(', ')})`);
+    return info;
+  }
+
+  /** Runs with every graph input fed; float feeds are converted to the input's element type. */
+  async run(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>> {
+    const missing = this.inputs.filter((i) => !(i.name in feeds)).map((i) => i.name);
+    if (missing.length) throw new OrtError(`${this.path}: missing inputs ${missing.join(', ')}`);
+    const extra = Object.keys(feeds).filter((name) => !this.has(name));
+    if (extra.length) throw new OrtError(`${this.path}: the graph has no input(s) ${extra.join(', ')}`);
+
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const info of this.inputs) ortFeeds[info.name] = toOrtTensor(info, feeds[info.name]);
+    let results: ort.InferenceSession.ReturnType;
+    const start = performance.now();
+    try {
+      results = await this.session.run(ortFeeds);
+      this.runMs += performance.now() - start;
+    } catch (error) {
+      const described = Object.entries(ortFeeds)
+        .map(([name, t]) => `${name}: ${t.type}[${t.dims.join(',')}]`)
+        .join('; ');
+      throw new OrtError(`${this.path} failed on ${this.provider}: ${(error as Error).message} (inputs: ${described})`, { cause: error });
+    }
+    const out: Record<string, TensorData> = {};
+    for (const [name, tensor] of Object.entries(results)) out[name] = fromOrtTensor(name, tensor);
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function toOrtTensor(info: InputInfo, feed: TensorData): ort.Tensor {
+  const dims = [...feed.dims];
+  if (feed.type === 'int64') {
+    if (info.type !== 'int64') throw new OrtError(`input ${info.name} expects ${info.type}, got int64`);
+    return new ort.Tensor('int64', feed.data, dims);
+  }
+  switch (info.type) {
+    case 'float32':
+      return new ort.Tensor('float32', feed.data, dims);
+    case 'float16':
+      return new ort.Tensor('float16', new Uint16Array(Float16Array.from(feed.data).buffer), dims);
+    case 'float64':
+      return new ort.Tensor('float64', Float64Array.from(feed.data), dims);
+    default:
+      throw new OrtError(`input ${info.name} has element type ${info.type}; float32, float16 and float64 are supported`);
+  }
+}
+
+function fromOrtTensor(name: string, tensor: ort.Tensor): TensorData {
+  const dims = tensor.dims;
+  switch (tensor.type) {
+    case 'float32':
+      return { type: 'float32', data: tensor.data as Float32Array, dims };
+    case 'float16': {
+      const bits = tensor.data as Uint16Array;
+      return { type: 'float32', data: Float32Array.from(new Float16Array(bits.buffer, bits.byteOffset, bits.length)), dims };
+    }
+    case 'float64':
+      return { type: 'float32', data: Float32Array.from(tensor.data as Float64Array), dims };
+    case 'int64':
+      return { type: 'int64', data: tensor.data as BigInt64Array, dims };
+    default:
+      throw new OrtError(`output ${name} has unsupported element type ${tensor.type}`);
+  }
+}
+
+async function createWith(path: string, provider: string): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(path, {
+    executionProviders: [provider],
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+  });
+}
+
+/**
+ * Creates a session on `device`. `auto` tries this platform's providers in order, logging why each
+ * one that fails was skipped (onnxruntime-node throws rather than falling back by itself).
+ */
+export async function createSession(path: string, device: Device = 'auto', log: (line: string) => void = () => {}): Promise<Session> {
+  checkDevice(device);
+  const candidates = device === 'auto' ? autoProviders() : [device];
+  const failures: string[] = [];
+  for (const provider of candidates) {
+    try {
+      return new Session(await createWith(path, provider), path, provider);
+    } catch (error) {
+      const reason = (error as Error).message.split('\n')[0];
+      failures.push(`${provider}: ${reason}`);
+      if (device === 'auto' && provider !== candidates[candidates.length - 1]) log(`${provider} unavailable (${reason}); trying ${candidates[candidates.indexOf(provider) + 1]}`);
+    }
+  }
+  throw new OrtError(`could not load ${path}: ${failures.join('; ')}`);
+}

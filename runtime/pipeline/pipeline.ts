@@ -1,0 +1,361 @@
+/**
+ * Text-to-image on a FLUX-family bundle with per-step DyPE positions. `generate` reads as a recipe:
+ * check → encode prompt → latents and positions → schedule → denoise → unpack → decode → encode.
+ */
+import { flowMatchSigmas, fluxRopeFrequencies, fluxRopeTables, type DypeOptions, type RopeMethod } from '../dype/index.ts';
+import { readBundle, type Bundle } from './bundle.ts';
+import { decodeTiled, type TileConfig } from './decode.ts';
+import { PipelineError } from './errors.ts';
+import { encodeImage, MIME_TYPES } from './image.ts';
+import { imageIds, packLatents, textIds, unpackLatents } from './latents.ts';
+import { gaussianNoise, checkSeed } from './noise.ts';
+import { createSession, type Session, type TensorData } from './ort.ts';
+import { estimateX0, previewPng, projectLatent } from './preview.ts';
+import { PromptTokenizer } from './text.ts';
+import {
+  GENERATION_METHODS,
+  IMAGE_FORMATS,
+  type Device,
+  type GenerateOptions,
+  type GenerateRequest,
+  type GenerateResult,
+  type GenerationMethod,
+} from './types.ts';
+
+export const METHOD_ROPE: Readonly<Record<GenerationMethod, { method: RopeMethod; dynamic: boolean }>> = Object.freeze({
+  'dy-yarn': { method: 'yarn', dynamic: true },
+  'dy-ntk': { method: 'ntk', dynamic: true },
+  'dy-pi': { method: 'pi', dynamic: true },
+  yarn: { method: 'yarn', dynamic: false },
+  ntk: { method: 'ntk', dynamic: false },
+  pi: { method: 'pi', dynamic: false },
+  base: { method: 'base', dynamic: false },
+});
+
+export const MIN_SIDE = 64;
+export const MAX_STEPS = 200;
+
+export interface PipelineInfo {
+  model: string;
+  demo: boolean;
+  description: string;
+  nativeResolution: number;
+  pixelsPerToken: number;
+  maxSide: number;
+  maxPixels: number;
+  provider: string;
+  defaultSteps: number;
+  defaultGuidance: number | null;
+  methods: readonly GenerationMethod[];
+  /** How the transformer takes positions: compact ω/mscale or full cos/sin tables. */
+  ropeInputs: 'omega' | 'tables';
+  guidanceEmbeds: boolean;
+}
+
+/** Token grid and centre crop for an exact pixel size. */
+export interface SizePlan {
+  rows: number;
+  cols: number;
+  generatedWidth: number;
+  generatedHeight: number;
+  crop: { left: number; top: number; width: number; height: number };
+}
+
+export function planSize(width: number, height: number, pixelsPerToken: number): SizePlan {
+  const rows = Math.ceil(height / pixelsPerToken);
+  const cols = Math.ceil(width / pixelsPerToken);
+  const generatedWidth = cols * pixelsPerToken;
+  const generatedHeight = rows * pixelsPerToken;
+  return {
+    rows,
+    cols,
+    generatedWidth,
+    generatedHeight,
+    crop: { left: Math.floor((generatedWidth - width) / 2), top: Math.floor((generatedHeight - height) / 2), width, height },
+  };
+}
+
+/** Per-step transformer feeds are reported here (tests check them against runtime/dype). */
+export interface StepFeedsObserver {
+  (step: number, sigma: number, feeds: Readonly<Record<string, TensorData>>): void;
+}
+
+type ResolvedRequest = Required<GenerateRequest>;
+
+const REQUIRED_TRANSFORMER_INPUTS = ['hidden_states', 'encoder_hidden_states', 'pooled_projections', 'timestep', 'img_ids', 'txt_ids'];
+
+export class Pipeline {
+  readonly info: PipelineInfo;
+  private readonly tiles: TileConfig;
+
+  private constructor(
+    private readonly bundle: Bundle,
+    private readonly sessions: { transformer: Session; clip: Session; t5: Session; vae: Session },
+    private readonly tokenizers: { clip: PromptTokenizer; t5: PromptTokenizer },
+  ) {
+    const c = bundle.config;
+    const t = sessions.transformer;
+    const ropeInputs = t.has('rope_omega') && t.has('rope_mscale') ? 'omega' : 'tables';
+    this.info = Object.freeze({
+      model: c.name,
+      demo: c.demo,
+      description: c.description,
+      nativeResolution: c.nativeResolution,
+      pixelsPerToken: c.pixelsPerToken,
+      maxSide: c.limits.maxSide,
+      maxPixels: c.limits.maxPixels,
+      provider: t.provider,
+      defaultSteps: c.defaults.steps,
+      defaultGuidance: c.defaults.guidance,
+      methods: GENERATION_METHODS,
+      ropeInputs,
+      guidanceEmbeds: t.has('guidance'),
+    });
+    const nativeLatent = c.nativeResolution / c.vae.scaleFactorPx;
+    this.tiles = c.decode ?? { tile: nativeLatent, overlap: Math.max(1, Math.floor(nativeLatent / 4)) };
+  }
+
+  /** Loads a bundle; the first model picks the execution provider and the rest follow it. */
+  static async load(dir: string, opts: { device?: Device; log?: (line: string) => void } = {}): Promise<Pipeline> {
+    const bundle = readBundle(dir);
+    const tokenizers = { clip: PromptTokenizer.load(bundle.paths.tokenizer), t5: PromptTokenizer.load(bundle.paths.tokenizer2) };
+    const transformer = await createSession(bundle.paths.transformer, opts.device ?? 'auto', opts.log);
+    const device = transformer.provider as Device;
+    const [clip, t5, vae] = await Promise.all([
+      createSession(bundle.paths.textEncoder, device),
+      createSession(bundle.paths.textEncoder2, device),
+      createSession(bundle.paths.vaeDecoder, device),
+    ]);
+    checkContract(transformer, clip, t5, vae);
+    return new Pipeline(bundle, { transformer, clip, t5, vae }, tokenizers);
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(Object.values(this.sessions).map((s) => s.release()));
+  }
+
+  /** Fills defaults and checks every field; errors name the field and the allowed range. */
+  resolveRequest(req: GenerateRequest): ResolvedRequest {
+    const c = this.bundle.config;
+    const bad = (message: string) => new PipelineError('bad_request', message);
+    if (typeof req.prompt !== 'string') throw bad('prompt must be a string');
+    for (const key of ['width', 'height'] as const) {
+      const v = req[key];
+      if (!Number.isInteger(v) || v < MIN_SIDE || v > c.limits.maxSide) {
+        throw new PipelineError('size_out_of_range', `${key} must be an integer from ${MIN_SIDE} to ${c.limits.maxSide} px, got ${String(v)}`);
+      }
+    }
+    if (req.width * req.height > c.limits.maxPixels) {
+      throw new PipelineError('size_out_of_range', `${req.width}×${req.height} is ${req.width * req.height} px; this model allows at most ${c.limits.maxPixels}`);
+    }
+    try {
+      checkSeed(req.seed);
+    } catch (error) {
+      throw bad((error as Error).message);
+    }
+    const steps = req.steps ?? c.defaults.steps;
+    if (!Number.isInteger(steps) || steps < 1 || steps > MAX_STEPS) throw bad(`steps must be an integer from 1 to ${MAX_STEPS}, got ${String(steps)}`);
+    const guidance = req.guidance ?? c.defaults.guidance ?? 0;
+    if (typeof guidance !== 'number' || !Number.isFinite(guidance) || guidance < 0) throw bad(`guidance must be a number >= 0, got ${String(guidance)}`);
+    const method = req.method ?? 'dy-yarn';
+    if (!GENERATION_METHODS.includes(method)) throw bad(`method must be one of ${GENERATION_METHODS.join(', ')}, got ${String(method)}`);
+    const format = req.format ?? 'png';
+    if (!IMAGE_FORMATS.includes(format)) throw bad(`format must be one of ${IMAGE_FORMATS.join(', ')}, got ${String(format)}`);
+    return { prompt: req.prompt, width: req.width, height: req.height, seed: req.seed, steps, guidance, method, format };
+  }
+
+  async generate(request: GenerateRequest, opts: GenerateOptions & { onStepFeeds?: StepFeedsObserver } = {}): Promise<GenerateResult> {
+    const started = performance.now();
+    const ortBefore = this.ortMs();
+    let peakRss = process.memoryUsage().rss;
+    const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
+    const throwIfAborted = () => {
+      if (opts.signal?.aborted) throw new PipelineError('cancelled', 'generation cancelled');
+    };
+    const c = this.bundle.config;
+    const { transformer, vae } = this.sessions;
+
+    // 1. Check inputs.
+    const req = this.resolveRequest(request);
+    throwIfAborted();
+
+    // 2. Encode the prompt.
+    const text = await this.encodePrompt(req.prompt);
+    const encodeTextMs = performance.now() - started;
+
+    // 3. Latents and positions.
+    const plan = planSize(req.width, req.height, c.pixelsPerToken);
+    const latentShape = { channels: c.latentChannels, height: plan.rows * c.patchSize, width: plan.cols * c.patchSize };
+    let latents = packLatents(gaussianNoise(req.seed, latentShape.channels * latentShape.height * latentShape.width), latentShape, c.patchSize);
+    const tokens = plan.rows * plan.cols;
+    const features = c.latentChannels * c.patchSize * c.patchSize;
+    const textTokens = text.hidden.dims[1];
+    const grid = { height: plan.rows, width: plan.cols, textTokens };
+    const rope: DypeOptions = {
+      ...METHOD_ROPE[req.method],
+      baseLength: c.nativeResolution / c.pixelsPerToken,
+      theta: c.rope.theta,
+      axesDim: c.rope.axesDim,
+    };
+    const idsDims = (n: number) => (transformer.input('img_ids').shape.length === 3 ? [1, n, 3] : [n, 3]);
+    const fixedFeeds: Record<string, TensorData> = {
+      encoder_hidden_states: text.hidden,
+      pooled_projections: text.pooled,
+      img_ids: { type: 'float32', data: imageIds(plan.rows, plan.cols), dims: idsDims(tokens) },
+      txt_ids: { type: 'float32', data: textIds(textTokens), dims: idsDims(textTokens) },
+    };
+    if (this.info.guidanceEmbeds) fixedFeeds.guidance = { type: 'float32', data: Float32Array.of(req.guidance), dims: [1] };
+
+    // 4. Schedule.
+    const sigmas = flowMatchSigmas(req.steps, tokens, this.bundle.shift);
+
+    // 5. Denoise: one transformer call per step, positions rescaled for that step's sigma.
+    const denoiseStart = performance.now();
+    for (let i = 0; i < req.steps; i++) {
+      throwIfAborted();
+      const sigma = sigmas[i];
+      const feeds: Record<string, TensorData> = {
+        ...fixedFeeds,
+        ...this.ropeFeeds(grid, sigma, rope),
+        hidden_states: { type: 'float32', data: latents, dims: [1, tokens, features] },
+        timestep: { type: 'float32', data: Float32Array.of(sigma), dims: [1] },
+      };
+      opts.onStepFeeds?.(i, sigma, feeds);
+      const out = await transformer.run(feeds);
+      const velocity = out[transformer.outputNames[0]].data as Float32Array;
+      const x0 = opts.onProgress && opts.previewEvery && (i + 1) % opts.previewEvery === 0 && i + 1 < req.steps ? estimateX0(latents, velocity, sigma) : null;
+      latents = eulerStep(latents, velocity, sigma, sigmas[i + 1]);
+      sampleRss();
+      if (opts.onProgress) {
+        const elapsedMs = performance.now() - denoiseStart;
+        const preview = x0 ? await this.preview(x0, latentShape) : undefined;
+        opts.onProgress({ step: i + 1, steps: req.steps, sigma, elapsedMs, etaMs: (elapsedMs / (i + 1)) * (req.steps - i - 1), preview });
+      }
+    }
+    const denoiseMs = performance.now() - denoiseStart;
+    throwIfAborted();
+
+    // 6. Unpack and undo the VAE's latent scaling.
+    const latent = unpackLatents(latents, latentShape, c.patchSize);
+    for (let i = 0; i < latent.length; i++) latent[i] = latent[i] / c.vae.scalingFactor + c.vae.shiftFactor;
+
+    // 7. Decode in overlapping tiles.
+    const decodeStart = performance.now();
+    const rgb = await decodeTiled(latent, latentShape, c.vae.scaleFactorPx, this.tiles, async (tile, h, w) => {
+      throwIfAborted();
+      const out = await vae.run({ [vae.inputs[0].name]: { type: 'float32', data: tile, dims: [1, c.latentChannels, h, w] } });
+      sampleRss();
+      return out[vae.outputNames[0]].data as Float32Array;
+    });
+    const decodeMs = performance.now() - decodeStart;
+
+    // 8. Crop to the exact size and encode with the parameters embedded.
+    const encodeStart = performance.now();
+    const metadata = {
+      prompt: req.prompt,
+      seed: String(req.seed),
+      size: `${req.width}x${req.height}`,
+      steps: String(req.steps),
+      method: req.method,
+      guidance: String(req.guidance),
+      model: c.name,
+      parameters: JSON.stringify({ ...req, model: c.name }),
+    };
+    const image = await encodeImage({ data: rgb, width: plan.generatedWidth, height: plan.generatedHeight }, req.format, plan.crop, metadata);
+    sampleRss();
+    const encodeMs = performance.now() - encodeStart;
+
+    return {
+      image,
+      format: req.format,
+      mimeType: MIME_TYPES[req.format],
+      width: req.width,
+      height: req.height,
+      seed: req.seed,
+      steps: req.steps,
+      method: req.method,
+      model: c.name,
+      timings: {
+        totalMs: performance.now() - started,
+        encodeTextMs,
+        denoiseMs,
+        perStepMs: denoiseMs / req.steps,
+        decodeMs,
+        encodeMs,
+        ortMs: this.ortMs() - ortBefore,
+      },
+      peakRssBytes: peakRss,
+    };
+  }
+
+  private ortMs(): number {
+    return Object.values(this.sessions).reduce((sum, s) => sum + s.runMs, 0);
+  }
+
+  private async encodePrompt(prompt: string): Promise<{ hidden: TensorData; pooled: TensorData }> {
+    const { clip, t5 } = this.sessions;
+    const { clipMaxLength, t5MaxLength } = this.bundle.config.text;
+    const clipIds = this.tokenizers.clip.encode(prompt, clipMaxLength);
+    const t5Ids = this.tokenizers.t5.encode(prompt, t5MaxLength);
+    const [clipOut, t5Out] = await Promise.all([
+      clip.run({ input_ids: { type: 'int64', data: clipIds, dims: [1, clipMaxLength] } }),
+      t5.run({ input_ids: { type: 'int64', data: t5Ids, dims: [1, t5MaxLength] } }),
+    ]);
+    const pooled = clipOut.pooler_output ?? clipOut[clip.outputNames[1]];
+    const hidden = t5Out.last_hidden_state ?? t5Out[t5.outputNames[0]];
+    return { hidden, pooled };
+  }
+
+  /** rope_omega/rope_mscale (a few hundred numbers), or full cos/sin tables for graphs that want them. */
+  private ropeFeeds(grid: { height: number; width: number; textTokens: number }, sigma: number, rope: DypeOptions): Record<string, TensorData> {
+    if (this.info.ropeInputs === 'omega') {
+      const { omega, mscale } = fluxRopeFrequencies(grid, sigma, rope);
+      return {
+        rope_omega: { type: 'float32', data: Float32Array.from(omega), dims: [omega.length] },
+        rope_mscale: { type: 'float32', data: Float32Array.from(mscale), dims: [mscale.length] },
+      };
+    }
+    const { cos, sin, dim } = fluxRopeTables(grid, sigma, rope);
+    const rows = cos.length / dim;
+    return {
+      rope_cos: { type: 'float32', data: cos, dims: [rows, dim] },
+      rope_sin: { type: 'float32', data: sin, dims: [rows, dim] },
+    };
+  }
+
+  private async preview(x0Packed: Float32Array, shape: { channels: number; height: number; width: number }) {
+    const c = this.bundle.config;
+    const x0 = unpackLatents(x0Packed, shape, c.patchSize);
+    const rgb = projectLatent(x0, shape.channels, shape.height, shape.width, c.preview);
+    return previewPng(rgb, shape.width, shape.height);
+  }
+}
+
+/** Flow-matching Euler step x ← x + (σ_next − σ)·v. */
+export function eulerStep(x: Float32Array, v: Float32Array, sigma: number, sigmaNext: number): Float32Array {
+  const dt = sigmaNext - sigma;
+  for (let i = 0; i < x.length; i++) x[i] += dt * v[i];
+  return x;
+}
+
+function checkContract(transformer: Session, clip: Session, t5: Session, vae: Session): void {
+  const missing = REQUIRED_TRANSFORMER_INPUTS.filter((n) => !transformer.has(n));
+  const hasOmega = transformer.has('rope_omega') && transformer.has('rope_mscale');
+  const hasTables = transformer.has('rope_cos') && transformer.has('rope_sin');
+  if (!hasOmega && !hasTables) missing.push('rope_omega + rope_mscale (or rope_cos + rope_sin)');
+  if (missing.length) {
+    throw new PipelineError(
+      'bundle_invalid',
+      `${transformer.path} is not DyPE-ready: missing input(s) ${missing.join(', ')}. ` +
+        `Standard FLUX exports compute RoPE inside the graph; convert them with \`dype import\`.`,
+    );
+  }
+  const known = new Set([...REQUIRED_TRANSFORMER_INPUTS, 'guidance', 'rope_omega', 'rope_mscale', 'rope_cos', 'rope_sin']);
+  const unknown = transformer.inputs.filter((i) => !known.has(i.name)).map((i) => i.name);
+  if (unknown.length) throw new PipelineError('bundle_invalid', `${transformer.path} has inputs the pipeline cannot feed: ${unknown.join(', ')}`);
+  for (const [session, name] of [[clip, 'text_encoder'], [t5, 'text_encoder_2']] as const) {
+    if (!session.has('input_ids')) throw new PipelineError('bundle_invalid', `${name} must take input_ids (has ${session.inputs.map((i) => i.name).join(', ')})`);
+  }
+  if (!clip.outputNames.includes('pooler_output')) throw new PipelineError('bundle_invalid', `text_encoder must output pooler_output`);
+  if (vae.inputs.length !== 1) throw new PipelineError('bundle_invalid', `vae_decoder must take one input (latent_sample)`);
+}

@@ -1,0 +1,56 @@
+/** Prompt → token ids with FLUX's padding/truncation, through @huggingface/tokenizers (offline). */
+import { Tokenizer } from '@huggingface/tokenizers';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PipelineError } from './errors.ts';
+
+function tokenName(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object' && typeof (value as { content?: unknown }).content === 'string') {
+    return (value as { content: string }).content;
+  }
+  return undefined;
+}
+
+export class PromptTokenizer {
+  private constructor(
+    private readonly tokenizer: Tokenizer,
+    readonly eosId: number,
+    readonly padId: number,
+  ) {}
+
+  /** Loads `tokenizer.json` (+ optional `tokenizer_config.json`) from a folder. */
+  static load(dir: string): PromptTokenizer {
+    const jsonPath = join(dir, 'tokenizer.json');
+    if (!existsSync(jsonPath)) throw new PipelineError('bundle_invalid', `tokenizer file missing: ${jsonPath}`);
+    const configPath = join(dir, 'tokenizer_config.json');
+    let tokenizerJson: unknown;
+    let config: Record<string, unknown> = {};
+    try {
+      tokenizerJson = JSON.parse(readFileSync(jsonPath, 'utf8'));
+      if (existsSync(configPath)) config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+    } catch (error) {
+      throw new PipelineError('bundle_invalid', `tokenizer in ${dir} is not valid JSON: ${(error as Error).message}`);
+    }
+    const tokenizer = new Tokenizer(tokenizerJson as object, config);
+    const idOf = (key: string): number | undefined => {
+      const name = tokenName(config[key]);
+      return name === undefined ? undefined : tokenizer.token_to_id(name);
+    };
+    const eosId = idOf('eos_token');
+    if (eosId === undefined) throw new PipelineError('bundle_invalid', `${configPath}: eos_token is missing or not in the vocabulary`);
+    return new PromptTokenizer(tokenizer, eosId, idOf('pad_token') ?? eosId);
+  }
+
+  /**
+   * Exactly `maxLength` ids: special tokens added by the tokenizer's post-processor, truncated
+   * keeping the final EOS, then padded with the pad token (FLUX: CLIP 77, T5 512/256).
+   */
+  encode(prompt: string, maxLength: number): BigInt64Array {
+    let ids: number[] = this.tokenizer.encode(prompt).ids;
+    if (ids.length > maxLength) ids = [...ids.slice(0, maxLength - 1), this.eosId];
+    const out = new BigInt64Array(maxLength).fill(BigInt(this.padId));
+    ids.forEach((id, i) => (out[i] = BigInt(id)));
+    return out;
+  }
+}

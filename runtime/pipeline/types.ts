@@ -1,0 +1,79 @@
+/** The pipeline's public contract: what callers (CLI, server) pass in and get back. */
+
+/** User-facing method names: `dy-*` rescale RoPE per step (DyPE); the others are static. */
+export const GENERATION_METHODS = ['dy-yarn', 'dy-ntk', 'dy-pi', 'yarn', 'ntk', 'pi', 'base'] as const;
+export type GenerationMethod = (typeof GENERATION_METHODS)[number];
+
+export const IMAGE_FORMATS = ['png', 'jpg'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+
+export const DEVICES = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
+export type Device = (typeof DEVICES)[number];
+
+export interface GenerateRequest {
+  prompt: string;
+  /** Exact output size in pixels; generated at the covering token multiple and centre-cropped. */
+  width: number;
+  height: number;
+  /** 0 … 2^32 − 1. Same seed ⇒ same bytes on every machine. */
+  seed: number;
+  /** Defaults to the bundle's `defaults.steps`. */
+  steps?: number;
+  /** Defaults to the bundle's `defaults.guidance`; ignored by models without guidance. */
+  guidance?: number;
+  method?: GenerationMethod;
+  format?: ImageFormat;
+}
+
+export interface PreviewImage {
+  /** PNG bytes of a low-res preview (latent → RGB projection). */
+  png: Uint8Array;
+  width: number;
+  height: number;
+}
+
+export interface GenerateProgress {
+  /** 1-based index of the step just finished. */
+  step: number;
+  steps: number;
+  /** Sigma of the step just finished. */
+  sigma: number;
+  elapsedMs: number;
+  etaMs: number;
+  /** Present on steps where a preview was requested. */
+  preview?: PreviewImage;
+}
+
+export interface GenerateOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: GenerateProgress) => void;
+  /** Emit a preview every N steps (0 = never). */
+  previewEvery?: number;
+}
+
+export interface GenerateResult {
+  /** Encoded image bytes in `format`. */
+  image: Uint8Array;
+  format: ImageFormat;
+  mimeType: string;
+  width: number;
+  height: number;
+  seed: number;
+  steps: number;
+  method: GenerationMethod;
+  model: string;
+  timings: {
+    totalMs: number;
+    /** Text encoders. */
+    encodeTextMs: number;
+    denoiseMs: number;
+    perStepMs: number;
+    decodeMs: number;
+    /** PNG/JPEG encoding. */
+    encodeMs: number;
+    /** Time inside ORT `run` calls (all models); the rest is the pipeline's own overhead. */
+    ortMs: number;
+  };
+  /** Largest resident set size seen during the run. */
+  peakRssBytes: number;
+}
