@@ -1,0 +1,315 @@
+/**
+ * A tiny ONNX graph builder over `onnx-buf`'s generated protobuf classes. Pure: it only assembles
+ * messages and returns bytes (model, plus an optional external-data blob); callers do the I/O.
+ *
+ * Conventions:
+ * - every value is named by a string; `op()` invents unique output names (`<prefix><hint>_<n>`);
+ * - attributes: an integer number → INT, `{ f }` → FLOAT, string → STRING, number[] → INTS,
+ *   `{ floats }` → FLOATS, bigint → INT;
+ * - an empty string as an input name means "optional input left out" (ONNX convention).
+ */
+import { create, toBinary } from '@bufbuild/protobuf';
+import {
+  AttributeProtoSchema,
+  AttributeProto_AttributeType,
+  GraphProtoSchema,
+  ModelProtoSchema,
+  NodeProtoSchema,
+  OperatorSetIdProtoSchema,
+  StringStringEntryProtoSchema,
+  TensorProtoSchema,
+  TensorProto_DataLocation,
+  TensorProto_DataType,
+  TensorShapeProtoSchema,
+  TensorShapeProto_DimensionSchema,
+  TypeProtoSchema,
+  TypeProto_TensorSchema,
+  ValueInfoProtoSchema,
+  type AttributeProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from 'onnx-buf';
+
+export type ElemType = 'float32' | 'float16' | 'int64' | 'int32' | 'bool';
+
+export const ONNX_DTYPE: Readonly<Record<ElemType, TensorProto_DataType>> = Object.freeze({
+  float32: TensorProto_DataType.FLOAT,
+  float16: TensorProto_DataType.FLOAT16,
+  int64: TensorProto_DataType.INT64,
+  int32: TensorProto_DataType.INT32,
+  bool: TensorProto_DataType.BOOL,
+});
+
+/** A fixed size, or a symbolic dimension name (dynamic). */
+export type Dim = number | string;
+
+export type AttrValue = number | bigint | string | number[] | { f: number } | { floats: number[] };
+export type Attrs = Record<string, AttrValue>;
+
+export interface OpOptions {
+  /** Name hint for the generated output name(s). */
+  name?: string;
+  /** Exact output names instead of generated ones (must be unused). */
+  outputs?: string[];
+}
+
+export interface ExternalDataOptions {
+  /** File name of the blob, relative to the model file (e.g. `model.onnx_data`). */
+  location: string;
+  /** Initializers of at least this many bytes go external (default 1024). */
+  threshold?: number;
+  /** Offset alignment of each tensor in the blob (default 64). */
+  align?: number;
+}
+
+export interface SerializeOptions {
+  opset?: number;
+  irVersion?: number;
+  producerName?: string;
+  docString?: string;
+  metadata?: Record<string, string>;
+  externalData?: ExternalDataOptions;
+}
+
+export interface SerializedModel {
+  model: Uint8Array;
+  /** Present when `externalData` was requested and some initializer qualified. */
+  externalData?: Uint8Array;
+}
+
+interface PendingInitializer {
+  name: string;
+  dtype: ElemType;
+  dims: number[];
+  /** Little-endian raw bytes. */
+  bytes: Uint8Array<ArrayBuffer>;
+}
+
+function floatBytes(data: Float32Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(data.length * 4);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i], true);
+  return out;
+}
+
+function int64Bytes(data: readonly (number | bigint)[] | BigInt64Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(data.length * 8);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < data.length; i++) view.setBigInt64(i * 8, BigInt(data[i]), true);
+  return out;
+}
+
+function attribute(name: string, value: AttrValue): AttributeProto {
+  const T = AttributeProto_AttributeType;
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) throw new TypeError(`attribute ${name}: non-integer ${value}; wrap floats as { f }`);
+    return create(AttributeProtoSchema, { name, type: T.INT, i: BigInt(value) });
+  }
+  if (typeof value === 'bigint') return create(AttributeProtoSchema, { name, type: T.INT, i: value });
+  if (typeof value === 'string') return create(AttributeProtoSchema, { name, type: T.STRING, s: new TextEncoder().encode(value) });
+  if (Array.isArray(value)) return create(AttributeProtoSchema, { name, type: T.INTS, ints: value.map((v) => BigInt(v)) });
+  if ('f' in value) return create(AttributeProtoSchema, { name, type: T.FLOAT, f: value.f });
+  return create(AttributeProtoSchema, { name, type: T.FLOATS, floats: value.floats });
+}
+
+function valueInfo(name: string, dtype: ElemType, shape: readonly Dim[]): ValueInfoProto {
+  const dim = shape.map((d) =>
+    create(TensorShapeProto_DimensionSchema, {
+      value: typeof d === 'number' ? { case: 'dimValue', value: BigInt(d) } : { case: 'dimParam', value: d },
+    }),
+  );
+  return create(ValueInfoProtoSchema, {
+    name,
+    type: create(TypeProtoSchema, {
+      value: {
+        case: 'tensorType',
+        value: create(TypeProto_TensorSchema, { elemType: ONNX_DTYPE[dtype], shape: create(TensorShapeProtoSchema, { dim }) }),
+      },
+    }),
+  });
+}
+
+export class GraphBuilder {
+  private readonly nodes: NodeProto[] = [];
+  private readonly inputs: ValueInfoProto[] = [];
+  private readonly outputs: ValueInfoProto[] = [];
+  private readonly initializers: PendingInitializer[] = [];
+  private readonly used = new Set<string>();
+  private readonly counters = new Map<string, number>();
+  private readonly constCache = new Map<string, string>();
+  private prefix = '';
+
+  constructor(readonly name: string) {}
+
+  /** A fresh value name based on `hint`, prefixed with the current scope. */
+  unique(hint: string): string {
+    const base = this.prefix + hint;
+    let n = this.counters.get(base) ?? 0;
+    let candidate = n === 0 ? base : `${base}_${n}`;
+    while (this.used.has(candidate)) candidate = `${base}_${++n}`;
+    this.counters.set(base, n + 1);
+    this.used.add(candidate);
+    return candidate;
+  }
+
+  private claim(name: string): string {
+    if (this.used.has(name)) throw new Error(`value name ${name} is already used`);
+    this.used.add(name);
+    return name;
+  }
+
+  /** The current name prefix (`a.b.` inside scope('a') → scope('b')). */
+  get scopePrefix(): string {
+    return this.prefix;
+  }
+
+  /** Runs `fn` with `scope.` prepended to generated names (nests). */
+  scope<R>(scope: string, fn: () => R): R {
+    const saved = this.prefix;
+    this.prefix = `${saved}${scope}.`;
+    try {
+      return fn();
+    } finally {
+      this.prefix = saved;
+    }
+  }
+
+  input(name: string, dtype: ElemType, shape: readonly Dim[]): string {
+    this.inputs.push(valueInfo(this.claim(name), dtype, shape));
+    return name;
+  }
+
+  /** Declares an existing value as a graph output (the value must carry exactly this name). */
+  output(name: string, dtype: ElemType, shape: readonly Dim[]): string {
+    this.outputs.push(valueInfo(name, dtype, shape));
+    return name;
+  }
+
+  initFloat(hint: string, data: Float32Array, dims: readonly number[]): string {
+    const count = dims.reduce((a, b) => a * b, 1);
+    if (count !== data.length) throw new RangeError(`initializer ${hint}: ${data.length} values for dims [${dims.join(',')}]`);
+    const name = this.unique(hint);
+    this.initializers.push({ name, dtype: 'float32', dims: [...dims], bytes: floatBytes(data) });
+    return name;
+  }
+
+  initInt64(hint: string, data: readonly (number | bigint)[] | BigInt64Array, dims: readonly number[] = [data.length]): string {
+    const count = dims.reduce((a, b) => a * b, 1);
+    if (count !== data.length) throw new RangeError(`initializer ${hint}: ${data.length} values for dims [${dims.join(',')}]`);
+    const name = this.unique(hint);
+    this.initializers.push({ name, dtype: 'int64', dims: [...dims], bytes: int64Bytes(data) });
+    return name;
+  }
+
+  /** A float32 constant (deduplicated). A scalar number gives a 0-d tensor unless `dims` says otherwise. */
+  constF(value: number | readonly number[], dims?: readonly number[]): string {
+    const values = typeof value === 'number' ? [value] : [...value];
+    const shape = dims ?? (typeof value === 'number' ? [] : [values.length]);
+    const key = `f:${shape.join('x')}:${values.map((v) => Math.fround(v)).join(',')}`;
+    const hit = this.constCache.get(key);
+    if (hit) return hit;
+    const saved = this.prefix;
+    this.prefix = '';
+    const name = this.initFloat('const_f', Float32Array.from(values), shape);
+    this.prefix = saved;
+    this.constCache.set(key, name);
+    return name;
+  }
+
+  /** An int64 1-D constant (deduplicated); pass `dims: []` for a scalar. */
+  constI64(values: readonly number[], dims: readonly number[] = [values.length]): string {
+    const key = `i:${dims.join('x')}:${values.join(',')}`;
+    const hit = this.constCache.get(key);
+    if (hit) return hit;
+    const saved = this.prefix;
+    this.prefix = '';
+    const name = this.initInt64('const_i', values, dims);
+    this.prefix = saved;
+    this.constCache.set(key, name);
+    return name;
+  }
+
+  /** Adds a node with one output and returns its name. */
+  op(opType: string, inputs: readonly string[], attrs: Attrs = {}, options: OpOptions = {}): string {
+    return this.opN(opType, inputs, 1, attrs, options)[0];
+  }
+
+  /** Adds a node with `count` outputs and returns their names. */
+  opN(opType: string, inputs: readonly string[], count: number, attrs: Attrs = {}, options: OpOptions = {}): string[] {
+    let outputs: string[];
+    if (options.outputs) {
+      if (options.outputs.length !== count) throw new RangeError(`${opType}: ${options.outputs.length} output names for ${count} outputs`);
+      outputs = options.outputs.map((n) => this.claim(n));
+    } else {
+      const hint = options.name ?? opType.toLowerCase();
+      outputs = Array.from({ length: count }, () => this.unique(hint));
+    }
+    this.nodes.push(
+      create(NodeProtoSchema, {
+        name: `${outputs[0]}/${opType}`,
+        opType,
+        input: [...inputs],
+        output: outputs,
+        attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+      }),
+    );
+    return outputs;
+  }
+
+  get initializerBytes(): number {
+    return this.initializers.reduce((n, t) => n + t.bytes.length, 0);
+  }
+
+  serialize(options: SerializeOptions = {}): SerializedModel {
+    const ext = options.externalData;
+    const threshold = ext?.threshold ?? 1024;
+    const align = ext?.align ?? 64;
+    const blobParts: Uint8Array[] = [];
+    let blobLength = 0;
+
+    const tensors: TensorProto[] = this.initializers.map((t) => {
+      const base = { name: t.name, dims: t.dims.map((d) => BigInt(d)), dataType: ONNX_DTYPE[t.dtype] };
+      if (!ext || t.bytes.length < threshold) return create(TensorProtoSchema, { ...base, rawData: t.bytes });
+      const pad = (align - (blobLength % align)) % align;
+      if (pad) blobParts.push(new Uint8Array(pad));
+      const offset = blobLength + pad;
+      blobParts.push(t.bytes);
+      blobLength = offset + t.bytes.length;
+      const entry = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
+      return create(TensorProtoSchema, {
+        ...base,
+        dataLocation: TensorProto_DataLocation.EXTERNAL,
+        externalData: [entry('location', ext.location), entry('offset', String(offset)), entry('length', String(t.bytes.length))],
+      });
+    });
+
+    const graph = create(GraphProtoSchema, {
+      name: this.name,
+      node: this.nodes,
+      input: this.inputs,
+      output: this.outputs,
+      initializer: tensors,
+    });
+    const model = create(ModelProtoSchema, {
+      irVersion: BigInt(options.irVersion ?? 8),
+      opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(options.opset ?? 17) })],
+      producerName: options.producerName ?? 'dype-onnx-builder',
+      docString: options.docString ?? '',
+      graph,
+      metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => create(StringStringEntryProtoSchema, { key, value })),
+    });
+
+    const result: SerializedModel = { model: toBinary(ModelProtoSchema, model) };
+    if (blobParts.length > 0) {
+      const blob = new Uint8Array(blobLength);
+      let at = 0;
+      for (const part of blobParts) {
+        blob.set(part, at);
+        at += part.length;
+      }
+      result.externalData = blob;
+    }
+    return result;
+  }
+}
