@@ -71,6 +71,8 @@ export function demoBundleConfig(options: DemoBundleOptions = {}): BundleConfigI
     text: { clipMaxLength: d.clipMaxLength, t5MaxLength: d.t5MaxLength },
     preview: { latentRgbFactors: PREVIEW_RGB_FACTORS.map((r) => [...r] as [number, number, number]), latentRgbBias: [...PREVIEW_RGB_BIAS] },
     defaults: { steps: 8, guidance: guidance ? 3.5 : null },
+    // Native-size tiles (1024 px); the margin covers the decoder's receptive field, so tiled = whole.
+    decode: { tile: 32, overlap: 12, margin: DEMO_DIMS.vaeHalo },
     limits: { maxSide: 8192, maxPixels: 8192 * 8192 },
   };
 }

@@ -56,6 +56,8 @@ export const BundleConfigSchema = z
       .object({
         tile: z.number().int().positive(),
         overlap: z.number().int().nonnegative(),
+        /** Latent px at each inner tile edge left out of the blend (≥ the decoder's receptive field). */
+        margin: z.number().int().nonnegative().optional(),
       })
       .strict()
       .optional(),
@@ -77,6 +79,9 @@ export const BundleConfigSchema = z
     }
     if (c.decode && c.decode.overlap >= c.decode.tile) {
       ctx.addIssue({ code: 'custom', path: ['decode', 'overlap'], message: 'must be smaller than decode.tile' });
+    }
+    if (c.decode?.margin !== undefined && 2 * c.decode.margin > c.decode.overlap) {
+      ctx.addIssue({ code: 'custom', path: ['decode', 'margin'], message: 'must be at most half of decode.overlap' });
     }
     if (c.preview.latentRgbFactors.length !== c.latentChannels) {
       ctx.addIssue({ code: 'custom', path: ['preview', 'latentRgbFactors'], message: `needs one row per latent channel (${c.latentChannels})` });

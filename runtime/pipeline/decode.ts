@@ -9,45 +9,74 @@ export interface TileConfig {
   tile: number;
   /** Overlap between neighbouring tiles in latent pixels. */
   overlap: number;
+  /**
+   * Latent pixels at each inner tile edge that get no weight: a convolutional decoder's output is
+   * wrong within its receptive field of a cut, so the blend ramps only across the middle of the
+   * overlap. Default: a quarter of the overlap.
+   */
+  margin?: number;
 }
 
 /** Decodes one latent crop [C, h, w] to RGB in [-1, 1], [3, h·f, w·f]. */
 export type DecodeTile = (latent: Float32Array, height: number, width: number) => Promise<Float32Array>;
 
-/** Tile start offsets along one axis: stride tile − overlap, the last tile flush with the end. */
-export function tileStarts(length: number, tile: number, overlap: number): number[] {
-  if (length <= tile) return [0];
-  const stride = tile - overlap;
-  if (stride < 1) throw new RangeError(`tile overlap (${overlap}) must be smaller than the tile (${tile})`);
-  const starts: number[] = [];
-  for (let s = 0; s + tile < length; s += stride) starts.push(s);
-  starts.push(length - tile);
-  return starts;
+export interface Span {
+  start: number;
+  size: number;
 }
 
 /**
- * Weight of one tile along an axis at pixel i ∈ [0, size): ramps (k + ½)/n over the n pixels
- * shared with the previous/next tile, 1 elsewhere. Overlapping ramps of neighbours sum to 1.
+ * Tiles along one axis: stride tile − overlap, each neighbour pair sharing exactly `overlap`; the
+ * last tile is shortened to end at the edge (so no three tiles ever share a pixel).
  */
-function axisWeights(size: number, overlapBefore: number, overlapAfter: number): Float32Array {
+export function tileSpans(length: number, tile: number, overlap: number): Span[] {
+  if (length <= tile) return [{ start: 0, size: length }];
+  const stride = tile - overlap;
+  if (stride < 1) throw new RangeError(`tile overlap (${overlap}) must be smaller than the tile (${tile})`);
+  const spans: Span[] = [];
+  for (let start = 0; ; start += stride) {
+    spans.push({ start, size: Math.min(tile, length - start) });
+    if (start + tile >= length) return spans;
+  }
+}
+
+/**
+ * Weight of one tile along an axis at pixel i ∈ [0, size): 0 over `margin` px at a shared edge,
+ * then a linear ramp over the rest of the overlap, 1 elsewhere. Neighbours' weights sum to 1.
+ */
+export function axisWeights(size: number, overlapBefore: number, overlapAfter: number, margin: number): Float32Array {
   const w = new Float32Array(size).fill(1);
-  for (let k = 0; k < overlapBefore; k++) w[k] = (k + 0.5) / overlapBefore;
-  for (let k = 0; k < overlapAfter; k++) w[size - 1 - k] = Math.min(w[size - 1 - k], (k + 0.5) / overlapAfter);
+  const ramp = (overlap: number, k: number) => {
+    const m = Math.min(margin, Math.floor(overlap / 2));
+    const width = overlap - 2 * m;
+    if (k < m) return 0;
+    if (k >= overlap - m) return 1;
+    return width > 0 ? (k - m + 0.5) / width : 1;
+  };
+  for (let k = 0; k < overlapBefore; k++) w[k] = ramp(overlapBefore, k);
+  for (let k = 0; k < overlapAfter; k++) w[size - 1 - k] = Math.min(w[size - 1 - k], ramp(overlapAfter, k));
   return w;
 }
 
-function cropLatent(latent: Float32Array, channels: number, height: number, width: number, y: number, x: number, h: number, w: number): Float32Array {
-  const out = new Float32Array(channels * h * w);
+function cropLatent(latent: Float32Array, channels: number, height: number, width: number, y: Span, x: Span): Float32Array {
+  const out = new Float32Array(channels * y.size * x.size);
   for (let c = 0; c < channels; c++) {
-    for (let r = 0; r < h; r++) {
-      const src = c * height * width + (y + r) * width + x;
-      out.set(latent.subarray(src, src + w), (c * h + r) * w);
+    for (let r = 0; r < y.size; r++) {
+      const src = c * height * width + (y.start + r) * width + x.start;
+      out.set(latent.subarray(src, src + x.size), (c * y.size + r) * x.size);
     }
   }
   return out;
 }
 
 const toByte = (v: number) => Math.round(Math.min(1, Math.max(0, (v + 1) / 2)) * 255);
+
+/** Overlap (in output px) of span i with its previous and next neighbour. */
+function neighbourOverlaps(spans: Span[], i: number, scale: number): [number, number] {
+  const before = i > 0 ? spans[i - 1].start + spans[i - 1].size - spans[i].start : 0;
+  const after = i < spans.length - 1 ? spans[i].start + spans[i].size - spans[i + 1].start : 0;
+  return [before * scale, after * scale];
+}
 
 /**
  * Decodes latent [C, h, w] into interleaved 8-bit RGB of (h·scale) × (w·scale) pixels.
@@ -62,13 +91,12 @@ export async function decodeTiled(
   onTile?: (done: number, total: number) => void,
 ): Promise<Uint8Array> {
   const { channels, height, width } = shape;
-  const tileH = Math.min(tiles.tile, height);
-  const tileW = Math.min(tiles.tile, width);
-  const ys = tileStarts(height, tileH, tiles.overlap);
-  const xs = tileStarts(width, tileW, tiles.overlap);
+  const ys = tileSpans(height, tiles.tile, tiles.overlap);
+  const xs = tileSpans(width, tiles.tile, tiles.overlap);
+  const margin = (tiles.margin ?? Math.floor(tiles.overlap / 4)) * scale;
   const W = width * scale;
   const H = height * scale;
-  const bandRows = tileH * scale;
+  const bandRows = ys[0].size * scale;
   const rgb = new Uint8Array(W * H * 3);
   // Float accumulators for the current band of rows [bandStart, bandStart + bandRows).
   const acc = new Float32Array(bandRows * W * 3);
@@ -77,24 +105,22 @@ export async function decodeTiled(
   let done = 0;
 
   for (let ty = 0; ty < ys.length; ty++) {
-    const y0 = ys[ty];
-    const before = ty > 0 ? (ys[ty - 1] + tileH - y0) * scale : 0;
-    const after = ty < ys.length - 1 ? (y0 + tileH - ys[ty + 1]) * scale : 0;
-    const wy = axisWeights(tileH * scale, before, after);
+    const y = ys[ty];
+    const wy = axisWeights(y.size * scale, ...neighbourOverlaps(ys, ty, scale), margin);
     for (let tx = 0; tx < xs.length; tx++) {
-      const x0 = xs[tx];
-      const left = tx > 0 ? (xs[tx - 1] + tileW - x0) * scale : 0;
-      const right = tx < xs.length - 1 ? (x0 + tileW - xs[tx + 1]) * scale : 0;
-      const wx = axisWeights(tileW * scale, left, right);
-      const pixels = await decodeTile(cropLatent(latent, channels, height, width, y0, x0, tileH, tileW), tileH, tileW);
-      const th = tileH * scale;
-      const tw = tileW * scale;
+      const x = xs[tx];
+      const wx = axisWeights(x.size * scale, ...neighbourOverlaps(xs, tx, scale), margin);
+      const pixels = await decodeTile(cropLatent(latent, channels, height, width, y, x), y.size, x.size);
+      const th = y.size * scale;
+      const tw = x.size * scale;
       const plane = th * tw;
       for (let r = 0; r < th; r++) {
-        const bandRow = y0 * scale + r - bandStart;
+        if (wy[r] === 0) continue;
+        const bandRow = y.start * scale + r - bandStart;
         for (let c = 0; c < tw; c++) {
           const w = wy[r] * wx[c];
-          const px = bandRow * W + x0 * scale + c;
+          if (w === 0) continue;
+          const px = bandRow * W + x.start * scale + c;
           const src = r * tw + c;
           weight[px] += w;
           acc[px * 3] += w * pixels[src];
@@ -105,7 +131,7 @@ export async function decodeTiled(
       onTile?.(++done, ys.length * xs.length);
     }
     // Rows above the next tile row are final: write them out and slide the band down.
-    const finishedEnd = ty < ys.length - 1 ? ys[ty + 1] * scale : H;
+    const finishedEnd = ty < ys.length - 1 ? ys[ty + 1].start * scale : H;
     const finishedRows = finishedEnd - bandStart;
     for (let i = 0; i < finishedRows * W; i++) {
       const w = weight[i];

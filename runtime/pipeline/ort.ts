@@ -7,6 +7,10 @@ import { Float16Array } from '@petamoriken/float16';
 import * as ort from 'onnxruntime-node';
 import { DEVICES, type Device } from './types.ts';
 
+// Failures surface as exceptions with the same text; ORT's native logger would print them a
+// second time (e.g. every probe of a provider that is not installed under --device auto).
+ort.env.logLevel = 'fatal';
+
 /** Plain data the pipeline passes in and gets back: float data is always Float32Array here. */
 export type TensorData =
   | { type: 'float32'; data: Float32Array; dims: readonly number[] }

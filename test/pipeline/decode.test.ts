@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeTiled, tileStarts, type DecodeTile } from '../../runtime/pipeline/decode.ts';
+import { axisWeights, decodeTiled, tileSpans, type DecodeTile } from '../../runtime/pipeline/decode.ts';
 
 /** A position-independent per-pixel "decoder": upsample ×s and mix channels with tanh. */
 function pointwiseDecoder(channels: number, scale: number): DecodeTile {
@@ -23,13 +23,21 @@ function pointwiseDecoder(channels: number, scale: number): DecodeTile {
 const latentOf = (c: number, h: number, w: number) => Float32Array.from({ length: c * h * w }, (_, i) => Math.sin(i * 0.37) * 1.5);
 
 describe('tile layout', () => {
-  it('covers the axis with the last tile flush with the end', () => {
-    expect(tileStarts(10, 16, 4)).toEqual([0]);
-    expect(tileStarts(40, 16, 4)).toEqual([0, 12, 24]);
-    expect(tileStarts(30, 16, 4)).toEqual([0, 12, 14]);
+  const starts = (length: number, tile: number, overlap: number) => tileSpans(length, tile, overlap).map((s) => [s.start, s.size]);
+  it('covers the axis with neighbours sharing exactly the overlap, the last tile shortened', () => {
+    expect(starts(10, 16, 4)).toEqual([[0, 10]]);
+    expect(starts(40, 16, 4)).toEqual([[0, 16], [12, 16], [24, 16]]);
+    expect(starts(30, 16, 4)).toEqual([[0, 16], [12, 16], [24, 6]]);
   });
   it('rejects an overlap as large as the tile', () => {
-    expect(() => tileStarts(40, 8, 8)).toThrow(/overlap/);
+    expect(() => tileSpans(40, 8, 8)).toThrow(/overlap/);
+  });
+  it('neighbour weights sum to 1 across the overlap, with zero weight inside the margin', () => {
+    const a = axisWeights(16, 0, 8, 2);
+    const b = axisWeights(16, 8, 0, 2);
+    for (let k = 0; k < 8; k++) expect(a[8 + k] + b[k]).toBeCloseTo(1, 6);
+    expect([b[0], b[1], a[15], a[14]]).toEqual([0, 0, 0, 0]);
+    expect(b[7]).toBe(1);
   });
 });
 
@@ -41,7 +49,7 @@ describe('tiled decode with linear blending', () => {
     const whole = await decodeTiled(latent, shape, 4, { tile: 64, overlap: 8 }, decoder);
     let tiles = 0;
     const tiled = await decodeTiled(latent, shape, 4, { tile: 10, overlap: 3 }, decoder, (_done, total) => (tiles = total));
-    expect(tiles).toBe(3 * 5); // starts 0,7,13 × 0,7,14,21,27
+    expect(tiles).toBe(3 * 5); // rows 0,7,14 × columns 0,7,14,21,28
     let maxDiff = 0;
     for (let i = 0; i < whole.length; i++) maxDiff = Math.max(maxDiff, Math.abs(whole[i] - tiled[i]));
     expect(maxDiff).toBeLessThanOrEqual(1); // one 8-bit level of float rounding
@@ -52,7 +60,7 @@ describe('tiled decode with linear blending', () => {
     // Each tile decodes to a constant equal to its own call index: blending must ramp between them.
     let call = 0;
     const constant: DecodeTile = async (_l, h, w) => new Float32Array(3 * h * 2 * w * 2).fill(call++ === 0 ? -1 : 1);
-    const rgb = await decodeTiled(latentOf(1, 8, 20), { channels: 1, height: 8, width: 20 }, 2, { tile: 12, overlap: 4 }, constant);
+    const rgb = await decodeTiled(latentOf(1, 8, 20), { channels: 1, height: 8, width: 20 }, 2, { tile: 12, overlap: 4, margin: 0 }, constant);
     const row = Array.from({ length: 40 }, (_, x) => rgb[x * 3]);
     expect(row[0]).toBe(0);
     expect(row[39]).toBe(255);

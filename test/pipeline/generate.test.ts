@@ -1,0 +1,145 @@
+// End to end on the real demo bundle with real onnxruntime-node sessions.
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { axisRope } from '../../runtime/dype/index.ts';
+import { decodeTiled } from '../../runtime/pipeline/decode.ts';
+import { readPngText } from '../../runtime/pipeline/image.ts';
+import { createSession } from '../../runtime/pipeline/ort.ts';
+import { loadPipeline, METHOD_ROPE, type Pipeline, type GenerateRequest } from '../../runtime/pipeline/index.ts';
+import { gaussianNoise } from '../../runtime/pipeline/noise.ts';
+import { tempDemoBundle } from '../helpers/demo.ts';
+import { DEMO_DIMS } from '../../runtime/demo/index.ts';
+
+let bundle: { dir: string; cleanup: () => void };
+let pipeline: Pipeline;
+
+beforeAll(async () => {
+  bundle = await tempDemoBundle();
+  pipeline = await loadPipeline(bundle.dir, { device: 'cpu' });
+});
+afterAll(async () => {
+  await pipeline?.dispose();
+  bundle?.cleanup();
+});
+
+const base: GenerateRequest = { prompt: 'a lighthouse at dawn', width: 1024, height: 1024, seed: 7, steps: 3 };
+const bytes = async (req: Partial<GenerateRequest>) => Buffer.from((await pipeline.generate({ ...base, ...req })).image);
+const pixels = async (png: Uint8Array) => (await sharp(png).raw().toBuffer({ resolveWithObject: true }));
+
+describe('generate on the demo model', () => {
+  it('same seed ⇒ identical bytes; other seeds or prompts ⇒ other images', async () => {
+    const a = await bytes({});
+    expect(a.equals(await bytes({}))).toBe(true);
+    expect(a.equals(await bytes({ seed: 8 }))).toBe(false);
+    expect(a.equals(await bytes({ prompt: 'a field of sunflowers' }))).toBe(false);
+  });
+
+  it('at the native size every method gives the same pixels', async () => {
+    const rgb = async (method: GenerateRequest['method']) => (await pixels((await pipeline.generate({ ...base, method })).image)).data;
+    const ref = await rgb('base');
+    for (const method of ['dy-yarn', 'dy-ntk', 'dy-pi', 'yarn', 'ntk', 'pi'] as const) {
+      expect((await rgb(method)).equals(ref), method).toBe(true);
+    }
+  });
+
+  it('at 4× native, base / yarn / dy-yarn differ, and each step is fed axisRope at its σ', async () => {
+    const req = { width: 4096, height: 4096, steps: 2 };
+    const images = new Map<string, Buffer>();
+    for (const method of ['base', 'yarn', 'dy-yarn'] as const) {
+      const fed: { sigma: number; omega: Float32Array; mscale: Float32Array }[] = [];
+      const result = await pipeline.generate({ ...base, ...req, method }, {
+        onStepFeeds: (_step, sigma, feeds) => fed.push({ sigma, omega: feeds.rope_omega.data as Float32Array, mscale: feeds.rope_mscale.data as Float32Array }),
+      });
+      images.set(method, Buffer.from(result.image));
+      expect(fed.length).toBe(2);
+      expect(fed[0].sigma).toBe(1);
+      const rope = { ...METHOD_ROPE[method], baseLength: 16, axesDim: [4, 14, 14] };
+      for (const { sigma, omega, mscale } of fed) {
+        const axes = [axisRope(4, 1, sigma, { ...rope, method: 'base' }), axisRope(14, 64, sigma, rope), axisRope(14, 64, sigma, rope)];
+        const expected = axes.flatMap((a) => Array.from(a.omega, (w) => ({ w, m: a.mscale })));
+        expect(omega.length).toBe(expected.length);
+        expected.forEach(({ w, m }, j) => {
+          expect(omega[j]).toBe(Math.fround(w));
+          expect(mscale[j]).toBe(Math.fround(m));
+        });
+      }
+    }
+    expect(images.get('base')!.equals(images.get('yarn')!)).toBe(false);
+    expect(images.get('yarn')!.equals(images.get('dy-yarn')!)).toBe(false);
+    expect(images.get('base')!.equals(images.get('dy-yarn')!)).toBe(false);
+  });
+
+  it.each([
+    [1000, 1500],
+    [4096, 2304],
+    [333, 777],
+  ])('exact output size %i×%i', async (width, height) => {
+    const result = await pipeline.generate({ ...base, width, height, steps: 1 });
+    const meta = await sharp(result.image).metadata();
+    expect([meta.width, meta.height]).toEqual([width, height]);
+    expect(readPngText(result.image)).toMatchObject({ prompt: base.prompt, seed: '7', size: `${width}x${height}`, method: 'dy-yarn', model: 'dype-demo' });
+  });
+
+  it('JPEG output decodes at the asked size', async () => {
+    const result = await pipeline.generate({ ...base, width: 640, height: 480, steps: 1, format: 'jpg' });
+    expect(result.mimeType).toBe('image/jpeg');
+    const meta = await sharp(result.image).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 640, 480]);
+  });
+
+  it('reports progress per step with previews before the end', async () => {
+    const seen: { step: number; etaMs: number; preview?: { width: number; png: Uint8Array } }[] = [];
+    await pipeline.generate({ ...base, steps: 4 }, { onProgress: (p) => seen.push(p), previewEvery: 1 });
+    expect(seen.map((p) => p.step)).toEqual([1, 2, 3, 4]);
+    expect(seen[3].etaMs).toBe(0);
+    const previews = seen.filter((p) => p.preview);
+    expect(previews.length).toBe(3);
+    const meta = await sharp(previews[0].preview!.png).metadata();
+    expect(meta.width).toBe(previews[0].preview!.width);
+    expect(meta.width).toBeGreaterThanOrEqual(128);
+  });
+
+  it('cancellation stops before the next step', async () => {
+    const abort = new AbortController();
+    let calls = 0;
+    const run = pipeline.generate({ ...base, steps: 6 }, {
+      signal: abort.signal,
+      onStepFeeds: () => calls++,
+      onProgress: (p) => {
+        if (p.step === 2) abort.abort();
+      },
+    });
+    await expect(run).rejects.toMatchObject({ code: 'cancelled' });
+    expect(calls).toBe(2);
+  });
+
+  it('rejects bad requests with the field named', async () => {
+    await expect(pipeline.generate({ ...base, width: 10 })).rejects.toThrow(/width must be an integer from 64/);
+    await expect(pipeline.generate({ ...base, width: 8192, height: 8192 + 64 })).rejects.toThrow(/height/);
+    await expect(pipeline.generate({ ...base, steps: 0 })).rejects.toThrow(/steps/);
+    await expect(pipeline.generate({ ...base, seed: -3 })).rejects.toThrow(/seed/);
+    await expect(pipeline.generate({ ...base, method: 'fancy' as never })).rejects.toThrow(/method must be one of/);
+  });
+});
+
+describe('tiled VAE decode on the real decoder', () => {
+  it('equals the whole decode to within one 8-bit level when the margin covers the receptive field', async () => {
+    const vae = await createSession(`${bundle.dir}/vae_decoder/model.onnx`, 'cpu');
+    const shape = { channels: 4, height: 40, width: 56 };
+    const latent = gaussianNoise(3, 4 * 40 * 56);
+    const decode = async (tile: Float32Array, h: number, w: number) =>
+      (await vae.run({ latent_sample: { type: 'float32', data: tile, dims: [1, 4, h, w] } })).sample.data as Float32Array;
+    const whole = await decodeTiled(latent, shape, 32, { tile: 64, overlap: 0 }, decode);
+    const tiled = await decodeTiled(latent, shape, 32, { tile: 24, overlap: 12, margin: DEMO_DIMS.vaeHalo }, decode);
+    let sum = 0;
+    let max = 0;
+    for (let i = 0; i < whole.length; i++) {
+      const d = Math.abs(whole[i] - tiled[i]);
+      sum += d;
+      max = Math.max(max, d);
+    }
+    await vae.release();
+    expect(sum / whole.length).toBeLessThan(0.01);
+    expect(max).toBeLessThanOrEqual(1);
+  });
+});
