@@ -211,6 +211,7 @@ export class Pipeline {
 
     // 5. Denoise: one transformer call per step, positions rescaled for that step's sigma.
     const denoiseStart = performance.now();
+    const transformerOrtBefore = transformer.runMs;
     for (let i = 0; i < req.steps; i++) {
       throwIfAborted();
       const sigma = sigmas[i];
@@ -233,6 +234,7 @@ export class Pipeline {
       }
     }
     const denoiseMs = performance.now() - denoiseStart;
+    const denoiseOrtMs = transformer.runMs - transformerOrtBefore;
     throwIfAborted();
 
     // 6. Unpack and undo the VAE's latent scaling.
@@ -283,6 +285,7 @@ export class Pipeline {
         decodeMs,
         encodeMs,
         ortMs: this.ortMs() - ortBefore,
+        denoiseOrtMs,
       },
       peakRssBytes: peakRss,
     };

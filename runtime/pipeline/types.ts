@@ -73,6 +73,8 @@ export interface GenerateResult {
     encodeMs: number;
     /** Time inside ORT `run` calls (all models); the rest is the pipeline's own overhead. */
     ortMs: number;
+    /** Time inside the transformer's ORT `run` calls during the denoising loop. */
+    denoiseOrtMs: number;
   };
   /** Largest resident set size seen during the run. */
   peakRssBytes: number;
