@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { generateCommand } from './generate.ts';
 import { demoModelCommand, infoCommand } from './model.ts';
+import { serveCommand } from './serve.ts';
 import { DEVICES, GENERATION_METHODS, IMAGE_FORMATS } from '../pipeline/types.ts';
 
 export function intArg(name: string, min: number, max: number) {
@@ -56,6 +57,16 @@ program
   .addOption(modelOption())
   .addOption(deviceOption())
   .action(infoCommand);
+
+program
+  .command('serve')
+  .description('start the companion HTTP service on 127.0.0.1 for the Figma plugin')
+  .option('--port <n>', 'port on 127.0.0.1', intArg('port', 1, 65535), 7860)
+  .addOption(modelOption())
+  .addOption(deviceOption())
+  .addOption(new Option('--data <dir>', 'data folder for images, job records and the token').env('DYPE_DATA'))
+  .addOption(new Option('--token <token>', 'fixed API token for scripted use (default: generated once, stored in the data folder)').env('DYPE_TOKEN'))
+  .action(serveCommand);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(`error: ${error instanceof Error ? error.message : String(error)}`);

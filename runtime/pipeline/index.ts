@@ -8,8 +8,6 @@ export { ensureDemoBundle, defaultDemoBundleDir } from './demo-bundle.ts';
 import { Pipeline } from './pipeline.ts';
 import type { Device } from './types.ts';
 
-export type Engine = Pick<Pipeline, 'info' | 'generate'>;
-
 export function loadPipeline(bundleDir: string, opts?: { device?: Device; log?: (line: string) => void }): Promise<Pipeline> {
   return Pipeline.load(bundleDir, opts);
 }

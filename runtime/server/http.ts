@@ -1,0 +1,135 @@
+/** Small node:http helpers: request targets, bounded JSON bodies, JSON and error responses. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ApiError } from './errors.ts';
+
+export interface Target {
+  /** Percent-decoded path segments, without the leading empty one. */
+  segments: string[];
+  /** Query parameters; a repeated one is an error. */
+  query: Record<string, string>;
+}
+
+/** Splits `req.url` by hand: `new URL()` would read "//x/y" as a host. */
+export function parseTarget(raw: string | undefined): Target {
+  const url = raw ?? '';
+  const q = url.indexOf('?');
+  const path = q >= 0 ? url.slice(0, q) : url;
+  if (!path.startsWith('/')) throw new ApiError('not_found');
+  let segments: string[];
+  try {
+    segments = path.slice(1).split('/').map((s) => decodeURIComponent(s));
+  } catch {
+    throw new ApiError('not_found', 'The path is not valid percent-encoding.');
+  }
+  const query: Record<string, string> = Object.create(null) as Record<string, string>;
+  if (q >= 0) {
+    let params: URLSearchParams;
+    try {
+      params = new URLSearchParams(url.slice(q + 1));
+    } catch {
+      throw new ApiError('invalid_field', 'The query string is malformed.');
+    }
+    for (const [key, value] of params) {
+      if (key in query) throw new ApiError('invalid_field', `Query parameter ${key} is given more than once.`, { field: key });
+      query[key] = value;
+    }
+  }
+  return { segments, query };
+}
+
+export interface BodyLimits {
+  /** Largest body that is parsed. */
+  maxBytes: number;
+  /** Past maxBytes the rest is read and dropped up to this many bytes, so the client can read our 413; beyond it the connection is closed. */
+  drainBytes: number;
+}
+
+const JSON_TYPE = /^application\/json\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
+
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/**
+ * Reads a JSON body. Returns undefined when there is none. Checks the Content-Type before reading
+ * and the size while reading: nothing past `maxBytes` is kept in memory.
+ */
+export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Promise<unknown> {
+  if (!hasBody(req)) return undefined;
+  const type = req.headers['content-type'];
+  if (type === undefined || !JSON_TYPE.test(type.trim())) {
+    throw new ApiError('unsupported_media_type', `The body must be JSON (Content-Type: application/json), not ${type === undefined ? 'untyped' : JSON.stringify(type)}.`);
+  }
+  const tooLarge = (close: boolean) =>
+    new ApiError('body_too_large', `The body is larger than ${limits.maxBytes} bytes.`, { headers: close ? { Connection: 'close' } : {} });
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limits.drainBytes) throw tooLarge(true);
+
+  const bytes = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limits.drainBytes) {
+        cleanup();
+        reject(tooLarge(true));
+      } else if (size <= limits.maxBytes) {
+        chunks.push(chunk);
+      } else {
+        chunks.length = 0;
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      if (size > limits.maxBytes) reject(tooLarge(false));
+      else resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+
+  if (bytes.length === 0) return undefined;
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ApiError('invalid_json', 'The body is not valid UTF-8.');
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    const detail = error instanceof SyntaxError ? `: ${error.message}` : '';
+    throw new ApiError('invalid_json', `The body is not valid JSON${detail}.`);
+  }
+}
+
+/** Headers on every response. */
+export const BASE_HEADERS: Readonly<Record<string, string>> = {
+  'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
+};
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...BASE_HEADERS, ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, error: ApiError, headers: Record<string, string> = {}): void {
+  sendJson(res, error.status, error.toBody(), { ...headers, ...error.headers });
+}

@@ -1,0 +1,311 @@
+/**
+ * The OpenAPI 3.1 document served at GET /openapi.json. Request bodies come from the zod schemas
+ * (so limits match what the server enforces); paths must cover ROUTES exactly (a test checks).
+ */
+import { z } from 'zod';
+import { GENERATION_METHODS, IMAGE_FORMATS } from '../pipeline/types.ts';
+import { ERRORS } from './errors.ts';
+import { JOB_STATES } from './jobs.ts';
+import { PAIRING_CODE_LENGTH } from './pairing.ts';
+import { JOB_EVENT_NAMES } from './protocol.ts';
+import { ROUTES, type Route } from './routes.ts';
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, type Limits, type Schemas } from './schemas.ts';
+
+type Json = Record<string, unknown>;
+
+const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: Json, description: string): Json => ({ description, content: { 'application/json': { schema } } });
+const errorResponse = (description: string): Json => json(ref('Error'), description);
+
+function bodySchema(schema: z.ZodType): Json {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Json;
+  return rest;
+}
+
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' } };
+const tokenParam = {
+  name: 'token',
+  in: 'query',
+  required: false,
+  description: 'The API token, for clients that cannot send an Authorization header (EventSource, <img>). Only on this route.',
+  schema: { type: 'string' },
+};
+
+const common: Record<string, Json> = {
+  '403': errorResponse('bad_host (Host is not 127.0.0.1/localhost with our port) or bad_origin (Origin other than "null").'),
+};
+const authed: Record<string, Json> = { ...common, '401': errorResponse('unauthorized: missing or wrong token.') };
+const withBody: Record<string, Json> = {
+  ...authed,
+  '400': errorResponse('invalid_json, missing_field, unknown_field, invalid_field or image_too_large; `field` names the field.'),
+  '413': errorResponse('body_too_large.'),
+  '415': errorResponse('unsupported_media_type: the body must be application/json.'),
+};
+
+export interface OpenApiInput {
+  version: string;
+  limits: Limits;
+  schemas: Schemas;
+  bodyLimit: number;
+}
+
+export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInput): Json {
+  const operations: Record<Route['operationId'], Json> = {
+    getHealth: {
+      summary: 'Liveness and capabilities. No token needed.',
+      security: [],
+      responses: { '200': json(ref('Health'), 'The companion is up.'), ...common },
+    },
+    getOpenApi: {
+      summary: 'This document. No token needed.',
+      security: [],
+      responses: { '200': json({ type: 'object' }, 'OpenAPI 3.1 document.') },
+    },
+    pair: {
+      summary: 'Exchange the pairing code shown by the companion for the API token.',
+      description:
+        `The companion prints an ${PAIRING_CODE_LENGTH}-character code (Crockford base32; case, dashes and spaces are ignored). ` +
+        'The plugin sends it here once, stores the token, and sends "Authorization: Bearer <token>" from then on. ' +
+        'Wrong codes are rate limited: after 5 failures in a minute every attempt gets 429 too_many_attempts until the minute has passed.',
+      security: [],
+      requestBody: { required: true, content: { 'application/json': { schema: bodySchema(schemas.pair) } } },
+      responses: {
+        '200': json({ type: 'object', properties: { token: { type: 'string' } }, required: ['token'] }, 'The token.'),
+        ...withBody,
+        '401': errorResponse('pairing_failed: wrong code.'),
+        '429': errorResponse('too_many_attempts; see Retry-After.'),
+      },
+    },
+    createJob: {
+      summary: 'Queue a generation job.',
+      description:
+        'Returns 202 with the job. With a client-chosen `id`, resubmitting the same request returns the existing job (200); ' +
+        'the same id with a different request is 409 job_conflict. Omitted fields take the model defaults; an omitted seed is random.',
+      requestBody: { required: true, content: { 'application/json': { schema: bodySchema(schemas.job) } } },
+      responses: {
+        '202': json(ref('Job'), 'Queued (or started right away).'),
+        '200': json(ref('Job'), 'A job with this id and request already exists.'),
+        ...withBody,
+        '409': errorResponse('job_conflict.'),
+        '429': errorResponse('queue_full; see Retry-After.'),
+      },
+    },
+    listJobs: {
+      summary: 'Recent jobs, newest first (including jobs from earlier runs).',
+      parameters: [{ name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT } }],
+      responses: {
+        '200': json({ type: 'object', properties: { jobs: { type: 'array', items: ref('Job') } }, required: ['jobs'] }, 'Jobs.'),
+        ...authed,
+        '400': errorResponse('invalid_field or unknown_field in the query.'),
+      },
+    },
+    getJob: {
+      summary: 'One job.',
+      parameters: [idParam],
+      responses: { '200': json(ref('Job'), 'The job.'), ...authed, '404': errorResponse('job_not_found.') },
+    },
+    streamJobEvents: {
+      summary: 'Server-sent events for one job.',
+      description:
+        'Each message is an unnamed SSE event whose data is one JSON JobEvent. The current state is replayed first ' +
+        '(queued with position; or started, the last progress and preview; or the terminal event), so a late subscriber still ' +
+        'sees how the job ended. The stream ends after a terminal event (done, failed, cancelled, interrupted), which carries ' +
+        'SSE id "end": an EventSource that reconnects after it sends Last-Event-ID: end and gets 204, which stops it. ' +
+        'Comments (": ping") are sent every 15 s.',
+      parameters: [idParam, tokenParam],
+      responses: {
+        '200': { description: 'Event stream.', content: { 'text/event-stream': { schema: ref('JobEvent') } } },
+        '204': { description: 'Reconnect after the terminal event (Last-Event-ID: end): nothing more to send.' },
+        ...authed,
+        '404': errorResponse('job_not_found.'),
+      },
+    },
+    cancelJob: {
+      summary: 'Cancel a job.',
+      description: 'A queued job leaves the queue; a running one is aborted and stops within one step (the answer waits for that). Cancelling a cancelled job is a no-op.',
+      parameters: [idParam],
+      requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', additionalProperties: false } } } },
+      responses: {
+        '200': json(ref('Job'), 'The job after cancelling.'),
+        ...withBody,
+        '404': errorResponse('job_not_found.'),
+        '409': errorResponse('job_not_cancellable: it already finished.'),
+      },
+    },
+    getJobImage: {
+      summary: 'The generated image file.',
+      parameters: [idParam, tokenParam],
+      responses: {
+        '200': {
+          description: 'Image bytes with Content-Type and Content-Length.',
+          content: { 'image/png': { schema: { type: 'string', format: 'binary' } }, 'image/jpeg': { schema: { type: 'string', format: 'binary' } } },
+        },
+        ...authed,
+        '404': errorResponse('job_not_found.'),
+        '409': errorResponse('image_not_ready: the job is not done.'),
+        '410': errorResponse('image_missing: the file was removed from the data folder.'),
+      },
+    },
+    createImage: {
+      summary: 'OpenAI-compatible image generation (waits for the result).',
+      description:
+        'Like OpenAI\'s POST /v1/images/generations. `size` is "WxH" (default: the model\'s native size), `n` 1–4, ' +
+        '`response_format` must be "b64_json" (the default). `model` and `user` are accepted and ignored. ' +
+        'The jobs go through the same queue and are listed under /v1/jobs. Closing the connection cancels them.',
+      requestBody: { required: true, content: { 'application/json': { schema: bodySchema(schemas.openai) } } },
+      responses: {
+        '200': json(
+          {
+            type: 'object',
+            properties: {
+              created: { type: 'integer', description: 'Unix seconds.' },
+              data: { type: 'array', items: { type: 'object', properties: { b64_json: { type: 'string' }, revised_prompt: { type: 'string' } }, required: ['b64_json'] } },
+            },
+            required: ['created', 'data'],
+          },
+          'The images.',
+        ),
+        ...withBody,
+        '409': errorResponse('job_cancelled.'),
+        '429': errorResponse('queue_full.'),
+        '500': errorResponse('generation_failed.'),
+        '503': errorResponse('shutting_down.'),
+      },
+    },
+  };
+
+  const paths: Record<string, Record<string, Json>> = {};
+  for (const route of ROUTES) {
+    (paths[route.path] ??= {})[route.method.toLowerCase()] = { operationId: route.operationId, ...operations[route.operationId] };
+  }
+
+  const jobResult = {
+    type: ['object', 'null'],
+    properties: {
+      url: { type: 'string' },
+      format: { enum: [...IMAGE_FORMATS] },
+      mimeType: { type: 'string' },
+      width: { type: 'integer' },
+      height: { type: 'integer' },
+      bytes: { type: 'integer' },
+      seed: { type: 'integer' },
+      steps: { type: 'integer' },
+      method: { enum: [...GENERATION_METHODS] },
+      model: { type: 'string' },
+      timings: { type: 'object', additionalProperties: { type: 'number' } },
+      peakRssBytes: { type: 'integer' },
+    },
+  };
+  const jobError = {
+    type: ['object', 'null'],
+    properties: { code: { enum: ['engine_error', 'write_failed', 'interrupted'] }, message: { type: 'string' } },
+    required: ['code', 'message'],
+  };
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'DyPE companion',
+      version,
+      description:
+        'Local HTTP service that generates images for the DyPE Figma plugin. Listens on 127.0.0.1 only. ' +
+        `Size rules: width and height ${limits.minSide}–${limits.maxSide}, width×height ≤ ${limits.maxPixels}, steps 1–${limits.maxSteps}. ` +
+        `Bodies are JSON, at most ${bodyLimit} bytes. Every error body is {"error": {"code", "message", "field"?}}.`,
+    },
+    servers: [{ url: 'http://127.0.0.1:7860' }],
+    security: [{ bearer: [] }],
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The token from the data folder, --token, DYPE_TOKEN, or POST /v1/pair.' } },
+      schemas: {
+        Error: {
+          type: 'object',
+          properties: {
+            error: {
+              type: 'object',
+              properties: { code: { enum: Object.keys(ERRORS) }, message: { type: 'string' }, field: { type: 'string' } },
+              required: ['code', 'message'],
+            },
+          },
+          required: ['error'],
+        },
+        Health: {
+          type: 'object',
+          properties: {
+            ok: { const: true },
+            version: { type: 'string' },
+            model: { type: 'string' },
+            demo: { type: 'boolean' },
+            nativeResolution: { type: 'integer' },
+            pixelsPerToken: { type: 'integer' },
+            minSide: { type: 'integer' },
+            maxSide: { type: 'integer' },
+            maxPixels: { type: 'integer', description: 'min(model limit, memory budget of this machine).' },
+            maxSteps: { type: 'integer' },
+            provider: { type: 'string' },
+            defaultSteps: { type: 'integer' },
+            defaultGuidance: { type: ['number', 'null'] },
+            methods: { type: 'array', items: { enum: [...GENERATION_METHODS] } },
+            formats: { type: 'array', items: { enum: [...IMAGE_FORMATS] } },
+            queueLength: { type: 'integer', description: 'Running plus waiting jobs.' },
+            queue: { type: 'object', properties: { running: { type: 'integer' }, waiting: { type: 'integer' }, capacity: { type: 'integer' } } },
+          },
+        },
+        Job: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            state: { enum: [...JOB_STATES] },
+            params: {
+              type: 'object',
+              properties: {
+                prompt: { type: 'string' },
+                width: { type: 'integer' },
+                height: { type: 'integer' },
+                seed: { type: 'integer' },
+                steps: { type: 'integer' },
+                guidance: { type: ['number', 'null'] },
+                method: { enum: [...GENERATION_METHODS] },
+                format: { enum: [...IMAGE_FORMATS] },
+              },
+            },
+            source: { enum: ['jobs', 'openai'] },
+            createdAt: { type: 'string', format: 'date-time' },
+            startedAt: { type: ['string', 'null'], format: 'date-time' },
+            finishedAt: { type: ['string', 'null'], format: 'date-time' },
+            progress: { type: 'number', minimum: 0, maximum: 1 },
+            step: { type: 'integer' },
+            position: { type: ['integer', 'null'], description: '1-based among waiting jobs, 0 while running, null when finished.' },
+            error: jobError,
+            result: jobResult,
+          },
+          required: ['id', 'state', 'params', 'createdAt', 'progress', 'position', 'error', 'result'],
+        },
+        JobEvent: {
+          type: 'object',
+          description:
+            'One shape for every event: {event, jobId, state, progress, ...}. queued: position. progress: step, steps, sigma, elapsedMs, etaMs. ' +
+            'preview: step, png (base64), width, height (throttled). done: result. failed/interrupted: error. progress stays below 1 until done.',
+          properties: {
+            event: { enum: [...JOB_EVENT_NAMES] },
+            jobId: { type: 'string' },
+            state: { enum: [...JOB_STATES] },
+            progress: { type: 'number', minimum: 0, maximum: 1 },
+            position: { type: 'integer' },
+            step: { type: 'integer' },
+            steps: { type: 'integer' },
+            sigma: { type: 'number' },
+            elapsedMs: { type: 'number' },
+            etaMs: { type: 'number' },
+            png: { type: 'string', contentEncoding: 'base64', contentMediaType: 'image/png' },
+            width: { type: 'integer' },
+            height: { type: 'integer' },
+            result: jobResult,
+            error: jobError,
+          },
+          required: ['event', 'jobId', 'state', 'progress'],
+        },
+      },
+    },
+  };
+}

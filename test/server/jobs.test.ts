@@ -1,0 +1,59 @@
+/** The job store on its own: atomic records, crash leftovers, damaged files. */
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { JobStore, type JobRecord } from '../../runtime/server/jobs.ts';
+
+const record = (id: string, state: JobRecord['state']): JobRecord => ({
+  id,
+  state,
+  params: { prompt: 'p', width: 64, height: 64, seed: 1, steps: 4, guidance: null, method: 'dy-yarn', format: 'png' },
+  request: { prompt: 'p' },
+  source: 'jobs',
+  createdAt: new Date(0).toISOString(),
+  startedAt: null,
+  finishedAt: null,
+  progress: 0,
+  step: 0,
+  error: null,
+  result: null,
+});
+
+describe('JobStore', () => {
+  let dir = '';
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('marks queued/running records interrupted, skips damaged ones and removes temp files', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dype-store-'));
+    const store = new JobStore(dir);
+    await store.open();
+    await Promise.all([store.save(record('a', 'queued')), store.save(record('b', 'running')), store.save(record('c', 'cancelled'))]);
+    await writeFile(join(dir, 'jobs', 'broken.json'), '{"id": "broken", "state": "do');
+    await writeFile(join(dir, 'jobs', 'other.json'), JSON.stringify(record('not-other', 'done')));
+    await writeFile(join(dir, 'jobs', '.a.json.123.tmp'), 'half');
+    await writeFile(join(dir, 'images', '.x.png.456.tmp'), 'half');
+
+    const reopened = new JobStore(dir);
+    const { records, skipped } = await reopened.open();
+    const states = Object.fromEntries(records.map((r) => [r.id, r.state]));
+    expect(states).toEqual({ a: 'interrupted', b: 'interrupted', c: 'cancelled' });
+    expect(records.find((r) => r.id === 'a')?.error?.code).toBe('interrupted');
+    expect(skipped.sort()).toEqual(['broken.json', 'other.json']);
+    expect(JSON.parse(await readFile(join(dir, 'jobs', 'b.json'), 'utf8')).state).toBe('interrupted');
+    expect((await readdir(join(dir, 'jobs'))).some((n) => n.endsWith('.tmp'))).toBe(false);
+    expect(await readdir(join(dir, 'images'))).toEqual([]);
+  });
+
+  it('applies saves of one job in call order', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dype-store-'));
+    await mkdir(dir, { recursive: true });
+    const store = new JobStore(dir);
+    await store.open();
+    const states: JobRecord['state'][] = ['queued', 'running', 'done', 'failed', 'cancelled'];
+    await Promise.all(states.map((s) => store.save(record('z', s))));
+    expect(JSON.parse(await readFile(join(dir, 'jobs', 'z.json'), 'utf8')).state).toBe('cancelled');
+  });
+});

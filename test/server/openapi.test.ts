@@ -1,0 +1,58 @@
+/** The OpenAPI document covers exactly the routes the server has, and is served without a token. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ERRORS } from '../../runtime/server/errors.ts';
+import { ROUTES } from '../../runtime/server/routes.ts';
+import { startCompanion, type Harness } from './helpers/companion.ts';
+
+describe('OpenAPI document', () => {
+  let h: Harness;
+  let doc: any;
+  beforeAll(async () => {
+    h = await startCompanion();
+    const res = await fetch(`${h.url}/openapi.json`);
+    expect(res.status).toBe(200);
+    doc = await res.json();
+  });
+  afterAll(() => h.close());
+
+  it('is OpenAPI 3.1 with the server version', () => {
+    expect(doc.openapi).toBe('3.1.0');
+    expect(doc.info.version).toBe('0.0.0-test');
+  });
+
+  it('documents every route, and nothing else', () => {
+    const documented = Object.entries(doc.paths as Record<string, Record<string, { operationId: string }>>).flatMap(([path, ops]) =>
+      Object.entries(ops).map(([method, op]) => `${method.toUpperCase()} ${path} ${op.operationId}`),
+    );
+    expect(documented.sort()).toEqual(ROUTES.map((r) => `${r.method} ${r.path} ${r.operationId}`).sort());
+  });
+
+  it('marks the token-free routes and lists the path parameter of the others', () => {
+    for (const route of ROUTES) {
+      const op = doc.paths[route.path][route.method.toLowerCase()];
+      if (route.auth === 'none') expect(op.security).toEqual([]);
+      else expect(op.security).toBeUndefined();
+      if (route.path.includes('{id}')) expect(op.parameters.map((p: { name: string }) => p.name)).toContain('id');
+      if (route.auth === 'token-or-query') expect(op.parameters.map((p: { name: string }) => p.name)).toContain('token');
+    }
+  });
+
+  it('takes request body limits from the same schemas the server enforces', () => {
+    const job = doc.paths['/v1/jobs'].post.requestBody.content['application/json'].schema;
+    expect(job.additionalProperties).toBe(false);
+    expect(job.required).toEqual(['prompt']);
+    expect(job.properties.width).toMatchObject({ type: 'integer', minimum: 64, maximum: 1024 });
+    expect(job.properties.steps).toMatchObject({ minimum: 1, maximum: 100 });
+    expect(job.properties.method.enum).toContain('dy-yarn');
+    expect(doc.components.schemas.Error.properties.error.properties.code.enum).toEqual(Object.keys(ERRORS));
+  });
+
+  it('answers unknown routes with 404 and wrong methods with 405 and Allow', async () => {
+    const missing = await h.api.get('/v1/nope');
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.code).toBe('not_found');
+    const wrong = await fetch(`${h.url}/v1/jobs`, { method: 'DELETE' });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('POST, GET, OPTIONS');
+  });
+});

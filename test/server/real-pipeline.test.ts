@@ -1,0 +1,70 @@
+/**
+ * The companion around the real pipeline and its generated demo bundle (no fakes). Skipped until
+ * runtime/pipeline/index.ts exists.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../../runtime/server/engine.ts';
+import { createCompanion, type Companion } from '../../runtime/server/index.ts';
+import { Api, TOKEN } from './helpers/companion.ts';
+
+const pipelineIndex = fileURLToPath(new URL('../../runtime/pipeline/index.ts', import.meta.url));
+
+interface PipelineModule {
+  loadPipeline(bundleDir: string, opts?: { device?: 'cpu' }): Promise<Engine>;
+  ensureDemoBundle(dir?: string): Promise<string>;
+}
+
+describe.skipIf(!existsSync(pipelineIndex))('companion with the real pipeline (demo bundle)', () => {
+  let dir = '';
+  let companion: Companion;
+  let api: Api;
+  let engine: Engine;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dype-real-'));
+    // a computed specifier, so this file type-checks before the pipeline exists
+    const pipeline = (await import(pathToFileURL(pipelineIndex).href)) as PipelineModule;
+    engine = await pipeline.loadPipeline(await pipeline.ensureDemoBundle(join(dir, 'bundle')), { device: 'cpu' });
+    companion = await createCompanion({ engine, dataDir: join(dir, 'data'), token: TOKEN, port: 0, version: 'real-test', previewIntervalMs: 0 });
+    api = new Api(await companion.listen());
+  });
+  afterAll(async () => {
+    await companion?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reports the demo model in health', async () => {
+    const health = await api.get('/v1/health');
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({ ok: true, demo: true, model: engine.info.model, nativeResolution: engine.info.nativeResolution });
+  });
+
+  it('generates an image of the asked size with progress and a preview over SSE', async () => {
+    const side = Math.max(64, Math.min(engine.info.nativeResolution, 256));
+    const width = side;
+    const height = Math.max(64, side - 16);
+    const { job, events } = await api.run({ prompt: 'a small test', width, height, seed: 5, steps: 2 });
+    expect(job.state, JSON.stringify(job.error)).toBe('done');
+    const names = events.map((e) => e.event);
+    expect(names).toContain('progress');
+    expect(names).toContain('preview');
+    expect(names.at(-1)).toBe('done');
+    const image = await api.bytes(`/v1/jobs/${job.id}/image`);
+    const meta = await sharp(image.bytes).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', width, height]);
+  });
+
+  it('cancels a running generation', async () => {
+    const submitted = await api.post('/v1/jobs', { prompt: 'cancel me', width: 64, height: 64, steps: 50 });
+    const stream = api.events(submitted.body.id);
+    await stream.until((e) => e.event === 'progress');
+    const cancelled = await api.post(`/v1/jobs/${submitted.body.id}/cancel`);
+    expect(cancelled.body.state).toBe('cancelled');
+  });
+});

@@ -1,0 +1,127 @@
+/** DNS rebinding (Host), foreign Origins, tokens, CORS preflight and pairing. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api, rawRequest, startCompanion, TOKEN, type Harness } from './helpers/companion.ts';
+
+describe('request security', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startCompanion();
+  });
+  afterAll(() => h.close());
+
+  describe('Host header (DNS rebinding)', () => {
+    it.each(['evil.example', 'evil.example:PORT', '127.0.0.1:1', 'localhost', '127.0.0.2:PORT', '0.0.0.0:PORT', '[::1]:PORT', 'localhost.evil.example:PORT'])('refuses Host %s', async (host) => {
+      for (const path of ['/v1/health', '/v1/jobs']) {
+        const res = await rawRequest(h.port, { path, headers: { Host: host.replace('PORT', String(h.port)), Authorization: `Bearer ${TOKEN}` } });
+        expect(res.status).toBe(403);
+        expect(res.body.error.code).toBe('bad_host');
+      }
+    });
+
+    it('refuses a request without Host', async () => {
+      const res = await rawRequest(h.port, { setHost: false });
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe('bad_host');
+    });
+
+    it.each(['127.0.0.1:PORT', 'localhost:PORT', 'LOCALHOST:PORT'])('accepts Host %s', async (host) => {
+      const res = await rawRequest(h.port, { headers: { Host: host.replace('PORT', String(h.port)) } });
+      expect(res.status).toBe(200);
+    });
+  });
+
+  describe('Origin', () => {
+    it.each(['https://www.figma.com', 'http://127.0.0.1:' + 1, 'https://evil.example', 'file://', 'NULL'])('refuses Origin %s even with the token', async (origin) => {
+      const res = await h.api.get('/v1/jobs', { Origin: origin });
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe('bad_origin');
+      const health = await h.api.get('/v1/health', { Origin: origin });
+      expect(health.status).toBe(403);
+    });
+
+    it('allows Origin: null (the Figma plugin iframe) with CORS headers', async () => {
+      const res = await h.api.get('/v1/jobs', { Origin: 'null' });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('access-control-allow-origin')).toBe('null');
+      expect(res.headers.get('vary')).toBe('Origin');
+    });
+
+    it('answers preflight for allowed origins, including private network access', async () => {
+      const res = await fetch(`${h.url}/v1/jobs`, {
+        method: 'OPTIONS',
+        headers: { Origin: 'null', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type', 'Access-Control-Request-Private-Network': 'true' },
+      });
+      expect(res.status).toBe(204);
+      expect(res.headers.get('access-control-allow-origin')).toBe('null');
+      expect(res.headers.get('access-control-allow-methods')).toContain('POST');
+      expect(res.headers.get('access-control-allow-headers')).toMatch(/Authorization/);
+      expect(res.headers.get('access-control-allow-private-network')).toBe('true');
+      const foreign = await fetch(`${h.url}/v1/jobs`, { method: 'OPTIONS', headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' } });
+      expect(foreign.status).toBe(403);
+    });
+  });
+
+  describe('token', () => {
+    const routes: Array<[string, string]> = [
+      ['GET', '/v1/jobs'],
+      ['POST', '/v1/jobs'],
+      ['GET', '/v1/jobs/some-id'],
+      ['GET', '/v1/jobs/some-id/events'],
+      ['POST', '/v1/jobs/some-id/cancel'],
+      ['GET', '/v1/jobs/some-id/image'],
+      ['POST', '/v1/images/generations'],
+    ];
+    const variants: Array<[string, Record<string, string>]> = [
+      ['no header', {}],
+      ['wrong token', { Authorization: 'Bearer not-the-token-at-all-000' }],
+      ['token prefix', { Authorization: `Bearer ${TOKEN.slice(0, -1)}` }],
+      ['token + extra', { Authorization: `Bearer ${TOKEN}x` }],
+      ['basic scheme', { Authorization: `Basic ${TOKEN}` }],
+      ['bare token', { Authorization: TOKEN }],
+    ];
+    for (const [method, path] of routes) {
+      it.each(variants)(`${method} ${path}: %s → 401`, async (_name, headers) => {
+        const res = await fetch(h.url + path, { method, headers: { ...headers, 'Content-Type': 'application/json' }, body: method === 'POST' ? '{"prompt":"x"}' : undefined });
+        expect(res.status).toBe(401);
+        expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+        const body = (await res.json()) as any;
+        expect(body.error.code).toBe('unauthorized');
+      });
+    }
+
+    it('accepts ?token= only on the event stream and image routes', async () => {
+      const noAuth = new Api(h.url, null);
+      const job = (await h.api.run({ prompt: 'token query', width: 64, height: 64 })).job;
+      expect((await noAuth.get(`/v1/jobs/${job.id}/image?token=${TOKEN}`)).status).toBe(200);
+      expect((await noAuth.get(`/v1/jobs/${job.id}/events?token=${TOKEN}`)).status).toBe(200);
+      expect((await noAuth.get(`/v1/jobs/${job.id}/image?token=wrong`)).status).toBe(401);
+      expect((await noAuth.get(`/v1/jobs/${job.id}?token=${TOKEN}`)).status).toBe(401);
+      expect((await noAuth.get(`/v1/jobs?token=${TOKEN}`)).status).toBe(401);
+    });
+  });
+
+  describe('pairing', () => {
+    it('exchanges the pairing code for the token, ignoring case and dashes', async () => {
+      const code = h.companion.pairingCode;
+      expect(code).toMatch(/^[0-9A-HJKMNP-TV-Z]{8}$/);
+      const noAuth = new Api(h.url, null);
+      const res = await noAuth.post('/v1/pair', { code: `${code.slice(0, 4).toLowerCase()}-${code.slice(4)}` });
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ token: TOKEN });
+    });
+
+    it('rate limits wrong codes, even if the right one follows', async () => {
+      const noAuth = new Api(h.url, null);
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const res = await noAuth.post('/v1/pair', { code: 'ZZZZZZZZ' });
+        statuses.push(res.status);
+        expect(res.body.error.code).toBe(res.status === 401 ? 'pairing_failed' : 'too_many_attempts');
+      }
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+      const right = await noAuth.post('/v1/pair', { code: h.companion.pairingCode });
+      expect(right.status).toBe(429);
+      expect(Number(right.headers.get('retry-after'))).toBeGreaterThan(0);
+    });
+  });
+});
