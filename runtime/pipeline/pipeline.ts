@@ -16,6 +16,8 @@ import {
   GENERATION_METHODS,
   IMAGE_FORMATS,
   type Device,
+  type Engine,
+  type EngineInfo,
   type GenerateOptions,
   type GenerateRequest,
   type GenerateResult,
@@ -35,18 +37,8 @@ export const METHOD_ROPE: Readonly<Record<GenerationMethod, { method: RopeMethod
 export const MIN_SIDE = 64;
 export const MAX_STEPS = 200;
 
-export interface PipelineInfo {
-  model: string;
-  demo: boolean;
+export interface PipelineInfo extends EngineInfo {
   description: string;
-  nativeResolution: number;
-  pixelsPerToken: number;
-  maxSide: number;
-  maxPixels: number;
-  provider: string;
-  defaultSteps: number;
-  defaultGuidance: number | null;
-  methods: readonly GenerationMethod[];
   /** How the transformer takes positions: compact ω/mscale or full cos/sin tables. */
   ropeInputs: 'omega' | 'tables';
   guidanceEmbeds: boolean;
@@ -84,7 +76,7 @@ type ResolvedRequest = Required<GenerateRequest>;
 
 const REQUIRED_TRANSFORMER_INPUTS = ['hidden_states', 'encoder_hidden_states', 'pooled_projections', 'timestep', 'img_ids', 'txt_ids'];
 
-export class Pipeline {
+export class Pipeline implements Engine {
   readonly info: PipelineInfo;
   private readonly tiles: TileConfig;
 

@@ -79,3 +79,30 @@ export interface GenerateResult {
   /** Largest resident set size seen during the run. */
   peakRssBytes: number;
 }
+
+/** What callers need to know about an engine before submitting work. */
+export interface EngineInfo {
+  model: string;
+  /** True for the embedded untrained demo model: its images are abstract. */
+  demo: boolean;
+  nativeResolution: number;
+  pixelsPerToken: number;
+  maxSide: number;
+  maxPixels: number;
+  /** Execution provider in use, e.g. "cpu" or "cuda". */
+  provider: string;
+  defaultSteps: number;
+  /** null for models without a guidance embedding. */
+  defaultGuidance: number | null;
+  methods: readonly GenerationMethod[];
+}
+
+/**
+ * An image generator: `Pipeline` implements it, and so can a remote engine or a scripted fake in
+ * tests. The server depends on this contract only.
+ */
+export interface Engine {
+  readonly info: EngineInfo;
+  /** Rejects when `opts.signal` aborts (checked at the start of each step). */
+  generate(req: GenerateRequest, opts?: GenerateOptions): Promise<GenerateResult>;
+}
