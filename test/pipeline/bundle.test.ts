@@ -3,7 +3,7 @@ import { copyFileSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadPipeline, type GenerateRequest } from '../../runtime/pipeline/index.ts';
+import { autoProviders, loadPipeline, type GenerateRequest } from '../../runtime/pipeline/index.ts';
 import { tempDemoBundle } from '../helpers/demo.ts';
 
 const cleanups: (() => void)[] = [];
@@ -58,6 +58,18 @@ describe('broken bundles', () => {
     const dir = await fresh();
     writeFileSync(join(dir, 'text_encoder/model.onnx'), 'not a model');
     await expect(loadPipeline(dir, { device: 'cpu' })).rejects.toThrow(/text_encoder\/model.onnx/);
+  });
+
+  it('auto falls back provider by provider and logs why', async () => {
+    const dir = await fresh();
+    const log: string[] = [];
+    const p = await loadPipeline(dir, { device: 'auto', log: (l) => log.push(l) });
+    const order = autoProviders();
+    const skipped = order.slice(0, order.indexOf(p.info.provider as (typeof order)[number]));
+    expect(order).toContain(p.info.provider);
+    // every provider tried before the one that loaded has a logged reason
+    skipped.forEach((provider, i) => expect(log[i]).toMatch(new RegExp(`^${provider} unavailable \\(.+\\); trying `)));
+    await p.dispose();
   });
 
   it('an unknown device lists the supported ones', async () => {

@@ -1,0 +1,62 @@
+// The `dype` command as a user runs it: a real child process through bin/dype.js.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readPngText } from '../../runtime/pipeline/image.ts';
+
+const run = promisify(execFile);
+let root: string;
+let bundle: string;
+
+const dype = (...args: string[]) =>
+  run(process.execPath, ['bin/dype.js', ...args], { env: { ...process.env, XDG_CACHE_HOME: join(root, 'cache'), DYPE_MODEL: '' }, maxBuffer: 1 << 24 });
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'dype-cli-'));
+  bundle = join(root, 'bundle');
+  const { stdout } = await dype('demo-model', bundle);
+  expect(stdout).toMatch(/untrained/);
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('dype CLI', () => {
+  it('generate writes an image of exactly the asked size with a summary line', async () => {
+    const out = join(root, 'out', 'kite.png');
+    const { stdout, stderr } = await dype('generate', '--prompt', 'a red kite', '-W', '1000', '-H', '600', '--seed', '5', '--steps', '2', '--model', bundle, '--device', 'cpu', '-o', out);
+    expect(stderr).toMatch(/demo model/);
+    expect(stdout).toMatch(/1000×600 png, seed 5, 2 steps dy-yarn \| \d+ ms\/step, total [\d.]+ s .*peak RSS \d+ MiB/);
+    const png = readFileSync(out);
+    const meta = await sharp(png).metadata();
+    expect([meta.width, meta.height]).toEqual([1000, 600]);
+    expect(readPngText(png)).toMatchObject({ prompt: 'a red kite', seed: '5', steps: '2' });
+  });
+
+  it('the output format follows the file name', async () => {
+    const out = join(root, 'kite.jpg');
+    await dype('generate', '-p', 'kite', '-W', '256', '-H', '256', '--seed', '1', '--steps', '1', '--model', bundle, '--device', 'cpu', '-o', out);
+    expect((await sharp(out).metadata()).format).toBe('jpeg');
+  });
+
+  it('info prints the bundle, its contract and the providers', async () => {
+    const { stdout } = await dype('info', '--model', bundle, '--device', 'cpu');
+    expect(stdout).toMatch(/model +dype-demo \(demo/);
+    expect(stdout).toMatch(/fed as rope_omega \+ rope_mscale/);
+    expect(stdout).toMatch(/provider +cpu/);
+  });
+
+  it('bad arguments fail with a clear message and exit code', async () => {
+    await expect(dype('generate', '-p', 'x', '--method', 'fancy', '-o', join(root, 'x.png'))).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/--method.*fancy.*Allowed choices are dy-yarn/s) });
+    await expect(dype('generate', '-p', 'x', '--steps', '-2', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/steps must be an integer/) });
+    await expect(dype('generate', '-p', 'x', '--model', join(root, 'nope'), '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/model bundle folder not found/) });
+  });
+
+  it('--help describes every command', async () => {
+    const { stdout } = await dype('--help');
+    for (const cmd of ['generate', 'demo-model', 'info', 'serve']) expect(stdout).toContain(cmd);
+    expect((await dype('generate', '--help')).stdout).toMatch(/--method <name>/);
+  });
+});
