@@ -69,8 +69,6 @@ function cropLatent(latent: Float32Array, channels: number, height: number, widt
   return out;
 }
 
-const toByte = (v: number) => Math.round(Math.min(1, Math.max(0, (v + 1) / 2)) * 255);
-
 /** Overlap (in output px) of span i with its previous and next neighbour. */
 function neighbourOverlaps(spans: Span[], i: number, scale: number): [number, number] {
   const before = i > 0 ? spans[i - 1].start + spans[i - 1].size - spans[i].start : 0;
@@ -98,9 +96,11 @@ export async function decodeTiled(
   const H = height * scale;
   const bandRows = ys[0].size * scale;
   const rgb = new Uint8Array(W * H * 3);
-  // Float accumulators for the current band of rows [bandStart, bandStart + bandRows).
-  const acc = new Float32Array(bandRows * W * 3);
-  const weight = new Float32Array(bandRows * W);
+  // Uint8ClampedArray stores clamp(round(v)): the [-1, 1] → [0, 255] conversion in one native step.
+  const clamped = new Uint8ClampedArray(rgb.buffer);
+  // Float accumulators (one plane per colour) for the band of rows [bandStart, bandStart + bandRows).
+  // The blend weights of overlapping tiles sum to 1, so the sum needs no normalising.
+  const band = [0, 1, 2].map(() => new Float32Array(bandRows * W));
   let bandStart = 0;
   let done = 0;
 
@@ -113,37 +113,42 @@ export async function decodeTiled(
       const pixels = await decodeTile(cropLatent(latent, channels, height, width, y, x), y.size, x.size);
       const th = y.size * scale;
       const tw = x.size * scale;
-      const plane = th * tw;
-      for (let r = 0; r < th; r++) {
-        if (wy[r] === 0) continue;
-        const bandRow = y.start * scale + r - bandStart;
-        for (let c = 0; c < tw; c++) {
-          const w = wy[r] * wx[c];
-          if (w === 0) continue;
-          const px = bandRow * W + x.start * scale + c;
-          const src = r * tw + c;
-          weight[px] += w;
-          acc[px * 3] += w * pixels[src];
-          acc[px * 3 + 1] += w * pixels[plane + src];
-          acc[px * 3 + 2] += w * pixels[2 * plane + src];
+      // Where this tile's weight is 1 no other tile contributes: copy instead of blending.
+      const [solidFrom, solidTo] = [wx.indexOf(1), wx.lastIndexOf(1) + 1];
+      for (let k = 0; k < 3; k++) {
+        const plane = band[k];
+        const source = k * th * tw;
+        for (let r = 0; r < th; r++) {
+          const wr = wy[r];
+          if (wr === 0) continue;
+          const dst = (y.start * scale + r - bandStart) * W + x.start * scale;
+          const src = source + r * tw;
+          if (wr === 1 && solidFrom >= 0) {
+            plane.set(pixels.subarray(src + solidFrom, src + solidTo), dst + solidFrom);
+            for (let c = 0; c < solidFrom; c++) plane[dst + c] += wx[c] * pixels[src + c];
+            for (let c = solidTo; c < tw; c++) plane[dst + c] += wx[c] * pixels[src + c];
+          } else {
+            for (let c = 0; c < tw; c++) plane[dst + c] += wr * wx[c] * pixels[src + c];
+          }
         }
       }
       onTile?.(++done, ys.length * xs.length);
     }
     // Rows above the next tile row are final: write them out and slide the band down.
     const finishedEnd = ty < ys.length - 1 ? ys[ty + 1].start * scale : H;
-    const finishedRows = finishedEnd - bandStart;
-    for (let i = 0; i < finishedRows * W; i++) {
-      const w = weight[i];
-      const o = (bandStart * W + i) * 3;
-      rgb[o] = toByte(acc[i * 3] / w);
-      rgb[o + 1] = toByte(acc[i * 3 + 1] / w);
-      rgb[o + 2] = toByte(acc[i * 3 + 2] / w);
+    const finished = (finishedEnd - bandStart) * W;
+    const [red, green, blue] = band;
+    const offset = bandStart * W * 3;
+    for (let i = 0; i < finished; i++) {
+      const o = offset + i * 3;
+      clamped[o] = (red[i] + 1) * 127.5;
+      clamped[o + 1] = (green[i] + 1) * 127.5;
+      clamped[o + 2] = (blue[i] + 1) * 127.5;
     }
-    acc.copyWithin(0, finishedRows * W * 3);
-    acc.fill(0, (bandRows - finishedRows) * W * 3);
-    weight.copyWithin(0, finishedRows * W);
-    weight.fill(0, (bandRows - finishedRows) * W);
+    for (const plane of band) {
+      plane.copyWithin(0, finished);
+      plane.fill(0, plane.length - finished);
+    }
     bandStart = finishedEnd;
   }
   return rgb;
