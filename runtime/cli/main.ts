@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { generateCommand } from './generate.ts';
 import { demoModelCommand, infoCommand } from './model.ts';
+import { registerImportCommand } from './import.ts';
 import { serveCommand } from './serve.ts';
 import { DEVICES, GENERATION_METHODS, IMAGE_FORMATS } from '../pipeline/types.ts';
 
@@ -57,6 +58,8 @@ program
   .addOption(modelOption())
   .addOption(deviceOption())
   .action(infoCommand);
+
+registerImportCommand(program);
 
 program
   .command('serve')

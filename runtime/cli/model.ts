@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { writeDemoBundle } from '../demo/index.ts';
+import { analyzeTransformer, formatAnalysis } from '../import/index.ts';
 import { availableProviders, autoProviders, ensureDemoBundle, loadPipeline, readBundle } from '../pipeline/index.ts';
 import type { Device } from '../pipeline/types.ts';
 
@@ -20,17 +21,19 @@ export async function infoCommand(opts: { model?: string; device: Device }): Pro
   const bundle = readBundle(dir);
   const pipeline = await loadPipeline(dir, { device: opts.device, log: (l) => console.error(l) });
   const c = bundle.config;
+  const providers = availableProviders();
   const lines = [
     `bundle       ${dir}`,
     `model        ${c.name}${c.demo ? ' (demo: untrained, images are abstract)' : ''}`,
     `native       ${c.nativeResolution}² px, ${c.pixelsPerToken} px per token, ${c.latentChannels} latent channels`,
     `limits       ${c.limits.maxSide} px per side, ${(c.limits.maxPixels / 1e6).toFixed(1)} MP`,
     `rope         axes ${c.rope.axesDim.join('/')}, θ ${c.rope.theta}, fed as ${pipeline.info.ropeInputs === 'omega' ? 'rope_omega + rope_mscale' : 'rope_cos + rope_sin tables'}`,
-    `guidance     ${pipeline.info.guidanceEmbeds ? `embedded (default ${c.defaults.guidance})` : 'none'}`,
-    `steps        ${c.defaults.steps} by default`,
+    `defaults     ${c.defaults.steps} steps${c.defaults.guidance === null ? '' : `, guidance ${c.defaults.guidance}`}`,
     `schedule     ${bundle.shift.dynamic ? 'dynamic shift (capped)' : `fixed shift ${bundle.shift.shift ?? 1}`}`,
-    `provider     ${pipeline.info.provider} (auto order here: ${autoProviders().join(' → ')}; this build ships: ${availableProviders().join(', ')})`,
+    `provider     ${pipeline.info.provider} (auto order here: ${autoProviders().join(' → ')})`,
+    `installed    ${providers.filter((p) => p.bundled).map((p) => p.name).join(', ')}; separate install: ${providers.filter((p) => !p.bundled).map((p) => p.name).join(', ') || 'none'}`,
   ];
-  console.log(lines.join('\n'));
+  const analysis = analyzeTransformer(bundle.paths.transformer, { pixelsPerToken: c.pixelsPerToken, textTokens: c.text.t5MaxLength });
+  console.log([...lines, '', ...formatAnalysis(analysis)].join('\n'));
   await pipeline.dispose();
 }

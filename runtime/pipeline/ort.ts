@@ -48,10 +48,10 @@ export function checkDevice(device: string): Device {
   return device as Device;
 }
 
-/** Execution providers the installed onnxruntime-node build ships with. */
-export function availableProviders(): string[] {
-  const listed = (ort as unknown as { listSupportedBackends?: () => { name: string }[] }).listSupportedBackends?.();
-  return listed ? listed.map((b) => b.name) : ['cpu'];
+/** Execution providers of this onnxruntime-node build; `bundled: false` ones need a separate install. */
+export function availableProviders(): { name: string; bundled: boolean }[] {
+  const listed = (ort as unknown as { listSupportedBackends?: () => { name: string; bundled: boolean }[] }).listSupportedBackends?.();
+  return listed ?? [{ name: 'cpu', bundled: true }];
 }
 
 export class Session {

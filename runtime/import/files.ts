@@ -1,0 +1,197 @@
+/** The export's folder layout, and moving its (large) files into a bundle by hard link or copy. */
+import { fromBinary } from '@bufbuild/protobuf';
+import { WireType } from '@bufbuild/protobuf/wire';
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
+import { copyFile, link, mkdir, rm } from 'node:fs/promises';
+import { dirname, extname, join } from 'node:path';
+import { ValueInfoProtoSchema, type ValueInfoProto } from 'onnx-buf';
+import { ImportError } from './errors.ts';
+
+/** Where an optimum-style FLUX ONNX export keeps its parts. */
+export interface ExportLayout {
+  dir: string;
+  transformer: string;
+  textEncoder: string;
+  textEncoder2: string;
+  vaeDecoder: string;
+  tokenizer: string;
+  tokenizer2: string;
+  /** scheduler/scheduler_config.json, when the export has it. */
+  scheduler: string | null;
+  modelIndex: string | null;
+}
+
+/** `model.onnx` in a folder, else its only `.onnx` file; null when there is none. */
+export function findModelFile(folder: string): string | null {
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) return null;
+  if (existsSync(join(folder, 'model.onnx'))) return join(folder, 'model.onnx');
+  const models = readdirSync(folder).filter((f) => extname(f) === '.onnx');
+  if (models.length > 1) {
+    throw new ImportError('export_invalid', `${folder} holds several ONNX files (${models.join(', ')}) and no model.onnx; keep one of them`);
+  }
+  return models.length === 1 ? join(folder, models[0]) : null;
+}
+
+export function locateExport(dir: string): ExportLayout {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ImportError('export_invalid', `export folder not found: ${dir}`);
+  const parts = { transformer: 'transformer', textEncoder: 'text_encoder', textEncoder2: 'text_encoder_2', vaeDecoder: 'vae_decoder' } as const;
+  const found: Partial<Record<keyof typeof parts, string>> = {};
+  const missing: string[] = [];
+  for (const [key, folder] of Object.entries(parts) as [keyof typeof parts, string][]) {
+    const file = findModelFile(join(dir, folder));
+    if (file) found[key] = file;
+    else missing.push(`${folder}/model.onnx`);
+  }
+  if (missing.length) {
+    throw new ImportError('export_invalid', `${dir} is not a FLUX ONNX export (optimum layout): missing ${missing.join(', ')}`);
+  }
+  const optional = (rel: string) => (existsSync(join(dir, rel)) ? join(dir, rel) : null);
+  return {
+    dir,
+    transformer: found.transformer!,
+    textEncoder: found.textEncoder!,
+    textEncoder2: found.textEncoder2!,
+    vaeDecoder: found.vaeDecoder!,
+    tokenizer: join(dir, 'tokenizer'),
+    tokenizer2: join(dir, 'tokenizer_2'),
+    scheduler: optional('scheduler/scheduler_config.json'),
+    modelIndex: optional('model_index.json'),
+  };
+}
+
+export function readJsonObject(path: string | null): Record<string, unknown> | null {
+  if (!path || !existsSync(path)) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ImportError('export_invalid', `${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ImportError('export_invalid', `${path} must hold a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+export interface TransferStats {
+  linked: number;
+  copied: number;
+  /** Bytes that had to be copied (0 when everything was hard-linked). */
+  copiedBytes: number;
+}
+
+export function newTransferStats(): TransferStats {
+  return { linked: 0, copied: 0, copiedBytes: 0 };
+}
+
+/**
+ * Hard-links `src` to `dst`; when linking fails (another filesystem, no permission, FAT, …) or
+ * `copy` is set, copies instead (a reflink where the filesystem offers one).
+ */
+export async function linkOrCopy(src: string, dst: string, stats: TransferStats, copy = false): Promise<void> {
+  await mkdir(dirname(dst), { recursive: true });
+  await rm(dst, { force: true });
+  if (!copy) {
+    try {
+      await link(src, dst);
+      stats.linked++;
+      return;
+    } catch {
+      // fall through to copying
+    }
+  }
+  await copyFile(src, dst, constants.COPYFILE_FICLONE);
+  stats.copied++;
+  stats.copiedBytes += statSync(src).size;
+}
+
+/** Links/copies every file under `src` (recursively) into `dst`, except those `skip` names. */
+export async function linkFolder(src: string, dst: string, stats: TransferStats, copy = false, skip: (rel: string) => boolean = () => false, rel = ''): Promise<void> {
+  for (const entry of readdirSync(join(src, rel), { withFileTypes: true })) {
+    const child = rel ? join(rel, entry.name) : entry.name;
+    if (skip(child)) continue;
+    if (entry.isDirectory()) await linkFolder(src, dst, stats, copy, skip, child);
+    else if (entry.isFile() || entry.isSymbolicLink()) await linkOrCopy(join(src, child), join(dst, child), stats, copy);
+  }
+}
+
+/** Positional protobuf reading from a file descriptor: only the bytes asked for are read. */
+class FileFields {
+  constructor(
+    private readonly fd: number,
+    readonly size: number,
+  ) {}
+
+  private bytes(at: number, length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    let read = 0;
+    while (read < length) {
+      const n = readSync(this.fd, out, read, length - read, at + read);
+      if (n === 0) throw new Error(`unexpected end of file at byte ${at + read}`);
+      read += n;
+    }
+    return out;
+  }
+
+  /** A varint at `at`: its value and the position after it. */
+  private varint(at: number): [number, number] {
+    const head = this.bytes(at, Math.min(10, Math.max(1, this.size - at)));
+    let value = 0;
+    for (let i = 0; i < head.length; i++) {
+      value += (head[i] & 0x7f) * 2 ** (7 * i);
+      if ((head[i] & 0x80) === 0) return [value, at + i + 1];
+    }
+    throw new Error(`bad varint at byte ${at}`);
+  }
+
+  /** Visits the fields in [start, end): field number, wire type, and the payload's byte range. */
+  *fields(start: number, end: number): Generator<{ field: number; wire: number; from: number; to: number }> {
+    let at = start;
+    while (at < end) {
+      const [tag, afterTag] = this.varint(at);
+      const field = Math.floor(tag / 8);
+      const wire = tag % 8;
+      let from = afterTag;
+      let to: number;
+      if (wire === WireType.Varint) to = this.varint(afterTag)[1];
+      else if (wire === WireType.Bit64) to = afterTag + 8;
+      else if (wire === WireType.Bit32) to = afterTag + 4;
+      else if (wire === WireType.LengthDelimited) {
+        const [length, afterLength] = this.varint(afterTag);
+        from = afterLength;
+        to = afterLength + length;
+      } else throw new Error(`unsupported wire type ${wire} at byte ${at}`);
+      yield { field, wire, from, to };
+      at = to;
+    }
+  }
+
+  read(from: number, to: number): Uint8Array {
+    return this.bytes(from, to - from);
+  }
+}
+
+/**
+ * Graph inputs and outputs of a model file, read without loading its nodes or weights: the file is
+ * walked field by field (ModelProto.graph = 7 → GraphProto.input = 11, output = 12), skipping the
+ * rest by its length, so even a model with gigabytes of inline weights costs a few reads.
+ */
+export function readGraphIo(path: string): { inputs: ValueInfoProto[]; outputs: ValueInfoProto[] } {
+  const inputs: ValueInfoProto[] = [];
+  const outputs: ValueInfoProto[] = [];
+  const fd = openSync(path, 'r');
+  try {
+    const file = new FileFields(fd, fstatSync(fd).size);
+    for (const top of file.fields(0, file.size)) {
+      if (top.field !== 7 || top.wire !== WireType.LengthDelimited) continue;
+      for (const f of file.fields(top.from, top.to)) {
+        if ((f.field === 11 || f.field === 12) && f.wire === WireType.LengthDelimited) {
+          (f.field === 11 ? inputs : outputs).push(fromBinary(ValueInfoProtoSchema, file.read(f.from, f.to)));
+        }
+      }
+    }
+  } catch (error) {
+    throw new ImportError('export_invalid', `${path} is not a readable ONNX model: ${(error as Error).message}`, { cause: error });
+  } finally {
+    closeSync(fd);
+  }
+  return { inputs, outputs };
+}
