@@ -1,7 +1,7 @@
 import { SingleBar, Presets } from 'cli-progress';
 import { randomInt } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname, extname, resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
+import { writeFileAtomic } from '../files/atomic.ts';
 import { loadPipeline } from '../pipeline/index.ts';
 import type { Device, GenerationMethod, ImageFormat } from '../pipeline/types.ts';
 import { resolveModelDir } from './model.ts';
@@ -26,13 +26,6 @@ export function formatFromName(file: string): ImageFormat {
   return ext === '.jpg' || ext === '.jpeg' ? 'jpg' : 'png';
 }
 
-/** Write next to the target, then rename, so a crash never leaves a half-written image. */
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, bytes);
-  await rename(temp, path);
-}
 
 export async function generateCommand(opts: GenerateCliOptions): Promise<void> {
   const output = resolve(opts.output);
@@ -57,7 +50,7 @@ export async function generateCommand(opts: GenerateCliOptions): Promise<void> {
       },
     );
     bar?.stop();
-    await writeAtomic(output, result.image);
+    await writeFileAtomic(output, result.image);
     const t = result.timings;
     console.log(
       `${output}: ${result.width}×${result.height} ${result.format}, seed ${result.seed}, ${result.steps} steps ${result.method} | ` +

@@ -10,9 +10,10 @@
  *   text_encoder/model.onnx, text_encoder_2/model.onnx,
  *   transformer/model.onnx + transformer/model.onnx_data, vae_decoder/model.onnx
  */
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../files/atomic.ts';
 import type { BundleConfigInput } from '../pipeline/bundle-config.ts';
+import { FLUX_SCHEDULERS } from '../pipeline/scheduler-config.ts';
 import { DEMO_DIMS, type DemoDims } from './dims.ts';
 import { buildClipEncoder, buildT5Encoder } from './encoders.ts';
 import { clipTokenizerConfig, clipTokenizerJson, t5TokenizerConfig, t5TokenizerJson } from './tokenizers.ts';
@@ -77,18 +78,6 @@ export function demoBundleConfig(options: DemoBundleOptions = {}): BundleConfigI
   };
 }
 
-const SCHEDULER_CONFIG = {
-  _class_name: 'FlowMatchEulerDiscreteScheduler',
-  _diffusers_version: '0.30.0',
-  base_image_seq_len: 256,
-  base_shift: 0.5,
-  max_image_seq_len: 4096,
-  max_shift: 1.15,
-  num_train_timesteps: 1000,
-  shift: 3.0,
-  use_dynamic_shifting: true,
-};
-
 function modelIndex(): object {
   return {
     _class_name: 'FluxPipeline',
@@ -105,20 +94,6 @@ function modelIndex(): object {
 
 const json = (value: unknown): Uint8Array => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
 
-let tempCounter = 0;
-
-/** Writes `bytes` to `path` via a temporary sibling and a rename (atomic on one filesystem). */
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.tmp-${process.pid}-${tempCounter++}`;
-  try {
-    await writeFile(temp, bytes);
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-}
 
 /** The bundle's files as relative path → bytes (pure; no I/O). */
 export function demoBundleFiles(options: DemoBundleOptions = {}): Map<string, Uint8Array> {
@@ -138,7 +113,7 @@ export function demoBundleFiles(options: DemoBundleOptions = {}): Map<string, Ui
   const files = new Map<string, Uint8Array>();
   files.set('dype.json', json(demoBundleConfig(resolved)));
   files.set('model_index.json', json(modelIndex()));
-  files.set('scheduler/scheduler_config.json', json(SCHEDULER_CONFIG));
+  files.set('scheduler/scheduler_config.json', json(FLUX_SCHEDULERS.dev));
   files.set('tokenizer/tokenizer.json', json(clipTokenizerJson()));
   files.set('tokenizer/tokenizer_config.json', json(clipTokenizerConfig()));
   files.set('tokenizer_2/tokenizer.json', json(t5TokenizerJson()));
@@ -158,5 +133,5 @@ export async function writeDemoBundle(dir: string, options: DemoBundleOptions = 
   const files = demoBundleFiles(options);
   // External data first, so a model.onnx never points at a missing or stale blob.
   const order = [...files.keys()].sort((a, b) => Number(b.endsWith('.onnx_data')) - Number(a.endsWith('.onnx_data')));
-  for (const rel of order) await writeAtomic(join(dir, rel), files.get(rel)!);
+  for (const rel of order) await writeFileAtomic(join(dir, rel), files.get(rel)!);
 }

@@ -45,29 +45,7 @@ export const FLUX_DEFAULTS = Object.freeze({
   latentRgbBias: [-0.0329, -0.0718, -0.0851] as readonly [number, number, number],
 });
 
-/** diffusers' FlowMatchEulerDiscreteScheduler configs of FLUX.1-dev and -schnell (flux.json "scheduler"). */
-export const FLUX_SCHEDULERS: Readonly<Record<'dev' | 'schnell', Record<string, unknown>>> = Object.freeze({
-  dev: {
-    _class_name: 'FlowMatchEulerDiscreteScheduler',
-    base_image_seq_len: 256,
-    base_shift: 0.5,
-    max_image_seq_len: 4096,
-    max_shift: 1.15,
-    num_train_timesteps: 1000,
-    shift: 3.0,
-    use_dynamic_shifting: true,
-  },
-  schnell: {
-    _class_name: 'FlowMatchEulerDiscreteScheduler',
-    base_image_seq_len: 256,
-    base_shift: 0.5,
-    max_image_seq_len: 4096,
-    max_shift: 1.15,
-    num_train_timesteps: 1000,
-    shift: 1.0,
-    use_dynamic_shifting: false,
-  },
-});
+export { FLUX_SCHEDULERS } from '../pipeline/scheduler-config.ts';
 
 /** Largest output the bundle accepts: DyPE's target of 4096² px. */
 const MAX_SIDE = 4096;

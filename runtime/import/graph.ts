@@ -5,7 +5,6 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Float16Array, getFloat16 } from '@petamoriken/float16';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   AttributeProtoSchema,
@@ -71,20 +70,7 @@ export function serializeModel(model: OnnxModel): Uint8Array {
   return toBinary(ModelProtoSchema, model.proto);
 }
 
-let tempCounter = 0;
-
-/** Writes via a temporary sibling and a rename, so a hard link at `path` is replaced, never written through. */
-export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.tmp-${process.pid}-${tempCounter++}`;
-  try {
-    await writeFile(temp, bytes);
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-}
+export { writeFileAtomic } from '../files/atomic.ts';
 
 export function opsetVersion(proto: ModelProto, domain = ''): number {
   const entry = proto.opsetImport.find((o) => (o.domain === 'ai.onnx' ? '' : o.domain) === domain);

@@ -2,6 +2,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ShiftConfig } from '../dype/index.ts';
+import { shiftFromSchedulerConfig } from './scheduler-config.ts';
 import { BundleConfigSchema, type BundleConfig } from './bundle-config.ts';
 import { PipelineError } from './errors.ts';
 
@@ -31,31 +32,6 @@ function readJson(path: string, what: string): unknown {
   }
 }
 
-/** Maps diffusers' FlowMatchEulerDiscreteScheduler config onto our ShiftConfig. */
-export function shiftFromSchedulerConfig(raw: unknown, path: string): Partial<ShiftConfig> {
-  if (typeof raw !== 'object' || raw === null) throw new PipelineError('bundle_invalid', `${path} must hold a JSON object`);
-  const c = raw as Record<string, unknown>;
-  const num = (key: string): number | undefined => {
-    if (c[key] === undefined || c[key] === null) return undefined;
-    if (typeof c[key] !== 'number' || !Number.isFinite(c[key])) {
-      throw new PipelineError('bundle_invalid', `${path}: ${key} must be a number, got ${JSON.stringify(c[key])}`);
-    }
-    return c[key] as number;
-  };
-  const shift: Partial<ShiftConfig> = { dynamic: c.use_dynamic_shifting === true };
-  const fields: [keyof ShiftConfig, string][] = [
-    ['baseImageSeqLen', 'base_image_seq_len'],
-    ['maxImageSeqLen', 'max_image_seq_len'],
-    ['baseShift', 'base_shift'],
-    ['maxShift', 'max_shift'],
-    ['shift', 'shift'],
-  ];
-  for (const [ours, theirs] of fields) {
-    const value = num(theirs);
-    if (value !== undefined) (shift as Record<string, number>)[ours] = value;
-  }
-  return shift;
-}
 
 export function readBundle(dir: string): Bundle {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {

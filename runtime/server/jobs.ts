@@ -6,7 +6,7 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { GENERATION_METHODS, IMAGE_FORMATS, type GenerateResult, type GenerationMethod, type ImageFormat } from '../pipeline/types.ts';
-import { TEMP_SUFFIX, writeFileAtomic } from './atomic.ts';
+import { TEMP_SUFFIX, writeFileAtomic } from '../files/atomic.ts';
 import { JOB_ERRORS, type JobError } from './errors.ts';
 import { JOB_ID_PATTERN } from './schemas.ts';
 

@@ -1,0 +1,53 @@
+/** diffusers' FlowMatchEulerDiscreteScheduler config: FLUX's published values and the mapping onto ShiftConfig. */
+import type { ShiftConfig } from '../dype/index.ts';
+import { PipelineError } from './errors.ts';
+
+/** diffusers' FlowMatchEulerDiscreteScheduler configs of FLUX.1-dev and -schnell (flux.json "scheduler"). */
+export const FLUX_SCHEDULERS: Readonly<Record<'dev' | 'schnell', Record<string, unknown>>> = Object.freeze({
+  dev: {
+    _class_name: 'FlowMatchEulerDiscreteScheduler',
+    base_image_seq_len: 256,
+    base_shift: 0.5,
+    max_image_seq_len: 4096,
+    max_shift: 1.15,
+    num_train_timesteps: 1000,
+    shift: 3.0,
+    use_dynamic_shifting: true,
+  },
+  schnell: {
+    _class_name: 'FlowMatchEulerDiscreteScheduler',
+    base_image_seq_len: 256,
+    base_shift: 0.5,
+    max_image_seq_len: 4096,
+    max_shift: 1.15,
+    num_train_timesteps: 1000,
+    shift: 1.0,
+    use_dynamic_shifting: false,
+  },
+});
+
+/** Maps diffusers' FlowMatchEulerDiscreteScheduler config onto our ShiftConfig. */
+export function shiftFromSchedulerConfig(raw: unknown, path: string): Partial<ShiftConfig> {
+  if (typeof raw !== 'object' || raw === null) throw new PipelineError('bundle_invalid', `${path} must hold a JSON object`);
+  const c = raw as Record<string, unknown>;
+  const num = (key: string): number | undefined => {
+    if (c[key] === undefined || c[key] === null) return undefined;
+    if (typeof c[key] !== 'number' || !Number.isFinite(c[key])) {
+      throw new PipelineError('bundle_invalid', `${path}: ${key} must be a number, got ${JSON.stringify(c[key])}`);
+    }
+    return c[key] as number;
+  };
+  const shift: Partial<ShiftConfig> = { dynamic: c.use_dynamic_shifting === true };
+  const fields: [keyof ShiftConfig, string][] = [
+    ['baseImageSeqLen', 'base_image_seq_len'],
+    ['maxImageSeqLen', 'max_image_seq_len'],
+    ['baseShift', 'base_shift'],
+    ['maxShift', 'max_shift'],
+    ['shift', 'shift'],
+  ];
+  for (const [ours, theirs] of fields) {
+    const value = num(theirs);
+    if (value !== undefined) (shift as Record<string, number>)[ours] = value;
+  }
+  return shift;
+}
