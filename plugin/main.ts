@@ -1,19 +1,22 @@
-import type { MainToUi, SelectionInfo, UiToMain } from './messages.ts';
+/** The plugin's main thread: shows the UI and registers one handler per UI message and Figma event. */
+import { createController } from './controller.ts';
+import { listen, on } from './events.ts';
 
-function readSelection(): SelectionInfo {
-  const frames = figma.currentPage.selection
-    .filter((node): node is FrameNode => node.type === 'FRAME')
-    .map((f) => ({ id: f.id, name: f.name, width: f.width, height: f.height }));
-  return { frames };
-}
+figma.showUI(__html__, { width: 380, height: 640, title: 'DyPE', themeColors: true });
 
-function post(message: MainToUi): void {
-  figma.ui.postMessage(message);
-}
+const app = createController(figma.command);
+on('ready', app.ready);
+on('save-settings', app.saveSettings);
+on('limits', app.setLimits);
+on('generate', app.generate);
+on('regenerate', app.regenerate);
+on('job-preview', app.jobPreview);
+on('job-result', app.jobResult);
+on('job-ended', app.jobEnded);
+on('reapply', app.reapply);
+on('notify', app.notify);
+listen();
 
-figma.showUI(__html__, { width: 360, height: 520, themeColors: true });
-figma.on('selectionchange', () => post({ type: 'selection', selection: readSelection() }));
-figma.ui.onmessage = (message: UiToMain) => {
-  if (message.type === 'ready') post({ type: 'selection', selection: readSelection() });
-  else if (message.type === 'notify') figma.notify(message.message);
-};
+figma.on('selectionchange', app.selectionChanged);
+figma.on('close', app.close);
+void app.watchDocumentAsync(app.documentChanged);

@@ -1,0 +1,325 @@
+/**
+ * The main thread's state (settings, companion limits, running jobs, out-of-date frames) and one
+ * handler per UI message and Figma event. Handlers never throw: failures become a notice.
+ */
+import type { ActiveJob } from './active-job.ts';
+import { absolutePosition } from './absolute-position.ts';
+import { applyImage, type GenerationFields } from './apply-image.ts';
+import { createFrame } from './create-frame.ts';
+import { createImages } from './create-images.ts';
+import { emit } from './events.ts';
+import { findGeneratedFrames } from './find-generated-frames.ts';
+import { frameInfo } from './frame-info.ts';
+import type { Density, Generation, GenerationParams, JobBody, Limits, Placement, ResultMeta, SelectionState, Settings, UiToMainOf } from './messages.ts';
+import { outdatedReason } from './outdated-reason.ts';
+import { plainError } from './plain-error.ts';
+import { readGeneration } from './read-generation.ts';
+import { resolvePlacement } from './resolve-placement.ts';
+import { restoreFrame } from './restore-frame.ts';
+import { selectedFrames } from './selected-frames.ts';
+import { loadSettingsAsync, saveSettingsAsync } from './settings.ts';
+import { showPreview } from './show-preview.ts';
+import { DEFAULT_LIMITS, targetPixelSize } from './target-pixel-size.ts';
+
+/** Size in points of the frame Generate creates when nothing is selected. */
+export const NEW_FRAME = { width: 1024, height: 1024 } as const;
+
+export type Controller = ReturnType<typeof createController>;
+
+export function createController(command: string | undefined) {
+  let settings: Promise<Settings> = loadSettingsAsync();
+  let limits: Limits = DEFAULT_LIMITS;
+  let relaunch = command === 'regenerate';
+  /** The UI registers its handlers before it sends "ready"; nothing is posted to it before. */
+  let uiReady = false;
+  const jobs = new Map<string, ActiveJob>();
+  const outdated = new Map<string, FrameNode>();
+
+  /** 'warning': something the user should read (a result went elsewhere); 'error': something failed. */
+  function notify(message: string, kind: boolean | 'warning' = false): void {
+    if (kind === 'warning') figma.notify(message, { timeout: 8000 });
+    else figma.notify(message, kind ? { error: true, timeout: 8000 } : { timeout: 3000 });
+  }
+
+  /** Wraps a handler so that nothing it does can throw out of the plugin. */
+  function safely<A extends unknown[]>(what: string, fn: (...args: A) => void | Promise<void>): (...args: A) => Promise<void> {
+    return async (...args: A) => {
+      try {
+        await fn(...args);
+      } catch (error) {
+        notify(`${what}: ${plainError(error)}`, true);
+      }
+    };
+  }
+
+  async function postSelection(): Promise<void> {
+    if (!uiReady) return;
+    const { density } = await settings;
+    const { frames, skipped } = selectedFrames();
+    const nothing = figma.currentPage.selection.length === 0;
+    const selection: SelectionState = {
+      frames: frames.map((frame) => frameInfo(frame, density, density, limits)),
+      newFrame: nothing ? { ...NEW_FRAME, target: targetPixelSize(NEW_FRAME.width, NEW_FRAME.height, density, limits) } : null,
+      skipped,
+    };
+    emit('selection', { selection });
+  }
+
+  async function postOutdated(): Promise<void> {
+    if (!uiReady) return;
+    const { density } = await settings;
+    for (const [id, frame] of outdated) if (frame.removed) outdated.delete(id);
+    emit('outdated', { frames: [...outdated.values()].map((frame) => frameInfo(frame, null, density, limits)) });
+  }
+
+  /** Adds the frame to the out-of-date list or takes it off; true when it is or was on it. */
+  function track(frame: FrameNode): boolean {
+    const generation = readGeneration(frame);
+    const reason = generation ? outdatedReason(frame.width, frame.height, generation) : null;
+    const was = outdated.has(frame.id);
+    if (reason) outdated.set(frame.id, frame);
+    else outdated.delete(frame.id);
+    return was || reason !== null;
+  }
+
+  function busy(frame: FrameNode): boolean {
+    for (const job of jobs.values()) if (job.frame === frame) return true;
+    return false;
+  }
+
+  function startJob(frame: FrameNode, params: GenerationParams): ActiveJob {
+    const size = targetPixelSize(frame.width, frame.height, params.density, limits);
+    const jobId = newJobId();
+    const body: JobBody = {
+      id: jobId,
+      prompt: params.prompt,
+      width: size.width,
+      height: size.height,
+      seed: params.seed,
+      method: params.method,
+      format: params.format,
+      ...(params.steps === null ? {} : { steps: params.steps }),
+      ...(params.guidance === null ? {} : { guidance: params.guidance }),
+    };
+    const at = absolutePosition(frame);
+    const fills = frame.fills;
+    const job: ActiveJob = {
+      request: { jobId, nodeId: frame.id, frameName: frame.name, body },
+      frame,
+      frameName: frame.name,
+      params,
+      frameWidth: frame.width,
+      frameHeight: frame.height,
+      x: at.x,
+      y: at.y,
+      previousFills: typeof fills === 'symbol' ? [] : fills,
+      previewing: false,
+      hiddenGroup: null,
+    };
+    jobs.set(jobId, job);
+    return job;
+  }
+
+  function startJobs(started: ActiveJob[], skipped: string[]): void {
+    if (started.length > 0) {
+      emit('start-jobs', { jobs: started.map((job) => job.request) });
+      notify(started.length === 1 ? `Generating “${started[0].frameName}”…` : `Generating ${started.length} images…`);
+    }
+    if (skipped.length > 0) notify(skipped.join(' '), started.length === 0);
+  }
+
+  function placementNotice(placement: Placement, job: ActiveJob, frame: FrameNode, fields: { width: number; height: number }): string {
+    if (placement === 'new-frame') return `“${job.frameName}” was deleted while generating, so the image went into a new frame.`;
+    if (placement === 'beside') return `“${job.frameName}” changed size while generating, so the image went into “${frame.name}” beside it.`;
+    return `“${frame.name}” now shows its ${fields.width}×${fields.height} px image.`;
+  }
+
+  return {
+    ready: safely('Could not start', async () => {
+      uiReady = true;
+      const current = await settings;
+      emit('settings', { settings: current });
+      await postSelection();
+      for (const frame of findGeneratedFrames(figma.currentPage)) track(frame);
+      await postOutdated();
+      if (relaunch) {
+        relaunch = false;
+        emit('relaunch', { command: 'regenerate', nodeIds: selectedFrames().frames.map((f) => f.id) });
+      }
+    }),
+
+    saveSettings: safely('Could not save the settings', async ({ patch }: UiToMainOf<'save-settings'>) => {
+      const previous = settings;
+      const next = saveSettingsAsync(patch);
+      // a failed save keeps the settings in effect and is reported by safely()
+      settings = next.catch(() => previous);
+      await next;
+      if (patch.density) await postSelection();
+    }),
+
+    setLimits: safely('Could not use the companion limits', async (message: UiToMainOf<'limits'>) => {
+      limits = message.limits ?? DEFAULT_LIMITS;
+      await postSelection();
+      await postOutdated();
+    }),
+
+    generate: safely('Could not start generating', ({ params }: UiToMainOf<'generate'>) => {
+      if (params.prompt.trim() === '') {
+        notify('Type a prompt first.', true);
+        return;
+      }
+      const { frames } = selectedFrames();
+      let targets = frames;
+      if (frames.length === 0) {
+        if (figma.currentPage.selection.length > 0) {
+          notify('Select one or more frames: there is no frame in the selection.', true);
+          return;
+        }
+        const center = figma.viewport.center;
+        const frame = createFrame('DyPE image', NEW_FRAME.width, NEW_FRAME.height, Math.round(center.x - NEW_FRAME.width / 2), Math.round(center.y - NEW_FRAME.height / 2));
+        figma.currentPage.selection = [frame];
+        targets = [frame];
+      }
+      const skipped = targets.filter(busy).map((f) => `“${f.name}” is already generating.`);
+      startJobs(targets.filter((f) => !busy(f)).map((frame) => startJob(frame, params)), skipped);
+    }),
+
+    regenerate: safely('Could not regenerate', async ({ nodeIds }: UiToMainOf<'regenerate'>) => {
+      const started: ActiveJob[] = [];
+      const skipped: string[] = [];
+      for (const id of nodeIds) {
+        const node = await figma.getNodeByIdAsync(id);
+        if (!node || node.removed || node.type !== 'FRAME') {
+          skipped.push('A frame to regenerate no longer exists.');
+          continue;
+        }
+        const generation = readGeneration(node);
+        if (!generation) skipped.push(`“${node.name}” has no DyPE image to regenerate.`);
+        else if (busy(node)) skipped.push(`“${node.name}” is already generating.`);
+        else started.push(startJob(node, paramsOf(generation)));
+      }
+      startJobs(started, skipped);
+    }),
+
+    jobPreview: safely('Could not show the preview', ({ jobId, png }: UiToMainOf<'job-preview'>) => {
+      const job = jobs.get(jobId);
+      if (job) showPreview(job, png);
+    }),
+
+    jobResult: safely('Could not place the image', async ({ jobId, meta, image }: UiToMainOf<'job-result'>) => {
+      const job = jobs.get(jobId);
+      if (!job) return;
+      jobs.delete(jobId);
+      let hashes: string[];
+      try {
+        hashes = createImages(image);
+      } catch (error) {
+        restoreFrame(job);
+        const message = plainError(error);
+        emit('job-failed', { jobId, message });
+        notify(`Could not place the image in “${job.frameName}”: ${message}`, true);
+        return;
+      }
+      // the preview is undone first, so that the one undo step below goes from the old image to the new
+      restoreFrame(job);
+      figma.commitUndo();
+      const { frame, placement } = resolvePlacement(job);
+      applyImage(frame, image, hashes, fieldsOf(meta, job.params.density));
+      figma.commitUndo();
+      if (placement !== 'frame') figma.currentPage.selection = [frame];
+      emit('job-applied', { jobId, placement, frameName: frame.name });
+      notify(placementNotice(placement, job, frame, image), placement === 'frame' ? false : 'warning');
+      track(frame);
+      if (!job.frame.removed) track(job.frame);
+      await postOutdated();
+      await postSelection();
+    }),
+
+    jobEnded: safely('Could not restore the frame', ({ jobId, outcome, message }: UiToMainOf<'job-ended'>) => {
+      const job = jobs.get(jobId);
+      if (!job) return;
+      jobs.delete(jobId);
+      restoreFrame(job);
+      if (outcome === 'cancelled') notify(`Cancelled “${job.frameName}”; its previous image is back.`);
+      else notify(`“${job.frameName}” was not generated: ${message}`, true);
+    }),
+
+    reapply: safely('Could not apply the image', async ({ meta, image }: UiToMainOf<'reapply'>) => {
+      const frames = selectedFrames().frames.filter((f) => !busy(f));
+      if (frames.length === 0) {
+        notify('Select a frame to apply the image to.', true);
+        return;
+      }
+      const hashes = createImages(image);
+      figma.commitUndo();
+      for (const frame of frames) applyImage(frame, image, hashes, fieldsOf(meta, { kind: 'longest', px: Math.max(image.width, image.height) }));
+      figma.commitUndo();
+      notify(frames.length === 1 ? `Applied the image to “${frames[0].name}”.` : `Applied the image to ${frames.length} frames.`);
+      frames.forEach(track);
+      await postOutdated();
+      await postSelection();
+    }),
+
+    notify: ({ message, error }: UiToMainOf<'notify'>) => notify(message, error),
+
+    selectionChanged: safely('Could not read the selection', async () => {
+      await postSelection();
+      if (selectedFrames().frames.map(track).some(Boolean)) await postOutdated();
+    }),
+
+    documentChanged: safely('Could not follow the document', async (event: DocumentChangeEvent) => {
+      let changed = false;
+      let selectionTouched = false;
+      const selected = new Set(figma.currentPage.selection.map((n) => n.id));
+      for (const change of event.documentChanges) {
+        if (change.type === 'DELETE') {
+          changed = outdated.delete(change.id) || changed;
+          continue;
+        }
+        if (change.type !== 'PROPERTY_CHANGE' || !change.properties.some((p) => p === 'width' || p === 'height')) continue;
+        const node = change.node;
+        if (node.removed || node.type !== 'FRAME') continue;
+        changed = track(node) || changed;
+        selectionTouched = selectionTouched || selected.has(node.id);
+      }
+      if (changed) await postOutdated();
+      if (selectionTouched) await postSelection();
+    }),
+
+    /** documentchange needs every page loaded under "dynamic-page" document access. */
+    watchDocumentAsync: safely('Could not watch the document for resized frames', async (listener: (event: DocumentChangeEvent) => void) => {
+      await figma.loadAllPagesAsync();
+      figma.on('documentchange', listener);
+    }),
+
+    /** The plugin is closing: frames showing a preview get their previous fills back. */
+    close: () => {
+      for (const job of jobs.values()) restoreFrame(job);
+      jobs.clear();
+    },
+  };
+}
+
+function paramsOf(g: Generation): GenerationParams {
+  return { prompt: g.prompt, method: g.method, steps: g.steps, guidance: g.guidance, seed: g.seed, format: g.format, density: g.density };
+}
+
+function fieldsOf(meta: ResultMeta, density: Density): GenerationFields {
+  return {
+    prompt: meta.prompt,
+    method: meta.method,
+    steps: meta.steps,
+    guidance: meta.guidance,
+    seed: meta.seed,
+    format: meta.format,
+    density,
+    jobId: meta.jobId,
+    model: meta.model,
+  };
+}
+
+/** A client-chosen job id the companion accepts ([A-Za-z0-9][A-Za-z0-9_-]{0,63}). */
+function newJobId(): string {
+  const random = Math.floor(Math.random() * 36 ** 8).toString(36).padStart(8, '0');
+  return `fig-${Date.now().toString(36)}-${random}`;
+}

@@ -1,0 +1,36 @@
+import type { Density, Limits, PixelSize } from './messages.ts';
+
+/** Used until the companion has reported its own limits. */
+export const DEFAULT_LIMITS: Limits = { minSide: 64, maxSide: 8192, maxPixels: 8192 * 8192 };
+
+/**
+ * Pixels for a frame of `width` × `height` points: frame size × density (or scaled so the longest
+ * side is `px`), rounded, then scaled down to fit the companion's limits or up to its minimum side,
+ * keeping the aspect as far as the limits allow.
+ */
+export function targetPixelSize(width: number, height: number, density: Density, limits: Limits = DEFAULT_LIMITS): PixelSize {
+  const w = Math.max(width, 0.01);
+  const h = Math.max(height, 0.01);
+  const scale = density.kind === 'scale' ? density.scale : density.px / Math.max(w, h);
+  let pw = Math.round(w * scale);
+  let ph = Math.round(h * scale);
+  if (pw >= limits.minSide && ph >= limits.minSide && pw <= limits.maxSide && ph <= limits.maxSide && pw * ph <= limits.maxPixels) {
+    return { width: pw, height: ph, clamped: false };
+  }
+  const exactW = w * scale;
+  const exactH = h * scale;
+  const down = Math.min(1, limits.maxSide / Math.max(exactW, exactH), Math.sqrt(limits.maxPixels / (exactW * exactH)));
+  const up = Math.max(1, limits.minSide / Math.min(exactW * down, exactH * down));
+  const f = down * up;
+  pw = clamp(Math.floor(exactW * f), limits.minSide, limits.maxSide);
+  ph = clamp(Math.floor(exactH * f), limits.minSide, limits.maxSide);
+  while (pw * ph > limits.maxPixels && (pw > limits.minSide || ph > limits.minSide)) {
+    if (pw >= ph) pw--;
+    else ph--;
+  }
+  return { width: pw, height: ph, clamped: true };
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, v));
+}

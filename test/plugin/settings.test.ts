@@ -1,0 +1,39 @@
+/** Settings in clientStorage, merged over the defaults; main.ts shows the UI with theme colours. */
+import { describe, expect, it, vi } from 'vitest';
+import { DEFAULT_SETTINGS } from '../../plugin/settings.ts';
+import { FakeFigma } from './fake-figma.ts';
+import { startPlugin } from './helpers.ts';
+
+describe('settings', () => {
+  it('sends the defaults merged with what is stored, dropping bad values', async () => {
+    const { fake } = await startPlugin({
+      setup: (f) => void f.storage.set('settings', { token: 'tok-123', density: { kind: 'longest', px: 3000 }, method: 'nonsense', seed: -4 }),
+    });
+    expect(fake.lastMessage('settings').settings).toEqual({ ...DEFAULT_SETTINGS, token: 'tok-123', density: { kind: 'longest', px: 3000 } });
+  });
+
+  it('saves a patch (e.g. the token after pairing) over the stored settings', async () => {
+    const { fake } = await startPlugin();
+    await fake.send({ type: 'save-settings', patch: { token: 'paired-token', companionUrl: 'http://127.0.0.1:9999' } });
+    await fake.send({ type: 'save-settings', patch: { prompt: 'a fox', seedLocked: true } });
+    expect(fake.storage.get('settings')).toEqual({ ...DEFAULT_SETTINGS, token: 'paired-token', companionUrl: 'http://127.0.0.1:9999', prompt: 'a fox', seedLocked: true });
+  });
+
+  it('posts nothing to the UI before it says it is ready', async () => {
+    const fake = new FakeFigma().install();
+    const frame = fake.addFrame({ width: 10, height: 10 });
+    vi.resetModules();
+    await import('../../plugin/main.ts');
+    await fake.flush();
+    await fake.select([frame]);
+    expect(fake.messages).toEqual([]);
+    await fake.send({ type: 'ready' });
+    expect(fake.messages.map((m) => m.type)).toEqual(['settings', 'selection', 'outdated']);
+  });
+
+  it('shows the UI with Figma theme colours and listens for resized frames', async () => {
+    const { fake } = await startPlugin();
+    expect(fake.showUIOptions).toMatchObject({ themeColors: true });
+    expect(fake.notices).toEqual([]);
+  });
+});

@@ -1,0 +1,254 @@
+/**
+ * Runs the built dist/ui.html in headless Chromium the way Figma does: inside a sandboxed iframe
+ * (opaque origin, so the companion sees `Origin: null`), talking to its parent with
+ * `parent.postMessage({ pluginMessage }, '*')`. The parent page relays messages to Node, where
+ * `FakeMain` plays the plugin's main thread. `startDemoCompanion` runs a real companion with the demo
+ * model on 127.0.0.1, port 0.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Frame, type FrameLocator, type Page } from 'playwright-core';
+import type { FrameInfo, JobBody, JobRequest, MainToUi, SelectionState, Settings, UiToMain } from '../../plugin/messages.ts';
+import { ensureDemoBundle, loadPipeline } from '../../runtime/pipeline/index.ts';
+import { createCompanion, formatPairingCode, type Companion } from '../../runtime/server/index.ts';
+import { buildFigma } from '../../scripts/build.ts';
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const TOKEN = 'ui-test-token-0123456789abcdef';
+export const UI_WIDTH = 380;
+export const UI_HEIGHT = 640;
+
+export function chromiumAvailable(): boolean {
+  return existsSync(CHROMIUM);
+}
+
+export interface DemoCompanion {
+  companion: Companion;
+  url: string;
+  /** As the CLI prints it, e.g. "7G3Q-K9ZD". */
+  pairingCode: string;
+  close(): Promise<void>;
+}
+
+/** A real companion around the demo pipeline, in a temporary data folder. */
+export async function startDemoCompanion(version = 'ui-test'): Promise<DemoCompanion> {
+  const dir = await mkdtemp(join(tmpdir(), 'dype-ui-'));
+  const engine = await loadPipeline(await ensureDemoBundle(join(dir, 'bundle')), { device: 'cpu' });
+  const companion = await createCompanion({ engine, dataDir: join(dir, 'data'), token: TOKEN, port: 0, version, previewIntervalMs: 0 });
+  const url = await companion.listen();
+  return {
+    companion,
+    url,
+    pairingCode: formatPairingCode(companion.pairingCode),
+    async close() {
+      await companion.close();
+      await engine.dispose();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Builds the Figma side into a temporary folder and returns dist/ui.html's text. */
+export async function buildUi(): Promise<string> {
+  const out = await mkdtemp(join(tmpdir(), 'dype-ui-build-'));
+  try {
+    const { uiHtml } = await buildFigma(`${out}/`);
+    return await readFile(uiHtml, 'utf8');
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+}
+
+export async function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+/** Messages from the UI carry Uint8Array; they cross into Node as { __bytes: base64 }. */
+function revive(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(revive);
+  if (value && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    if (typeof record.__bytes === 'string') return new Uint8Array(Buffer.from(record.__bytes, 'base64'));
+    return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, revive(v)]));
+  }
+  return value;
+}
+
+const HARNESS = (uiHtml: string) => `<!doctype html>
+<html><head><meta charset="utf-8"><style>html,body{margin:0;background:#888}iframe{border:0;display:block;width:${UI_WIDTH}px;height:${UI_HEIGHT}px}</style></head>
+<body><iframe id="ui" title="DyPE plugin UI" sandbox="allow-scripts" srcdoc="${uiHtml.replace(/&/g, '&amp;').replace(/"/g, '&quot;')}"></iframe>
+<script>
+  const frame = document.getElementById('ui');
+  const pack = (v) => {
+    if (v instanceof Uint8Array) { let s = ''; for (let i = 0; i < v.length; i += 0x8000) s += String.fromCharCode.apply(null, v.subarray(i, i + 0x8000)); return { __bytes: btoa(s) }; }
+    if (Array.isArray(v)) return v.map(pack);
+    if (v && typeof v === 'object') { const o = {}; for (const k of Object.keys(v)) o[k] = pack(v[k]); return o; }
+    return v;
+  };
+  window.addEventListener('message', (e) => {
+    if (e.source !== frame.contentWindow) return;
+    window.toMain(pack(e.data && e.data.pluginMessage));
+  });
+  window.toUi = (message) => frame.contentWindow.postMessage({ pluginMessage: message }, '*');
+</script></body></html>`;
+
+/** Same values as plugin/settings.ts DEFAULT_SETTINGS (that file needs the figma global). */
+const DEFAULT_SETTINGS: Settings = {
+  companionUrl: 'http://127.0.0.1:7860',
+  token: null,
+  prompt: '',
+  density: { kind: 'scale', scale: 2 },
+  method: 'dy-yarn',
+  steps: null,
+  guidance: null,
+  seed: 42,
+  seedLocked: false,
+  format: 'png',
+};
+
+export interface FakeMainOptions {
+  settings?: Partial<Settings>;
+  /** The selected frames, in points; targets are computed with the density as plugin/ does for whole scales. */
+  frames?: { id: string; name: string; width: number; height: number }[];
+}
+
+/**
+ * Plays the plugin main thread: answers "ready" with settings and the selection, turns "generate"
+ * into "start-jobs" for the selected frames, and answers "job-result" with "job-applied".
+ */
+export class FakeMain {
+  readonly received: UiToMain[] = [];
+  settings: Settings;
+  frames: NonNullable<FakeMainOptions['frames']>;
+  private waiters: Array<() => void> = [];
+  private nextJob = 1;
+  private readonly page: Page;
+
+  constructor(page: Page, options: FakeMainOptions) {
+    this.page = page;
+    this.settings = { ...DEFAULT_SETTINGS, ...options.settings };
+    this.frames = options.frames ?? [];
+  }
+
+  selection(): SelectionState {
+    const d = this.settings.density;
+    const scale = (w: number, h: number) => (d.kind === 'scale' ? d.scale : d.px / Math.max(w, h));
+    const info = (f: { id: string; name: string; width: number; height: number }): FrameInfo => ({
+      ...f,
+      target: { width: Math.round(f.width * scale(f.width, f.height)), height: Math.round(f.height * scale(f.width, f.height)), clamped: false },
+      generation: null,
+      outdated: null,
+    });
+    return {
+      frames: this.frames.map(info),
+      newFrame: this.frames.length === 0 ? { width: 1024, height: 1024, target: info({ id: '', name: '', width: 1024, height: 1024 }).target } : null,
+      skipped: 0,
+    };
+  }
+
+  async send(message: MainToUi): Promise<void> {
+    await this.page.evaluate((m) => (globalThis as unknown as { toUi(m: unknown): void }).toUi(m), message as unknown as Record<string, unknown>);
+  }
+
+  /** Jobs the last "generate" started, as sent to the UI. */
+  started: JobRequest[] = [];
+
+  async receive(message: UiToMain): Promise<void> {
+    this.received.push(message);
+    for (const wake of this.waiters.splice(0)) wake();
+    switch (message.type) {
+      case 'ready':
+        await this.send({ type: 'settings', settings: this.settings });
+        await this.send({ type: 'selection', selection: this.selection() });
+        await this.send({ type: 'outdated', frames: [] });
+        break;
+      case 'save-settings':
+        this.settings = { ...this.settings, ...message.patch };
+        if (message.patch.density) await this.send({ type: 'selection', selection: this.selection() });
+        break;
+      case 'generate': {
+        const targets = this.selection().frames;
+        this.started = targets.map((f) => {
+          const jobId = `ui-test-${Date.now().toString(36)}-${this.nextJob++}`;
+          const p = message.params;
+          const body: JobBody = { id: jobId, prompt: p.prompt, width: f.target.width, height: f.target.height, seed: p.seed, method: p.method, format: p.format, ...(p.steps === null ? {} : { steps: p.steps }), ...(p.guidance === null ? {} : { guidance: p.guidance }) };
+          return { jobId, nodeId: f.id, frameName: f.name, body };
+        });
+        await this.send({ type: 'start-jobs', jobs: this.started });
+        break;
+      }
+      case 'job-result':
+        await this.send({ type: 'job-applied', jobId: message.jobId, placement: 'frame', frameName: this.started.find((j) => j.jobId === message.jobId)?.frameName ?? 'Frame' });
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Resolves with the first received message of `type` matching `predicate` (past or future). */
+  async waitFor<K extends UiToMain['type']>(type: K, predicate: (m: Extract<UiToMain, { type: K }>) => boolean = () => true, timeoutMs = 20_000): Promise<Extract<UiToMain, { type: K }>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.received.find((m): m is Extract<UiToMain, { type: K }> => m.type === type && predicate(m as Extract<UiToMain, { type: K }>));
+      if (hit) return hit;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no "${type}" message from the UI; got ${this.received.map((m) => m.type).join(', ')}`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, Math.min(left, 200));
+      });
+    }
+  }
+
+  count(type: UiToMain['type']): number {
+    return this.received.filter((m) => m.type === type).length;
+  }
+}
+
+export interface UiPage {
+  page: Page;
+  main: FakeMain;
+  /** The UI inside the sandboxed iframe, for locators. */
+  ui: FrameLocator;
+  frame: Frame;
+  errors: string[];
+  /** Saves a screenshot of the plugin window under `dir`. */
+  shot(dir: string, name: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Opens the UI in a new page with a FakeMain behind it, and waits until it has rendered its settings. */
+export async function openUi(browser: Browser, uiHtml: string, options: FakeMainOptions & { dark?: boolean } = {}): Promise<UiPage> {
+  const page = await browser.newPage({ viewport: { width: UI_WIDTH, height: UI_HEIGHT } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource|ERR_CONNECTION_REFUSED/.test(m.text())) errors.push(m.text());
+  });
+  const main = new FakeMain(page, options);
+  await page.exposeFunction('toMain', (message: unknown) => main.receive(revive(message) as UiToMain));
+  await page.setContent(HARNESS(uiHtml));
+  const frame = page.frames().find((f) => f !== page.mainFrame());
+  if (!frame) throw new Error('the UI iframe did not load');
+  // what Figma's themeColors does: a figma-light / figma-dark class on <html>
+  await frame.evaluate(`document.documentElement.classList.add('${options.dark ? 'figma-dark' : 'figma-light'}')`);
+  const ui = page.frameLocator('#ui');
+  await ui.getByRole('heading', { name: 'Generate' }).waitFor();
+  return {
+    page,
+    main,
+    ui,
+    frame,
+    errors,
+    async shot(dir: string, name: string) {
+      await mkdir(dir, { recursive: true });
+      const path = join(dir, `${name}.png`);
+      await page.locator('#ui').screenshot({ path });
+      return path;
+    },
+    close: () => page.close(),
+  };
+}

@@ -1,0 +1,299 @@
+/**
+ * The built UI in real headless Chromium, against a real companion with the demo model on 127.0.0.1
+ * (port 0), with FakeMain playing the plugin's main thread over postMessage. Screenshots of the main
+ * states go to test/artifacts/ui/.
+ */
+import { createServer as createHttpServer } from 'node:http';
+import { createServer } from 'node:net';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ImageResult, UiToMainOf } from '../../plugin/messages.ts';
+import { chromiumAvailable, CHROMIUM, buildUi, launchChromium, openUi, startDemoCompanion, TOKEN, type DemoCompanion, type UiPage } from './harness.ts';
+import type { Browser } from 'playwright-core';
+
+const SHOTS = new URL('../artifacts/ui/', import.meta.url).pathname;
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Reassembles the tiles into one raw RGB buffer, checking each tile's PNG size on the way. */
+async function assemble(image: ImageResult): Promise<Buffer> {
+  const composite = await Promise.all(
+    image.tiles.map(async (tile) => {
+      const meta = await sharp(tile.bytes).metadata();
+      expect([meta.width, meta.height]).toEqual([tile.width, tile.height]);
+      return { input: Buffer.from(tile.bytes), left: tile.x, top: tile.y };
+    }),
+  );
+  return sharp({ create: { width: image.width, height: image.height, channels: 3, background: '#000' } }).composite(composite).removeAlpha().raw().toBuffer();
+}
+
+if (!chromiumAvailable()) console.warn(`UI tests skipped: no Chromium at ${CHROMIUM} (install the "chromium" package or set CHROMIUM_PATH).`);
+
+describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real companion', () => {
+  let demo: DemoCompanion;
+  let browser: Browser;
+  let html: string;
+  const open: UiPage[] = [];
+
+  beforeAll(async () => {
+    [demo, browser, html] = await Promise.all([startDemoCompanion(), launchChromium(), buildUi()]);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await demo?.close();
+  });
+
+  async function openPage(options: Parameters<typeof openUi>[2] = {}): Promise<UiPage> {
+    const ui = await openUi(browser, html, options);
+    open.push(ui);
+    return ui;
+  }
+
+  async function finish(ui: UiPage): Promise<void> {
+    expect(ui.errors).toEqual([]);
+    await ui.close();
+  }
+
+  it('says plainly when the companion is not running, and how to start it', async () => {
+    const ui = await openPage({ settings: { companionUrl: `http://127.0.0.1:${await closedPort()}`, token: TOKEN, prompt: 'a lighthouse' } });
+    await ui.ui.getByRole('heading', { name: 'Companion not running' }).waitFor();
+    await expect(ui.ui.getByRole('status').first().textContent()).resolves.toMatch(/^Nothing answers at http:\/\/127\.0\.0\.1:\d+\.$/);
+    expect(await ui.ui.locator('.hint code').textContent()).toBe('npm start');
+    expect(await ui.ui.getByRole('button', { name: 'Generate' }).isDisabled()).toBe(true);
+    expect(await ui.ui.getByText('Connect to the companion first.').isVisible()).toBe(true);
+    await ui.shot(SHOTS, 'not-running');
+
+    // jobs handed over while it is down (e.g. from a relaunch button) fail in plain words
+    await ui.main.send({ type: 'start-jobs', jobs: [{ jobId: 'offline-1', nodeId: '9:1', frameName: 'Offline', body: { id: 'offline-1', prompt: 'p', width: 64, height: 64, seed: 1, method: 'dy-yarn', format: 'png' } }] });
+    const ended = await ui.main.waitFor('job-ended', (m) => m.jobId === 'offline-1');
+    expect(ended).toMatchObject({ outcome: 'failed', message: expect.stringMatching(/^The companion is not running at http:\/\/127\.0\.0\.1:\d+\. Start it with “npm start”/) });
+
+    // pointing it at the running companion connects (the token is right)
+    await ui.ui.getByLabel('Companion URL').fill(demo.url);
+    await ui.ui.getByRole('button', { name: 'Connect' }).click();
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    expect((await ui.main.waitFor('save-settings', (m) => m.patch.companionUrl === demo.url)).patch).toEqual({ companionUrl: demo.url });
+    await finish(ui);
+  });
+
+  it('says when the service at the URL is not a compatible companion', async () => {
+    const old = createHttpServer((req, res) => {
+      res.writeHead(req.url === '/v1/health' ? 200 : 404, { 'Content-Type': 'application/json', 'Access-Control-Allow-Origin': '*' });
+      res.end(req.url === '/v1/health' ? JSON.stringify({ ok: true, version: '0.0.1' }) : '{}');
+    });
+    await new Promise<void>((resolve) => old.listen(0, '127.0.0.1', resolve));
+    try {
+      const ui = await openPage({ settings: { companionUrl: `http://127.0.0.1:${(old.address() as { port: number }).port}`, token: TOKEN } });
+      await ui.ui.getByRole('heading', { name: 'Incompatible companion' }).waitFor();
+      expect(await ui.ui.getByRole('status').first().textContent()).toMatch(/different API version \(0\.0\.1\); update the plugin or the companion/);
+      await finish(ui);
+    } finally {
+      await new Promise<void>((resolve) => old.close(() => resolve()));
+    }
+  });
+
+  it('says the token is wrong and pairs again with the printed code', async () => {
+    const ui = await openPage({ settings: { companionUrl: demo.url, token: 'not-the-right-token-at-all' } });
+    await ui.ui.getByRole('heading', { name: 'Wrong token' }).waitFor();
+    expect(await ui.ui.getByRole('status').first().textContent()).toMatch(/did not accept the saved token/);
+    await ui.shot(SHOTS, 'wrong-token');
+
+    // a wrong code first: the companion's own words
+    await ui.ui.getByLabel('Pairing code').fill('AAAA-AAAA');
+    await ui.ui.getByRole('button', { name: 'Pair' }).click();
+    await expect(ui.ui.getByRole('alert').textContent()).resolves.toMatch(/Wrong pairing code/);
+
+    await ui.ui.getByLabel('Pairing code').fill(demo.pairingCode.toLowerCase());
+    await ui.ui.getByLabel('Pairing code').press('Enter');
+    expect((await ui.main.waitFor('save-settings', (m) => m.patch.token !== undefined)).patch).toEqual({ token: TOKEN });
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    await finish(ui);
+  });
+
+  it('pairs on first use and reports the companion’s limits to the main thread', async () => {
+    const ui = await openPage({ settings: { companionUrl: demo.url, token: null } });
+    await ui.ui.getByRole('heading', { name: 'Not paired yet' }).waitFor();
+    await ui.shot(SHOTS, 'unpaired');
+    await ui.ui.getByLabel('Pairing code').fill(demo.pairingCode);
+    await ui.ui.getByRole('button', { name: 'Pair' }).click();
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    const limits = await ui.main.waitFor('limits', (m) => m.limits !== null);
+    expect(limits.limits).toEqual({ minSide: demo.companion.limits.minSide, maxSide: demo.companion.limits.maxSide, maxPixels: demo.companion.limits.maxPixels });
+    expect(await ui.ui.getByTestId('model').textContent()).toMatch(/dype-demo \(demo\)/);
+    await finish(ui);
+  });
+
+  it('generates: pixel size shown first, progress with preview, image bytes of the exact size', async () => {
+    const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN, seed: 5, seedLocked: true }, frames: [{ id: '1:2', name: 'Hero', width: 480, height: 320 }] });
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    expect(await ui.ui.getByTestId('targets').textContent()).toContain('480 × 320 pt → 960 × 640 px · 0.6 MP');
+    await ui.ui.getByRole('radio', { name: '3×' }).check();
+    await ui.main.waitFor('save-settings', (m) => m.patch.density?.kind === 'scale' && m.patch.density.scale === 3);
+    await expect.poll(() => ui.ui.getByTestId('targets').textContent()).toContain('1440 × 960 px · 1.4 MP');
+
+    await ui.ui.getByLabel('Prompt').fill('a misty forest at dawn');
+    await ui.ui.getByText('Advanced').click();
+    await ui.ui.getByLabel('Steps').fill('60');
+    await ui.ui.getByLabel('Steps').press('Tab');
+    expect(await ui.ui.locator('#method-help').textContent()).toMatch(/YaRN/);
+    await ui.shot(SHOTS, 'ready-to-generate');
+    await ui.ui.getByText('Advanced').click();
+    await ui.ui.getByRole('button', { name: 'Generate' }).click();
+
+    const generate = await ui.main.waitFor('generate');
+    expect(generate.params).toMatchObject({ prompt: 'a misty forest at dawn', seed: 5, steps: 60, method: 'dy-yarn', density: { kind: 'scale', scale: 3 }, format: 'png' });
+    const [job] = ui.main.started;
+    expect([job.body.width, job.body.height]).toEqual([1440, 960]);
+
+    const preview = await ui.main.waitFor('job-preview', (m) => m.jobId === job.jobId);
+    expect((await sharp(preview.png).metadata()).format).toBe('png');
+    await ui.ui.getByRole('img', { name: 'Live preview of Hero' }).waitFor();
+    await expect.poll(() => ui.ui.locator(`[data-job="${job.jobId}"]`).textContent()).toMatch(/Step \d+ of 60/);
+    expect(Number(await ui.ui.getByRole('progressbar', { name: 'Progress of Hero' }).getAttribute('aria-valuenow'))).toBeGreaterThan(0);
+    await ui.shot(SHOTS, 'progress');
+
+    const result = await ui.main.waitFor('job-result', (m) => m.jobId === job.jobId, 60_000);
+    expect(result.image.tiles).toHaveLength(1);
+    const meta = await sharp(result.image.tiles[0].bytes).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 1440, 960]);
+    expect(result.meta).toMatchObject({ jobId: job.jobId, prompt: 'a misty forest at dawn', seed: 5, steps: 60, method: 'dy-yarn', model: 'dype-demo' });
+    // the bytes are the companion's image
+    const stored = await fetch(`${demo.url}/v1/jobs/${job.jobId}/image`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    expect(Buffer.from(result.image.tiles[0].bytes).equals(Buffer.from(await stored.arrayBuffer()))).toBe(true);
+
+    await ui.ui.getByText('Placed in “Hero”.').waitFor();
+    await ui.shot(SHOTS, 'done');
+    await finish(ui);
+  });
+
+  it('cuts results above 4096 px into ≤ 4096 px tiles that rebuild the image exactly', async () => {
+    const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN, prompt: 'wide banner', steps: 2, density: { kind: 'scale', scale: 2 } }, frames: [{ id: '1:3', name: 'Banner', width: 2200, height: 48 }] });
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    expect(await ui.ui.getByTestId('targets').textContent()).toMatch(/4400 × 96 px.*placed as 2 tiles/);
+    await ui.ui.getByRole('button', { name: 'Generate' }).click();
+    const result = await ui.main.waitFor('job-result', () => true, 60_000);
+    expect(result.image.width).toBe(4400);
+    expect(result.image.tiles.map((t) => [t.x, t.y, t.width, t.height])).toEqual([
+      [0, 0, 2200, 96],
+      [2200, 0, 2200, 96],
+    ]);
+    const rebuilt = await assemble(result.image);
+    const stored = await fetch(`${demo.url}/v1/jobs/${result.jobId}/image`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    const original = await sharp(Buffer.from(await stored.arrayBuffer())).removeAlpha().raw().toBuffer();
+    expect(rebuilt.equals(original)).toBe(true);
+    await finish(ui);
+  });
+
+  it('queues several frames and cancels: the running job on the companion, the waiting one locally', async () => {
+    const ui = await openPage({
+      settings: { companionUrl: demo.url, token: TOKEN, prompt: 'slow one', steps: 100, density: { kind: 'scale', scale: 1 } },
+      frames: [
+        { id: '1:4', name: 'Poster A', width: 2048, height: 2048 },
+        { id: '1:5', name: 'Poster B', width: 512, height: 768 },
+      ],
+    });
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    await ui.ui.getByRole('button', { name: 'Generate 2 images' }).click();
+    const [a, b] = await (async () => {
+      await ui.main.waitFor('generate');
+      return ui.main.started;
+    })();
+    await ui.main.waitFor('job-preview', (m) => m.jobId === a.jobId, 30_000);
+    await ui.ui.getByText('Waiting to start').waitFor();
+    await expect.poll(() => ui.ui.locator(`[data-job="${a.jobId}"]`).textContent()).toMatch(/Step \d+ of 100/);
+    await ui.shot(SHOTS, 'queue');
+
+    await ui.ui.getByRole('button', { name: 'Cancel all' }).click();
+    const ended = await Promise.all([a, b].map((job) => ui.main.waitFor('job-ended', (m) => m.jobId === job.jobId)));
+    expect(ended.map((m) => m.outcome)).toEqual(['cancelled', 'cancelled']);
+    const view = (await (await fetch(`${demo.url}/v1/jobs/${a.jobId}`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as { state: string };
+    expect(view.state).toBe('cancelled');
+    // B never reached the companion
+    expect((await fetch(`${demo.url}/v1/jobs/${b.jobId}`, { headers: { Authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
+    expect(await ui.ui.getByText('Cancelled; the frame has its previous image back.').count()).toBe(2);
+    expect(ui.main.count('job-result')).toBe(0);
+    await ui.shot(SHOTS, 'cancelled');
+    await finish(ui);
+  });
+
+  it('fails a job in plain words when the companion refuses it', async () => {
+    const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN, prompt: 'too big', density: { kind: 'scale', scale: 4 } }, frames: [{ id: '1:6', name: 'Huge', width: 4096, height: 4096 }] });
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    await ui.ui.getByRole('button', { name: 'Generate' }).click();
+    const ended = await ui.main.waitFor('job-ended');
+    expect(ended.outcome).toBe('failed');
+    expect(ended.message).toMatch(/width must be an integer from 64 to 8192/);
+    await ui.ui.getByRole('alert').waitFor();
+    await finish(ui);
+  });
+
+  it('lists out-of-date frames and regenerates them; a relaunch regenerates once connected', async () => {
+    const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN, prompt: 'x' } });
+    const generation = { version: 1, prompt: 'misty forest', seed: 7, method: 'dy-yarn', steps: 8, guidance: null, format: 'png', density: { kind: 'scale', scale: 2 }, jobId: 'j', model: 'dype-demo', width: 800, height: 400, frameWidth: 400, frameHeight: 200, tiles: 1, imageHash: 'h', tilesGroupId: null, createdAt: '' } as const;
+    await ui.main.send({
+      type: 'outdated',
+      frames: [
+        { id: '2:1', name: 'Hero', width: 400, height: 300, target: { width: 800, height: 600, clamped: false }, generation, outdated: 'aspect' },
+        { id: '2:2', name: 'Card', width: 800, height: 400, target: { width: 1600, height: 800, clamped: false }, generation, outdated: 'size' },
+      ],
+    });
+    await ui.ui.getByRole('heading', { name: 'Out of date (2)' }).waitFor();
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    await ui.ui.getByRole('heading', { name: 'Out of date (2)' }).scrollIntoViewIfNeeded();
+    await ui.shot(SHOTS, 'out-of-date');
+    await ui.ui.getByRole('button', { name: 'Regenerate Hero' }).click();
+    expect((await ui.main.waitFor('regenerate')).nodeIds).toEqual(['2:1']);
+    await ui.ui.getByRole('button', { name: 'Regenerate all out-of-date' }).click();
+    expect((await ui.main.waitFor('regenerate', (m) => m.nodeIds.length === 2)).nodeIds).toEqual(['2:1', '2:2']);
+
+    await ui.main.send({ type: 'relaunch', command: 'regenerate', nodeIds: ['2:2'] });
+    expect((await ui.main.waitFor('regenerate', (m) => m.nodeIds.length === 1 && m.nodeIds[0] === '2:2')).nodeIds).toEqual(['2:2']);
+    await finish(ui);
+  });
+
+  it('shows recent images from the companion and re-applies one to the selection', async () => {
+    // a finished job made by another client (e.g. the CLI or an earlier session)
+    const auth = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' };
+    const submitted = (await (await fetch(`${demo.url}/v1/jobs`, { method: 'POST', headers: auth, body: JSON.stringify({ prompt: 'history sample', width: 4160, height: 64, seed: 3, steps: 1 }) })).json()) as { id: string };
+    await expect.poll(async () => ((await (await fetch(`${demo.url}/v1/jobs/${submitted.id}`, { headers: auth })).json()) as { state: string }).state, { timeout: 30_000 }).toBe('done');
+
+    const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN }, frames: [{ id: '3:1', name: 'Target', width: 100, height: 100 }] });
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    await ui.ui.getByRole('heading', { name: 'Recent images' }).click();
+    const apply = ui.ui.getByRole('button', { name: /^Apply “history sample”/ });
+    await apply.waitFor();
+    await apply.click();
+    const reapply = (await ui.main.waitFor('reapply')) as UiToMainOf<'reapply'>;
+    expect(reapply.meta).toMatchObject({ jobId: submitted.id, prompt: 'history sample', seed: 3, steps: 1, model: 'dype-demo' });
+    expect(reapply.image.width).toBe(4160);
+    expect(reapply.image.tiles.map((t) => t.width)).toEqual([2080, 2080]);
+    await ui.ui.getByRole('heading', { name: 'Recent images' }).scrollIntoViewIfNeeded();
+    await ui.shot(SHOTS, 'history');
+    await finish(ui);
+  });
+
+  it('follows the Figma dark theme and drops malformed messages', async () => {
+    const ui = await openPage({ dark: true, settings: { companionUrl: demo.url, token: TOKEN, prompt: 'a red kite over dunes' }, frames: [{ id: '4:1', name: 'Hero', width: 1440, height: 900 }] });
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    const background = await ui.frame.evaluate('getComputedStyle(document.body).backgroundColor');
+    expect(background).toBe('rgb(44, 44, 44)');
+    await ui.page.evaluate(() => {
+      const w = globalThis as unknown as { toUi(m: unknown): void };
+      w.toUi({ type: 'selection' });
+      w.toUi({ type: 'nonsense', x: 1 });
+      w.toUi('hello');
+    });
+    await ui.main.send({ type: 'selection', selection: { frames: [], newFrame: { width: 1024, height: 1024, target: { width: 2048, height: 2048, clamped: false } }, skipped: 0 } });
+    await expect.poll(() => ui.ui.getByTestId('targets').textContent()).toContain('New frame');
+    await ui.shot(SHOTS, 'dark');
+    await finish(ui);
+  });
+});

@@ -1,0 +1,214 @@
+import type { Density, FrameInfo, Method, PixelSize, SelectionState, Settings } from '../../plugin/messages.ts';
+import type { Health } from '../companion-client.ts';
+import { megapixels, randomSeed, shorten, size } from '../format.ts';
+import { METHODS, methodInfo } from '../methods.ts';
+import { MAX_TILE_SIDE, tileRects } from '../tile-image.ts';
+
+interface Props {
+  settings: Settings;
+  selection: SelectionState;
+  health: Health | null;
+  /** Why Generate is disabled, or null when it is enabled. */
+  blocked: string | null;
+  update: (patch: Partial<Settings>) => void;
+  onGenerate: () => void;
+}
+
+const SCALES = [1, 2, 3, 4] as const;
+
+interface Target {
+  name: string;
+  width: number;
+  height: number;
+  target: PixelSize;
+}
+
+function targetsOf(selection: SelectionState): Target[] {
+  if (selection.frames.length > 0) return selection.frames.map((f: FrameInfo) => ({ name: f.name, width: f.width, height: f.height, target: f.target }));
+  if (selection.newFrame) return [{ name: 'New frame', ...selection.newFrame }];
+  return [];
+}
+
+/** Prompt, resolution, seed and the advanced options; the resulting pixel size before generating. */
+export function GeneratePanel({ settings, selection, health, blocked, update, onGenerate }: Props) {
+  const targets = targetsOf(selection);
+  const density = settings.density;
+  const tiles = targets.reduce((n, t) => n + (Math.max(t.target.width, t.target.height) > MAX_TILE_SIDE ? tileRects(t.target.width, t.target.height).length : 0), 0);
+  const clamped = targets.some((t) => t.target.clamped);
+  const count = selection.frames.length;
+  const label = count > 1 ? `Generate ${count} images` : 'Generate';
+
+  function setDensity(next: Density) {
+    update({ density: next });
+  }
+
+  function numberOrNull(value: string): number | null {
+    const n = Number(value);
+    return value.trim() === '' || !Number.isFinite(n) ? null : n;
+  }
+
+  return (
+    <section class="panel" aria-labelledby="generate-title">
+      <h2 id="generate-title">Generate</h2>
+      <div class="targets" data-testid="targets" aria-live="polite">
+        {targets.length === 0 && <p class="muted">Select one or more frames: there is no frame in the selection.</p>}
+        {selection.frames.length === 0 && selection.newFrame && <p class="muted">Nothing selected: Generate makes a new frame.</p>}
+        <ul>
+          {targets.slice(0, 4).map((t) => (
+            <li key={t.name + t.width}>
+              <span class="name">{shorten(t.name, 28)}</span>
+              <span class="muted"> {size(t.width, t.height)} pt → </span>
+              <strong>
+                {t.target.width} × {t.target.height} px
+              </strong>
+              <span class="muted"> · {megapixels(t.target.width, t.target.height)}</span>
+            </li>
+          ))}
+          {targets.length > 4 && <li class="muted">and {targets.length - 4} more</li>}
+        </ul>
+        {tiles > 0 && <p class="muted">Above Figma’s {MAX_TILE_SIDE} px image limit: placed as {tiles} tiles in a locked group.</p>}
+        {clamped && health && <p class="warning">Limited to what the companion allows ({health.maxSide} px per side, {megapixels(health.maxPixels, 1)}).</p>}
+        {selection.skipped > 0 && <p class="muted">{selection.skipped} selected layer(s) are not frames and are skipped.</p>}
+      </div>
+
+      <label for="prompt">Prompt</label>
+      <textarea
+        id="prompt"
+        rows={3}
+        value={settings.prompt}
+        placeholder="A lighthouse on a cliff at dawn, mist over the sea"
+        onInput={(e) => update({ prompt: e.currentTarget.value })}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter' && (e.metaKey || e.ctrlKey) && !blocked) onGenerate();
+        }}
+      />
+
+      <fieldset>
+        <legend>Resolution</legend>
+        <div class="segmented" role="radiogroup" aria-label="Pixel density">
+          {SCALES.map((s) => (
+            <label key={s} class={density.kind === 'scale' && density.scale === s ? 'on' : ''}>
+              <input type="radio" name="density" checked={density.kind === 'scale' && density.scale === s} onChange={() => setDensity({ kind: 'scale', scale: s })} />
+              {s}×
+            </label>
+          ))}
+          <label class={density.kind === 'longest' ? 'on' : ''}>
+            <input type="radio" name="density" checked={density.kind === 'longest'} onChange={() => setDensity({ kind: 'longest', px: 4096 })} />
+            Longest side
+          </label>
+        </div>
+        {density.kind === 'longest' && (
+          <div class="row">
+            <label for="longest" class="label-inline">
+              Pixels on the longest side
+            </label>
+            <input
+              id="longest"
+              type="number"
+              min={64}
+              max={health?.maxSide ?? 16384}
+              step={1}
+              value={density.px}
+              onChange={(e) => {
+                const px = Math.round(Number(e.currentTarget.value));
+                if (px > 0) setDensity({ kind: 'longest', px });
+              }}
+            />
+            <span class="muted">px</span>
+          </div>
+        )}
+      </fieldset>
+
+      <div class="row">
+        <label for="seed" class="label-inline">
+          Seed
+        </label>
+        <input
+          id="seed"
+          type="number"
+          min={0}
+          max={4294967295}
+          step={1}
+          value={settings.seed}
+          onChange={(e) => {
+            const seed = Math.round(Number(e.currentTarget.value));
+            if (Number.isInteger(seed) && seed >= 0 && seed <= 4294967295) update({ seed });
+          }}
+        />
+        <button type="button" class="icon-text" aria-pressed={settings.seedLocked} onClick={() => update({ seedLocked: !settings.seedLocked })} title="Keep this seed for the next generations">
+          <LockIcon locked={settings.seedLocked} />
+          {settings.seedLocked ? 'Locked' : 'Lock'}
+        </button>
+        <button type="button" onClick={() => update({ seed: randomSeed() })}>
+          Randomise
+        </button>
+      </div>
+      <p class="muted small">{settings.seedLocked ? 'The same seed is used every time.' : 'A new random seed is picked for every Generate.'}</p>
+
+      <details class="advanced">
+        <summary>Advanced</summary>
+        <label for="method">Method</label>
+        <select id="method" value={settings.method} aria-describedby="method-help" onChange={(e) => update({ method: e.currentTarget.value as Method })}>
+          {METHODS.filter((m) => !health || health.methods.includes(m.id)).map((m) => (
+            <option key={m.id} value={m.id}>
+              {m.label}
+            </option>
+          ))}
+        </select>
+        <p id="method-help" class="muted small">
+          {methodInfo(settings.method).help}
+        </p>
+        <div class="grid2">
+          <div>
+            <label for="steps">Steps</label>
+            <input
+              id="steps"
+              type="number"
+              min={1}
+              max={health?.maxSteps ?? 100}
+              placeholder={health ? `default ${health.defaultSteps}` : 'default'}
+              value={settings.steps ?? ''}
+              onChange={(e) => update({ steps: numberOrNull(e.currentTarget.value) === null ? null : Math.round(numberOrNull(e.currentTarget.value)!) })}
+            />
+          </div>
+          <div>
+            <label for="guidance">Guidance</label>
+            <input
+              id="guidance"
+              type="number"
+              min={0}
+              max={30}
+              step={0.5}
+              placeholder={health?.defaultGuidance != null ? `default ${health.defaultGuidance}` : 'default'}
+              value={settings.guidance ?? ''}
+              onChange={(e) => update({ guidance: numberOrNull(e.currentTarget.value) })}
+            />
+          </div>
+        </div>
+        <label for="format">File format</label>
+        <select id="format" value={settings.format} onChange={(e) => update({ format: e.currentTarget.value as Settings['format'] })}>
+          <option value="png">PNG (lossless)</option>
+          <option value="jpg">JPEG (smaller files)</option>
+        </select>
+      </details>
+
+      <button type="button" class="primary wide" disabled={blocked !== null} aria-describedby={blocked ? 'generate-blocked' : undefined} onClick={onGenerate}>
+        {label}
+      </button>
+      {blocked && (
+        <p id="generate-blocked" class="muted small">
+          {blocked}
+        </p>
+      )}
+    </section>
+  );
+}
+
+function LockIcon({ locked }: { locked: boolean }) {
+  return (
+    <svg width="10" height="12" viewBox="0 0 10 12" aria-hidden="true" focusable="false">
+      <rect x="0.5" y="5.5" width="9" height="6" rx="1" fill="none" stroke="currentColor" />
+      <path d={locked ? 'M2.5 5.5V3.5a2.5 2.5 0 0 1 5 0v2' : 'M2.5 5.5V3.5a2.5 2.5 0 0 1 5 0'} fill="none" stroke="currentColor" />
+    </svg>
+  );
+}

@@ -1,0 +1,40 @@
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { createCompanionClient, probeCompanion, type CompanionClient, type Connection } from './companion-client.ts';
+
+/** Re-check this often while the companion is missing or unpaired, and while it is connected. */
+const RETRY_MS = 3000;
+const CONNECTED_MS = 15000;
+
+/**
+ * The companion client for the current URL and token, and the connection's state, checked now and
+ * then again on a timer (so starting the companion is noticed without a click). `recheck` checks now.
+ */
+export function useConnection(url: string | null, token: string | null): { client: CompanionClient | null; connection: Connection; recheck: () => void } {
+  const client = useMemo(() => (url ? createCompanionClient(url, token) : null), [url, token]);
+  const [connection, setConnection] = useState<Connection>({ status: 'checking', health: null, message: 'Looking for the companion…' });
+  const [tick, setTick] = useState(0);
+
+  useEffect(() => {
+    if (!client) return;
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const check = async () => {
+      const next = await probeCompanion(client);
+      if (stopped) return;
+      setConnection((prev) => (same(prev, next) ? prev : next));
+      timer = setTimeout(check, next.status === 'connected' ? CONNECTED_MS : RETRY_MS);
+    };
+    setConnection((prev) => ({ ...prev, status: 'checking', message: `Looking for the companion at ${client.baseUrl}…` }));
+    void check();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, [client, tick]);
+
+  return { client, connection, recheck: () => setTick((t) => t + 1) };
+}
+
+function same(a: Connection, b: Connection): boolean {
+  return a.status === b.status && a.message === b.message && JSON.stringify(a.health) === JSON.stringify(b.health);
+}
