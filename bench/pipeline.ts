@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeDemoBundle } from '../runtime/demo/index.ts';
+import { fluxRopeFrequencies } from '../runtime/dype/index.ts';
 import { encodeImage } from '../runtime/pipeline/image.ts';
 import { loadPipeline } from '../runtime/pipeline/index.ts';
 import { gaussianNoise } from '../runtime/pipeline/noise.ts';
@@ -24,23 +25,30 @@ export async function benchPipeline(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   try {
     const pipeline = await loadPipeline(dir, { device: 'cpu' });
-    const req = { prompt: 'a lighthouse at dawn', width: 4096, height: 4096, seed: 1, steps: 6, format: 'jpg' as const };
+    const req = { prompt: 'a lighthouse at dawn', width: 4096, height: 4096, seed: 1, steps: 4, format: 'jpg' as const };
     await pipeline.generate({ ...req, steps: 1 }); // warm-up
-    const perStep: Record<'dy-yarn' | 'yarn', number[]> = { 'dy-yarn': [], yarn: [] };
+    // Interleaved rounds: dynamic, static, and static again as an A/A control for this machine's noise.
+    const arms = ['dy-yarn', 'yarn', 'yarn (again)'] as const;
+    const perStep: Record<(typeof arms)[number], number[]> = { 'dy-yarn': [], yarn: [], 'yarn (again)': [] };
     const outside: number[] = [];
-    for (let round = 0; round < 4; round++) {
-      for (const method of round % 2 ? (['yarn', 'dy-yarn'] as const) : (['dy-yarn', 'yarn'] as const)) {
-        const r = await pipeline.generate({ ...req, method });
-        perStep[method].push(r.timings.perStepMs);
+    for (let round = 0; round < 8; round++) {
+      const order = round % 2 ? [...arms].reverse() : arms;
+      for (const arm of order) {
+        const r = await pipeline.generate({ ...req, method: arm === 'dy-yarn' ? 'dy-yarn' : 'yarn' });
+        perStep[arm].push(r.timings.denoiseMs / req.steps);
         outside.push((r.timings.denoiseMs - r.timings.denoiseOrtMs) / r.timings.denoiseMs);
       }
     }
     await pipeline.dispose();
     const dyn = median(perStep['dy-yarn']);
     const stat = median(perStep.yarn);
+    const again = median(perStep['yarn (again)']);
     results.push({ name: 'per step, 4096² (64×64 tokens), static yarn', medianMs: stat });
     results.push({ name: 'per step, 4096² (64×64 tokens), dynamic dy-yarn', medianMs: dyn });
     results.push({ name: 'dynamic / static per-step time (target ≤ 1.02)', ratio: dyn / stat });
+    results.push({ name: 'A/A control: static / static (this machine\'s noise)', ratio: again / stat });
+    const feed = await timeIt('DyPE feed per step (fluxRopeFrequencies, 64×64)', () => fluxRopeFrequencies({ height: 64, width: 64, textTokens: 64 }, 0.5, { method: 'yarn', dynamic: true, baseLength: 16, axesDim: [4, 14, 14] }), { repeats: 201 });
+    results.push({ ...feed, note: `${((feed.medianMs / dyn) * 100).toFixed(4)} % of a step` });
     results.push({ name: 'denoising loop time outside ORT run (target ≤ 3%)', ratio: median(outside), note: `${(median(outside) * 100).toFixed(2)} %` });
 
     for (const [size, steps] of [[1024, 8], [4096, 8]] as const) {

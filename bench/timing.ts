@@ -26,7 +26,7 @@ export function printResults(title: string, results: BenchResult[]): void {
   console.log(`\n## ${title}`);
   for (const r of results) {
     const parts = [r.name.padEnd(52)];
-    if (r.medianMs !== undefined) parts.push(`${r.medianMs.toFixed(1).padStart(9)} ms`);
+    if (r.medianMs !== undefined) parts.push(r.medianMs < 1 ? `${(r.medianMs * 1000).toFixed(1).padStart(9)} µs` : `${r.medianMs.toFixed(1).padStart(9)} ms`);
     if (r.ratio !== undefined) parts.push(`ratio ${r.ratio.toFixed(3)}`);
     if (r.note) parts.push(r.note);
     console.log(parts.join('  '));
