@@ -66,7 +66,8 @@ export async function encodeImage(image: RgbImage, format: ImageFormat, crop: Cr
   let pipeline = sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 }, limitInputPixels: false });
   if (crop && (crop.width !== image.width || crop.height !== image.height)) pipeline = pipeline.extract(crop);
   if (format === 'png') {
-    const png = await pipeline.png({ compressionLevel: 6, adaptiveFiltering: false }).toBuffer();
+    // Level 3 with per-row adaptive filters: about as fast as level 6 unfiltered, half the size (16 MP, bench).
+    const png = await pipeline.png({ compressionLevel: 3, adaptiveFiltering: true }).toBuffer();
     return withPngText(png, metadata);
   }
   const jpeg = await pipeline
