@@ -4,7 +4,7 @@ import { generateCommand } from './generate.ts';
 import { demoModelCommand, infoCommand } from './model.ts';
 import { registerImportCommand } from './import.ts';
 import { serveCommand } from './serve.ts';
-import { DEVICES, GENERATION_METHODS, IMAGE_FORMATS } from '../pipeline/types.ts';
+import { DEVICES, GENERATION_METHODS, IMAGE_FORMATS, MAX_STEPS, MIN_SIDE } from '../pipeline/types.ts';
 
 export function intArg(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -33,10 +33,10 @@ program
   .command('generate')
   .description('generate one image')
   .requiredOption('-p, --prompt <text>', 'what to draw')
-  .option('-W, --width <px>', 'output width in pixels', intArg('width', 1, 1 << 16), 1024)
-  .option('-H, --height <px>', 'output height in pixels', intArg('height', 1, 1 << 16), 1024)
+  .option('-W, --width <px>', 'output width in pixels', intArg('width', MIN_SIDE, 1 << 16), 1024)
+  .option('-H, --height <px>', 'output height in pixels', intArg('height', MIN_SIDE, 1 << 16), 1024)
   .option('--seed <n>', 'random seed (same seed, same image)', intArg('seed', 0, 0xffffffff))
-  .option('--steps <n>', 'denoising steps (default: the model’s)', intArg('steps', 1, 200))
+  .option('--steps <n>', 'denoising steps (default: the model’s)', intArg('steps', 1, MAX_STEPS))
   .addOption(new Option('--method <name>', 'position encoding; dy-* rescale per step (DyPE)').choices(GENERATION_METHODS).default('dy-yarn'))
   .option('--guidance <scale>', 'guidance scale (models with a guidance embedding)', numberArg('guidance'))
   .addOption(modelOption())

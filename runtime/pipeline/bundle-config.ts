@@ -77,8 +77,8 @@ export const BundleConfigSchema = z
     if (c.nativeResolution % c.pixelsPerToken !== 0) {
       ctx.addIssue({ code: 'custom', path: ['nativeResolution'], message: `must be a multiple of pixelsPerToken (${c.pixelsPerToken})` });
     }
-    if (c.decode && c.decode.overlap >= c.decode.tile) {
-      ctx.addIssue({ code: 'custom', path: ['decode', 'overlap'], message: 'must be smaller than decode.tile' });
+    if (c.decode && 2 * c.decode.overlap > c.decode.tile) {
+      ctx.addIssue({ code: 'custom', path: ['decode', 'overlap'], message: 'must be at most half of decode.tile' });
     }
     if (c.decode?.margin !== undefined && 2 * c.decode.margin > c.decode.overlap) {
       ctx.addIssue({ code: 'custom', path: ['decode', 'margin'], message: 'must be at most half of decode.overlap' });

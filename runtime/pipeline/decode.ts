@@ -31,8 +31,9 @@ export interface Span {
  */
 export function tileSpans(length: number, tile: number, overlap: number): Span[] {
   if (length <= tile) return [{ start: 0, size: length }];
+  // Beyond half a tile, three tiles would share pixels and the blend weights would not sum to 1.
+  if (2 * overlap > tile) throw new RangeError(`tile overlap (${overlap}) must be at most half the tile (${tile})`);
   const stride = tile - overlap;
-  if (stride < 1) throw new RangeError(`tile overlap (${overlap}) must be smaller than the tile (${tile})`);
   const spans: Span[] = [];
   for (let start = 0; ; start += stride) {
     spans.push({ start, size: Math.min(tile, length - start) });

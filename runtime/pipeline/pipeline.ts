@@ -15,6 +15,8 @@ import { PromptTokenizer } from './text.ts';
 import {
   GENERATION_METHODS,
   IMAGE_FORMATS,
+  MAX_STEPS,
+  MIN_SIDE,
   type Device,
   type Engine,
   type EngineInfo,
@@ -34,8 +36,6 @@ export const METHOD_ROPE: Readonly<Record<GenerationMethod, { method: RopeMethod
   base: { method: 'base', dynamic: false },
 });
 
-export const MIN_SIDE = 64;
-export const MAX_STEPS = 200;
 
 export interface PipelineInfo extends EngineInfo {
   description: string;
@@ -74,7 +74,8 @@ export interface StepFeedsObserver {
 
 type ResolvedRequest = Required<GenerateRequest>;
 
-const REQUIRED_TRANSFORMER_INPUTS = ['hidden_states', 'encoder_hidden_states', 'pooled_projections', 'timestep', 'img_ids', 'txt_ids'];
+export const REQUIRED_TRANSFORMER_INPUTS = ['hidden_states', 'encoder_hidden_states', 'pooled_projections', 'timestep', 'img_ids', 'txt_ids'];
+export const OPTIONAL_TRANSFORMER_INPUTS = ['guidance', 'rope_omega', 'rope_mscale', 'rope_cos', 'rope_sin'];
 
 export class Pipeline implements Engine {
   readonly info: PipelineInfo;
@@ -87,7 +88,7 @@ export class Pipeline implements Engine {
   ) {
     const c = bundle.config;
     const t = sessions.transformer;
-    const ropeInputs = t.has('rope_omega') && t.has('rope_mscale') ? 'omega' : 'tables';
+    const ropeInputs = c.rope.inputs;
     this.info = Object.freeze({
       model: c.name,
       demo: c.demo,
@@ -113,13 +114,28 @@ export class Pipeline implements Engine {
     const tokenizers = { clip: PromptTokenizer.load(bundle.paths.tokenizer), t5: PromptTokenizer.load(bundle.paths.tokenizer2) };
     const transformer = await createSession(bundle.paths.transformer, opts.device ?? 'auto', opts.log);
     const device = transformer.provider as Device;
-    const [clip, t5, vae] = await Promise.all([
+    const created = await Promise.allSettled([
       createSession(bundle.paths.textEncoder, device),
       createSession(bundle.paths.textEncoder2, device),
       createSession(bundle.paths.vaeDecoder, device),
     ]);
-    checkContract(transformer, clip, t5, vae);
-    return new Pipeline(bundle, { transformer, clip, t5, vae }, tokenizers);
+    const sessions = [transformer, ...created.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
+    try {
+      const failed = created.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      const [clip, t5, vae] = sessions.slice(1);
+      const c = bundle.config;
+      checkContract({ transformer, clip, t5, vae }, c.rope.axesDim.reduce((a, d) => a + d / 2, 0));
+      const takes = transformer.has('rope_omega') ? 'omega' : 'tables';
+      if (takes !== c.rope.inputs) {
+        throw new PipelineError('bundle_invalid', `dype.json says rope.inputs "${c.rope.inputs}" but ${transformer.path} takes ${takes === 'omega' ? 'rope_omega/rope_mscale' : 'rope_cos/rope_sin'}`);
+      }
+      return new Pipeline(bundle, { transformer, clip, t5, vae }, tokenizers);
+    } catch (error) {
+      // Nothing half-loaded stays in memory: release every session that was created.
+      await Promise.all(sessions.map((session) => session.release()));
+      throw error;
+    }
   }
 
   async dispose(): Promise<void> {
@@ -159,8 +175,8 @@ export class Pipeline implements Engine {
   async generate(request: GenerateRequest, opts: GenerateOptions & { onStepFeeds?: StepFeedsObserver } = {}): Promise<GenerateResult> {
     const started = performance.now();
     const ortBefore = this.ortMs();
-    let peakRss = process.memoryUsage().rss;
-    const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
+    let peakRss = process.memoryUsage.rss();
+    const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage.rss()));
     const throwIfAborted = () => {
       if (opts.signal?.aborted) throw new PipelineError('cancelled', 'generation cancelled');
     };
@@ -197,6 +213,9 @@ export class Pipeline implements Engine {
       txt_ids: { type: 'float32', data: textIds(textTokens), dims: idsDims(textTokens) },
     };
     if (this.info.guidanceEmbeds) fixedFeeds.guidance = { type: 'float32', data: Float32Array.of(req.guidance), dims: [1] };
+    // Static methods do not depend on σ: their positions are computed once, like the other fixed feeds.
+    if (!rope.dynamic) Object.assign(fixedFeeds, this.ropeFeeds(grid, 1, rope));
+    for (const name of Object.keys(fixedFeeds)) fixedFeeds[name] = transformer.prepare(name, fixedFeeds[name]);
 
     // 4. Schedule.
     const sigmas = flowMatchSigmas(req.steps, tokens, this.bundle.shift);
@@ -209,14 +228,14 @@ export class Pipeline implements Engine {
       const sigma = sigmas[i];
       const feeds: Record<string, TensorData> = {
         ...fixedFeeds,
-        ...this.ropeFeeds(grid, sigma, rope),
+        ...(rope.dynamic ? this.ropeFeeds(grid, sigma, rope) : {}),
         hidden_states: { type: 'float32', data: latents, dims: [1, tokens, features] },
         timestep: { type: 'float32', data: Float32Array.of(sigma), dims: [1] },
       };
       opts.onStepFeeds?.(i, sigma, feeds);
       const out = await transformer.run(feeds);
       const velocity = out[transformer.outputNames[0]].data as Float32Array;
-      const x0 = opts.onProgress && opts.previewEvery && (i + 1) % opts.previewEvery === 0 && i + 1 < req.steps ? estimateX0(latents, velocity, sigma) : null;
+      const x0 = opts.onProgress && i + 1 < req.steps && opts.wantPreview?.(i + 1, req.steps) ? estimateX0(latents, velocity, sigma) : null;
       latents = eulerStep(latents, velocity, sigma, sigmas[i + 1]);
       sampleRss();
       if (opts.onProgress) {
@@ -296,9 +315,7 @@ export class Pipeline implements Engine {
       clip.run({ input_ids: { type: 'int64', data: clipIds, dims: [1, clipMaxLength] } }),
       t5.run({ input_ids: { type: 'int64', data: t5Ids, dims: [1, t5MaxLength] } }),
     ]);
-    const pooled = clipOut.pooler_output ?? clipOut[clip.outputNames[1]];
-    const hidden = t5Out.last_hidden_state ?? t5Out[t5.outputNames[0]];
-    return { hidden, pooled };
+    return { hidden: t5Out.last_hidden_state, pooled: clipOut.pooler_output };
   }
 
   /** rope_omega/rope_mscale (a few hundred numbers), or full cos/sin tables for graphs that want them. */
@@ -333,10 +350,23 @@ export function eulerStep(x: Float32Array, v: Float32Array, sigma: number, sigma
   return x;
 }
 
-function checkContract(transformer: Session, clip: Session, t5: Session, vae: Session): void {
-  const missing = REQUIRED_TRANSFORMER_INPUTS.filter((n) => !transformer.has(n));
-  const hasOmega = transformer.has('rope_omega') && transformer.has('rope_mscale');
-  const hasTables = transformer.has('rope_cos') && transformer.has('rope_sin');
+/** What the contract check needs of a model: a Session, or a graph read from protobuf (dype import). */
+export interface GraphSignature {
+  path: string;
+  inputs: readonly { name: string; shape?: readonly (number | string)[] }[];
+  outputNames: readonly string[];
+}
+
+/**
+ * The DyPE-ready bundle contract: which inputs the transformer, text encoders and VAE must have.
+ * `ropeFrequencies` (Σ axesDim / 2) is checked against a static rope_omega length.
+ */
+export function checkContract(models: { transformer: GraphSignature; clip: GraphSignature; t5: GraphSignature; vae: GraphSignature }, ropeFrequencies?: number): void {
+  const { transformer, clip, t5, vae } = models;
+  const has = (g: GraphSignature, name: string) => g.inputs.some((i) => i.name === name);
+  const missing = REQUIRED_TRANSFORMER_INPUTS.filter((n) => !has(transformer, n));
+  const hasOmega = has(transformer, 'rope_omega') && has(transformer, 'rope_mscale');
+  const hasTables = has(transformer, 'rope_cos') && has(transformer, 'rope_sin');
   if (!hasOmega && !hasTables) missing.push('rope_omega + rope_mscale (or rope_cos + rope_sin)');
   if (missing.length) {
     throw new PipelineError(
@@ -345,12 +375,17 @@ function checkContract(transformer: Session, clip: Session, t5: Session, vae: Se
         `Standard FLUX exports compute RoPE inside the graph; convert them with \`dype import\`.`,
     );
   }
-  const known = new Set([...REQUIRED_TRANSFORMER_INPUTS, 'guidance', 'rope_omega', 'rope_mscale', 'rope_cos', 'rope_sin']);
+  const known = new Set<string>([...REQUIRED_TRANSFORMER_INPUTS, ...OPTIONAL_TRANSFORMER_INPUTS]);
   const unknown = transformer.inputs.filter((i) => !known.has(i.name)).map((i) => i.name);
   if (unknown.length) throw new PipelineError('bundle_invalid', `${transformer.path} has inputs the pipeline cannot feed: ${unknown.join(', ')}`);
-  for (const [session, name] of [[clip, 'text_encoder'], [t5, 'text_encoder_2']] as const) {
-    if (!session.has('input_ids')) throw new PipelineError('bundle_invalid', `${name} must take input_ids (has ${session.inputs.map((i) => i.name).join(', ')})`);
+  const omegaLength = transformer.inputs.find((i) => i.name === 'rope_omega')?.shape?.[0];
+  if (ropeFrequencies !== undefined && typeof omegaLength === 'number' && omegaLength !== ropeFrequencies) {
+    throw new PipelineError('bundle_invalid', `${transformer.path} takes ${omegaLength} rope_omega values but dype.json rope.axesDim gives ${ropeFrequencies} (Σ axesDim / 2)`);
+  }
+  for (const [graph, name] of [[clip, 'text_encoder'], [t5, 'text_encoder_2']] as const) {
+    if (!has(graph, 'input_ids')) throw new PipelineError('bundle_invalid', `${name} must take input_ids (has ${graph.inputs.map((i) => i.name).join(', ')})`);
   }
   if (!clip.outputNames.includes('pooler_output')) throw new PipelineError('bundle_invalid', `text_encoder must output pooler_output`);
+  if (!t5.outputNames.includes('last_hidden_state')) throw new PipelineError('bundle_invalid', `text_encoder_2 must output last_hidden_state`);
   if (vae.inputs.length !== 1) throw new PipelineError('bundle_invalid', `vae_decoder must take one input (latent_sample)`);
 }

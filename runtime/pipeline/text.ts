@@ -24,15 +24,14 @@ export class PromptTokenizer {
     const jsonPath = join(dir, 'tokenizer.json');
     if (!existsSync(jsonPath)) throw new PipelineError('bundle_invalid', `tokenizer file missing: ${jsonPath}`);
     const configPath = join(dir, 'tokenizer_config.json');
-    let tokenizerJson: unknown;
+    let tokenizer: Tokenizer;
     let config: Record<string, unknown> = {};
     try {
-      tokenizerJson = JSON.parse(readFileSync(jsonPath, 'utf8'));
       if (existsSync(configPath)) config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+      tokenizer = new Tokenizer(JSON.parse(readFileSync(jsonPath, 'utf8')) as object, config);
     } catch (error) {
-      throw new PipelineError('bundle_invalid', `tokenizer in ${dir} is not valid JSON: ${(error as Error).message}`);
+      throw new PipelineError('bundle_invalid', `tokenizer in ${dir} cannot be loaded: ${(error as Error).message}`);
     }
-    const tokenizer = new Tokenizer(tokenizerJson as object, config);
     const idOf = (key: string): number | undefined => {
       const name = tokenName(config[key]);
       return name === undefined ? undefined : tokenizer.token_to_id(name);

@@ -7,6 +7,10 @@ export type GenerationMethod = (typeof GENERATION_METHODS)[number];
 export const IMAGE_FORMATS = ['png', 'jpg'] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 
+/** Request limits shared by every front end (CLI, companion, plugin); the bundle adds its own size caps. */
+export const MIN_SIDE = 64;
+export const MAX_STEPS = 100;
+
 export const DEVICES = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
 export type Device = (typeof DEVICES)[number];
 
@@ -47,8 +51,11 @@ export interface GenerateProgress {
 export interface GenerateOptions {
   signal?: AbortSignal;
   onProgress?: (progress: GenerateProgress) => void;
-  /** Emit a preview every N steps (0 = never). */
-  previewEvery?: number;
+  /**
+   * Asked after each step but the last: true makes this step's progress carry a preview. Previews
+   * cost an x0 estimate, a projection and a PNG encode, so callers throttle here, not afterwards.
+   */
+  wantPreview?: (step: number, steps: number) => boolean;
 }
 
 export interface GenerateResult {

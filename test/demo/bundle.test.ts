@@ -12,7 +12,7 @@ const toFloat16Bits = (x: Float32Array) => new Uint16Array(Float16Array.from(x).
 const fromFloat16Bits = (bits: Uint16Array) => Float32Array.from(new Float16Array(bits.buffer, bits.byteOffset, bits.length));
 import { BundleConfigSchema } from '../../runtime/pipeline/bundle-config.ts';
 import { imageIds, textIds } from '../../runtime/pipeline/latents.ts';
-import { TensorRandom } from '../../runtime/demo/prng.ts';
+import { normalTensor } from '../../runtime/demo/prng.ts';
 
 const D = DEMO_DIMS;
 let root: string;
@@ -36,10 +36,7 @@ async function listFiles(dir: string): Promise<string[]> {
 
 const session = (dir: string, model: string) => ort.InferenceSession.create(join(dir, model, 'model.onnx'), sessionOptions);
 
-function noise(seed: number, count: number, std = 1): Float32Array {
-  const rng = new TensorRandom(seed, 'test');
-  return Float32Array.from({ length: count }, () => std * rng.normal());
-}
+const noise = (seed: number, count: number, std = 1): Float32Array => normalTensor(seed, 'test', count, std);
 
 function asFloat32(t: ort.Tensor): Float32Array {
   if (t.type === 'float16') return t.data instanceof Uint16Array ? fromFloat16Bits(t.data) : Float32Array.from(t.data as ArrayLike<number>);

@@ -1,9 +1,10 @@
 // Broken bundles must fail at load with a message that says what is wrong and where.
-import { copyFileSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { autoProviders, loadPipeline, type GenerateRequest } from '../../runtime/pipeline/index.ts';
+import { autoProviders, ensureDemoBundle, loadPipeline, type GenerateRequest } from '../../runtime/pipeline/index.ts';
 import { tempDemoBundle } from '../helpers/demo.ts';
 
 const cleanups: (() => void)[] = [];
@@ -46,6 +47,22 @@ describe('broken bundles', () => {
     const dir = await fresh();
     writeFileSync(join(dir, 'scheduler/scheduler_config.json'), JSON.stringify({ use_dynamic_shifting: true, max_shift: 'high' }));
     await expect(loadPipeline(dir)).rejects.toThrow(/max_shift must be a number/);
+  });
+
+  it('dype.json must agree with the transformer graph (rope inputs and frequency count)', async () => {
+    const dir = await fresh();
+    const path = join(dir, 'dype.json');
+    const original = JSON.parse(readFileSync(path, 'utf8'));
+    writeFileSync(path, JSON.stringify({ ...original, rope: { ...original.rope, inputs: 'tables' } }));
+    await expect(loadPipeline(dir, { device: 'cpu' })).rejects.toThrow(/rope.inputs "tables" but .* takes rope_omega\/rope_mscale/);
+    writeFileSync(path, JSON.stringify({ ...original, rope: { ...original.rope, axesDim: [4, 14, 16] } }));
+    await expect(loadPipeline(dir, { device: 'cpu' })).rejects.toThrow(/takes 16 rope_omega values but dype.json rope.axesDim gives 17/);
+  });
+
+  it('a malformed tokenizer.json is a bundle error, not a crash', async () => {
+    const dir = await fresh();
+    writeFileSync(join(dir, 'tokenizer/tokenizer.json'), '{"model": {"type": "BPE"');
+    await expect(loadPipeline(dir, { device: 'cpu' })).rejects.toMatchObject({ code: 'bundle_invalid', message: expect.stringMatching(/tokenizer in .*tokenizer cannot be loaded/) });
   });
 
   it('a transformer without DyPE inputs is refused with the missing inputs named', async () => {
@@ -107,5 +124,22 @@ describe('other transformer contracts', () => {
     const result = await p.generate({ ...req, steps: 1 });
     expect(result.width).toBe(1536);
     await p.dispose();
+  });
+});
+
+describe('the demo bundle cache', () => {
+  it('is built once, reused, and rebuilt when its files are stale', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'dype-demo-cache-'));
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+    const dir = join(root, 'demo');
+    const log: string[] = [];
+    await ensureDemoBundle(dir, (l) => log.push(l));
+    await ensureDemoBundle(dir, (l) => log.push(l));
+    expect(log).toEqual([expect.stringMatching(/^building the embedded demo model/)]);
+    writeFileSync(join(dir, '.demo-build'), 'an older build\n');
+    rmSync(join(dir, 'vae_decoder/model.onnx'));
+    await ensureDemoBundle(dir, (l) => log.push(l));
+    expect(log[1]).toMatch(/^rebuilding/);
+    expect(existsSync(join(dir, 'vae_decoder/model.onnx'))).toBe(true);
   });
 });

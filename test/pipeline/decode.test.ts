@@ -29,8 +29,10 @@ describe('tile layout', () => {
     expect(starts(40, 16, 4)).toEqual([[0, 16], [12, 16], [24, 16]]);
     expect(starts(30, 16, 4)).toEqual([[0, 16], [12, 16], [24, 6]]);
   });
-  it('rejects an overlap as large as the tile', () => {
-    expect(() => tileSpans(40, 8, 8)).toThrow(/overlap/);
+  it('rejects an overlap beyond half the tile (three tiles would share pixels)', () => {
+    expect(() => tileSpans(40, 8, 8)).toThrow(/at most half/);
+    expect(() => tileSpans(40, 24, 16)).toThrow(/at most half/);
+    expect(tileSpans(40, 24, 12).length).toBe(3);
   });
   it('neighbour weights sum to 1 across the overlap, with zero weight inside the margin', () => {
     const a = axisWeights(16, 0, 8, 2);

@@ -89,11 +89,11 @@ describe('generate on the demo model', () => {
 
   it('reports progress per step with previews before the end', async () => {
     const seen: { step: number; etaMs: number; preview?: { width: number; png: Uint8Array } }[] = [];
-    await pipeline.generate({ ...base, steps: 4 }, { onProgress: (p) => seen.push(p), previewEvery: 1 });
+    await pipeline.generate({ ...base, steps: 4 }, { onProgress: (p) => seen.push(p), wantPreview: (step) => step !== 2 });
     expect(seen.map((p) => p.step)).toEqual([1, 2, 3, 4]);
     expect(seen[3].etaMs).toBe(0);
     const previews = seen.filter((p) => p.preview);
-    expect(previews.length).toBe(3);
+    expect(previews.map((p) => p.step)).toEqual([1, 3]); // asked for every step but 2; never the last
     const meta = await sharp(previews[0].preview!.png).metadata();
     expect(meta.width).toBe(previews[0].preview!.width);
     expect(meta.width).toBeGreaterThanOrEqual(128);
