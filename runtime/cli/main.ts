@@ -67,7 +67,8 @@ program
   .option('--port <n>', 'port on 127.0.0.1', intArg('port', 1, 65535), 7860)
   .addOption(modelOption())
   .addOption(deviceOption())
-  .addOption(new Option('--data <dir>', 'data folder for images, job records and the token').env('DYPE_DATA'))
+  // the only place DYPE_DATA and DYPE_TOKEN are read; the server takes explicit values
+  .addOption(new Option('--data <dir>', 'data folder for images, job records and the token (default: the platform’s per-user data folder)').env('DYPE_DATA'))
   .addOption(new Option('--token <token>', 'fixed API token for scripted use (default: generated once, stored in the data folder)').env('DYPE_TOKEN'))
   .action(serveCommand);
 

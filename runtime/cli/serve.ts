@@ -18,7 +18,7 @@ function packageVersion(): string {
 }
 
 export async function serveCommand(opts: ServeOptions): Promise<void> {
-  const dataDir = opts.data ?? resolveDataDir();
+  const dataDir = resolveDataDir(opts.data);
   const token = await loadOrCreateToken(dataDir, opts.token);
   const modelDir = await resolveModelDir(opts.model);
   const pipeline = await loadPipeline(modelDir, { device: opts.device, log: (l) => console.error(l) });

@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { totalmem } from 'node:os';
 import { IMAGE_FORMATS, type GenerationMethod } from '../pipeline/types.ts';
+import { MIN_TOKEN_LENGTH } from './data-dir.ts';
 import type { Engine } from './engine.ts';
 import { ApiError } from './errors.ts';
 import { BASE_HEADERS, parseTarget, readJsonBody, sendError, sendJson, type BodyLimits } from './http.ts';
@@ -19,7 +20,7 @@ import { PairingLimiter, pairingCode, pairingCodeMatches } from './pairing.ts';
 import { TERMINAL_EVENTS, type JobEvent, type JobView } from './protocol.ts';
 import { JobQueue, type JobSpec } from './queue.ts';
 import { matchRoute, type OperationId, type Route } from './routes.ts';
-import { buildSchemas, computeLimits, DEFAULT_LIST_LIMIT, JOB_ID_PATTERN, MAX_SEED, parseOrThrow, type JobBody, type Limits, type OpenAiBody } from './schemas.ts';
+import { buildSchemas, computeLimits, DEFAULT_LIST_LIMIT, jobIdProblem, MAX_SEED, parseOrThrow, type JobBody, type Limits, type OpenAiBody } from './schemas.ts';
 import { allowedHostHeaders, bearerToken, hostAllowed, isLoopbackHost, originAllowed, safeEqual } from './security.ts';
 
 /** The port the Figma manifest allows (manifest.json devAllowedDomains). */
@@ -38,13 +39,11 @@ export interface CompanionOptions {
   host?: string;
   /** Most jobs waiting behind the running one; more get 429 queue_full. */
   maxQueue?: number;
-  /** RAM the memory budget is derived from (default os.totalmem()). */
+  /** RAM the memory budget is derived from (default: see `defaultMemoryBytes`). */
   memoryBytes?: number;
   /** Largest JSON body in bytes (default 64 kB). */
   bodyLimit?: number;
-  /** Ask the engine for a preview every N steps (default 1; 0 = none). */
-  previewEvery?: number;
-  /** At most one preview event per job per this many ms (default 500). */
+  /** At most one preview per job per this many ms (default 500); the engine only renders those. */
   previewIntervalMs?: number;
   /** SSE keep-alive comment interval (default 15 s). */
   heartbeatMs?: number;
@@ -97,14 +96,14 @@ const PREFLIGHT_HEADERS = 'Authorization, Content-Type, Last-Event-ID';
 export async function createCompanion(options: CompanionOptions): Promise<Companion> {
   const host = options.host ?? '127.0.0.1';
   if (!isLoopbackHost(host)) throw new Error(`The companion only listens on this machine: host must be 127.0.0.1, localhost or ::1 (got ${host}).`);
-  if (options.token.length < 16) throw new Error('The token must be at least 16 characters.');
+  if (options.token.length < MIN_TOKEN_LENGTH) throw new Error(`The token must be at least ${MIN_TOKEN_LENGTH} characters.`);
   if (options.maxQueue !== undefined && !(Number.isInteger(options.maxQueue) && options.maxQueue >= 1)) {
     throw new Error(`maxQueue must be a positive integer (got ${options.maxQueue}).`);
   }
   const log = options.log ?? (() => {});
   const { engine } = options;
   const info = engine.info;
-  const limits = computeLimits(info, options.memoryBytes ?? totalmem());
+  const limits = computeLimits(info, options.memoryBytes ?? defaultMemoryBytes());
   const schemas = buildSchemas(info, limits);
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const bodyLimits: BodyLimits = { maxBytes: bodyLimit, drainBytes: Math.max(bodyLimit, 8 * 1024 * 1024) };
@@ -121,7 +120,6 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     engine,
     store,
     maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE,
-    previewEvery: options.previewEvery ?? 1,
     previewIntervalMs: options.previewIntervalMs ?? 500,
     stopTimeoutMs: options.stopTimeoutMs ?? 10_000,
     newId: () => randomUUID(),
@@ -132,7 +130,8 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
   let allowedHosts = new Set<string>();
   let url: string | null = null;
   let closing = false;
-  const streams = new Set<ServerResponse>();
+  /** Open SSE responses, each with the function that ends it. */
+  const streams = new Map<ServerResponse, () => void>();
 
   const handlers: Record<OperationId, Handler> = {
     async getHealth(ctx) {
@@ -166,15 +165,23 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
 
     async pair(ctx) {
       parseOrThrow(schemas.emptyQuery, ctx.query, 'query');
-      const wait = pairing.retryAfterSeconds();
-      if (wait > 0) {
+      // taken before the body is read, so concurrent requests cannot all pass the check
+      const attempt = pairing.reserve();
+      if (!attempt) {
+        const wait = pairing.retryAfterSeconds();
         throw new ApiError('too_many_attempts', `Too many wrong pairing codes; try again in ${wait} s.`, { headers: { 'Retry-After': String(wait) } });
       }
-      const body = parseOrThrow(schemas.pair, await requireBody(ctx.req), 'body');
+      let body: { code: string };
+      try {
+        body = parseOrThrow(schemas.pair, await requireBody(ctx.req), 'body');
+      } catch (error) {
+        attempt.release(); // no code was compared
+        throw error;
+      }
       if (!pairingCodeMatches(body.code, code)) {
-        pairing.recordFailure();
         throw new ApiError('pairing_failed', 'Wrong pairing code: use the code the companion printed when it started.', { field: 'code' });
       }
+      attempt.release(); // only wrong codes use up the budget
       sendJson(ctx.res, 200, { token: options.token }, ctx.headers);
     },
 
@@ -212,29 +219,43 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
         Connection: 'keep-alive',
         'X-Accel-Buffering': 'no',
       });
-      res.write(': dype job events\n\n');
-      streams.add(res);
+      // after end() the response may take long to flush to a client that reads slowly (or never):
+      // nothing may be written then, so every write checks, and ending stops the heartbeat first
+      const write = (chunk: string) => {
+        if (!res.writableEnded && !res.destroyed) res.write(chunk);
+      };
       let unsubscribe: () => void = () => {};
-      const heartbeat = setInterval(() => res.write(': ping\n\n'), heartbeatMs);
+      const heartbeat = setInterval(() => write(': ping\n\n'), heartbeatMs);
       heartbeat.unref();
-      const cleanup = () => {
+      const stop = () => {
         clearInterval(heartbeat);
         unsubscribe();
+      };
+      const end = () => {
+        stop();
+        if (!res.writableEnded && !res.destroyed) res.end();
+      };
+      const cleanup = () => {
+        stop();
         streams.delete(res);
         // the client went away (its half-open socket would otherwise linger): drop the connection
         if (!res.writableEnded) res.destroy();
       };
-      res.on('close', cleanup); // client went away, or we ended the stream
+      res.on('close', cleanup); // client went away, or the ended stream was flushed
+      res.on('error', cleanup);
+      write(': dype job events\n\n');
+      streams.set(res, end);
       const send = (event: JobEvent) => {
-        if (res.writableEnded || res.destroyed) return;
         // a slow reader gets no more previews than it can take; state events are never dropped
         if (event.event === 'preview' && res.writableLength > 4 * 1024 * 1024) return;
         const terminal = TERMINAL_EVENTS.has(event.event);
-        res.write(`${terminal ? 'id: end\n' : ''}data: ${JSON.stringify(event)}\n\n`);
-        if (terminal) res.end();
+        write(`${terminal ? 'id: end\n' : ''}data: ${JSON.stringify(event)}\n\n`);
+        if (terminal) end();
       };
       unsubscribe = queue.subscribe(job.id, send);
-      if (res.writableEnded) cleanup();
+      // unsubscribe now that it is assigned: the replay was terminal, or the client is already gone
+      if (res.destroyed) cleanup();
+      else if (res.writableEnded) end();
     },
 
     async cancelJob(ctx) {
@@ -472,7 +493,7 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
       closing = true;
       const closed = new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
       await queue.close();
-      for (const res of streams) res.end();
+      for (const end of streams.values()) end();
       for (const [socket, busy] of connections) if (busy === 0) socket.end();
       const timer = setTimeout(() => server.closeAllConnections(), 2_000);
       await closed;
@@ -486,8 +507,18 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
 }
 
 function validId(id: string): string {
-  if (!JOB_ID_PATTERN.test(id)) throw new ApiError('invalid_job_id', `Job id ${JSON.stringify(id).slice(0, 80)} is not valid: use 1–64 characters of A–Z a–z 0–9 _ -.`, { field: 'id' });
+  const problem = jobIdProblem(id);
+  if (problem) throw new ApiError('invalid_job_id', `Job id ${JSON.stringify(id).slice(0, 80)} is not valid: it ${problem}.`, { field: 'id' });
   return id;
+}
+
+/**
+ * RAM a generation may use: all of it minus what this process holds once the engine is loaded
+ * (createCompanion runs after loadPipeline, so weights kept in RAM are subtracted; weights on a GPU
+ * are not, and GPU memory is not looked at). Other programs' use is ignored: it changes by the minute.
+ */
+function defaultMemoryBytes(): number {
+  return Math.max(0, totalmem() - process.memoryUsage.rss());
 }
 
 function randomSeed(): number {

@@ -1,4 +1,8 @@
-/** Where the companion keeps its token, job records and images, and how the token is created. */
+/**
+ * Where the companion keeps its token, job records and images, and how the token is created. These
+ * take explicit values only: the CLI reads $DYPE_DATA and $DYPE_TOKEN (commander's `.env()`, shown in
+ * `dype serve --help`) and passes them in as `--data` and `--token`.
+ */
 import { randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -10,25 +14,29 @@ export const TOKEN_FILE = 'token';
 export const MIN_TOKEN_LENGTH = 16;
 
 /**
- * The platform's per-user data folder: $DYPE_DATA if set, else
+ * The data folder: `explicit` (`--data`) if given and not empty, else the platform's per-user one:
  * Linux `$XDG_DATA_HOME/dype` (default `~/.local/share/dype`), macOS `~/Library/Application Support/dype`,
  * Windows `%APPDATA%\dype`.
  */
-export function resolveDataDir(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform, home: string = homedir()): string {
-  if (env.DYPE_DATA) return env.DYPE_DATA;
+export function resolveDataDir(
+  explicit?: string,
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+  home: string = homedir(),
+): string {
+  if (explicit) return explicit;
   if (platform === 'darwin') return join(home, 'Library', 'Application Support', APP_DIR_NAME);
   if (platform === 'win32') return join(env.APPDATA || join(home, 'AppData', 'Roaming'), APP_DIR_NAME);
   return join(env.XDG_DATA_HOME || join(home, '.local', 'share'), APP_DIR_NAME);
 }
 
 /**
- * The API token. An explicit one (`--token`, else $DYPE_TOKEN) wins and is not stored. Otherwise the
- * token file in `dataDir` is read, or created on first start: 32 random bytes, base64url, mode 0600.
+ * The API token. An explicit one (`--token`) wins if not empty, and is not stored. Otherwise the token
+ * file in `dataDir` is read, or created on first start: 32 random bytes, base64url, mode 0600.
  */
-export async function loadOrCreateToken(dataDir: string, explicit?: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  const given = explicit ?? env.DYPE_TOKEN;
-  if (given !== undefined && given !== '') {
-    const token = given.trim();
+export async function loadOrCreateToken(dataDir: string, explicit?: string): Promise<string> {
+  if (explicit) {
+    const token = explicit.trim();
     if (token.length < MIN_TOKEN_LENGTH || /\s/.test(token)) {
       throw new Error(`The token must be at least ${MIN_TOKEN_LENGTH} characters without spaces (got ${token.length}).`);
     }

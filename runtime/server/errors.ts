@@ -20,7 +20,7 @@ export const ERRORS = {
   invalid_field: { status: 400, message: 'A field has a value that is not allowed.' },
   image_too_large: { status: 400, message: 'width × height is more than this machine can generate.' },
   unsupported_response_format: { status: 400, message: 'Only response_format "b64_json" is supported; this server does not host image URLs.' },
-  invalid_job_id: { status: 400, message: 'Job ids are 1–64 characters of A–Z, a–z, 0–9, "_" and "-", starting with a letter or digit.' },
+  invalid_job_id: { status: 400, message: 'Job ids are 1–64 characters of lowercase a–z, 0–9, "_" and "-", starting with a letter or digit, and not a Windows device name such as "con" or "nul".' },
   // jobs
   job_not_found: { status: 404, message: 'No job with that id.' },
   job_conflict: { status: 409, message: 'A job with this id already exists with different parameters.' },

@@ -84,7 +84,7 @@ const JobRecordSchema = z.object({
   // loose: result fields added to the pipeline later survive a restart
   result: z
     .looseObject({
-      file: z.string().regex(/^[A-Za-z0-9_-]+\.(png|jpg)$/),
+      file: z.string().regex(/^[a-z0-9_-]+\.(png|jpg)$/),
       format: formatSchema,
       mimeType: z.string(),
       width: z.number().int(),
@@ -100,7 +100,6 @@ const JobRecordSchema = z.object({
 });
 
 export const IMAGE_EXTENSIONS: Record<ImageFormat, string> = { png: 'png', jpg: 'jpg' };
-export const IMAGE_MIME_TYPES: Record<ImageFormat, string> = { png: 'image/png', jpg: 'image/jpeg' };
 
 export class JobStore {
   readonly jobsDir: string;

@@ -9,7 +9,7 @@ import { JOB_STATES } from './jobs.ts';
 import { PAIRING_CODE_LENGTH } from './pairing.ts';
 import { JOB_EVENT_NAMES } from './protocol.ts';
 import { ROUTES, type Route } from './routes.ts';
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, type Limits, type Schemas } from './schemas.ts';
+import { BYTES_PER_PIXEL, DEFAULT_LIST_LIMIT, JOB_ID_PATTERN, MAX_LIST_LIMIT, type Limits, type Schemas } from './schemas.ts';
 
 type Json = Record<string, unknown>;
 
@@ -22,7 +22,7 @@ function bodySchema(schema: z.ZodType): Json {
   return rest;
 }
 
-const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' } };
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: JOB_ID_PATTERN.source } };
 const tokenParam = {
   name: 'token',
   in: 'query',
@@ -66,7 +66,9 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
       description:
         `The companion prints an ${PAIRING_CODE_LENGTH}-character code (Crockford base32; case, dashes and spaces are ignored). ` +
         'The plugin sends it here once, stores the token, and sends "Authorization: Bearer <token>" from then on. ' +
-        'Wrong codes are rate limited: after 5 failures in a minute every attempt gets 429 too_many_attempts until the minute has passed.',
+        'Wrong codes are rate limited: at most 5 wrong codes are compared per minute, counted before the body is read; after that every attempt ' +
+        'gets 429 too_many_attempts (with Retry-After) until the oldest is a minute old. The budget is shared by all callers, so another page ' +
+        'sending wrong codes delays pairing for as long as it keeps doing so; the token itself is never affected.',
       security: [],
       requestBody: { required: true, content: { 'application/json': { schema: bodySchema(schemas.pair) } } },
       responses: {
@@ -240,7 +242,12 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
             pixelsPerToken: { type: 'integer' },
             minSide: { type: 'integer' },
             maxSide: { type: 'integer' },
-            maxPixels: { type: 'integer', description: 'min(model limit, memory budget of this machine).' },
+            maxPixels: {
+              type: 'integer',
+              description:
+                `min(model limit, memory budget): the budget is (total RAM − the companion's resident memory once the model is loaded) / ${BYTES_PER_PIXEL} bytes per pixel, ` +
+                'measured at start. Memory used by other programs and GPU memory are not considered.',
+            },
             maxSteps: { type: 'integer' },
             provider: { type: 'string' },
             defaultSteps: { type: 'integer' },

@@ -5,7 +5,7 @@
  *
  * The code is 8 Crockford base32 characters (40 bits) derived from the token, so it never needs to be
  * stored and changes when the token does. Wrong codes are rate limited, which makes guessing 2^40
- * codes hopeless.
+ * codes hopeless (see PairingLimiter).
  */
 import { createHmac } from 'node:crypto';
 import { safeEqual } from './security.ts';
@@ -42,27 +42,54 @@ export function pairingCodeMatches(input: string, expected: string): boolean {
 }
 
 /**
- * Failed attempts allowed per window; after that every attempt is refused until the window passes.
- * All clients share one budget: everything comes from this machine anyway.
+ * The guard against guessing: at most `maxAttempts` codes are compared per window. An attempt is
+ * reserved before the request body is read, so concurrent requests cannot all slip past the check;
+ * it is given back when no code was compared (malformed body) or the code was right, so only wrong
+ * codes use up the budget. Once it is spent every attempt is refused until the oldest one is a
+ * window old.
+ *
+ * All clients share one budget. The companion cannot tell the Figma plugin from any other page in a
+ * browser on this machine (both send `Origin: null`), so such a page can spend the budget and keep
+ * pairing locked while it keeps trying. That is accepted: a per-client budget would give a guesser as
+ * many budgets as it can open connections. A locked-out user can pair again once the page stops (the
+ * window is a minute), and an already paired plugin, `--token` and the token file are not affected.
  */
 export class PairingLimiter {
-  private failures: number[] = [];
+  /** Start times of the attempts in the current window, oldest first. */
+  private attempts: number[] = [];
 
   constructor(
-    private readonly maxFailures = 5,
+    private readonly maxAttempts = 5,
     private readonly windowMs = 60_000,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => Date.now(),
   ) {}
 
-  /** Seconds to wait before the next attempt is allowed, or 0. */
-  retryAfterSeconds(): number {
-    const now = this.now();
-    this.failures = this.failures.filter((t) => now - t < this.windowMs);
-    if (this.failures.length < this.maxFailures) return 0;
-    return Math.max(1, Math.ceil((this.failures[0] + this.windowMs - now) / 1000));
+  /** Takes one attempt from the budget, or returns null when it is spent (see retryAfterSeconds). */
+  reserve(): { release: () => void } | null {
+    const at = this.now();
+    this.expire(at);
+    if (this.attempts.length >= this.maxAttempts) return null;
+    this.attempts.push(at);
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        const index = this.attempts.indexOf(at);
+        if (index >= 0) this.attempts.splice(index, 1);
+      },
+    };
   }
 
-  recordFailure(): void {
-    this.failures.push(this.now());
+  /** Seconds until an attempt is allowed again, or 0. */
+  retryAfterSeconds(): number {
+    const now = this.now();
+    this.expire(now);
+    if (this.attempts.length < this.maxAttempts) return 0;
+    return Math.max(1, Math.ceil((this.attempts[0] + this.windowMs - now) / 1000));
+  }
+
+  private expire(now: number): void {
+    while (this.attempts.length > 0 && now - this.attempts[0] >= this.windowMs) this.attempts.shift();
   }
 }

@@ -23,9 +23,7 @@ export interface QueueOptions {
   store: JobStore;
   /** Most jobs waiting behind the running one. */
   maxQueue: number;
-  /** Ask the engine for a preview every N steps (0 = never). */
-  previewEvery: number;
-  /** At most one preview event per job per this many ms. */
+  /** At most one preview per job per this many ms; the engine is asked for no others. */
   previewIntervalMs: number;
   /** How long a cancel or close waits for the running job to stop. */
   stopTimeoutMs: number;
@@ -35,8 +33,6 @@ export interface QueueOptions {
 
 interface Job {
   record: JobRecord;
-  /** Insertion order, to break createdAt ties when listing. */
-  seq: number;
   listeners: Set<JobListener>;
   controller: AbortController | null;
   stopReason: 'cancel' | 'shutdown' | null;
@@ -50,18 +46,19 @@ interface Job {
 
 export class JobQueue {
   private readonly jobs = new Map<string, Job>();
+  /** Every job, oldest first (createdAt is strictly increasing), so listing newest first is O(limit). */
+  private readonly order: Job[] = [];
   private readonly waiting: Job[] = [];
   private running: Job | null = null;
-  private seq = 0;
   private lastCreated = 0;
   private closed = false;
 
   constructor(private readonly opts: QueueOptions) {}
 
-  /** Adds records loaded from disk (all terminal). */
+  /** Adds records loaded from disk (all terminal), before any submit. */
   load(records: JobRecord[]): void {
     const sorted = [...records].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
-    for (const record of sorted) this.jobs.set(record.id, this.makeJob(record));
+    for (const record of sorted) this.add(this.makeJob(record));
     const newest = Date.parse(sorted.at(-1)?.createdAt ?? '');
     if (Number.isFinite(newest)) this.lastCreated = newest;
   }
@@ -108,7 +105,7 @@ export class JobQueue {
         error: null,
         result: null,
       });
-      this.jobs.set(job.record.id, job);
+      this.add(job);
       this.waiting.push(job);
       created.push(job);
       return { job, created: true };
@@ -137,10 +134,9 @@ export class JobQueue {
 
   /** Newest first. */
   list(limit: number): JobView[] {
-    return [...this.jobs.values()]
-      .sort((a, b) => b.record.createdAt.localeCompare(a.record.createdAt) || b.seq - a.seq)
-      .slice(0, limit)
-      .map((job) => this.view(job));
+    const views: JobView[] = [];
+    for (let i = this.order.length - 1; i >= 0 && views.length < limit; i--) views.push(this.view(this.order[i]));
+    return views;
   }
 
   /**
@@ -225,7 +221,7 @@ export class JobQueue {
     let markFinished!: () => void;
     const finished = new Promise<void>((resolve) => (markFinished = resolve));
     if (isTerminal(record.state)) markFinished();
-    return { record, seq: this.seq++, listeners: new Set(), controller: null, stopReason: null, lastProgress: null, lastPreview: null, lastPreviewAt: 0, finished, markFinished };
+    return { record, listeners: new Set(), controller: null, stopReason: null, lastProgress: null, lastPreview: null, lastPreviewAt: 0, finished, markFinished };
   }
 
   private view(job: Job): JobView {
@@ -238,8 +234,15 @@ export class JobQueue {
     return this.waiting.indexOf(job) + 1;
   }
 
+  private add(job: Job): void {
+    this.jobs.set(job.record.id, job);
+    this.order.push(job);
+  }
+
   /** Drops a job whose initial save failed, as if it had never been accepted. */
   private discard(job: Job): void {
+    const at = this.order.lastIndexOf(job);
+    if (at >= 0) this.order.splice(at, 1);
     const index = this.waiting.indexOf(job);
     if (index >= 0) this.waiting.splice(index, 1);
     if (this.running === job) {
@@ -277,7 +280,7 @@ export class JobQueue {
     try {
       result = await this.opts.engine.generate(toGenerateRequest(record.params), {
         signal: controller.signal,
-        previewEvery: this.opts.previewEvery,
+        wantPreview: () => this.wantPreview(job),
         onProgress: (progress) => this.onProgress(job, progress),
       });
       if (!(result?.image instanceof Uint8Array) || result.image.byteLength === 0) {
@@ -304,6 +307,15 @@ export class JobQueue {
     else await this.finish(job, 'cancelled', {});
   }
 
+  /** The preview throttle, asked by the engine before it renders one: previews cost an x0 estimate and a PNG encode. */
+  private wantPreview(job: Job): boolean {
+    if (job.record.state !== 'running' || job.controller?.signal.aborted) return false;
+    const now = Date.now();
+    if (now - job.lastPreviewAt < this.opts.previewIntervalMs) return false;
+    job.lastPreviewAt = now;
+    return true;
+  }
+
   private onProgress(job: Job, progress: GenerateProgress): void {
     const { record } = job;
     if (record.state !== 'running' || job.controller?.signal.aborted) return;
@@ -315,9 +327,7 @@ export class JobQueue {
     job.lastProgress = event;
     this.emit(job, event);
     const preview = progress.preview;
-    const now = Date.now();
-    if (preview && now - job.lastPreviewAt >= this.opts.previewIntervalMs) {
-      job.lastPreviewAt = now;
+    if (preview) {
       const previewEvent: JobEvent = { ...base, event: 'preview', step: progress.step, png: Buffer.from(preview.png).toString('base64'), width: preview.width, height: preview.height };
       job.lastPreview = previewEvent;
       this.emit(job, previewEvent);

@@ -3,12 +3,11 @@
  * Schemas are built once per engine, because the limits come from the model and the machine.
  */
 import { z } from 'zod';
-import { IMAGE_FORMATS, type GenerationMethod } from '../pipeline/types.ts';
+import { IMAGE_FORMATS, MAX_STEPS, MIN_SIDE, type GenerationMethod } from '../pipeline/types.ts';
 import type { EngineInfo } from './engine.ts';
 import { ApiError } from './errors.ts';
 
-export const MIN_SIDE = 64;
-export const MAX_STEPS = 100;
+export { MAX_STEPS, MIN_SIDE };
 export const MAX_PROMPT = 2000;
 export const MAX_SEED = 2 ** 32 - 1;
 export const MAX_GUIDANCE = 30;
@@ -18,12 +17,30 @@ export const DEFAULT_LIST_LIMIT = 50;
 /**
  * Memory budget heuristic: bytes of RAM per output pixel that a generation may need at peak
  * (transformer activations for the token grid, latents, tiled-decode output, encoder buffers).
- * 16 GiB allows 32 Mpx, 8 GiB 16 Mpx (4096²).
+ * 16 GiB left after the model allows 32 Mpx, 8 GiB 16 Mpx (4096²).
  */
 export const BYTES_PER_PIXEL = 512;
 
-/** Client-chosen job ids end up in file names, so they are restricted to a safe alphabet. */
-export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+/** Windows device names: reserved as file names with any extension ("nul.json" too), in any case. */
+const DEVICE_NAMES = String.raw`con|prn|aux|nul|com\d|lpt\d`;
+const DEVICE_NAME = new RegExp(`^(?:${DEVICE_NAMES})$`, 'i');
+
+/**
+ * Client-chosen job ids name files (`jobs/<id>.json`, `images/<id>.png`), so only ids that are a
+ * distinct, ordinary file name on every system are accepted: lowercase (macOS and Windows file systems
+ * ignore case, so "Foo" and "foo" would share one file), a safe alphabet, and no Windows device name.
+ * The OpenAPI document uses this pattern's source.
+ */
+export const JOB_ID_PATTERN = new RegExp(`^(?!(?:${DEVICE_NAMES})$)[a-z0-9][a-z0-9_-]{0,63}$`);
+const JOB_ID_RULE = 'must be 1–64 characters of lowercase a–z, 0–9, _ and -, starting with a letter or digit';
+
+/** Why `id` is not a valid job id ("must …"), or null when it is. */
+export function jobIdProblem(id: string): string | null {
+  if (JOB_ID_PATTERN.test(id)) return null;
+  if (DEVICE_NAME.test(id)) return 'must not be a Windows device name (con, prn, aux, nul, com0–com9, lpt0–lpt9)';
+  if (JOB_ID_PATTERN.test(id.toLowerCase())) return `must be lowercase, because ids name files and some file systems ignore case: use ${JSON.stringify(id.toLowerCase())}`;
+  return JOB_ID_RULE;
+}
 
 export interface Limits {
   minSide: number;
@@ -33,6 +50,7 @@ export interface Limits {
   maxSteps: number;
 }
 
+/** `memoryBytes`: RAM left for generations (the server passes total RAM minus what the loaded engine holds). */
 export function computeLimits(info: EngineInfo, memoryBytes: number): Limits {
   const memoryPixels = Math.floor(memoryBytes / BYTES_PER_PIXEL);
   const maxSide = Math.max(MIN_SIDE, info.maxSide);
@@ -52,7 +70,7 @@ const numberIn = (min: number, max: number) => {
 /** Characters are Unicode code points (an emoji counts once), as zod counts them. */
 const promptRule = `must be a string of 1 to ${MAX_PROMPT} characters, not counting leading and trailing spaces`;
 const prompt = z.string({ error: promptRule }).trim().min(1, { error: promptRule }).max(MAX_PROMPT, { error: promptRule });
-const jobId = z.string({ error: 'must be a string' }).regex(JOB_ID_PATTERN, { error: 'must be 1–64 characters of A–Z a–z 0–9 _ -, starting with a letter or digit' });
+const jobId = z.string({ error: 'must be a string' }).regex(JOB_ID_PATTERN, { error: (issue) => jobIdProblem(String(issue.input)) ?? JOB_ID_RULE });
 
 function pixelCheck(limits: Limits, width: unknown, height: unknown, ctx: z.RefinementCtx, field: string): void {
   if (typeof width !== 'number' || typeof height !== 'number') return;

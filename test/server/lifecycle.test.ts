@@ -1,6 +1,8 @@
 /** One job end to end over real HTTP: submit, SSE stream, image, listing, late subscribers, failures. */
+import { totalmem } from 'node:os';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BYTES_PER_PIXEL } from '../../runtime/server/schemas.ts';
 import { FakeEngine } from './helpers/fake-engine.ts';
 import { startCompanion, TOKEN, waitFor, type Harness } from './helpers/companion.ts';
 
@@ -148,5 +150,27 @@ describe('job lifecycle', () => {
     } finally {
       release();
     }
+  });
+});
+
+describe('previews and limits', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('asks the engine only for the previews it sends (the throttle is wantPreview)', async () => {
+    h = await startCompanion({ engine: new FakeEngine({ stepMs: 5 }), previewIntervalMs: 60_000 });
+    const { events } = await h.api.run({ prompt: 'throttled', width: 64, height: 64, steps: 8 });
+    expect(events.filter((e) => e.event === 'preview').length).toBe(1);
+    expect(h.engine.calls[0].previews).toBe(1);
+  });
+
+  it('derives maxPixels from total RAM minus what the process holds with the engine loaded', async () => {
+    h = await startCompanion({ engine: new FakeEngine({ info: { maxPixels: Number.MAX_SAFE_INTEGER } }) });
+    const { maxPixels } = (await h.api.get('/v1/health')).body;
+    expect(maxPixels).toBeLessThan(Math.floor(totalmem() / BYTES_PER_PIXEL));
+    expect(maxPixels).toBeGreaterThanOrEqual(Math.floor((totalmem() - 2 * process.memoryUsage.rss()) / BYTES_PER_PIXEL));
   });
 });

@@ -30,7 +30,7 @@ const badValues: Record<string, unknown[]> = {
   guidance: [-0.1, 30.01, '3', null, true, 1e10, [], {}],
   method: ['DY-YARN', '', 'yarn2', 5, null, ['yarn'], {}, 'dype', ' yarn'],
   format: ['jpeg', 'PNG', 'gif', '', 1, null, 'webp', ['png']],
-  id: ['', '../etc', 'a/b', 'a'.repeat(65), '-start', '_start', 'é', 5, null, 'a b', 'a.b', '..', 'con\u0000', {}],
+  id: ['', '../etc', 'a/b', 'a'.repeat(65), '-start', '_start', 'é', 5, null, 'a b', 'a.b', '..', 'con\u0000', {}, 'Foo', 'ABC', 'con', 'CON', 'nul', 'aux', 'prn', 'com1', 'LPT9'],
 };
 
 function jobCases(): Case[] {
@@ -141,6 +141,9 @@ function queryAndPathCases(): Case[] {
     get('/v1/jobs/a%00b', 400, 'invalid_job_id'),
     get(`/v1/jobs/${'a'.repeat(65)}`, 400, 'invalid_job_id'),
     get('/v1/jobs/%E2%82%AC', 400, 'invalid_job_id'),
+    get('/v1/jobs/Foo', 400, 'invalid_job_id'),
+    get('/v1/jobs/nul', 400, 'invalid_job_id'),
+    get('/v1/jobs/COM1/image', 400, 'invalid_job_id'),
     get('/v1/jobs/%ZZ', 404, 'not_found'),
     get('/v1/jobs/no-such-job', 404, 'job_not_found'),
     get('/v1/jobs/no-such-job/image', 404, 'job_not_found'),
@@ -268,6 +271,19 @@ describe('malformed requests', () => {
     expect(missing.body.error).toMatchObject({ code: 'missing_field', field: 'prompt', message: expect.stringMatching(/^prompt is required/) });
     const unknown = await h.api.post('/v1/jobs', { ...valid, colour: 'red' });
     expect(unknown.body.error).toMatchObject({ code: 'unknown_field', field: 'colour', message: 'Unknown field "colour".' });
+  });
+
+  it('accepts only lowercase job ids that are no Windows device name, and says so', async () => {
+    // ids name files: "Foo" and "foo" would be one file on macOS and Windows, "nul.json" none at all
+    const upper = await h.api.post('/v1/jobs', { ...valid, id: 'My-Job' });
+    expect(upper.status).toBe(400);
+    expect(upper.body.error).toMatchObject({ code: 'invalid_field', field: 'id', message: expect.stringMatching(/^id must be lowercase.*"my-job"/) });
+    const device = await h.api.post('/v1/jobs', { ...valid, id: 'nul' });
+    expect(device.body.error).toMatchObject({ code: 'invalid_field', field: 'id', message: expect.stringContaining('Windows device name') });
+    const path = await h.api.get('/v1/jobs/My-Job/image');
+    expect(path.status).toBe(400);
+    expect(path.body.error).toMatchObject({ code: 'invalid_job_id', message: expect.stringContaining('must be lowercase') });
+    expect((await h.api.get('/v1/jobs/aux')).body.error.message).toContain('Windows device name');
   });
 
   it('answers requests the HTTP parser rejects in the same error shape', async () => {

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERRORS } from '../../runtime/server/errors.ts';
 import { ROUTES } from '../../runtime/server/routes.ts';
+import { JOB_ID_PATTERN } from '../../runtime/server/schemas.ts';
 import { startCompanion, type Harness } from './helpers/companion.ts';
 
 describe('OpenAPI document', () => {
@@ -45,6 +46,19 @@ describe('OpenAPI document', () => {
     expect(job.properties.steps).toMatchObject({ minimum: 1, maximum: 100 });
     expect(job.properties.method.enum).toContain('dy-yarn');
     expect(doc.components.schemas.Error.properties.error.properties.code.enum).toEqual(Object.keys(ERRORS));
+  });
+
+  it('takes the job id pattern of path and body from the constant the server checks', () => {
+    const pathId = doc.paths['/v1/jobs/{id}'].get.parameters.find((p: { name: string }) => p.name === 'id');
+    expect(pathId.schema.pattern).toBe(JOB_ID_PATTERN.source);
+    expect(doc.paths['/v1/jobs'].post.requestBody.content['application/json'].schema.properties.id.pattern).toBe(JOB_ID_PATTERN.source);
+    const pattern = new RegExp(pathId.schema.pattern);
+    expect(['job-1', 'a', 'com10'].every((id) => pattern.test(id))).toBe(true);
+    expect(['Job-1', 'con', 'nul', 'com1', 'lpt9'].some((id) => pattern.test(id))).toBe(false);
+  });
+
+  it('documents how maxPixels is derived from memory', () => {
+    expect(doc.components.schemas.Health.properties.maxPixels.description).toMatch(/total RAM − the companion's resident memory/);
   });
 
   it('answers unknown routes with 404 and wrong methods with 405 and Allow', async () => {

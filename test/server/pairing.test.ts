@@ -18,17 +18,23 @@ describe('pairing code', () => {
     expect(pairingCodeMatches(`${code}0`, code)).toBe(false);
   });
 
-  it('limits failures per window', () => {
+  it('allows a number of attempts per window; a given-back attempt does not count', () => {
     let now = 0;
     const limiter = new PairingLimiter(3, 60_000, () => now);
-    for (let i = 0; i < 3; i++) {
-      expect(limiter.retryAfterSeconds()).toBe(0);
-      limiter.recordFailure();
-    }
+    // reserved attempts count at once, before anything is awaited
+    const attempts = [limiter.reserve(), limiter.reserve(), limiter.reserve()];
+    expect(attempts.every((a) => a !== null)).toBe(true);
+    expect(limiter.reserve()).toBeNull();
     expect(limiter.retryAfterSeconds()).toBe(60);
+    attempts[2]!.release(); // e.g. the right code
+    attempts[2]!.release(); // twice is once
+    expect(limiter.retryAfterSeconds()).toBe(0);
+    expect(limiter.reserve()).not.toBeNull();
+    expect(limiter.reserve()).toBeNull();
     now = 30_000;
     expect(limiter.retryAfterSeconds()).toBe(30);
-    now = 60_001;
+    now = 60_000;
     expect(limiter.retryAfterSeconds()).toBe(0);
+    expect(limiter.reserve()).not.toBeNull();
   });
 });

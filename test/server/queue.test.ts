@@ -1,5 +1,7 @@
 /** The queue over HTTP: one job at a time in FIFO order, a bounded queue, and cancelling. */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { JobRecord, JobStore } from '../../runtime/server/jobs.ts';
+import { JobQueue } from '../../runtime/server/queue.ts';
 import { FakeEngine } from './helpers/fake-engine.ts';
 import { startCompanion, waitFor, type Harness } from './helpers/companion.ts';
 
@@ -114,3 +116,36 @@ describe('job queue', () => {
     expect(h.companion.stats().streams).toBe(0);
   });
 });
+
+describe('JobQueue.list', () => {
+  it('lists newest first without touching more jobs than it returns', () => {
+    const touched = new Set<string>();
+    // records that note every read, as a stand-in for "how much work does one listing do"
+    const records = Array.from({ length: 1000 }, (_, i) => {
+      const record = storedRecord(`job-${i}`, new Date(Date.UTC(2024, 0, 1, 0, 0, i)).toISOString());
+      return new Proxy(record, { get: (target, key, receiver) => (touched.add(target.id), Reflect.get(target, key, receiver)) });
+    });
+    const queue = new JobQueue({ engine: new FakeEngine(), store: {} as JobStore, maxQueue: 1, previewIntervalMs: 0, stopTimeoutMs: 0, newId: () => 'x', log: () => {} });
+    queue.load([...records].reverse());
+    touched.clear();
+    expect(queue.list(3).map((job) => job.id)).toEqual(['job-999', 'job-998', 'job-997']);
+    expect([...touched].sort()).toEqual(['job-997', 'job-998', 'job-999']);
+  });
+});
+
+function storedRecord(id: string, createdAt: string): JobRecord {
+  return {
+    id,
+    state: 'done',
+    params: { prompt: 'p', width: 64, height: 64, seed: 1, steps: 4, guidance: null, method: 'dy-yarn', format: 'png' },
+    request: { prompt: 'p' },
+    source: 'jobs',
+    createdAt,
+    startedAt: createdAt,
+    finishedAt: createdAt,
+    progress: 1,
+    step: 4,
+    error: null,
+    result: null,
+  };
+}

@@ -1,41 +1,28 @@
-/**
- * The companion around the real pipeline and its generated demo bundle (no fakes). Skipped until
- * runtime/pipeline/index.ts exists.
- */
-import { existsSync } from 'node:fs';
+/** The companion around the real pipeline and its generated demo bundle (no fakes). */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../../runtime/server/engine.ts';
+import { ensureDemoBundle, loadPipeline, type Pipeline } from '../../runtime/pipeline/index.ts';
 import { createCompanion, type Companion } from '../../runtime/server/index.ts';
 import { Api, TOKEN } from './helpers/companion.ts';
 
-const pipelineIndex = fileURLToPath(new URL('../../runtime/pipeline/index.ts', import.meta.url));
-
-interface PipelineModule {
-  loadPipeline(bundleDir: string, opts?: { device?: 'cpu' }): Promise<Engine>;
-  ensureDemoBundle(dir?: string): Promise<string>;
-}
-
-describe.skipIf(!existsSync(pipelineIndex))('companion with the real pipeline (demo bundle)', () => {
+describe('companion with the real pipeline (demo bundle)', () => {
   let dir = '';
   let companion: Companion;
   let api: Api;
-  let engine: Engine;
+  let engine: Pipeline;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dype-real-'));
-    // a computed specifier, so this file type-checks before the pipeline exists
-    const pipeline = (await import(pathToFileURL(pipelineIndex).href)) as PipelineModule;
-    engine = await pipeline.loadPipeline(await pipeline.ensureDemoBundle(join(dir, 'bundle')), { device: 'cpu' });
+    engine = await loadPipeline(await ensureDemoBundle(join(dir, 'bundle')), { device: 'cpu' });
     companion = await createCompanion({ engine, dataDir: join(dir, 'data'), token: TOKEN, port: 0, version: 'real-test', previewIntervalMs: 0 });
     api = new Api(await companion.listen());
   });
   afterAll(async () => {
     await companion?.close();
+    await engine?.dispose();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

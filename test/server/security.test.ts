@@ -1,5 +1,7 @@
 /** DNS rebinding (Host), foreign Origins, tokens, CORS preflight and pairing. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request as httpRequest } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Api, rawRequest, startCompanion, TOKEN, type Harness } from './helpers/companion.ts';
 
 describe('request security', () => {
@@ -109,19 +111,76 @@ describe('request security', () => {
       expect(res.status).toBe(200);
       expect(res.body).toEqual({ token: TOKEN });
     });
-
-    it('rate limits wrong codes, even if the right one follows', async () => {
-      const noAuth = new Api(h.url, null);
-      const statuses: number[] = [];
-      for (let i = 0; i < 6; i++) {
-        const res = await noAuth.post('/v1/pair', { code: 'ZZZZZZZZ' });
-        statuses.push(res.status);
-        expect(res.body.error.code).toBe(res.status === 401 ? 'pairing_failed' : 'too_many_attempts');
-      }
-      expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
-      const right = await noAuth.post('/v1/pair', { code: h.companion.pairingCode });
-      expect(right.status).toBe(429);
-      expect(Number(right.headers.get('retry-after'))).toBeGreaterThan(0);
-    });
   });
 });
+
+describe('pairing rate limit', () => {
+  let p: Harness | undefined;
+  afterEach(async () => {
+    vi.useRealTimers();
+    await p?.close();
+    p = undefined;
+  });
+
+  it('rate limits wrong codes, even if the right one follows; the right one works after the window', async () => {
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    p = await startCompanion();
+    const noAuth = new Api(p.url, null);
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await noAuth.post('/v1/pair', { code: 'ZZZZZZZZ' });
+      statuses.push(res.status);
+      expect(res.body.error.code).toBe(res.status === 401 ? 'pairing_failed' : 'too_many_attempts');
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+    const right = await noAuth.post('/v1/pair', { code: p.companion.pairingCode });
+    expect(right.status).toBe(429);
+    expect(Number(right.headers.get('retry-after'))).toBe(60);
+
+    vi.setSystemTime(Date.now() + 59_000);
+    expect((await noAuth.post('/v1/pair', { code: p.companion.pairingCode })).status).toBe(429);
+    vi.setSystemTime(Date.now() + 1_000);
+    const after = await noAuth.post('/v1/pair', { code: p.companion.pairingCode });
+    expect(after.status).toBe(200);
+    expect(after.body).toEqual({ token: TOKEN });
+  });
+
+  it('counts concurrent attempts before reading their bodies: of 20 at once, 5 are compared', async () => {
+    p = await startCompanion();
+    // all 20 requests are in (headers sent) before any body arrives
+    let sendBodies!: () => void;
+    const bodiesSent = new Promise<void>((resolve) => (sendBodies = resolve));
+    const replies = Array.from({ length: 20 }, () => pairWithLateBody(p!.port, 'ZZZZZZZZ', bodiesSent));
+    await sleep(200);
+    sendBodies();
+    const statuses = await Promise.all(replies);
+    expect(statuses.filter((s) => s === 401).length).toBe(5);
+    expect(statuses.filter((s) => s === 429).length).toBe(15);
+  });
+
+  it('does not count right codes or malformed bodies', async () => {
+    p = await startCompanion();
+    const noAuth = new Api(p.url, null);
+    for (let i = 0; i < 6; i++) expect((await noAuth.post('/v1/pair', { code: p.companion.pairingCode })).status).toBe(200);
+    for (let i = 0; i < 6; i++) expect((await noAuth.post('/v1/pair', { code: 5 })).status).toBe(400);
+    const wrong = await Promise.all(Array.from({ length: 6 }, () => noAuth.post('/v1/pair', { code: 'ZZZZZZZZ' })));
+    expect(wrong.map((r) => r.status).sort()).toEqual([401, 401, 401, 401, 401, 429]);
+  });
+});
+
+/** POST /v1/pair that sends its headers at once and its body when `later` resolves; resolves with the status. */
+function pairWithLateBody(port: number, code: string, later: Promise<void>): Promise<number> {
+  const body = JSON.stringify({ code });
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port, method: 'POST', path: '/v1/pair', agent: false, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('error', reject);
+    req.flushHeaders();
+    void later.then(() => req.end(body));
+  });
+}

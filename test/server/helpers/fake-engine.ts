@@ -1,7 +1,7 @@
 /**
  * A scripted Engine for server tests (the engine is the server's outside boundary). It walks through
- * steps with a delay, reports progress and previews, honours the AbortSignal between steps, and
- * returns a real PNG/JPEG of the requested size made with sharp.
+ * steps with a delay, reports progress and the previews that wantPreview asks for, honours the
+ * AbortSignal between steps, and returns a real PNG/JPEG of the requested size made with sharp.
  */
 import sharp from 'sharp';
 import type { Engine, EngineInfo } from '../../../runtime/server/engine.ts';
@@ -29,6 +29,8 @@ export interface CallLog {
   /** Steps finished at the moment the signal aborted (undefined if it never did). */
   stepsAtAbort?: number;
   outcome: 'running' | 'done' | 'aborted' | 'failed';
+  /** Previews rendered (the steps wantPreview said yes to). */
+  previews: number;
 }
 
 export const FAKE_INFO: EngineInfo = {
@@ -80,7 +82,7 @@ export class FakeEngine implements Engine {
   }
 
   async generate(req: GenerateRequest, opts: GenerateOptions = {}): Promise<GenerateResult> {
-    const log: CallLog = { request: req, stepsDone: 0, outcome: 'running' };
+    const log: CallLog = { request: req, stepsDone: 0, outcome: 'running', previews: 0 };
     this.calls.push(log);
     const { signal } = opts;
     signal?.addEventListener('abort', () => (log.stepsAtAbort = log.stepsDone), { once: true });
@@ -94,8 +96,9 @@ export class FakeEngine implements Engine {
         if (script.failAtStep === step) throw new Error(script.failMessage ?? `fake failure at step ${step}`);
         await sleep(script.stepMs);
         log.stepsDone = step;
-        const every = opts.previewEvery ?? 0;
-        const preview = every > 0 && step % every === 0 ? await previewPng(step) : undefined;
+        // like the pipeline: asked after every step but the last, and only then a preview is rendered
+        const preview = step < steps && opts.wantPreview?.(step, steps) ? await previewPng(step) : undefined;
+        if (preview) log.previews++;
         const elapsedMs = Date.now() - started;
         opts.onProgress?.({ step, steps, sigma: 1 - step / steps, elapsedMs, etaMs: (elapsedMs / step) * (steps - step), preview });
       }
