@@ -95,8 +95,8 @@ export interface ConfigInputs {
   transformer: Json;
   vae: Json;
   clipTokenizerConfig: Json;
-  /** RoPE as found in the graph (axes and θ of the frequency constants). */
-  rope: { axesDim: readonly number[]; theta: number };
+  /** RoPE as found in the graph (axes and θ of the frequency constants) and how the imported graph takes it. */
+  rope: { axesDim: readonly number[]; theta: number; inputs: BundleConfig['rope']['inputs'] };
 }
 
 /** A neutral preview projection for latent spaces other than FLUX's 16 channels: channels cycle over R, G, B. */
@@ -145,7 +145,7 @@ export function buildBundleConfig(input: ConfigInputs): { config: BundleConfig; 
       scalingFactor: pick(num(vae, 'scaling_factor'), FLUX_DEFAULTS.scalingFactor, 'vae scaling_factor'),
       shiftFactor,
     },
-    rope: { axesDim: [...input.rope.axesDim], theta: input.rope.theta, inputs: 'omega' },
+    rope: { axesDim: [...input.rope.axesDim], theta: input.rope.theta, inputs: input.rope.inputs },
     text: {
       clipMaxLength: clipMax !== undefined && Number.isInteger(clipMax) && clipMax <= 1024 ? clipMax : FLUX_DEFAULTS.clipMaxLength,
       t5MaxLength: FLUX_DEFAULTS.t5MaxLength[input.variant],

@@ -70,8 +70,6 @@ export function serializeModel(model: OnnxModel): Uint8Array {
   return toBinary(ModelProtoSchema, model.proto);
 }
 
-export { writeFileAtomic } from '../files/atomic.ts';
-
 export function opsetVersion(proto: ModelProto, domain = ''): number {
   const entry = proto.opsetImport.find((o) => (o.domain === 'ai.onnx' ? '' : o.domain) === domain);
   return entry ? Number(entry.version) : 0;
@@ -135,6 +133,19 @@ export function makeInt64Tensor(name: string, values: readonly number[], dims: r
   const view = new DataView(raw.buffer);
   values.forEach((v, i) => view.setBigInt64(i * 8, BigInt(v), true));
   return create(TensorProtoSchema, { name, dims: dims.map((d) => BigInt(d)), dataType: TensorProto_DataType.INT64, rawData: raw });
+}
+
+/** A float tensor of `dataType` (float32, float64, float16 or bfloat16, rounded to nearest even) holding `values`. */
+export function makeFloatTensor(name: string, dataType: number, values: ArrayLike<number>, dims: readonly number[] = [values.length]): TensorProto {
+  const T = TensorProto_DataType;
+  let typed: Float32Array | Float64Array | Float16Array | Uint16Array;
+  if (dataType === T.FLOAT) typed = Float32Array.from(values);
+  else if (dataType === T.DOUBLE) typed = Float64Array.from(values);
+  else if (dataType === T.FLOAT16) typed = Float16Array.from(values);
+  else if (dataType === T.BFLOAT16) typed = Uint16Array.from(new Uint32Array(Float32Array.from(values).buffer), (b) => Math.floor((b + 0x7fff + ((b >>> 16) & 1)) / 0x10000) & 0xffff);
+  else throw new ImportError('export_invalid', `cannot write ${name} as ${dtypeName(dataType)}: not a float type`);
+  const raw = new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength).slice();
+  return create(TensorProtoSchema, { name, dims: dims.map((d) => BigInt(d)), dataType, rawData: raw });
 }
 
 export function makeValueInfo(name: string, elemType: number, shape: readonly (number | string)[] | null): ValueInfoProto {

@@ -2,30 +2,35 @@
  * `dype import`: a standard FLUX.1 ONNX export (optimum layout) → a DyPE-ready bundle.
  *
  * 1. Locate the export's parts and read its configs.
- * 2. Cheap checks first: every model's inputs/outputs against the pipeline's contract, the
- *    in-graph RoPE pattern, dev vs schnell, dype.json, and the tokenizers (loaded and checked).
+ * 2. Cheap checks first: every model's inputs/outputs, as the bundle will have them, against the
+ *    pipeline's own contract check, the in-graph RoPE pattern, dev vs schnell, dype.json, and the
+ *    tokenizers (loaded and checked).
  * 3. Transformer: link its weights (hard link, else copy; they are never read), wrap bfloat16
  *    I/O, feed the RoPE from rope_omega/rope_mscale, optionally fuse attention, write the graph.
- * 4. Self-check: original and imported transformer agree on a small input with native ω.
+ * 4. Self-check: original and imported transformer agree on a small input with native ω, and the
+ *    original with distinct per-axis ω and mscale baked in agrees with the imported one fed them.
  * 5. Link the text encoders, VAE decoder and scheduler, write dype.json, read the bundle back;
- *    it is assembled next to the target and renamed into place only when complete.
+ *    it is assembled next to the target and renamed into place only when complete. An existing
+ *    target is replaced (with --force) only when it is a bundle itself.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join, normalize, relative, resolve } from 'node:path';
+import { writeFileAtomic } from '../files/atomic.ts';
 import type { BundleConfig } from '../pipeline/bundle-config.ts';
-import type { Device } from '../pipeline/types.ts';
 import { readBundle } from '../pipeline/bundle.ts';
+import { checkContract, type GraphSignature } from '../pipeline/pipeline.ts';
+import type { Device } from '../pipeline/types.ts';
 import { analyzeModel, describePattern, formatAnalysis, type RopeAnalysis, type TransformerAnalysis } from './analyze.ts';
 import { findAttention, fuseAttention, probeValues } from './attention.ts';
 import { wrapBfloat16Boundary } from './boundary.ts';
 import { buildBundleConfig, detectVariant, FLUX_DEFAULTS, FLUX_SCHEDULERS, type FluxVariant } from './config.ts';
 import { ImportError } from './errors.ts';
 import { linkFolder, linkOrCopy, locateExport, newTransferStats, readGraphIo, readJsonObject, type ExportLayout, type TransferStats } from './files.ts';
-import { DataType, GraphIndex, elemType, externalLocations, opsetVersion, readModel, renameExternalLocations, serializeModel, writeFileAtomic, type OnnxModel } from './graph.ts';
-import { ropeStatus, rewriteRope } from './rope.ts';
+import { DataType, GraphIndex, elemType, externalLocations, opsetVersion, readModel, renameExternalLocations, serializeModel, valueShape, type OnnxModel } from './graph.ts';
+import { ROPE_INPUTS, ropeStatus, rewriteRope } from './rope.ts';
 import { checkTokenizer, importTokenizer, type TokenizerCheck } from './tokenizers.ts';
-import { probeTransformer, verifyTransformer, type RopeSettings, type VerifyResult } from './verify.ts';
+import { probeTransformer, verifyTransformer, writeDypeReference, type Comparison, type RopeSettings, type VerifyResult } from './verify.ts';
 
 export { analyzeTransformer, formatAnalysis, type AnalysisContext, type TransformerAnalysis } from './analyze.ts';
 export { ImportError, type ImportErrorCode } from './errors.ts';
@@ -39,7 +44,7 @@ export interface ImportOptions {
   verify?: boolean;
   /** Rewrite unfused attention to com.microsoft.MultiHeadAttention (default false). */
   fuseAttention?: boolean;
-  /** Replace an existing, non-empty output folder. */
+  /** Replace an existing output folder that holds a bundle (never any other non-empty folder). */
   force?: boolean;
   /** Copy files instead of hard-linking them. */
   copy?: boolean;
@@ -74,31 +79,72 @@ const OTHER_MODELS = [
   ['vaeDecoder', 'vae_decoder'],
 ] as const;
 
-/** Transformer inputs the pipeline feeds (runtime/pipeline/pipeline.ts), required and optional. */
-const TRANSFORMER_INPUTS = ['hidden_states', 'encoder_hidden_states', 'pooled_projections', 'timestep', 'img_ids', 'txt_ids'];
-const TRANSFORMER_OPTIONAL = ['guidance', 'rope_omega', 'rope_mscale', 'rope_cos', 'rope_sin'];
-
 type GraphIo = ReturnType<typeof readGraphIo>;
 
-/** The pipeline's contract, checked before any work: what each model must take and give. Returns their I/O. */
-function checkContract(layout: ExportLayout, transformerInputs: readonly string[]): Record<(typeof OTHER_MODELS)[number][0], GraphIo> {
-  const missing = TRANSFORMER_INPUTS.filter((n) => !transformerInputs.includes(n));
-  if (missing.length) throw new ImportError('export_invalid', `${layout.transformer} is not a FLUX transformer export: missing input(s) ${missing.join(', ')}`);
-  const unknown = transformerInputs.filter((n) => !TRANSFORMER_INPUTS.includes(n) && !TRANSFORMER_OPTIONAL.includes(n));
-  if (unknown.length) throw new ImportError('export_invalid', `${layout.transformer} has inputs the DyPE pipeline cannot feed: ${unknown.join(', ')}`);
-  const names = (list: { name: string }[]) => list.map((v) => v.name);
-  const all = { textEncoder: readGraphIo(layout.textEncoder), textEncoder2: readGraphIo(layout.textEncoder2), vaeDecoder: readGraphIo(layout.vaeDecoder) };
-  for (const key of ['textEncoder', 'textEncoder2'] as const) {
-    const io = all[key];
-    const inputs = names(io.inputs);
-    if (inputs.join() !== 'input_ids') throw new ImportError('export_invalid', `${layout[key]} must take exactly input_ids (it takes ${inputs.join(', ') || 'nothing'})`);
-    if (key === 'textEncoder' && !names(io.outputs).includes('pooler_output')) {
-      throw new ImportError('export_invalid', `${layout[key]} must output pooler_output (CLIP's pooled embedding); it outputs ${names(io.outputs).join(', ')}`);
-    }
+const signature = (path: string, io: GraphIo): GraphSignature => ({
+  path,
+  inputs: io.inputs.map((v) => ({ name: v.name, shape: valueShape(v) ?? undefined })),
+  outputNames: io.outputs.map((v) => v.name),
+});
+
+/**
+ * The transformer's inputs as the bundle will have them: the export's, plus rope_omega/rope_mscale
+ * when it takes neither those nor rope_cos/rope_sin (the import adds them, sized by the graph's
+ * RoPE, or fails).
+ */
+function importedTransformerInputs(inputs: readonly { name: string; shape: (number | string)[] | null }[]): GraphSignature['inputs'] {
+  const has = (name: string) => inputs.some((i) => i.name === name);
+  const list = inputs.map((i) => ({ name: i.name, shape: i.shape ?? undefined }));
+  if ((has('rope_omega') && has('rope_mscale')) || (has('rope_cos') && has('rope_sin'))) return list;
+  return [...list, ...ROPE_INPUTS.map((name) => ({ name }))];
+}
+
+/**
+ * The pipeline's contract (runtime/pipeline/pipeline.ts checkContract), checked before any work on
+ * every model as it will be in the bundle. Returns the other models' I/O.
+ */
+function checkBundleContract(layout: ExportLayout, transformer: GraphSignature, rope: RopeSettings): Record<(typeof OTHER_MODELS)[number][0], GraphIo> {
+  const io = { textEncoder: readGraphIo(layout.textEncoder), textEncoder2: readGraphIo(layout.textEncoder2), vaeDecoder: readGraphIo(layout.vaeDecoder) };
+  try {
+    checkContract(
+      { transformer, clip: signature(layout.textEncoder, io.textEncoder), t5: signature(layout.textEncoder2, io.textEncoder2), vae: signature(layout.vaeDecoder, io.vaeDecoder) },
+      rope.axesDim.reduce((n, d) => n + d / 2, 0),
+    );
+  } catch (error) {
+    throw new ImportError('export_invalid', `${layout.dir} cannot become a DyPE bundle: ${(error as Error).message}`, { cause: error });
   }
-  const vae = all.vaeDecoder;
-  if (vae.inputs.length !== 1) throw new ImportError('export_invalid', `${layout.vaeDecoder} must take one input (latent_sample); it takes ${names(vae.inputs).join(', ')}`);
-  return all;
+  return io;
+}
+
+/** True when `dir` holds a bundle: a dype.json of the dype-bundle format. */
+function isBundle(dir: string): boolean {
+  try {
+    const config = JSON.parse(readFileSync(join(dir, 'dype.json'), 'utf8')) as unknown;
+    return typeof config === 'object' && config !== null && (config as { format?: unknown }).format === 'dype-bundle';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether `target` may be written: absent or an empty folder; or, with `force`, a folder holding a
+ * bundle that does not contain the export. Anything else is refused: --force never removes a folder
+ * that is not a bundle (say, `-o ~/Documents --force`).
+ */
+function checkTarget(target: string, source: string, force: boolean): void {
+  if (!existsSync(target)) return;
+  if (!statSync(target).isDirectory()) throw new ImportError('bundle_exists', `${target} exists and is not a folder; choose another bundle folder`);
+  if (readdirSync(target).length === 0) return;
+  if (!isBundle(target)) {
+    throw new ImportError(
+      'bundle_exists',
+      `${target} is not empty and is not a dype bundle (it has no dype.json of format "dype-bundle"): refusing to replace it${force ? ', even with --force' : ''}. ` +
+        'Choose a new or empty folder for the bundle.',
+    );
+  }
+  if (!force) throw new ImportError('bundle_exists', `${target} already holds a bundle; pass --force to replace it`);
+  const inside = relative(target, source);
+  if (!inside.startsWith('..') && !isAbsolute(inside)) throw new ImportError('bundle_exists', `the export ${source} lies inside the bundle ${target} that --force would replace`);
 }
 
 export async function importExport(exportDir: string, options: ImportOptions): Promise<ImportReport> {
@@ -109,14 +155,13 @@ export async function importExport(exportDir: string, options: ImportOptions): P
   if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
     throw new ImportError('bundle_exists', `the bundle folder ${target} must lie outside the export ${source}`);
   }
-  if (existsSync(target) && readdirSync(target).length > 0 && !options.force) {
-    throw new ImportError('bundle_exists', `${target} exists and is not empty; pass --force to replace it`);
-  }
+  checkTarget(target, source, options.force ?? false);
   const staging = `${target}.partial-${process.pid}`;
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
   try {
     const report = await assemble(layout, staging, options);
+    checkTarget(target, source, options.force ?? false); // again: the folder may have changed meanwhile
     if (existsSync(target)) {
       const old = `${target}.old-${process.pid}`;
       await rename(target, old);
@@ -176,10 +221,14 @@ async function assemble(layout: ExportLayout, staging: string, options: ImportOp
   const model = readModel(layout.transformer);
   const heads = typeof transformerConfig?.num_attention_heads === 'number' ? transformerConfig.num_attention_heads : null;
   const analysis = analyzeModel(model, { heads });
-  const otherIo = checkContract(layout, analysis.inputs.map((i) => i.name));
-  const status = ropeStatus(new GraphIndex(model.graph), model.dir); // throws, naming candidates, when not found/ambiguous
-  const rope: RopeSettings = status.kind === 'in-graph' ? { axesDim: status.pattern.axesDim, theta: status.pattern.theta } : ropeFromConfig(transformerConfig);
   const configured = ropeFromConfig(transformerConfig);
+  const bundleInputs = importedTransformerInputs(analysis.inputs);
+  const otherIo = checkBundleContract(layout, { path: layout.transformer, inputs: bundleInputs, outputNames: analysis.outputs.map((o) => o.name) }, configured);
+  const status = ropeStatus(new GraphIndex(model.graph), model.dir); // throws, naming candidates, when not found/ambiguous
+  const rope: RopeSettings = status.kind === 'in-graph' ? { axesDim: status.pattern.axesDim, theta: status.pattern.theta } : configured;
+  // What the imported graph takes, as the pipeline tells them apart.
+  const ropeInputs = bundleInputs.some((i) => i.name === 'rope_omega') ? 'omega' : 'tables';
+  const ropeFeed = ropeInputs === 'omega' ? 'rope_omega/rope_mscale' : 'rope_cos/rope_sin tables';
   if (status.kind === 'in-graph' && transformerConfig?.axes_dims_rope && configured.axesDim.join('/') !== rope.axesDim.join('/')) {
     warnings.push(`transformer/config.json axes_dims_rope ${configured.axesDim.join('/')} differs from the graph's ${rope.axesDim.join('/')}; the graph's is used`);
   }
@@ -193,12 +242,12 @@ async function assemble(layout: ExportLayout, staging: string, options: ImportOp
   warnings.push(...detection.warnings);
   const built = buildBundleConfig({
     name: options.name ?? basename(layout.dir),
-    description: `FLUX.1-${detection.variant} imported from ${layout.dir} by dype import (RoPE fed by rope_omega/rope_mscale).`,
+    description: `FLUX.1-${detection.variant} imported from ${layout.dir} by dype import (RoPE fed by ${ropeFeed}).`,
     variant: detection.variant,
     transformer: transformerConfig,
     vae: vaeConfig,
     clipTokenizerConfig: clipConfig,
-    rope,
+    rope: { ...rope, inputs: ropeInputs },
   });
   defaultsUsed.push(...built.defaultsUsed);
 
@@ -219,9 +268,13 @@ async function assemble(layout: ExportLayout, staging: string, options: ImportOp
     bfloat16Wrapped.transformer = wrapped;
     log(`wrapped bfloat16 inputs/outputs with Casts: ${wrapped.join(', ')}`);
   }
-  // The unmodified graph (bar the wrapping and relinked data), beside the bundle's weights: the self-check's reference.
+  // The unmodified graph (bar the wrapping and relinked data), beside the bundle's weights: the self-check's
+  // native reference; and the same with the DyPE check's ω and mscale baked in, where the RoPE is rewritten.
+  const verifying = options.verify ?? true;
   const referencePath = join(outDir, 'reference.onnx.tmp');
-  if (options.verify ?? true) await writeFileAtomic(referencePath, serializeModel(model));
+  const dypeReferencePath = status.kind === 'in-graph' ? join(outDir, 'reference-dype.onnx.tmp') : null;
+  if (verifying) await writeFileAtomic(referencePath, serializeModel(model));
+  if (verifying && dypeReferencePath) await writeDypeReference(model, dypeReferencePath, rope);
 
   let ropeReport: RopeAnalysis;
   if (status.kind === 'in-graph') {
@@ -246,9 +299,10 @@ async function assemble(layout: ExportLayout, staging: string, options: ImportOp
 
   // 4. Self-check.
   let verify: VerifyResult | null = null;
-  if (options.verify ?? true) {
-    log('self-check: original vs imported transformer, 4×4 image tokens, native RoPE');
-    verify = await verifyTransformer(referencePath, outPath, rope, analysis.dtype, options.device).catch((error: unknown) => {
+  if (verifying) {
+    log(`self-check: original vs imported transformer, 4×4 image tokens, native RoPE${dypeReferencePath ? ' and distinct per-axis ω/mscale' : ''}`);
+    const models = { reference: referencePath, candidate: outPath, dypeReference: dypeReferencePath };
+    verify = await verifyTransformer(models, rope, analysis.dtype, options.device).catch((error: unknown) => {
       if (error instanceof ImportError) throw error;
       throw new ImportError(
         'verify_failed',
@@ -258,14 +312,15 @@ async function assemble(layout: ExportLayout, staging: string, options: ImportOp
       );
     });
     if (!verify.passed) {
-      throw new ImportError(
-        'verify_failed',
-        `the imported transformer does not reproduce the original: max |Δ| ${verify.maxAbsDiff.toExponential(3)} > tolerance ${verify.tolerance.toExponential(3)} ` +
-          `(outputs up to ${verify.maxAbsRef.toExponential(3)}); no bundle was written`,
-      );
+      const failed = [
+        !verify.native.passed && `with native RoPE, against the original: ${describeComparison(verify.native)}`,
+        verify.dype && !verify.dype.passed && `with distinct per-axis ω and mscale, against the original built with them: ${describeComparison(verify.dype)}`,
+      ].filter(Boolean);
+      throw new ImportError('verify_failed', `the imported transformer fails the self-check ${failed.join('; ')}; no bundle was written`);
     }
   }
   await rm(referencePath, { force: true });
+  if (dypeReferencePath) await rm(dypeReferencePath, { force: true });
 
   // 5. The other models, scheduler, dype.json; then read the bundle back as the pipeline will.
   for (const [key, folder] of OTHER_MODELS) {
@@ -312,6 +367,10 @@ async function assemble(layout: ExportLayout, staging: string, options: ImportOp
   };
 }
 
+function describeComparison(c: Comparison): string {
+  return `max |Δ| ${c.maxAbsDiff.toExponential(3)} > tolerance ${c.tolerance.toExponential(3)} (outputs up to ${c.maxAbsRef.toExponential(3)})`;
+}
+
 /** Human-readable summary of an import. */
 export function formatImportReport(r: ImportReport): string {
   const lines = [`imported ${r.exportDir} → ${r.bundleDir}`, `variant      FLUX.1-${r.variant} (${r.evidence.join('; ')})`];
@@ -330,10 +389,10 @@ export function formatImportReport(r: ImportReport): string {
   } else for (const advice of at.advice) lines.push(`               ${advice}`);
   if (r.verify) {
     const v = r.verify;
-    lines.push(
-      `self-check   passed: max |Δ| ${v.maxAbsDiff.toExponential(2)} (tolerance ${v.tolerance.toExponential(2)}, outputs up to ${v.maxAbsRef.toFixed(3)}) ` +
-        `on ${v.grid.rows}×${v.grid.cols} image + ${v.grid.textTokens} text tokens`,
-    );
+    const line = (c: Comparison) => `max |Δ| ${c.maxAbsDiff.toExponential(2)} (tolerance ${c.tolerance.toExponential(2)}, outputs up to ${c.maxAbsRef.toFixed(3)})`;
+    lines.push(`self-check   passed on ${v.grid.rows}×${v.grid.cols} image + ${v.grid.textTokens} text tokens`);
+    lines.push(`               native RoPE: ${line(v.native)}`);
+    if (v.dype) lines.push(`               distinct per-axis ω, mscale ≠ 1: ${line(v.dype)}`);
   } else lines.push('self-check   skipped (--no-verify)');
   for (const t of r.tokenizers) lines.push(`tokenizer    ${t.kind === 'clip' ? 'CLIP' : 'T5'} from ${t.source}: ${t.maxLength} ids, pad ${t.padId}, eos ${t.eosId}`);
   lines.push(`text         CLIP ${r.config.text.clipMaxLength}, T5 ${r.config.text.t5MaxLength} tokens; defaults ${r.config.defaults.steps} steps, guidance ${r.config.defaults.guidance ?? 'none'}`);

@@ -13,8 +13,12 @@
  * constant's dtype, through clones of the constant's own Cast/Unsqueeze chain) and multiplies each
  * Cos/Sin output by the matching slice of a new input `rope_mscale`, before the interleave (which
  * repeats each frequency, so scaling before or after it is the same). Nothing else changes.
+ *
+ * `bakeRope` builds the self-check's reference instead: the original graph with given frequencies
+ * in place of its constants and its cos/sin parts scaled, written independently of the rewrite.
  */
 import { create } from '@bufbuild/protobuf';
+import { Float16Array } from '@petamoriken/float16';
 import { NodeProtoSchema, type NodeProto } from 'onnx-buf';
 import { ImportError } from './errors.ts';
 import {
@@ -24,11 +28,13 @@ import {
   attrInts,
   attrString,
   dtypeName,
+  makeFloatTensor,
   makeInt64Tensor,
   makeNode,
   makeValueInfo,
   nodeLabel,
   pruneDead,
+  tensorValues,
   valueShape,
   type OnnxModel,
 } from './graph.ts';
@@ -393,9 +399,11 @@ function idsColumn(index: GraphIndex, modelDir: string, value: string, columnCou
   return column !== null && column >= 0 ? column : null;
 }
 
-function pathToConcat(index: GraphIndex, trig: NodeProto): { concat: NodeProto; position: number; ops: string[] } | null {
+/** The path from a Cos/Sin through the interleave to the axis Concat; `castTo`: the last Cast's type on it. */
+function pathToConcat(index: GraphIndex, trig: NodeProto): { concat: NodeProto; position: number; ops: string[]; castTo: number | null } | null {
   let value = trig.output[0];
   const ops: string[] = [];
+  let castTo: number | null = null;
   for (let step = 0; step < 16; step++) {
     const users = index.consumersOf(value).filter((n) => n.opType !== 'Shape');
     if (users.length !== 1) return null;
@@ -406,9 +414,10 @@ function pathToConcat(index: GraphIndex, trig: NodeProto): { concat: NodeProto; 
         value = next.output[0];
         continue;
       }
-      return { concat: next, position: next.input.indexOf(value), ops };
+      return { concat: next, position: next.input.indexOf(value), ops, castTo };
     }
     if (!INTERLEAVE_OPS.has(next.opType)) return null;
+    if (next.opType === 'Cast') castTo = attrInt(next, 'to')!;
     ops.push(next.opType);
     value = next.output[0];
   }
@@ -460,17 +469,33 @@ function assignAxes(found: FoundAxis[], untouched: string[]): RopePattern {
   return { axes, axesDim: axes.map((a) => 2 * a.frequencies), theta, untouched };
 }
 
+/** Where each axis' values start in rope_omega / rope_mscale: axes in order, d/2 values each. */
+export function ropeOffsets(pattern: RopePattern): number[] {
+  return pattern.axes.map((_, k) => pattern.axes.slice(0, k).reduce((n, a) => n + a.frequencies, 0));
+}
+
+/**
+ * Which slice of rope_omega / rope_mscale each axis (in `pattern.axes` order) reads. Only tests
+ * pass other offsets than {@link ropeOffsets}, to build a mis-wired import the self-check must catch.
+ */
+export interface RopeSliceOffsets {
+  omega: readonly number[];
+  mscale: readonly number[];
+}
+
 /**
  * Rewrites the graph in place: adds inputs rope_omega / rope_mscale [Σd/2] (float32), feeds every
  * axis' product from its ω slice and scales its Cos/Sin by its mscale slice.
  */
-export function rewriteRope(model: OnnxModel, pattern: RopePattern): void {
+export function rewriteRope(model: OnnxModel, pattern: RopePattern, offsets?: RopeSliceOffsets): void {
   const g = model.graph;
   const index = new GraphIndex(g);
   const taken = ROPE_INPUTS.filter((n) => index.inputs.has(n) || index.producer.has(n) || index.initializers.has(n));
   if (taken.length) throw new ImportError('export_invalid', `${model.path} already uses the name(s) ${taken.join(', ')}`);
   const total = pattern.axes.reduce((n, a) => n + a.frequencies, 0);
   for (const name of ROPE_INPUTS) g.input.push(makeValueInfo(name, DataType.FLOAT, [total]));
+  const natural = ropeOffsets(pattern);
+  const at = offsets ?? { omega: natural, mscale: natural };
 
   const prelude: NodeProto[] = [];
   const before = new Map<NodeProto, NodeProto[]>();
@@ -492,10 +517,9 @@ export function rewriteRope(model: OnnxModel, pattern: RopePattern): void {
   };
 
   const replaced: NodeProto[] = [];
-  let offset = 0;
-  for (const axis of pattern.axes) {
+  pattern.axes.forEach((axis, k) => {
     const n = axis.frequencies;
-    let value = slice('rope_omega', offset, n, axis.constantDtype, `dype/rope_omega.axis${axis.axis}`);
+    let value = slice('rope_omega', at.omega[k], n, axis.constantDtype, `dype/rope_omega.axis${axis.axis}`);
     if (!(axis.constantDims.length === 1 && axis.constantDims[0] === n)) {
       const out = index.unique(`dype/rope_omega.axis${axis.axis}.reshaped`);
       prelude.push(makeNode('Reshape', [value, int64(`${out}.shape`, axis.constantDims)], [out]));
@@ -512,15 +536,82 @@ export function rewriteRope(model: OnnxModel, pattern: RopePattern): void {
     if (rootNode) replaced.push(rootNode);
     axis.product.input[axis.freqInput] = value;
 
-    const mscale = slice('rope_mscale', offset, n, axis.trigDtype, `dype/rope_mscale.axis${axis.axis}`);
+    const mscale = slice('rope_mscale', at.mscale[k], n, axis.trigDtype, `dype/rope_mscale.axis${axis.axis}`);
     for (const trig of [axis.cos, axis.sin]) {
       const scaled = trig.output[0];
       const raw = index.unique(`${scaled}/unscaled`);
       trig.output[0] = raw;
       add(after, trig, makeNode('Mul', [raw, mscale], [scaled]));
     }
-    offset += n;
-  }
+  });
   g.node = [...prelude, ...g.node.flatMap((node) => [...(before.get(node) ?? []), node, ...(after.get(node) ?? [])])];
+  pruneDead(g, replaced, pattern.axes.map((a) => a.constant));
+}
+
+/** `values` rounded as storing them in `type` does (float32 and narrower; float64 keeps them). */
+function roundTo(type: number, values: readonly number[]): number[] {
+  if (type === DataType.FLOAT) return values.map(Math.fround);
+  if (type === DataType.FLOAT16) return Array.from(Float16Array.from(values));
+  if (type === DataType.BFLOAT16) return Array.from(tensorValues(makeFloatTensor('', type, values), ''));
+  return [...values];
+}
+
+/**
+ * The self-check's reference for DyPE settings: the original graph as if natively built with the
+ * frequencies `omega` ([Σd/2], axes in order) and the per-axis scale `axisMscale`. Done without
+ * any of the rewrite's machinery, so that a mis-wired rewrite cannot hide behind a reference
+ * mis-wired the same way: each axis' product reads a new constant holding its ω values as the
+ * original constant and its Cast chain would deliver them (rounded through the constant's dtype
+ * and every Cast, in the chain's output shape), with offsets taken from the axis' index into
+ * axesDim; and each axis' cos/sin part is multiplied by its mscale (a scalar) where it enters the
+ * Concat over axes, after the interleave (the Cos/Sin output when that path was not traced).
+ * Everything else is unchanged. In place.
+ */
+export function bakeRope(model: OnnxModel, pattern: RopePattern, omega: ArrayLike<number>, axisMscale: readonly number[]): void {
+  const g = model.graph;
+  const index = new GraphIndex(g);
+  const total = pattern.axesDim.reduce((n, d) => n + d / 2, 0);
+  if (omega.length !== total || axisMscale.length !== pattern.axes.length) {
+    throw new ImportError('verify_failed', `the reference RoPE needs ${total} frequencies and ${pattern.axes.length} scales, got ${omega.length} and ${axisMscale.length}`);
+  }
+  const constant = (hint: string, type: number, values: readonly number[], dims: readonly number[]) => {
+    const name = index.unique(hint);
+    g.initializer.push(makeFloatTensor(name, type, values, dims));
+    return name;
+  };
+  const replaced: NodeProto[] = [];
+  const before = new Map<NodeProto, NodeProto[]>();
+  const after = new Map<NodeProto, NodeProto[]>();
+  const add = (map: Map<NodeProto, NodeProto[]>, key: NodeProto, node: NodeProto) => map.set(key, [...(map.get(key) ?? []), node]);
+  for (const axis of pattern.axes) {
+    const n = axis.frequencies;
+    const start = pattern.axesDim.slice(0, axis.axis).reduce((sum, d) => sum + d / 2, 0);
+    let values = roundTo(axis.constantDtype, Array.from({ length: n }, (_, j) => omega[start + j]));
+    for (const node of axis.chain) if (node.opType === 'Cast') values = roundTo(attrInt(node, 'to')!, values);
+    const shape = chainShape(index, model.dir, axis.constantDims.length ? axis.constantDims : [n], axis.chain);
+    if (!shape && axis.form !== 'einsum') throw new ImportError('verify_failed', `cannot build the reference RoPE: the shape of ${nodeLabel(axis.product)}'s frequency operand is unknown`);
+    axis.product.input[axis.freqInput] = constant(`dype/reference.omega.axis${axis.axis}`, chainDtype(axis.constantDtype, axis.chain), values, shape ?? [n]);
+    replaced.push(...[...axis.chain].reverse());
+    const rootNode = index.producer.get(axis.constant);
+    if (rootNode) replaced.push(rootNode);
+
+    const m = axisMscale[axis.axis];
+    for (const trig of [axis.cos, axis.sin]) {
+      const path = pathToConcat(index, trig);
+      if (path) {
+        const part = path.concat.input[path.position];
+        const scaled = index.unique(`${part}/reference_mscale`);
+        const factor = constant(`dype/reference.mscale.axis${axis.axis}`, path.castTo ?? axis.trigDtype, [m], []);
+        path.concat.input[path.position] = scaled;
+        add(before, path.concat, makeNode('Mul', [part, factor], [scaled]));
+      } else {
+        const out = trig.output[0];
+        const raw = index.unique(`${out}/unscaled`);
+        trig.output[0] = raw;
+        add(after, trig, makeNode('Mul', [raw, constant(`dype/reference.mscale.axis${axis.axis}`, axis.trigDtype, [m], [])], [out]));
+      }
+    }
+  }
+  g.node = g.node.flatMap((node) => [...(before.get(node) ?? []), node, ...(after.get(node) ?? [])]);
   pruneDead(g, replaced, pattern.axes.map((a) => a.constant));
 }

@@ -8,10 +8,10 @@
 import { base64Encode, BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../files/atomic.ts';
 import { PromptTokenizer } from '../pipeline/text.ts';
 import { ImportError } from './errors.ts';
 import { linkFolder, readJsonObject, type TransferStats } from './files.ts';
-import { writeFileAtomic } from './graph.ts';
 
 export type TokenizerKind = 'clip' | 't5';
 

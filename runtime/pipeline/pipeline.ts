@@ -382,8 +382,10 @@ export function checkContract(models: { transformer: GraphSignature; clip: Graph
   if (ropeFrequencies !== undefined && typeof omegaLength === 'number' && omegaLength !== ropeFrequencies) {
     throw new PipelineError('bundle_invalid', `${transformer.path} takes ${omegaLength} rope_omega values but dype.json rope.axesDim gives ${ropeFrequencies} (Σ axesDim / 2)`);
   }
+  // The pipeline feeds the text encoders input_ids only (no attention_mask), as FLUX pads with real tokens.
   for (const [graph, name] of [[clip, 'text_encoder'], [t5, 'text_encoder_2']] as const) {
-    if (!has(graph, 'input_ids')) throw new PipelineError('bundle_invalid', `${name} must take input_ids (has ${graph.inputs.map((i) => i.name).join(', ')})`);
+    const inputs = graph.inputs.map((i) => i.name);
+    if (inputs.length !== 1 || inputs[0] !== 'input_ids') throw new PipelineError('bundle_invalid', `${name} must take exactly input_ids (has ${inputs.join(', ')})`);
   }
   if (!clip.outputNames.includes('pooler_output')) throw new PipelineError('bundle_invalid', `text_encoder must output pooler_output`);
   if (!t5.outputNames.includes('last_hidden_state')) throw new PipelineError('bundle_invalid', `text_encoder_2 must output last_hidden_state`);

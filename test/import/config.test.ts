@@ -38,7 +38,7 @@ describe('FLUX defaults', () => {
 });
 
 describe('dype.json', () => {
-  const rope = { axesDim: [16, 56, 56], theta: 10000 };
+  const rope = { axesDim: [16, 56, 56], theta: 10000, inputs: 'omega' as const };
   it('from FLUX.1-dev configs: 16 px per token, FLUX VAE scaling and preview, no defaults needed', () => {
     const { config, defaultsUsed } = buildBundleConfig({ name: 'flux-dev', description: '', variant: 'dev', transformer: devTransformer, vae: fluxVae, clipTokenizerConfig: { model_max_length: 77 }, rope });
     expect(defaultsUsed).toEqual([]);
@@ -54,6 +54,12 @@ describe('dype.json', () => {
       limits: { maxSide: 4096 },
     });
     expect(config.preview.latentRgbFactors).toEqual(flux.latent_preview.latent_rgb_factors);
+  });
+
+  it('rope.inputs says what the imported transformer takes', () => {
+    const build = (inputs: 'omega' | 'tables') => buildBundleConfig({ name: 'x', description: '', variant: 'dev', transformer: devTransformer, vae: fluxVae, clipTokenizerConfig: null, rope: { ...rope, inputs } });
+    expect(build('tables').config.rope.inputs).toBe('tables');
+    expect(build('omega').config.rope.inputs).toBe('omega');
   });
 
   it('without configs: FLUX defaults, each one reported', () => {

@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wrapBfloat16Boundary } from '../../runtime/import/boundary.ts';
 import { readGraphIo } from '../../runtime/import/files.ts';
-import { DataType, dtypeName, elemType, externalLocations, readModel, renameExternalLocations, serializeModel, writeFileAtomic } from '../../runtime/import/graph.ts';
+import { writeFileAtomic } from '../../runtime/files/atomic.ts';
+import { DataType, dtypeName, elemType, externalLocations, readModel, renameExternalLocations, serializeModel } from '../../runtime/import/graph.ts';
+import { DEMO_DIMS } from '../../runtime/demo/index.ts';
+import { buildTransformer } from '../../runtime/demo/transformer.ts';
 import { GraphBuilder } from '../../runtime/onnx/builder.ts';
 import { ImportError, importExport, formatImportReport, type ImportReport } from '../../runtime/import/index.ts';
 import { BundleConfigSchema } from '../../runtime/pipeline/bundle-config.ts';
@@ -40,11 +43,15 @@ describe('import of a FLUX.1-dev-style export', () => {
     const r = dev.report;
     expect(r.variant).toBe('dev');
     expect(r.verify?.passed).toBe(true);
-    expect(r.verify?.maxAbsDiff).toBe(0); // float32 ω: the imported graph computes exactly the same
+    expect(r.verify?.native.maxAbsDiff).toBe(0); // float32 ω: the imported graph computes exactly the same
+    expect(r.verify?.dype?.passed).toBe(true); // …and equals the original built with distinct per-axis ω/mscale
+    expect(r.verify!.dype!.maxAbsRef).toBeGreaterThan(0);
     expect(r.rope.axesDim).toEqual([4, 14, 14]);
     expect(r.warnings).toEqual([]);
     const text = formatImportReport(r);
     expect(text).toContain('self-check   passed');
+    expect(text).toMatch(/native RoPE: max \|Δ\| 0\.00e\+0/);
+    expect(text).toMatch(/distinct per-axis ω, mscale ≠ 1: max \|Δ\| \d/);
     expect(text).toContain('CLIP from vocab.json + merges.txt');
   });
 
@@ -92,6 +99,33 @@ describe('import of a FLUX.1-dev-style export', () => {
     }
   });
 
+  it('--force replaces only a bundle: never another non-empty folder, a file, or a bundle holding the export', async () => {
+    const documents = join(root, 'Documents');
+    await mkdir(join(documents, 'letters'), { recursive: true });
+    await writeFile(join(documents, 'letters/thesis.txt'), 'precious');
+    const refused = async (output: string, exportDir = dev.exportDir) => {
+      const error = await importExport(exportDir, { output, force: true, verify: false }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ImportError);
+      expect((error as ImportError).code).toBe('bundle_exists');
+      return (error as ImportError).message;
+    };
+    expect(await refused(documents)).toMatch(/Documents is not empty and is not a dype bundle .*refusing to replace it, even with --force/);
+    await writeFile(join(documents, 'dype.json'), JSON.stringify({ format: 'something-else' }));
+    expect(await refused(documents)).toMatch(/is not a dype bundle/);
+    expect(readFileSync(join(documents, 'letters/thesis.txt'), 'utf8')).toBe('precious');
+    expect(readdirSync(documents).sort()).toEqual(['dype.json', 'letters']);
+
+    await writeFile(join(root, 'a-file'), 'x');
+    expect(await refused(join(root, 'a-file'))).toMatch(/exists and is not a folder/);
+    expect(readFileSync(join(root, 'a-file'), 'utf8')).toBe('x');
+
+    const { output } = await importFixture({}, { verify: false });
+    const inner = await writeExportFixture(join(output, 'export'), {});
+    expect(await refused(output, inner)).toMatch(/lies inside the bundle/);
+    expect(existsSync(join(inner, 'transformer/model.onnx'))).toBe(true);
+    expect(readdirSync(root).some((f) => f.includes('.partial-') || f.includes('.old-'))).toBe(false);
+  });
+
   it('refuses an existing bundle folder unless forced', async () => {
     await expect(importExport(dev.exportDir, { output: dev.output, verify: false })).rejects.toMatchObject({ code: 'bundle_exists' });
     await expect(importExport(dev.exportDir, { output: join(dev.exportDir, 'bundle') })).rejects.toMatchObject({ code: 'bundle_exists' });
@@ -122,8 +156,9 @@ describe('variants', () => {
     const { output, report } = await importFixture({ scheduler: false, freqDtype: 'float64', castAfterInterleave: true });
     expect(report.defaultsUsed.some((d) => d.startsWith('scheduler'))).toBe(true);
     expect(JSON.parse(readFileSync(join(output, 'scheduler/scheduler_config.json'), 'utf8'))).toMatchObject({ use_dynamic_shifting: true, max_shift: 1.15 });
-    expect(report.verify!.maxAbsDiff).toBeGreaterThan(0); // float64 ω fed through float32
+    expect(report.verify!.native.maxAbsDiff).toBeGreaterThan(0); // float64 ω fed through float32
     expect(report.verify!.passed).toBe(true);
+    expect(report.verify!.dype?.passed).toBe(true);
 
     const exportDir = await writeExportFixture(join(root, `flux-mini-${counter}`), {});
     await writeFile(join(exportDir, 'scheduler/scheduler_config.json'), JSON.stringify({ use_dynamic_shifting: false, shift: 1 }));
@@ -177,15 +212,44 @@ describe('variants', () => {
     expect(statSync(join(output, 'transformer/flux.bin')).ino).toBe(statSync(join(exportDir, 'weights/flux.bin')).ino);
   });
 
-  it('models the pipeline cannot feed are refused up front', async () => {
+  it('models the pipeline cannot feed are refused up front, by the pipeline\'s own contract check', async () => {
     const exportDir = await writeExportFixture(join(root, `flux-mini-${counter}`), {});
-    const b = new GraphBuilder('clip_with_mask');
-    b.input('input_ids', 'int64', [1, 77]);
-    b.input('attention_mask', 'int64', [1, 77]);
-    b.op('Cast', ['input_ids'], { to: DataType.FLOAT }, { outputs: ['pooler_output'] });
-    b.output('pooler_output', 'float32', [1, 77]);
-    await writeFile(join(exportDir, 'text_encoder/model.onnx'), b.serialize().model);
-    await expect(importExport(exportDir, { output: join(root, `bundle-${counter++}`) })).rejects.toThrow(/text_encoder\/model\.onnx must take exactly input_ids \(it takes input_ids, attention_mask\)/);
+    const clip = new GraphBuilder('clip_without_pooler');
+    clip.input('input_ids', 'int64', [1, 77]);
+    clip.op('Cast', ['input_ids'], { to: DataType.FLOAT }, { outputs: ['last_hidden_state'] });
+    clip.output('last_hidden_state', 'float32', [1, 77]);
+    await writeFile(join(exportDir, 'text_encoder/model.onnx'), clip.serialize().model);
+    const output = join(root, `bundle-${counter++}`);
+    await expect(importExport(exportDir, { output })).rejects.toThrow(/cannot become a DyPE bundle: text_encoder must output pooler_output/);
+
+    const other = await writeExportFixture(join(root, `flux-mini-${counter}`), {});
+    const t = new GraphBuilder('controlnet_transformer');
+    for (const name of ['hidden_states', 'encoder_hidden_states', 'pooled_projections', 'timestep', 'img_ids', 'txt_ids', 'controlnet_cond']) t.input(name, 'float32', [1, 4]);
+    t.op('Identity', ['hidden_states'], {}, { outputs: ['out_hidden_states'] });
+    t.output('out_hidden_states', 'float32', [1, 4]);
+    await writeFile(join(other, 'transformer/model.onnx'), t.serialize().model);
+    await expect(importExport(other, { output: join(root, `bundle-${counter++}`) })).rejects.toThrow(/has inputs the pipeline cannot feed: controlnet_cond/);
+    expect(existsSync(output)).toBe(false);
+  });
+
+  it.each(['tables', 'omega'] as const)('an export that already takes its RoPE as inputs (%s): dype.json says which, and the pipeline runs it', async (ropeInputs) => {
+    const exportDir = await writeExportFixture(join(root, `flux-mini-${counter}`), {});
+    const demo = buildTransformer(DEMO_DIMS, { ropeInputs, float16Io: false, guidance: true, seed: 5 });
+    await writeFile(join(exportDir, 'transformer/model.onnx_data'), demo.externalData!);
+    await writeFile(join(exportDir, 'transformer/model.onnx'), demo.model);
+    const output = join(root, `bundle-${counter++}`);
+    const report = await importExport(exportDir, { output });
+    expect(report.rope.status).toBe(ropeInputs === 'tables' ? 'tables' : 'dype-inputs');
+    expect(report.verify).toMatchObject({ passed: true, dype: null });
+    expect(JSON.parse(readFileSync(join(output, 'dype.json'), 'utf8')).rope.inputs).toBe(ropeInputs);
+    expect(report.config.description).toContain(ropeInputs === 'tables' ? 'rope_cos/rope_sin' : 'rope_omega/rope_mscale');
+    const pipeline = await loadPipeline(output, { device: 'cpu' });
+    try {
+      expect(pipeline.info.ropeInputs).toBe(ropeInputs);
+      await pipeline.generate({ prompt: 'red sky', width: 256, height: 256, seed: 1, steps: 1 });
+    } finally {
+      await pipeline.dispose();
+    }
   });
 
   it('an incomplete export names what is missing', async () => {
