@@ -6,14 +6,16 @@ export interface ActiveJob {
   frame: FrameNode;
   frameName: string;
   params: GenerationParams;
-  /** Frame size and page position when the job started. */
+  /** The frame's page, size and page position when the job started. */
+  page: PageNode;
   frameWidth: number;
   frameHeight: number;
   x: number;
   y: number;
-  /** The frame's fills when the job started; a preview replaces them until the job ends. */
-  previousFills: ReadonlyArray<Paint>;
-  previewing: boolean;
+  /** The frame's fills and fill style when the first preview replaced them; null while no preview shows. */
+  beforePreview: { fills: ReadonlyArray<Paint>; fillStyleId: string } | null;
+  /** The image the preview fill shows now. */
+  previewHash: string | null;
   /** The previous tile group, hidden while a preview shows. */
   hiddenGroup: SceneNode | null;
 }

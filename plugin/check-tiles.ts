@@ -1,8 +1,5 @@
 import type { ImageResult } from './messages.ts';
 
-/** Figma's limit on an image's width and height. */
-export const MAX_IMAGE_SIDE = 4096;
-
 /** Throws a plain-words error unless the tiles lie inside the image and cover it exactly. */
 export function checkTiles(image: ImageResult): void {
   let area = 0;

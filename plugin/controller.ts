@@ -10,12 +10,14 @@ import { createImages } from './create-images.ts';
 import { emit } from './events.ts';
 import { findGeneratedFrames } from './find-generated-frames.ts';
 import { frameInfo } from './frame-info.ts';
-import type { Density, Generation, GenerationParams, JobBody, Limits, Placement, ResultMeta, SelectionState, Settings, UiToMainOf } from './messages.ts';
+import { insideInstance } from './inside-instance.ts';
+import { MAX_IMAGE_SIDE, type Density, type Generation, type GenerationParams, type JobBody, type Limits, type Placement, type ResultMeta, type SelectionState, type Settings, type UiToMainOf } from './messages.ts';
 import { outdatedReason } from './outdated-reason.ts';
+import { pageOf } from './page-of.ts';
 import { plainError } from './plain-error.ts';
 import { readGeneration } from './read-generation.ts';
 import { resolvePlacement } from './resolve-placement.ts';
-import { restoreFrame } from './restore-frame.ts';
+import { restoreFrameAsync } from './restore-frame.ts';
 import { selectedFrames } from './selected-frames.ts';
 import { loadSettingsAsync, saveSettingsAsync } from './settings.ts';
 import { showPreview } from './show-preview.ts';
@@ -24,16 +26,18 @@ import { DEFAULT_LIMITS, targetPixelSize } from './target-pixel-size.ts';
 /** Size in points of the frame Generate creates when nothing is selected. */
 export const NEW_FRAME = { width: 1024, height: 1024 } as const;
 
-export type Controller = ReturnType<typeof createController>;
-
 export function createController(command: string | undefined) {
+  /** The settings in effect; each save is chained after the previous one (they read, then write clientStorage). */
   let settings: Promise<Settings> = loadSettingsAsync();
   let limits: Limits = DEFAULT_LIMITS;
   let relaunch = command === 'regenerate';
   /** The UI registers its handlers before it sends "ready"; nothing is posted to it before. */
   let uiReady = false;
   const jobs = new Map<string, ActiveJob>();
+  /** Out-of-date frames on the current page. */
   const outdated = new Map<string, FrameNode>();
+  /** The page whose "nodechange" events are followed: the current page. */
+  let watchedPage: PageNode | null = null;
 
   /** 'warning': something the user should read (a result went elsewhere); 'error': something failed. */
   function notify(message: string, kind: boolean | 'warning' = false): void {
@@ -82,13 +86,50 @@ export function createController(command: string | undefined) {
     return was || reason !== null;
   }
 
+  /** The out-of-date list, rebuilt from the generated frames on the current page. */
+  function rescanCurrentPage(): void {
+    outdated.clear();
+    for (const frame of findGeneratedFrames(figma.currentPage)) track(frame);
+  }
+
+  /** Follows width/height changes on the current page ("nodechange" needs no loadAllPagesAsync, unlike "documentchange"). */
+  function watchCurrentPage(): void {
+    watchedPage?.off('nodechange', nodesChanged);
+    watchedPage = figma.currentPage;
+    watchedPage.on('nodechange', nodesChanged);
+  }
+
+  const nodesChanged = safely('Could not follow the page', async (event: NodeChangeEvent) => {
+    let changed = false;
+    let selectionTouched = false;
+    const selected = new Set(figma.currentPage.selection.map((n) => n.id));
+    for (const change of event.nodeChanges) {
+      if (change.type === 'DELETE') {
+        changed = outdated.delete(change.id) || changed;
+        continue;
+      }
+      if (change.type !== 'PROPERTY_CHANGE' || !change.properties.some((p) => p === 'width' || p === 'height')) continue;
+      const node = change.node;
+      if (node.removed || node.type !== 'FRAME') continue;
+      changed = track(node) || changed;
+      selectionTouched = selectionTouched || selected.has(node.id);
+    }
+    if (changed) await postOutdated();
+    if (selectionTouched) await postSelection();
+  });
+
   function busy(frame: FrameNode): boolean {
     for (const job of jobs.values()) if (job.frame === frame) return true;
     return false;
   }
 
-  function startJob(frame: FrameNode, params: GenerationParams): ActiveJob {
+  /** Starts a job for the frame, or says in words why not. */
+  function startJob(frame: FrameNode, params: GenerationParams): ActiveJob | string {
+    if (busy(frame)) return `“${frame.name}” is already generating.`;
     const size = targetPixelSize(frame.width, frame.height, params.density, limits);
+    if ((size.width > MAX_IMAGE_SIDE || size.height > MAX_IMAGE_SIDE) && insideInstance(frame)) return instanceRefusal(frame.name, size);
+    const page = pageOf(frame);
+    if (!page) return `“${frame.name}” is not on a page.`;
     const jobId = newJobId();
     const body: JobBody = {
       id: jobId,
@@ -102,25 +143,31 @@ export function createController(command: string | undefined) {
       ...(params.guidance === null ? {} : { guidance: params.guidance }),
     };
     const at = absolutePosition(frame);
-    const fills = frame.fills;
     const job: ActiveJob = {
       request: { jobId, nodeId: frame.id, frameName: frame.name, body },
       frame,
       frameName: frame.name,
       params,
+      page,
       frameWidth: frame.width,
       frameHeight: frame.height,
       x: at.x,
       y: at.y,
-      previousFills: typeof fills === 'symbol' ? [] : fills,
-      previewing: false,
+      beforePreview: null,
+      previewHash: null,
       hiddenGroup: null,
     };
     jobs.set(jobId, job);
     return job;
   }
 
-  function startJobs(started: ActiveJob[], skipped: string[]): void {
+  function startJobs(targets: { frame: FrameNode; params: GenerationParams }[], skipped: string[]): void {
+    const started: ActiveJob[] = [];
+    for (const { frame, params } of targets) {
+      const job = startJob(frame, params);
+      if (typeof job === 'string') skipped.push(job);
+      else started.push(job);
+    }
     if (started.length > 0) {
       emit('start-jobs', { jobs: started.map((job) => job.request) });
       notify(started.length === 1 ? `Generating “${started[0].frameName}”…` : `Generating ${started.length} images…`);
@@ -128,9 +175,18 @@ export function createController(command: string | undefined) {
     if (skipped.length > 0) notify(skipped.join(' '), started.length === 0);
   }
 
+  /** The job could not be placed: the UI and the user hear why. */
+  function jobFailed(job: ActiveJob, error: unknown): void {
+    const message = plainError(error);
+    emit('job-failed', { jobId: job.request.jobId, message });
+    notify(`Could not place the image in “${job.frameName}”: ${message}`, true);
+  }
+
   function placementNotice(placement: Placement, job: ActiveJob, frame: FrameNode, fields: { width: number; height: number }): string {
-    if (placement === 'new-frame') return `“${job.frameName}” was deleted while generating, so the image went into a new frame.`;
-    if (placement === 'beside') return `“${job.frameName}” changed size while generating, so the image went into “${frame.name}” beside it.`;
+    const page = pageOf(frame);
+    const where = page && page.id !== figma.currentPage.id ? ` on the page “${page.name}”` : '';
+    if (placement === 'new-frame') return `“${job.frameName}” was deleted while generating, so the image went into a new frame${where}.`;
+    if (placement === 'beside') return `“${job.frameName}” changed size while generating, so the image went into “${frame.name}” beside it${where}.`;
     return `“${frame.name}” now shows its ${fields.width}×${fields.height} px image.`;
   }
 
@@ -140,7 +196,7 @@ export function createController(command: string | undefined) {
       const current = await settings;
       emit('settings', { settings: current });
       await postSelection();
-      for (const frame of findGeneratedFrames(figma.currentPage)) track(frame);
+      rescanCurrentPage();
       await postOutdated();
       if (relaunch) {
         relaunch = false;
@@ -150,7 +206,8 @@ export function createController(command: string | undefined) {
 
     saveSettings: safely('Could not save the settings', async ({ patch }: UiToMainOf<'save-settings'>) => {
       const previous = settings;
-      const next = saveSettingsAsync(patch);
+      // after the save before it: two saves at once would both read the old settings and one patch would be lost
+      const next = previous.then(() => saveSettingsAsync(patch));
       // a failed save keeps the settings in effect and is reported by safely()
       settings = next.catch(() => previous);
       await next;
@@ -176,16 +233,15 @@ export function createController(command: string | undefined) {
           return;
         }
         const center = figma.viewport.center;
-        const frame = createFrame('DyPE image', NEW_FRAME.width, NEW_FRAME.height, Math.round(center.x - NEW_FRAME.width / 2), Math.round(center.y - NEW_FRAME.height / 2));
+        const frame = createFrame(figma.currentPage, 'DyPE image', NEW_FRAME.width, NEW_FRAME.height, Math.round(center.x - NEW_FRAME.width / 2), Math.round(center.y - NEW_FRAME.height / 2));
         figma.currentPage.selection = [frame];
         targets = [frame];
       }
-      const skipped = targets.filter(busy).map((f) => `“${f.name}” is already generating.`);
-      startJobs(targets.filter((f) => !busy(f)).map((frame) => startJob(frame, params)), skipped);
+      startJobs(targets.map((frame) => ({ frame, params })), []);
     }),
 
     regenerate: safely('Could not regenerate', async ({ nodeIds }: UiToMainOf<'regenerate'>) => {
-      const started: ActiveJob[] = [];
+      const targets: { frame: FrameNode; params: GenerationParams }[] = [];
       const skipped: string[] = [];
       for (const id of nodeIds) {
         const node = await figma.getNodeByIdAsync(id);
@@ -194,11 +250,10 @@ export function createController(command: string | undefined) {
           continue;
         }
         const generation = readGeneration(node);
-        if (!generation) skipped.push(`“${node.name}” has no DyPE image to regenerate.`);
-        else if (busy(node)) skipped.push(`“${node.name}” is already generating.`);
-        else started.push(startJob(node, paramsOf(generation)));
+        if (generation) targets.push({ frame: node, params: paramsOf(generation) });
+        else skipped.push(`“${node.name}” has no DyPE image to regenerate.`);
       }
-      startJobs(started, skipped);
+      startJobs(targets, skipped);
     }),
 
     jobPreview: safely('Could not show the preview', ({ jobId, png }: UiToMainOf<'job-preview'>) => {
@@ -214,19 +269,29 @@ export function createController(command: string | undefined) {
       try {
         hashes = createImages(image);
       } catch (error) {
-        restoreFrame(job);
-        const message = plainError(error);
-        emit('job-failed', { jobId, message });
-        notify(`Could not place the image in “${job.frameName}”: ${message}`, true);
+        await restoreFrameAsync(job);
+        jobFailed(job, error);
         return;
       }
+      // a new frame may go on the job's page; under "dynamic-page" a page takes children once loaded
+      if (!job.page.removed) await job.page.loadAsync();
       // the preview is undone first, so that the one undo step below goes from the old image to the new
-      restoreFrame(job);
+      await restoreFrameAsync(job);
       figma.commitUndo();
-      const { frame, placement } = resolvePlacement(job);
-      applyImage(frame, image, hashes, fieldsOf(meta, job.params.density));
+      let placed: { frame: FrameNode; placement: Placement } | null = null;
+      try {
+        placed = resolvePlacement(job);
+        applyImage(placed.frame, image, hashes, fieldsOf(meta, job.params.density));
+      } catch (error) {
+        // applyImage put the frame back as it was; a frame made for the image goes again
+        if (placed && placed.placement !== 'frame' && !placed.frame.removed) placed.frame.remove();
+        figma.commitUndo();
+        jobFailed(job, error);
+        return;
+      }
       figma.commitUndo();
-      if (placement !== 'frame') figma.currentPage.selection = [frame];
+      const { frame, placement } = placed;
+      if (placement !== 'frame' && pageOf(frame)?.id === figma.currentPage.id) figma.currentPage.selection = [frame];
       emit('job-applied', { jobId, placement, frameName: frame.name });
       notify(placementNotice(placement, job, frame, image), placement === 'frame' ? false : 'warning');
       track(frame);
@@ -235,27 +300,43 @@ export function createController(command: string | undefined) {
       await postSelection();
     }),
 
-    jobEnded: safely('Could not restore the frame', ({ jobId, outcome, message }: UiToMainOf<'job-ended'>) => {
+    jobEnded: safely('Could not restore the frame', async ({ jobId, outcome, message }: UiToMainOf<'job-ended'>) => {
       const job = jobs.get(jobId);
       if (!job) return;
       jobs.delete(jobId);
-      restoreFrame(job);
+      await restoreFrameAsync(job);
       if (outcome === 'cancelled') notify(`Cancelled “${job.frameName}”; its previous image is back.`);
       else notify(`“${job.frameName}” was not generated: ${message}`, true);
     }),
 
     reapply: safely('Could not apply the image', async ({ meta, image }: UiToMainOf<'reapply'>) => {
-      const frames = selectedFrames().frames.filter((f) => !busy(f));
+      const tiled = image.tiles.length > 1;
+      const skipped: string[] = [];
+      const frames = selectedFrames().frames.filter((frame) => {
+        if (busy(frame)) skipped.push(`“${frame.name}” is still generating.`);
+        else if (tiled && insideInstance(frame)) skipped.push(instanceRefusal(frame.name, image));
+        else return true;
+        return false;
+      });
       if (frames.length === 0) {
-        notify('Select a frame to apply the image to.', true);
+        notify(skipped.length > 0 ? skipped.join(' ') : 'Select a frame to apply the image to.', true);
         return;
       }
       const hashes = createImages(image);
       figma.commitUndo();
-      for (const frame of frames) applyImage(frame, image, hashes, fieldsOf(meta, { kind: 'longest', px: Math.max(image.width, image.height) }));
+      const applied: FrameNode[] = [];
+      for (const frame of frames) {
+        try {
+          applyImage(frame, image, hashes, fieldsOf(meta, { kind: 'longest', px: Math.max(image.width, image.height) }));
+          applied.push(frame);
+        } catch (error) {
+          skipped.push(`“${frame.name}”: ${plainError(error)}`);
+        }
+      }
       figma.commitUndo();
-      notify(frames.length === 1 ? `Applied the image to “${frames[0].name}”.` : `Applied the image to ${frames.length} frames.`);
-      frames.forEach(track);
+      if (applied.length > 0) notify(applied.length === 1 ? `Applied the image to “${applied[0].name}”.` : `Applied the image to ${applied.length} frames.`);
+      if (skipped.length > 0) notify(`Not applied: ${skipped.join(' ')}`, true);
+      applied.forEach(track);
       await postOutdated();
       await postSelection();
     }),
@@ -267,37 +348,28 @@ export function createController(command: string | undefined) {
       if (selectedFrames().frames.map(track).some(Boolean)) await postOutdated();
     }),
 
-    documentChanged: safely('Could not follow the document', async (event: DocumentChangeEvent) => {
-      let changed = false;
-      let selectionTouched = false;
-      const selected = new Set(figma.currentPage.selection.map((n) => n.id));
-      for (const change of event.documentChanges) {
-        if (change.type === 'DELETE') {
-          changed = outdated.delete(change.id) || changed;
-          continue;
-        }
-        if (change.type !== 'PROPERTY_CHANGE' || !change.properties.some((p) => p === 'width' || p === 'height')) continue;
-        const node = change.node;
-        if (node.removed || node.type !== 'FRAME') continue;
-        changed = track(node) || changed;
-        selectionTouched = selectionTouched || selected.has(node.id);
-      }
-      if (changed) await postOutdated();
-      if (selectionTouched) await postSelection();
-    }),
+    /** Starts following the current page for resized frames. */
+    watchCurrentPage,
 
-    /** documentchange needs every page loaded under "dynamic-page" document access. */
-    watchDocumentAsync: safely('Could not watch the document for resized frames', async (listener: (event: DocumentChangeEvent) => void) => {
-      await figma.loadAllPagesAsync();
-      figma.on('documentchange', listener);
+    /** The user went to another page: follow that one, and list its out-of-date frames. */
+    pageChanged: safely('Could not follow the page', async () => {
+      watchCurrentPage();
+      rescanCurrentPage();
+      await postOutdated();
+      await postSelection();
     }),
 
     /** The plugin is closing: frames showing a preview get their previous fills back. */
     close: () => {
-      for (const job of jobs.values()) restoreFrame(job);
+      for (const job of jobs.values()) void restoreFrameAsync(job);
       jobs.clear();
     },
   };
+}
+
+/** Why a tiled image cannot go into a frame inside a component instance. */
+function instanceRefusal(name: string, size: { width: number; height: number }): string {
+  return `“${name}” is inside a component instance, where Figma allows no new layers, so its ${size.width}×${size.height} px image cannot be placed as tiles. Choose a size of at most ${MAX_IMAGE_SIDE} px per side, or detach the instance.`;
 }
 
 function paramsOf(g: Generation): GenerationParams {

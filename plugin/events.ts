@@ -3,6 +3,7 @@
  * message. Messages that are not well formed are dropped; a well-formed message nobody handles throws.
  */
 import type { MainToUi, MainToUiOf, MainToUiType, PayloadOf, UiToMain, UiToMainOf, UiToMainType } from './messages.ts';
+import { isDensity, isFormat, isGuidance, isMethod, isSeed, isSteps } from './settings.ts';
 
 type Check = (m: Record<string, unknown>) => boolean;
 
@@ -16,7 +17,13 @@ function isImage(v: unknown): boolean {
 }
 
 function isMeta(v: unknown): boolean {
-  return isObject(v) && isString(v.jobId) && isString(v.prompt) && isNumber(v.seed) && isNumber(v.steps) && isString(v.method) && isString(v.model);
+  if (!isObject(v) || !isString(v.jobId) || !isString(v.prompt) || !isString(v.model)) return false;
+  return isSeed(v.seed) && isNumber(v.steps) && isGuidance(v.guidance) && isMethod(v.method) && isFormat(v.format);
+}
+
+function isGenerationParams(v: unknown): boolean {
+  if (!isObject(v) || !isString(v.prompt)) return false;
+  return isMethod(v.method) && isSteps(v.steps) && isGuidance(v.guidance) && isSeed(v.seed) && isFormat(v.format) && isDensity(v.density);
 }
 
 /** One check per UI → main message; the keys are every name the UI may send. */
@@ -24,7 +31,7 @@ const UI_MESSAGES: Record<UiToMainType, Check> = {
   ready: () => true,
   'save-settings': (m) => isObject(m.patch),
   limits: (m) => m.limits === null || (isObject(m.limits) && isNumber(m.limits.maxSide) && isNumber(m.limits.minSide) && isNumber(m.limits.maxPixels)),
-  generate: (m) => isObject(m.params) && isString(m.params.prompt) && isNumber(m.params.seed) && isObject(m.params.density),
+  generate: (m) => isGenerationParams(m.params),
   regenerate: (m) => Array.isArray(m.nodeIds) && m.nodeIds.every(isString),
   'job-preview': (m) => isString(m.jobId) && m.png instanceof Uint8Array,
   'job-result': (m) => isString(m.jobId) && isMeta(m.meta) && isImage(m.image),

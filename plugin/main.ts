@@ -18,5 +18,6 @@ on('notify', app.notify);
 listen();
 
 figma.on('selectionchange', app.selectionChanged);
+figma.on('currentpagechange', app.pageChanged);
 figma.on('close', app.close);
-void app.watchDocumentAsync(app.documentChanged);
+app.watchCurrentPage();

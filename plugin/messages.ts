@@ -4,10 +4,21 @@
  * other. Messages are `{ type, ...payload }` objects sent as Figma's `pluginMessage`.
  */
 
-/** Generation methods the companion offers; `dy-*` re-tune positions at every step (DyPE). */
-export type Method = 'dy-yarn' | 'dy-ntk' | 'dy-pi' | 'yarn' | 'ntk' | 'pi' | 'base';
+/** Generation methods the companion offers, in the order the UI lists them; `dy-*` re-tune positions at every step (DyPE). */
+export const METHODS = ['dy-yarn', 'dy-ntk', 'dy-pi', 'yarn', 'ntk', 'pi', 'base'] as const;
+export type Method = (typeof METHODS)[number];
 
-export type ImageFormat = 'png' | 'jpg';
+export const IMAGE_FORMATS = ['png', 'jpg'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+
+/** Figma's limit on an image's width and height; larger results are placed as tiles of at most this size. */
+export const MAX_IMAGE_SIDE = 4096;
+
+/** The UI forwards at most one live preview per job this often: each one is a createImage and a fill edit here. */
+export const PREVIEW_FORWARD_MS = 1000;
+
+/** The only companion addresses manifest.json's networkAccess lets the UI reach. */
+export const COMPANION_ORIGINS: readonly string[] = ['http://127.0.0.1:7860', 'http://localhost:7860'];
 
 /** Pixels per frame point (1×–4×), or a fixed longest side in pixels. */
 export type Density = { kind: 'scale'; scale: number } | { kind: 'longest'; px: number };
@@ -62,10 +73,8 @@ export interface Generation extends GenerationParams {
   frameHeight: number;
   /** 1: one IMAGE fill on the frame; more: a locked group of image tiles inside it. */
   tiles: number;
-  /** Hash of the generated IMAGE fill (null when tiled). */
+  /** Hash of the generated IMAGE fill (null when tiled; the tile group carries pluginData "tiles" instead). */
   imageHash: string | null;
-  /** Id of the locked tile group (null when not tiled). */
-  tilesGroupId: string | null;
   createdAt: string;
 }
 
@@ -119,7 +128,7 @@ export interface JobRequest {
   body: JobBody;
 }
 
-/** One piece of a result image, at most 4096 px per side, at pixel offset (x, y) of the whole image. */
+/** One piece of a result image, at most MAX_IMAGE_SIDE px per side, at pixel offset (x, y) of the whole image. */
 export interface ImageTile {
   x: number;
   y: number;
@@ -151,7 +160,11 @@ export interface ResultMeta {
 export type Placement = 'frame' | 'beside' | 'new-frame';
 
 export type MainToUi =
-  | { type: 'settings'; settings: Settings }
+  /**
+   * `testOrigins`: only the UI test harness sends it, naming companions on other ports that the UI may
+   * then reach; the plugin leaves it out, so the UI allows COMPANION_ORIGINS only.
+   */
+  | { type: 'settings'; settings: Settings; testOrigins?: string[] }
   | { type: 'selection'; selection: SelectionState }
   | { type: 'outdated'; frames: FrameInfo[] }
   /** Submit these to the companion and report back with job-preview / job-result / job-ended. */

@@ -1,23 +1,10 @@
 /** Settings live in figma.clientStorage (per user, per machine) and are always merged over the defaults. */
-import type { Density, ImageFormat, Method, Settings } from './messages.ts';
+import { DEFAULT_SETTINGS } from './default-settings.ts';
+import { IMAGE_FORMATS, METHODS, type Density, type ImageFormat, type Method, type Settings } from './messages.ts';
+
+export { DEFAULT_SETTINGS };
 
 const KEY = 'settings';
-
-export const DEFAULT_SETTINGS: Settings = {
-  companionUrl: 'http://127.0.0.1:7860',
-  token: null,
-  prompt: '',
-  density: { kind: 'scale', scale: 2 },
-  method: 'dy-yarn',
-  steps: null,
-  guidance: null,
-  seed: 42,
-  seedLocked: false,
-  format: 'png',
-};
-
-const METHODS: readonly Method[] = ['dy-yarn', 'dy-ntk', 'dy-pi', 'yarn', 'ntk', 'pi', 'base'];
-const FORMATS: readonly ImageFormat[] = ['png', 'jpg'];
 
 /** Keeps the fields of `patch` that have the right type and drops the rest. */
 export function cleanSettings(patch: Record<string, unknown>): Partial<Settings> {
@@ -27,13 +14,31 @@ export function cleanSettings(patch: Record<string, unknown>): Partial<Settings>
   if (p.token === null || typeof p.token === 'string') out.token = p.token;
   if (typeof p.prompt === 'string') out.prompt = p.prompt;
   if (isDensity(p.density)) out.density = p.density;
-  if (typeof p.method === 'string' && (METHODS as readonly string[]).includes(p.method)) out.method = p.method as Method;
-  if (p.steps === null || isPositiveInt(p.steps)) out.steps = p.steps;
-  if (p.guidance === null || (typeof p.guidance === 'number' && Number.isFinite(p.guidance) && p.guidance >= 0)) out.guidance = p.guidance;
+  if (isMethod(p.method)) out.method = p.method;
+  if (isSteps(p.steps)) out.steps = p.steps;
+  if (isGuidance(p.guidance)) out.guidance = p.guidance;
   if (isSeed(p.seed)) out.seed = p.seed;
   if (typeof p.seedLocked === 'boolean') out.seedLocked = p.seedLocked;
-  if (typeof p.format === 'string' && (FORMATS as readonly string[]).includes(p.format)) out.format = p.format as ImageFormat;
+  if (isFormat(p.format)) out.format = p.format;
   return out;
+}
+
+export function isMethod(v: unknown): v is Method {
+  return typeof v === 'string' && (METHODS as readonly string[]).includes(v);
+}
+
+export function isFormat(v: unknown): v is ImageFormat {
+  return typeof v === 'string' && (IMAGE_FORMATS as readonly string[]).includes(v);
+}
+
+/** null: the model's default. */
+export function isSteps(v: unknown): v is number | null {
+  return v === null || isPositiveInt(v);
+}
+
+/** null: the model's default. */
+export function isGuidance(v: unknown): v is number | null {
+  return v === null || (typeof v === 'number' && Number.isFinite(v) && v >= 0);
 }
 
 export function isDensity(value: unknown): value is Density {
@@ -48,7 +53,7 @@ function isPositiveInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v > 0;
 }
 
-function isSeed(v: unknown): v is number {
+export function isSeed(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 2 ** 32 - 1;
 }
 
@@ -58,7 +63,10 @@ export async function loadSettingsAsync(): Promise<Settings> {
   return { ...DEFAULT_SETTINGS, ...clean };
 }
 
-/** Merges `patch` over what is stored and saves; resolves with the settings now in effect. */
+/**
+ * Merges `patch` over what is stored and saves; resolves with the settings now in effect. It reads, then
+ * writes: callers must not run two at once (the controller chains them).
+ */
 export async function saveSettingsAsync(patch: Partial<Settings>): Promise<Settings> {
   const next = { ...(await loadSettingsAsync()), ...cleanSettings(patch as Record<string, unknown>) };
   await figma.clientStorage.setAsync(KEY, next);

@@ -19,6 +19,7 @@ const PILL: Record<ConnectionStatus, string> = {
   'wrong-token': 'Not paired',
   'not-running': 'Offline',
   incompatible: 'Incompatible',
+  'not-allowed': 'Blocked',
 };
 
 const EMPTY_SELECTION: SelectionState = { frames: [], newFrame: null, skipped: 0 };
@@ -31,7 +32,8 @@ export function App() {
   const [outdated, setOutdated] = useState<FrameInfo[]>([]);
   const [jobs, setJobs] = useState<JobProgress[]>([]);
   const [relaunch, setRelaunch] = useState<string[] | null>(null);
-  const { client, connection, recheck } = useConnection(settings?.companionUrl ?? null, settings?.token ?? null);
+  const [testOrigins, setTestOrigins] = useState<readonly string[]>([]);
+  const { client, connection, recheck } = useConnection(settings?.companionUrl ?? null, settings?.token ?? null, testOrigins);
   const clientRef = useRef(client);
   clientRef.current = client;
   const pending = useRef<{ patch: Partial<Settings>; timer: ReturnType<typeof setTimeout> | undefined }>({ patch: {}, timer: undefined });
@@ -52,7 +54,10 @@ export function App() {
 
   useEffect(() => {
     const off = [
-      on('settings', (m) => setSettings(m.settings)),
+      on('settings', (m) => {
+        setSettings(m.settings);
+        setTestOrigins(m.testOrigins ?? []);
+      }),
       on('selection', (m) => setSelection(m.selection)),
       on('outdated', (m) => setOutdated(m.frames)),
       on('start-jobs', (m) => runner.add(m.jobs)),
@@ -137,6 +142,7 @@ export function App() {
       </header>
       <ConnectionPanel
         url={settings.companionUrl}
+        testOrigins={testOrigins}
         connection={connection}
         client={client}
         onUrl={(companionUrl) => update({ companionUrl })}

@@ -3,7 +3,7 @@
  * CompanionError with a kind the UI can show: not running, wrong token, incompatible, or rejected
  * (the companion's own message, e.g. a wrong pairing code).
  */
-import type { ImageFormat, JobBody, Method } from '../plugin/messages.ts';
+import { COMPANION_ORIGINS, type ImageFormat, type JobBody, type Method } from '../plugin/messages.ts';
 
 export type ErrorKind = 'not-running' | 'wrong-token' | 'incompatible' | 'rejected';
 
@@ -86,6 +86,36 @@ const TERMINAL = new Set<JobEvent['event']>(['done', 'failed', 'cancelled', 'int
 
 export const START_HINT = 'Start it with “npm start” in the DyPE project folder.';
 
+/** The companion's major version (its package version, in GET /v1/health) whose API this UI speaks. */
+const COMPANION_MAJOR = 0;
+
+/** Fields of GET /v1/health the UI relies on, with their type. */
+const HEALTH_FIELDS: Record<string, 'string' | 'number' | 'boolean' | 'array'> = {
+  version: 'string',
+  model: 'string',
+  demo: 'boolean',
+  minSide: 'number',
+  maxSide: 'number',
+  maxPixels: 'number',
+  maxSteps: 'number',
+  provider: 'string',
+  defaultSteps: 'number',
+  methods: 'array',
+};
+
+/** Why the health answer is not one this UI can work with, or null when it is. */
+export function healthProblem(h: Record<string, unknown>): string | null {
+  const need = `${COMPANION_MAJOR}.x`;
+  const version = typeof h.version === 'string' ? h.version : 'unknown';
+  const major = /^(\d+)\.\d+\.\d+/.exec(version)?.[1];
+  if (major === undefined || Number(major) !== COMPANION_MAJOR) return `Incompatible companion (version ${version}, need ${need}).`;
+  const missing = Object.entries(HEALTH_FIELDS)
+    .filter(([key, type]) => (type === 'array' ? !Array.isArray(h[key]) : typeof h[key] !== type))
+    .map(([key]) => key);
+  if (h.ok !== true || missing.length > 0) return `Incompatible companion (version ${version}, need ${need}): its health check lacks ${missing.join(', ') || 'ok'}.`;
+  return null;
+}
+
 export type CompanionClient = ReturnType<typeof createCompanionClient>;
 
 export function createCompanionClient(baseUrl: string, token: string | null) {
@@ -131,12 +161,12 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
     baseUrl: base,
     hasToken: token !== null && token !== '',
 
-    /** GET /v1/health (no token). Throws 'incompatible' when the answer lacks what this plugin needs. */
+    /** GET /v1/health (no token). Throws 'incompatible' for another major version or an answer that lacks what this UI needs. */
     async health(): Promise<Health> {
-      const h = await json<Partial<Health>>('/v1/health', { auth: false });
-      const fine = h.ok === true && typeof h.version === 'string' && typeof h.model === 'string' && typeof h.maxSide === 'number' && typeof h.minSide === 'number' && typeof h.maxPixels === 'number' && Array.isArray(h.methods);
-      if (!fine) throw new CompanionError('incompatible', `The companion at ${base} speaks a different API version (${String(h.version ?? 'unknown')}); update the plugin or the companion.`);
-      return h as Health;
+      const h = await json<Record<string, unknown>>('/v1/health', { auth: false });
+      const problem = healthProblem(h);
+      if (problem) throw new CompanionError('incompatible', problem);
+      return h as unknown as Health;
     },
 
     /** POST /v1/pair: exchanges the printed code for the token. */
@@ -152,10 +182,6 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
 
     async cancel(id: string): Promise<JobView> {
       return json<JobView>(`/v1/jobs/${encodeURIComponent(id)}/cancel`, post());
-    },
-
-    async job(id: string): Promise<JobView> {
-      return json<JobView>(`/v1/jobs/${encodeURIComponent(id)}`);
     },
 
     /** Recent jobs, newest first (GET /v1/jobs); also how the token is checked. */
@@ -203,7 +229,7 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
     },
 
     /** The finished image's bytes (GET /v1/jobs/{id}/image). */
-    async image(id: string): Promise<{ bytes: Uint8Array; mimeType: string }> {
+    async image(id: string): Promise<{ bytes: Uint8Array<ArrayBuffer>; mimeType: string }> {
       const res = await request(`/v1/jobs/${encodeURIComponent(id)}/image`);
       return { bytes: new Uint8Array(await res.arrayBuffer()), mimeType: res.headers.get('Content-Type') ?? 'image/png' };
     },
@@ -215,7 +241,8 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
   };
 }
 
-export type ConnectionStatus = 'checking' | 'connected' | 'unpaired' | 'not-running' | 'wrong-token' | 'incompatible';
+/** 'not-allowed': the URL is one Figma will not let the plugin reach (not in manifest.json). */
+export type ConnectionStatus = 'checking' | 'connected' | 'unpaired' | 'not-running' | 'wrong-token' | 'incompatible' | 'not-allowed';
 
 export interface Connection {
   status: ConnectionStatus;
@@ -249,12 +276,26 @@ function failure(error: unknown, health: Health | null): Connection {
   return { status: 'not-running', health, message: error instanceof Error ? error.message : String(error) };
 }
 
-/** Is `url` something fetch can reach: http(s) with a host. */
-export function validCompanionUrl(url: string): boolean {
+/** The origin of `url` (e.g. "http://127.0.0.1:7860"), or null when it is not an http(s) URL. */
+function originOf(url: string): string | null {
   try {
     const parsed = new URL(url.trim());
-    return (parsed.protocol === 'http:' || parsed.protocol === 'https:') && parsed.hostname !== '';
+    return (parsed.protocol === 'http:' || parsed.protocol === 'https:') && parsed.hostname !== '' ? parsed.origin : null;
   } catch {
-    return false;
+    return null;
   }
+}
+
+/**
+ * Why the plugin cannot reach `url`, or null when it can. Figma lets a plugin's UI reach only the
+ * origins manifest.json lists (COMPANION_ORIGINS); `testOrigins` are the UI test harness's companions.
+ */
+export function companionUrlProblem(url: string, testOrigins: readonly string[] = []): string | null {
+  const origin = originOf(url);
+  if (origin === null) return `Use an address like ${COMPANION_ORIGINS[0]}.`;
+  if (COMPANION_ORIGINS.includes(origin) || testOrigins.includes(origin)) return null;
+  const allowed = COMPANION_ORIGINS.join(' or ');
+  const { hostname, port } = new URL(origin);
+  if (hostname !== '127.0.0.1' && hostname !== 'localhost') return `The companion runs on this computer only: use ${allowed}.`;
+  return `Figma lets this plugin reach only ${allowed}, the addresses in its manifest. To use ${origin}, add it to networkAccess.allowedDomains in manifest.json, rebuild the plugin and start the companion with “npm start -- --port ${port || '80'}”.`;
 }

@@ -11,7 +11,7 @@ const isString = (v: unknown): v is string => typeof v === 'string';
 
 /** One check per main → UI message; the keys are every name the main thread may send. */
 const MAIN_MESSAGES: Record<MainToUiType, Check> = {
-  settings: (m) => isObject(m.settings) && isString(m.settings.companionUrl),
+  settings: (m) => isObject(m.settings) && isString(m.settings.companionUrl) && (m.testOrigins === undefined || (Array.isArray(m.testOrigins) && m.testOrigins.every(isString))),
   selection: (m) => isObject(m.selection) && Array.isArray(m.selection.frames),
   outdated: (m) => Array.isArray(m.frames),
   'start-jobs': (m) => Array.isArray(m.jobs) && m.jobs.every((j) => isObject(j) && isString(j.jobId) && isObject(j.body)),

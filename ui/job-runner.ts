@@ -1,9 +1,10 @@
 /**
  * Runs the jobs the main thread hands over: one at a time (the companion runs one at a time too),
- * each submitted, followed over SSE, its previews forwarded, its image fetched, tiled and sent to the
- * main thread. The next job starts while the previous image is still being tiled and placed.
+ * each submitted, followed over SSE, its previews forwarded (at most one per PREVIEW_FORWARD_MS: each
+ * becomes a Figma image and a fill edit), its image fetched, tiled and sent to the main thread. The
+ * next job is submitted once the previous image is tiled, so that two images are never tiled at once.
  */
-import type { ImageResult, JobRequest, Placement, ResultMeta } from '../plugin/messages.ts';
+import { PREVIEW_FORWARD_MS, type ImageResult, type JobRequest, type Placement, type ResultMeta } from '../plugin/messages.ts';
 import { CompanionError, START_HINT, type CompanionClient, type JobEvent, type JobResultView, type JobView } from './companion-client.ts';
 import { base64Bytes, tileImage } from './tile-image.ts';
 
@@ -46,7 +47,11 @@ interface Entry {
   settled: boolean;
   abort: AbortController | null;
   params: JobView['params'] | null;
+  /** When the last preview went to the main thread (performance.now()). */
+  previewSentAt: number | null;
 }
+
+const CANCELLED = 'Cancelled; the frame has its previous image back.';
 
 export const ACTIVE_STAGES: ReadonlySet<JobStage> = new Set(['waiting', 'queued', 'running', 'cancelling', 'fetching', 'placing']);
 const CANCELLABLE: ReadonlySet<JobStage> = new Set(['waiting', 'queued', 'running']);
@@ -74,6 +79,7 @@ export class JobRunner {
         settled: false,
         abort: null,
         params: null,
+        previewSentAt: null,
         view: {
           jobId: request.jobId,
           nodeId: request.nodeId,
@@ -181,7 +187,9 @@ export class JobRunner {
       this.update(entry, { position: view.position, steps: view.params.steps });
       if (entry.cancelRequested) void client.cancel(id).catch(() => abort.abort());
       const terminal = await client.stream(id, (event) => this.onEvent(entry, event), abort.signal);
-      if (terminal.event === 'done') void this.finish(entry, client, terminal.result);
+      // finished before the cancel reached the companion (it answers 409): the user asked for the old image
+      if (terminal.event === 'done' && entry.cancelRequested) this.cancelled(entry, 'Cancelled after it finished; see Recent images.');
+      else if (terminal.event === 'done') await this.finish(entry, client, terminal.result);
       else if (terminal.event === 'cancelled') this.cancelled(entry);
       else if (terminal.event === 'failed' || terminal.event === 'interrupted') this.fail(entry, terminal.error.message);
     } catch (error) {
@@ -202,10 +210,14 @@ export class JobRunner {
       case 'progress':
         this.update(entry, { stage: cancelling ? 'cancelling' : 'running', position: 0, step: event.step, steps: event.steps, etaMs: event.etaMs, progress: event.progress });
         break;
-      case 'preview':
+      case 'preview': {
         this.update(entry, { previewUrl: `data:image/png;base64,${event.png}` });
-        if (!entry.settled) this.out.preview(entry.view.jobId, base64Bytes(event.png));
+        const now = performance.now();
+        if (entry.settled || cancelling || (entry.previewSentAt !== null && now - entry.previewSentAt < PREVIEW_FORWARD_MS)) break;
+        entry.previewSentAt = now;
+        this.out.preview(entry.view.jobId, base64Bytes(event.png));
         break;
+      }
       default:
         break;
     }
@@ -223,8 +235,8 @@ export class JobRunner {
     }
   }
 
-  private cancelled(entry: Entry): void {
-    this.update(entry, { stage: 'cancelled', etaMs: null, message: 'Cancelled; the frame has its previous image back.' });
+  private cancelled(entry: Entry, message = CANCELLED): void {
+    this.update(entry, { stage: 'cancelled', etaMs: null, message });
     this.settle(entry, 'cancelled', 'Cancelled.');
   }
 

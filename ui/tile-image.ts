@@ -1,34 +1,15 @@
 /**
- * Figma holds images of at most 4096 px per side, so larger results are cut into a grid of tiles here
- * (the main thread has no DOM to decode images with). Tiles are as equal as possible.
+ * Figma holds images of at most MAX_IMAGE_SIDE px per side, so larger results are cut into a grid of
+ * tiles here (the main thread has no DOM to decode images with). Tiles are as equal as possible.
  */
-import type { ImageResult, ImageTile } from '../plugin/messages.ts';
-
-export const MAX_TILE_SIDE = 4096;
-
-export type TileRect = Omit<ImageTile, 'bytes'>;
-
-/** The grid: ceil(side / max) columns and rows of (nearly) equal size, row by row. */
-export function tileRects(width: number, height: number, max = MAX_TILE_SIDE): TileRect[] {
-  const cols = Math.ceil(width / max);
-  const rows = Math.ceil(height / max);
-  const tw = Math.ceil(width / cols);
-  const th = Math.ceil(height / rows);
-  const rects: TileRect[] = [];
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      const x = c * tw;
-      const y = r * th;
-      rects.push({ x, y, width: Math.min(tw, width - x), height: Math.min(th, height - y) });
-    }
-  }
-  return rects;
-}
+import { MAX_IMAGE_SIDE, type ImageResult, type ImageTile } from '../plugin/messages.ts';
+import { tileRects } from './tile-rects.ts';
 
 /** The image as one tile when it fits, else decoded once and re-encoded tile by tile (PNG, or JPEG for JPEG). */
-export async function tileImage(bytes: Uint8Array, mimeType: string, width: number, height: number): Promise<ImageResult> {
-  if (width <= MAX_TILE_SIDE && height <= MAX_TILE_SIDE) return { width, height, tiles: [{ x: 0, y: 0, width, height, bytes }] };
-  const bitmap = await createImageBitmap(new Blob([bytes.slice().buffer], { type: mimeType }), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+export async function tileImage(bytes: Uint8Array<ArrayBuffer>, mimeType: string, width: number, height: number): Promise<ImageResult> {
+  if (width <= MAX_IMAGE_SIDE && height <= MAX_IMAGE_SIDE) return { width, height, tiles: [{ x: 0, y: 0, width, height, bytes }] };
+  // the Blob refers to the bytes; no copy of a possibly 200 MB image
+  const bitmap = await createImageBitmap(new Blob([bytes], { type: mimeType }), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
   try {
     if (bitmap.width !== width || bitmap.height !== height) {
       throw new Error(`The companion said ${width}×${height} px but sent a ${bitmap.width}×${bitmap.height} image.`);

@@ -28,6 +28,31 @@ describe('plugin events', () => {
     expect(seen).toEqual([]);
   });
 
+  it('drops generate and result messages whose parameters are out of range', async () => {
+    const seen: unknown[] = [];
+    events.on('generate', (m) => void seen.push(m));
+    events.on('reapply', (m) => void seen.push(m));
+    const params = { prompt: 'p', method: 'dy-yarn', steps: null, guidance: null, seed: 1, format: 'png', density: { kind: 'scale', scale: 2 } };
+    const bad = [
+      { method: 'nonsense' },
+      { density: { kind: 'scale', scale: -1 } },
+      { density: { kind: 'longest', px: 1.5 } },
+      { seed: -1 },
+      { seed: 2 ** 32 },
+      { steps: 0 },
+      { guidance: -1 },
+      { format: 'gif' },
+    ];
+    for (const patch of bad) await fake.send({ type: 'generate', params: { ...params, ...patch } });
+    const meta = { jobId: 'j', prompt: 'p', seed: 1, steps: 8, guidance: null, method: 'dy-yarn', format: 'png', model: 'm' };
+    const image = { width: 1, height: 1, tiles: [{ x: 0, y: 0, width: 1, height: 1, bytes: new Uint8Array(1) }] };
+    for (const patch of [{ method: 'nonsense' }, { format: 'webp' }, { guidance: 'high' }]) await fake.send({ type: 'reapply', meta: { ...meta, ...patch }, image });
+    expect(seen).toEqual([]);
+    await fake.send({ type: 'generate', params });
+    await fake.send({ type: 'reapply', meta, image });
+    expect(seen).toHaveLength(2);
+  });
+
   it('throws on a known name nobody handles', async () => {
     await expect(fake.send({ type: 'regenerate', nodeIds: [] })).rejects.toThrow(/No handler for the UI message "regenerate"/);
   });

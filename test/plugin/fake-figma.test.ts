@@ -22,13 +22,18 @@ describe('fake figma', () => {
     expect(() => api.createImage(new TextEncoder().encode('not an image'))).toThrow(/unsupported/);
   });
 
-  it('limits plugin data to 100 kB per node and takes only strings', () => {
+  it('limits each plugin data entry (plugin id + key + value) to 100 kB and takes only strings', () => {
     const fake = new FakeFigma();
     const frame = fake.addFrame({ width: 10, height: 10 });
+    // the limit is per entry, as documented: two 60 kB entries fit
     frame.setPluginData('a', 'x'.repeat(60_000));
-    expect(() => frame.setPluginData('b', 'x'.repeat(60_000))).toThrow(/100 kB/);
+    frame.setPluginData('b', 'x'.repeat(60_000));
+    // 'dype-fill-dev' + 'c' + value: 13 + 1 + 99_986 bytes is the most one entry holds
+    frame.setPluginData('c', 'x'.repeat(99_986));
+    expect(() => frame.setPluginData('c', 'x'.repeat(99_987))).toThrow(/100 kB/);
+    expect(() => frame.setPluginData('cc', 'x'.repeat(99_986))).toThrow(/100 kB/);
     expect(() => frame.setPluginData('a', 42 as unknown as string)).toThrow(TypeError);
-    frame.setPluginData('a', '');
+    for (const key of ['a', 'b', 'c']) frame.setPluginData(key, '');
     expect(frame.getPluginDataKeys()).toEqual([]);
   });
 
@@ -61,6 +66,76 @@ describe('fake figma', () => {
     expect(() => api.getNodeById('0:1')).toThrow(/getNodeByIdAsync/);
     await api.loadAllPagesAsync();
     expect(() => api.on('documentchange', () => {})).not.toThrow();
+  });
+
+  it('calls onmessage without waiting for it, keeping rejections as uncaught', async () => {
+    const fake = new FakeFigma();
+    let finished = false;
+    fake.api.ui.onmessage = async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      finished = true;
+      throw new Error('late');
+    };
+    fake.post({ type: 'x' });
+    expect(finished).toBe(false);
+    await new Promise((r) => setTimeout(r, 40));
+    expect(finished).toBe(true);
+    expect(fake.uncaught).toEqual([new Error('late')]);
+  });
+
+  it('unlinks the fill style when fills are set; under dynamic-page only setFillStyleIdAsync links it', async () => {
+    const fake = new FakeFigma();
+    const style = fake.addPaintStyle('Sand', [{ type: 'SOLID', color: { r: 1, g: 0.9, b: 0.7 } }]);
+    const frame = fake.addFrame({ width: 10, height: 10, fillStyleId: style });
+    expect(frame.fillStyleId).toBe(style);
+    frame.fills = [{ type: 'SOLID', color: { r: 0, g: 0, b: 0 } }];
+    expect(frame.fillStyleId).toBe('');
+    expect(() => ((frame as { fillStyleId: string }).fillStyleId = style)).toThrow(/setFillStyleIdAsync/);
+    await frame.setFillStyleIdAsync(style);
+    expect([frame.fillStyleId, (frame.fills as readonly SolidPaint[])[0].color]).toEqual([style, { r: 1, g: 0.9, b: 0.7 }]);
+  });
+
+  it('reports changes to "nodechange" listeners of the node’s page, and switches pages asynchronously', async () => {
+    const fake = new FakeFigma();
+    const other = fake.addPage('Page 2');
+    const frame = fake.addFrame({ width: 10, height: 10 });
+    const seen: string[] = [];
+    fake.page.on('nodechange', (e) => void seen.push(...e.nodeChanges.map((c) => `1:${c.type}`)));
+    other.on('nodechange', (e) => void seen.push(...e.nodeChanges.map((c) => `2:${c.type}`)));
+    fake.api.on('currentpagechange', () => void seen.push('page'));
+    fake.resizeByUser(frame, 20, 20);
+    await fake.flush();
+    expect(seen).toEqual(['1:PROPERTY_CHANGE']);
+    expect(() => (fake.api.currentPage = other)).toThrow(/setCurrentPageAsync/);
+    // not loaded until it is current
+    expect(() => other.children).toThrow(/loadAsync/);
+    await fake.switchPage(other);
+    expect(seen).toEqual(['1:PROPERTY_CHANGE', 'page']);
+    expect(fake.api.currentPage).toBe(other);
+    expect(fake.api.createFrame().parent).toBe(other);
+  });
+
+  it('adds nothing inside an instance, lays out auto-layout children, and clones with plugin data', () => {
+    const fake = new FakeFigma();
+    const instance = fake.addInstance({ width: 100, height: 100 });
+    const inner = fake.addFrame({ width: 50, height: 50, parent: instance });
+    expect(() => inner.appendChild(fake.api.createRectangle())).toThrow(/instance/);
+
+    const column = fake.addFrame({ width: 200, height: 200, layoutMode: 'VERTICAL', padding: 10 });
+    const a = fake.addFrame({ width: 50, height: 30, x: 99, y: 99 });
+    const b = fake.addFrame({ width: 50, height: 20 });
+    column.appendChild(a);
+    column.appendChild(b);
+    expect([a.x, a.y, b.x, b.y]).toEqual([10, 10, 10, 40]);
+    a.layoutPositioning = 'ABSOLUTE';
+    expect([b.x, b.y]).toEqual([10, 10]);
+    const group = fake.api.group([fake.api.createRectangle()], fake.page);
+    group.x = 70;
+    expect([group.x, (group.children[0] as RectangleNode).x]).toEqual([70, 70]);
+
+    b.setPluginData('k', 'v');
+    const copy = b.clone();
+    expect([copy.id === b.id, copy.getPluginData('k'), copy.parent]).toEqual([false, 'v', fake.page]);
   });
 
   it('undoes to the last committed state', () => {

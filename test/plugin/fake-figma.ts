@@ -4,15 +4,23 @@
  *
  * - `createImage` accepts PNG, JPEG and GIF only, reading the size from the header (PNG IHDR, JPEG SOF,
  *   GIF screen descriptor), and throws above 4096 px per side or on anything else;
- * - `setPluginData` takes strings and throws when the plugin's data on a node passes 100 kB;
+ * - `setPluginData` takes strings and throws when one entry (plugin id + key + value) passes 100 kB;
  * - `setRelaunchData` keys must be alphanumeric and name a `relaunchButtons` command of manifest.json,
  *   descriptions at most 1000 characters, and each call replaces the previous data;
- * - `"documentAccess": "dynamic-page"`: `getNodeById` throws, `getNodeByIdAsync` resolves, and
- *   `documentchange` can only be listened to after `loadAllPagesAsync`;
- * - `fills` are frozen (replace the array, never mutate it), `width`/`height` are read-only (use resize),
- *   IMAGE paints must name an image made by createImage;
+ * - `"documentAccess": "dynamic-page"`: `getNodeById` throws, `getNodeByIdAsync` resolves,
+ *   `documentchange` can only be listened to after `loadAllPagesAsync`, `figma.currentPage` and
+ *   `fillStyleId` are read-only (`setCurrentPageAsync`, `setFillStyleIdAsync`), and a page's children
+ *   can only be read or added to once the page is loaded (it is current, or `loadAsync` ran);
+ * - `page.on('nodechange')` reports changes on that page; "currentpagechange" follows a page switch;
+ * - `fills` are frozen (replace the array, never mutate it), setting them unlinks the fill style,
+ *   `width`/`height` are read-only (use resize), IMAGE paints must name an image made by createImage;
+ * - nothing can be added inside a component instance (appendChild, insertChild, group throw);
+ * - a child added to an auto-layout frame is moved into the layout flow (after the padding), unless
+ *   its layoutPositioning is ABSOLUTE; moving a group moves its children;
+ * - `clone()` copies a node with its children and plugin data, onto the current page;
  * - a removed node reports `removed === true` and throws on any other property access;
  * - `commitUndo` closes an undo step and `triggerUndo` reverts to the last committed state;
+ * - `figma.ui.onmessage` is called without waiting for the handler, as Figma does;
  * - selection and document changes reach listeners asynchronously, as in Figma.
  */
 import { createHash } from 'node:crypto';
@@ -23,7 +31,7 @@ export const PLUGIN_DATA_LIMIT = 100_000;
 export const RELAUNCH_DESCRIPTION_LIMIT = 1000;
 const PLUGIN_ID = 'dype-fill-dev';
 
-type NodeKind = 'DOCUMENT' | 'PAGE' | 'FRAME' | 'RECTANGLE' | 'GROUP';
+type NodeKind = 'DOCUMENT' | 'PAGE' | 'FRAME' | 'RECTANGLE' | 'GROUP' | 'INSTANCE';
 
 interface NodeState {
   id: string;
@@ -38,7 +46,10 @@ interface NodeState {
   clipsContent: boolean;
   layoutMode: 'NONE' | 'HORIZONTAL' | 'VERTICAL';
   layoutPositioning: 'AUTO' | 'ABSOLUTE';
+  /** Auto-layout padding on every side. */
+  padding: number;
   fills: Paint[];
+  fillStyleId: string;
   pluginData: Record<string, string>;
   relaunchData: Record<string, string>;
   parentId: string | null;
@@ -64,7 +75,7 @@ export interface Notice {
   error: boolean;
 }
 
-const NODE_KINDS_WITH_CHILDREN = new Set<NodeKind>(['DOCUMENT', 'PAGE', 'FRAME', 'GROUP']);
+const NODE_KINDS_WITH_CHILDREN = new Set<NodeKind>(['DOCUMENT', 'PAGE', 'FRAME', 'GROUP', 'INSTANCE']);
 
 /** Width and height from a PNG, JPEG or GIF header, or null when the bytes are none of those. */
 export function imageHeaderSize(bytes: Uint8Array): { width: number; height: number } | null {
@@ -107,25 +118,41 @@ export class FakeFigma {
   undoSteps = 0;
   closed = false;
 
+  /** Times the plugin called loadAllPagesAsync. */
+  loadAllPagesCalls = 0;
+  /** Rejections of promises the plugin's onmessage handler returned (Figma would log them as uncaught). */
+  readonly uncaught: unknown[] = [];
+
   private readonly states = new Map<string, NodeState>();
   private readonly nodes = new Map<string, BaseNode>();
   private readonly listeners = new Map<string, Set<(...args: any[]) => unknown>>();
+  /** "nodechange" listeners by page id. */
+  private readonly pageListeners = new Map<string, Set<(event: NodeChangeEvent) => unknown>>();
+  private readonly paintStyles = new Map<string, { name: string; paints: Paint[] }>();
   private readonly history: Snapshot[] = [];
   private readonly manifest: Manifest;
-  private selectionIds: string[] = [];
+  private readonly dynamicPage: boolean;
+  /** Selected node ids by page id (each page keeps its own selection). */
+  private readonly selections = new Map<string, string[]>();
+  private readonly loadedPages = new Set<string>();
+  private currentPageId: string;
   private pagesLoaded = false;
   private nextId = 1;
   private onmessage: ((message: unknown, props: OnMessageProperties) => unknown) | undefined;
-  private pendingChanges: DocumentChange[] = [];
+  private pendingChanges: { change: DocumentChange; pageId: string | null }[] = [];
   private documentTimer: ReturnType<typeof setTimeout> | null = null;
   readonly document: DocumentNode;
+  /** The first page, current when the plugin starts. */
   readonly page: PageNode;
 
   constructor(options: FakeFigmaOptions = {}) {
     this.manifest = options.manifest ?? (JSON.parse(readFileSync(new URL('../../manifest.json', import.meta.url), 'utf8')) as Manifest);
+    this.dynamicPage = this.manifest.documentAccess === 'dynamic-page';
     this.document = this.createNode('DOCUMENT', null) as DocumentNode;
     this.page = this.createNode('PAGE', this.state(this.document.id).id) as PageNode;
     this.state(this.page.id).name = 'Page 1';
+    this.currentPageId = this.page.id;
+    this.loadedPages.add(this.page.id);
     this.api = this.buildApi(options.command ?? '');
     this.history.push(this.snapshot());
   }
@@ -139,21 +166,75 @@ export class FakeFigma {
     return this;
   }
 
-  /** A frame as a user would draw it (not through the plugin), on the page or inside `parent`. */
-  addFrame(props: { name?: string; width: number; height: number; x?: number; y?: number; fills?: Paint[]; parent?: BaseNode; layoutMode?: 'NONE' | 'HORIZONTAL' | 'VERTICAL' }): FrameNode {
+  /** A frame as a user would draw it (not through the plugin), on the first page or inside `parent`. */
+  addFrame(props: {
+    name?: string;
+    width: number;
+    height: number;
+    x?: number;
+    y?: number;
+    fills?: Paint[];
+    /** A style made with addPaintStyle; the frame shows its paints. */
+    fillStyleId?: string;
+    parent?: BaseNode;
+    layoutMode?: 'NONE' | 'HORIZONTAL' | 'VERTICAL';
+    padding?: number;
+  }): FrameNode {
     const parent = props.parent ?? this.page;
     const node = this.createNode('FRAME', parent.id) as FrameNode;
     const s = this.state(node.id);
+    const style = props.fillStyleId ? this.paintStyles.get(props.fillStyleId) : undefined;
+    if (props.fillStyleId && !style) throw new Error(`No paint style ${props.fillStyleId}.`);
     Object.assign(s, {
       name: props.name ?? `Frame ${node.id}`,
       width: props.width,
       height: props.height,
       x: props.x ?? 0,
       y: props.y ?? 0,
-      fills: props.fills ?? [{ type: 'SOLID', color: { r: 1, g: 1, b: 1 } }],
+      fills: structuredClone(style?.paints ?? props.fills ?? [{ type: 'SOLID', color: { r: 1, g: 1, b: 1 } }]),
+      fillStyleId: props.fillStyleId ?? '',
       layoutMode: props.layoutMode ?? 'NONE',
+      padding: props.padding ?? 0,
     });
     return node;
+  }
+
+  /** A component instance (its layers are the main component's: nothing can be added inside). */
+  addInstance(props: { name?: string; width: number; height: number; parent?: BaseNode }): InstanceNode {
+    const node = this.createNode('INSTANCE', (props.parent ?? this.page).id) as InstanceNode;
+    Object.assign(this.state(node.id), { name: props.name ?? `Instance ${node.id}`, width: props.width, height: props.height });
+    return node;
+  }
+
+  /** Another page (not loaded until it is current or loadAsync ran, under "dynamic-page"). */
+  addPage(name: string): PageNode {
+    const page = this.createNode('PAGE', this.document.id) as PageNode;
+    this.state(page.id).name = name;
+    if (!this.dynamicPage) this.loadedPages.add(page.id);
+    return page;
+  }
+
+  /** A local paint style; returns its id. */
+  addPaintStyle(name: string, paints: Paint[]): string {
+    const id = `S:${this.nextId++},`;
+    this.paintStyles.set(id, { name, paints: structuredClone(paints) });
+    return id;
+  }
+
+  /** The user goes to `page`; resolves once "currentpagechange" and "selectionchange" listeners have run. */
+  async switchPage(page: PageNode): Promise<void> {
+    await this.api.setCurrentPageAsync(page);
+    await this.flush();
+  }
+
+  /** The user duplicates a node (Cmd+D): a copy, plugin data included, right above it in the same parent. */
+  duplicateByUser<T extends SceneNode>(node: T): T {
+    const copy = (node as unknown as FrameNode).clone() as unknown as T;
+    const parentId = this.state(node.id).parentId!;
+    this.attach(copy.id, parentId, this.state(parentId).childIds.indexOf(node.id) + 1);
+    Object.assign(this.state(copy.id), { x: this.state(node.id).x, y: this.state(node.id).y });
+    this.queueChange({ type: 'CREATE', id: copy.id, origin: 'LOCAL', node: copy });
+    return copy;
   }
 
   /** Makes the document as it is now the start of the undo history (what the user had before the plugin). */
@@ -162,10 +243,22 @@ export class FakeFigma {
     this.undoSteps = 0;
   }
 
-  /** Sends a message from the UI to the plugin and waits for its handler. */
-  async send(message: unknown): Promise<void> {
+  /**
+   * Delivers a message from the UI as Figma does: calls onmessage and does not wait for what it
+   * returns (a rejected promise is kept in `uncaught`). A handler that throws at once throws here.
+   */
+  post(message: unknown): void {
     if (!this.onmessage) throw new Error('The plugin has not set figma.ui.onmessage.');
-    await this.onmessage(structuredClone(message), { origin: 'null' });
+    const returned = this.onmessage(structuredClone(message), { origin: 'null' });
+    if (returned instanceof Promise) returned.catch((error: unknown) => this.uncaught.push(error));
+  }
+
+  /** Posts a message and lets the plugin settle; rejects with what its handler threw. */
+  async send(message: unknown): Promise<void> {
+    const before = this.uncaught.length;
+    this.post(message);
+    await this.flush();
+    if (this.uncaught.length > before) throw this.uncaught[before];
   }
 
   /** The user selects `nodes`; resolves once selectionchange listeners have run. */
@@ -174,18 +267,30 @@ export class FakeFigma {
     await this.emit('selectionchange');
   }
 
-  /** The user resizes a node; a documentchange with width/height follows asynchronously. */
+  /** The user resizes a node; a nodechange (and documentchange) with width/height follows asynchronously. */
   resizeByUser(node: SceneNode, width: number, height: number): void {
     (node as FrameNode).resize(width, height);
     this.queueChange({ type: 'PROPERTY_CHANGE', id: node.id, origin: 'LOCAL', node, properties: ['width', 'height'] });
   }
 
-  /** The user deletes a node; a documentchange DELETE follows asynchronously. */
+  /** The user changes a node's fills (unlinking its fill style); a nodechange follows asynchronously. */
+  setFillsByUser(node: SceneNode, fills: Paint[]): void {
+    (node as FrameNode).fills = fills;
+    this.queueChange({ type: 'PROPERTY_CHANGE', id: node.id, origin: 'LOCAL', node, properties: ['fills', 'fillStyleId'] });
+  }
+
+  /** The user deletes a node; a nodechange (and documentchange) DELETE follows asynchronously. */
   deleteByUser(node: SceneNode): void {
     const type = node.type;
     const id = node.id;
+    const pageId = this.pageIdOf(id);
     node.remove();
-    this.queueChange({ type: 'DELETE', id, origin: 'LOCAL', node: { removed: true, type, id } });
+    this.queueChange({ type: 'DELETE', id, origin: 'LOCAL', node: { removed: true, type, id } }, pageId);
+  }
+
+  /** "nodechange" listeners on `page`. */
+  pageListenerCount(page: PageNode): number {
+    return this.pageListeners.get(page.id)?.size ?? 0;
   }
 
   /** Waits until queued document changes were delivered and their listeners settled. */
@@ -254,7 +359,14 @@ export class FakeFigma {
       ui,
       root: this.document,
       get currentPage() {
-        return fake.page;
+        return fake.nodes.get(fake.currentPageId) as PageNode;
+      },
+      set currentPage(page: PageNode) {
+        if (fake.dynamicPage) throw new Error('Cannot set figma.currentPage with "documentAccess": "dynamic-page". Use figma.setCurrentPageAsync instead.');
+        fake.goToPage(page);
+      },
+      async setCurrentPageAsync(page: PageNode) {
+        fake.goToPage(page);
       },
       viewport: { center: { x: 500, y: 300 }, zoom: 1 },
       clientStorage: {
@@ -294,7 +406,9 @@ export class FakeFigma {
         fake.listeners.get(type)?.delete(listener);
       },
       async loadAllPagesAsync() {
+        fake.loadAllPagesCalls++;
         fake.pagesLoaded = true;
+        for (const id of fake.state(fake.document.id).childIds) fake.loadedPages.add(id);
       },
       getNodeById(id: string) {
         if (fake.manifest.documentAccess === 'dynamic-page') {
@@ -306,12 +420,12 @@ export class FakeFigma {
         return fake.liveNode(id);
       },
       createFrame() {
-        const node = fake.createNode('FRAME', fake.page.id);
+        const node = fake.createNode('FRAME', fake.currentPageId);
         Object.assign(fake.state(node.id), { name: 'Frame', fills: [{ type: 'SOLID', color: { r: 1, g: 1, b: 1 } }], clipsContent: true });
         return node;
       },
       createRectangle() {
-        const node = fake.createNode('RECTANGLE', fake.page.id);
+        const node = fake.createNode('RECTANGLE', fake.currentPageId);
         Object.assign(fake.state(node.id), { name: 'Rectangle', fills: [{ type: 'SOLID', color: { r: 0.85, g: 0.85, b: 0.85 } }] });
         return node;
       },
@@ -373,14 +487,88 @@ export class FakeFigma {
     for (const listener of this.listeners.get(type) ?? []) await listener(...args);
   }
 
-  private queueChange(change: DocumentChange): void {
-    this.pendingChanges.push(change);
+  /** Batches a change for the "documentchange" listeners and the "nodechange" listeners of its page. */
+  private queueChange(change: DocumentChange, pageId: string | null = this.pageIdOf(change.id)): void {
+    this.pendingChanges.push({ change, pageId });
     if (this.documentTimer) return;
     this.documentTimer = setTimeout(() => {
       this.documentTimer = null;
-      const documentChanges = this.pendingChanges.splice(0);
-      void this.emit('documentchange', { documentChanges } satisfies DocumentChangeEvent);
+      const pending = this.pendingChanges.splice(0);
+      void this.emit('documentchange', { documentChanges: pending.map((p) => p.change) } satisfies DocumentChangeEvent);
+      for (const [id, listeners] of this.pageListeners) {
+        const nodeChanges = pending.filter((p) => p.pageId === id).map((p) => p.change as NodeChange);
+        if (nodeChanges.length > 0) for (const listener of [...listeners]) void listener({ nodeChanges });
+      }
     }, 0);
+  }
+
+  /** Makes `page` current; "currentpagechange" then "selectionchange" follow asynchronously. */
+  private goToPage(page: PageNode): void {
+    if (this.state(page.id).type !== 'PAGE') throw new Error('Only a page can be the current page.');
+    this.currentPageId = page.id;
+    this.loadedPages.add(page.id);
+    setTimeout(() => void this.emit('currentpagechange').then(() => this.emit('selectionchange')), 0);
+  }
+
+  /** Id of the page the node is on, or null. */
+  private pageIdOf(id: string): string | null {
+    for (let s: NodeState | null = this.state(id); s; s = s.parentId ? this.state(s.parentId) : null) if (s.type === 'PAGE') return s.id;
+    return null;
+  }
+
+  /** Under "dynamic-page", a page's children need the page loaded. */
+  private checkLoaded(id: string): void {
+    if (this.state(id).type === 'PAGE' && !this.loadedPages.has(id)) {
+      throw new Error('Cannot access children on a page that has not been explicitly loaded. Please call `await page.loadAsync()` first.');
+    }
+  }
+
+  /** Auto layout: puts the frame's AUTO children one after the other, after the padding. */
+  private relayout(id: string): void {
+    const frame = this.state(id);
+    if (frame.type !== 'FRAME' || frame.layoutMode === 'NONE') return;
+    let at = frame.padding;
+    for (const childId of frame.childIds) {
+      const child = this.state(childId);
+      if (!child.alive || child.layoutPositioning === 'ABSOLUTE') continue;
+      const box = this.box(childId);
+      const [x, y] = frame.layoutMode === 'HORIZONTAL' ? [at, frame.padding] : [frame.padding, at];
+      this.moveTo(childId, x, y);
+      at += frame.layoutMode === 'HORIZONTAL' ? box.width : box.height;
+    }
+  }
+
+  /** x, y, width, height in the parent's coordinates (a group's are its children's bounds). */
+  private box(id: string): { x: number; y: number; width: number; height: number } {
+    const s = this.state(id);
+    return s.type === 'GROUP' ? this.groupBounds(id) : { x: s.x, y: s.y, width: s.width, height: s.height };
+  }
+
+  /** Moves a node; moving a group moves its children. */
+  private moveTo(id: string, x: number, y: number): void {
+    const s = this.state(id);
+    if (s.type !== 'GROUP') {
+      Object.assign(s, { x, y });
+      return;
+    }
+    const bounds = this.groupBounds(id);
+    for (const child of s.childIds) this.moveBy(child, x - bounds.x, y - bounds.y);
+  }
+
+  private moveBy(id: string, dx: number, dy: number): void {
+    const s = this.state(id);
+    if (s.type === 'GROUP') for (const child of s.childIds) this.moveBy(child, dx, dy);
+    else Object.assign(s, { x: s.x + dx, y: s.y + dy });
+  }
+
+  /** A copy of the node and its children, with new ids, under `parentId`. */
+  private cloneTree(id: string, parentId: string): string {
+    const source = this.state(id);
+    const copy = this.createNode(source.type, parentId);
+    const { id: _id, parentId: _parent, childIds: _children, ...rest } = structuredClone(source);
+    Object.assign(this.state(copy.id), rest);
+    for (const child of source.childIds) if (this.state(child).alive) this.cloneTree(child, copy.id);
+    return copy.id;
   }
 
   // ---- nodes ---------------------------------------------------------------------------------
@@ -411,7 +599,9 @@ export class FakeFigma {
       clipsContent: false,
       layoutMode: 'NONE',
       layoutPositioning: 'AUTO',
+      padding: 0,
       fills: [],
+      fillStyleId: '',
       pluginData: {},
       relaunchData: {},
       parentId,
@@ -453,14 +643,19 @@ export class FakeFigma {
   private attach(id: string, parentId: string, index?: number): void {
     const parent = this.state(parentId);
     if (!NODE_KINDS_WITH_CHILDREN.has(parent.type)) throw new Error(`A ${parent.type} cannot have children.`);
+    this.checkLoaded(parentId);
     for (let p: NodeState | null = parent; p; p = p.parentId ? this.state(p.parentId) : null) {
       if (p.id === id) throw new Error('A node cannot be moved into itself.');
+      if (p.type === 'INSTANCE') throw new Error('Cannot move node. New parent is an instance or is inside of an instance.');
     }
+    const oldParentId = this.state(id).parentId;
     this.detach(id);
     const i = index === undefined ? parent.childIds.length : index;
     if (i < 0 || i > parent.childIds.length) throw new Error(`Index ${i} is out of range.`);
     parent.childIds.splice(i, 0, id);
     this.state(id).parentId = parentId;
+    if (oldParentId && oldParentId !== parentId) this.relayout(oldParentId);
+    this.relayout(parentId);
   }
 
   private removeTree(id: string): void {
@@ -471,6 +666,11 @@ export class FakeFigma {
 
   private group(nodes: readonly SceneNode[], parent: BaseNode & ChildrenMixin, index?: number): GroupNode {
     if (nodes.length === 0) throw new Error('figma.group needs at least one node.');
+    for (const node of nodes) {
+      for (let p = this.state(node.id).parentId; p; p = this.state(p).parentId) {
+        if (this.state(p).type === 'INSTANCE') throw new Error('Cannot group the children of an instance.');
+      }
+    }
     const parentAbs = this.state(parent.id).type === 'PAGE' ? { x: 0, y: 0 } : this.absolute(parent.id);
     const group = this.createNode('GROUP', parent.id) as GroupNode;
     this.detach(group.id);
@@ -481,6 +681,7 @@ export class FakeFigma {
       Object.assign(this.state(node.id), { x: abs.x - parentAbs.x, y: abs.y - parentAbs.y });
     }
     this.state(group.id).name = 'Group';
+    this.relayout(parent.id);
     return group;
   }
 
@@ -531,19 +732,20 @@ export class FakeFigma {
         return p ? fake.nodes.get(p)! : null;
       },
       get children() {
+        fake.checkLoaded(id);
         return Object.freeze(s().childIds.filter((c) => fake.state(c).alive).map((c) => fake.nodes.get(c)!));
       },
       get x() {
-        return s().type === 'GROUP' ? fake.groupBounds(id).x : s().x;
+        return fake.box(id).x;
       },
       set x(v: number) {
-        s().x = v;
+        fake.moveTo(id, v, fake.box(id).y);
       },
       get y() {
-        return s().type === 'GROUP' ? fake.groupBounds(id).y : s().y;
+        return fake.box(id).y;
       },
       set y(v: number) {
-        s().y = v;
+        fake.moveTo(id, fake.box(id).x, v);
       },
       get width() {
         return s().type === 'GROUP' ? fake.groupBounds(id).width : s().width;
@@ -596,6 +798,13 @@ export class FakeFigma {
           throw new Error('Can only set layoutPositioning = "ABSOLUTE" if the parent node has layoutMode !== "NONE".');
         }
         s().layoutPositioning = v;
+        if (parent) fake.relayout(parent.id);
+      },
+      get paddingLeft() {
+        return s().padding;
+      },
+      get paddingTop() {
+        return s().padding;
       },
       get fills() {
         return Object.freeze(s().fills.map((p) => Object.freeze(structuredClone(p))));
@@ -603,10 +812,22 @@ export class FakeFigma {
       set fills(v: ReadonlyArray<Paint>) {
         if (s().type === 'GROUP' || s().type === 'PAGE' || s().type === 'DOCUMENT') throw new Error(`A ${s().type} has no fills.`);
         s().fills = fake.checkPaints(v);
+        // paints set directly replace the style's
+        s().fillStyleId = '';
+      },
+      get fillStyleId() {
+        return s().fillStyleId;
+      },
+      set fillStyleId(v: string) {
+        if (fake.dynamicPage) throw new Error('Cannot set fillStyleId with "documentAccess": "dynamic-page". Use setFillStyleIdAsync instead.');
+        fake.linkFillStyle(id, v);
+      },
+      async setFillStyleIdAsync(v: string) {
+        fake.linkFillStyle(id, v);
       },
       get selection(): any {
         if (s().type !== 'PAGE') return undefined;
-        return Object.freeze(fake.selectionIds.filter((sid) => fake.state(sid).alive).map((sid) => fake.nodes.get(sid)!));
+        return Object.freeze((fake.selections.get(id) ?? []).filter((sid) => fake.state(sid).alive).map((sid) => fake.nodes.get(sid)!));
       },
       set selection(nodes: readonly SceneNode[]) {
         if (s().type !== 'PAGE') throw new Error('Only pages have a selection.');
@@ -616,7 +837,23 @@ export class FakeFigma {
           while (p && p.type !== 'PAGE') p = p.parent;
           if (p?.id !== id) throw new Error('Selected nodes must be on this page.');
         }
-        fake.selectionIds = nodes.map((n) => n.id);
+        fake.selections.set(id, nodes.map((n) => n.id));
+      },
+      async loadAsync() {
+        if (s().type !== 'PAGE') throw new Error('Only pages are loaded.');
+        fake.loadedPages.add(id);
+      },
+      on(type: string, listener: (event: NodeChangeEvent) => unknown) {
+        if (s().type !== 'PAGE' || type !== 'nodechange') throw new Error(`Pages emit "nodechange" only (got "${type}").`);
+        if (!fake.pageListeners.has(id)) fake.pageListeners.set(id, new Set());
+        fake.pageListeners.get(id)!.add(listener);
+      },
+      off(type: string, listener: (event: NodeChangeEvent) => unknown) {
+        if (type === 'nodechange') fake.pageListeners.get(id)?.delete(listener);
+      },
+      clone() {
+        if (s().type === 'PAGE' || s().type === 'DOCUMENT') throw new Error(`The fake does not clone a ${s().type}.`);
+        return fake.nodes.get(fake.cloneTree(id, fake.currentPageId))!;
       },
       appendChild(child: SceneNode) {
         fake.attach(child.id, id);
@@ -632,6 +869,7 @@ export class FakeFigma {
         if (parentId && fake.state(parentId).type === 'GROUP' && fake.state(parentId).childIds.every((c) => !fake.state(c).alive)) fake.removeTree(parentId);
       },
       findAllWithCriteria(criteria: { types?: NodeType[]; pluginData?: { keys?: string[] } }) {
+        fake.checkLoaded(id);
         const out: BaseNode[] = [];
         const walk = (nid: string) => {
           for (const child of fake.state(nid).childIds) {
@@ -655,11 +893,12 @@ export class FakeFigma {
       },
       setPluginData(key: string, value: string) {
         if (typeof key !== 'string' || typeof value !== 'string') throw new TypeError('setPluginData takes a string key and a string value.');
+        // "The total size of your entry (pluginId, key, value) cannot exceed 100 kB."
+        const bytes = Buffer.byteLength(PLUGIN_ID + key + value, 'utf8');
+        if (bytes > PLUGIN_DATA_LIMIT) throw new Error(`A plugin data entry cannot exceed 100 kB (this one would be ${bytes} bytes).`);
         const next = { ...s().pluginData };
         if (value === '') delete next[key];
         else next[key] = value;
-        const bytes = Object.entries(next).reduce((sum, [k, v]) => sum + Buffer.byteLength(PLUGIN_ID + k + v, 'utf8'), 0);
-        if (bytes > PLUGIN_DATA_LIMIT) throw new Error(`Plugin data on a node cannot exceed 100 kB (this would be ${bytes} bytes).`);
         s().pluginData = next;
       },
       setRelaunchData(data: { [command: string]: string }) {
@@ -692,6 +931,18 @@ export class FakeFigma {
         return Reflect.set(target, prop, value, receiver);
       },
     }) as unknown as BaseNode;
+  }
+
+  /** Links the node's fills to a paint style ('' unlinks, keeping the paints). */
+  private linkFillStyle(id: string, styleId: string): void {
+    const s = this.state(id);
+    if (styleId === '') {
+      s.fillStyleId = '';
+      return;
+    }
+    const style = this.paintStyles.get(styleId);
+    if (!style) throw new Error(`No paint style with id ${styleId}.`);
+    Object.assign(s, { fills: structuredClone(style.paints), fillStyleId: styleId });
   }
 
   private snapshot(): Snapshot {

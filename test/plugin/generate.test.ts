@@ -127,7 +127,7 @@ describe('generate', () => {
       jobId: job.jobId,
       model: 'dype-demo',
       tiles: 1,
-      tilesGroupId: null,
+      imageHash: expect.any(String),
       density: { kind: 'scale', scale: 2 },
     });
     expect(stored.imageHash).toBe(imageFills(frame)[0].imageHash);

@@ -1,8 +1,9 @@
 /** Starts plugin/main.ts against a FakeFigma and plays the UI's side of the message protocol. */
 import sharp from 'sharp';
 import { vi } from 'vitest';
-import type { GenerationParams, ImageResult, ImageTile, JobRequest, ResultMeta } from '../../plugin/messages.ts';
-import { FakeFigma, MAX_IMAGE_SIDE, type FakeFigmaOptions } from './fake-figma.ts';
+import type { GenerationParams, ImageResult, JobRequest, ResultMeta } from '../../plugin/messages.ts';
+import { tileRects } from '../../ui/tile-rects.ts';
+import { FakeFigma, type FakeFigmaOptions } from './fake-figma.ts';
 
 export interface Started {
   fake: FakeFigma;
@@ -53,26 +54,9 @@ export async function png(width: number, height: number, shade = 128): Promise<U
   return bytes;
 }
 
-/** Splits width × height into a grid of tiles of at most 4096 px per side, as the UI does. */
-export function tileGrid(width: number, height: number, max = MAX_IMAGE_SIDE): Omit<ImageTile, 'bytes'>[] {
-  const cols = Math.ceil(width / max);
-  const rows = Math.ceil(height / max);
-  const tw = Math.ceil(width / cols);
-  const th = Math.ceil(height / rows);
-  const tiles: Omit<ImageTile, 'bytes'>[] = [];
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      const x = c * tw;
-      const y = r * th;
-      tiles.push({ x, y, width: Math.min(tw, width - x), height: Math.min(th, height - y) });
-    }
-  }
-  return tiles;
-}
-
 /** The image the companion would return for `job`, tiled like the UI tiles it. */
 export async function resultImage(width: number, height: number, shade = 128): Promise<ImageResult> {
-  const tiles = await Promise.all(tileGrid(width, height).map(async (t) => ({ ...t, bytes: await png(t.width, t.height, shade) })));
+  const tiles = await Promise.all(tileRects(width, height).map(async (t) => ({ ...t, bytes: await png(t.width, t.height, shade) })));
   return { width, height, tiles };
 }
 

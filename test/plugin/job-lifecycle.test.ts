@@ -22,6 +22,49 @@ describe('job lifecycle', () => {
     expect(frame.fills).toEqual(before);
   });
 
+  it('cancel keeps what the user changed while the job waited, and the preview keeps fills added meanwhile', async () => {
+    let frame!: FrameNode;
+    const { fake } = await startPlugin({ setup: (f) => void (frame = f.addFrame({ name: 'Hero', width: 100, height: 100 })) });
+    await fake.select([frame]);
+    const [job] = await generate(fake);
+    // queued behind other jobs for minutes: the user recolours the frame
+    const red: Paint = { type: 'SOLID', color: { r: 1, g: 0, b: 0 } };
+    fake.setFillsByUser(frame, [red]);
+    await fake.send({ type: 'job-preview', jobId: job.jobId, png: await png(16, 12, 10) });
+    expect((frame.fills as readonly Paint[]).map((p) => p.type)).toEqual(['SOLID', 'IMAGE']);
+    // during the job the user puts a tint on top; the next preview keeps it
+    const tint: Paint = { type: 'SOLID', color: { r: 0, g: 0, b: 0 }, opacity: 0.2 };
+    fake.setFillsByUser(frame, [...(frame.fills as readonly Paint[]), tint]);
+    await fake.send({ type: 'job-preview', jobId: job.jobId, png: await png(32, 24, 20) });
+    const fills = frame.fills as readonly Paint[];
+    expect(fills.map((p) => p.type)).toEqual(['SOLID', 'IMAGE', 'SOLID']);
+    expect(fake.images.get((fills[1] as ImagePaint).imageHash!)).toMatchObject({ width: 32, height: 24 });
+
+    await fake.send({ type: 'job-ended', jobId: job.jobId, outcome: 'cancelled', message: 'Cancelled.' });
+    // back to what the frame had when the first preview showed
+    expect(frame.fills).toEqual([red]);
+  });
+
+  it('cancel links the frame to its fill style again', async () => {
+    let frame!: FrameNode;
+    let style!: string;
+    const { fake } = await startPlugin({
+      setup: (f) => {
+        style = f.addPaintStyle('Brand/Sand', [{ type: 'SOLID', color: { r: 0.9, g: 0.8, b: 0.6 } }]);
+        frame = f.addFrame({ name: 'Hero', width: 100, height: 100, fillStyleId: style });
+      },
+    });
+    await fake.select([frame]);
+    const before = frame.fills;
+    const [job] = await generate(fake);
+    await fake.send({ type: 'job-preview', jobId: job.jobId, png: await png(16, 12) });
+    // a preview is a fill edit, which unlinks the style
+    expect(frame.fillStyleId).toBe('');
+    await fake.send({ type: 'job-ended', jobId: job.jobId, outcome: 'cancelled', message: 'Cancelled.' });
+    expect(frame.fillStyleId).toBe(style);
+    expect(frame.fills).toEqual(before);
+  });
+
   it('a failed job restores the frame and says why', async () => {
     let frame!: FrameNode;
     const { fake } = await startPlugin({ setup: (f) => void (frame = f.addFrame({ name: 'Hero', width: 100, height: 100 })) });
@@ -68,6 +111,62 @@ describe('job lifecycle', () => {
     expect([placed.name, placed.x, placed.y, placed.width, placed.height]).toEqual(['Hero (generated)', 550, 20, 300, 200]);
     expect(JSON.parse(placed.getPluginData('generation'))).toMatchObject({ width: 600, height: 400, frameWidth: 300, frameHeight: 200 });
     expect(fake.lastMessage('job-applied')).toMatchObject({ placement: 'beside', frameName: 'Hero (generated)' });
+  });
+
+  it('puts the result for a frame deleted on another page on that page, without selecting it', async () => {
+    let frame!: FrameNode;
+    let other!: PageNode;
+    const { fake, figma } = await startPlugin({
+      setup: (f) => {
+        frame = f.addFrame({ name: 'Gone', width: 320, height: 200, x: 40, y: 60 });
+        other = f.addPage('Page 2');
+      },
+    });
+    await fake.select([frame]);
+    const [job] = await generate(fake);
+    fake.deleteByUser(frame);
+    await fake.switchPage(other);
+    await finishJob(fake, job);
+
+    expect(figma.currentPage).toBe(other);
+    expect(other.children).toEqual([]);
+    expect(other.selection).toEqual([]);
+    const placed = fake.page.children.at(-1) as FrameNode;
+    expect([placed.name, placed.x, placed.y, placed.width, placed.height]).toEqual(['Gone', 40, 60, 320, 200]);
+    expect(imageFills(placed)).toHaveLength(1);
+    expect(fake.page.selection).toEqual([]);
+    expect(fake.notices.at(-1)).toEqual({ message: '“Gone” was deleted while generating, so the image went into a new frame on the page “Page 1”.', error: false });
+  });
+
+  it('puts the result beside a frame resized on another page, on that page', async () => {
+    let frame!: FrameNode;
+    let other!: PageNode;
+    const { fake } = await startPlugin({
+      setup: (f) => {
+        frame = f.addFrame({ name: 'Hero', width: 300, height: 200, x: 10, y: 20 });
+        other = f.addPage('Page 2');
+      },
+    });
+    await fake.select([frame]);
+    const [job] = await generate(fake);
+    fake.resizeByUser(frame, 500, 200);
+    await fake.switchPage(other);
+    await finishJob(fake, job, { preview: false });
+
+    expect(other.children).toEqual([]);
+    const placed = fake.page.children.at(-1) as FrameNode;
+    expect([placed.name, placed.x, placed.y]).toEqual(['Hero (generated)', 550, 20]);
+    expect(fake.lastMessage('job-applied')).toMatchObject({ placement: 'beside', frameName: 'Hero (generated)' });
+  });
+
+  it('says plainly when the tiles do not cover the image (no talk of Figma’s 4096 px limit)', async () => {
+    let frame!: FrameNode;
+    const { fake } = await startPlugin({ setup: (f) => void (frame = f.addFrame({ name: 'Strip', width: 4096, height: 10 })) });
+    await fake.select([frame]);
+    const [job] = await generate(fake, { density: { kind: 'scale', scale: 1 } });
+    const image = { width: 4096, height: 10, tiles: [{ x: 0, y: 0, width: 4096, height: 5, bytes: await png(4096, 5) }] };
+    await fake.send({ type: 'job-result', jobId: job.jobId, meta: { jobId: job.jobId, prompt: 'p', seed: 1, steps: 8, guidance: null, method: 'dy-yarn', format: 'png', model: 'm' }, image });
+    expect(fake.notices.at(-1)).toEqual({ message: 'Could not place the image in “Strip”: The image tiles do not cover the 4096×10 image exactly.', error: true });
   });
 
   it('turns an image Figma refuses into a plain message and leaves the frame as it was', async () => {

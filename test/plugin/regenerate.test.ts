@@ -49,6 +49,51 @@ describe('resize and regenerate', () => {
     expect(outdatedList(fake)).toEqual([]);
   });
 
+  it('follows the current page with "nodechange" and never loads all pages', async () => {
+    const { fake } = await startPlugin();
+    expect(fake.pageListenerCount(fake.page)).toBe(1);
+    expect(fake.loadAllPagesCalls).toBe(0);
+    const [hero] = await generatedFrames(fake, [['Hero', 300, 300]]);
+    fake.resizeByUser(hero, 300, 200);
+    await fake.flush();
+    expect(outdatedList(fake)).toMatchObject([{ id: hero.id }]);
+    expect(fake.loadAllPagesCalls).toBe(0);
+  });
+
+  it('lists the out-of-date frames of the page the user goes to, and follows that page', async () => {
+    const first = await startPlugin();
+    const [made] = await generatedFrames(first.fake, [['Made', 200, 100]]);
+    const stored = made.getPluginData('generation');
+
+    let hero!: FrameNode;
+    let other!: PageNode;
+    let resized!: FrameNode;
+    let fine!: FrameNode;
+    const { fake } = await startPlugin({
+      setup: (f) => {
+        hero = f.addFrame({ name: 'Hero', width: 200, height: 100 });
+        hero.setPluginData('generation', stored);
+        other = f.addPage('Page 2');
+        resized = f.addFrame({ name: 'Resized', width: 300, height: 100, parent: other });
+        resized.setPluginData('generation', stored);
+        fine = f.addFrame({ name: 'Fine', width: 200, height: 100, parent: other });
+        fine.setPluginData('generation', stored);
+      },
+    });
+    fake.resizeByUser(hero, 200, 200);
+    await fake.flush();
+    expect(outdatedList(fake).map((f) => f.name)).toEqual(['Hero']);
+
+    await fake.switchPage(other);
+    // only the current page's frames
+    expect(outdatedList(fake).map((f) => f.name)).toEqual(['Resized']);
+    expect([fake.pageListenerCount(fake.page), fake.pageListenerCount(other)]).toEqual([0, 1]);
+    fake.resizeByUser(fine, 250, 100);
+    await fake.flush();
+    expect(outdatedList(fake).map((f) => f.name)).toEqual(['Resized', 'Fine']);
+    expect(fake.loadAllPagesCalls).toBe(0);
+  });
+
   it('finds out-of-date frames already on the page at start and when selected', async () => {
     let old!: FrameNode;
     const first = await startPlugin();

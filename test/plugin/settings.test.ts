@@ -31,9 +31,21 @@ describe('settings', () => {
     expect(fake.messages.map((m) => m.type)).toEqual(['settings', 'selection', 'outdated']);
   });
 
-  it('shows the UI with Figma theme colours and listens for resized frames', async () => {
+  it('saves two patches sent at once without losing either', async () => {
+    const { fake } = await startPlugin();
+    // Figma does not wait for one message's handler before it delivers the next
+    fake.post({ type: 'save-settings', patch: { token: 'paired-token' } });
+    fake.post({ type: 'save-settings', patch: { prompt: 'a fox' } });
+    await fake.flush();
+    expect(fake.storage.get('settings')).toEqual({ ...DEFAULT_SETTINGS, token: 'paired-token', prompt: 'a fox' });
+    expect(fake.uncaught).toEqual([]);
+  });
+
+  it('shows the UI with Figma theme colours and follows the current page for resized frames', async () => {
     const { fake } = await startPlugin();
     expect(fake.showUIOptions).toMatchObject({ themeColors: true });
+    expect(fake.pageListenerCount(fake.page)).toBe(1);
+    expect(fake.loadAllPagesCalls).toBe(0);
     expect(fake.notices).toEqual([]);
   });
 });

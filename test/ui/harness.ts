@@ -10,7 +10,9 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Frame, type FrameLocator, type Page } from 'playwright-core';
-import type { FrameInfo, JobBody, JobRequest, MainToUi, SelectionState, Settings, UiToMain } from '../../plugin/messages.ts';
+import type { FrameInfo, JobBody, JobRequest, Limits, MainToUi, SelectionState, Settings, UiToMain } from '../../plugin/messages.ts';
+import { DEFAULT_SETTINGS } from '../../plugin/default-settings.ts';
+import { DEFAULT_LIMITS, targetPixelSize } from '../../plugin/target-pixel-size.ts';
 import { ensureDemoBundle, loadPipeline } from '../../runtime/pipeline/index.ts';
 import { createCompanion, formatPairingCode, type Companion } from '../../runtime/server/index.ts';
 import { buildFigma } from '../../scripts/build.ts';
@@ -33,8 +35,11 @@ export interface DemoCompanion {
   close(): Promise<void>;
 }
 
+/** The version the companion reports: package.json's, as the CLI does. */
+export const PACKAGE_VERSION = (JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 /** A real companion around the demo pipeline, in a temporary data folder. */
-export async function startDemoCompanion(version = 'ui-test'): Promise<DemoCompanion> {
+export async function startDemoCompanion(version = PACKAGE_VERSION): Promise<DemoCompanion> {
   const dir = await mkdtemp(join(tmpdir(), 'dype-ui-'));
   const engine = await loadPipeline(await ensureDemoBundle(join(dir, 'bundle')), { device: 'cpu' });
   const companion = await createCompanion({ engine, dataDir: join(dir, 'data'), token: TOKEN, port: 0, version, previewIntervalMs: 0 });
@@ -95,24 +100,17 @@ const HARNESS = (uiHtml: string) => `<!doctype html>
   window.toUi = (message) => frame.contentWindow.postMessage({ pluginMessage: message }, '*');
 </script></body></html>`;
 
-/** Same values as plugin/settings.ts DEFAULT_SETTINGS (that file needs the figma global). */
-const DEFAULT_SETTINGS: Settings = {
-  companionUrl: 'http://127.0.0.1:7860',
-  token: null,
-  prompt: '',
-  density: { kind: 'scale', scale: 2 },
-  method: 'dy-yarn',
-  steps: null,
-  guidance: null,
-  seed: 42,
-  seedLocked: false,
-  format: 'png',
-};
-
 export interface FakeMainOptions {
   settings?: Partial<Settings>;
-  /** The selected frames, in points; targets are computed with the density as plugin/ does for whole scales. */
+  /** The selected frames, in points; targets are computed with the density and `limits` as plugin/ does. */
   frames?: { id: string; name: string; width: number; height: number }[];
+  /** Default: the plugin's DEFAULT_LIMITS (what it uses before the UI reports the companion's). */
+  limits?: Limits;
+  /**
+   * Companion origins the UI may reach besides the manifest's (the test companions listen on other
+   * ports); sent with the settings as `testOrigins`. Default: the origin of `settings.companionUrl`.
+   */
+  testOrigins?: string[];
 }
 
 /**
@@ -123,6 +121,10 @@ export class FakeMain {
   readonly received: UiToMain[] = [];
   settings: Settings;
   frames: NonNullable<FakeMainOptions['frames']>;
+  readonly testOrigins: string[];
+  readonly limits: Limits;
+  /** When each message in `received` arrived (Date.now()). */
+  readonly receivedAt: number[] = [];
   private waiters: Array<() => void> = [];
   private nextJob = 1;
   private readonly page: Page;
@@ -131,20 +133,16 @@ export class FakeMain {
     this.page = page;
     this.settings = { ...DEFAULT_SETTINGS, ...options.settings };
     this.frames = options.frames ?? [];
+    this.testOrigins = options.testOrigins ?? [new URL(this.settings.companionUrl).origin];
+    this.limits = options.limits ?? DEFAULT_LIMITS;
   }
 
   selection(): SelectionState {
     const d = this.settings.density;
-    const scale = (w: number, h: number) => (d.kind === 'scale' ? d.scale : d.px / Math.max(w, h));
-    const info = (f: { id: string; name: string; width: number; height: number }): FrameInfo => ({
-      ...f,
-      target: { width: Math.round(f.width * scale(f.width, f.height)), height: Math.round(f.height * scale(f.width, f.height)), clamped: false },
-      generation: null,
-      outdated: null,
-    });
+    const info = (f: { id: string; name: string; width: number; height: number }): FrameInfo => ({ ...f, target: targetPixelSize(f.width, f.height, d, this.limits), generation: null, outdated: null });
     return {
       frames: this.frames.map(info),
-      newFrame: this.frames.length === 0 ? { width: 1024, height: 1024, target: info({ id: '', name: '', width: 1024, height: 1024 }).target } : null,
+      newFrame: this.frames.length === 0 ? { width: 1024, height: 1024, target: targetPixelSize(1024, 1024, d, this.limits) } : null,
       skipped: 0,
     };
   }
@@ -158,10 +156,11 @@ export class FakeMain {
 
   async receive(message: UiToMain): Promise<void> {
     this.received.push(message);
+    this.receivedAt.push(Date.now());
     for (const wake of this.waiters.splice(0)) wake();
     switch (message.type) {
       case 'ready':
-        await this.send({ type: 'settings', settings: this.settings });
+        await this.send({ type: 'settings', settings: this.settings, testOrigins: this.testOrigins });
         await this.send({ type: 'selection', selection: this.selection() });
         await this.send({ type: 'outdated', frames: [] });
         break;

@@ -5,7 +5,7 @@
  *
  *   npx tsx test/ui/save-screenshots.ts
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -36,8 +36,7 @@ async function closedPort(): Promise<number> {
   throw new Error('no free port');
 }
 
-const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-const [demo, browser, html] = await Promise.all([startDemoCompanion(pkg.version), launchChromium(), buildUi()]);
+const [demo, browser, html] = await Promise.all([startDemoCompanion(), launchChromium(), buildUi()]);
 await mkdir(OUT, { recursive: true });
 try {
   // 1. the companion is not running
@@ -74,7 +73,7 @@ try {
 
   // 4. frames resized since their image was made
   ui = await openUi(browser, html, { dark: true, settings: { companionUrl: demo.url, token: TOKEN, prompt: 'Misty forest' } });
-  const generation = { version: 1, prompt: 'Misty forest', seed: 7, method: 'dy-yarn', steps: 28, guidance: null, format: 'png', density: { kind: 'scale', scale: 2 }, jobId: 'j', model: 'dype-demo', width: 2880, height: 1620, frameWidth: 1440, frameHeight: 810, tiles: 1, imageHash: 'h', tilesGroupId: null, createdAt: '' } as const;
+  const generation = { version: 1, prompt: 'Misty forest', seed: 7, method: 'dy-yarn', steps: 28, guidance: null, format: 'png', density: { kind: 'scale', scale: 2 }, jobId: 'j', model: 'dype-demo', width: 2880, height: 1620, frameWidth: 1440, frameHeight: 810, tiles: 1, imageHash: 'h', createdAt: '' } as const;
   await ui.main.send({
     type: 'outdated',
     frames: [

@@ -7,8 +7,8 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ImageResult, UiToMainOf } from '../../plugin/messages.ts';
-import { chromiumAvailable, CHROMIUM, buildUi, launchChromium, openUi, startDemoCompanion, TOKEN, type DemoCompanion, type UiPage } from './harness.ts';
+import { PREVIEW_FORWARD_MS, type ImageResult, type UiToMainOf } from '../../plugin/messages.ts';
+import { chromiumAvailable, CHROMIUM, buildUi, launchChromium, openUi, PACKAGE_VERSION, startDemoCompanion, TOKEN, type DemoCompanion, type UiPage } from './harness.ts';
 import type { Browser } from 'playwright-core';
 
 const SHOTS = new URL('../artifacts/ui/', import.meta.url).pathname;
@@ -63,7 +63,8 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
   }
 
   it('says plainly when the companion is not running, and how to start it', async () => {
-    const ui = await openPage({ settings: { companionUrl: `http://127.0.0.1:${await closedPort()}`, token: TOKEN, prompt: 'a lighthouse' } });
+    const closed = `http://127.0.0.1:${await closedPort()}`;
+    const ui = await openPage({ settings: { companionUrl: closed, token: TOKEN, prompt: 'a lighthouse' }, testOrigins: [closed, demo.url] });
     await ui.ui.getByRole('heading', { name: 'Companion not running' }).waitFor();
     await expect(ui.ui.getByRole('status').first().textContent()).resolves.toMatch(/^Nothing answers at http:\/\/127\.0\.0\.1:\d+\.$/);
     expect(await ui.ui.locator('.hint code').textContent()).toBe('npm start');
@@ -84,20 +85,53 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     await finish(ui);
   });
 
-  it('says when the service at the URL is not a compatible companion', async () => {
-    const old = createHttpServer((req, res) => {
+  it('says when the service at the URL is not a compatible companion: another major version, or fields missing', async () => {
+    const real = (await (await fetch(`${demo.url}/v1/health`)).json()) as Record<string, unknown>;
+    expect(real.version).toBe(PACKAGE_VERSION);
+    let health: Record<string, unknown> = { ok: true, version: '0.0.1' };
+    const other = createHttpServer((req, res) => {
       res.writeHead(req.url === '/v1/health' ? 200 : 404, { 'Content-Type': 'application/json', 'Access-Control-Allow-Origin': '*' });
-      res.end(req.url === '/v1/health' ? JSON.stringify({ ok: true, version: '0.0.1' }) : '{}');
+      res.end(req.url === '/v1/health' ? JSON.stringify(health) : '{}');
     });
-    await new Promise<void>((resolve) => old.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
     try {
-      const ui = await openPage({ settings: { companionUrl: `http://127.0.0.1:${(old.address() as { port: number }).port}`, token: TOKEN } });
+      const ui = await openPage({ settings: { companionUrl: `http://127.0.0.1:${(other.address() as { port: number }).port}`, token: TOKEN } });
       await ui.ui.getByRole('heading', { name: 'Incompatible companion' }).waitFor();
-      expect(await ui.ui.getByRole('status').first().textContent()).toMatch(/different API version \(0\.0\.1\); update the plugin or the companion/);
+      expect(await ui.ui.getByRole('status').first().textContent()).toBe('Incompatible companion (version 0.0.1, need 0.x): its health check lacks model, demo, minSide, maxSide, maxPixels, maxSteps, provider, defaultSteps, methods.');
+
+      // everything this UI needs, but a newer major version
+      health = { ...real, version: '1.2.0' };
+      await ui.ui.getByRole('button', { name: 'Retry' }).click();
+      await expect.poll(() => ui.ui.getByRole('status').first().textContent()).toBe('Incompatible companion (version 1.2.0, need 0.x).');
       await finish(ui);
     } finally {
-      await new Promise<void>((resolve) => old.close(() => resolve()));
+      await new Promise<void>((resolve) => other.close(() => resolve()));
     }
+  });
+
+  it('accepts only the companion addresses the manifest allows, and says what another port needs', async () => {
+    const ui = await openPage({ settings: { companionUrl: 'http://127.0.0.1:9999', token: TOKEN }, testOrigins: [] });
+    await ui.ui.getByRole('heading', { name: 'Address not allowed' }).waitFor();
+    const why = 'Figma lets this plugin reach only http://127.0.0.1:7860 or http://localhost:7860, the addresses in its manifest. To use http://127.0.0.1:9999, add it to networkAccess.allowedDomains in manifest.json, rebuild the plugin and start the companion with “npm start -- --port 9999”.';
+    expect(await ui.ui.getByRole('status').first().textContent()).toBe(why);
+    expect(await ui.ui.getByRole('button', { name: 'Retry' }).isDisabled()).toBe(true);
+
+    const field = ui.ui.getByLabel('Companion URL');
+    await field.fill('http://localhost:9000');
+    expect(await ui.ui.getByRole('button', { name: 'Connect' }).isDisabled()).toBe(true);
+    expect(await ui.ui.locator('#companion-url-problem').textContent()).toMatch(/^Figma lets this plugin reach only .* To use http:\/\/localhost:9000, add it .*“npm start -- --port 9000”\.$/);
+    expect(await field.getAttribute('aria-invalid')).toBe('true');
+    await ui.shot(SHOTS, 'address-not-allowed');
+    await field.fill('http://192.168.1.20:7860');
+    expect(await ui.ui.locator('#companion-url-problem').textContent()).toBe('The companion runs on this computer only: use http://127.0.0.1:7860 or http://localhost:7860.');
+    for (const allowed of ['http://localhost:7860', 'http://127.0.0.1:7860/']) {
+      await field.fill(allowed);
+      expect(await ui.ui.getByRole('button', { name: 'Connect' }).isDisabled()).toBe(false);
+      expect(await ui.ui.locator('#companion-url-problem').count()).toBe(0);
+    }
+    await field.fill('not a url');
+    expect(await ui.ui.locator('#companion-url-problem').textContent()).toBe('Use an address like http://127.0.0.1:7860.');
+    await finish(ui);
   });
 
   it('says the token is wrong and pairs again with the printed code', async () => {
@@ -161,6 +195,10 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     await ui.shot(SHOTS, 'progress');
 
     const result = await ui.main.waitFor('job-result', (m) => m.jobId === job.jobId, 60_000);
+    // the companion sends a preview per step (previewIntervalMs 0); the main thread gets at most one a second
+    const previewTimes = ui.main.received.flatMap((m, i) => (m.type === 'job-preview' && m.jobId === job.jobId ? [ui.main.receivedAt[i]] : []));
+    expect(previewTimes.length).toBeGreaterThan(0);
+    for (let i = 1; i < previewTimes.length; i++) expect(previewTimes[i] - previewTimes[i - 1]).toBeGreaterThan(PREVIEW_FORWARD_MS - 150);
     expect(result.image.tiles).toHaveLength(1);
     const meta = await sharp(result.image.tiles[0].bytes).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['png', 1440, 960]);
@@ -224,8 +262,43 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     await finish(ui);
   });
 
+  it('a job that finishes while its cancel is on the way is not placed, and the user is told', async () => {
+    const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN, prompt: 'a race', steps: 100, density: { kind: 'scale', scale: 1 } }, frames: [{ id: '5:1', name: 'Racer', width: 1024, height: 1024 }] });
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    const auth = { Authorization: `Bearer ${TOKEN}` };
+    const state = async (id: string) => ((await (await fetch(`${demo.url}/v1/jobs/${id}`, { headers: auth })).json()) as { state: string }).state;
+    // the cancel reaches the companion only once the job is done there, so it answers 409 job_not_cancellable
+    let cancelAnswer = 0;
+    await ui.page.route('**/cancel', async (route) => {
+      if (route.request().method() !== 'POST') return route.continue();
+      const id = decodeURIComponent(new URL(route.request().url()).pathname.split('/').at(-2)!);
+      await expect.poll(() => state(id), { timeout: 60_000 }).toBe('done');
+      const response = await route.fetch();
+      cancelAnswer = response.status();
+      await route.fulfill({ response });
+    });
+    await ui.ui.getByRole('button', { name: 'Generate' }).click();
+    await ui.main.waitFor('generate');
+    const [job] = ui.main.started;
+    await expect.poll(() => ui.ui.locator(`[data-job="${job.jobId}"]`).textContent()).toMatch(/Step \d+ of 100/);
+    await ui.ui.getByRole('button', { name: 'Cancel Racer' }).click();
+
+    const ended = await ui.main.waitFor('job-ended', (m) => m.jobId === job.jobId, 60_000);
+    expect(ended.outcome).toBe('cancelled');
+    await expect.poll(() => cancelAnswer, { timeout: 60_000 }).toBe(409);
+    await ui.ui.getByText('Cancelled after it finished; see Recent images.').waitFor();
+    await ui.shot(SHOTS, 'cancel-raced-completion');
+    // nothing was placed, and nothing is stuck
+    expect(ui.main.count('job-result')).toBe(0);
+    expect(await ui.ui.getByText('Placing the image…').count()).toBe(0);
+    await ui.page.unroute('**/cancel');
+    await finish(ui);
+  });
+
   it('fails a job in plain words when the companion refuses it', async () => {
-    const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN, prompt: 'too big', density: { kind: 'scale', scale: 4 } }, frames: [{ id: '1:6', name: 'Huge', width: 4096, height: 4096 }] });
+    // a main thread that sizes the frame with limits the companion does not have
+    const limits = { minSide: 64, maxSide: 16384, maxPixels: 16384 * 16384 };
+    const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN, prompt: 'too big', density: { kind: 'scale', scale: 4 } }, frames: [{ id: '1:6', name: 'Huge', width: 4096, height: 4096 }], limits });
     await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
     await ui.ui.getByRole('button', { name: 'Generate' }).click();
     const ended = await ui.main.waitFor('job-ended');
@@ -237,7 +310,7 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
 
   it('lists out-of-date frames and regenerates them; a relaunch regenerates once connected', async () => {
     const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN, prompt: 'x' } });
-    const generation = { version: 1, prompt: 'misty forest', seed: 7, method: 'dy-yarn', steps: 8, guidance: null, format: 'png', density: { kind: 'scale', scale: 2 }, jobId: 'j', model: 'dype-demo', width: 800, height: 400, frameWidth: 400, frameHeight: 200, tiles: 1, imageHash: 'h', tilesGroupId: null, createdAt: '' } as const;
+    const generation = { version: 1, prompt: 'misty forest', seed: 7, method: 'dy-yarn', steps: 8, guidance: null, format: 'png', density: { kind: 'scale', scale: 2 }, jobId: 'j', model: 'dype-demo', width: 800, height: 400, frameWidth: 400, frameHeight: 200, tiles: 1, imageHash: 'h', createdAt: '' } as const;
     await ui.main.send({
       type: 'outdated',
       frames: [
@@ -271,6 +344,9 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     const apply = ui.ui.getByRole('button', { name: /^Apply “history sample”/ });
     await apply.waitFor();
     await apply.click();
+    // thumbnails of the full-size image: decoded off the main thread, lazily, at 40 px
+    const thumb = ui.ui.locator('.history-list img').first();
+    expect(await Promise.all(['decoding', 'loading', 'width', 'height'].map((a) => thumb.getAttribute(a)))).toEqual(['async', 'lazy', '40', '40']);
     const reapply = (await ui.main.waitFor('reapply')) as UiToMainOf<'reapply'>;
     expect(reapply.meta).toMatchObject({ jobId: submitted.id, prompt: 'history sample', seed: 3, steps: 1, model: 'dype-demo' });
     expect(reapply.image.width).toBe(4160);

@@ -1,8 +1,10 @@
 import { useEffect, useState } from 'preact/hooks';
-import { CompanionError, validCompanionUrl, type CompanionClient, type Connection } from '../companion-client.ts';
+import { CompanionError, companionUrlProblem, type CompanionClient, type Connection } from '../companion-client.ts';
 
 interface Props {
   url: string;
+  /** Companion origins the UI test harness adds to the manifest's. */
+  testOrigins: readonly string[];
   connection: Connection;
   client: CompanionClient | null;
   onUrl: (url: string) => void;
@@ -17,10 +19,11 @@ const TITLES: Record<Connection['status'], string> = {
   'not-running': 'Companion not running',
   'wrong-token': 'Wrong token',
   incompatible: 'Incompatible companion',
+  'not-allowed': 'Address not allowed',
 };
 
 /** Companion URL, connection status, pairing, and how to start the companion when it is not running. */
-export function ConnectionPanel({ url, connection, client, onUrl, onToken, recheck }: Props) {
+export function ConnectionPanel({ url, testOrigins, connection, client, onUrl, onToken, recheck }: Props) {
   const { status, health } = connection;
   const [open, setOpen] = useState(false);
   const [draftUrl, setDraftUrl] = useState(url);
@@ -32,7 +35,11 @@ export function ConnectionPanel({ url, connection, client, onUrl, onToken, reche
   const connected = status === 'connected';
   const needsPairing = status === 'unpaired' || status === 'wrong-token';
   const showDetails = !connected || open;
-  const urlValid = validCompanionUrl(draftUrl);
+  const urlProblem = companionUrlProblem(draftUrl, testOrigins);
+  const urlValid = urlProblem === null;
+  const draftChanged = draftUrl.trim().replace(/\/+$/, '') !== url;
+  // the saved URL's problem is the status text already
+  const showUrlProblem = showDetails && !urlValid && draftChanged;
 
   async function pair() {
     if (!client || code.trim() === '') return;
@@ -134,17 +141,22 @@ export function ConnectionPanel({ url, connection, client, onUrl, onToken, reche
             type="url"
             value={draftUrl}
             aria-invalid={!urlValid}
+            aria-describedby={showUrlProblem ? 'companion-url-problem' : undefined}
             onInput={(e) => setDraftUrl(e.currentTarget.value)}
             onKeyDown={(e) => {
               if (e.key === 'Enter') saveUrl();
             }}
           />
           <button type="button" disabled={!urlValid} onClick={saveUrl}>
-            {draftUrl.trim().replace(/\/+$/, '') === url ? 'Retry' : 'Connect'}
+            {draftChanged ? 'Connect' : 'Retry'}
           </button>
         </div>
       )}
-      {showDetails && !urlValid && <p class="error">Use an address like http://127.0.0.1:7860.</p>}
+      {showUrlProblem && (
+        <p id="companion-url-problem" class="error">
+          {urlProblem}
+        </p>
+      )}
       {connected && open && (
         <button type="button" class="link danger" onClick={() => onToken(null)}>
           Forget the token (unpair)

@@ -1,8 +1,8 @@
-import type { Density, FrameInfo, Method, PixelSize, SelectionState, Settings } from '../../plugin/messages.ts';
+import { MAX_IMAGE_SIDE, METHODS, type Density, type FrameInfo, type Method, type PixelSize, type SelectionState, type Settings } from '../../plugin/messages.ts';
 import type { Health } from '../companion-client.ts';
 import { megapixels, randomSeed, shorten, size } from '../format.ts';
-import { METHODS, methodInfo } from '../methods.ts';
-import { MAX_TILE_SIDE, tileRects } from '../tile-image.ts';
+import { METHOD_INFO } from '../methods.ts';
+import { tileRects } from '../tile-rects.ts';
 
 interface Props {
   settings: Settings;
@@ -33,7 +33,7 @@ function targetsOf(selection: SelectionState): Target[] {
 export function GeneratePanel({ settings, selection, health, blocked, update, onGenerate }: Props) {
   const targets = targetsOf(selection);
   const density = settings.density;
-  const tiles = targets.reduce((n, t) => n + (Math.max(t.target.width, t.target.height) > MAX_TILE_SIDE ? tileRects(t.target.width, t.target.height).length : 0), 0);
+  const tiles = targets.reduce((n, t) => n + (Math.max(t.target.width, t.target.height) > MAX_IMAGE_SIDE ? tileRects(t.target.width, t.target.height).length : 0), 0);
   const clamped = targets.some((t) => t.target.clamped);
   const count = selection.frames.length;
   const label = count > 1 ? `Generate ${count} images` : 'Generate';
@@ -66,7 +66,7 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
           ))}
           {targets.length > 4 && <li class="muted">and {targets.length - 4} more</li>}
         </ul>
-        {tiles > 0 && <p class="muted">Above Figma’s {MAX_TILE_SIDE} px image limit: placed as {tiles} tiles in a locked group.</p>}
+        {tiles > 0 && <p class="muted">Above Figma’s {MAX_IMAGE_SIDE} px image limit: placed as {tiles} tiles in a locked group.</p>}
         {clamped && health && <p class="warning">Limited to what the companion allows ({health.maxSide} px per side, {megapixels(health.maxPixels, 1)}).</p>}
         {selection.skipped > 0 && <p class="muted">{selection.skipped} selected layer(s) are not frames and are skipped.</p>}
       </div>
@@ -93,7 +93,7 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
             </label>
           ))}
           <label class={density.kind === 'longest' ? 'on' : ''}>
-            <input type="radio" name="density" checked={density.kind === 'longest'} onChange={() => setDensity({ kind: 'longest', px: 4096 })} />
+            <input type="radio" name="density" checked={density.kind === 'longest'} onChange={() => setDensity({ kind: 'longest', px: MAX_IMAGE_SIDE })} />
             Longest side
           </label>
         </div>
@@ -149,14 +149,14 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
         <summary>Advanced</summary>
         <label for="method">Method</label>
         <select id="method" value={settings.method} aria-describedby="method-help" onChange={(e) => update({ method: e.currentTarget.value as Method })}>
-          {METHODS.filter((m) => !health || health.methods.includes(m.id)).map((m) => (
-            <option key={m.id} value={m.id}>
-              {m.label}
+          {METHODS.filter((m) => !health || health.methods.includes(m)).map((m) => (
+            <option key={m} value={m}>
+              {METHOD_INFO[m].label}
             </option>
           ))}
         </select>
         <p id="method-help" class="muted small">
-          {methodInfo(settings.method).help}
+          {METHOD_INFO[settings.method].help}
         </p>
         <div class="grid2">
           <div>

@@ -58,7 +58,8 @@ export function HistoryPanel({ client, connected, canApply, refreshKey, onApply 
         <ul class="history-list">
           {jobs.map((job) => (
             <li key={job.id} class="row">
-              <img class="thumb" src={client!.imageUrl(job.id)} alt="" loading="lazy" width={40} height={40} />
+              {/* the companion has only the full-size image: decode it off the main thread, when it scrolls into view, at thumbnail size */}
+              <img class="thumb" src={client!.imageUrl(job.id)} alt="" loading="lazy" decoding="async" width={40} height={40} />
               <div class="grow">
                 <div class="name" title={job.params.prompt}>
                   {shorten(job.params.prompt, 48)}
