@@ -4,12 +4,11 @@
  * other. Messages are `{ type, ...payload }` objects sent as Figma's `pluginMessage`.
  */
 
-/** Generation methods the companion offers, in the order the UI lists them; `dy-*` re-tune positions at every step (DyPE). */
-export const METHODS = ['dy-yarn', 'dy-ntk', 'dy-pi', 'yarn', 'ntk', 'pi', 'base'] as const;
-export type Method = (typeof METHODS)[number];
-
-export const IMAGE_FORMATS = ['png', 'jpg'] as const;
-export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+// Method and format names come from the pipeline's contract (a pure, dependency-free module), so the
+// plugin, the UI and the companion cannot drift apart; `dy-*` re-tune positions at every step (DyPE).
+import type { GenerationMethod as Method, ImageFormat } from '../runtime/pipeline/names.ts';
+export { GENERATION_METHODS as METHODS, IMAGE_FORMATS } from '../runtime/pipeline/names.ts';
+export type { Method, ImageFormat };
 
 /** Figma's limit on an image's width and height; larger results are placed as tiles of at most this size. */
 export const MAX_IMAGE_SIDE = 4096;

@@ -1,15 +1,7 @@
 /** The pipeline's public contract: what callers (CLI, server) pass in and get back. */
+import type { GenerationMethod, ImageFormat } from './names.ts';
 
-/** User-facing method names: `dy-*` rescale RoPE per step (DyPE); the others are static. */
-export const GENERATION_METHODS = ['dy-yarn', 'dy-ntk', 'dy-pi', 'yarn', 'ntk', 'pi', 'base'] as const;
-export type GenerationMethod = (typeof GENERATION_METHODS)[number];
-
-export const IMAGE_FORMATS = ['png', 'jpg'] as const;
-export type ImageFormat = (typeof IMAGE_FORMATS)[number];
-
-/** Request limits shared by every front end (CLI, companion, plugin); the bundle adds its own size caps. */
-export const MIN_SIDE = 64;
-export const MAX_STEPS = 100;
+export * from './names.ts';
 
 export const DEVICES = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
 export type Device = (typeof DEVICES)[number];
