@@ -77,6 +77,7 @@ export type JobEvent =
   | (EventBase & { event: 'started' })
   | (EventBase & { event: 'progress'; step: number; steps: number; elapsedMs: number; etaMs: number })
   | (EventBase & { event: 'preview'; step: number; png: string; width: number; height: number })
+  | (EventBase & { event: 'decoding'; tile: number; tiles: number })
   | (EventBase & { event: 'done'; result: JobResultView })
   | (EventBase & { event: 'failed'; error: { code: string; message: string } })
   | (EventBase & { event: 'cancelled' })

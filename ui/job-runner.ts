@@ -26,6 +26,8 @@ export interface JobProgress {
   /** 0–1. */
   progress: number;
   previewUrl: string | null;
+  /** VAE tiles decoded so far after the last step, as [done, total]; null before decoding starts. */
+  decoded: [number, number] | null;
   /** The outcome in words once finished. */
   message: string | null;
   tiles: number;
@@ -93,6 +95,7 @@ export class JobRunner {
           etaMs: null,
           progress: 0,
           previewUrl: null,
+          decoded: null,
           message: null,
           tiles: 0,
         },
@@ -209,6 +212,9 @@ export class JobRunner {
         break;
       case 'progress':
         this.update(entry, { stage: cancelling ? 'cancelling' : 'running', position: 0, step: event.step, steps: event.steps, etaMs: event.etaMs, progress: event.progress });
+        break;
+      case 'decoding':
+        this.update(entry, { stage: cancelling ? 'cancelling' : 'running', decoded: [event.tile, event.tiles], etaMs: null, progress: event.progress });
         break;
       case 'preview': {
         this.update(entry, { previewUrl: `data:image/png;base64,${event.png}` });

@@ -259,7 +259,7 @@ export class Pipeline implements Engine {
       const out = await vae.run({ [vae.inputs[0].name]: { type: 'float32', data: tile, dims: [1, c.latentChannels, h, w] } });
       sampleRss();
       return out[vae.outputNames[0]].data as Float32Array;
-    });
+    }, opts.onDecodeProgress);
     const decodeMs = performance.now() - decodeStart;
 
     // 8. Crop to the exact size and encode with the parameters embedded.

@@ -48,6 +48,8 @@ export interface GenerateOptions {
    * cost an x0 estimate, a projection and a PNG encode, so callers throttle here, not afterwards.
    */
   wantPreview?: (step: number, steps: number) => boolean;
+  /** After each decoded VAE tile (a 4K FLUX decode takes a while after the last step). */
+  onDecodeProgress?: (tiles: number, totalTiles: number) => void;
 }
 
 export interface GenerateResult {

@@ -292,7 +292,7 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
           type: 'object',
           description:
             'One shape for every event: {event, jobId, state, progress, ...}. queued: position. progress: step, steps, sigma, elapsedMs, etaMs. ' +
-            'preview: step, png (base64), width, height (throttled). done: result. failed/interrupted: error. progress stays below 1 until done.',
+            'preview: step, png (base64), width, height (throttled). decoding: tile, tiles (after the last step). done: result. failed/interrupted: error. progress stays below 1 until done.',
           properties: {
             event: { enum: [...JOB_EVENT_NAMES] },
             jobId: { type: 'string' },

@@ -39,6 +39,8 @@ export function toJobView(record: JobRecord, position: number | null): JobView {
 
 /** Share of the progress bar given to the denoising steps; decode, encode and write fill the rest. */
 export const STEP_SHARE = 0.95;
+/** Progress when the last VAE tile is decoded (encode and write still to come). */
+export const DECODE_END = 0.99;
 
 interface EventBase {
   jobId: string;
@@ -52,13 +54,14 @@ export type JobEvent =
   | (EventBase & { event: 'started' })
   | (EventBase & { event: 'progress'; step: number; steps: number; sigma: number; elapsedMs: number; etaMs: number })
   | (EventBase & { event: 'preview'; step: number; png: string; width: number; height: number })
+  | (EventBase & { event: 'decoding'; tile: number; tiles: number })
   | (EventBase & { event: 'done'; result: JobResultView })
   | (EventBase & { event: 'failed'; error: JobError })
   | (EventBase & { event: 'cancelled' })
   | (EventBase & { event: 'interrupted'; error: JobError });
 
 export type JobEventName = JobEvent['event'];
-export const JOB_EVENT_NAMES = ['queued', 'started', 'progress', 'preview', 'done', 'failed', 'cancelled', 'interrupted'] as const satisfies readonly JobEventName[];
+export const JOB_EVENT_NAMES = ['queued', 'started', 'progress', 'preview', 'decoding', 'done', 'failed', 'cancelled', 'interrupted'] as const satisfies readonly JobEventName[];
 export const TERMINAL_EVENTS: ReadonlySet<JobEventName> = new Set(['done', 'failed', 'cancelled', 'interrupted']);
 
 /** The terminal event for a finished record, or null while it is still queued or running. */

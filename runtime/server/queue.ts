@@ -6,7 +6,7 @@ import type { GenerateProgress, GenerateRequest, GenerateResult } from '../pipel
 import type { Engine } from './engine.ts';
 import { ApiError, JOB_ERRORS, type JobError } from './errors.ts';
 import { isTerminal, type JobParams, type JobRecord, type JobStore } from './jobs.ts';
-import { STEP_SHARE, terminalEvent, toJobView, type JobEvent, type JobView } from './protocol.ts';
+import { DECODE_END, STEP_SHARE, terminalEvent, toJobView, type JobEvent, type JobView } from './protocol.ts';
 
 export type JobListener = (event: JobEvent) => void;
 
@@ -282,6 +282,7 @@ export class JobQueue {
         signal: controller.signal,
         wantPreview: () => this.wantPreview(job),
         onProgress: (progress) => this.onProgress(job, progress),
+        onDecodeProgress: (tile, tiles) => this.onDecodeProgress(job, tile, tiles),
       });
       if (!(result?.image instanceof Uint8Array) || result.image.byteLength === 0) {
         throw new Error('The engine returned no image bytes.');
@@ -332,6 +333,13 @@ export class JobQueue {
       job.lastPreview = previewEvent;
       this.emit(job, previewEvent);
     }
+  }
+
+  private onDecodeProgress(job: Job, tile: number, tiles: number): void {
+    const { record } = job;
+    if (record.state !== 'running' || job.controller?.signal.aborted) return;
+    record.progress = STEP_SHARE + ((DECODE_END - STEP_SHARE) * tile) / Math.max(1, tiles);
+    this.emit(job, { jobId: record.id, state: record.state, progress: record.progress, event: 'decoding', tile, tiles });
   }
 
   /** Saves the terminal state, then tells listeners (so a `done` client finds image and record on disk). */

@@ -99,6 +99,21 @@ describe('generate on the demo model', () => {
     expect(meta.width).toBeGreaterThanOrEqual(128);
   });
 
+  it('reports each decoded VAE tile after the last step', async () => {
+    const order: string[] = [];
+    const tiles: [number, number][] = [];
+    await pipeline.generate({ ...base, width: 2048, height: 1024, steps: 2 }, {
+      onProgress: (p) => order.push(`step ${p.step}`),
+      onDecodeProgress: (done, total) => {
+        order.push('tile');
+        tiles.push([done, total]);
+      },
+    });
+    // 64×32 latent px in 32-px tiles overlapping by 12: columns start at 0, 20, 40 → 3 tiles
+    expect(tiles).toEqual([[1, 3], [2, 3], [3, 3]]);
+    expect(order).toEqual(['step 1', 'step 2', 'tile', 'tile', 'tile']);
+  });
+
   it('cancellation stops before the next step', async () => {
     const abort = new AbortController();
     let calls = 0;

@@ -47,6 +47,25 @@ describe('companion with the real pipeline (demo bundle)', () => {
     expect([meta.format, meta.width, meta.height]).toEqual(['png', width, height]);
   });
 
+  it('reports tiled decode progress between the last step and done', async () => {
+    // A job ahead in the queue keeps ours waiting until its event stream is open.
+    const ahead = await api.post('/v1/jobs', { prompt: 'ahead', width: 512, height: 512, steps: 20 });
+    expect(ahead.status).toBe(202);
+    // 2048 px wide at 64 px per token and 1024 px tiles: at least two VAE tiles
+    const { job, events } = await api.run({ prompt: 'wide', width: 2048, height: 1024, seed: 6, steps: 1 });
+    expect(job.state, JSON.stringify(job.error)).toBe('done');
+    const names = events.map((e) => e.event);
+    const decoding = events.filter((e): e is Extract<typeof e, { event: 'decoding' }> => e.event === 'decoding');
+    expect(decoding.length).toBeGreaterThanOrEqual(2);
+    expect(decoding.map((e) => e.tile)).toEqual(decoding.map((_, i) => i + 1));
+    expect(decoding.at(-1)!.tile).toBe(decoding.at(-1)!.tiles);
+    expect(names.lastIndexOf('progress')).toBeLessThan(names.indexOf('decoding'));
+    expect(names.lastIndexOf('decoding')).toBeLessThan(names.indexOf('done'));
+    const progress = decoding.map((e) => e.progress);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    expect(Math.max(...progress)).toBeLessThan(1);
+  });
+
   it('cancels a running generation', async () => {
     const submitted = await api.post('/v1/jobs', { prompt: 'cancel me', width: 64, height: 64, steps: 50 });
     const stream = api.events(submitted.body.id);

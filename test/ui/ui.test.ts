@@ -212,6 +212,18 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     await finish(ui);
   });
 
+  it('shows the VAE decode after the last step, part by part', async () => {
+    // 4096² px is 8×8 demo tiles: a couple of seconds of decoding after a single step
+    const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN, prompt: 'big', steps: 1, density: { kind: 'scale', scale: 2 } }, frames: [{ id: '1:4', name: 'Poster', width: 2048, height: 2048 }] });
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    await ui.ui.getByRole('button', { name: 'Generate' }).click();
+    const [job] = await expect.poll(() => ui.main.started).toHaveLength(1).then(() => ui.main.started);
+    await expect.poll(() => ui.ui.locator(`[data-job="${job.jobId}"]`).textContent(), { timeout: 30_000, interval: 50 }).toMatch(/Decoding the image · part \d+ of \d+/);
+    const result = await ui.main.waitFor('job-result', (m) => m.jobId === job.jobId, 60_000);
+    expect([result.image.width, result.image.height]).toEqual([4096, 4096]);
+    await finish(ui);
+  });
+
   it('cuts results above 4096 px into ≤ 4096 px tiles that rebuild the image exactly', async () => {
     const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN, prompt: 'wide banner', steps: 2, density: { kind: 'scale', scale: 2 } }, frames: [{ id: '1:3', name: 'Banner', width: 2200, height: 48 }] });
     await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();

@@ -16,6 +16,7 @@ function statusText(job: JobProgress): string {
     case 'queued':
       return job.position ? `Queued (${ordinal(job.position)} in line)` : 'Queued';
     case 'running':
+      if (job.decoded) return `Decoding the image · part ${job.decoded[0]} of ${job.decoded[1]}`;
       return job.steps ? `Step ${job.step} of ${job.steps}${job.etaMs !== null && job.step > 0 ? ` · ${eta(job.etaMs)}` : ''}` : 'Starting…';
     case 'cancelling':
       return 'Cancelling…';
