@@ -1,0 +1,27 @@
+/**
+ * The seam between checkpoint files and graph builders. A builder asks for tensors by their checkpoint
+ * key and gets the name of a graph value holding them in the graph's compute type; where the bytes
+ * live (external data inside the original safetensors file), and which Cast or DequantizeLinear turns
+ * the stored type into the compute type, is the weight source's business, decided once per tensor.
+ */
+import type { StoredTensor } from './safetensors.js';
+
+export interface WeightSource {
+  /** A short description of where the weights come from, for error messages (e.g. the file name). */
+  readonly origin: string;
+  has(key: string): boolean;
+  /** The stored tensor; throws an error naming the origin and the missing key. */
+  tensor(key: string): StoredTensor;
+  shape(key: string): readonly number[];
+  /** Keys that start with `prefix` (to count blocks, find optional parts). */
+  keys(prefix?: string): string[];
+  /** Name of the graph value holding `key` in compute type; repeated calls return the same value. */
+  value(key: string): string;
+}
+
+export class MissingTensorError extends Error {
+  constructor(readonly origin: string, readonly key: string, detail = '') {
+    super(`${origin}: tensor ${key} is missing${detail ? ` (${detail})` : ''}; the checkpoint is incomplete or not the expected model`);
+    this.name = 'MissingTensorError';
+  }
+}
