@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { findAttention, type AttentionMatch } from './attention.ts';
 import { ImportError } from './errors.ts';
 import { readJsonObject } from './files.ts';
-import { DataType, GraphIndex, dtypeName, elemType, externalLocations, opsetVersion, readModel, valueShape, type OnnxModel } from './graph.ts';
+import { GraphIndex, externalLocations, opsetVersion, readModel, type OnnxModel } from '../onnx/graph.ts';
+import { DataType, dtypeName, elemType, valueShape } from '../onnx/proto.ts';
 import { ropeStatus, type RopePattern } from './rope.ts';
 
 /** What the memory advice assumes: a 4096² px FLUX image (16 px per token) and dev's 512 text tokens. */

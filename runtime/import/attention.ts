@@ -6,17 +6,8 @@
  * that is hundreds of GB. `fuseAttention` rewrites matches to com.microsoft.MultiHeadAttention.
  */
 import type { NodeProto } from 'onnx-buf';
-import {
-  GraphIndex,
-  attrInt,
-  attrInts,
-  ensureOpset,
-  makeInt64Tensor,
-  makeNode,
-  nodeLabel,
-  pruneDead,
-  type OnnxModel,
-} from './graph.ts';
+import { GraphIndex, ensureOpset, nodeLabel, pruneDead, type OnnxModel } from '../onnx/graph.ts';
+import { DataType, attrInt, attrInts, makeNode, makeTensor } from '../onnx/proto.ts';
 
 export const MS_DOMAIN = 'com.microsoft';
 const FUSED_MS_OPS = new Set(['MultiHeadAttention', 'Attention', 'GroupQueryAttention', 'PackedMultiHeadAttention', 'PackedAttention', 'SparseAttention']);
@@ -200,7 +191,7 @@ export function fuseAttention(model: OnnxModel, matches: readonly AttentionMatch
   const removed: NodeProto[] = [];
   const int64 = (hint: string, values: number[]) => {
     const name = index.unique(hint);
-    g.initializer.push(makeInt64Tensor(name, values));
+    g.initializer.push(makeTensor(name, DataType.INT64, values));
     return name;
   };
   for (const m of matches) {
@@ -247,7 +238,7 @@ export function fuseAttention(model: OnnxModel, matches: readonly AttentionMatch
     const attn = index.unique(`${base}.out`);
     const split = index.unique(`${base}.out_heads`);
     nodes.push(
-      makeNode('MultiHeadAttention', [qFlat, key, m.v], [attn], { num_heads: heads, scale: { f: scale } }, MS_DOMAIN),
+      makeNode('MultiHeadAttention', [qFlat, key, m.v], [attn], { num_heads: heads, scale: { f: scale } }, { domain: MS_DOMAIN }),
       makeNode('Reshape', [attn, int64(`${base}.out_shape`, [0, 0, heads, vHeadDim])], [split]),
       makeNode('Transpose', [split], [m.output.output[0]], { perm: [0, 2, 1, 3] }),
     );

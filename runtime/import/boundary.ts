@@ -3,15 +3,8 @@
  * wrapped: each such input becomes float32 followed by a Cast to bfloat16, each such output is
  * cast back to float32. float16 graphs stay as they are (the runtime feeds float16 directly).
  */
-import {
-  DataType,
-  GraphIndex,
-  elemType,
-  makeNode,
-  renameUses,
-  setElemType,
-  type OnnxModel,
-} from './graph.ts';
+import { GraphIndex, renameUses, type OnnxModel } from '../onnx/graph.ts';
+import { DataType, elemType, makeNode, setElemType } from '../onnx/proto.ts';
 
 /** Wraps bfloat16 graph inputs/outputs with Casts; returns the names it wrapped. */
 export function wrapBfloat16Boundary(model: OnnxModel): string[] {

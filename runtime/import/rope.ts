@@ -21,23 +21,8 @@ import { create } from '@bufbuild/protobuf';
 import { Float16Array } from '@petamoriken/float16';
 import { NodeProtoSchema, type NodeProto } from 'onnx-buf';
 import { ImportError } from './errors.ts';
-import {
-  DataType,
-  GraphIndex,
-  attrInt,
-  attrInts,
-  attrString,
-  dtypeName,
-  makeFloatTensor,
-  makeInt64Tensor,
-  makeNode,
-  makeValueInfo,
-  nodeLabel,
-  pruneDead,
-  tensorValues,
-  valueShape,
-  type OnnxModel,
-} from './graph.ts';
+import { GraphIndex, nodeLabel, pruneDead, tensorValues, type OnnxModel } from '../onnx/graph.ts';
+import { DataType, attrInt, attrInts, attrString, dtypeName, makeNode, makeTensor, makeValueInfo, valueShape } from '../onnx/proto.ts';
 
 export const IDS_INPUTS = ['img_ids', 'txt_ids'] as const;
 export const ROPE_INPUTS = ['rope_omega', 'rope_mscale'] as const;
@@ -503,7 +488,7 @@ export function rewriteRope(model: OnnxModel, pattern: RopePattern, offsets?: Ro
   const add = (map: Map<NodeProto, NodeProto[]>, key: NodeProto, node: NodeProto) => map.set(key, [...(map.get(key) ?? []), node]);
   const int64 = (hint: string, values: number[]) => {
     const name = index.unique(hint);
-    g.initializer.push(makeInt64Tensor(name, values));
+    g.initializer.push(makeTensor(name, DataType.INT64, values));
     return name;
   };
   /** input[offset : offset + n], cast to `type`. */
@@ -552,7 +537,7 @@ export function rewriteRope(model: OnnxModel, pattern: RopePattern, offsets?: Ro
 function roundTo(type: number, values: readonly number[]): number[] {
   if (type === DataType.FLOAT) return values.map(Math.fround);
   if (type === DataType.FLOAT16) return Array.from(Float16Array.from(values));
-  if (type === DataType.BFLOAT16) return Array.from(tensorValues(makeFloatTensor('', type, values), ''));
+  if (type === DataType.BFLOAT16) return Array.from(tensorValues(makeTensor('', type, values), ''));
   return [...values];
 }
 
@@ -576,7 +561,7 @@ export function bakeRope(model: OnnxModel, pattern: RopePattern, omega: ArrayLik
   }
   const constant = (hint: string, type: number, values: readonly number[], dims: readonly number[]) => {
     const name = index.unique(hint);
-    g.initializer.push(makeFloatTensor(name, type, values, dims));
+    g.initializer.push(makeTensor(name, type, values, dims));
     return name;
   };
   const replaced: NodeProto[] = [];

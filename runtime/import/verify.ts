@@ -17,7 +17,8 @@ import { gaussianNoise } from '../pipeline/noise.ts';
 import { createSession, type InputInfo, type TensorData } from '../pipeline/ort.ts';
 import type { Device } from '../pipeline/types.ts';
 import { ImportError } from './errors.ts';
-import { DataType, GraphIndex, makeNode, makeValueInfo, type OnnxModel } from './graph.ts';
+import { GraphIndex, type OnnxModel } from '../onnx/graph.ts';
+import { DataType, makeNode, makeValueInfo } from '../onnx/proto.ts';
 import { bakeRope, findRope } from './rope.ts';
 
 export interface ProbeGrid {

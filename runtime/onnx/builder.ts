@@ -10,42 +10,28 @@
  */
 import { create, toBinary } from '@bufbuild/protobuf';
 import {
-  AttributeProtoSchema,
-  AttributeProto_AttributeType,
   GraphProtoSchema,
   ModelProtoSchema,
-  NodeProtoSchema,
   OperatorSetIdProtoSchema,
   StringStringEntryProtoSchema,
   TensorProtoSchema,
   TensorProto_DataLocation,
   TensorProto_DataType,
-  TensorShapeProtoSchema,
-  TensorShapeProto_DimensionSchema,
-  TypeProtoSchema,
-  TypeProto_TensorSchema,
-  ValueInfoProtoSchema,
-  type AttributeProto,
   type NodeProto,
   type TensorProto,
   type ValueInfoProto,
 } from 'onnx-buf';
+import { DTYPES, makeNode, makeValueInfo, tensorBytes, type Attrs } from './proto.ts';
+
+export type { AttrValue, Attrs } from './proto.ts';
 
 export type ElemType = 'float32' | 'float16' | 'int64' | 'int32' | 'bool';
 
-export const ONNX_DTYPE: Readonly<Record<ElemType, TensorProto_DataType>> = Object.freeze({
-  float32: TensorProto_DataType.FLOAT,
-  float16: TensorProto_DataType.FLOAT16,
-  int64: TensorProto_DataType.INT64,
-  int32: TensorProto_DataType.INT32,
-  bool: TensorProto_DataType.BOOL,
-});
+/** The builder's element types: a view of the one table in ./proto.ts. */
+export const ONNX_DTYPE: Readonly<Record<ElemType, TensorProto_DataType>> = DTYPES;
 
 /** A fixed size, or a symbolic dimension name (dynamic). */
 export type Dim = number | string;
-
-export type AttrValue = number | bigint | string | number[] | { f: number } | { floats: number[] };
-export type Attrs = Record<string, AttrValue>;
 
 export interface OpOptions {
   /** Name hint for the generated output name(s). */
@@ -86,48 +72,8 @@ interface PendingInitializer {
   bytes: Uint8Array<ArrayBuffer>;
 }
 
-function floatBytes(data: Float32Array): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(data.length * 4);
-  const view = new DataView(out.buffer);
-  for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i], true);
-  return out;
-}
-
-function int64Bytes(data: readonly (number | bigint)[] | BigInt64Array): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(data.length * 8);
-  const view = new DataView(out.buffer);
-  for (let i = 0; i < data.length; i++) view.setBigInt64(i * 8, BigInt(data[i]), true);
-  return out;
-}
-
-function attribute(name: string, value: AttrValue): AttributeProto {
-  const T = AttributeProto_AttributeType;
-  if (typeof value === 'number') {
-    if (!Number.isInteger(value)) throw new TypeError(`attribute ${name}: non-integer ${value}; wrap floats as { f }`);
-    return create(AttributeProtoSchema, { name, type: T.INT, i: BigInt(value) });
-  }
-  if (typeof value === 'bigint') return create(AttributeProtoSchema, { name, type: T.INT, i: value });
-  if (typeof value === 'string') return create(AttributeProtoSchema, { name, type: T.STRING, s: new TextEncoder().encode(value) });
-  if (Array.isArray(value)) return create(AttributeProtoSchema, { name, type: T.INTS, ints: value.map((v) => BigInt(v)) });
-  if ('f' in value) return create(AttributeProtoSchema, { name, type: T.FLOAT, f: value.f });
-  return create(AttributeProtoSchema, { name, type: T.FLOATS, floats: value.floats });
-}
-
 function valueInfo(name: string, dtype: ElemType, shape: readonly Dim[]): ValueInfoProto {
-  const dim = shape.map((d) =>
-    create(TensorShapeProto_DimensionSchema, {
-      value: typeof d === 'number' ? { case: 'dimValue', value: BigInt(d) } : { case: 'dimParam', value: d },
-    }),
-  );
-  return create(ValueInfoProtoSchema, {
-    name,
-    type: create(TypeProtoSchema, {
-      value: {
-        case: 'tensorType',
-        value: create(TypeProto_TensorSchema, { elemType: ONNX_DTYPE[dtype], shape: create(TensorShapeProtoSchema, { dim }) }),
-      },
-    }),
-  });
+  return makeValueInfo(name, ONNX_DTYPE[dtype], shape);
 }
 
 export class GraphBuilder {
@@ -190,7 +136,7 @@ export class GraphBuilder {
     const count = dims.reduce((a, b) => a * b, 1);
     if (count !== data.length) throw new RangeError(`initializer ${hint}: ${data.length} values for dims [${dims.join(',')}]`);
     const name = this.unique(hint);
-    this.initializers.push({ name, dtype: 'float32', dims: [...dims], bytes: floatBytes(data) });
+    this.initializers.push({ name, dtype: 'float32', dims: [...dims], bytes: tensorBytes(TensorProto_DataType.FLOAT, data) });
     return name;
   }
 
@@ -198,7 +144,7 @@ export class GraphBuilder {
     const count = dims.reduce((a, b) => a * b, 1);
     if (count !== data.length) throw new RangeError(`initializer ${hint}: ${data.length} values for dims [${dims.join(',')}]`);
     const name = this.unique(hint);
-    this.initializers.push({ name, dtype: 'int64', dims: [...dims], bytes: int64Bytes(data) });
+    this.initializers.push({ name, dtype: 'int64', dims: [...dims], bytes: tensorBytes(TensorProto_DataType.INT64, data) });
     return name;
   }
 
@@ -245,15 +191,7 @@ export class GraphBuilder {
       const hint = options.name ?? opType.toLowerCase();
       outputs = Array.from({ length: count }, () => this.unique(hint));
     }
-    this.nodes.push(
-      create(NodeProtoSchema, {
-        name: `${outputs[0]}/${opType}`,
-        opType,
-        input: [...inputs],
-        output: outputs,
-        attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
-      }),
-    );
+    this.nodes.push(makeNode(opType, inputs, outputs, attrs, { name: `${outputs[0]}/${opType}` }));
     return outputs;
   }
 

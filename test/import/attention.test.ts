@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fluxRopeFrequencies } from '../../runtime/dype/index.ts';
 import { analyzeTransformer, formatAnalysis } from '../../runtime/import/analyze.ts';
-import { readModel } from '../../runtime/import/graph.ts';
+import { readModel } from '../../runtime/onnx/graph.ts';
 import { importExport } from '../../runtime/import/index.ts';
 import { FIXTURE_DIMS, writeExportFixture, type ExportFixtureOptions } from './fixtures/export.ts';
 import { maxAbs, maxAbsDiff, positions, runTransformer, tempRoot, writeFixtureTransformer } from './fixtures/run.ts';

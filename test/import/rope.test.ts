@@ -5,7 +5,7 @@ import { fluxRopeFrequencies, type DypeOptions } from '../../runtime/dype/index.
 import { analyzeTransformer } from '../../runtime/import/analyze.ts';
 import { ImportError } from '../../runtime/import/errors.ts';
 import { writeFileAtomic } from '../../runtime/files/atomic.ts';
-import { GraphIndex, readModel, serializeModel } from '../../runtime/import/graph.ts';
+import { GraphIndex, readModel, serializeModel } from '../../runtime/onnx/graph.ts';
 import { findRope, fitTheta, rewriteRope } from '../../runtime/import/rope.ts';
 import { FIXTURE_DIMS, nativeOmega, type TransformerFixtureOptions } from './fixtures/export.ts';
 import { maxAbs, maxAbsDiff, positions, runTransformer, tempRoot, writeFixtureTransformer } from './fixtures/run.ts';

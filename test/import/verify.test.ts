@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeFileAtomic } from '../../runtime/files/atomic.ts';
-import { GraphIndex, readModel, serializeModel } from '../../runtime/import/graph.ts';
+import { GraphIndex, readModel, serializeModel } from '../../runtime/onnx/graph.ts';
 import { findRope, ropeOffsets, rewriteRope, type RopeSliceOffsets } from '../../runtime/import/rope.ts';
 import { dypeProbeRope, verifyTransformer, writeDypeReference } from '../../runtime/import/verify.ts';
 import { FIXTURE_DIMS, type TransformerFixtureOptions } from './fixtures/export.ts';

@@ -7,45 +7,20 @@ import { Float16Array, getFloat16 } from '@petamoriken/float16';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
-  AttributeProtoSchema,
-  AttributeProto_AttributeType,
   ModelProtoSchema,
-  NodeProtoSchema,
   OperatorSetIdProtoSchema,
   TensorProtoSchema,
   TensorProto_DataLocation,
   TensorProto_DataType,
-  TensorShapeProtoSchema,
-  TensorShapeProto_DimensionSchema,
-  TypeProtoSchema,
-  TypeProto_TensorSchema,
-  ValueInfoProtoSchema,
-  type AttributeProto,
   type GraphProto,
   type ModelProto,
   type NodeProto,
   type TensorProto,
   type ValueInfoProto,
 } from 'onnx-buf';
-import { ImportError } from './errors.ts';
+import { OnnxError } from './errors.ts';
+import { bytesPerElement, dtypeName } from './proto.ts';
 
-export { TensorProto_DataType as DataType };
-
-const DTYPE_NAMES: Record<number, string> = {
-  [TensorProto_DataType.FLOAT]: 'float32',
-  [TensorProto_DataType.FLOAT16]: 'float16',
-  [TensorProto_DataType.BFLOAT16]: 'bfloat16',
-  [TensorProto_DataType.DOUBLE]: 'float64',
-  [TensorProto_DataType.INT64]: 'int64',
-  [TensorProto_DataType.INT32]: 'int32',
-  [TensorProto_DataType.BOOL]: 'bool',
-  [TensorProto_DataType.UINT8]: 'uint8',
-  [TensorProto_DataType.INT8]: 'int8',
-};
-
-export function dtypeName(type: number): string {
-  return DTYPE_NAMES[type] ?? `onnx-type-${type}`;
-}
 
 /** A model file and the folder its external data locations are relative to. */
 export interface OnnxModel {
@@ -60,9 +35,9 @@ export function readModel(path: string): OnnxModel {
   try {
     proto = fromBinary(ModelProtoSchema, readFileSync(path));
   } catch (error) {
-    throw new ImportError('export_invalid', `${path} is not a readable ONNX model: ${(error as Error).message}`, { cause: error });
+    throw new OnnxError(`${path} is not a readable ONNX model: ${(error as Error).message}`, { cause: error });
   }
-  if (!proto.graph) throw new ImportError('export_invalid', `${path} has no graph`);
+  if (!proto.graph) throw new OnnxError(`${path} has no graph`);
   return { path, dir: dirname(path), proto, graph: proto.graph };
 }
 
@@ -84,98 +59,6 @@ export function ensureOpset(proto: ModelProto, domain: string, version: number):
 /** A readable handle for a node in messages: its name, or op and first output. */
 export function nodeLabel(node: NodeProto): string {
   return node.name ? `${node.name} (${node.opType})` : `${node.opType} → ${node.output[0] ?? '?'}`;
-}
-
-// ---- Attributes.
-
-export function attribute(node: NodeProto, name: string): AttributeProto | undefined {
-  return node.attribute.find((a) => a.name === name);
-}
-
-export function attrInt(node: NodeProto, name: string, fallback?: number): number | undefined {
-  const a = attribute(node, name);
-  return a ? Number(a.i) : fallback;
-}
-
-export function attrInts(node: NodeProto, name: string): number[] | undefined {
-  const a = attribute(node, name);
-  return a ? a.ints.map(Number) : undefined;
-}
-
-export function attrString(node: NodeProto, name: string): string | undefined {
-  const a = attribute(node, name);
-  return a ? new TextDecoder().decode(a.s) : undefined;
-}
-
-export type NodeAttr = number | number[] | string | { f: number };
-
-export function makeAttribute(name: string, value: NodeAttr): AttributeProto {
-  const T = AttributeProto_AttributeType;
-  if (typeof value === 'number') return create(AttributeProtoSchema, { name, type: T.INT, i: BigInt(value) });
-  if (typeof value === 'string') return create(AttributeProtoSchema, { name, type: T.STRING, s: new TextEncoder().encode(value) });
-  if (Array.isArray(value)) return create(AttributeProtoSchema, { name, type: T.INTS, ints: value.map((v) => BigInt(v)) });
-  return create(AttributeProtoSchema, { name, type: T.FLOAT, f: value.f });
-}
-
-export function makeNode(opType: string, inputs: string[], outputs: string[], attrs: Record<string, NodeAttr> = {}, domain = ''): NodeProto {
-  return create(NodeProtoSchema, {
-    name: `dype/${outputs[0]}`,
-    opType,
-    domain,
-    input: inputs,
-    output: outputs,
-    attribute: Object.entries(attrs).map(([k, v]) => makeAttribute(k, v)),
-  });
-}
-
-export function makeInt64Tensor(name: string, values: readonly number[], dims: readonly number[] = [values.length]): TensorProto {
-  const raw = new Uint8Array(values.length * 8);
-  const view = new DataView(raw.buffer);
-  values.forEach((v, i) => view.setBigInt64(i * 8, BigInt(v), true));
-  return create(TensorProtoSchema, { name, dims: dims.map((d) => BigInt(d)), dataType: TensorProto_DataType.INT64, rawData: raw });
-}
-
-/** A float tensor of `dataType` (float32, float64, float16 or bfloat16, rounded to nearest even) holding `values`. */
-export function makeFloatTensor(name: string, dataType: number, values: ArrayLike<number>, dims: readonly number[] = [values.length]): TensorProto {
-  const T = TensorProto_DataType;
-  let typed: Float32Array | Float64Array | Float16Array | Uint16Array;
-  if (dataType === T.FLOAT) typed = Float32Array.from(values);
-  else if (dataType === T.DOUBLE) typed = Float64Array.from(values);
-  else if (dataType === T.FLOAT16) typed = Float16Array.from(values);
-  else if (dataType === T.BFLOAT16) typed = Uint16Array.from(new Uint32Array(Float32Array.from(values).buffer), (b) => Math.floor((b + 0x7fff + ((b >>> 16) & 1)) / 0x10000) & 0xffff);
-  else throw new ImportError('export_invalid', `cannot write ${name} as ${dtypeName(dataType)}: not a float type`);
-  const raw = new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength).slice();
-  return create(TensorProtoSchema, { name, dims: dims.map((d) => BigInt(d)), dataType, rawData: raw });
-}
-
-export function makeValueInfo(name: string, elemType: number, shape: readonly (number | string)[] | null): ValueInfoProto {
-  const tensor = create(TypeProto_TensorSchema, { elemType });
-  if (shape) {
-    tensor.shape = create(TensorShapeProtoSchema, {
-      dim: shape.map((d) =>
-        create(TensorShapeProto_DimensionSchema, { value: typeof d === 'number' ? { case: 'dimValue', value: BigInt(d) } : { case: 'dimParam', value: d } }),
-      ),
-    });
-  }
-  return create(ValueInfoProtoSchema, { name, type: create(TypeProtoSchema, { value: { case: 'tensorType', value: tensor } }) });
-}
-
-/** Element type of a tensor value info (0 when not a tensor or unknown). */
-export function elemType(info: ValueInfoProto | undefined): number {
-  const t = info?.type?.value;
-  return t?.case === 'tensorType' ? t.value.elemType : 0;
-}
-
-/** Shape of a tensor value info: numbers for fixed dims, names (or '?') for symbolic ones. */
-export function valueShape(info: ValueInfoProto | undefined): (number | string)[] | null {
-  const t = info?.type?.value;
-  if (t?.case !== 'tensorType' || !t.value.shape) return null;
-  return t.value.shape.dim.map((d) => (d.value.case === 'dimValue' ? Number(d.value.value) : d.value.case === 'dimParam' ? d.value.value : '?'));
-}
-
-export function setElemType(info: ValueInfoProto, type: number): void {
-  const t = info.type?.value;
-  if (t?.case === 'tensorType') t.value.elemType = type;
 }
 
 // ---- Index over one graph.
@@ -278,7 +161,7 @@ function externalEntry(t: TensorProto, key: string): string | undefined {
 export function tensorRawBytes(t: TensorProto, modelDir: string): Uint8Array | undefined {
   if (t.dataLocation === TensorProto_DataLocation.EXTERNAL) {
     const location = externalEntry(t, 'location');
-    if (!location) throw new ImportError('export_invalid', `initializer ${t.name} is external but has no location`);
+    if (!location) throw new OnnxError(`initializer ${t.name} is external but has no location`);
     const offset = Number(externalEntry(t, 'offset') ?? 0);
     const count = t.dims.reduce((n, d) => n * Number(d), 1);
     const length = Number(externalEntry(t, 'length') ?? count * bytesPerElement(t.dataType));
@@ -288,7 +171,7 @@ export function tensorRawBytes(t: TensorProto, modelDir: string): Uint8Array | u
       let read = 0;
       while (read < length) {
         const n = readSync(fd, bytes, read, length - read, offset + read);
-        if (n === 0) throw new ImportError('export_invalid', `external data of ${t.name} in ${location} is truncated`);
+        if (n === 0) throw new OnnxError(`external data of ${t.name} in ${location} is truncated`);
         read += n;
       }
     } finally {
@@ -297,27 +180,6 @@ export function tensorRawBytes(t: TensorProto, modelDir: string): Uint8Array | u
     return bytes;
   }
   return t.rawData.length > 0 ? t.rawData : undefined;
-}
-
-export function bytesPerElement(dataType: number): number {
-  const T = TensorProto_DataType;
-  switch (dataType) {
-    case T.DOUBLE:
-    case T.INT64:
-    case T.UINT64:
-      return 8;
-    case T.FLOAT:
-    case T.INT32:
-    case T.UINT32:
-      return 4;
-    case T.FLOAT16:
-    case T.BFLOAT16:
-    case T.INT16:
-    case T.UINT16:
-      return 2;
-    default:
-      return 1;
-  }
 }
 
 /** Decodes a (small) numeric tensor to float64 numbers. */
@@ -357,7 +219,7 @@ export function tensorValues(t: TensorProto, modelDir: string): Float64Array {
           out[i] = view.getUint8(at);
           break;
         default:
-          throw new ImportError('export_invalid', `constant ${t.name} has unsupported element type ${dtypeName(t.dataType)}`);
+          throw new OnnxError(`constant ${t.name} has unsupported element type ${dtypeName(t.dataType)}`);
       }
     }
     return out;
