@@ -12,13 +12,18 @@ import { DEVICES, type Device } from './types.ts';
 ort.env.logLevel = 'fatal';
 
 /**
- * Plain data the pipeline passes in and gets back. Outputs are always float32 or int64; float16 is
- * only for feeds that `Session.prepare` converted once ahead of a loop.
+ * Plain data the pipeline passes in and gets back. Outputs are always float32 or int64; the other
+ * types appear only on feeds that {@link Session.prepare} converted once ahead of a loop.
  */
 export type TensorData =
   | { type: 'float32'; data: Float32Array; dims: readonly number[] }
   | { type: 'float16'; data: Uint16Array; dims: readonly number[] }
-  | { type: 'int64'; data: BigInt64Array; dims: readonly number[] };
+  | { type: 'float64'; data: Float64Array; dims: readonly number[] }
+  | { type: 'int64'; data: BigInt64Array; dims: readonly number[] }
+  | { type: 'int32'; data: Int32Array; dims: readonly number[] };
+
+/** Element types a feed can be converted to: whatever the graph declares among these. */
+export const FEED_TYPES = ['float32', 'float16', 'float64', 'int64', 'int32'] as const;
 
 export interface InputInfo {
   name: string;
@@ -90,13 +95,10 @@ export class Session {
    * denoising step (text embeddings, ids) is converted once rather than per run.
    */
   prepare(name: string, feed: TensorData): TensorData {
-    if (feed.type === 'float32' && this.input(name).type === 'float16') {
-      return { type: 'float16', data: new Uint16Array(new Float16Array(feed.data).buffer), dims: feed.dims };
-    }
-    return feed;
+    return feedAs(this.input(name), feed);
   }
 
-  /** Runs with every graph input fed; float feeds are converted to the input's element type. */
+  /** Runs with every graph input fed; each feed is converted to the element type its input declares. */
   async run(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>> {
     const missing = this.inputs.filter((i) => !(i.name in feeds)).map((i) => i.name);
     if (missing.length) throw new OrtError(`${this.path}: missing inputs ${missing.join(', ')}`);
@@ -104,7 +106,10 @@ export class Session {
     if (extra.length) throw new OrtError(`${this.path}: the graph has no input(s) ${extra.join(', ')}`);
 
     const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const info of this.inputs) ortFeeds[info.name] = toOrtTensor(info, feeds[info.name]);
+    for (const info of this.inputs) {
+      const feed = feedAs(info, feeds[info.name]);
+      ortFeeds[info.name] = new ort.Tensor(feed.type, feed.data, [...feed.dims]);
+    }
     let results: ort.InferenceSession.ReturnType;
     const start = performance.now();
     try {
@@ -126,22 +131,43 @@ export class Session {
   }
 }
 
-function toOrtTensor(info: InputInfo, feed: TensorData): ort.Tensor {
-  const dims = [...feed.dims];
-  if (feed.type === 'int64' || feed.type === 'float16') {
-    if (info.type !== feed.type) throw new OrtError(`input ${info.name} expects ${info.type}, got ${feed.type}`);
-    return new ort.Tensor(feed.type, feed.data, dims);
-  }
+/** A feed's values as numbers (float16 bits decoded). */
+function feedValues(feed: TensorData): ArrayLike<number> {
+  if (feed.type === 'float16') return float16ToFloat32(feed.data);
+  if (feed.type === 'int64') return Float64Array.from(feed.data, Number);
+  return feed.data;
+}
+
+/**
+ * The one place that decides a feed's element type: the one its input declares. Position ids come
+ * as float32 and go to int64/int32 inputs unchanged in value (optimum's exports take int64 ids);
+ * a fractional value there is refused rather than rounded.
+ */
+export function feedAs(info: InputInfo, feed: TensorData): TensorData {
+  if (feed.type === info.type) return feed;
+  const dims = feed.dims;
+  const values = feedValues(feed);
+  const integers = () => {
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isInteger(values[i])) throw new OrtError(`input ${info.name} takes ${info.type}, but value ${values[i]} at index ${i} is not an integer`);
+    }
+  };
   switch (info.type) {
     case 'float32':
-      return new ort.Tensor('float32', feed.data, dims);
+      return { type: 'float32', data: values instanceof Float32Array ? values : Float32Array.from(values), dims };
     case 'float16':
       // The polyfill's constructor has a fast path for typed arrays (Float16Array.from does not).
-      return new ort.Tensor('float16', new Uint16Array(new Float16Array(feed.data).buffer), dims);
+      return { type: 'float16', data: new Uint16Array(new Float16Array(values instanceof Float32Array ? values : Float32Array.from(values)).buffer), dims };
     case 'float64':
-      return new ort.Tensor('float64', Float64Array.from(feed.data), dims);
+      return { type: 'float64', data: Float64Array.from(values), dims };
+    case 'int64':
+      integers();
+      return { type: 'int64', data: BigInt64Array.from(Array.from(values), BigInt), dims };
+    case 'int32':
+      integers();
+      return { type: 'int32', data: Int32Array.from(values), dims };
     default:
-      throw new OrtError(`input ${info.name} has element type ${info.type}; float32, float16 and float64 are supported`);
+      throw new OrtError(`input ${info.name} has element type ${info.type}; the pipeline can feed ${FEED_TYPES.join(', ')}`);
   }
 }
 
