@@ -157,7 +157,7 @@ export function describePattern(p: RopePattern): RopeAnalysis {
     axes: p.axes.map((a) => ({
       axis: a.axis,
       frequencies: a.frequencies,
-      form: a.form === 'einsum' ? 'Einsum' : 'Unsqueeze·Mul',
+      form: { einsum: 'Einsum', mul: 'Unsqueeze·Mul', matmul: 'MatMul' }[a.form],
       constant: a.constant,
       constantDtype: dtypeName(a.constantDtype),
       product: a.product.name || a.product.output[0],

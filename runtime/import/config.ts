@@ -97,6 +97,8 @@ export interface ConfigInputs {
   clipTokenizerConfig: Json;
   /** RoPE as found in the graph (axes and θ of the frequency constants) and how the imported graph takes it. */
   rope: { axesDim: readonly number[]; theta: number; inputs: BundleConfig['rope']['inputs'] };
+  /** The transformer's fixed text length, when its graph has one (BFL's exporter fixes it): T5 pads to it. */
+  textLength?: number;
 }
 
 /** A neutral preview projection for latent spaces other than FLUX's 16 channels: channels cycle over R, G, B. */
@@ -148,7 +150,7 @@ export function buildBundleConfig(input: ConfigInputs): { config: BundleConfig; 
     rope: { axesDim: [...input.rope.axesDim], theta: input.rope.theta, inputs: input.rope.inputs },
     text: {
       clipMaxLength: clipMax !== undefined && Number.isInteger(clipMax) && clipMax <= 1024 ? clipMax : FLUX_DEFAULTS.clipMaxLength,
-      t5MaxLength: FLUX_DEFAULTS.t5MaxLength[input.variant],
+      t5MaxLength: input.textLength ?? FLUX_DEFAULTS.t5MaxLength[input.variant],
     },
     preview,
     defaults: { steps: FLUX_DEFAULTS.steps[input.variant], guidance: FLUX_DEFAULTS.guidance[input.variant] },

@@ -238,6 +238,10 @@ async function assemble(layout: ExportLayout, staging: string, options: ImportOp
   if (typeof imageTokens === 'number') {
     warnings.push(`the transformer takes a fixed ${imageTokens} image tokens (a static-shape export): it runs at that size only; re-export with dynamic token axes for DyPE's larger sizes`);
   }
+  const textLength = analysis.inputs.find((i) => i.name === 'encoder_hidden_states')?.shape?.[1];
+  if (typeof textLength === 'number') {
+    warnings.push(`the transformer takes a fixed ${textLength} text tokens (a static text length, as BFL's exporter writes): T5 prompts are padded to ${textLength} tokens, and longer ones truncated`);
+  }
   const names = [basename(layout.dir), modelIndex?._name_or_path, transformerConfig?._name_or_path].filter((n): n is string => typeof n === 'string');
   const detection = detectVariant(analysis.guidance, transformerConfig, schedulerConfig, names);
   warnings.push(...detection.warnings);
@@ -249,6 +253,7 @@ async function assemble(layout: ExportLayout, staging: string, options: ImportOp
     vae: vaeConfig,
     clipTokenizerConfig: clipConfig,
     rope: { ...rope, inputs: ropeInputs },
+    ...(typeof textLength === 'number' ? { textLength } : {}),
   });
   defaultsUsed.push(...built.defaultsUsed);
 

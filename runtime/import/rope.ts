@@ -31,6 +31,8 @@ export const ROPE_INPUTS = ['rope_omega', 'rope_mscale'] as const;
 const CONST_CHAIN_OPS = new Set(['Cast', 'Identity', 'Unsqueeze', 'Reshape', 'Squeeze', 'Flatten']);
 /** Ops between the ids and a position column, walked back to find the column. */
 const POSITION_OPS = new Set(['Cast', 'Identity', 'Unsqueeze', 'Squeeze', 'Reshape', 'Flatten']);
+/** Ops that can form the outer product positions × frequencies. */
+const PRODUCT_OPS = new Set(['Einsum', 'Mul', 'MatMul']);
 /** Ops of the repeat-interleave and dtype cast between Cos/Sin and the axis Concat. */
 const INTERLEAVE_OPS = new Set(['Cast', 'Identity', 'Unsqueeze', 'Tile', 'Expand', 'Flatten', 'Reshape']);
 
@@ -50,9 +52,9 @@ export interface RopeAxis {
   constant: string;
   constantDtype: number;
   constantDims: number[];
-  /** The Einsum/Mul that forms position × frequency. */
+  /** The Einsum/Mul/MatMul that forms position × frequency. */
   product: NodeProto;
-  form: 'einsum' | 'mul';
+  form: 'einsum' | 'mul' | 'matmul';
   /** Index of the frequency operand among the product's inputs. */
   freqInput: number;
   /** Nodes from the constant to the product (Cast/Unsqueeze/…), in order. */
@@ -116,8 +118,8 @@ export function findRope(index: GraphIndex, modelDir: string): RopePattern {
       continue;
     }
     const product = index.producer.get(angleValue);
-    if (!product || (product.opType !== 'Einsum' && product.opType !== 'Mul')) {
-      unsupported.push(`${nodeLabel(t)} is fed by the ids, but its argument comes from ${product ? nodeLabel(product) : `input ${angleValue}`}, not an Einsum/Mul with a frequency constant`);
+    if (!product || !PRODUCT_OPS.has(product.opType)) {
+      unsupported.push(`${nodeLabel(t)} is fed by the ids, but its argument comes from ${product ? nodeLabel(product) : `input ${angleValue}`}, not an Einsum/Mul/MatMul with a frequency constant`);
       continue;
     }
     const group = groups.get(product) ?? { cos: [], sin: [] };
@@ -312,18 +314,18 @@ function analyzeProduct(
   const n = constant.values.length;
   if (n < 2) throw bad(`frequency constant ${root} has ${n} value(s); a RoPE axis has at least 2`);
 
-  const form = product.opType === 'Einsum' ? 'einsum' : 'mul';
+  const form = product.opType === 'Einsum' ? 'einsum' : product.opType === 'MatMul' ? 'matmul' : 'mul';
   if (form === 'einsum') {
     const eq = (attrString(product, 'equation') ?? '').replace(/\s+/g, '');
-    const m = /^([a-zA-Z]),([a-zA-Z])->([a-zA-Z])([a-zA-Z])$/.exec(eq);
-    const letters = m ? [m[1], m[2]] : [];
-    if (!m || m[1] === m[2] || m[3] !== letters[posInput] || m[4] !== letters[freqInput]) {
-      throw bad(`Einsum equation "${eq}" is not the outer product positions × frequencies ("i,j->ij")`);
+    if (!isOuterProductEquation(eq, posInput)) {
+      throw bad(`Einsum equation "${eq}" is not an outer product positions × frequencies (such as "i,j->ij" or "...n,d->...nd")`);
     }
   } else {
     const shape = chainShape(index, modelDir, constant.dims.length ? constant.dims : [n], chain);
-    if (!shape || shape[shape.length - 1] !== n || shape.some((d, i) => i < shape.length - 1 && d !== 1)) {
-      throw bad(`frequency operand of shape [${shape?.join(',') ?? '?'}] is not a row of ${n} frequencies on the last axis`);
+    const row = form === 'matmul' ? shape?.length === 2 && shape[0] === 1 && shape[1] === n : shape && shape[shape.length - 1] === n && shape.every((d, i) => i === shape.length - 1 || d === 1);
+    if (!row) {
+      const expected = form === 'matmul' ? `[1, ${n}] (a MatMul of [N, 1] positions by a row of frequencies)` : `a row of ${n} frequencies on the last axis`;
+      throw bad(`frequency operand of shape [${shape?.join(',') ?? '?'}] is not ${expected}`);
     }
   }
 
@@ -361,6 +363,22 @@ function analyzeProduct(
     trigDtype,
     interleave: cosPath ? cosPath.ops.join('→') || '(none)' : '(not traced)',
   };
+}
+
+/**
+ * True when an Einsum equation multiplies each position by each frequency: the frequency operand
+ * is one index `d`, and the output is the position operand's indices (any, ellipsis included)
+ * followed by `d`: "i,j->ij", "bi,j->bij", "...n,d->...nd".
+ */
+export function isOuterProductEquation(equation: string, positionOperand: number): boolean {
+  const m = /^([a-zA-Z.]+),([a-zA-Z.]+)->([a-zA-Z.]+)$/.exec(equation);
+  if (!m) return false;
+  const position = m[1 + positionOperand];
+  const frequency = m[2 - positionOperand];
+  if (!/^[a-zA-Z]$/.test(frequency) || position.includes(frequency)) return false;
+  const letters = position.replace('...', '');
+  if (!/^[a-zA-Z]*$/.test(letters) || new Set(letters).size !== letters.length || position.split('...').length > 2) return false;
+  return m[3] === position + frequency;
 }
 
 /** The ids column a position operand reads: Gather/Slice/Split on the (concatenated) ids. */

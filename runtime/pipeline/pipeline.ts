@@ -80,11 +80,14 @@ export const OPTIONAL_TRANSFORMER_INPUTS = ['guidance', 'rope_omega', 'rope_msca
 export class Pipeline implements Engine {
   readonly info: PipelineInfo;
   private readonly tiles: TileConfig;
+  /** T5 tokens per prompt: the transformer's fixed text length when its graph has one (BFL's exports), else dype.json's. */
+  private readonly textLength: number;
 
   private constructor(
     private readonly bundle: Bundle,
     private readonly sessions: { transformer: Session; clip: Session; t5: Session; vae: Session },
     private readonly tokenizers: { clip: PromptTokenizer; t5: PromptTokenizer },
+    private readonly log: (line: string) => void,
   ) {
     const c = bundle.config;
     const t = sessions.transformer;
@@ -106,6 +109,8 @@ export class Pipeline implements Engine {
     });
     const nativeLatent = c.nativeResolution / c.vae.scaleFactorPx;
     this.tiles = c.decode ?? { tile: nativeLatent, overlap: Math.max(1, Math.floor(nativeLatent / 4)) };
+    const fixedText = t.input('encoder_hidden_states').shape[1];
+    this.textLength = typeof fixedText === 'number' && fixedText > 0 ? fixedText : c.text.t5MaxLength;
   }
 
   /** Loads a bundle; the first model picks the execution provider and the rest follow it. */
@@ -130,7 +135,7 @@ export class Pipeline implements Engine {
       if (takes !== c.rope.inputs) {
         throw new PipelineError('bundle_invalid', `dype.json says rope.inputs "${c.rope.inputs}" but ${transformer.path} takes ${takes === 'omega' ? 'rope_omega/rope_mscale' : 'rope_cos/rope_sin'}`);
       }
-      return new Pipeline(bundle, { transformer, clip, t5, vae }, tokenizers);
+      return new Pipeline(bundle, { transformer, clip, t5, vae }, tokenizers, opts.log ?? (() => {}));
     } catch (error) {
       // Nothing half-loaded stays in memory: release every session that was created.
       await Promise.all(sessions.map((session) => session.release()));
@@ -308,7 +313,10 @@ export class Pipeline implements Engine {
 
   private async encodePrompt(prompt: string): Promise<{ hidden: TensorData; pooled: TensorData }> {
     const { clip, t5 } = this.sessions;
-    const { clipMaxLength, t5MaxLength } = this.bundle.config.text;
+    const { clipMaxLength } = this.bundle.config.text;
+    const t5MaxLength = this.textLength;
+    const t5Tokens = this.tokenizers.t5.count(prompt);
+    if (t5Tokens > t5MaxLength) this.log(`warning: the prompt is ${t5Tokens} T5 tokens; this model reads ${t5MaxLength}, so it was truncated`);
     const clipIds = this.tokenizers.clip.encode(prompt, clipMaxLength);
     const t5Ids = this.tokenizers.t5.encode(prompt, t5MaxLength);
     const [clipOut, t5Out] = await Promise.all([

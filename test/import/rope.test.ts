@@ -34,6 +34,7 @@ const FORMS: [string, TransformerFixtureOptions, string][] = [
   ['float64 ω Cast to float32, shared by two axes', { freqDtype: 'float64', freqCast: true, sharedFrequencies: true }, 'Unsqueeze→Tile→Flatten'],
   ['float16 ω Cast to float32, shared, Mul form', { freqDtype: 'float16', freqCast: true, sharedFrequencies: true, outer: 'mul' }, 'Unsqueeze→Tile→Flatten'],
   ['float16 I/O, ω in external data', { io: 'float16', externalThreshold: 8 }, 'Unsqueeze→Tile→Flatten'],
+  ['MatMul of [N,1] positions by a [1,d/2] frequency row', { rope: 'matmul' }, 'Unsqueeze→Tile→Flatten'],
 ];
 
 describe('finding the in-graph RoPE', () => {
@@ -44,7 +45,7 @@ describe('finding the in-graph RoPE', () => {
     expect(a.rope.axesDim).toEqual([...FIXTURE_DIMS.ropeAxesDim]);
     expect(a.rope.theta).toBe(FIXTURE_DIMS.ropeTheta);
     expect(a.rope.axes!.map((x) => x.interleave)).toEqual([interleave, interleave, interleave]);
-    expect(a.rope.axes!.map((x) => x.form)).toEqual(new Array(3).fill(options.outer === 'mul' ? 'Unsqueeze·Mul' : 'Einsum'));
+    expect(a.rope.axes!.map((x) => x.form)).toEqual(new Array(3).fill(options.rope === 'matmul' ? 'MatMul' : options.outer === 'mul' ? 'Unsqueeze·Mul' : 'Einsum'));
     // The timestep/guidance sinusoids (constant × input → Cos/Sin) are not RoPE.
     expect(a.rope.untouched).toEqual(['time_proj.cos/Cos (Cos)', 'time_proj.sin/Sin (Sin)', 'guidance_proj.cos/Cos (Cos)', 'guidance_proj.sin/Sin (Sin)']);
   });
@@ -72,10 +73,10 @@ describe('finding the in-graph RoPE', () => {
     expect(analyzeTransformer(path).rope.status).toBe('ambiguous');
   });
 
-  it('not recognised: ids-fed Cos/Sin through a MatMul → error naming the Cos/Sin and the MatMul', async () => {
-    const path = await writeFixtureTransformer(join(root, `a${counter++}`), { rope: 'matmul' });
+  it('not recognised: ids-fed Cos/Sin of positions minus a constant → error naming the Cos/Sin and the Sub', async () => {
+    const path = await writeFixtureTransformer(join(root, `a${counter++}`), { rope: 'sub' });
     const model = readModel(path);
-    expect(() => findRope(new GraphIndex(model.graph), model.dir)).toThrow(/pos_embed\.cos\/Cos \(Cos\) is fed by the ids, but its argument comes from pos_embed\.matmul\/MatMul/);
+    expect(() => findRope(new GraphIndex(model.graph), model.dir)).toThrow(/pos_embed\.cos\/Cos \(Cos\) is fed by the ids, but its argument comes from pos_embed\.sub\/Sub/);
   });
 
   it('missing: no ids-fed Cos/Sin → error listing the Sin/Cos nodes and where they come from', async () => {
