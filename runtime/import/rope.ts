@@ -33,8 +33,8 @@ const CONST_CHAIN_OPS = new Set(['Cast', 'Identity', 'Unsqueeze', 'Reshape', 'Sq
 const POSITION_OPS = new Set(['Cast', 'Identity', 'Unsqueeze', 'Squeeze', 'Reshape', 'Flatten']);
 /** Ops that can form the outer product positions × frequencies. */
 const PRODUCT_OPS = new Set(['Einsum', 'Mul', 'MatMul']);
-/** Ops of the repeat-interleave and dtype cast between Cos/Sin and the axis Concat. */
-const INTERLEAVE_OPS = new Set(['Cast', 'Identity', 'Unsqueeze', 'Tile', 'Expand', 'Flatten', 'Reshape']);
+/** Layout ops between Cos/Sin and the Concat over axes: repeat-interleave, 2×2 rotation matrices, dtype casts. */
+const LAYOUT_OPS = new Set(['Cast', 'Identity', 'Unsqueeze', 'Squeeze', 'Tile', 'Expand', 'Flatten', 'Reshape', 'Transpose', 'Neg', 'Concat', 'SplitToSequence', 'Loop', 'ConcatFromSequence']);
 
 export interface RopeAxis {
   /** Index into axesDim: the ids column this axis reads. */
@@ -154,6 +154,13 @@ export function findRope(index: GraphIndex, modelDir: string): RopePattern {
     }
   }
   if (problems.length) fail('rope_not_found', ['RoPE pattern not recognised:', ...problems]);
+  traceAxisConcats(index, axes).forEach((entries, k) => {
+    if (!entries) return;
+    const positions = new Set(entries.map((e) => e.position));
+    axes[k].concatPosition = positions.size === 1 ? entries[0].position : null;
+    axes[k].concatNodes = [...new Set(entries.map((e) => e.concat))];
+    axes[k].interleave = entries[0].ops.join('→') || '(none)';
+  });
   return assignAxes(axes, untouched.map(nodeLabel));
 }
 
@@ -342,12 +349,10 @@ function analyzeProduct(
       break;
     }
   }
-  const cosPath = pathToConcat(index, cos);
-  const sinPath = pathToConcat(index, sin);
   return {
     column: idsColumn(index, modelDir, product.input[posInput], columnCount),
-    concatPosition: cosPath && sinPath && cosPath.position === sinPath.position ? cosPath.position : null,
-    concatNodes: cosPath && sinPath ? [cosPath.concat, sinPath.concat] : null,
+    concatPosition: null,
+    concatNodes: null,
     frequencies: n,
     theta,
     fitError: error,
@@ -361,7 +366,7 @@ function analyzeProduct(
     cos,
     sin,
     trigDtype,
-    interleave: cosPath ? cosPath.ops.join('→') || '(none)' : '(not traced)',
+    interleave: '(not traced)',
   };
 }
 
@@ -402,29 +407,82 @@ function idsColumn(index: GraphIndex, modelDir: string, value: string, columnCou
   return column !== null && column >= 0 ? column : null;
 }
 
-/** The path from a Cos/Sin through the interleave to the axis Concat; `castTo`: the last Cast's type on it. */
-function pathToConcat(index: GraphIndex, trig: NodeProto): { concat: NodeProto; position: number; ops: string[]; castTo: number | null } | null {
-  let value = trig.output[0];
-  const ops: string[] = [];
-  let castTo: number | null = null;
-  for (let step = 0; step < 16; step++) {
-    const users = index.consumersOf(value).filter((n) => n.opType !== 'Shape');
-    if (users.length !== 1) return null;
-    const next = users[0];
-    if (next.opType === 'Concat') {
-      if (new Set(next.input).size === 1) {
-        ops.push('Concat(self)');
-        value = next.output[0];
-        continue;
+/** Where one axis' Cos/Sin values enter the Concat over axes, and the ops on the way. */
+interface AxisConcatEntry {
+  concat: NodeProto;
+  position: number;
+  /** Op types from the Cos/Sin to the Concat, e.g. Unsqueeze→Tile→Flatten or SplitToSequence→Loop→ConcatFromSequence→Cast. */
+  ops: string[];
+  /** Element type set by the last Cast on the way, if any. */
+  castTo: number | null;
+}
+
+/**
+ * For each axis (its Cos and Sin), where their values enter the Concat over axes. Follows every
+ * layout op between them: repeat-interleave (Unsqueeze→Tile/Expand→Flatten/Reshape, or
+ * SplitToSequence→Loop→ConcatFromSequence), BFL's 2×2 rotation matrices (Neg, a Concat of the
+ * axis' own cos/−sin/sin/cos, Reshape) and Casts. A Concat whose inputs all come from one axis is
+ * part of that axis' layout; the first Concat mixing axes is the Concat over axes. Null for an axis
+ * that reaches none.
+ */
+function traceAxisConcats(index: GraphIndex, axes: readonly { cos: NodeProto; sin: NodeProto }[]): (AxisConcatEntry[] | null)[] {
+  type Step = { prev: string | null; node: NodeProto | null };
+  const reaches = axes.map(({ cos, sin }) => {
+    const reach = new Map<string, Step>([[cos.output[0], { prev: null, node: cos }], [sin.output[0], { prev: null, node: sin }]]);
+    const pendingConcats = new Set<NodeProto>();
+    let frontier = [cos.output[0], sin.output[0]];
+    for (let round = 0; frontier.length && round < 64; round++) {
+      const next: string[] = [];
+      for (const value of frontier) {
+        for (const node of index.consumersOf(value)) {
+          if (!LAYOUT_OPS.has(node.opType)) continue;
+          if (node.opType === 'Concat') {
+            pendingConcats.add(node);
+            continue;
+          }
+          for (const out of node.output) {
+            if (out && !reach.has(out)) {
+              reach.set(out, { prev: value, node });
+              next.push(out);
+            }
+          }
+        }
       }
-      return { concat: next, position: next.input.indexOf(value), ops, castTo };
+      // A Concat joins this axis' layout once every input is this axis' (or a constant).
+      for (const concat of pendingConcats) {
+        if (!concat.input.every((i) => reach.has(i) || index.isConstant(i))) continue;
+        pendingConcats.delete(concat);
+        const out = concat.output[0];
+        if (!reach.has(out)) {
+          reach.set(out, { prev: concat.input.find((i) => reach.has(i))!, node: concat });
+          next.push(out);
+        }
+      }
+      frontier = next;
     }
-    if (!INTERLEAVE_OPS.has(next.opType)) return null;
-    if (next.opType === 'Cast') castTo = attrInt(next, 'to')!;
-    ops.push(next.opType);
-    value = next.output[0];
-  }
-  return null;
+    return { reach, pendingConcats };
+  });
+  const ownerOf = (value: string) => reaches.findIndex((r) => r.reach.has(value));
+  return reaches.map(({ reach, pendingConcats }) => {
+    const entries: AxisConcatEntry[] = [];
+    for (const concat of pendingConcats) {
+      const owners = new Set(concat.input.map(ownerOf));
+      if (owners.has(-1) || owners.size < 2) continue;
+      concat.input.forEach((input, position) => {
+        if (!reach.has(input)) return;
+        const ops: string[] = [];
+        let castTo: number | null = null;
+        for (let v: string | null = input; v !== null; v = reach.get(v)!.prev) {
+          const node = reach.get(v)!.node!;
+          if (reach.get(v)!.prev === null) break;
+          ops.unshift(node.opType);
+          if (node.opType === 'Cast' && castTo === null) castTo = attrInt(node, 'to')!;
+        }
+        entries.push({ concat, position, ops, castTo });
+      });
+    }
+    return entries.length ? entries : null;
+  });
 }
 
 /** Axis order: the ids column each product reads; else the position in the Concat over axes. */
@@ -432,10 +490,10 @@ function assignAxes(found: FoundAxis[], untouched: string[]): RopePattern {
   const label = (a: { product: NodeProto }) => nodeLabel(a.product);
   const isPermutation = (keys: (number | null)[]) => keys.every((k) => k !== null) && new Set(keys).size === keys.length && keys.every((k) => k! < keys.length);
 
-  const concatSets = new Set(found.flatMap((a) => (a.concatNodes ? a.concatNodes : [])));
-  if (found.every((a) => a.concatNodes) && concatSets.size > 2) {
+  const concatGroups = new Set(found.map((a) => (a.concatNodes ?? []).map(nodeLabel).join(' / ')));
+  if (found.every((a) => a.concatNodes) && concatGroups.size > 1) {
     fail('rope_ambiguous', [
-      `RoPE pattern is ambiguous: the ${found.length} ids-fed frequency products feed ${concatSets.size / 2} separate Concat groups (RoPE computed more than once):`,
+      `RoPE pattern is ambiguous: the ${found.length} ids-fed frequency products feed ${concatGroups.size} separate Concat groups (RoPE computed more than once):`,
       ...found.map((a) => `${label(a)} → ${a.concatNodes!.map(nodeLabel).join(' / ')}`),
     ]);
   }
@@ -586,7 +644,9 @@ export function bakeRope(model: OnnxModel, pattern: RopePattern, omega: ArrayLik
   const before = new Map<NodeProto, NodeProto[]>();
   const after = new Map<NodeProto, NodeProto[]>();
   const add = (map: Map<NodeProto, NodeProto[]>, key: NodeProto, node: NodeProto) => map.set(key, [...(map.get(key) ?? []), node]);
-  for (const axis of pattern.axes) {
+  // Traced before any edit: where each axis' cos/sin parts enter the Concat over axes.
+  const traced = traceAxisConcats(index, pattern.axes);
+  pattern.axes.forEach((axis, k) => {
     const n = axis.frequencies;
     const start = pattern.axesDim.slice(0, axis.axis).reduce((sum, d) => sum + d / 2, 0);
     let values = roundTo(axis.constantDtype, Array.from({ length: n }, (_, j) => omega[start + j]));
@@ -599,22 +659,24 @@ export function bakeRope(model: OnnxModel, pattern: RopePattern, omega: ArrayLik
     if (rootNode) replaced.push(rootNode);
 
     const m = axisMscale[axis.axis];
-    for (const trig of [axis.cos, axis.sin]) {
-      const path = pathToConcat(index, trig);
-      if (path) {
-        const part = path.concat.input[path.position];
+    const entries = traced[k];
+    if (entries) {
+      for (const entry of entries) {
+        const part = entry.concat.input[entry.position];
         const scaled = index.unique(`${part}/reference_mscale`);
-        const factor = constant(`dype/reference.mscale.axis${axis.axis}`, path.castTo ?? axis.trigDtype, [m], []);
-        path.concat.input[path.position] = scaled;
-        add(before, path.concat, makeNode('Mul', [part, factor], [scaled]));
-      } else {
+        const factor = constant(`dype/reference.mscale.axis${axis.axis}`, entry.castTo ?? axis.trigDtype, [m], []);
+        entry.concat.input[entry.position] = scaled;
+        add(before, entry.concat, makeNode('Mul', [part, factor], [scaled]));
+      }
+    } else {
+      for (const trig of [axis.cos, axis.sin]) {
         const out = trig.output[0];
         const raw = index.unique(`${out}/unscaled`);
         trig.output[0] = raw;
         add(after, trig, makeNode('Mul', [raw, constant(`dype/reference.mscale.axis${axis.axis}`, axis.trigDtype, [m], [])], [out]));
       }
     }
-  }
+  });
   g.node = g.node.flatMap((node) => [...(before.get(node) ?? []), node, ...(after.get(node) ?? [])]);
   pruneDead(g, replaced, pattern.axes.map((a) => a.constant));
 }

@@ -80,7 +80,9 @@ export class GraphIndex {
     for (const v of graph.valueInfo) this.valueInfo.set(v.name, v);
     for (const node of graph.node) {
       for (const out of node.output) if (out) this.producer.set(out, node);
-      for (const inp of node.input) {
+      // A Loop/If/Scan also reads the outer values its body uses by name (torch's repeat_interleave Loop does).
+      const reads = new Set([...node.input, ...node.attribute.flatMap((a) => [...(a.g ? [a.g] : []), ...a.graphs].flatMap((g) => [...outerScopeReads(g)]))]);
+      for (const inp of reads) {
         if (!inp) continue;
         const list = this.consumers.get(inp);
         if (list) list.push(node);
@@ -149,6 +151,18 @@ export class GraphIndex {
     }
     return seen;
   }
+}
+
+/** Values a subgraph reads from its enclosing graphs: used, and not defined inside it. */
+function outerScopeReads(graph: GraphProto): Set<string> {
+  const defined = new Set<string>([...graph.input.map((i) => i.name), ...graph.initializer.map((t) => t.name)]);
+  for (const node of graph.node) for (const out of node.output) defined.add(out);
+  const reads = new Set<string>();
+  for (const node of graph.node) {
+    for (const inp of node.input) if (inp && !defined.has(inp)) reads.add(inp);
+    for (const a of node.attribute) for (const g of [...(a.g ? [a.g] : []), ...a.graphs]) for (const inp of outerScopeReads(g)) if (!defined.has(inp)) reads.add(inp);
+  }
+  return reads;
 }
 
 // ---- Tensor data.
