@@ -20,6 +20,7 @@ import { writeFileAtomic } from '../files/atomic.ts';
 import type { BundleConfig } from '../pipeline/bundle-config.ts';
 import { readBundle } from '../pipeline/bundle.ts';
 import { checkContract, type GraphSignature } from '../pipeline/pipeline.ts';
+import { FEED_TYPES } from '../pipeline/ort.ts';
 import type { Device } from '../pipeline/types.ts';
 import { analyzeModel, describePattern, formatAnalysis, type RopeAnalysis, type TransformerAnalysis } from './analyze.ts';
 import { findAttention, fuseAttention, probeValues } from './attention.ts';
@@ -115,6 +116,18 @@ function checkBundleContract(layout: ExportLayout, transformer: GraphSignature, 
     throw new ImportError('export_invalid', `${layout.dir} cannot become a DyPE bundle: ${(error as Error).message}`, { cause: error });
   }
   return io;
+}
+
+/** Every transformer input must be of a type the pipeline feeds (bfloat16 is wrapped with Casts on import). */
+function checkInputTypes(path: string, inputs: readonly { name: string; dtype: string }[]): void {
+  const bad = inputs.find((i) => i.dtype !== 'bfloat16' && !(FEED_TYPES as readonly string[]).includes(i.dtype));
+  if (bad) {
+    throw new ImportError(
+      'export_invalid',
+      `${path}: input ${bad.name} has element type ${bad.dtype}; the pipeline feeds ${FEED_TYPES.join(', ')} (and bfloat16 through Casts). ` +
+        `Re-export the transformer with ${bad.name} as one of those types.`,
+    );
+  }
 }
 
 /** True when `dir` holds a bundle: a dype.json of the dype-bundle format. */
@@ -222,6 +235,7 @@ async function assemble(layout: ExportLayout, staging: string, options: ImportOp
   const model = readModel(layout.transformer);
   const heads = typeof transformerConfig?.num_attention_heads === 'number' ? transformerConfig.num_attention_heads : null;
   const analysis = analyzeModel(model, { heads });
+  checkInputTypes(layout.transformer, analysis.inputs);
   const configured = ropeFromConfig(transformerConfig);
   const bundleInputs = importedTransformerInputs(analysis.inputs);
   const otherIo = checkBundleContract(layout, { path: layout.transformer, inputs: bundleInputs, outputNames: analysis.outputs.map((o) => o.name) }, configured);

@@ -5,7 +5,9 @@ import sharp from 'sharp';
 import { copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { importExport } from '../../runtime/import/index.ts';
+import { analyzeTransformer, importExport, type ImportReport } from '../../runtime/import/index.ts';
+import { readModel, serializeModel } from '../../runtime/onnx/graph.ts';
+import { DataType, makeTensor, setElemType } from '../../runtime/onnx/proto.ts';
 import { loadPipeline } from '../../runtime/pipeline/index.ts';
 import { createSession, type TensorData } from '../../runtime/pipeline/ort.ts';
 import { writeExportFixture } from './fixtures/export.ts';
@@ -63,6 +65,8 @@ async function run(path: string, family: string, rope?: { omega: ArrayLike<numbe
   }
 }
 
+const reports: Record<string, ImportReport> = {};
+
 describe('real-export fixtures', () => {
   it('were computed at the DyPE ω/mscale runtime/dype gives today', () => {
     const now = realExportRope();
@@ -86,6 +90,7 @@ describe('real-export fixtures', () => {
       it('imports with the self-check on', async () => {
         output = join(root, `bundle-${name}`);
         const report = await importExport(await exportFolder(name), { output });
+        reports[name] = report;
         expect(report.verify?.passed).toBe(true);
         expect(report.verify?.dype?.passed).toBe(true);
         expect(report.rope.axesDim).toEqual(references.rope[fixture.family].axesDim);
@@ -118,4 +123,80 @@ describe('real-export fixtures', () => {
       });
     });
   }
+});
+
+describe('what the real graphs look like, as the import reads them', () => {
+  it('diffusers: ω a float32 Constant per axis, Einsum "i,j->ij", repeat-interleave as SplitToSequence→Loop→ConcatFromSequence; int64 ids kept', () => {
+    for (const name of ['diffusers-opset14-fp32', 'diffusers-opset17-fp16']) {
+      const a = analyzeTransformer(join(FIXTURES, name, 'model.onnx'));
+      expect(a.inputs.find((i) => i.name === 'img_ids')?.dtype).toBe('int64');
+      expect(a.rope.axes!.map((x) => [x.form, x.constantDtype, x.interleave])).toEqual(new Array(3).fill(['Einsum', 'float32', 'SplitToSequence→Loop→ConcatFromSequence→Cast']));
+      expect(new Set(a.rope.axes!.map((x) => x.constant)).size).toBe(3);
+    }
+  });
+
+  it("BFL: Einsum \"...n,d->...nd\", 2×2 rotation matrices, one ω shared by the two equal axes, output latent", () => {
+    const a = analyzeTransformer(join(FIXTURES, 'bfl-opset17-fp32', 'model.onnx'));
+    expect(a.outputs.map((o) => o.name)).toEqual(['latent']);
+    expect(a.rope.axesDim).toEqual([8, 12, 12]);
+    expect(a.rope.axes!.map((x) => x.interleave)).toEqual(new Array(3).fill('Unsqueeze→Concat→Reshape→Cast'));
+    expect(a.rope.axes![1].constant).toBe(a.rope.axes![2].constant); // shared, yet each axis reads its own rope_omega slice:
+    expect(reports['bfl-opset17-fp32'].verify?.dype?.passed).toBe(true); // the DyPE check gives the two axes different ω
+    expect(a.externalData.length).toBeGreaterThan(10); // one file per tensor, as torch writes models over 2 GB
+  });
+});
+
+describe("BFL's static text length", () => {
+  it('sets the bundle\'s T5 length to the graph\'s, with a warning', () => {
+    const report = reports['bfl-opset17-fp32'];
+    expect(report.config.text.t5MaxLength).toBe(references.bflTextMaxlen);
+    expect(report.warnings.join('\n')).toMatch(/fixed 16 text tokens .* padded to 16 tokens, and longer ones truncated/);
+  });
+
+  it('pads short prompts to it and truncates long ones with a warning', async () => {
+    const lines: string[] = [];
+    const pipeline = await loadPipeline(join(root, 'bundle-bfl-opset17-fp32'), { device: 'cpu', log: (line) => lines.push(line) });
+    try {
+      await pipeline.generate({ prompt: 'fox', width: 64, height: 64, seed: 1, steps: 1 });
+      expect(lines.filter((l) => l.includes('truncated'))).toEqual([]);
+      const long = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ');
+      const result = await pipeline.generate({ prompt: long, width: 64, height: 64, seed: 1, steps: 1 });
+      expect(result.width).toBe(64);
+      expect(lines.find((l) => l.includes('truncated'))).toMatch(/the prompt is \d+ T5 tokens; this model reads 16, so it was truncated/);
+    } finally {
+      await pipeline.dispose();
+    }
+  });
+});
+
+describe('other graphs', () => {
+  it('opset 21 (the BFL graph declared at opset 21) imports and verifies', async () => {
+    const dir = await exportFolder('bfl-opset17-fp32');
+    const model = readModel(join(dir, 'transformer/model.onnx'));
+    // What changed between opsets 17 and 21 for these ops: Reduce* take axes as an input from 18 on.
+    for (const node of model.graph.node) {
+      const axes = node.opType.startsWith('Reduce') ? node.attribute.find((a) => a.name === 'axes') : undefined;
+      if (!axes) continue;
+      const name = `${node.output[0]}/axes`;
+      model.graph.initializer.push(makeTensor(name, DataType.INT64, axes.ints.map(Number)));
+      node.input.push(name);
+      node.attribute = node.attribute.filter((a) => a !== axes);
+    }
+    model.proto.opsetImport.find((o) => o.domain === '')!.version = 21n;
+    model.proto.irVersion = 10n;
+    writeFileSync(join(dir, 'transformer/model.onnx'), serializeModel(model));
+    const report = await importExport(dir, { output: join(root, 'bundle-opset21') });
+    expect(report.analysis.opset).toBe(21);
+    expect(report.verify?.passed).toBe(true);
+  });
+
+  it('ids of a type the pipeline cannot feed are refused, naming the input, its type and what to do', async () => {
+    const dir = await exportFolder('diffusers-opset17-fp32');
+    const model = readModel(join(dir, 'transformer/model.onnx'));
+    setElemType(model.graph.input.find((i) => i.name === 'txt_ids')!, DataType.UINT8);
+    writeFileSync(join(dir, 'transformer/model.onnx'), serializeModel(model));
+    await expect(importExport(dir, { output: join(root, 'bundle-uint8') })).rejects.toThrow(
+      /input txt_ids has element type uint8; the pipeline feeds float32, float16, float64, int64, int32 .* Re-export the transformer with txt_ids as one of those types/,
+    );
+  });
 });

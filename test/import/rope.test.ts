@@ -6,7 +6,7 @@ import { analyzeTransformer } from '../../runtime/import/analyze.ts';
 import { ImportError } from '../../runtime/import/errors.ts';
 import { writeFileAtomic } from '../../runtime/files/atomic.ts';
 import { GraphIndex, readModel, serializeModel } from '../../runtime/onnx/graph.ts';
-import { findRope, fitTheta, rewriteRope } from '../../runtime/import/rope.ts';
+import { findRope, fitTheta, isOuterProductEquation, rewriteRope } from '../../runtime/import/rope.ts';
 import { FIXTURE_DIMS, nativeOmega, type TransformerFixtureOptions } from './fixtures/export.ts';
 import { maxAbs, maxAbsDiff, positions, runTransformer, tempRoot, writeFixtureTransformer } from './fixtures/run.ts';
 
@@ -48,6 +48,12 @@ describe('finding the in-graph RoPE', () => {
     expect(a.rope.axes!.map((x) => x.form)).toEqual(new Array(3).fill(options.rope === 'matmul' ? 'MatMul' : options.outer === 'mul' ? 'Unsqueeze·Mul' : 'Einsum'));
     // The timestep/guidance sinusoids (constant × input → Cos/Sin) are not RoPE.
     expect(a.rope.untouched).toEqual(['time_proj.cos/Cos (Cos)', 'time_proj.sin/Sin (Sin)', 'guidance_proj.cos/Cos (Cos)', 'guidance_proj.sin/Sin (Sin)']);
+  });
+
+  it('an Einsum is an outer product when the output is the positions\' indices then the frequency index', () => {
+    for (const eq of ['i,j->ij', '...n,d->...nd', 'bn,d->bnd', 'b...n,d->b...nd']) expect(isOuterProductEquation(eq, 0)).toBe(true);
+    expect(isOuterProductEquation('j,i->ij', 1)).toBe(true); // frequencies first
+    for (const eq of ['i,j->ji', 'i,i->i', 'i,j->i', 'n,d->nd...', 'i,jk->ijk', '...n,d->nd', 'ii,j->iij', 'i,j']) expect(isOuterProductEquation(eq, 0)).toBe(false);
   });
 
   it('θ is fitted from the constants, rounded only where every frequency still fits', () => {
