@@ -7,9 +7,14 @@ import { dirname, extname, join } from 'node:path';
 import { ValueInfoProtoSchema, type ValueInfoProto } from 'onnx-buf';
 import { ImportError } from './errors.ts';
 
-/** Where an optimum-style FLUX ONNX export keeps its parts. */
+/** Where a FLUX ONNX export keeps its parts. */
 export interface ExportLayout {
   dir: string;
+  /**
+   * 'optimum': diffusers/optimum folders (transformer/, text_encoder/, …, with configs and tokenizers);
+   * 'bfl': BFL's exporter and their FLUX.1-*-onnx repositories (clip.opt/, t5.opt/, transformer.opt/[precision/], vae.opt/).
+   */
+  kind: 'optimum' | 'bfl';
   transformer: string;
   textEncoder: string;
   textEncoder2: string;
@@ -21,9 +26,20 @@ export interface ExportLayout {
   modelIndex: string | null;
 }
 
+type ModelPart = 'transformer' | 'textEncoder' | 'textEncoder2' | 'vaeDecoder';
+
+const OPTIMUM_FOLDERS: Readonly<Record<ModelPart, string>> = { transformer: 'transformer', textEncoder: 'text_encoder', textEncoder2: 'text_encoder_2', vaeDecoder: 'vae_decoder' };
+const BFL_FOLDERS: Readonly<Record<ModelPart, string>> = { transformer: 'transformer.opt', textEncoder: 'clip.opt', textEncoder2: 't5.opt', vaeDecoder: 'vae.opt' };
+/** Precision subfolders of BFL's repositories that onnxruntime runs, best first. */
+const RUNNABLE_PRECISIONS = ['bf16', 'fp16', 'fp32'];
+/** Precision folders holding FP8/FP4 QuantizeLinear/DequantizeLinear graphs: TensorRT runs them, onnxruntime does not. */
+const TENSORRT_ONLY = /fp8|fp4|nvfp4|int4/i;
+
+const isDir = (path: string) => existsSync(path) && statSync(path).isDirectory();
+
 /** `model.onnx` in a folder, else its only `.onnx` file; null when there is none. */
 export function findModelFile(folder: string): string | null {
-  if (!existsSync(folder) || !statSync(folder).isDirectory()) return null;
+  if (!isDir(folder)) return null;
   if (existsSync(join(folder, 'model.onnx'))) return join(folder, 'model.onnx');
   const models = readdirSync(folder).filter((f) => extname(f) === '.onnx');
   if (models.length > 1) {
@@ -32,22 +48,64 @@ export function findModelFile(folder: string): string | null {
   return models.length === 1 ? join(folder, models[0]) : null;
 }
 
+/**
+ * A BFL component: `<part>.opt/model.onnx`, or a runnable precision subfolder of it. A folder with
+ * only TensorRT variants is refused, naming the variant that works.
+ */
+function findBflModel(dir: string, folder: string): string | null {
+  const base = join(dir, folder);
+  const direct = findModelFile(base);
+  if (direct) return direct;
+  const subfolders = isDir(base) ? readdirSync(base).filter((f) => isDir(join(base, f))) : [];
+  for (const precision of RUNNABLE_PRECISIONS) {
+    const file = subfolders.includes(precision) ? findModelFile(join(base, precision)) : null;
+    if (file) return file;
+  }
+  const variant = folder === 't5.opt' ? readdirSync(dir).filter((f) => /^t5-.+\.opt$/.test(f) && TENSORRT_ONLY.test(f)) : subfolders.filter((f) => TENSORRT_ONLY.test(f)).map((f) => `${folder}/${f}`);
+  if (variant.length) {
+    const works = folder === 't5.opt' ? 't5.opt' : `${folder}/bf16`;
+    throw new ImportError(
+      'export_invalid',
+      `${dir} has only ${variant.join(', ')} for ${folder}: FP8/FP4 quantized graphs that only TensorRT runs, not onnxruntime. ` +
+        `Download ${works} from the same BFL repository (it runs on onnxruntime) and import again.`,
+    );
+  }
+  return null;
+}
+
 export function locateExport(dir: string): ExportLayout {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ImportError('export_invalid', `export folder not found: ${dir}`);
-  const parts = { transformer: 'transformer', textEncoder: 'text_encoder', textEncoder2: 'text_encoder_2', vaeDecoder: 'vae_decoder' } as const;
-  const found: Partial<Record<keyof typeof parts, string>> = {};
+  if (!isDir(dir)) throw new ImportError('export_invalid', `export folder not found: ${dir}`);
+  const kind = Object.values(BFL_FOLDERS).some((f) => existsSync(join(dir, f))) || readdirSync(dir).some((f) => /^t5-.+\.opt$/.test(f)) ? 'bfl' : 'optimum';
+  const folders = kind === 'bfl' ? BFL_FOLDERS : OPTIMUM_FOLDERS;
+  const found: Partial<Record<ModelPart, string>> = {};
   const missing: string[] = [];
-  for (const [key, folder] of Object.entries(parts) as [keyof typeof parts, string][]) {
-    const file = findModelFile(join(dir, folder));
+  for (const [key, folder] of Object.entries(folders) as [ModelPart, string][]) {
+    const file = kind === 'bfl' ? findBflModel(dir, folder) : findModelFile(join(dir, folder));
     if (file) found[key] = file;
-    else missing.push(`${folder}/model.onnx`);
+    else missing.push(`${folder}/${kind === 'bfl' && key === 'transformer' ? '[bf16/]' : ''}model.onnx`);
+  }
+  if (missing.length && kind === 'optimum') {
+    throw new ImportError('export_invalid', `${dir} is not a FLUX ONNX export (optimum layout): missing ${missing.join(', ')}`);
   }
   if (missing.length) {
-    throw new ImportError('export_invalid', `${dir} is not a FLUX ONNX export (optimum layout): missing ${missing.join(', ')}`);
+    throw new ImportError(
+      'export_invalid',
+      `${dir} (BFL's ONNX layout) lacks ${missing.join(', ')}. BFL's FLUX.1-dev-onnx and FLUX.1-schnell-onnx repositories hold clip.opt, t5.opt, ` +
+        'transformer.opt/<precision> and vae.opt; download the missing folders from there (or export them with flux.trt in BFL\'s flux repository).',
+    );
+  }
+  const tokenizers = ['tokenizer', 'tokenizer_2'].filter((f) => !isDir(join(dir, f)));
+  if (kind === 'bfl' && tokenizers.length) {
+    throw new ImportError(
+      'tokenizer_missing',
+      `${dir} has no ${tokenizers.map((f) => `${f}/`).join(' or ')} folder: BFL's ONNX repositories ship no tokenizers. Copy tokenizer/ (CLIP: tokenizer.json, or vocab.json + merges.txt) ` +
+        'and tokenizer_2/ (T5: tokenizer.json or spiece.model) from black-forest-labs/FLUX.1-dev or FLUX.1-schnell into it.',
+    );
   }
   const optional = (rel: string) => (existsSync(join(dir, rel)) ? join(dir, rel) : null);
   return {
     dir,
+    kind,
     transformer: found.transformer!,
     textEncoder: found.textEncoder!,
     textEncoder2: found.textEncoder2!,

@@ -28,11 +28,11 @@ import { wrapBfloat16Boundary } from './boundary.ts';
 import { buildBundleConfig, detectVariant, FLUX_DEFAULTS, FLUX_SCHEDULERS, type FluxVariant } from './config.ts';
 import { ImportError } from './errors.ts';
 import { linkFolder, linkOrCopy, locateExport, newTransferStats, readGraphIo, readJsonObject, type ExportLayout, type TransferStats } from './files.ts';
-import { GraphIndex, externalLocations, opsetVersion, readModel, renameExternalLocations, serializeModel, type OnnxModel } from '../onnx/graph.ts';
-import { DataType, elemType, valueShape } from '../onnx/proto.ts';
+import { GraphIndex, externalLocations, nodeLabel, opsetVersion, readModel, renameExternalLocations, serializeModel, type OnnxModel } from '../onnx/graph.ts';
+import { DataType, dtypeName, elemType, valueShape } from '../onnx/proto.ts';
 import { ROPE_INPUTS, ropeStatus, rewriteRope } from './rope.ts';
 import { checkTokenizer, importTokenizer, type TokenizerCheck } from './tokenizers.ts';
-import { probeTransformer, verifyTransformer, writeDypeReference, type Comparison, type RopeSettings, type VerifyResult } from './verify.ts';
+import { probeTransformer, probeVaeScale, verifyTransformer, writeDypeReference, type Comparison, type RopeSettings, type VerifyResult } from './verify.ts';
 
 export { analyzeTransformer, formatAnalysis, type AnalysisContext, type TransformerAnalysis } from './analyze.ts';
 export { ImportError, type ImportErrorCode } from './errors.ts';
@@ -118,6 +118,22 @@ function checkBundleContract(layout: ExportLayout, transformer: GraphSignature, 
   return io;
 }
 
+/** Element types of FP8/FP4 quantized weights: TensorRT runs those graphs, onnxruntime does not. */
+const TENSORRT_ONLY_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT8E4M3FN, DataType.FLOAT8E4M3FNUZ, DataType.FLOAT8E5M2, DataType.FLOAT8E5M2FNUZ, DataType.FLOAT4E2M1, DataType.INT4, DataType.UINT4]);
+
+/** Refuses BFL's fp8/fp4 variants (Q/DQ over 8- and 4-bit weights, TensorRT plugin ops), naming the variant that works. */
+function checkNotTensorRtOnly(model: OnnxModel): void {
+  const weight = model.graph.initializer.find((t) => TENSORRT_ONLY_TYPES.has(t.dataType));
+  const plugin = model.graph.node.find((n) => n.domain.startsWith('trt'));
+  if (!weight && !plugin) return;
+  const why = weight ? `initializer ${weight.name} is ${dtypeName(weight.dataType)}` : `node ${nodeLabel(plugin!)} is a TensorRT plugin (domain ${plugin!.domain})`;
+  throw new ImportError(
+    'export_invalid',
+    `${model.path} is a TensorRT-only variant (${why}): FP8/FP4 quantized graphs run on TensorRT, not onnxruntime. ` +
+      "Use the bf16 variant (transformer.opt/bf16 in BFL's repositories) or an optimum export instead.",
+  );
+}
+
 /** Every transformer input must be of a type the pipeline feeds (bfloat16 is wrapped with Casts on import). */
 function checkInputTypes(path: string, inputs: readonly { name: string; dtype: string }[]): void {
   const bad = inputs.find((i) => i.dtype !== 'bfloat16' && !(FEED_TYPES as readonly string[]).includes(i.dtype));
@@ -128,6 +144,22 @@ function checkInputTypes(path: string, inputs: readonly { name: string; dtype: s
         `Re-export the transformer with ${bad.name} as one of those types.`,
     );
   }
+}
+
+/**
+ * What a diffusers VAE config would say of BFL's vae.opt, which ships none: its graph is AE.decode,
+ * which undoes the latent scaling itself (so the pipeline scales by 1, shifts by 0); latent channels
+ * come from its input, pixels per latent pixel from decoding a 2×2 latent once (FLUX's 8 where its
+ * input is bfloat16, which onnxruntime-node cannot feed).
+ */
+async function bflVaeConfig(path: string, device: Device, defaultsUsed: string[]): Promise<Record<string, unknown>> {
+  const input = readGraphIo(path).inputs[0];
+  const channels = valueShape(input)?.[1];
+  const latentChannels = typeof channels === 'number' ? channels : FLUX_DEFAULTS.latentChannels;
+  let scale: number = FLUX_DEFAULTS.vaeScaleFactorPx;
+  if (elemType(input) === DataType.BFLOAT16) defaultsUsed.push(`vae scale factor: FLUX's ${scale} px (the bfloat16 vae.opt is not probed)`);
+  else scale = await probeVaeScale(path, latentChannels, device);
+  return { latent_channels: latentChannels, block_out_channels: new Array(Math.log2(scale) + 1).fill(0), scaling_factor: 1, shift_factor: 0 };
 }
 
 /** True when `dir` holds a bundle: a dype.json of the dype-bundle format. */
@@ -225,7 +257,7 @@ async function assemble(layout: ExportLayout, staging: string, options: ImportOp
   // 1. Configs.
   const transformerDir = dirname(layout.transformer);
   const transformerConfig = readJsonObject(join(transformerDir, 'config.json'));
-  const vaeConfig = readJsonObject(join(dirname(layout.vaeDecoder), 'config.json'));
+  const vaeConfig = layout.kind === 'bfl' ? await bflVaeConfig(layout.vaeDecoder, options.device ?? 'cpu', defaultsUsed) : readJsonObject(join(dirname(layout.vaeDecoder), 'config.json'));
   const schedulerConfig = readJsonObject(layout.scheduler);
   const clipConfig = readJsonObject(join(layout.tokenizer, 'tokenizer_config.json'));
   const modelIndex = readJsonObject(layout.modelIndex);
@@ -236,6 +268,7 @@ async function assemble(layout: ExportLayout, staging: string, options: ImportOp
   const heads = typeof transformerConfig?.num_attention_heads === 'number' ? transformerConfig.num_attention_heads : null;
   const analysis = analyzeModel(model, { heads });
   checkInputTypes(layout.transformer, analysis.inputs);
+  checkNotTensorRtOnly(model);
   const configured = ropeFromConfig(transformerConfig);
   const bundleInputs = importedTransformerInputs(analysis.inputs);
   const otherIo = checkBundleContract(layout, { path: layout.transformer, inputs: bundleInputs, outputNames: analysis.outputs.map((o) => o.name) }, configured);

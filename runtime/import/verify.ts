@@ -313,3 +313,10 @@ export async function probeTransformer(model: OnnxModel, path: string, names: re
     await rm(path, { force: true });
   }
 }
+
+/** Pixels per latent pixel of a VAE decoder: it decodes a 2×2 latent of `channels` zeros once. */
+export async function probeVaeScale(path: string, channels: number, device: Device = 'cpu'): Promise<number> {
+  const [out] = await runModel(path, [(inputs) => ({ [inputs[0].name]: { type: 'float32', data: new Float32Array(channels * 4), dims: [1, channels, 2, 2] } })], device);
+  const dims = Object.values(out)[0].dims;
+  return dims[dims.length - 1] / 2;
+}

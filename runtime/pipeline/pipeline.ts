@@ -74,6 +74,11 @@ export interface StepFeedsObserver {
 
 type ResolvedRequest = Required<GenerateRequest>;
 
+/** Text encoder outputs the pipeline reads, as optimum (transformers) and BFL's exporter name them. */
+export const CLIP_POOLED_OUTPUTS = ['pooler_output', 'pooled_embeddings'] as const;
+export const T5_HIDDEN_OUTPUTS = ['last_hidden_state', 'text_embeddings'] as const;
+const outputOf = (names: readonly string[], accepted: readonly string[]) => accepted.find((n) => names.includes(n));
+
 export const REQUIRED_TRANSFORMER_INPUTS = ['hidden_states', 'encoder_hidden_states', 'pooled_projections', 'timestep', 'img_ids', 'txt_ids'];
 export const OPTIONAL_TRANSFORMER_INPUTS = ['guidance', 'rope_omega', 'rope_mscale', 'rope_cos', 'rope_sin'];
 
@@ -323,7 +328,7 @@ export class Pipeline implements Engine {
       clip.run({ input_ids: { type: 'int64', data: clipIds, dims: [1, clipMaxLength] } }),
       t5.run({ input_ids: { type: 'int64', data: t5Ids, dims: [1, t5MaxLength] } }),
     ]);
-    return { hidden: t5Out.last_hidden_state, pooled: clipOut.pooler_output };
+    return { hidden: t5Out[outputOf(t5.outputNames, T5_HIDDEN_OUTPUTS)!], pooled: clipOut[outputOf(clip.outputNames, CLIP_POOLED_OUTPUTS)!] };
   }
 
   /** rope_omega/rope_mscale (a few hundred numbers), or full cos/sin tables for graphs that want them. */
@@ -395,7 +400,7 @@ export function checkContract(models: { transformer: GraphSignature; clip: Graph
     const inputs = graph.inputs.map((i) => i.name);
     if (inputs.length !== 1 || inputs[0] !== 'input_ids') throw new PipelineError('bundle_invalid', `${name} must take exactly input_ids (has ${inputs.join(', ')})`);
   }
-  if (!clip.outputNames.includes('pooler_output')) throw new PipelineError('bundle_invalid', `text_encoder must output pooler_output`);
-  if (!t5.outputNames.includes('last_hidden_state')) throw new PipelineError('bundle_invalid', `text_encoder_2 must output last_hidden_state`);
+  if (!outputOf(clip.outputNames, CLIP_POOLED_OUTPUTS)) throw new PipelineError('bundle_invalid', `text_encoder must output ${CLIP_POOLED_OUTPUTS.join(' or ')}`);
+  if (!outputOf(t5.outputNames, T5_HIDDEN_OUTPUTS)) throw new PipelineError('bundle_invalid', `text_encoder_2 must output ${T5_HIDDEN_OUTPUTS.join(' or ')}`);
   if (vae.inputs.length !== 1) throw new PipelineError('bundle_invalid', `vae_decoder must take one input (latent_sample)`);
 }

@@ -2,12 +2,12 @@
 // written after diffusers' and BFL's public module code (fixtures/real-export/make_fixtures.py,
 // committed with their torch outputs; CI needs no torch).
 import sharp from 'sharp';
-import { copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyzeTransformer, importExport, type ImportReport } from '../../runtime/import/index.ts';
-import { readModel, serializeModel } from '../../runtime/onnx/graph.ts';
-import { DataType, makeTensor, setElemType } from '../../runtime/onnx/proto.ts';
+import { readModel, renameUses, serializeModel } from '../../runtime/onnx/graph.ts';
+import { DataType, makeNode, makeTensor, setElemType } from '../../runtime/onnx/proto.ts';
 import { loadPipeline } from '../../runtime/pipeline/index.ts';
 import { createSession, type TensorData } from '../../runtime/pipeline/ort.ts';
 import { writeExportFixture } from './fixtures/export.ts';
@@ -198,5 +198,105 @@ describe('other graphs', () => {
     await expect(importExport(dir, { output: join(root, 'bundle-uint8') })).rejects.toThrow(
       /input txt_ids has element type uint8; the pipeline feeds float32, float16, float64, int64, int32 .* Re-export the transformer with txt_ids as one of those types/,
     );
+  });
+});
+
+/**
+ * Rewrites one of the optimum fixture's models to the I/O BFL's exporter gives it: int32 input_ids,
+ * BFL's output names, and for the VAE the input `latent` unscaled inside the graph (AE.decode).
+ */
+function withBflIo(src: string, dst: string, io: { outputs: Record<string, string>; int32Ids?: boolean; unscale?: { input: string; scale: number; shift: number } }): void {
+  const model = readModel(src);
+  const g = model.graph;
+  for (const [from, to] of Object.entries(io.outputs)) {
+    for (const node of g.node) node.output = node.output.map((o) => (o === from ? to : o));
+    renameUses(g, from, to);
+    g.output.find((o) => o.name === from)!.name = to;
+  }
+  const prelude = [];
+  if (io.int32Ids) {
+    renameUses(g, 'input_ids', 'input_ids/int64');
+    setElemType(g.input.find((i) => i.name === 'input_ids')!, DataType.INT32);
+    prelude.push(makeNode('Cast', ['input_ids'], ['input_ids/int64'], { to: DataType.INT64 }));
+  }
+  if (io.unscale) {
+    const input = g.input.find((i) => i.name === io.unscale!.input)!;
+    input.name = 'latent';
+    g.initializer.push(makeTensor('ae.scale_factor', DataType.FLOAT, [io.unscale.scale], []), makeTensor('ae.shift_factor', DataType.FLOAT, [io.unscale.shift], []));
+    prelude.push(makeNode('Div', ['latent', 'ae.scale_factor'], ['latent/unscaled']), makeNode('Add', ['latent/unscaled', 'ae.shift_factor'], [io.unscale.input]));
+  }
+  g.node = [...prelude, ...g.node];
+  mkdirSync(dirname(dst), { recursive: true });
+  writeFileSync(dst, serializeModel(model));
+}
+
+describe("BFL's folder layout", () => {
+  /** BFL's layout around the BFL fixture: clip.opt, t5.opt, transformer.opt (a local export: no precision folder), vae.opt, plus tokenizers. */
+  async function bflLayout(name: string): Promise<string> {
+    const optimum = await exportFolder('bfl-opset17-fp32');
+    const dir = join(root, name);
+    cpSync(join(FIXTURES, 'bfl-opset17-fp32'), join(dir, 'transformer.opt'), { recursive: true });
+    withBflIo(join(optimum, 'text_encoder/model.onnx'), join(dir, 'clip.opt/model.onnx'), { outputs: { last_hidden_state: 'text_embeddings', pooler_output: 'pooled_embeddings' }, int32Ids: true });
+    withBflIo(join(optimum, 'text_encoder_2/model.onnx'), join(dir, 't5.opt/model.onnx'), { outputs: { last_hidden_state: 'text_embeddings' }, int32Ids: true });
+    // The fixture's vae_decoder/config.json says scaling 0.5, shift 0.1: BFL's AE.decode applies them itself.
+    withBflIo(join(optimum, 'vae_decoder/model.onnx'), join(dir, 'vae.opt/model.onnx'), { outputs: { sample: 'images' }, unscale: { input: 'latent_sample', scale: 0.5, shift: 0.1 } });
+    for (const folder of ['tokenizer', 'tokenizer_2']) cpSync(join(optimum, folder), join(dir, folder), { recursive: true });
+    return dir;
+  }
+
+  it('imports, and generates the same image as the optimum-layout import of the same models', async () => {
+    const dir = await bflLayout('bfl-layout');
+    const report = await importExport(dir, { output: join(root, 'bundle-bfl-layout') });
+    expect(report.verify?.passed).toBe(true);
+    expect(report.config.vae).toMatchObject({ scalingFactor: 1, shiftFactor: 0, scaleFactorPx: 32 });
+    const request = { prompt: 'a lighthouse at dusk', width: 128, height: 128, seed: 9, steps: 2, method: 'dy-yarn' } as const;
+    const images = [];
+    for (const bundle of ['bundle-bfl-layout', 'bundle-bfl-opset17-fp32']) {
+      const pipeline = await loadPipeline(join(root, bundle), { device: 'cpu' });
+      try {
+        images.push(await sharp((await pipeline.generate(request)).image).raw().toBuffer());
+      } finally {
+        await pipeline.dispose();
+      }
+    }
+    expect(maxAbsDiff(images[0], images[1])).toBeLessThanOrEqual(1);
+  });
+
+  it('picks a runnable precision folder, and refuses TensorRT-only variants naming the one that works', async () => {
+    const dir = await bflLayout('bfl-precisions');
+    const transformer = join(dir, 'transformer.opt');
+    mkdirSync(join(transformer, 'fp8'));
+    mkdirSync(join(transformer, 'fp4'));
+    for (const file of readdirSync(transformer)) if (!['fp8', 'fp4'].includes(file)) rmSync(join(transformer, file));
+    writeFileSync(join(transformer, 'fp8/model.onnx'), '');
+    writeFileSync(join(transformer, 'fp4/model.onnx'), '');
+    await expect(importExport(dir, { output: join(root, 'bundle-fp8') })).rejects.toThrow(
+      /has only transformer\.opt\/fp4, transformer\.opt\/fp8 for transformer\.opt: FP8\/FP4 quantized graphs that only TensorRT runs.*Download transformer\.opt\/bf16/,
+    );
+    cpSync(join(FIXTURES, 'bfl-opset17-fp32'), join(transformer, 'fp32'), { recursive: true });
+    const report = await importExport(dir, { output: join(root, 'bundle-fp32-folder'), verify: false });
+    expect(report.analysis.path).toBe(join(transformer, 'fp32/model.onnx'));
+  });
+
+  it('a quantized transformer graph is refused as TensorRT-only, naming the tensor and the variant to use', async () => {
+    const dir = await bflLayout('bfl-fp8-graph');
+    const path = join(dir, 'transformer.opt/model.onnx');
+    const model = readModel(path);
+    model.graph.initializer.push(makeTensor('w_fp8', DataType.FLOAT, [0.5, 1]));
+    model.graph.initializer.at(-1)!.dataType = DataType.FLOAT8E4M3FN;
+    writeFileSync(path, serializeModel(model));
+    await expect(importExport(dir, { output: join(root, 'bundle-fp8-graph') })).rejects.toThrow(/is a TensorRT-only variant \(initializer w_fp8 is float8e4m3fn\).*Use the bf16 variant \(transformer\.opt\/bf16/);
+  });
+
+  it('missing parts and tokenizers are named, with where such files come from', async () => {
+    const dir = await bflLayout('bfl-missing');
+    rmSync(join(dir, 'vae.opt'), { recursive: true });
+    await expect(importExport(dir, { output: join(root, 'bundle-missing') })).rejects.toThrow(/lacks vae\.opt\/model\.onnx\. BFL's FLUX\.1-dev-onnx and FLUX\.1-schnell-onnx repositories hold/);
+    const noTokenizers = await bflLayout('bfl-no-tokenizers');
+    rmSync(join(noTokenizers, 'tokenizer_2'), { recursive: true });
+    await expect(importExport(noTokenizers, { output: join(root, 'bundle-no-tok') })).rejects.toMatchObject({
+      code: 'tokenizer_missing',
+      message: expect.stringMatching(/has no tokenizer_2\/ folder: BFL's ONNX repositories ship no tokenizers\. Copy .* from black-forest-labs\/FLUX\.1-dev or FLUX\.1-schnell/),
+    });
   });
 });
