@@ -158,7 +158,14 @@ async function bflVaeConfig(path: string, device: Device, defaultsUsed: string[]
   const latentChannels = typeof channels === 'number' ? channels : FLUX_DEFAULTS.latentChannels;
   let scale: number = FLUX_DEFAULTS.vaeScaleFactorPx;
   if (elemType(input) === DataType.BFLOAT16) defaultsUsed.push(`vae scale factor: FLUX's ${scale} px (the bfloat16 vae.opt is not probed)`);
-  else scale = await probeVaeScale(path, latentChannels, device);
+  else {
+    try {
+      scale = await probeVaeScale(path, latentChannels, device);
+    } catch (error) {
+      throw new ImportError('export_invalid', `${path}: decoding a 2×2 latent, to learn the VAE's pixels per latent pixel, failed: ${(error as Error).message}`, { cause: error });
+    }
+    if (!Number.isInteger(Math.log2(scale))) throw new ImportError('export_invalid', `${path} decodes a 2×2 latent to ${2 * scale} px: not a power-of-two upsampling VAE`);
+  }
   return { latent_channels: latentChannels, block_out_channels: new Array(Math.log2(scale) + 1).fill(0), scaling_factor: 1, shift_factor: 0 };
 }
 

@@ -1,13 +1,15 @@
 /**
  * Finding FLUX's in-graph RoPE and turning its baked frequencies into graph inputs.
  *
- * Every public FLUX export computes RoPE like diffusers' FluxPosEmbed: per axis, the position
- * column of the ids (`img_ids`/`txt_ids`, concatenated) times a constant inverse-frequency vector
- * θ^(−2j/d) — an Einsum "i,j->ij" or a Mul after Unsqueeze — then Cos and Sin, each
- * repeat-interleaved (Unsqueeze→Tile→Flatten or Unsqueeze→Expand→Reshape, with a Cast to float32
- * before or after) and concatenated over the axes. The frequency constant may reach the product
- * through Cast/Unsqueeze/Reshape nodes. Other constant × input → Sin/Cos paths (the timestep and
- * guidance sinusoids) are told apart by not depending on the ids inputs.
+ * RoPE is recognised by what it computes: per axis, one column of the ids (`img_ids`/`txt_ids`,
+ * concatenated; Gather/Slice/Split) times a 1-D constant of d/2 frequencies θ^(−2j/d) (a Constant
+ * node or an initializer, any float type, maybe shared by two equal axes, maybe reaching the product
+ * through Cast/Unsqueeze/Reshape) — an Einsum outer product with or without ellipsis ("i,j->ij" as
+ * diffusers exports, "...n,d->...nd" as BFL's), a broadcasting Mul, or a MatMul [N,1]×[1,d/2] —
+ * then Cos and Sin. What follows is layout only, traced to the Concat over axes: interleaved tables
+ * (Unsqueeze→Tile/Expand→Flatten/Reshape, or torch's SplitToSequence→Loop→ConcatFromSequence) or
+ * BFL's 2×2 rotation matrices (cos, −sin, sin, cos stacked and reshaped). Other constant × input →
+ * Sin/Cos paths (the timestep and guidance sinusoids) are told apart by not depending on the ids.
  *
  * The rewrite feeds each axis' product from a slice of a new input `rope_omega` (cast to the
  * constant's dtype, through clones of the constant's own Cast/Unsqueeze chain) and multiplies each

@@ -41,15 +41,15 @@ export class PromptTokenizer {
     return new PromptTokenizer(tokenizer, eosId, idOf('pad_token') ?? eosId);
   }
 
-  /**
-   * Exactly `maxLength` ids: special tokens added by the tokenizer's post-processor, truncated
-   * keeping the final EOS, then padded with the pad token (FLUX: CLIP 77, T5 512/256).
-   */
   /** Tokens the prompt takes, special tokens included, before padding or truncation. */
   count(prompt: string): number {
     return this.tokenizer.encode(prompt).ids.length;
   }
 
+  /**
+   * Exactly `maxLength` ids: special tokens added by the tokenizer's post-processor, truncated
+   * keeping the final EOS, then padded with the pad token (FLUX: CLIP 77, T5 512/256).
+   */
   encode(prompt: string, maxLength: number): BigInt64Array {
     let ids: number[] = this.tokenizer.encode(prompt).ids;
     if (ids.length > maxLength) ids = [...ids.slice(0, maxLength - 1), this.eosId];
