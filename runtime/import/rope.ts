@@ -61,8 +61,11 @@ export interface RopeAxis {
   freqInput: number;
   /** Nodes from the constant to the product (Cast/Unsqueeze/…), in order. */
   chain: NodeProto[];
+  /** The (first) Cos and Sin of the product, for messages. */
   cos: NodeProto;
   sin: NodeProto;
+  /** Every Cos and Sin of the product (an exporter without common-subexpression elimination writes several). */
+  trig: NodeProto[];
   /** Element type of the Cos/Sin outputs. */
   trigDtype: number;
   /** Ops from Cos to the axis Concat, e.g. Unsqueeze→Tile→Flatten→Cast. */
@@ -144,12 +147,12 @@ export function findRope(index: GraphIndex, modelDir: string): RopePattern {
   const axes: FoundAxis[] = [];
   const problems: string[] = [];
   for (const [product, group] of groups) {
-    if (group.cos.length !== 1 || group.sin.length !== 1) {
-      problems.push(`${nodeLabel(product)} feeds ${group.cos.length} Cos and ${group.sin.length} Sin nodes (${[...group.cos, ...group.sin].map(nodeLabel).join(', ')}); expected one of each`);
+    if (group.cos.length === 0 || group.sin.length === 0) {
+      problems.push(`${nodeLabel(product)} feeds ${group.cos.length} Cos and ${group.sin.length} Sin nodes (${[...group.cos, ...group.sin].map(nodeLabel).join(', ')}); RoPE needs both`);
       continue;
     }
     try {
-      axes.push(analyzeProduct(index, modelDir, product, group.cos[0], group.sin[0], fromIds, columns));
+      axes.push(analyzeProduct(index, modelDir, product, group.cos, group.sin, fromIds, columns));
     } catch (error) {
       if (!(error instanceof ImportError)) throw error;
       problems.push(error.message);
@@ -305,11 +308,12 @@ function analyzeProduct(
   index: GraphIndex,
   modelDir: string,
   product: NodeProto,
-  cos: NodeProto,
-  sin: NodeProto,
+  cosNodes: NodeProto[],
+  sinNodes: NodeProto[],
   fromIds: ReadonlySet<string>,
   columnCount: number | null,
 ): FoundAxis {
+  const [cos, sin] = [cosNodes[0], sinNodes[0]];
   const where = nodeLabel(product);
   const bad = (why: string) => new ImportError('rope_not_found', `${where} (before ${nodeLabel(cos)}/${nodeLabel(sin)}): ${why}`);
   if (product.input.length !== 2) throw bad(`expected two operands, got ${product.input.length}`);
@@ -367,6 +371,7 @@ function analyzeProduct(
     chain,
     cos,
     sin,
+    trig: [...cosNodes, ...sinNodes],
     trigDtype,
     interleave: '(not traced)',
   };
@@ -427,12 +432,12 @@ interface AxisConcatEntry {
  * part of that axis' layout; the first Concat mixing axes is the Concat over axes. Null for an axis
  * that reaches none.
  */
-function traceAxisConcats(index: GraphIndex, axes: readonly { cos: NodeProto; sin: NodeProto }[]): (AxisConcatEntry[] | null)[] {
+function traceAxisConcats(index: GraphIndex, axes: readonly { trig: readonly NodeProto[] }[]): (AxisConcatEntry[] | null)[] {
   type Step = { prev: string | null; node: NodeProto | null };
-  const reaches = axes.map(({ cos, sin }) => {
-    const reach = new Map<string, Step>([[cos.output[0], { prev: null, node: cos }], [sin.output[0], { prev: null, node: sin }]]);
+  const reaches = axes.map(({ trig }) => {
+    const reach = new Map<string, Step>(trig.map((t) => [t.output[0], { prev: null, node: t }]));
     const pendingConcats = new Set<NodeProto>();
-    let frontier = [cos.output[0], sin.output[0]];
+    let frontier = trig.map((t) => t.output[0]);
     for (let round = 0; frontier.length && round < 64; round++) {
       const next: string[] = [];
       for (const value of frontier) {
@@ -600,7 +605,7 @@ export function rewriteRope(model: OnnxModel, pattern: RopePattern, offsets?: Ro
     axis.product.input[axis.freqInput] = value;
 
     const mscale = slice('rope_mscale', at.mscale[k], n, axis.trigDtype, `dype/rope_mscale.axis${axis.axis}`);
-    for (const trig of [axis.cos, axis.sin]) {
+    for (const trig of axis.trig) {
       const scaled = trig.output[0];
       const raw = index.unique(`${scaled}/unscaled`);
       trig.output[0] = raw;
@@ -671,7 +676,7 @@ export function bakeRope(model: OnnxModel, pattern: RopePattern, omega: ArrayLik
         add(before, entry.concat, makeNode('Mul', [part, factor], [scaled]));
       }
     } else {
-      for (const trig of [axis.cos, axis.sin]) {
+      for (const trig of axis.trig) {
         const out = trig.output[0];
         const raw = index.unique(`${out}/unscaled`);
         trig.output[0] = raw;

@@ -190,6 +190,28 @@ describe('other graphs', () => {
     expect(report.verify?.passed).toBe(true);
   });
 
+  it('Cos and Sin written once per use (an exporter without common-subexpression elimination): each is scaled, DyPE still equals torch', async () => {
+    const name = 'bfl-opset17-fp32';
+    const dir = await exportFolder(name);
+    const model = readModel(join(dir, 'transformer/model.onnx'));
+    let cloned = 0;
+    for (const trig of model.graph.node.filter((n) => n.opType === 'Cos' || n.opType === 'Sin')) {
+      const users = model.graph.node.filter((n) => n.input.includes(trig.output[0]));
+      if (users.length < 2) continue; // the timestep/guidance sinusoids
+      const copy = makeNode(trig.opType, trig.input, [`${trig.output[0]}/again`], {}, { name: `${trig.name}_again` });
+      users[1].input = users[1].input.map((i) => (i === trig.output[0] ? copy.output[0] : i));
+      model.graph.node.splice(model.graph.node.indexOf(trig) + 1, 0, copy);
+      cloned++;
+    }
+    expect(cloned).toBe(6); // a Cos and a Sin for each of the three axes
+    writeFileSync(join(dir, 'transformer/model.onnx'), serializeModel(model));
+    const output = join(root, 'bundle-trig-twice');
+    const report = await importExport(dir, { output });
+    expect(report.verify?.dype?.passed).toBe(true);
+    const imported = await run(join(output, 'transformer/model.onnx'), 'bfl', references.rope.bfl);
+    expect(maxAbsDiff(imported, references.fixtures[name].dype)).toBeLessThan(TORCH_TOLERANCE.float32);
+  });
+
   it('ids of a type the pipeline cannot feed are refused, naming the input, its type and what to do', async () => {
     const dir = await exportFolder('diffusers-opset17-fp32');
     const model = readModel(join(dir, 'transformer/model.onnx'));
