@@ -1,62 +1,98 @@
 /**
- * Layers over checkpoint weights, shared by the converted graphs. Activations are 2-D [tokens,
- * features] where a layer allows it (batch 1 throughout), so a PyTorch Linear's [out, in] weight is
- * used as stored by Gemm with transB: no transposed copy of any weight is ever made.
+ * Layers of the converted graphs, reading their parameters from a WeightSource by checkpoint key.
+ * Weights keep the checkpoint's layout (Linear [out, in] is used through Gemm's transB, Conv2d
+ * [out, in, kh, kw] is ONNX's own), so no weight is transposed or copied at session creation.
  */
 import type { GraphBuilder } from '../onnx/builder.ts';
-import type { WeightSource } from './weights.ts';
+import { MissingTensorError, type WeightSource } from './weights.ts';
 
-/** sqrt(2/π), for GELU's tanh approximation. */
-const GELU_C = 0.7978845608028654;
-
-export class Layers {
-  constructor(
-    readonly b: GraphBuilder,
-    readonly w: WeightSource,
-  ) {}
-
-  /** x[N, in] · W[out, in]ᵀ + b (the bias when the checkpoint has `<name>.bias`). */
-  linear(x: string, name: string): string {
-    const inputs = [x, this.w.value(`${name}.weight`)];
-    if (this.w.has(`${name}.bias`)) inputs.push(this.w.value(`${name}.bias`));
-    return this.b.op('Gemm', inputs, { transB: 1 }, { name });
-  }
-
-  /** `count` equal parts along `axis` (torch.chunk). */
-  chunk(x: string, count: number, axis: number): string[] {
-    return this.b.opN('Split', [x], count, { axis, num_outputs: count }, { name: 'chunk' });
-  }
-
-  silu(x: string): string {
-    return this.b.op('Mul', [x, this.b.op('Sigmoid', [x])], {}, { name: 'silu' });
-  }
-
-  /** 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))): GELU(approximate='tanh'), in ops every opset has. */
-  geluTanh(x: string): string {
-    const b = this.b;
-    const x3 = b.op('Mul', [b.op('Mul', [x, x]), x]);
-    const inner = b.op('Mul', [b.op('Add', [x, b.op('Mul', [x3, b.constF(0.044715)])]), b.constF(GELU_C)]);
-    return b.op('Mul', [b.op('Mul', [x, b.constF(0.5)]), b.op('Add', [b.op('Tanh', [inner]), b.constF(1)])], {}, { name: 'gelu' });
-  }
-
-  /** LayerNorm over the last axis without affine parameters (elementwise_affine=False). */
-  layerNorm(x: string, dim: number, eps = 1e-6): string {
-    const ones = this.b.constF(new Array<number>(dim).fill(1));
-    return this.b.op('LayerNormalization', [x, ones], { axis: -1, epsilon: { f: eps } }, { name: 'ln' });
-  }
-
-  /** x · rsqrt(mean(x², last axis) + eps) · scale, with `scale` a checkpoint key. */
-  rmsNorm(x: string, scaleKey: string, eps = 1e-6): string {
-    const b = this.b;
-    const ms = b.op('ReduceMean', [b.op('Mul', [x, x]), b.constI64([-1])], { keepdims: 1 });
-    const inv = b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [ms, b.constF(eps)])])]);
-    return b.op('Mul', [b.op('Mul', [x, inv]), this.w.value(scaleKey)], {}, { name: 'rms' });
+export class TensorShapeError extends Error {
+  constructor(readonly origin: string, readonly key: string, actual: readonly number[], expected: string) {
+    super(`${origin}: tensor ${key} has shape [${actual.join(', ')}], expected ${expected}; the checkpoint is not the expected model`);
+    this.name = 'TensorShapeError';
   }
 }
 
+/** The shape of `key`, checked against `expected` (null = any size in that axis). */
+export function shapeOf(w: WeightSource, key: string, expected: readonly (number | null)[]): readonly number[] {
+  if (!w.has(key)) throw new MissingTensorError(w.origin, key);
+  const shape = w.shape(key);
+  if (shape.length !== expected.length || expected.some((d, i) => d !== null && d !== shape[i])) {
+    throw new TensorShapeError(w.origin, key, shape, `[${expected.map((d) => d ?? '?').join(', ')}]`);
+  }
+  return shape;
+}
+
 /**
- * Opset and IR version of every converted graph: opset 19 has Cast from float8 and ReduceMean with
- * axes as an input; IR 9 has the float8 types.
+ * How many numbered children `${prefix}0.`, `${prefix}1.`, … the checkpoint has (blocks, layers,
+ * levels). A gap (children 0 and 2 without 1) is refused naming the first missing child.
  */
-export const CONVERTED_OPSET = 19;
-export const CONVERTED_IR_VERSION = 9;
+export function countIndexed(w: WeightSource, prefix: string): number {
+  const seen = new Set<number>();
+  for (const key of w.keys(prefix)) {
+    const match = /^(\d+)\./.exec(key.slice(prefix.length));
+    if (match) seen.add(Number(match[1]));
+  }
+  for (let i = 0; i < seen.size; i++) {
+    if (!seen.has(i)) throw new MissingTensorError(w.origin, `${prefix}${i}.*`, `found ${prefix}${Math.max(...seen)}.* but not ${prefix}${i}.*`);
+  }
+  return seen.size;
+}
+
+/** Linear on rows: x [N, in] → x·Wᵀ + b [N, out], with W stored [out, in]. */
+export function linear(g: GraphBuilder, w: WeightSource, x: string, prefix: string, options: { bias?: boolean } = {}): string {
+  const inputs = [x, w.value(`${prefix}.weight`)];
+  if (options.bias !== false) inputs.push(w.value(`${prefix}.bias`));
+  return g.op('Gemm', inputs, { transB: 1 }, { name: prefix.split('.').pop() });
+}
+
+/** LayerNormalization over the last axis with the checkpoint's weight and bias. */
+export function layerNorm(g: GraphBuilder, w: WeightSource, x: string, prefix: string, eps: number): string {
+  return g.op('LayerNormalization', [x, w.value(`${prefix}.weight`), w.value(`${prefix}.bias`)], { axis: -1, epsilon: { f: eps } }, { name: 'layer_norm' });
+}
+
+/** Conv2d with the checkpoint's weight [out, in, kh, kw] and bias; `pads` is ONNX's [top, left, bottom, right]. */
+export function conv2d(g: GraphBuilder, w: WeightSource, x: string, prefix: string, options: { stride?: number; pads?: readonly number[] } = {}): string {
+  const weight = `${prefix}.weight`;
+  const [, , kh, kw] = shapeOf(w, weight, [null, null, null, null]);
+  const stride = options.stride ?? 1;
+  const pads = options.pads ?? [(kh - 1) / 2, (kw - 1) / 2, (kh - 1) / 2, (kw - 1) / 2];
+  return g.op('Conv', [x, w.value(weight), w.value(`${prefix}.bias`)], { kernel_shape: [kh, kw], strides: [stride, stride], pads: [...pads] }, { name: 'conv' });
+}
+
+/**
+ * GroupNorm over [N, C, H, W]: InstanceNormalization of the [N, groups, C/groups·H·W] view
+ * normalises each group, then the checkpoint's per-channel weight and bias apply.
+ */
+export function groupNorm(g: GraphBuilder, w: WeightSource, x: string, prefix: string, groups: number, eps: number): string {
+  const [channels] = shapeOf(w, `${prefix}.weight`, [null]);
+  if (channels % groups !== 0) throw new TensorShapeError(w.origin, `${prefix}.weight`, [channels], `a multiple of ${groups} channels (GroupNorm groups)`);
+  const grouped = g.op('Reshape', [x, g.constI64([0, groups, -1])]);
+  const ones = g.constF(new Array<number>(groups).fill(1));
+  const zeros = g.constF(new Array<number>(groups).fill(0));
+  const normed = g.op('InstanceNormalization', [grouped, ones, zeros], { epsilon: { f: eps } });
+  const back = g.op('Reshape', [normed, g.op('Shape', [x])]);
+  const perChannel = (key: string) => g.op('Unsqueeze', [w.value(key), g.constI64([1, 2])]); // [C, 1, 1]
+  return g.op('Add', [g.op('Mul', [back, perChannel(`${prefix}.weight`)]), perChannel(`${prefix}.bias`)], {}, { name: 'group_norm' });
+}
+
+/**
+ * softmax(q·kᵀ·scale + bias)·v over the last two axes of [..., n, d] operands; `bias` broadcasts
+ * against the [..., n_q, n_k] scores (a causal mask, a position bias).
+ */
+export function attention(g: GraphBuilder, q: string, k: string, v: string, options: { scale?: number; bias?: string } = {}): string {
+  let scores = g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 2, 1] })], {}, { name: 'scores' });
+  if (options.scale !== undefined && options.scale !== 1) scores = g.op('Mul', [scores, g.constF(options.scale)]);
+  if (options.bias) scores = g.op('Add', [scores, options.bias]);
+  return g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v], {}, { name: 'attention' });
+}
+
+/** [n, heads·d] rows → [heads, n, d]. */
+export function splitHeads(g: GraphBuilder, x: string, heads: number, headDim: number): string {
+  return g.op('Transpose', [g.op('Reshape', [x, g.constI64([-1, heads, headDim])])], { perm: [1, 0, 2] });
+}
+
+/** [heads, n, d] → [n, heads·d] rows. */
+export function mergeHeads(g: GraphBuilder, x: string, width: number): string {
+  return g.op('Reshape', [g.op('Transpose', [x], { perm: [1, 0, 2] }), g.constI64([-1, width])]);
+}
