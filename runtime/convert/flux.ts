@@ -7,8 +7,9 @@
  * rope_omega/rope_mscale (runtime/dype), and attention is com.microsoft.MultiHeadAttention, so the
  * seq² score matrix of a 4096² image never exists in the graph.
  */
-import { GraphBuilder, type SerializedModel } from '../onnx/builder.ts';
-import { CONVERTED_IR_VERSION, CONVERTED_OPSET, Layers } from './layers.ts';
+import type { GraphBuilder } from '../onnx/builder.ts';
+import { geluTanh, rmsNormalize, silu } from '../onnx/ops.ts';
+import { countIndexed, linear, shapeOf } from './layers.ts';
 import { MissingTensorError, type WeightSource } from './weights.ts';
 
 /** Where each part of the model lives in the checkpoint, for one naming scheme. */
@@ -175,31 +176,18 @@ export function namingOf(kind: FluxNaming['kind']): FluxNaming {
   return kind === 'bfl' ? BFL_NAMING : DIFFUSERS_NAMING;
 }
 
-/** Block count from keys `<prefix><n>.…`; every index below the highest must be there. */
-function countBlocks(w: WeightSource, prefix: string, firstKey: (i: number) => string): number {
-  const indices = new Set(w.keys(prefix).map((k) => Number(k.slice(prefix.length).split('.')[0])).filter(Number.isInteger));
-  const count = indices.size ? Math.max(...indices) + 1 : 0;
-  for (let i = 0; i < count; i++) if (!indices.has(i)) throw new MissingTensorError(w.origin, firstKey(i), `block ${i} of ${count} is absent`);
-  return count;
-}
-
-function rows(w: WeightSource, key: string, rank = 2): number[] {
-  const shape = w.shape(key);
-  if (shape.length !== rank) throw new Error(`${w.origin}: tensor ${key} has shape [${shape.join(', ')}], expected rank ${rank}`);
-  return [...shape];
-}
-
 /** Sizes from shapes; every tensor the graph will read is checked to exist with the expected shape. */
 export function deriveFluxConfig(w: WeightSource, kind: FluxNaming['kind']): FluxConfig {
   const n = namingOf(kind);
-  const [hidden, inChannels] = rows(w, `${n.imgIn}.weight`);
-  const [, contextDim] = rows(w, `${n.txtIn}.weight`);
-  const [, timeDim] = rows(w, `${n.timeIn[0]}.weight`);
-  const [, vecDim] = rows(w, `${n.vectorIn[0]}.weight`);
-  const [outChannels] = rows(w, `${n.finalLinear}.weight`);
+  const matrix = (key: string) => shapeOf(w, key, [null, null]);
+  const [hidden, inChannels] = matrix(`${n.imgIn}.weight`);
+  const [, contextDim] = matrix(`${n.txtIn}.weight`);
+  const [, timeDim] = matrix(`${n.timeIn[0]}.weight`);
+  const [, vecDim] = matrix(`${n.vectorIn[0]}.weight`);
+  const [outChannels] = matrix(`${n.finalLinear}.weight`);
   const firstDouble = n.double(0);
-  const [headDim] = rows(w, firstDouble.img.qNorm, 1);
-  const [mlpHidden] = rows(w, `${firstDouble.img.mlp[0]}.weight`);
+  const [headDim] = shapeOf(w, firstDouble.img.qNorm, [null]);
+  const [mlpHidden] = matrix(`${firstDouble.img.mlp[0]}.weight`);
   if (hidden % headDim !== 0) throw new Error(`${w.origin}: hidden width ${hidden} is not a multiple of the head dim ${headDim}`);
   const config: FluxConfig = {
     naming: kind,
@@ -212,18 +200,14 @@ export function deriveFluxConfig(w: WeightSource, kind: FluxNaming['kind']): Flu
     contextDim,
     vecDim,
     timeDim,
-    depth: countBlocks(w, n.doublePrefix, (i) => `${n.double(i).img.modulation}.weight`),
-    depthSingle: countBlocks(w, n.singlePrefix, (i) => `${n.single(i).modulation}.weight`),
+    depth: countIndexed(w, n.doublePrefix),
+    depthSingle: countIndexed(w, n.singlePrefix),
     guidance: w.has(`${n.guidanceIn[0]}.weight`),
     axesDim: fluxAxesDim(headDim),
     theta: FLUX1_ROPE.theta,
   };
   if (config.depth === 0) throw new MissingTensorError(w.origin, `${firstDouble.img.modulation}.weight`, 'no double-stream blocks');
-  for (const [key, shape] of expectedShapes(config)) {
-    if (!w.has(key)) throw new MissingTensorError(w.origin, key);
-    const got = w.shape(key);
-    if (got.join(',') !== shape.join(',')) throw new Error(`${w.origin}: tensor ${key} has shape [${got.join(', ')}], expected [${shape.join(', ')}] for this model`);
-  }
+  for (const [key, shape] of expectedShapes(config)) shapeOf(w, key, shape);
   return config;
 }
 
@@ -296,8 +280,11 @@ export const FLUX_OUTPUT = 'out_hidden_states';
  */
 export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxConfig): void {
   const n = namingOf(c.naming);
-  const L = new Layers(b, w);
   const D = c.hidden;
+  const lin = (x: string, name: string) => linear(b, w, x, name);
+  const chunk = (x: string, count: number, axis: number) => b.opN('Split', [x], count, { axis }, { name: 'chunk' });
+  const ones = b.constF(new Array<number>(D).fill(1));
+  const layerNorm = (x: string) => b.op('LayerNormalization', [x, ones], { axis: -1, epsilon: { f: 1e-6 } }, { name: 'ln' });
   const H = c.heads;
   const F = c.headDim / 2;
 
@@ -323,11 +310,12 @@ export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxCo
     return [shaped(b.op('Cos', [angles])), shaped(b.op('Sin', [angles]))];
   });
   /** [S, D] → per-head RMSNorm with `normKey` → [S, H, hd]. */
-  const headNorm = (x: string, normKey: string): string => L.rmsNorm(b.op('Reshape', [x, b.constI64([0, H, c.headDim])]), normKey);
+  const headNorm = (x: string, normKey: string): string =>
+    b.op('Mul', [rmsNormalize(b, b.op('Reshape', [x, b.constI64([0, H, c.headDim])]), 1e-6), w.value(normKey)], {}, { name: 'qk_norm' });
   /** [S, H, hd] of the joint sequence, rotated pair by pair → [S, D] (BFL apply_rope). */
   const applyRope = (x: string): string =>
     b.scope('rope', () => {
-      const [x0, x1] = L.chunk(b.op('Reshape', [x, b.constI64([0, H, F, 2])]), 2, -1);
+      const [x0, x1] = chunk(b.op('Reshape', [x, b.constI64([0, H, F, 2])]), 2, -1);
       const r0 = b.op('Sub', [b.op('Mul', [x0, cos]), b.op('Mul', [x1, sin])]);
       const r1 = b.op('Add', [b.op('Mul', [x0, sin]), b.op('Mul', [x1, cos])]);
       return b.op('Reshape', [b.op('Concat', [r0, r1], { axis: -1 }), b.constI64([0, D])], {}, { name: 'roped' });
@@ -340,7 +328,7 @@ export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxCo
     });
   /** q, k, v [S, D] from one fused Linear or three. */
   const projectQkv = (x: string, names: readonly string[]): string[] =>
-    names.length === 1 ? L.chunk(L.linear(x, names[0]), 3, -1) : names.map((name) => L.linear(x, name));
+    names.length === 1 ? chunk(lin(x, names[0]), 3, -1) : names.map((name) => lin(x, name));
 
   // ---- Sequence lengths, to split the joint sequence back into text and image.
   const textLen = b.op('Shape', [context], { start: 1, end: 2 }, { name: 'text_len' });
@@ -353,19 +341,19 @@ export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxCo
     const args = b.op('Mul', [b.op('Unsqueeze', [b.op('Mul', [x, b.constF(1000)]), b.constI64([1])]), freqs]); // [1, half]
     return b.op('Concat', [b.op('Cos', [args]), b.op('Sin', [args])], { axis: 1 });
   };
-  const mlpEmbedder = (x: string, names: readonly [string, string]) => L.linear(L.silu(L.linear(x, names[0])), names[1]);
+  const mlpEmbedder = (x: string, names: readonly [string, string]) => lin(silu(b, lin(x, names[0])), names[1]);
   let vec = b.scope('time_in', () => mlpEmbedder(sinusoid(timestep), n.timeIn));
   if (guidance) vec = b.op('Add', [vec, b.scope('guidance_in', () => mlpEmbedder(sinusoid(guidance), n.guidanceIn))]);
   vec = b.op('Add', [vec, b.scope('vector_in', () => mlpEmbedder(pooled, n.vectorIn))], {}, { name: 'vec' });
-  const vecAct = L.silu(vec);
+  const vecAct = silu(b, vec);
 
-  const modulation = (name: string, count: number): string[] => L.chunk(L.linear(vecAct, name), count, 1);
+  const modulation = (name: string, count: number): string[] => chunk(lin(vecAct, name), count, 1);
   const modulate = (x: string, shift: string, scale: string): string =>
-    b.op('Add', [b.op('Mul', [L.layerNorm(x, D), b.op('Add', [scale, b.constF(1)])]), shift], {}, { name: 'modulated' });
+    b.op('Add', [b.op('Mul', [layerNorm(x), b.op('Add', [scale, b.constF(1)])]), shift], {}, { name: 'modulated' });
   const gated = (x: string, gate: string, y: string): string => b.op('Add', [x, b.op('Mul', [gate, y])], {}, { name: 'residual' });
 
-  let img = b.scope('img_in', () => L.linear(to2d(hidden, c.inChannels), n.imgIn));
-  let txt = b.scope('txt_in', () => L.linear(to2d(context, c.contextDim), n.txtIn));
+  let img = b.scope('img_in', () => lin(to2d(hidden, c.inChannels), n.imgIn));
+  let txt = b.scope('txt_in', () => lin(to2d(context, c.contextDim), n.txtIn));
 
   for (let i = 0; i < c.depth; i++) {
     const names = n.double(i);
@@ -383,8 +371,8 @@ export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxCo
       const [attnTxt, attnImg] = b.opN('Split', [attn, splitSizes], 2, { axis: 0 }, { name: 'split' });
       const finish = (tag: string, { x, s, mod }: typeof im, attn: string) =>
         b.scope(tag, () => {
-          const y = gated(x, mod[2], L.linear(attn, s.proj));
-          return gated(y, mod[5], L.linear(L.geluTanh(L.linear(modulate(y, mod[3], mod[4]), s.mlp[0])), s.mlp[1]));
+          const y = gated(x, mod[2], lin(attn, s.proj));
+          return gated(y, mod[5], lin(geluTanh(b, lin(modulate(y, mod[3], mod[4]), s.mlp[0])), s.mlp[1]));
         });
       return [finish('img', im, attnImg), finish('txt', tx, attnTxt)];
     });
@@ -399,12 +387,12 @@ export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxCo
       let q: string, k: string, v: string, mlp: string;
       if (s.qkvMlp.length === 1) {
         const widths = b.constI64([D, D, D, c.mlpHidden]);
-        [q, k, v, mlp] = b.opN('Split', [L.linear(normed, s.qkvMlp[0]), widths], 4, { axis: -1 }, { name: 'qkv_mlp' });
+        [q, k, v, mlp] = b.opN('Split', [lin(normed, s.qkvMlp[0]), widths], 4, { axis: -1 }, { name: 'qkv_mlp' });
       } else {
-        [q, k, v, mlp] = s.qkvMlp.map((name) => L.linear(normed, name));
+        [q, k, v, mlp] = s.qkvMlp.map((name) => lin(normed, name));
       }
       const attn = attention(applyRope(headNorm(q, s.qNorm)), applyRope(headNorm(k, s.kNorm)), v);
-      return gated(x, gate, L.linear(b.op('Concat', [attn, L.geluTanh(mlp)], { axis: -1 }), s.out));
+      return gated(x, gate, lin(b.op('Concat', [attn, geluTanh(b, mlp)], { axis: -1 }), s.out));
     });
   }
 
@@ -412,18 +400,8 @@ export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxCo
   b.scope('final_layer', () => {
     const [first, second] = modulation(n.finalModulation, 2);
     const [shift, scale] = n.finalOrder === 'shift-scale' ? [first, second] : [second, first];
-    const out = L.linear(modulate(image, shift, scale), n.finalLinear);
+    const out = lin(modulate(image, shift, scale), n.finalLinear);
     b.op('Unsqueeze', [out, b.constI64([0])], {}, { outputs: [FLUX_OUTPUT] });
   });
   b.output(FLUX_OUTPUT, 'float32', [1, 'image_tokens', c.outChannels]);
-}
-
-/** The serialized transformer model; its weights are external data in the checkpoint files. */
-export function serializeFluxTransformer(b: GraphBuilder, c: FluxConfig, origin: string): SerializedModel {
-  return b.serialize({
-    opset: CONVERTED_OPSET,
-    irVersion: CONVERTED_IR_VERSION,
-    producerName: 'dype-convert',
-    docString: `FLUX.1 transformer (${c.depth} double + ${c.depthSingle} single blocks, width ${c.hidden}, ${c.heads} heads) converted from ${origin}; DyPE-ready (rope_omega/rope_mscale).`,
-  });
 }

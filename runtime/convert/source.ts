@@ -23,14 +23,18 @@ export const STORED_ELEM_TYPE: Readonly<Partial<Record<SafetensorsDtype, ElemTyp
   F8_E4M3: 'float8e4m3fn',
 });
 
-/** One checkpoint file and where the model finds it, relative to the model's folder. */
+/**
+ * One checkpoint file and where the model finds it, relative to the model's folder. With `prefix`,
+ * only keys under it are seen, without it (a component inside an all-in-one file).
+ */
 export interface SourceFile {
   header: SafetensorsHeader;
   location: string;
+  prefix?: string;
 }
 
-/** How each stored dtype reached the compute type, for the conversion report. */
-export type ConversionCounts = Partial<Record<SafetensorsDtype, { tensors: number; bytes: number; via: 'as stored' | 'Cast' | 'Cast + scale' }>>;
+/** How many tensors of each stored dtype the graph reads, and how many of them needed a Cast / an fp8 scale. */
+export type ConversionCounts = Partial<Record<SafetensorsDtype, { tensors: number; bytes: number; cast: number; scaled: number }>>;
 
 const SCALE_SUFFIX = '.scale_weight';
 
@@ -45,8 +49,10 @@ export class SafetensorsWeightSource implements WeightSource {
     readonly origin: string,
     readonly compute: ComputeType = 'float32',
   ) {
-    for (const { header, location } of files) {
-      for (const [key, tensor] of header.tensors) {
+    for (const { header, location, prefix = '' } of files) {
+      for (const [stored, tensor] of header.tensors) {
+        if (!stored.startsWith(prefix)) continue;
+        const key = stored.slice(prefix.length);
         const seen = this.tensors.get(key);
         if (seen) throw new Error(`${origin}: tensor ${key} is in both ${seen.tensor.file} and ${tensor.file}`);
         this.tensors.set(key, { tensor, location });
@@ -82,20 +88,19 @@ export class SafetensorsWeightSource implements WeightSource {
     if (!stored) throw new Error(`${this.origin}: tensor ${key} is ${tensor.dtype}; weights must be F32, F16, BF16 or F8_E4M3`);
     const b = this.builder;
     const raw = b.initExternal(key, stored, tensor.shape, { location, offset: tensor.byteOffset, length: tensor.byteLength });
+    const count = (this.conversions[tensor.dtype] ??= { tensors: 0, bytes: 0, cast: 0, scaled: 0 });
+    count.tensors++;
+    count.bytes += tensor.byteLength;
     let out = raw;
-    let via: 'as stored' | 'Cast' | 'Cast + scale' = 'as stored';
     if (stored !== this.compute) {
       out = b.op('Cast', [raw], { to: ONNX_DTYPE[this.compute] }, { outputs: [`${key}:${this.compute}`] });
-      via = 'Cast';
+      count.cast++;
     }
     const scaleKey = key.endsWith('.weight') ? key.slice(0, -'.weight'.length) + SCALE_SUFFIX : null;
     if (scaleKey && this.has(scaleKey)) {
       out = b.op('Mul', [out, this.value(scaleKey)], {}, { outputs: [`${key}:scaled`] });
-      via = 'Cast + scale';
+      count.scaled++;
     }
-    const count = (this.conversions[tensor.dtype] ??= { tensors: 0, bytes: 0, via });
-    count.tensors++;
-    count.bytes += tensor.byteLength;
     this.values.set(key, out);
     return out;
   }

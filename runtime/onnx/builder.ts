@@ -152,6 +152,9 @@ function valueInfo(name: string, dtype: ElemType, shape: readonly Dim[]): ValueI
   });
 }
 
+/** Reduce ops whose `axes` attribute became an input in opset 18 (ReduceSum's did in 13). */
+const REDUCE_OPS_WITH_AXES_INPUT_FROM_18 = new Set(['ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare']);
+
 export class GraphBuilder {
   private readonly nodes: NodeProto[] = [];
   private readonly inputs: ValueInfoProto[] = [];
@@ -296,7 +299,27 @@ export class GraphBuilder {
     return this.initializers.reduce((n, t) => n + (t.bytes?.length ?? 0), 0);
   }
 
+  /**
+   * A node recorded in its opset-17 form, rewritten for `opset`: from opset 18 the Reduce ops take
+   * `axes` as an input and an unsized Split needs `num_outputs`. Builders write one form; the
+   * converter serializes at opset 19 (for float8 Casts) and the demo at 17.
+   */
+  private legalize(node: NodeProto, opset: number): NodeProto {
+    if (opset < 18 || node.domain) return node;
+    const axes = node.attribute.find((a) => a.name === 'axes');
+    if (REDUCE_OPS_WITH_AXES_INPUT_FROM_18.has(node.opType) && axes) {
+      const axesInput = this.constI64(axes.ints.map(Number));
+      return create(NodeProtoSchema, { ...node, input: [node.input[0], axesInput], attribute: node.attribute.filter((a) => a !== axes) });
+    }
+    if (node.opType === 'Split' && node.input.length < 2 && !node.attribute.some((a) => a.name === 'num_outputs')) {
+      return create(NodeProtoSchema, { ...node, attribute: [...node.attribute, attribute('num_outputs', node.output.length)] });
+    }
+    return node;
+  }
+
   serialize(options: SerializeOptions = {}): SerializedModel {
+    const opset = options.opset ?? 17;
+    const nodes = this.nodes.map((node) => this.legalize(node, opset));
     const ext = options.externalData;
     const threshold = ext?.threshold ?? 1024;
     const align = ext?.align ?? 64;
@@ -322,7 +345,7 @@ export class GraphBuilder {
 
     const graph = create(GraphProtoSchema, {
       name: this.name,
-      node: this.nodes,
+      node: nodes,
       input: this.inputs,
       output: this.outputs,
       initializer: tensors,
@@ -330,7 +353,7 @@ export class GraphBuilder {
     const model = create(ModelProtoSchema, {
       irVersion: BigInt(options.irVersion ?? 8),
       opsetImport: [
-        create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(options.opset ?? 17) }),
+        create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(opset) }),
         ...[...this.domains].map((domain) => {
           if (!(domain in DOMAIN_OPSETS)) throw new Error(`operator domain ${domain} has no known opset version`);
           return create(OperatorSetIdProtoSchema, { domain, version: BigInt(DOMAIN_OPSETS[domain]) });

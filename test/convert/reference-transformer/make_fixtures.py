@@ -16,6 +16,9 @@ Writes test/convert/fixtures/transformer/:
   with a per-tensor `.scale_weight` on two weights (ComfyUI's scaled-fp8 form);
 - schnell-diffusers/transformer/diffusion_pytorch_model-0000k-of-00002.safetensors + index json:
   diffusers keys, no guidance embedder (schnell), float32;
+- e2e/clip_l.safetensors, e2e/t5xxl_fp16.safetensors: random text encoders (HF keys, via
+  ../reference-encoders/reference.py) sized to fit flux-dev-*.safetensors and the demo tokenizers
+  (vocabularies 323 and 132, 77 CLIP positions), for the end-to-end bundle test;
 - reference.json: the inputs, and the outputs of every checkpoint (its weights as stored, widened to
   float32) at native RoPE and at the DyPE ω/mscale written by dype-rope.ts (runtime/dype).
 """
@@ -405,9 +408,26 @@ def main() -> None:
         json.dump({'metadata': {'total_size': total}, 'weight_map': weight_map}, f, indent=2)
     reference['outputs']['schnell-diffusers'] = {'native': run(schnell), 'dype': run(schnell, dype['dype']['omega'], dype['dype']['mscale'])}
 
+    write_e2e_encoders()
+
     with open(os.path.join(OUT, 'reference.json'), 'w') as f:
         json.dump(reference, f)
     print('wrote', OUT)
+
+
+def write_e2e_encoders() -> None:
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('reference_encoders', os.path.join(ROOT, 'test', 'convert', 'reference-encoders', 'reference.py'))
+    enc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(enc)
+    folder = os.path.join(OUT, 'e2e')
+    os.makedirs(folder, exist_ok=True)
+    clip = enc.ClipTextModel(vocab=323, width=VEC, heads=2, inner=2 * VEC, layers=1, positions=77)  # head dim 12
+    enc.randomize(clip, 5)
+    enc.write_safetensors(os.path.join(folder, 'clip_l.safetensors'), enc.state(clip))
+    t5 = enc.T5EncoderModel(vocab=132, width=CTX, heads=4, d_kv=8, d_ff=2 * CTX, blocks=1)
+    enc.randomize(t5, 6)
+    enc.write_safetensors(os.path.join(folder, 't5xxl_fp16.safetensors'), {k: v.half() for k, v in enc.state(t5).items()})
 
 
 if __name__ == '__main__':
