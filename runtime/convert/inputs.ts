@@ -25,13 +25,13 @@ export class ConvertInputError extends Error {
   }
 }
 
-const INDEX_SUFFIX = '.safetensors.index.json';
+export const SHARD_INDEX_SUFFIX = '.safetensors.index.json';
 const MAX_DEPTH = 2;
 
 const indexSchema = z.object({ weight_map: z.record(z.string(), z.string()) });
 
 /** Reads a sharded checkpoint's index; every shard must exist and hold exactly the keys the index gives it. */
-async function readSharded(index: string): Promise<Checkpoint> {
+export async function readSharded(index: string): Promise<Checkpoint> {
   let parsed: z.infer<typeof indexSchema>;
   try {
     parsed = indexSchema.parse(JSON.parse(readFileSync(index, 'utf8')));
@@ -62,7 +62,7 @@ async function readFolder(dir: string, depth: number, out: Checkpoint[]): Promis
   const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
   const sharded = new Set<string>();
   for (const entry of entries) {
-    if (!entry.isFile() || !entry.name.endsWith(INDEX_SUFFIX)) continue;
+    if (!entry.isFile() || !entry.name.endsWith(SHARD_INDEX_SUFFIX)) continue;
     const found = await readSharded(join(dir, entry.name));
     for (const h of found.headers) sharded.add(h.file);
     out.push(found);
@@ -82,7 +82,7 @@ export async function readInputs(paths: readonly string[]): Promise<Checkpoint[]
     if (!existsSync(path)) throw new ConvertInputError(`${path} does not exist`);
     try {
       if (statSync(path).isDirectory()) await readFolder(path, 0, out);
-      else if (path.endsWith(INDEX_SUFFIX)) out.push(await readSharded(path));
+      else if (path.endsWith(SHARD_INDEX_SUFFIX)) out.push(await readSharded(path));
       else out.push(checkpoint(path, [await readSafetensorsHeader(path)]));
     } catch (error) {
       if (error instanceof SafetensorsError || error instanceof ConvertInputError) throw error;
