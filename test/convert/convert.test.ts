@@ -30,8 +30,7 @@ function writeModels(dir: string, transformer = 'flux-dev-bf16.safetensors'): vo
   cpSync(join(ENCODER_FIXTURES, 'ae.safetensors'), join(dir, 'ae.safetensors'));
   cpSync(join(FLUX_FIXTURES, 'e2e', 'clip_l.safetensors'), join(dir, 'clip_l.safetensors'));
   cpSync(join(FLUX_FIXTURES, 'e2e', 't5xxl_fp16.safetensors'), join(dir, 't5xxl_fp16.safetensors'));
-  // Not a FLUX component: skipped when found in a folder.
-  cpSync(join(ENCODER_FIXTURES, 'clip_l_fp16.safetensors'), join(dir, 'loras', 'style.safetensors'));
+  // Not a FLUX component (a LoRA's key): skipped when found in a folder.
   writeFileSync(join(dir, 'loras', 'style.safetensors'), Buffer.concat([header({ 'lora_unet_x.alpha': { dtype: 'F32', shape: [], data_offsets: [0, 4] } }), Buffer.alloc(4)]));
 }
 
