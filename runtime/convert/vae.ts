@@ -53,51 +53,69 @@ export function deriveVaeConfig(w: WeightSource): VaeConfig {
   return { latentChannels, imageChannels, levels, decoderBlocks, scaleFactorPx: 2 ** (levels - 1), encoder };
 }
 
-function resnetBlock(g: GraphBuilder, w: WeightSource, x: string, prefix: string): string {
+/** A feature map and its channel count, so each weight's shape is checked where it is used. */
+interface Feature {
+  readonly value: string;
+  readonly channels: number;
+}
+
+/** Checks `prefix.weight` against [cout, cin, k, k] (and `prefix.bias` against [cout]) before a conv. */
+function conv(g: GraphBuilder, w: WeightSource, x: Feature, prefix: string, k: 1 | 3, options: { cout?: number; stride?: number; pads?: readonly number[] } = {}): Feature {
+  const [cout] = shapeOf(w, `${prefix}.weight`, [options.cout ?? null, x.channels, k, k]);
+  shapeOf(w, `${prefix}.bias`, [cout]);
+  return { value: conv2d(g, w, x.value, prefix, options), channels: cout };
+}
+
+function norm(g: GraphBuilder, w: WeightSource, x: Feature, prefix: string): Feature {
+  shapeOf(w, `${prefix}.weight`, [x.channels]);
+  shapeOf(w, `${prefix}.bias`, [x.channels]);
+  return { value: groupNorm(g, w, x.value, prefix, VAE_GROUPS, VAE_NORM_EPS), channels: x.channels };
+}
+
+const swish = (g: GraphBuilder, x: Feature): Feature => ({ value: silu(g, x.value), channels: x.channels });
+
+function resnetBlock(g: GraphBuilder, w: WeightSource, x: Feature, prefix: string): Feature {
   return g.scope(prefix, () => {
-    let h = silu(g, groupNorm(g, w, x, `${prefix}.norm1`, VAE_GROUPS, VAE_NORM_EPS));
-    h = conv2d(g, w, h, `${prefix}.conv1`);
-    h = silu(g, groupNorm(g, w, h, `${prefix}.norm2`, VAE_GROUPS, VAE_NORM_EPS));
-    h = conv2d(g, w, h, `${prefix}.conv2`);
-    // A block that changes width projects its input with a 1×1 conv; the weight shapes say which.
-    const [cout, cin] = shapeOf(w, `${prefix}.conv1.weight`, [null, null, 3, 3]);
-    const skip = cin !== cout ? conv2d(g, w, x, `${prefix}.nin_shortcut`) : x;
-    return g.op('Add', [skip, h], {}, { name: 'out' });
+    const h1 = conv(g, w, swish(g, norm(g, w, x, `${prefix}.norm1`)), `${prefix}.conv1`, 3);
+    const h2 = conv(g, w, swish(g, norm(g, w, h1, `${prefix}.norm2`)), `${prefix}.conv2`, 3, { cout: h1.channels });
+    // A block that changes width projects its input with a 1×1 conv.
+    const skip = x.channels !== h2.channels ? conv(g, w, x, `${prefix}.nin_shortcut`, 1, { cout: h2.channels }) : x;
+    return { value: g.op('Add', [skip.value, h2.value], {}, { name: 'out' }), channels: h2.channels };
   });
 }
 
 /** x + proj_out(attention over all h·w positions, one head of width C, scale 1/√C). */
-function attnBlock(g: GraphBuilder, w: WeightSource, x: string, prefix: string): string {
+function attnBlock(g: GraphBuilder, w: WeightSource, x: Feature, prefix: string): Feature {
   return g.scope(prefix, () => {
-    const [channels] = shapeOf(w, `${prefix}.q.weight`, [null, null, 1, 1]);
-    const h = groupNorm(g, w, x, `${prefix}.norm`, VAE_GROUPS, VAE_NORM_EPS);
-    const tokens = (name: string) => g.op('Transpose', [g.op('Reshape', [conv2d(g, w, h, `${prefix}.${name}`), g.constI64([0, channels, -1])])], { perm: [0, 2, 1] }); // [1, hw, C]
-    const out = attention(g, tokens('q'), tokens('k'), tokens('v'), { scale: 1 / Math.sqrt(channels) });
-    const image = g.op('Reshape', [g.op('Transpose', [out], { perm: [0, 2, 1] }), g.op('Shape', [x])]);
-    return g.op('Add', [x, conv2d(g, w, image, `${prefix}.proj_out`)], {}, { name: 'out' });
+    const c = x.channels;
+    const h = norm(g, w, x, `${prefix}.norm`);
+    const tokens = (name: string) => g.op('Transpose', [g.op('Reshape', [conv(g, w, h, `${prefix}.${name}`, 1, { cout: c }).value, g.constI64([0, c, -1])])], { perm: [0, 2, 1] }); // [1, hw, C]
+    const out = attention(g, tokens('q'), tokens('k'), tokens('v'), { scale: 1 / Math.sqrt(c) });
+    const image = { value: g.op('Reshape', [g.op('Transpose', [out], { perm: [0, 2, 1] }), g.op('Shape', [x.value])]), channels: c };
+    return { value: g.op('Add', [x.value, conv(g, w, image, `${prefix}.proj_out`, 1, { cout: c }).value], {}, { name: 'out' }), channels: c };
   });
 }
 
-function middle(g: GraphBuilder, w: WeightSource, x: string, prefix: string): string {
+function middle(g: GraphBuilder, w: WeightSource, x: Feature, prefix: string): Feature {
   return resnetBlock(g, w, attnBlock(g, w, resnetBlock(g, w, x, `${prefix}.mid.block_1`), `${prefix}.mid.attn_1`), `${prefix}.mid.block_2`);
 }
 
-function head(g: GraphBuilder, w: WeightSource, x: string, prefix: string): string {
-  return conv2d(g, w, silu(g, groupNorm(g, w, x, `${prefix}.norm_out`, VAE_GROUPS, VAE_NORM_EPS)), `${prefix}.conv_out`);
+function head(g: GraphBuilder, w: WeightSource, x: Feature, prefix: string, cout: number): Feature {
+  return conv(g, w, swish(g, norm(g, w, x, `${prefix}.norm_out`)), `${prefix}.conv_out`, 3, { cout });
 }
 
 /** Graph `latent_sample` [1, z, h, w] → `sample` [1, 3, h·f, w·f] in about [-1, 1] (the bundle's vae_decoder). */
 export function buildVaeDecoder(g: GraphBuilder, w: WeightSource, cfg: VaeConfig): void {
-  let h = g.input('latent_sample', 'float32', [1, cfg.latentChannels, 'latent_height', 'latent_width']);
-  h = middle(g, w, conv2d(g, w, h, 'decoder.conv_in'), 'decoder');
+  const z = { value: g.input('latent_sample', 'float32', [1, cfg.latentChannels, 'latent_height', 'latent_width']), channels: cfg.latentChannels };
+  let h = middle(g, w, conv(g, w, z, 'decoder.conv_in', 3), 'decoder');
   for (let level = cfg.levels - 1; level >= 0; level--) {
     for (let block = 0; block < cfg.decoderBlocks; block++) h = resnetBlock(g, w, h, `decoder.up.${level}.block.${block}`);
     if (level > 0) {
-      const up = g.op('Resize', [h, '', g.constF([1, 1, 2, 2])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, { name: 'upsample' });
-      h = conv2d(g, w, up, `decoder.up.${level}.upsample.conv`);
+      const up = g.op('Resize', [h.value, '', g.constF([1, 1, 2, 2])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, { name: 'upsample' });
+      h = conv(g, w, { value: up, channels: h.channels }, `decoder.up.${level}.upsample.conv`, 3, { cout: h.channels });
     }
   }
-  g.op('Identity', [head(g, w, h, 'decoder')], {}, { outputs: ['sample'] });
+  g.op('Identity', [head(g, w, h, 'decoder', cfg.imageChannels).value], {}, { outputs: ['sample'] });
   g.output('sample', 'float32', [1, cfg.imageChannels, 'height', 'width']);
 }
 
@@ -109,13 +127,13 @@ export function buildVaeDecoder(g: GraphBuilder, w: WeightSource, cfg: VaeConfig
 export function buildVaeEncoder(g: GraphBuilder, w: WeightSource, cfg: VaeConfig): void {
   const enc = cfg.encoder;
   if (!enc) throw new MissingTensorError(w.origin, 'encoder.conv_in.weight', 'a decoder-only VAE cannot encode');
-  let h = g.input('sample', 'float32', [1, enc.imageChannels, 'height', 'width']);
-  h = conv2d(g, w, h, 'encoder.conv_in');
+  const image = { value: g.input('sample', 'float32', [1, enc.imageChannels, 'height', 'width']), channels: enc.imageChannels };
+  let h = conv(g, w, image, 'encoder.conv_in', 3);
   for (let level = 0; level < enc.levels; level++) {
     for (let block = 0; block < enc.blocks; block++) h = resnetBlock(g, w, h, `encoder.down.${level}.block.${block}`);
-    if (level < enc.levels - 1) h = conv2d(g, w, h, `encoder.down.${level}.downsample.conv`, { stride: 2, pads: [0, 0, 1, 1] });
+    if (level < enc.levels - 1) h = conv(g, w, h, `encoder.down.${level}.downsample.conv`, 3, { cout: h.channels, stride: 2, pads: [0, 0, 1, 1] });
   }
-  const moments = head(g, w, middle(g, w, h, 'encoder'), 'encoder');
+  const moments = head(g, w, middle(g, w, h, 'encoder'), 'encoder', 2 * cfg.latentChannels).value;
   g.op('Identity', [moments], {}, { outputs: ['latent_parameters'] });
   g.op('Slice', [moments, g.constI64([0]), g.constI64([cfg.latentChannels]), g.constI64([1])], {}, { outputs: ['latent_sample'] });
   g.output('latent_parameters', 'float32', [1, 2 * cfg.latentChannels, 'latent_height', 'latent_width']);
