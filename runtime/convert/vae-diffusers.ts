@@ -3,9 +3,9 @@
  * seen through BFL's `ae.safetensors` names, so one VAE builder serves both. The renaming is the
  * inverse of diffusers' LDM→diffusers VAE conversion (single_file_utils `convert_ldm_vae_checkpoint`):
  * `up_blocks` count from the lowest resolution, BFL's `up` from the highest; `conv_shortcut` is
- * `nin_shortcut`; the middle attention's Linear weights [C, C] are BFL's 1×1 convs [C, C, 1, 1].
+ * `nin_shortcut`. Only names change: the middle attention's projections keep diffusers' Linear
+ * layout [C, C] (BFL's are 1×1 convs [C, C, 1, 1]), which the VAE builder accepts as either.
  */
-import type { GraphBuilder } from '../onnx/builder.ts';
 import type { StoredTensor } from './safetensors.ts';
 import { MissingTensorError, type WeightSource } from './weights.ts';
 
@@ -50,9 +50,8 @@ export class DiffusersVaeWeights implements WeightSource {
   readonly origin: string;
   /** BFL name → diffusers name. */
   private readonly names = new Map<string, string>();
-  private readonly reshaped = new Map<string, string>();
 
-  constructor(private readonly inner: WeightSource, private readonly g: GraphBuilder) {
+  constructor(private readonly inner: WeightSource) {
     // Errors name tensors by their BFL names; the origin says so.
     this.origin = `${inner.origin} (diffusers AutoencoderKL, tensors named as in BFL's ae.safetensors)`;
     for (const quant of ['quant_conv.weight', 'post_quant_conv.weight']) {
@@ -75,14 +74,12 @@ export class DiffusersVaeWeights implements WeightSource {
     return this.names.has(key);
   }
 
-  /** The stored tensor under its diffusers name and layout. */
   tensor(key: string): StoredTensor {
     return this.inner.tensor(this.source(key));
   }
 
   shape(key: string): readonly number[] {
-    const shape = this.inner.shape(this.source(key));
-    return this.isLinearAttention(key, shape) ? [...shape, 1, 1] : shape;
+    return this.inner.shape(this.source(key));
   }
 
   keys(prefix = ''): string[] {
@@ -90,24 +87,11 @@ export class DiffusersVaeWeights implements WeightSource {
   }
 
   value(key: string): string {
-    const source = this.source(key);
-    const shape = this.inner.shape(source);
-    if (!this.isLinearAttention(key, shape)) return this.inner.value(source);
-    let reshaped = this.reshaped.get(key);
-    if (!reshaped) {
-      reshaped = this.g.op('Reshape', [this.inner.value(source), this.g.constI64([...shape, 1, 1])], {}, { name: `${key}_1x1` });
-      this.reshaped.set(key, reshaped);
-    }
-    return reshaped;
-  }
-
-  /** diffusers stores the middle attention's projections as Linear [C, C]; BFL as 1×1 Conv. */
-  private isLinearAttention(key: string, shape: readonly number[]): boolean {
-    return /\.mid\.attn_1\.(q|k|v|proj_out)\.weight$/.test(key) && shape.length === 2;
+    return this.inner.value(this.source(key));
   }
 }
 
-/** The source as the VAE builders read it: BFL names whichever layout the checkpoint has. */
-export function vaeWeights(w: WeightSource, g: GraphBuilder): WeightSource {
-  return isDiffusersVae(w) ? new DiffusersVaeWeights(w, g) : w;
+/** The source under BFL's names, whichever layout the checkpoint has (the VAE builders call this). */
+export function withBflVaeNames(w: WeightSource): WeightSource {
+  return w instanceof DiffusersVaeWeights || !isDiffusersVae(w) ? w : new DiffusersVaeWeights(w);
 }

@@ -14,10 +14,14 @@
  * - latent channels: `decoder.conv_in.weight` [width, z, 3, 3] dim 1 (encoder: `conv_out` rows / 2);
  * - every width: each conv's and norm's own weight shape, as it is used.
  * GroupNorm's 32 groups and eps are architecture constants (shapes cannot tell them).
+ *
+ * diffusers `AutoencoderKL` checkpoints are read through BFL's names (vae-diffusers.ts), so every
+ * function here takes either layout.
  */
 import type { GraphBuilder } from '../onnx/builder.ts';
 import { silu } from '../onnx/ops.ts';
 import { attention, conv2d, countIndexed, groupNorm, shapeOf } from './layers.ts';
+import { withBflVaeNames } from './vae-diffusers.ts';
 import { MissingTensorError, type WeightSource } from './weights.ts';
 
 /** From BFL's AutoEncoder: nn.GroupNorm(num_groups=32, …, eps=1e-6) everywhere. */
@@ -38,7 +42,8 @@ export interface VaeConfig {
   readonly encoder: { readonly levels: number; readonly blocks: number; readonly imageChannels: number } | null;
 }
 
-export function deriveVaeConfig(w: WeightSource): VaeConfig {
+export function deriveVaeConfig(source: WeightSource): VaeConfig {
+  const w = withBflVaeNames(source);
   const [, latentChannels] = shapeOf(w, 'decoder.conv_in.weight', [null, null, 3, 3]);
   const [imageChannels] = shapeOf(w, 'decoder.conv_out.weight', [null, null, 3, 3]);
   const levels = countIndexed(w, 'decoder.up.');
@@ -84,15 +89,25 @@ function resnetBlock(g: GraphBuilder, w: WeightSource, x: Feature, prefix: strin
   });
 }
 
+/** A 1×1 conv C → C from BFL's conv weight [C, C, 1, 1] or diffusers' Linear weight [C, C]. */
+function projection(g: GraphBuilder, w: WeightSource, x: string, prefix: string, c: number): string {
+  const key = `${prefix}.weight`;
+  const linear = w.has(key) && w.shape(key).length === 2;
+  shapeOf(w, key, linear ? [c, c] : [c, c, 1, 1]);
+  shapeOf(w, `${prefix}.bias`, [c]);
+  const weight = linear ? g.op('Unsqueeze', [w.value(key), g.constI64([2, 3])], {}, { name: 'as_conv' }) : w.value(key);
+  return g.op('Conv', [x, weight, w.value(`${prefix}.bias`)], { kernel_shape: [1, 1] }, { name: 'conv' });
+}
+
 /** x + proj_out(attention over all h·w positions, one head of width C, scale 1/√C). */
 function attnBlock(g: GraphBuilder, w: WeightSource, x: Feature, prefix: string): Feature {
   return g.scope(prefix, () => {
     const c = x.channels;
     const h = norm(g, w, x, `${prefix}.norm`);
-    const tokens = (name: string) => g.op('Transpose', [g.op('Reshape', [conv(g, w, h, `${prefix}.${name}`, 1, { cout: c }).value, g.constI64([0, c, -1])])], { perm: [0, 2, 1] }); // [1, hw, C]
+    const tokens = (name: string) => g.op('Transpose', [g.op('Reshape', [projection(g, w, h.value, `${prefix}.${name}`, c), g.constI64([0, c, -1])])], { perm: [0, 2, 1] }); // [1, hw, C]
     const out = attention(g, tokens('q'), tokens('k'), tokens('v'), { scale: 1 / Math.sqrt(c) });
-    const image = { value: g.op('Reshape', [g.op('Transpose', [out], { perm: [0, 2, 1] }), g.op('Shape', [x.value])]), channels: c };
-    return { value: g.op('Add', [x.value, conv(g, w, image, `${prefix}.proj_out`, 1, { cout: c }).value], {}, { name: 'out' }), channels: c };
+    const image = g.op('Reshape', [g.op('Transpose', [out], { perm: [0, 2, 1] }), g.op('Shape', [x.value])]);
+    return { value: g.op('Add', [x.value, projection(g, w, image, `${prefix}.proj_out`, c)], {}, { name: 'out' }), channels: c };
   });
 }
 
@@ -105,7 +120,8 @@ function head(g: GraphBuilder, w: WeightSource, x: Feature, prefix: string, cout
 }
 
 /** Graph `latent_sample` [1, z, h, w] → `sample` [1, 3, h·f, w·f] in about [-1, 1] (the bundle's vae_decoder). */
-export function buildVaeDecoder(g: GraphBuilder, w: WeightSource, cfg: VaeConfig): void {
+export function buildVaeDecoder(g: GraphBuilder, source: WeightSource, cfg: VaeConfig): void {
+  const w = withBflVaeNames(source);
   const z = { value: g.input('latent_sample', 'float32', [1, cfg.latentChannels, 'latent_height', 'latent_width']), channels: cfg.latentChannels };
   let h = middle(g, w, conv(g, w, z, 'decoder.conv_in', 3), 'decoder');
   for (let level = cfg.levels - 1; level >= 0; level--) {
@@ -124,7 +140,8 @@ export function buildVaeDecoder(g: GraphBuilder, w: WeightSource, cfg: VaeConfig
  * [1, 2z, H/f, W/f] (mean ‖ logvar, BFL's DiagonalGaussian input) and `latent_sample`, the mean:
  * the deterministic latent an image-to-image pipeline starts from, before its scale/shift.
  */
-export function buildVaeEncoder(g: GraphBuilder, w: WeightSource, cfg: VaeConfig): void {
+export function buildVaeEncoder(g: GraphBuilder, source: WeightSource, cfg: VaeConfig): void {
+  const w = withBflVaeNames(source);
   const enc = cfg.encoder;
   if (!enc) throw new MissingTensorError(w.origin, 'encoder.conv_in.weight', 'a decoder-only VAE cannot encode');
   const image = { value: g.input('sample', 'float32', [1, enc.imageChannels, 'height', 'width']), channels: enc.imageChannels };

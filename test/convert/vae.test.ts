@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../runtime/onnx/builder.ts';
 import { readSafetensorsHeader } from '../../runtime/convert/safetensors.ts';
 import { buildVaeDecoder, buildVaeEncoder, deriveVaeConfig } from '../../runtime/convert/vae.ts';
-import { isDiffusersVae, vaeWeights } from '../../runtime/convert/vae-diffusers.ts';
+import { isDiffusersVae } from '../../runtime/convert/vae-diffusers.ts';
 import { MissingTensorError, type WeightSource } from '../../runtime/convert/weights.ts';
 import { InlineWeightSource } from './helpers/inline-source.ts';
 import { writeSafetensors, type RawTensor } from './helpers/write-safetensors.ts';
@@ -137,20 +137,20 @@ describe('FLUX VAE from diffusers AutoencoderKL keys', () => {
 
   it('reads as the same layout and decodes and encodes like the reference', async () => {
     const dec = new GraphBuilder('vae_decoder');
-    const raw = await InlineWeightSource.open(file, dec);
-    expect(isDiffusersVae(raw)).toBe(true);
-    const w = vaeWeights(raw, dec);
+    const w = await InlineWeightSource.open(file, dec);
+    expect(isDiffusersVae(w)).toBe(true);
     expect(deriveVaeConfig(w)).toEqual(deriveVaeConfig(await InlineWeightSource.open(AE, new GraphBuilder('bfl'))));
     expect(await decode(dec, w)).toBeLessThan(TOLERANCE);
+    expect([...w.used].sort()).toEqual(w.keys('decoder.').sort());
     const enc = new GraphBuilder('vae_encoder');
-    const diff = await encode(enc, vaeWeights(await InlineWeightSource.open(file, enc), enc));
+    const diff = await encode(enc, await InlineWeightSource.open(file, enc));
     expect(diff.moments).toBeLessThan(TOLERANCE);
     expect(diff.mean).toBeLessThan(TOLERANCE);
   });
 
   it('names the missing tensor by its BFL name', async () => {
     const g = new GraphBuilder('vae_decoder');
-    const w = vaeWeights(await InlineWeightSource.open(file, g, ['decoder.up_blocks.1.resnets.0.conv_shortcut.weight']), g);
+    const w = await InlineWeightSource.open(file, g, ['decoder.up_blocks.1.resnets.0.conv_shortcut.weight']);
     expect(() => buildVaeDecoder(g, w, deriveVaeConfig(w))).toThrow("diffusion_pytorch_model.safetensors (diffusers AutoencoderKL, tensors named as in BFL's ae.safetensors): tensor decoder.up.0.block.0.nin_shortcut.weight is missing");
   });
 
@@ -160,6 +160,6 @@ describe('FLUX VAE from diffusers AutoencoderKL keys', () => {
     writeSafetensors(sd, new Map([...tensors, ['post_quant_conv.weight', quant]]));
     const g = new GraphBuilder('vae');
     const w = await InlineWeightSource.open(sd, g);
-    expect(() => vaeWeights(w, g)).toThrow(/post_quant_conv\.weight, so it is a Stable Diffusion-style VAE/);
+    expect(() => deriveVaeConfig(w)).toThrow(/post_quant_conv\.weight, so it is a Stable Diffusion-style VAE/);
   });
 });
