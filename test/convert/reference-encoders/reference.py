@@ -536,10 +536,29 @@ def vae_fixture():
     write_json(os.path.join(OUT, "ae.json"), out)
 
 
+def full_size_shapes():
+    """
+    Key → shape of the published full-size models (no weights: parameters are made on the meta
+    device), to check that the converter derives the published configs and builds valid graphs.
+    Configs: openai/clip-vit-large-patch14 text model, google/t5-v1_1-xxl encoder, FLUX.1 ae.
+    """
+    empty = torch.empty
+    torch.empty = lambda *a, **k: empty(*a, **{**k, "device": "meta"})
+    try:
+        clip = ClipTextModel(vocab=49408, width=768, heads=12, inner=3072, layers=12, positions=77)
+        t5 = T5EncoderModel(vocab=32128, width=4096, heads=64, d_kv=64, d_ff=10240, blocks=24)
+        ae = AutoEncoder(in_ch=3, out_ch=3, ch=128, ch_mult=(1, 2, 4, 4), num_res_blocks=2, z_channels=16)
+    finally:
+        torch.empty = empty
+    shapes = lambda m: {k: list(v.shape) for k, v in m.state_dict().items()}
+    write_json(os.path.join(OUT, "full-size-shapes.json"), {"clip_l": shapes(clip), "t5xxl": shapes(t5), "ae": shapes(ae)})
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
     vae_fixture()
     clip_fixture()
     t5_fixture()
+    full_size_shapes()
     print("\n".join(f"{f}: {os.path.getsize(os.path.join(OUT, f))} bytes" for f in sorted(os.listdir(OUT))))
