@@ -155,6 +155,36 @@ describe('dype convert', () => {
   });
 });
 
+describe('dype convert on a diffusers folder', () => {
+  it('reads the sharded transformer, finds the tokenizers inside, and makes a schnell bundle that generates', async () => {
+    const hub = join(root, 'FLUX.1-schnell');
+    cpSync(join(FLUX_FIXTURES, 'schnell-diffusers', 'transformer'), join(hub, 'transformer'), { recursive: true });
+    const place = (from: string, to: string) => {
+      mkdirSync(join(hub, to, '..'), { recursive: true });
+      cpSync(from, join(hub, to));
+    };
+    place(join(ENCODER_FIXTURES, 'ae.safetensors'), 'vae/diffusion_pytorch_model.safetensors');
+    place(join(FLUX_FIXTURES, 'e2e', 'clip_l.safetensors'), 'text_encoder/model.safetensors');
+    place(join(FLUX_FIXTURES, 'e2e', 't5xxl_fp16.safetensors'), 'text_encoder_2/model.safetensors');
+    writeTokenizers(hub);
+    const out = join(root, 'schnell-bundle');
+    const converted = await convertCheckpoints([hub], { ...base, tokenizers: undefined, output: out });
+    expect(converted.variant).toBe('schnell');
+    expect(converted.transformer).toMatchObject({ naming: 'diffusers', guidance: false });
+    expect(converted.components[0].files).toHaveLength(2);
+    expect(converted.tokenizers.map((t) => t.from)).toEqual([join(hub, 'tokenizer'), join(hub, 'tokenizer_2')]);
+    expect(readBundle(out).config.defaults).toEqual({ steps: 4, guidance: null });
+    const pipeline = await loadPipeline(out, { device: 'cpu' });
+    try {
+      expect(pipeline.info.guidanceEmbeds).toBe(false);
+      const result = await pipeline.generate({ prompt: 'fast', width: 64, height: 64, seed: 1, steps: 1 });
+      expect(result.width).toBe(64);
+    } finally {
+      await pipeline.dispose();
+    }
+  });
+});
+
 describe('dype convert refuses bad input clearly and writes nothing', () => {
   let n = 0;
   /** A fresh copy of the models folder, changed by `edit`; converting it must fail with `message`. */
