@@ -8,12 +8,14 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertCheckpoints, type ConvertOptions, type ConvertReport } from '../../runtime/convert/index.ts';
+import { readSafetensorsHeader } from '../../runtime/convert/safetensors.ts';
 import { scanCheckpoints } from '../../runtime/convert/scan.ts';
 import { clipTokenizerConfig, clipTokenizerJson, t5TokenizerConfig, t5TokenizerJson } from '../../runtime/demo/tokenizers.ts';
 import { loadPipeline, readBundle } from '../../runtime/pipeline/index.ts';
 import { createCompanion } from '../../runtime/server/index.ts';
 import { Api, TOKEN } from '../server/helpers/companion.ts';
 import { ENCODER_FIXTURES, FLUX_FIXTURES, tempRoot } from './helpers/flux-fixtures.ts';
+import { writeSafetensors, type RawTensor } from './helpers/write-safetensors.ts';
 
 const { root, cleanup } = tempRoot('dype-convert-');
 afterAll(cleanup);
@@ -179,6 +181,40 @@ describe('dype convert on a diffusers folder', () => {
       expect(pipeline.info.guidanceEmbeds).toBe(false);
       const result = await pipeline.generate({ prompt: 'fast', width: 64, height: 64, seed: 1, steps: 1 });
       expect(result.width).toBe(64);
+    } finally {
+      await pipeline.dispose();
+    }
+  });
+});
+
+describe('dype convert on an all-in-one checkpoint (ComfyUI: every component under its key prefix)', () => {
+  it('finds all four components in one file, which the five model folders share', async () => {
+    const dir = join(root, 'all-in-one');
+    mkdirSync(dir, { recursive: true });
+    const parts: [string, string][] = [
+      ['model.diffusion_model.', join(FLUX_FIXTURES, 'flux-dev-fp8.safetensors')],
+      ['vae.', join(ENCODER_FIXTURES, 'ae.safetensors')],
+      ['text_encoders.clip_l.transformer.', join(FLUX_FIXTURES, 'e2e', 'clip_l.safetensors')],
+      ['text_encoders.t5xxl.transformer.', join(FLUX_FIXTURES, 'e2e', 't5xxl_fp16.safetensors')],
+    ];
+    const tensors = new Map<string, RawTensor>();
+    for (const [prefix, file] of parts) {
+      const header = await readSafetensorsHeader(file);
+      const bytes = readFileSync(file);
+      for (const t of header.tensors.values()) tensors.set(prefix + t.key, { dtype: t.dtype, shape: t.shape, bytes: bytes.subarray(t.byteOffset, t.byteOffset + t.byteLength) });
+    }
+    const file = join(dir, 'flux1-dev-fp8.safetensors');
+    writeSafetensors(file, tensors);
+    const out = join(dir, 'bundle');
+    const converted = await convertCheckpoints([file], { ...base, output: out });
+    expect(converted.placed.map((p) => p.path).sort()).toEqual(
+      ['text_encoder', 'text_encoder_2', 'transformer', 'vae_decoder', 'vae_encoder'].map((f) => `${f}/flux1-dev-fp8.safetensors`),
+    );
+    expect(new Set(converted.placed.map((p) => statSync(join(out, p.path)).ino))).toEqual(new Set([statSync(file).ino]));
+    expect(converted.components.find((c) => c.kind === 'transformer')!.dtypes.F8_E4M3).toMatchObject({ tensors: 36, cast: 36, scaled: 2 });
+    const pipeline = await loadPipeline(out, { device: 'cpu' });
+    try {
+      expect((await pipeline.generate({ prompt: 'one file', width: 64, height: 64, seed: 4, steps: 1 })).width).toBe(64);
     } finally {
       await pipeline.dispose();
     }
