@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { convertCheckpoints, type ConvertReport } from '../convert/index.ts';
 import { formatBytes } from '../convert/link.ts';
+import { DTYPE_BYTES, type SafetensorsDtype } from '../convert/safetensors.ts';
 import { formatScan, scanCheckpoints, scanRoots } from '../convert/scan.ts';
 
 export interface ConvertCliOptions {
@@ -38,12 +39,22 @@ export function formatConvertReport(r: ConvertReport): string {
     `converted → ${r.bundleDir}`,
     `model        FLUX.1-${r.variant}: ${t.depth} double + ${t.depthSingle} single blocks, width ${t.hidden}, ${t.heads} heads (${t.naming} keys)`,
   ];
+  let float32Bytes = 0;
+  let widened = false;
   for (const c of r.components) {
     const dtypes = Object.entries(c.dtypes)
       .map(([dtype, n]) => `${n.tensors} ${dtype}${n.cast ? ` (Cast to float32 at load${n.scaled ? `, ${n.scaled} scaled` : ''})` : ''}`)
       .join(', ');
     lines.push(`${c.kind.padEnd(12)} ${c.folders.join(' + ')} ← ${c.files.join(', ')}: ${dtypes}`);
+    for (const [dtype, n] of Object.entries(c.dtypes)) {
+      float32Bytes += (n.bytes / DTYPE_BYTES[dtype as SafetensorsDtype]) * 4 * (c.kind === 'vae' ? c.folders.length : 1);
+      widened ||= n.cast > 0;
+    }
   }
+  lines.push(
+    `precision    the graphs compute in float32${widened ? ': bf16/fp16/fp8 weights are widened once, when a session is created (onnxruntime folds the Casts), because CPUs have no bf16/fp8 kernels' : ''}; ` +
+      `all models together hold about ${formatBytes(float32Bytes)} of float32 weights in memory`,
+  );
   const how = new Map<string, number>();
   for (const p of r.placed) how.set(p.how, (how.get(p.how) ?? 0) + 1);
   lines.push(`files        ${[...how].map(([k, n]) => `${n} ${k}`).join(', ')}; extra disk ${formatBytes(r.extraBytes)}`);

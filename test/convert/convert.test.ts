@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatConvertReport } from '../../runtime/cli/convert.ts';
 import { convertCheckpoints, type ConvertOptions, type ConvertReport } from '../../runtime/convert/index.ts';
 import { readSafetensorsHeader } from '../../runtime/convert/safetensors.ts';
 import { scanCheckpoints } from '../../runtime/convert/scan.ts';
@@ -142,6 +143,14 @@ describe('dype convert', () => {
       await companion.close();
       await engine.dispose();
     }
+  });
+
+  it('reports what it did: components, dtypes and how they are widened, files, memory', () => {
+    const text = formatConvertReport(report);
+    expect(text).toMatch(/model\s+FLUX\.1-dev: 2 double \+ 2 single blocks, width 64, 2 heads \(bfl keys\)/);
+    expect(text).toMatch(/transformer\s+transformer ← .*flux1-dev\.safetensors: 84 BF16 \(Cast to float32 at load\)/);
+    expect(text).toMatch(/files\s+5 hardlink; extra disk \d+(\.\d)? KiB/);
+    expect(text).toMatch(/precision\s+the graphs compute in float32: bf16\/fp16\/fp8 weights are widened once/);
   });
 
   it('lists the components with --scan', async () => {
@@ -307,6 +316,8 @@ describe('the CLI with a converted bundle', () => {
     const info = await dype('info', '--model', bundle, '--device', 'cpu');
     expect(info.stdout).toMatch(/model\s+bundle/);
     expect(info.stdout).toMatch(/rope_omega \+ rope_mscale/);
+    expect(info.stdout).toMatch(/weights\s+transformer\/flux1-dev\.safetensors \(hardlink of .*models\/flux1-dev\.safetensors; 951\.3 KiB, unchanged\)/);
+    expect(info.stdout).toMatch(/4 fused \(4× com\.microsoft\.MultiHeadAttention\), 0 unfused/);
     const image = join(root, 'cli.png');
     await dype('generate', '--model', bundle, '--device', 'cpu', '-p', 'a boat', '-W', '64', '-H', '64', '--steps', '1', '--seed', '2', '-o', image, '--no-progress');
     expect((await sharp(image).metadata()).width).toBe(64);
