@@ -1,15 +1,18 @@
 // The converted FLUX.1 transformer against the torch reference (test/convert/reference-transformer/
 // make_fixtures.py, BFL model.py/layers.py at toy widths): every stored dtype, BFL and diffusers keys,
 // native RoPE and DyPE ω/mscale from runtime/dype.
-import { copyFileSync, statSync } from 'node:fs';
+import { copyFileSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { recognise } from '../../runtime/convert/architectures.ts';
-import { deriveFluxConfig } from '../../runtime/convert/flux.ts';
+import { buildFluxTransformer, deriveFluxConfig } from '../../runtime/convert/flux.ts';
+import { CONVERTED_IR_VERSION, CONVERTED_OPSET } from '../../runtime/convert/index.ts';
 import { readSafetensorsHeader } from '../../runtime/convert/safetensors.ts';
 import { SafetensorsWeightSource } from '../../runtime/convert/source.ts';
 import { GraphBuilder } from '../../runtime/onnx/builder.ts';
 import { FLUX_FIXTURES, FLUX_REFERENCE, convertTransformer, maxAbsDiff, runOnReference, tempRoot } from './helpers/flux-fixtures.ts';
+import { ShapeOnlySource } from './helpers/shape-source.ts';
 
 const { root, cleanup } = tempRoot('dype-convert-flux-');
 afterAll(cleanup);
@@ -87,5 +90,58 @@ describe('FLUX.1 transformer conversion', () => {
     // 84 tensors, 1.9 MB of weights; the graph itself is a few tens of KB.
     expect(statSync(path).size).toBeLessThan(150_000);
     expect(statSync(join(root, 'external', 'flux1-dev.safetensors')).ino).toBe(statSync(file).ino);
+  });
+});
+
+describe('FLUX.1-dev at its published size', () => {
+  // Key → shape of BFL's flux-dev (written by make_fixtures.py from flux/util.py's config).
+  const shapes = JSON.parse(readFileSync(join(FLUX_FIXTURES, 'flux1-dev-shapes.json'), 'utf8')) as Record<string, number[]>;
+
+  it('a 23.8 GB checkpoint (sparse: header only) gives the published config and a graph of under 1 MB', async () => {
+    const file = join(root, 'flux1-dev.safetensors');
+    let offset = 0;
+    const entries: Record<string, unknown> = {};
+    for (const [key, shape] of Object.entries(shapes)) {
+      const bytes = shape.reduce((a, b) => a * b, 1) * 2;
+      entries[key] = { dtype: 'BF16', shape, data_offsets: [offset, offset + bytes] };
+      offset += bytes;
+    }
+    const json = Buffer.from(JSON.stringify(entries));
+    const prefix = Buffer.alloc(8);
+    prefix.writeBigUInt64LE(BigInt(json.length));
+    writeFileSync(file, Buffer.concat([prefix, json]));
+    truncateSync(file, 8 + json.length + offset); // a hole: no disk used, nothing read
+    expect(offset).toBeGreaterThan(23.7e9);
+
+    const header = await readSafetensorsHeader(file);
+    const b = new GraphBuilder('transformer');
+    const w = new SafetensorsWeightSource(b, [{ header, location: 'flux1-dev.safetensors' }], 'flux1-dev.safetensors');
+    const config = deriveFluxConfig(w, 'bfl');
+    expect(config).toEqual({
+      naming: 'bfl', hidden: 3072, heads: 24, headDim: 128, mlpHidden: 12288, inChannels: 64, outChannels: 64, contextDim: 4096,
+      vecDim: 768, timeDim: 256, depth: 19, depthSingle: 38, guidance: true, axesDim: [16, 56, 56], theta: 10000,
+    });
+    buildFluxTransformer(b, w, config);
+    expect(b.serialize({ opset: CONVERTED_OPSET, irVersion: CONVERTED_IR_VERSION }).model.length).toBeLessThan(1_000_000);
+    expect(w.conversions.BF16).toMatchObject({ tensors: 780, cast: 780 });
+  });
+
+  it('its graph passes onnxruntime’s type and shape checks (weights as graph inputs, nothing allocated)', async () => {
+    // Two blocks of each kind at full width: every op's shapes are checked as in all 19 + 38
+    // (session creation grows faster than linearly with depth, which CI time cannot afford).
+    const block = /^(double|single)_blocks\.(\d+)\./;
+    const twoOfEach = Object.fromEntries(Object.entries(shapes).filter(([key]) => Number(block.exec(key)?.[2] ?? 0) < 2));
+    const b = new GraphBuilder('transformer');
+    const w = new ShapeOnlySource('flux1-dev', twoOfEach, b);
+    const config = deriveFluxConfig(w, 'bfl');
+    expect(config).toMatchObject({ hidden: 3072, heads: 24, depth: 2, depthSingle: 2 });
+    buildFluxTransformer(b, w, config);
+    const session = await ort.InferenceSession.create(b.serialize({ opset: CONVERTED_OPSET, irVersion: CONVERTED_IR_VERSION }).model, { intraOpNumThreads: 1, graphOptimizationLevel: 'disabled' });
+    try {
+      expect(session.inputNames).toEqual(expect.arrayContaining(['hidden_states', 'guidance', 'rope_omega', 'rope_mscale']));
+      expect(session.outputNames).toEqual(['out_hidden_states']);
+    } finally {
+      await session.release();
+    }
   });
 });

@@ -44,13 +44,25 @@ HEAD_DIM = HIDDEN // HEADS
 def bfl_weights(guidance: bool, seed: int) -> dict:
     g = torch.Generator().manual_seed(seed)
 
-    def lin(name, out_f, in_f, w=None):
-        std = 1.0 / math.sqrt(in_f)
-        weights[name + '.weight'] = torch.randn(out_f, in_f, generator=g) * std
-        weights[name + '.bias'] = torch.randn(out_f, generator=g) * 0.05
+    def make(name, shape):
+        if name.endswith('.scale'):
+            return 1.0 + 0.1 * torch.randn(*shape, generator=g)
+        if name.endswith('.bias'):
+            return torch.randn(*shape, generator=g) * 0.05
+        return torch.randn(*shape, generator=g) / math.sqrt(shape[1])
+
+    return bfl_tensors(guidance, make)
+
+
+def bfl_tensors(guidance: bool, make, HIDDEN=HIDDEN, MLP=MLP, IN_CH=IN_CH, CTX=CTX, VEC=VEC, DEPTH=DEPTH, DEPTH_SINGLE=DEPTH_SINGLE, HEAD_DIM=HEAD_DIM) -> dict:
+    """Every tensor of BFL's Flux (model.py) by key; `make(key, shape)` gives its value."""
+
+    def lin(name, out_f, in_f):
+        weights[name + '.weight'] = make(name + '.weight', (out_f, in_f))
+        weights[name + '.bias'] = make(name + '.bias', (out_f,))
 
     def norm(name, dim):
-        weights[name] = 1.0 + 0.1 * torch.randn(dim, generator=g)
+        weights[name] = make(name, (dim,))
 
     weights = {}
     lin('img_in', HIDDEN, IN_CH)
@@ -409,6 +421,11 @@ def main() -> None:
     reference['outputs']['schnell-diffusers'] = {'native': run(schnell), 'dype': run(schnell, dype['dype']['omega'], dype['dype']['mscale'])}
 
     write_e2e_encoders()
+
+    # FLUX.1-dev at its published size (flux/util.py configs['flux-dev']): key → shape only.
+    full = bfl_tensors(True, lambda key, shape: list(shape), HIDDEN=3072, MLP=12288, IN_CH=64, CTX=4096, VEC=768, DEPTH=19, DEPTH_SINGLE=38, HEAD_DIM=128)
+    with open(os.path.join(OUT, 'flux1-dev-shapes.json'), 'w') as f:
+        json.dump(full, f)
 
     with open(os.path.join(OUT, 'reference.json'), 'w') as f:
         json.dump(reference, f)
