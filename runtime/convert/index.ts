@@ -99,12 +99,8 @@ export interface ConvertReport {
   ignored: string[];
 }
 
-const FOLDERS = {
-  transformer: ['transformer'],
-  clip: ['text_encoder'],
-  t5: ['text_encoder_2'],
-  vae: ['vae_decoder', 'vae_encoder'],
-} as const satisfies Record<ComponentKind, readonly string[]>;
+/** The components a FLUX.1 bundle needs, in the order they are reported. */
+const COMPONENTS: readonly ComponentKind[] = ['transformer', 'clip', 't5', 'vae'];
 
 /** Which component goes where, refusing what cannot make a bundle. */
 function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<string>): { found: Record<ComponentKind, Found>; ignored: string[] } {
@@ -130,7 +126,7 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
   }
   const found = {} as Record<ComponentKind, Found>;
   const missing: ComponentKind[] = [];
-  for (const kind of Object.keys(FOLDERS) as ComponentKind[]) {
+  for (const kind of COMPONENTS) {
     const list = byKind.get(kind) ?? [];
     if (list.length > 1) {
       throw new ConvertError(`more than one ${COMPONENT_LABELS[kind]} given: ${list.map((f) => f.checkpoint.path + (f.prefix ? ` (${f.prefix}*)` : '')).join(', ')}; pass only the one to use`);
