@@ -5,8 +5,13 @@
  *
  * Stored types the graph does not compute in get one Cast each (bf16, fp16, fp8 → the compute type).
  * onnxruntime folds a Cast of an initializer into a new initializer when the session is created, so
- * the conversion happens once, at load, never per step. Checkpoints with per-tensor fp8 scales
- * (`<name>.scale_weight`, ComfyUI's "scaled fp8") get the scale multiplied in the same way.
+ * the conversion happens once, at load, never per step, on every provider (CPU has no bf16 or fp8
+ * kernels; other providers get the same graph). A DequantizeLinear would do the same for fp8 with a
+ * scale of 1, but onnxruntime keeps DequantizeLinear nodes out of constant folding (they mark
+ * quantised regions), so it would run at every step; it is the form for block-quantised weights
+ * (GGUF Q4_0/Q8_0 → MatMulNBits), where a source would emit the blocks and scales instead of a Cast.
+ * Checkpoints with per-tensor fp8 scales (`<name>.scale_weight`, ComfyUI's "scaled fp8") get the
+ * scale multiplied after the Cast, folded the same way.
  */
 import { ONNX_DTYPE, type ElemType, type GraphBuilder } from '../onnx/builder.ts';
 import type { SafetensorsDtype, SafetensorsHeader, StoredTensor } from './safetensors.ts';
