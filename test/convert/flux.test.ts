@@ -45,6 +45,16 @@ describe('FLUX.1 transformer conversion', () => {
     expect(maxAbsDiff(native, dype)).toBeGreaterThan(100 * TOLERANCE);
   });
 
+  it('widens bf16 once, at session creation: onnxruntime folds every Cast of a weight', async () => {
+    const { path } = await convertTransformer([join(FLUX_FIXTURES, 'flux-dev-bf16.safetensors')], join(root, 'folded'), 'bfl');
+    const optimized = join(root, 'folded', 'optimized.onnx');
+    const session = await ort.InferenceSession.create(path, { optimizedModelFilePath: optimized, graphOptimizationLevel: 'basic' });
+    await session.release();
+    const castNodes = (file: string) => (readFileSync(file).toString('latin1').match(/\x22\x04Cast/g) ?? []).length; // NodeProto.op_type = "Cast"
+    expect(castNodes(path)).toBe(84);
+    expect(castNodes(optimized)).toBe(0);
+  });
+
   it('reads diffusers keys from a sharded checkpoint (schnell: no guidance input, swapped norm_out halves)', async () => {
     const { path, config } = await convertTransformer(SHARDS, join(root, 'diffusers'), 'diffusers');
     expect(config).toMatchObject({ naming: 'diffusers', guidance: false, depth: 2, depthSingle: 2 });
