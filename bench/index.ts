@@ -1,6 +1,8 @@
+import { benchConvert } from './convert.ts';
 import { benchPipeline } from './pipeline.ts';
 import { benchRopeTables } from './rope-tables.ts';
 import { printResults } from './timing.ts';
 
 printResults('DyPE RoPE tables (4096×4096, 66048 tokens × 128)', await benchRopeTables());
 printResults('Pipeline on the demo model (CPU)', await benchPipeline());
+printResults('dype convert on a full-size FLUX.1-dev checkpoint (bf16, BFL keys)', await benchConvert());

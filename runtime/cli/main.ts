@@ -1,8 +1,9 @@
-/** `dype` command line: generate, demo-model, info, serve. */
+/** `dype` command line: generate, demo-model, info, import, convert, serve. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { generateCommand } from './generate.ts';
 import { demoModelCommand, infoCommand } from './model.ts';
 import { registerImportCommand } from './import.ts';
+import { registerConvertCommand } from './convert.ts';
 import { serveCommand } from './serve.ts';
 import { DEVICES, GENERATION_METHODS, IMAGE_FORMATS, MAX_STEPS, MIN_SIDE } from '../pipeline/types.ts';
 
@@ -60,6 +61,7 @@ program
   .action(infoCommand);
 
 registerImportCommand(program);
+registerConvertCommand(program);
 
 program
   .command('serve')

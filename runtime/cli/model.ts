@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { writeDemoBundle } from '../demo/index.ts';
 import { analyzeTransformer, formatAnalysis } from '../import/index.ts';
+import { formatBytes } from '../convert/link.ts';
+import { verifyCheckpoints } from '../pipeline/checkpoints.ts';
 import { availableProviders, autoProviders, ensureDemoBundle, loadPipeline, readBundle } from '../pipeline/index.ts';
 import type { Device } from '../pipeline/types.ts';
 
@@ -33,6 +35,7 @@ export async function infoCommand(opts: { model?: string; device: Device }): Pro
     `provider     ${pipeline.info.provider} (auto order here: ${autoProviders().join(' → ')})`,
     `installed    ${providers.filter((p) => p.bundled).map((p) => p.name).join(', ')}; separate install: ${providers.filter((p) => !p.bundled).map((p) => p.name).join(', ') || 'none'}`,
   ];
+  for (const record of verifyCheckpoints(dir)) lines.push(`weights      ${record.path} (${record.how} of ${record.source}; ${formatBytes(record.size)}, unchanged)`);
   const analysis = analyzeTransformer(bundle.paths.transformer, { pixelsPerToken: c.pixelsPerToken, textTokens: c.text.t5MaxLength });
   console.log([...lines, '', ...formatAnalysis(analysis)].join('\n'));
   await pipeline.dispose();

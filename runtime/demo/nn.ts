@@ -1,9 +1,7 @@
 /** Layer helpers for the demo graphs: a GraphBuilder plus seeded parameters. */
 import { GraphBuilder, ONNX_DTYPE } from '../onnx/builder.ts';
+import { geluTanh, rmsNormalize, silu } from '../onnx/ops.ts';
 import { normalTensor } from './prng.ts';
-
-/** sqrt(2/π), for GELU's tanh approximation. */
-const GELU_C = 0.7978845608028654;
 
 export class Net {
   private readonly paramNames = new Set<string>();
@@ -34,16 +32,12 @@ export class Net {
   }
 
   silu(x: string): string {
-    return this.b.op('Mul', [x, this.b.op('Sigmoid', [x])], {}, { name: 'silu' });
+    return silu(this.b, x);
   }
 
-  /** 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) — GELU(approximate='tanh'). */
+  /** GELU(approximate='tanh'). */
   geluTanh(x: string): string {
-    const b = this.b;
-    const x3 = b.op('Mul', [b.op('Mul', [x, x]), x]);
-    const inner = b.op('Mul', [b.op('Add', [x, b.op('Mul', [x3, b.constF(0.044715)])]), b.constF(GELU_C)]);
-    const t = b.op('Add', [b.op('Tanh', [inner]), b.constF(1)]);
-    return b.op('Mul', [b.op('Mul', [x, b.constF(0.5)]), t], {}, { name: 'gelu' });
+    return geluTanh(this.b, x);
   }
 
   /** LayerNormalization over the last axis; affine parameters optional (ones/zeros otherwise). */
@@ -58,11 +52,7 @@ export class Net {
   /** RMSNorm over the last axis with a learned weight (≈1). */
   rmsNorm(x: string, dim: number, hint: string, eps = 1e-6): string {
     const b = this.b;
-    return b.scope(hint, () => {
-      const ms = b.op('ReduceMean', [b.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
-      const inv = b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [ms, b.constF(eps)])])]);
-      return b.op('Mul', [b.op('Mul', [x, inv]), this.param('weight', [dim], 0.1, 1)], {}, { name: 'rms' });
-    });
+    return b.scope(hint, () => b.op('Mul', [rmsNormalize(b, x, eps), this.param('weight', [dim], 0.1, 1)], {}, { name: 'rms' }));
   }
 
   cast(x: string, to: 'float32' | 'float16', out?: string): string {

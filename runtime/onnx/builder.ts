@@ -12,6 +12,7 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import {
   GraphProtoSchema,
   ModelProtoSchema,
+  NodeProtoSchema,
   OperatorSetIdProtoSchema,
   StringStringEntryProtoSchema,
   TensorProtoSchema,
@@ -21,14 +22,17 @@ import {
   type TensorProto,
   type ValueInfoProto,
 } from 'onnx-buf';
-import { DTYPES, makeNode, makeValueInfo, tensorBytes, type Attrs } from './proto.ts';
+import { DTYPES, makeAttribute, makeNode, makeValueInfo, tensorBytes, type Attrs } from './proto.ts';
 
 export type { AttrValue, Attrs } from './proto.ts';
 
-export type ElemType = 'float32' | 'float16' | 'int64' | 'int32' | 'bool';
+export type ElemType = 'float32' | 'float16' | 'bfloat16' | 'float8e4m3fn' | 'int64' | 'int32' | 'uint8' | 'bool';
 
 /** The builder's element types: a view of the one table in ./proto.ts. */
 export const ONNX_DTYPE: Readonly<Record<ElemType, TensorProto_DataType>> = DTYPES;
+
+/** Operator sets of the non-default domains the builder knows (declared in the model when used). */
+export const DOMAIN_OPSETS: Readonly<Record<string, number>> = Object.freeze({ 'com.microsoft': 1 });
 
 /** A fixed size, or a symbolic dimension name (dynamic). */
 export type Dim = number | string;
@@ -38,6 +42,16 @@ export interface OpOptions {
   name?: string;
   /** Exact output names instead of generated ones (must be unused). */
   outputs?: string[];
+  /** Operator domain, e.g. `com.microsoft` (default: the ONNX domain). */
+  domain?: string;
+}
+
+/** Where an initializer's bytes already are: a file beside the model (ONNX external data). */
+export interface ExternalLocation {
+  /** Path relative to the model's folder. */
+  location: string;
+  offset: number;
+  length: number;
 }
 
 export interface ExternalDataOptions {
@@ -68,13 +82,22 @@ interface PendingInitializer {
   name: string;
   dtype: ElemType;
   dims: number[];
-  /** Little-endian raw bytes. */
-  bytes: Uint8Array<ArrayBuffer>;
+  /** Little-endian raw bytes; none for an initializer already stored elsewhere. */
+  bytes?: Uint8Array<ArrayBuffer>;
+  external?: ExternalLocation;
+}
+
+function externalEntries(at: ExternalLocation) {
+  const entry = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
+  return [entry('location', at.location), entry('offset', String(at.offset)), entry('length', String(at.length))];
 }
 
 function valueInfo(name: string, dtype: ElemType, shape: readonly Dim[]): ValueInfoProto {
   return makeValueInfo(name, ONNX_DTYPE[dtype], shape);
 }
+
+/** Reduce ops whose `axes` attribute became an input in opset 18 (ReduceSum's did in 13). */
+const REDUCE_OPS_WITH_AXES_INPUT_FROM_18 = new Set(['ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare']);
 
 export class GraphBuilder {
   private readonly nodes: NodeProto[] = [];
@@ -84,6 +107,7 @@ export class GraphBuilder {
   private readonly used = new Set<string>();
   private readonly counters = new Map<string, number>();
   private readonly constCache = new Map<string, string>();
+  private readonly domains = new Set<string>();
   private prefix = '';
 
   constructor(readonly name: string) {}
@@ -148,6 +172,16 @@ export class GraphBuilder {
     return name;
   }
 
+  /**
+   * An initializer named exactly `name` (unscoped) whose bytes stay where they are, in a file beside
+   * the model (e.g. a tensor inside a safetensors checkpoint): nothing is copied into the model.
+   */
+  initExternal(name: string, dtype: ElemType, dims: readonly number[], at: ExternalLocation): string {
+    this.claim(name);
+    this.initializers.push({ name, dtype, dims: [...dims], external: { ...at } });
+    return name;
+  }
+
   /** A float32 constant (deduplicated). A scalar number gives a 0-d tensor unless `dims` says otherwise. */
   constF(value: number | readonly number[], dims?: readonly number[]): string {
     const values = typeof value === 'number' ? [value] : [...value];
@@ -191,15 +225,36 @@ export class GraphBuilder {
       const hint = options.name ?? opType.toLowerCase();
       outputs = Array.from({ length: count }, () => this.unique(hint));
     }
-    this.nodes.push(makeNode(opType, inputs, outputs, attrs, { name: `${outputs[0]}/${opType}` }));
+    if (options.domain) this.domains.add(options.domain);
+    this.nodes.push(makeNode(opType, inputs, outputs, attrs, { name: `${outputs[0]}/${opType}`, domain: options.domain }));
     return outputs;
   }
 
   get initializerBytes(): number {
-    return this.initializers.reduce((n, t) => n + t.bytes.length, 0);
+    return this.initializers.reduce((n, t) => n + (t.bytes?.length ?? 0), 0);
+  }
+
+  /**
+   * A node recorded in its opset-17 form, rewritten for `opset`: from opset 18 the Reduce ops take
+   * `axes` as an input and an unsized Split needs `num_outputs`. Builders write one form; the
+   * converter serializes at opset 19 (for float8 Casts) and the demo at 17.
+   */
+  private legalize(node: NodeProto, opset: number): NodeProto {
+    if (opset < 18 || node.domain) return node;
+    const axes = node.attribute.find((a) => a.name === 'axes');
+    if (REDUCE_OPS_WITH_AXES_INPUT_FROM_18.has(node.opType) && axes) {
+      const axesInput = this.constI64(axes.ints.map(Number));
+      return create(NodeProtoSchema, { ...node, input: [node.input[0], axesInput], attribute: node.attribute.filter((a) => a !== axes) });
+    }
+    if (node.opType === 'Split' && node.input.length < 2 && !node.attribute.some((a) => a.name === 'num_outputs')) {
+      return create(NodeProtoSchema, { ...node, attribute: [...node.attribute, makeAttribute('num_outputs', node.output.length)] });
+    }
+    return node;
   }
 
   serialize(options: SerializeOptions = {}): SerializedModel {
+    const opset = options.opset ?? 17;
+    const nodes = this.nodes.map((node) => this.legalize(node, opset));
     const ext = options.externalData;
     const threshold = ext?.threshold ?? 1024;
     const align = ext?.align ?? 64;
@@ -208,30 +263,37 @@ export class GraphBuilder {
 
     const tensors: TensorProto[] = this.initializers.map((t) => {
       const base = { name: t.name, dims: t.dims.map((d) => BigInt(d)), dataType: ONNX_DTYPE[t.dtype] };
+      if (t.external) return create(TensorProtoSchema, { ...base, dataLocation: TensorProto_DataLocation.EXTERNAL, externalData: externalEntries(t.external) });
+      if (!t.bytes) throw new Error(`initializer ${t.name} has no data`);
       if (!ext || t.bytes.length < threshold) return create(TensorProtoSchema, { ...base, rawData: t.bytes });
       const pad = (align - (blobLength % align)) % align;
       if (pad) blobParts.push(new Uint8Array(pad));
       const offset = blobLength + pad;
       blobParts.push(t.bytes);
       blobLength = offset + t.bytes.length;
-      const entry = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
       return create(TensorProtoSchema, {
         ...base,
         dataLocation: TensorProto_DataLocation.EXTERNAL,
-        externalData: [entry('location', ext.location), entry('offset', String(offset)), entry('length', String(t.bytes.length))],
+        externalData: externalEntries({ location: ext.location, offset, length: t.bytes.length }),
       });
     });
 
     const graph = create(GraphProtoSchema, {
       name: this.name,
-      node: this.nodes,
+      node: nodes,
       input: this.inputs,
       output: this.outputs,
       initializer: tensors,
     });
     const model = create(ModelProtoSchema, {
       irVersion: BigInt(options.irVersion ?? 8),
-      opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(options.opset ?? 17) })],
+      opsetImport: [
+        create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(opset) }),
+        ...[...this.domains].map((domain) => {
+          if (!(domain in DOMAIN_OPSETS)) throw new Error(`operator domain ${domain} has no known opset version`);
+          return create(OperatorSetIdProtoSchema, { domain, version: BigInt(DOMAIN_OPSETS[domain]) });
+        }),
+      ],
       producerName: options.producerName ?? 'dype-onnx-builder',
       docString: options.docString ?? '',
       graph,

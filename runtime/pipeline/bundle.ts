@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { ShiftConfig } from '../dype/index.ts';
 import { shiftFromSchedulerConfig } from './scheduler-config.ts';
 import { BundleConfigSchema, type BundleConfig } from './bundle-config.ts';
+import { verifyCheckpoints } from './checkpoints.ts';
 import { PipelineError } from './errors.ts';
 
 export const BUNDLE_FILES = {
@@ -51,5 +52,6 @@ export function readBundle(dir: string): Bundle {
     throw new PipelineError('bundle_invalid', `${paths.config} is invalid: ${issues}`);
   }
   const shift = shiftFromSchedulerConfig(readJson(paths.scheduler, 'scheduler config'), paths.scheduler);
+  verifyCheckpoints(dir); // a converted bundle's weights: still the files it was built from
   return { dir, config: parsed.data, shift, paths };
 }

@@ -1,0 +1,96 @@
+/**
+ * `dype convert` on a full-size FLUX.1-dev-shaped checkpoint: 11.9 B bf16 parameters with BFL key
+ * names (about 24 GB), written once with random bytes. Measured in a fresh process: conversion
+ * time, extra disk (the graph and metadata; the checkpoint is hard-linked) and peak RSS, which should
+ * not depend on the model's size. Needs 1.2 × the checkpoint's size free on the temp folder's disk
+ * and DYPE_BENCH_FULL_CONVERT=1 (writing 24 GB takes minutes); otherwise it says why it was skipped.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expectedShapes, fluxAxesDim, type FluxConfig } from '../runtime/convert/flux.ts';
+import type { BenchResult } from './timing.ts';
+
+/** FLUX.1-dev's published sizes (black-forest-labs/flux src/flux/util.py, configs["flux-dev"]). */
+const FLUX1_DEV: FluxConfig = {
+  naming: 'bfl',
+  hidden: 3072,
+  heads: 24,
+  headDim: 128,
+  mlpHidden: 12288,
+  inChannels: 64,
+  outChannels: 64,
+  contextDim: 4096,
+  vecDim: 768,
+  timeDim: 256,
+  depth: 19,
+  depthSingle: 38,
+  guidance: true,
+  axesDim: fluxAxesDim(128),
+  theta: 10000,
+};
+
+/** Writes a safetensors file of `shapes` in bf16, filled with one random 64 MiB block repeated. */
+function writeRandomCheckpoint(path: string, shapes: Map<string, number[]>): number {
+  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  let offset = 0;
+  for (const [key, shape] of [...shapes].sort(([a], [b]) => a.localeCompare(b))) {
+    const bytes = shape.reduce((a, b) => a * b, 1) * 2;
+    header[key] = { dtype: 'BF16', shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = Buffer.from(JSON.stringify(header));
+  json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+  const block = randomFillSync(Buffer.alloc(64 * 2 ** 20));
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, prefix);
+    writeSync(fd, json);
+    for (let left = offset; left > 0; left -= block.length) writeSync(fd, block, 0, Math.min(block.length, left));
+  } finally {
+    closeSync(fd);
+  }
+  return 8 + json.length + offset;
+}
+
+export async function benchConvert(): Promise<BenchResult[]> {
+  const shapes = expectedShapes(FLUX1_DEV);
+  const params = [...shapes.values()].reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0);
+  const size = params * 2;
+  if (process.env.DYPE_BENCH_FULL_CONVERT !== '1') {
+    return [{ name: 'full-size FLUX.1-dev conversion', note: `skipped: set DYPE_BENCH_FULL_CONVERT=1 to write a ${(size / 1e9).toFixed(1)} GB bf16 checkpoint and convert it` }];
+  }
+  const root = mkdtempSync(join(tmpdir(), 'dype-bench-convert-'));
+  try {
+    const fs = statfsSync(root);
+    if (fs.bavail * fs.bsize < size * 1.2) return [{ name: 'full-size FLUX.1-dev conversion', note: `skipped: needs ${(size * 1.2 / 1e9).toFixed(1)} GB free in ${root}` }];
+    const checkpoint = join(root, 'flux1-dev.safetensors');
+    const writeStart = performance.now();
+    const written = writeRandomCheckpoint(checkpoint, shapes);
+    const writeMs = performance.now() - writeStart;
+    const bundle = join(root, 'transformer');
+    execFileSync('mkdir', ['-p', bundle]);
+    const freeBefore = statfsSync(root).bavail * statfsSync(root).bsize;
+    const out = JSON.parse(execFileSync('npx', ['tsx', join(import.meta.dirname, 'convert-once.ts'), checkpoint, bundle], { encoding: 'utf8' })) as {
+      ms: number;
+      graphBytes: number;
+      headerBytes: number;
+      peakRssBytes: number;
+      tensors: number;
+    };
+    const freeAfter = statfsSync(root).bavail * statfsSync(root).bsize;
+    const gb = (n: number) => `${(n / 1e9).toFixed(2)} GB`;
+    return [
+      { name: `write ${(params / 1e9).toFixed(2)} B params bf16 (${gb(written)}, for the bench)`, medianMs: writeMs },
+      { name: `convert the transformer (${out.tensors} tensors, header ${(out.headerBytes / 1024).toFixed(0)} KiB)`, medianMs: out.ms },
+      { name: 'extra disk (graph + metadata; checkpoint hard-linked)', note: `${(out.graphBytes / 1024).toFixed(0)} KiB graph, ${((freeBefore - freeAfter) / 2 ** 20).toFixed(1)} MiB by statfs` },
+      { name: 'peak RSS of the converting process', note: `${(out.peakRssBytes / 2 ** 20).toFixed(0)} MiB for a ${gb(written)} checkpoint` },
+    ];
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}

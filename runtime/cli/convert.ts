@@ -1,0 +1,81 @@
+/** `dype convert <files or folders…> -o <bundle>`: FLUX.1 safetensors checkpoints → a DyPE-ready bundle. */
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { convertCheckpoints, type ConvertReport } from '../convert/index.ts';
+import { formatBytes } from '../convert/link.ts';
+import { DTYPE_BYTES, type SafetensorsDtype } from '../convert/safetensors.ts';
+import { formatScan, scanCheckpoints, scanRoots } from '../convert/scan.ts';
+
+export interface ConvertCliOptions {
+  output?: string;
+  name?: string;
+  tokenizers?: string;
+  force?: boolean;
+  copy: boolean;
+  scan?: boolean;
+}
+
+export async function convertCommand(paths: string[], opts: ConvertCliOptions): Promise<void> {
+  if (opts.scan) {
+    const roots = scanRoots(paths.map((p) => resolve(p)));
+    console.log(formatScan(roots, await scanCheckpoints(roots)));
+    return;
+  }
+  if (!opts.output) throw new Error('missing -o, --output <bundle-dir>: the bundle folder to create');
+  const report = await convertCheckpoints(paths, {
+    output: resolve(opts.output),
+    name: opts.name,
+    tokenizers: opts.tokenizers,
+    force: opts.force ?? false,
+    noCopy: !opts.copy,
+    log: (line) => console.error(line),
+  });
+  console.log(formatConvertReport(report));
+}
+
+export function formatConvertReport(r: ConvertReport): string {
+  const t = r.transformer;
+  const lines = [
+    `converted → ${r.bundleDir}`,
+    `model        FLUX.1-${r.variant}: ${t.depth} double + ${t.depthSingle} single blocks, width ${t.hidden}, ${t.heads} heads (${t.naming} keys)`,
+  ];
+  let float32Bytes = 0;
+  let widened = false;
+  for (const c of r.components) {
+    const dtypes = Object.entries(c.dtypes)
+      .map(([dtype, n]) => `${n.tensors} ${dtype}${n.cast ? ` (Cast to float32 at load${n.scaled ? `, ${n.scaled} scaled` : ''})` : ''}`)
+      .join(', ');
+    lines.push(`${c.kind.padEnd(12)} ${c.folders.join(' + ')} ← ${c.files.join(', ')}: ${dtypes}`);
+    for (const [dtype, n] of Object.entries(c.dtypes)) {
+      float32Bytes += (n.bytes / DTYPE_BYTES[dtype as SafetensorsDtype]) * 4 * (c.kind === 'vae' ? c.folders.length : 1);
+      widened ||= n.cast > 0;
+    }
+  }
+  lines.push(
+    `precision    the graphs compute in float32${widened ? ': bf16/fp16/fp8 weights are widened once, when a session is created (onnxruntime folds the Casts), because CPUs have no bf16/fp8 kernels' : ''}; ` +
+      `all models together hold about ${formatBytes(float32Bytes)} of float32 weights in memory`,
+  );
+  const how = new Map<string, number>();
+  for (const p of r.placed) how.set(p.how, (how.get(p.how) ?? 0) + 1);
+  lines.push(`files        ${[...how].map(([k, n]) => `${n} ${k}`).join(', ')}; extra disk ${formatBytes(r.extraBytes)}`);
+  for (const tk of r.tokenizers) lines.push(`tokenizer    ${tk.kind === 'clip' ? 'CLIP' : 'T5'} from ${tk.from} (${tk.source})`);
+  lines.push(`rope         axes ${r.config.rope.axesDim.join('/')}, θ ${r.config.rope.theta}: rope_omega + rope_mscale inputs (DyPE)`);
+  lines.push(`defaults     ${r.config.defaults.steps} steps, guidance ${r.config.defaults.guidance ?? 'none'}, T5 ${r.config.text.t5MaxLength} tokens`);
+  for (const d of r.defaultsUsed) lines.push(`default      ${d}`);
+  if (r.ignored.length) lines.push(`ignored      ${r.ignored.length} other checkpoint(s) in the given folders`);
+  return lines.join('\n');
+}
+
+export function registerConvertCommand(program: Command): Command {
+  return program
+    .command('convert')
+    .description('build a DyPE-ready bundle from FLUX.1 safetensors checkpoints (transformer, ae, clip_l, t5xxl) without copying weights')
+    .argument('[paths...]', 'checkpoint files and/or folders (a diffusers FLUX.1 folder, a ComfyUI models folder, …)')
+    .option('-o, --output <bundle-dir>', 'bundle folder to create')
+    .option('--name <name>', 'bundle name in dype.json (default: the bundle folder name)')
+    .option('--tokenizers <dir>', 'folder with tokenizer/ (CLIP) and tokenizer_2/ (T5) when they are not found next to the checkpoints or in the Hugging Face cache')
+    .option('--force', 'replace an existing bundle folder')
+    .option('--no-copy', 'fail instead of copying a checkpoint that cannot be hard-linked or reflinked into the bundle')
+    .option('--scan', 'list the checkpoints found in the usual model folders (or in the given ones) and what each is')
+    .action(convertCommand);
+}

@@ -1,0 +1,337 @@
+/**
+ * `dype convert`: FLUX.1 safetensors checkpoints (BFL, ComfyUI, diffusers) → a DyPE-ready bundle,
+ * with no weight copied and no Python.
+ *
+ * 1. Read every checkpoint's header and recognise its components (runtime/convert/architectures.ts);
+ *    exactly one transformer, VAE, CLIP-L and T5 must be among them.
+ * 2. Derive each component's sizes from its tensor shapes (refusing a missing or misshapen tensor,
+ *    naming the file and the key) and check that the components fit together.
+ * 3. Find the tokenizers (they are not in the checkpoints), before any file is written.
+ * 4. Assemble the bundle next to the target: per model folder, the checkpoint hard-linked in (else
+ *    reflinked, else copied after saying so) and a graph whose initializers are external data at the
+ *    tensors' offsets in it; tokenizers, scheduler, dype.json, and checkpoints.json (each file's size
+ *    and header hash). Read it back as the pipeline will, then rename it into place.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { link, mkdir, rename, rm } from 'node:fs/promises';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { writeFileAtomic } from '../files/atomic.ts';
+import { buildBundleConfig, detectVariant, type FluxVariant } from '../import/config.ts';
+import type { TokenizerCheck } from '../import/tokenizers.ts';
+import { GraphBuilder } from '../onnx/builder.ts';
+import type { BundleConfig } from '../pipeline/bundle-config.ts';
+import { BUNDLE_FILES, readBundle } from '../pipeline/bundle.ts';
+import { CHECKPOINTS_FILE, fingerprint, type CheckpointRecord } from '../pipeline/checkpoints.ts';
+import { FLUX_SCHEDULERS } from '../pipeline/scheduler-config.ts';
+import { ARCHITECTURES, COMPONENT_LABELS, type Architecture, type ComponentKind } from './architectures.ts';
+import { buildClipTextEncoder, deriveClipConfig, type ClipConfig } from './clip.ts';
+import { buildFluxTransformer, deriveFluxConfig, type FluxConfig } from './flux.ts';
+import { readInputs, type Checkpoint } from './inputs.ts';
+import { placeFile, type PlacedHow } from './link.ts';
+import { SafetensorsWeightSource, type ConversionCounts } from './source.ts';
+import { buildT5Encoder, deriveT5Config, type T5Config } from './t5.ts';
+import { writeTokenizers, type TokenizerSearch } from './tokenizers.ts';
+import { buildVaeDecoder, buildVaeEncoder, deriveVaeConfig, type VaeConfig } from './vae.ts';
+
+export { readInputs, type Checkpoint } from './inputs.ts';
+
+/**
+ * Opset and IR version of every converted graph: opset 19 has Cast from float8; IR 9 has the float8
+ * types. (GraphBuilder writes Reduce/Split in this opset's form.)
+ */
+export const CONVERTED_OPSET = 19;
+export const CONVERTED_IR_VERSION = 9;
+
+export class ConvertError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConvertError';
+  }
+}
+
+export interface ConvertOptions {
+  /** Bundle folder to create. */
+  output: string;
+  name?: string;
+  /** --tokenizers: a folder with tokenizer/ and tokenizer_2/. */
+  tokenizers?: string;
+  /** Hugging Face hub cache to search for tokenizers (null: none; default: the user's). */
+  hubCache?: string | null;
+  /** Replace an existing bundle folder (never any other non-empty folder). */
+  force?: boolean;
+  /** Refuse to copy a checkpoint when it can be neither hard-linked nor reflinked. */
+  noCopy?: boolean;
+  /** CLIP head width, for CLIP-like test models that are not OpenAI's (64). */
+  clipHeadDim?: number;
+  log?: (line: string) => void;
+}
+
+/** One component found in the inputs. */
+interface Found {
+  kind: ComponentKind;
+  architecture: Architecture;
+  checkpoint: Checkpoint;
+  prefix: string;
+}
+
+export interface ComponentReport {
+  kind: ComponentKind;
+  label: string;
+  /** Checkpoint file(s) it came from. */
+  files: string[];
+  /** Bundle folders holding its graphs. */
+  folders: string[];
+  dtypes: ConversionCounts;
+}
+
+export interface ConvertReport {
+  bundleDir: string;
+  variant: FluxVariant;
+  transformer: FluxConfig;
+  components: ComponentReport[];
+  placed: (CheckpointRecord & { bytes: number })[];
+  /** Bytes the bundle added to the disk: graphs, metadata, tokenizers and any copied checkpoint. */
+  extraBytes: number;
+  tokenizers: (TokenizerCheck & { from: string })[];
+  config: BundleConfig;
+  defaultsUsed: string[];
+  /** Checkpoints in the given folders that are not FLUX.1 components (LoRAs, other models). */
+  ignored: string[];
+}
+
+/** The components a FLUX.1 bundle needs, in the order they are reported. */
+const COMPONENTS: readonly ComponentKind[] = ['transformer', 'clip', 't5', 'vae'];
+
+/** Which component goes where, refusing what cannot make a bundle. */
+function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<string>): { found: Record<ComponentKind, Found>; ignored: string[] } {
+  const byKind = new Map<ComponentKind, Found[]>();
+  const ignored: string[] = [];
+  for (const checkpoint of checkpoints) {
+    if (checkpoint.components.length === 0) {
+      if (explicit.has(checkpoint.path)) {
+        throw new ConvertError(
+          `${checkpoint.path} is not a checkpoint dype convert knows: it holds none of the FLUX.1 transformer, FLUX VAE, CLIP-L or T5-XXL ` +
+            `(first keys: ${[...checkpoint.headers[0].tensors.keys()].slice(0, 3).join(', ') || 'none'})`,
+        );
+      }
+      ignored.push(checkpoint.path);
+      continue;
+    }
+    for (const { architecture, prefix } of checkpoint.components) {
+      if (!architecture.supported) throw new ConvertError(`${checkpoint.path} is a ${architecture.label}; dype convert supports FLUX.1 so far`);
+      const list = byKind.get(architecture.component) ?? [];
+      list.push({ kind: architecture.component, architecture, checkpoint, prefix });
+      byKind.set(architecture.component, list);
+    }
+  }
+  const found = {} as Record<ComponentKind, Found>;
+  const missing: ComponentKind[] = [];
+  for (const kind of COMPONENTS) {
+    const list = byKind.get(kind) ?? [];
+    if (list.length > 1) {
+      throw new ConvertError(`more than one ${COMPONENT_LABELS[kind]} given: ${list.map((f) => f.checkpoint.path + (f.prefix ? ` (${f.prefix}*)` : '')).join(', ')}; pass only the one to use`);
+    }
+    if (list.length === 0) missing.push(kind);
+    else found[kind] = list[0];
+  }
+  if (missing.length) {
+    const usual = (kind: ComponentKind) => ARCHITECTURES.filter((a) => a.component === kind && a.supported).map((a) => a.usualFiles).join(', or ');
+    throw new ConvertError(`a bundle needs all four FLUX.1 components; missing: ${missing.map((k) => `${COMPONENT_LABELS[k]} (${usual(k)})`).join('; ')}`);
+  }
+  return { found, ignored };
+}
+
+/** A weight source over one component's checkpoint, with its files at their names inside the model folder. */
+function sourceFor(b: GraphBuilder, f: Found): SafetensorsWeightSource {
+  const files = f.checkpoint.headers.map((header) => ({ header, location: basename(header.file), prefix: f.prefix }));
+  return new SafetensorsWeightSource(b, files, basename(f.checkpoint.path) + (f.prefix ? ` (${f.prefix}*)` : ''));
+}
+
+interface Derived {
+  transformer: FluxConfig;
+  clip: ClipConfig;
+  t5: T5Config;
+  vae: VaeConfig;
+}
+
+/** Sizes of every component, and whether they fit together. */
+function derive(found: Record<ComponentKind, Found>, options: ConvertOptions): Derived {
+  const probe = (f: Found) => sourceFor(new GraphBuilder('probe'), f);
+  const transformer = deriveFluxConfig(probe(found.transformer), found.transformer.architecture.naming ?? 'bfl');
+  const clip = deriveClipConfig(probe(found.clip), options.clipHeadDim ? { headDim: options.clipHeadDim } : {});
+  const t5 = deriveT5Config(probe(found.t5));
+  const vae = deriveVaeConfig(probe(found.vae));
+  const mismatch = (what: string) => new ConvertError(`the checkpoints do not belong together: ${what}`);
+  if (clip.width !== transformer.vecDim) throw mismatch(`${found.clip.checkpoint.path} is ${clip.width} wide but the transformer takes ${transformer.vecDim}-wide pooled CLIP embeddings`);
+  if (t5.width !== transformer.contextDim) throw mismatch(`${found.t5.checkpoint.path} is ${t5.width} wide but the transformer takes ${transformer.contextDim}-wide T5 states`);
+  const patch = Math.sqrt(transformer.inChannels / vae.latentChannels);
+  if (!Number.isInteger(patch) || transformer.outChannels !== transformer.inChannels) {
+    throw mismatch(`the transformer takes ${transformer.inChannels} features per token, not ${vae.latentChannels} latent channels × patch² for the VAE ${found.vae.checkpoint.path}`);
+  }
+  return { transformer, clip, t5, vae };
+}
+
+/** True when `dir` holds a bundle (a dype.json of the dype-bundle format). */
+function isBundle(dir: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(join(dir, BUNDLE_FILES.config), 'utf8')) as { format?: unknown }).format === 'dype-bundle';
+  } catch {
+    return false;
+  }
+}
+
+function checkTarget(target: string, force: boolean): void {
+  if (!existsSync(target)) return;
+  if (!statSync(target).isDirectory()) throw new ConvertError(`${target} exists and is not a folder; choose another bundle folder`);
+  if (readdirSync(target).length === 0) return;
+  if (!isBundle(target)) throw new ConvertError(`${target} is not empty and is not a dype bundle: refusing to write into it${force ? ', even with --force' : ''}`);
+  if (!force) throw new ConvertError(`${target} already holds a bundle; pass --force to replace it`);
+}
+
+export async function convertCheckpoints(inputs: readonly string[], options: ConvertOptions): Promise<ConvertReport> {
+  const log = options.log ?? (() => {});
+  const target = resolve(options.output);
+  const explicit = new Set(inputs.map((p) => resolve(p)).filter((p) => existsSync(p) && statSync(p).isFile()));
+  if (inputs.length === 0) throw new ConvertError('no checkpoints given: pass safetensors files or folders (dype convert --scan lists the ones on this machine)');
+
+  // 1–2. Headers, components, sizes.
+  const checkpoints = await readInputs(inputs);
+  for (const c of checkpoints) {
+    const rel = relative(target, c.path);
+    if (!rel.startsWith('..') && !isAbsolute(rel)) throw new ConvertError(`the checkpoint ${c.path} lies inside the bundle folder ${target}`);
+  }
+  const { found, ignored } = selectComponents(checkpoints, explicit);
+  for (const kind of Object.keys(found) as ComponentKind[]) log(`${COMPONENT_LABELS[kind]}: ${found[kind].checkpoint.path}${found[kind].prefix ? ` (keys under ${found[kind].prefix})` : ''}`);
+  const derived = derive(found, options);
+  const t = derived.transformer;
+  log(`transformer: ${t.depth} double + ${t.depthSingle} single blocks, width ${t.hidden}, ${t.heads} heads, ${t.guidance ? 'guidance embedding (dev)' : 'no guidance embedding (schnell)'}`);
+  const names = [found.transformer.checkpoint.path, ...inputs];
+  const variant = detectVariant(t.guidance, null, null, names).variant;
+
+  checkTarget(target, options.force ?? false);
+  const staging = `${target}.partial-${process.pid}`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  try {
+    const report = await assemble(staging, found, derived, variant, options, log);
+    checkTarget(target, options.force ?? false);
+    if (existsSync(target)) {
+      const old = `${target}.old-${process.pid}`;
+      await rename(target, old);
+      await rename(staging, target);
+      await rm(old, { recursive: true, force: true });
+    } else {
+      await rename(staging, target);
+    }
+    return { ...report, bundleDir: target, ignored };
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function assemble(
+  staging: string,
+  found: Record<ComponentKind, Found>,
+  derived: Derived,
+  variant: FluxVariant,
+  options: ConvertOptions,
+  log: (line: string) => void,
+): Promise<Omit<ConvertReport, 'bundleDir' | 'ignored'>> {
+  const t = derived.transformer;
+
+  // dype.json first: the tokenizer check needs its text lengths.
+  const built = buildBundleConfig({
+    name: options.name ?? basename(resolve(options.output)),
+    description: `FLUX.1-${variant} converted by dype convert from ${basename(found.transformer.checkpoint.path)} (weights read in place from the checkpoints).`,
+    variant,
+    transformer: { in_channels: t.inChannels },
+    vae: { latent_channels: derived.vae.latentChannels, block_out_channels: new Array(derived.vae.levels).fill(0) },
+    clipTokenizerConfig: { model_max_length: derived.clip.positions },
+    rope: { axesDim: t.axesDim, theta: t.theta, inputs: 'omega' },
+  });
+
+  // 3. Tokenizers (before the big work: a missing one is the most likely failure).
+  const search: TokenizerSearch = {
+    dir: options.tokenizers ? resolve(options.tokenizers) : undefined,
+    near: Object.values(found).map((f) => f.checkpoint.path),
+    hubCache: options.hubCache,
+  };
+  const tokenizers = await writeTokenizers(staging, search, { clip: built.config.text.clipMaxLength, t5: built.config.text.t5MaxLength });
+  for (const tk of tokenizers) log(`${tk.kind === 'clip' ? 'CLIP' : 'T5'} tokenizer from ${tk.from}`);
+
+  // 4. Graphs, each beside its checkpoint files.
+  const placedAt = new Map<string, { path: string; how: PlacedHow }>();
+  const placed: (CheckpointRecord & { bytes: number })[] = [];
+  const place = async (header: Checkpoint['headers'][number], folder: string) => {
+    const rel = join(folder, basename(header.file));
+    const dst = join(staging, rel);
+    const first = placedAt.get(header.file);
+    let how: PlacedHow;
+    if (first) {
+      await link(first.path, dst); // the bundle's own copy or link: same filesystem
+      how = first.how;
+    } else {
+      how = await placeFile(header.file, dst, { noCopy: options.noCopy, log });
+      placedAt.set(header.file, { path: dst, how });
+    }
+    const now = fingerprint(dst);
+    const expected = fingerprint(header.file);
+    if (now.size !== header.fileSize || now.headerSha256 !== expected.headerSha256) {
+      throw new ConvertError(`${header.file} changed while it was being converted; try again`);
+    }
+    placed.push({ path: rel, source: header.file, how, size: now.size, headerSha256: now.headerSha256, bytes: first || how !== 'copy' ? 0 : now.size });
+  };
+
+  const components: ComponentReport[] = [];
+  const graph = async (kind: ComponentKind, folder: string, build: (b: GraphBuilder, w: SafetensorsWeightSource) => void) => {
+    const f = found[kind];
+    const b = new GraphBuilder(folder);
+    const w = sourceFor(b, f);
+    build(b, w);
+    const { model } = b.serialize({
+      opset: CONVERTED_OPSET,
+      irVersion: CONVERTED_IR_VERSION,
+      producerName: 'dype-convert',
+      docString: `${f.architecture.label} from ${f.checkpoint.path}; weights are external data inside the checkpoint file(s) beside this model.`,
+    });
+    await mkdir(join(staging, folder), { recursive: true });
+    for (const header of f.checkpoint.headers) await place(header, folder);
+    await writeFileAtomic(join(staging, folder, 'model.onnx'), model);
+    const report = components.find((c) => c.kind === kind);
+    if (report) report.folders.push(folder);
+    else components.push({ kind, label: f.architecture.label, files: f.checkpoint.headers.map((h) => h.file), folders: [folder], dtypes: w.conversions });
+    log(`${folder}/model.onnx: ${(model.length / 1024).toFixed(0)} KiB graph`);
+  };
+  await graph('transformer', 'transformer', (b, w) => buildFluxTransformer(b, w, t));
+  await graph('clip', 'text_encoder', (b, w) => buildClipTextEncoder(b, w, derived.clip));
+  await graph('t5', 'text_encoder_2', (b, w) => buildT5Encoder(b, w, derived.t5));
+  await graph('vae', 'vae_decoder', (b, w) => buildVaeDecoder(b, w, derived.vae));
+  if (derived.vae.encoder) await graph('vae', 'vae_encoder', (b, w) => buildVaeEncoder(b, w, derived.vae));
+
+  // 5. Scheduler, dype.json, the checkpoint record; then read the bundle back.
+  const flavour = variant === 'schnell' ? 'schnell' : 'dev';
+  await writeFileAtomic(join(staging, BUNDLE_FILES.scheduler), `${JSON.stringify(FLUX_SCHEDULERS[flavour], null, 2)}\n`);
+  await writeFileAtomic(join(staging, BUNDLE_FILES.config), `${JSON.stringify(built.config, null, 2)}\n`);
+  const records = placed.map(({ bytes: _bytes, ...record }) => record);
+  await writeFileAtomic(join(staging, CHECKPOINTS_FILE), `${JSON.stringify({ format: 'dype-checkpoints', version: 1, files: records }, null, 2)}\n`);
+  try {
+    readBundle(staging);
+  } catch (error) {
+    throw new ConvertError(`the assembled bundle does not read back: ${(error as Error).message}`, { cause: error });
+  }
+  const linkedPaths = new Set(placed.map((p) => join(staging, p.path)));
+  const extraBytes = folderBytes(staging, linkedPaths) + placed.reduce((n, p) => n + p.bytes, 0);
+  return { variant, transformer: t, components, placed, extraBytes, tokenizers, config: built.config, defaultsUsed: built.defaultsUsed };
+}
+
+/** Bytes of the files under `dir`, leaving out `skip` (the placed checkpoints). */
+function folderBytes(dir: string, skip: ReadonlySet<string>): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) total += folderBytes(path, skip);
+    else if (!skip.has(path)) total += statSync(path).size;
+  }
+  return total;
+}

@@ -1,0 +1,94 @@
+/**
+ * What the user pointed `dype convert` at, as checkpoints: single safetensors files, and sharded
+ * ones (diffusers' `*.safetensors.index.json` + shards) as one checkpoint. Folders are searched two
+ * levels deep, so a diffusers model folder (transformer/, vae/, text_encoder/, text_encoder_2/) and
+ * a ComfyUI models folder both work. Every header is read and checked; no tensor data is read.
+ */
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { recognise, type Recognised } from './architectures.ts';
+import { readSafetensorsHeader, SafetensorsError, type SafetensorsHeader } from './safetensors.ts';
+
+/** One checkpoint: a file, or the shards of one index. */
+export interface Checkpoint {
+  /** The file, or the index json of a sharded checkpoint. */
+  path: string;
+  headers: SafetensorsHeader[];
+  components: Recognised[];
+}
+
+export class ConvertInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConvertInputError';
+  }
+}
+
+export const SHARD_INDEX_SUFFIX = '.safetensors.index.json';
+const MAX_DEPTH = 2;
+
+const indexSchema = z.object({ weight_map: z.record(z.string(), z.string()) });
+
+/** Reads a sharded checkpoint's index; every shard must exist and hold exactly the keys the index gives it. */
+export async function readSharded(index: string): Promise<Checkpoint> {
+  let parsed: z.infer<typeof indexSchema>;
+  try {
+    parsed = indexSchema.parse(JSON.parse(readFileSync(index, 'utf8')));
+  } catch (error) {
+    throw new ConvertInputError(`${index}: not a safetensors index (expected {"weight_map": {tensor: shard file}}): ${(error as Error).message}`);
+  }
+  const shards = [...new Set(Object.values(parsed.weight_map))].sort();
+  const headers: SafetensorsHeader[] = [];
+  for (const shard of shards) {
+    if (shard !== basename(shard)) throw new ConvertInputError(`${index}: shard ${shard} must be a file name beside the index`);
+    const file = join(dirname(index), shard);
+    if (!existsSync(file)) throw new ConvertInputError(`${index} lists shard ${shard}, which is missing (${file})`);
+    headers.push(await readSafetensorsHeader(file));
+  }
+  for (const [key, shard] of Object.entries(parsed.weight_map)) {
+    const header = headers[shards.indexOf(shard)];
+    if (!header.tensors.has(key)) throw new ConvertInputError(`${index} puts tensor ${key} in ${shard}, but ${header.file} does not hold it: the shards do not match the index`);
+  }
+  return checkpoint(index, headers);
+}
+
+function checkpoint(path: string, headers: SafetensorsHeader[]): Checkpoint {
+  return { path, headers, components: recognise(headers.flatMap((h) => [...h.tensors.keys()])) };
+}
+
+/** The checkpoints in one folder (and its subfolders, to MAX_DEPTH). */
+async function readFolder(dir: string, depth: number, out: Checkpoint[]): Promise<void> {
+  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
+  const sharded = new Set<string>();
+  for (const entry of entries) {
+    if (!entry.isFile() || !entry.name.endsWith(SHARD_INDEX_SUFFIX)) continue;
+    const found = await readSharded(join(dir, entry.name));
+    for (const h of found.headers) sharded.add(h.file);
+    out.push(found);
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isFile() && entry.name.endsWith('.safetensors') && !sharded.has(path)) out.push(checkpoint(path, [await readSafetensorsHeader(path)]));
+    else if (entry.isDirectory() && depth < MAX_DEPTH && !entry.name.startsWith('.')) await readFolder(path, depth + 1, out);
+  }
+}
+
+/** Files and folders → checkpoints, each with the components recognised in it. */
+export async function readInputs(paths: readonly string[]): Promise<Checkpoint[]> {
+  const out: Checkpoint[] = [];
+  for (const raw of paths) {
+    const path = resolve(raw);
+    if (!existsSync(path)) throw new ConvertInputError(`${path} does not exist`);
+    try {
+      if (statSync(path).isDirectory()) await readFolder(path, 0, out);
+      else if (path.endsWith(SHARD_INDEX_SUFFIX)) out.push(await readSharded(path));
+      else out.push(checkpoint(path, [await readSafetensorsHeader(path)]));
+    } catch (error) {
+      if (error instanceof SafetensorsError || error instanceof ConvertInputError) throw error;
+      throw new ConvertInputError(`${path}: ${(error as Error).message}`);
+    }
+  }
+  const seen = new Set<string>();
+  return out.filter((c) => (seen.has(c.path) ? false : (seen.add(c.path), true)));
+}

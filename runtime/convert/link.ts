@@ -1,0 +1,63 @@
+/**
+ * Putting a checkpoint inside the bundle without copying it. onnxruntime resolves external data only
+ * inside the model's folder (absolute paths, `../` and symlinks out of it are refused), so the file
+ * itself must be there: a hard link (same filesystem), else a reflink (copy-on-write filesystems:
+ * Btrfs, XFS, APFS), else a copy, announced with its size and refused when the disk cannot hold it.
+ */
+import { constants, statfsSync, statSync } from 'node:fs';
+import { copyFile, link, mkdir, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+export type PlacedHow = 'hardlink' | 'reflink' | 'copy';
+
+export interface PlaceOptions {
+  /** Refuse to copy (when neither a hard link nor a reflink works). */
+  noCopy?: boolean;
+  log?: (line: string) => void;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+  if (bytes >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  if (bytes >= 2 ** 10) return `${(bytes / 2 ** 10).toFixed(1)} KiB`;
+  return `${bytes} bytes`;
+}
+
+/** Places `src` at `dst` (replacing nothing: `dst` must not exist) and says how. */
+export async function placeFile(src: string, dst: string, options: PlaceOptions = {}): Promise<PlacedHow> {
+  await mkdir(dirname(dst), { recursive: true });
+  let linkError: NodeJS.ErrnoException;
+  try {
+    await link(src, dst);
+    return 'hardlink';
+  } catch (error) {
+    linkError = error as NodeJS.ErrnoException;
+  }
+  try {
+    await copyFile(src, dst, constants.COPYFILE_FICLONE_FORCE);
+    return 'reflink';
+  } catch {
+    await rm(dst, { force: true });
+  }
+  const size = statSync(src).size;
+  const why = `a hard link failed (${linkError.code ?? linkError.message}: the bundle is probably on another filesystem) and this filesystem has no reflinks`;
+  if (options.noCopy) {
+    throw new Error(`cannot place ${src} in the bundle without copying it: ${why}. Put the bundle on the same filesystem as the checkpoint, or allow the copy (${formatBytes(size)}).`);
+  }
+  const free = freeBytes(dirname(dst));
+  if (free !== null && free < size) {
+    throw new Error(`copying ${src} into the bundle needs ${formatBytes(size)} but only ${formatBytes(free)} is free (${why}). Put the bundle on the checkpoint's filesystem.`);
+  }
+  options.log?.(`copying ${src} into the bundle: ${formatBytes(size)} of extra disk, because ${why}`);
+  await copyFile(src, dst);
+  return 'copy';
+}
+
+function freeBytes(dir: string): number | null {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return null;
+  }
+}

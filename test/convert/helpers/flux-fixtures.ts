@@ -1,0 +1,92 @@
+/**
+ * The tiny FLUX.1 checkpoints and torch reference outputs written by
+ * test/convert/reference-transformer/make_fixtures.py, and a way to run a converted transformer on
+ * the reference inputs (real onnxruntime-node session, external data in the hard-linked checkpoint).
+ */
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CONVERTED_IR_VERSION, CONVERTED_OPSET } from '../../../runtime/convert/index.ts';
+import { buildFluxTransformer, deriveFluxConfig, type FluxConfig } from '../../../runtime/convert/flux.ts';
+import { readSafetensorsHeader } from '../../../runtime/convert/safetensors.ts';
+import { SafetensorsWeightSource } from '../../../runtime/convert/source.ts';
+import { GraphBuilder } from '../../../runtime/onnx/builder.ts';
+import { imageIds, textIds } from '../../../runtime/pipeline/latents.ts';
+import { createSession, type TensorData } from '../../../runtime/pipeline/ort.ts';
+
+export const FLUX_FIXTURES = fileURLToPath(new URL('../fixtures/transformer/', import.meta.url));
+export const ENCODER_FIXTURES = fileURLToPath(new URL('../reference-encoders/fixtures/', import.meta.url));
+
+export interface FluxReference {
+  source: string;
+  config: { hidden: number; heads: number; mlpHidden: number; inChannels: number; contextDim: number; vecDim: number; axesDim: number[]; depth: number; depthSingle: number };
+  grid: { height: number; width: number; textTokens: number };
+  inputs: Record<'hidden_states' | 'encoder_hidden_states' | 'pooled_projections' | 'timestep' | 'guidance', number[]>;
+  rope: Record<'native' | 'dype', { omega: number[]; mscale: number[] }>;
+  outputs: Record<string, Record<'native' | 'dype', number[]>>;
+}
+
+export const FLUX_REFERENCE = JSON.parse(readFileSync(join(FLUX_FIXTURES, 'reference.json'), 'utf8')) as FluxReference;
+
+export function tempRoot(prefix: string): { root: string; cleanup: () => void } {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  return { root, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+/**
+ * Converts one transformer checkpoint (its files hard-linked into `dir`, or copied where /tmp is
+ * another filesystem) and returns the model path, its config and the weight source's dtype counts.
+ */
+export async function convertTransformer(files: readonly string[], dir: string, naming: 'bfl' | 'diffusers') {
+  mkdirSync(dir, { recursive: true });
+  const headers = [];
+  for (const file of files) {
+    const placed = join(dir, basename(file));
+    try {
+      linkSync(file, placed);
+    } catch {
+      writeFileSync(placed, readFileSync(file));
+    }
+    headers.push(await readSafetensorsHeader(placed));
+  }
+  const b = new GraphBuilder('transformer');
+  const w = new SafetensorsWeightSource(b, headers.map((header) => ({ header, location: basename(header.file) })), basename(files[0]));
+  const config = deriveFluxConfig(w, naming);
+  buildFluxTransformer(b, w, config);
+  const path = join(dir, 'model.onnx');
+  writeFileSync(path, b.serialize({ opset: CONVERTED_OPSET, irVersion: CONVERTED_IR_VERSION }).model);
+  return { path, config, dtypes: w.conversions };
+}
+
+/** Runs the converted transformer on the reference inputs with native or DyPE ω/mscale. */
+export async function runOnReference(path: string, config: FluxConfig, rope: 'native' | 'dype'): Promise<Float32Array> {
+  const { inputs, grid } = FLUX_REFERENCE;
+  const tokens = grid.height * grid.width;
+  const f32 = (data: ArrayLike<number>, dims: number[]): TensorData => ({ type: 'float32', data: Float32Array.from(data), dims });
+  const feeds: Record<string, TensorData> = {
+    hidden_states: f32(inputs.hidden_states, [1, tokens, config.inChannels]),
+    encoder_hidden_states: f32(inputs.encoder_hidden_states, [1, grid.textTokens, config.contextDim]),
+    pooled_projections: f32(inputs.pooled_projections, [1, config.vecDim]),
+    timestep: f32(inputs.timestep, [1]),
+    img_ids: f32(imageIds(grid.height, grid.width), [tokens, 3]),
+    txt_ids: f32(textIds(grid.textTokens), [grid.textTokens, 3]),
+    rope_omega: f32(FLUX_REFERENCE.rope[rope].omega, [config.headDim / 2]),
+    rope_mscale: f32(FLUX_REFERENCE.rope[rope].mscale, [config.headDim / 2]),
+  };
+  if (config.guidance) feeds.guidance = f32(inputs.guidance, [1]);
+  const session = await createSession(path, 'cpu');
+  try {
+    const out = await session.run(feeds);
+    return out[session.outputNames[0]].data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
