@@ -6,14 +6,14 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { totalmem } from 'node:os';
 import { IMAGE_FORMATS, type GenerationMethod } from '../pipeline/types.ts';
 import { MIN_TOKEN_LENGTH } from './data-dir.ts';
 import type { Engine } from './engine.ts';
 import { ApiError } from './errors.ts';
-import { BASE_HEADERS, parseTarget, readJsonBody, sendError, sendJson, type BodyLimits } from './http.ts';
+import { BASE_HEADERS, ClientGoneError, parseTarget, readJsonBody, sendError, sendJson, type BodyLimits } from './http.ts';
 import { JobStore, type JobParams } from './jobs.ts';
 import { buildOpenApi } from './openapi.ts';
 import { PairingLimiter, pairingCode, pairingCodeMatches } from './pairing.ts';
@@ -43,6 +43,10 @@ export interface CompanionOptions {
   memoryBytes?: number;
   /** Largest JSON body in bytes (default 64 kB). */
   bodyLimit?: number;
+  /** The longest a request body may take to arrive (default 10 s); a slower one gets 408. */
+  bodyTimeoutMs?: number;
+  /** The longest the request line and headers may take to arrive (default 20 s); a slower one gets 408. */
+  headersTimeoutMs?: number;
   /** At most one preview per job per this many ms (default 500); the engine only renders those. */
   previewIntervalMs?: number;
   /** SSE keep-alive comment interval (default 15 s). */
@@ -106,7 +110,7 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
   const limits = computeLimits(info, options.memoryBytes ?? defaultMemoryBytes());
   const schemas = buildSchemas(info, limits);
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
-  const bodyLimits: BodyLimits = { maxBytes: bodyLimit, drainBytes: Math.max(bodyLimit, 8 * 1024 * 1024) };
+  const bodyLimits: BodyLimits = { maxBytes: bodyLimit, drainBytes: Math.max(bodyLimit, 8 * 1024 * 1024), timeoutMs: options.bodyTimeoutMs ?? 10_000 };
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const extraOrigins = new Set(options.allowedOrigins ?? []);
   const code = pairingCode(options.token);
@@ -165,18 +169,13 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
 
     async pair(ctx) {
       parseOrThrow(schemas.emptyQuery, ctx.query, 'query');
-      // taken before the body is read, so concurrent requests cannot all pass the check
+      const body = parseOrThrow(schemas.pair, await requireBody(ctx.req), 'body');
+      // taken once the body is here and compared in the same tick, so only compared codes count and
+      // concurrent requests cannot all pass the check; a body that never comes takes nothing
       const attempt = pairing.reserve();
       if (!attempt) {
         const wait = pairing.retryAfterSeconds();
         throw new ApiError('too_many_attempts', `Too many wrong pairing codes; try again in ${wait} s.`, { headers: { 'Retry-After': String(wait) } });
-      }
-      let body: { code: string };
-      try {
-        body = parseOrThrow(schemas.pair, await requireBody(ctx.req), 'body');
-      } catch (error) {
-        attempt.release(); // no code was compared
-        throw error;
       }
       if (!pairingCodeMatches(body.code, code)) {
         throw new ApiError('pairing_failed', 'Wrong pairing code: use the code the companion printed when it started.', { field: 'code' });
@@ -402,6 +401,10 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
       if (match.route.auth !== 'none') authorize(req, target.query, match.route.auth === 'token-or-query');
       await handlers[match.route.operationId]({ req, res, route: match.route, params: match.params, query: target.query, headers });
     } catch (error) {
+      if (error instanceof ClientGoneError) {
+        res.destroy();
+        return;
+      }
       const apiError = error instanceof ApiError ? error : internal(error);
       try {
         if (res.headersSent) res.destroy();
@@ -441,7 +444,14 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
   // Responses in flight per connection, so close() can end idle connections (also fresh ones that
   // never sent a request, which server.closeIdleConnections() misses) and let busy ones finish.
   const connections = new Map<Socket, number>();
-  const server = createServer({ requestTimeout: 60_000, headersTimeout: 20_000, requireHostHeader: false }, (req, res) => {
+  const headersTimeout = options.headersTimeoutMs ?? 20_000;
+  const server = createServer({
+    requestTimeout: Math.max(60_000, headersTimeout),
+    headersTimeout,
+    // how often node looks for requests past those timeouts
+    connectionsCheckingInterval: Math.min(30_000, Math.max(50, headersTimeout / 2)),
+    requireHostHeader: false,
+  }, (req, res) => {
     const socket = req.socket;
     connections.set(socket, (connections.get(socket) ?? 0) + 1);
     res.once('close', () => {
@@ -463,8 +473,12 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
       socket.destroy();
       return;
     }
-    const body = JSON.stringify(new ApiError('bad_request', `The HTTP request is malformed (${error.code ?? 'parse error'}).`).toBody());
-    socket.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const apiError =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new ApiError('request_timeout', 'The request did not arrive in time.')
+        : new ApiError('bad_request', `The HTTP request is malformed (${error.code ?? 'parse error'}).`);
+    const body = JSON.stringify(apiError.toBody());
+    socket.end(`HTTP/1.1 ${apiError.status} ${STATUS_CODES[apiError.status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   });
 
   return {

@@ -14,6 +14,7 @@ export const ERRORS = {
   unsupported_media_type: { status: 415, message: 'The body must be JSON: send "Content-Type: application/json".' },
   body_too_large: { status: 413, message: 'The request body is too large.' },
   invalid_json: { status: 400, message: 'The body is not valid JSON.' },
+  request_timeout: { status: 408, message: 'The request did not arrive in time.' },
   // validation (field names the offending field)
   missing_field: { status: 400, message: 'A required field is missing.' },
   unknown_field: { status: 400, message: 'The request has a field this route does not accept.' },

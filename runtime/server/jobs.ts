@@ -139,6 +139,9 @@ export class JobStore {
         record.error = { code: 'interrupted', message: JOB_ERRORS.interrupted };
         record.finishedAt = new Date().toISOString();
         await this.save(record);
+        // killed after the image was renamed into place but before the done record was saved: the
+        // image cannot be trusted to match a record that never said done, so it goes
+        for (const ext of Object.values(IMAGE_EXTENSIONS)) await this.removeImage(`${record.id}.${ext}`);
       }
       records.push(record);
     }
@@ -173,6 +176,11 @@ export class JobStore {
     const file = `${id}.${IMAGE_EXTENSIONS[format]}`;
     await writeFileAtomic(join(this.imagesDir, file), bytes, 0o600);
     return file;
+  }
+
+  /** Removes an image that no done record points to (no error if it is not there). */
+  async removeImage(file: string): Promise<void> {
+    await rm(join(this.imagesDir, file), { force: true });
   }
 
   imagePath(result: JobResult): string {

@@ -5,8 +5,11 @@
 import type { GenerateProgress, GenerateRequest, GenerateResult } from '../pipeline/types.ts';
 import type { Engine } from './engine.ts';
 import { ApiError, JOB_ERRORS, type JobError } from './errors.ts';
-import { isTerminal, type JobParams, type JobRecord, type JobStore } from './jobs.ts';
+import { isTerminal, type JobParams, type JobState, type JobRecord, type JobStore } from './jobs.ts';
 import { DECODE_END, STEP_SHARE, terminalEvent, toJobView, type JobEvent, type JobView } from './protocol.ts';
+
+/** States a client id can be resubmitted from: the job ended without an image. */
+const RETRYABLE: ReadonlySet<JobState> = new Set(['failed', 'cancelled', 'interrupted']);
 
 export type JobListener = (event: JobEvent) => void;
 
@@ -71,12 +74,14 @@ export class JobQueue {
 
   /**
    * Accepts all specs or none. A spec whose id exists with the same request returns that job
-   * (`created: false`); with a different request it is a `job_conflict`. New jobs need room in the queue.
+   * (`created: false`); with a different request it is a `job_conflict`. A job that ended without an
+   * image (failed, cancelled, interrupted) is replaced: its id can be retried. New jobs need room in the queue.
    */
   async submit(specs: JobSpec[]): Promise<Array<{ job: JobView; created: boolean }>> {
     if (this.closed) throw new ApiError('shutting_down');
     const plan = specs.map((spec) => {
-      const existing = spec.id === undefined ? undefined : this.jobs.get(spec.id);
+      const found = spec.id === undefined ? undefined : this.jobs.get(spec.id);
+      const existing = found && RETRYABLE.has(found.record.state) ? undefined : found;
       if (existing && (canonical(existing.record.request) !== canonical(spec.request) || existing.record.source !== spec.source)) {
         throw new ApiError('job_conflict', `Job "${spec.id}" already exists with different parameters; pick a new id.`, { field: 'id' });
       }
@@ -234,7 +239,10 @@ export class JobQueue {
     return this.waiting.indexOf(job) + 1;
   }
 
+  /** Adds a job; a retry replaces the ended job with its id. */
   private add(job: Job): void {
+    const replaced = this.jobs.get(job.record.id);
+    if (replaced) this.order.splice(this.order.indexOf(replaced), 1);
     this.jobs.set(job.record.id, job);
     this.order.push(job);
   }
@@ -297,7 +305,9 @@ export class JobQueue {
       try {
         const file = await this.opts.store.writeImage(record.id, record.params.format, result.image);
         const { image, ...meta } = result;
-        await this.finish(job, 'done', { result: { file, bytes: image.byteLength, ...meta, format: record.params.format } });
+        const applied = await this.finish(job, 'done', { result: { file, bytes: image.byteLength, ...meta, format: record.params.format } });
+        // shut down while the image was written: the job is interrupted, and its image no one's
+        if (!applied) await this.opts.store.removeImage(file);
         return;
       } catch (error) {
         failure = { code: 'write_failed', message: `${JOB_ERRORS.write_failed} ${errorMessage(error)}` };
@@ -343,9 +353,10 @@ export class JobQueue {
   }
 
   /** Saves the terminal state, then tells listeners (so a `done` client finds image and record on disk). */
-  private async finish(job: Job, state: 'done' | 'failed' | 'cancelled' | 'interrupted', patch: Partial<JobRecord>): Promise<void> {
+  /** False when the job had already ended (nothing changed). */
+  private async finish(job: Job, state: 'done' | 'failed' | 'cancelled' | 'interrupted', patch: Partial<JobRecord>): Promise<boolean> {
     const { record } = job;
-    if (isTerminal(record.state)) return;
+    if (isTerminal(record.state)) return false;
     Object.assign(record, patch, { state, finishedAt: new Date().toISOString() });
     if (state === 'done') record.progress = 1;
     job.controller = null;
@@ -359,6 +370,7 @@ export class JobQueue {
     if (event) this.emit(job, event);
     job.listeners.clear();
     job.markFinished();
+    return true;
   }
 
   private persist(job: Job): void {

@@ -183,12 +183,13 @@ function issueToError(issue: z.core.$ZodIssue | undefined, where: 'body' | 'quer
   return new ApiError('invalid_field', `${label} ${issue.message}${got}.`, { field: path });
 }
 
+/**
+ * A short, safe rendering of a rejected value. Arrays and objects are named, never serialised: a
+ * value nested thousands deep would overflow the stack in JSON.stringify (and in String()).
+ */
 function preview(value: unknown): string {
-  let text: string;
-  try {
-    text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
-  } catch {
-    text = String(value);
-  }
+  if (Array.isArray(value)) return 'an array';
+  if (value !== null && typeof value === 'object') return 'an object';
+  const text = typeof value === 'string' ? JSON.stringify(value) : String(value);
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
