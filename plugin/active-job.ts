@@ -1,4 +1,4 @@
-import type { GenerationParams, JobRequest } from './messages.ts';
+import type { GenerationParams, JobRequest } from '../contract/index.ts';
 
 /** A job the main thread has handed to the UI and not yet seen finish. */
 export interface ActiveJob {

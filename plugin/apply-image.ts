@@ -2,7 +2,7 @@ import { buildTileGroup } from './build-tile-group.ts';
 import { findTilesGroup } from './find-tiles-group.ts';
 import { imagePaint } from './image-paint.ts';
 import { insertTileGroup } from './insert-tile-group.ts';
-import type { Generation, ImageResult } from './messages.ts';
+import type { Generation, ImageResult } from '../contract/index.ts';
 import { GENERATION_KEY, readGeneration } from './read-generation.ts';
 import { replaceGeneratedFill } from './replace-generated-fill.ts';
 import { writeGeneration } from './write-generation.ts';

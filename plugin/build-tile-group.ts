@@ -1,7 +1,7 @@
 import { fillLayout } from './fill-layout.ts';
 import { TILES_KEY } from './find-tiles-group.ts';
 import { imagePaint } from './image-paint.ts';
-import type { ImageResult } from './messages.ts';
+import type { ImageResult } from '../contract/index.ts';
 
 /**
  * One image-filled rectangle per tile, sized for a `width` × `height` frame, in a locked group marked

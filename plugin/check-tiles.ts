@@ -1,4 +1,4 @@
-import type { ImageResult } from './messages.ts';
+import type { ImageResult } from '../contract/index.ts';
 
 /** Throws a plain-words error unless the tiles lie inside the image and cover it exactly. */
 export function checkTiles(image: ImageResult): void {

@@ -11,7 +11,7 @@ import { emit } from './events.ts';
 import { findGeneratedFrames } from './find-generated-frames.ts';
 import { frameInfo } from './frame-info.ts';
 import { insideInstance } from './inside-instance.ts';
-import { MAX_IMAGE_SIDE, type Density, type Generation, type GenerationParams, type JobBody, type Limits, type Placement, type ResultMeta, type SelectionState, type Settings, type UiToMainOf } from './messages.ts';
+import { MAX_IMAGE_SIDE, type Density, type Generation, type GenerationParams, type FrameJobBody, type Limits, type Placement, type ResultMeta, type SelectionState, type Settings, type UiToMainOf } from '../contract/index.ts';
 import { outdatedReason } from './outdated-reason.ts';
 import { pageOf } from './page-of.ts';
 import { plainError } from './plain-error.ts';
@@ -131,7 +131,7 @@ export function createController(command: string | undefined) {
     const page = pageOf(frame);
     if (!page) return `“${frame.name}” is not on a page.`;
     const jobId = newJobId();
-    const body: JobBody = {
+    const body: FrameJobBody = {
       id: jobId,
       prompt: params.prompt,
       width: size.width,

@@ -1,4 +1,4 @@
-import { COMPANION_ORIGINS, type Settings } from './messages.ts';
+import { COMPANION_ORIGINS, type Settings } from '../contract/index.ts';
 
 /** What the settings are until the user changes them (kept apart from settings.ts, which needs the figma global). */
 export const DEFAULT_SETTINGS: Settings = {

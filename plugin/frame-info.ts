@@ -1,4 +1,4 @@
-import type { Density, FrameInfo, Limits } from './messages.ts';
+import type { Density, FrameInfo, Limits } from '../contract/index.ts';
 import { outdatedReason } from './outdated-reason.ts';
 import { readGeneration } from './read-generation.ts';
 import { targetPixelSize } from './target-pixel-size.ts';

@@ -1,5 +1,5 @@
 import { fillLayout } from './fill-layout.ts';
-import type { ImageResult } from './messages.ts';
+import type { ImageResult } from '../contract/index.ts';
 
 /** Moves a tile group (buildTileGroup) to the bottom of `frame`, where it covers the frame like a FILL paint, and clips the frame. */
 export function insertTileGroup(frame: FrameNode, group: GroupNode, image: ImageResult): void {

@@ -1,4 +1,4 @@
-import type { Generation, OutdatedReason } from './messages.ts';
+import type { Generation, OutdatedReason } from '../contract/index.ts';
 
 /** Points a frame may drift from a size (rounding in the editor) and still count as that size. */
 const SIZE_TOLERANCE = 0.5;

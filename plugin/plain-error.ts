@@ -1,4 +1,4 @@
-import { MAX_IMAGE_SIDE } from './messages.ts';
+import { MAX_IMAGE_SIDE } from '../contract/index.ts';
 
 /** An error as a sentence for people: Figma's and our own messages, never a stack. */
 export function plainError(error: unknown): string {

@@ -1,4 +1,4 @@
-import type { Generation } from './messages.ts';
+import { GenerationSchema, type Generation } from '../contract/index.ts';
 
 export const GENERATION_KEY = 'generation';
 
@@ -7,10 +7,8 @@ export function readGeneration(node: BaseNode): Generation | null {
   const raw = node.getPluginData(GENERATION_KEY);
   if (!raw) return null;
   try {
-    const value = JSON.parse(raw) as Partial<Generation> | null;
-    if (!value || value.version !== 1 || typeof value.prompt !== 'string' || typeof value.seed !== 'number') return null;
-    if (typeof value.frameWidth !== 'number' || typeof value.frameHeight !== 'number' || typeof value.width !== 'number' || typeof value.height !== 'number') return null;
-    return value as Generation;
+    const parsed = GenerationSchema.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : null;
   } catch {
     return null;
   }

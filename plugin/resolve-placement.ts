@@ -1,7 +1,7 @@
 import type { ActiveJob } from './active-job.ts';
 import { absolutePosition } from './absolute-position.ts';
 import { createFrame } from './create-frame.ts';
-import type { Placement } from './messages.ts';
+import type { Placement } from '../contract/index.ts';
 import { sameSize } from './outdated-reason.ts';
 
 /** Gap between a resized frame and the new frame placed beside it. */

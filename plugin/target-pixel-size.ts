@@ -1,4 +1,4 @@
-import type { Density, Limits, PixelSize } from './messages.ts';
+import type { Density, Limits, PixelSize } from '../contract/index.ts';
 
 /** Used until the companion has reported its own limits. */
 export const DEFAULT_LIMITS: Limits = { minSide: 64, maxSide: 8192, maxPixels: 8192 * 8192 };

@@ -1,4 +1,4 @@
-import type { Generation } from './messages.ts';
+import type { Generation } from '../contract/index.ts';
 import { GENERATION_KEY } from './read-generation.ts';
 
 /** Figma throws above 1000 characters; the panel shows about three lines. */

@@ -1,6 +1,6 @@
 /** The UI: state, handlers and layout. Panels render state and emit intents; the companion is reached through companion-client. */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { FrameInfo, SelectionState, Settings } from '../plugin/messages.ts';
+import type { FrameInfo, SelectionState, Settings } from '../contract/index.ts';
 import type { ConnectionStatus, JobView } from './companion-client.ts';
 import { ConnectionPanel } from './components/ConnectionPanel.tsx';
 import { GeneratePanel } from './components/GeneratePanel.tsx';

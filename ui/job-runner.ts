@@ -4,7 +4,7 @@
  * becomes a Figma image and a fill edit), its image fetched, tiled and sent to the main thread. The
  * next job is submitted once the previous image is tiled, so that two images are never tiled at once.
  */
-import { PREVIEW_FORWARD_MS, type ImageResult, type JobRequest, type Placement, type ResultMeta } from '../plugin/messages.ts';
+import { PREVIEW_FORWARD_MS, type ImageResult, type JobRequest, type Placement, type ResultMeta } from '../contract/index.ts';
 import { CompanionError, START_HINT, type CompanionClient, type JobEvent, type JobResultView, type JobView } from './companion-client.ts';
 import { base64Bytes, tileImage } from './tile-image.ts';
 

@@ -4,7 +4,8 @@
  */
 import type { GenerateProgress, GenerateRequest, GenerateResult } from '../pipeline/types.ts';
 import type { Engine } from './engine.ts';
-import { ApiError, JOB_ERRORS, type JobError } from './errors.ts';
+import { JOB_ERRORS, type JobError } from '../../contract/index.ts';
+import { ApiError } from './errors.ts';
 import { isTerminal, type JobParams, type JobState, type JobRecord, type JobStore } from './jobs.ts';
 import { DECODE_END, STEP_SHARE, terminalEvent, toJobView, type JobEvent, type JobView } from './protocol.ts';
 

@@ -7,7 +7,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PREVIEW_FORWARD_MS, type ImageResult, type UiToMainOf } from '../../plugin/messages.ts';
+import { PREVIEW_FORWARD_MS, type ImageResult, type UiToMainOf } from '../../contract/index.ts';
 import { chromiumAvailable, CHROMIUM, buildUi, launchChromium, openUi, PACKAGE_VERSION, startDemoCompanion, TOKEN, type DemoCompanion, type UiPage } from './harness.ts';
 import type { Browser } from 'playwright-core';
 

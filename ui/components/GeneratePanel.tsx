@@ -1,4 +1,4 @@
-import { MAX_IMAGE_SIDE, METHODS, type Density, type FrameInfo, type Method, type PixelSize, type SelectionState, type Settings } from '../../plugin/messages.ts';
+import { MAX_IMAGE_SIDE, METHODS, type Density, type FrameInfo, type Method, type PixelSize, type SelectionState, type Settings } from '../../contract/index.ts';
 import type { Health } from '../companion-client.ts';
 import { megapixels, randomSeed, shorten, size } from '../format.ts';
 import { METHOD_INFO } from '../methods.ts';
