@@ -97,7 +97,7 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     try {
       const ui = await openPage({ settings: { companionUrl: `http://127.0.0.1:${(other.address() as { port: number }).port}`, token: TOKEN } });
       await ui.ui.getByRole('heading', { name: 'Incompatible companion' }).waitFor();
-      expect(await ui.ui.getByRole('status').first().textContent()).toBe('Incompatible companion (version 0.0.1, need 0.x): its health check lacks model, demo, minSide, maxSide, maxPixels, maxSteps, provider, defaultSteps, methods.');
+      expect(await ui.ui.getByRole('status').first().textContent()).toBe('Incompatible companion (version 0.0.1, need 0.x): its health check lacks model, demo, nativeResolution, pixelsPerToken, minSide, maxSide, maxPixels, maxSteps, provider, defaultSteps, defaultGuidance, methods, formats, queueLength, queue.');
 
       // everything this UI needs, but a newer major version
       health = { ...real, version: '1.2.0' };
