@@ -13,7 +13,8 @@ import { chromium, type Browser, type Frame, type FrameLocator, type Page } from
 import type { FrameInfo, FrameJobBody, JobRequest, Limits, MainToUi, SelectionState, Settings, UiToMain } from '../../contract/index.ts';
 import { DEFAULT_SETTINGS } from '../../plugin/default-settings.ts';
 import { DEFAULT_LIMITS, targetPixelSize } from '../../plugin/target-pixel-size.ts';
-import { ensureDemoBundle, loadPipeline } from '../../runtime/pipeline/index.ts';
+import { ensureDemoBundle } from '../../runtime/demo/cache.ts';
+import { loadPipeline } from '../../runtime/pipeline/index.ts';
 import { createCompanion, formatPairingCode, type Companion } from '../../runtime/server/index.ts';
 import { buildFigma } from '../../scripts/build.ts';
 
