@@ -66,7 +66,7 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
       description:
         `The companion prints an ${PAIRING_CODE_LENGTH}-character code (Crockford base32; case, dashes and spaces are ignored). ` +
         'The plugin sends it here once, stores the token, and sends "Authorization: Bearer <token>" from then on. ' +
-        'Wrong codes are rate limited: at most 5 wrong codes are compared per minute, counted before the body is read; after that every attempt ' +
+        'Wrong codes are rate limited: at most 5 wrong codes are compared per minute, counted once the body has arrived (a body that stalls 10 s gets 408); after that every attempt ' +
         'gets 429 too_many_attempts (with Retry-After) until the oldest is a minute old. The budget is shared by all callers, so another page ' +
         'sending wrong codes delays pairing for as long as it keeps doing so; the token itself is never affected.',
       security: [],
