@@ -42,10 +42,10 @@ export async function generateCommand(opts: GenerateCliOptions): Promise<void> {
       { prompt: opts.prompt, width: opts.width, height: opts.height, seed, steps: opts.steps, guidance: opts.guidance, method: opts.method, format: opts.format ?? formatFromName(output) },
       {
         signal: abort.signal,
-        onProgress: (p) => {
-          if (!bar) return;
-          if (p.step === 1) bar.start(p.steps, 0, { sigma: '1.000' });
-          bar.update(p.step, { sigma: p.sigma.toFixed(3), eta_s: Math.round(p.etaMs / 1000) });
+        onEvent: (event) => {
+          if (!bar || event.kind !== 'step') return;
+          if (event.step === 1) bar.start(event.steps, 0, { sigma: '1.000' });
+          bar.update(event.step, { sigma: event.sigma.toFixed(3), eta_s: Math.round(event.etaMs / 1000) });
         },
       },
     );

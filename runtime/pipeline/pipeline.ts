@@ -67,11 +67,6 @@ export function planSize(width: number, height: number, pixelsPerToken: number):
   };
 }
 
-/** Per-step transformer feeds are reported here (tests check them against runtime/dype). */
-export interface StepFeedsObserver {
-  (step: number, sigma: number, feeds: Readonly<Record<string, TensorData>>): void;
-}
-
 type ResolvedRequest = Required<GenerateRequest>;
 
 export const REQUIRED_TRANSFORMER_INPUTS = ['hidden_states', 'encoder_hidden_states', 'pooled_projections', 'timestep', 'img_ids', 'txt_ids'];
@@ -172,7 +167,7 @@ export class Pipeline implements Engine {
     return { prompt: req.prompt, width: req.width, height: req.height, seed: req.seed, steps, guidance, method, format };
   }
 
-  async generate(request: GenerateRequest, opts: GenerateOptions & { onStepFeeds?: StepFeedsObserver } = {}): Promise<GenerateResult> {
+  async generate(request: GenerateRequest, opts: GenerateOptions = {}): Promise<GenerateResult> {
     const started = performance.now();
     const ortBefore = this.ortMs();
     let peakRss = process.memoryUsage.rss();
@@ -232,17 +227,22 @@ export class Pipeline implements Engine {
         hidden_states: { type: 'float32', data: latents, dims: [1, tokens, features] },
         timestep: { type: 'float32', data: Float32Array.of(sigma), dims: [1] },
       };
-      opts.onStepFeeds?.(i, sigma, feeds);
       const out = await transformer.run(feeds);
       const velocity = out[transformer.outputNames[0]].data as Float32Array;
-      const x0 = opts.onProgress && i + 1 < req.steps && opts.wantPreview?.(i + 1, req.steps) ? estimateX0(latents, velocity, sigma) : null;
-      latents = eulerStep(latents, velocity, sigma, sigmas[i + 1]);
       sampleRss();
-      if (opts.onProgress) {
-        const elapsedMs = performance.now() - denoiseStart;
-        const preview = x0 ? await this.preview(x0, latentShape) : undefined;
-        opts.onProgress({ step: i + 1, steps: req.steps, sigma, elapsedMs, etaMs: (elapsedMs / (i + 1)) * (req.steps - i - 1), preview });
-      }
+      const elapsedMs = performance.now() - denoiseStart;
+      // the callback runs before the Euler update, so a preview drawn during it sees this step's latents
+      opts.onEvent?.({
+        kind: 'step',
+        step: i + 1,
+        steps: req.steps,
+        sigma,
+        elapsedMs,
+        etaMs: (elapsedMs / (i + 1)) * (req.steps - i - 1),
+        feeds,
+        preview: i + 1 < req.steps ? () => this.preview(estimateX0(latents, velocity, sigma), latentShape) : undefined,
+      });
+      latents = eulerStep(latents, velocity, sigma, sigmas[i + 1]);
     }
     const denoiseMs = performance.now() - denoiseStart;
     const denoiseOrtMs = transformer.runMs - transformerOrtBefore;
@@ -259,7 +259,7 @@ export class Pipeline implements Engine {
       const out = await vae.run({ [vae.inputs[0].name]: { type: 'float32', data: tile, dims: [1, c.latentChannels, h, w] } });
       sampleRss();
       return out[vae.outputNames[0]].data as Float32Array;
-    }, opts.onDecodeProgress);
+    }, (tile, tiles) => opts.onEvent?.({ kind: 'decode', tile, tiles }));
     const decodeMs = performance.now() - decodeStart;
 
     // 8. Crop to the exact size and encode with the parameters embedded.

@@ -2,7 +2,7 @@
  * The job queue: submit returns job records, subscribe gives a stream of events, cancel and close
  * stop work. One job runs at a time; the others wait in FIFO order. It knows nothing about HTTP.
  */
-import type { GenerateProgress, GenerateRequest, GenerateResult } from '../pipeline/types.ts';
+import type { GenerateEvent, GenerateRequest, GenerateResult } from '../pipeline/types.ts';
 import type { Engine } from './engine.ts';
 import { JOB_ERRORS, type JobError } from '../../contract/index.ts';
 import { ApiError } from './errors.ts';
@@ -289,9 +289,7 @@ export class JobQueue {
     try {
       result = await this.opts.engine.generate(toGenerateRequest(record.params), {
         signal: controller.signal,
-        wantPreview: () => this.wantPreview(job),
-        onProgress: (progress) => this.onProgress(job, progress),
-        onDecodeProgress: (tile, tiles) => this.onDecodeProgress(job, tile, tiles),
+        onEvent: (event) => this.onEngineEvent(job, event),
       });
       if (!(result?.image instanceof Uint8Array) || result.image.byteLength === 0) {
         throw new Error('The engine returned no image bytes.');
@@ -319,38 +317,49 @@ export class JobQueue {
     else await this.finish(job, 'cancelled', {});
   }
 
-  /** The preview throttle, asked by the engine before it renders one: previews cost an x0 estimate and a PNG encode. */
-  private wantPreview(job: Job): boolean {
-    if (job.record.state !== 'running' || job.controller?.signal.aborted) return false;
+  /** Engine events become job events; previews are drawn only as often as the throttle allows. */
+  private onEngineEvent(job: Job, event: GenerateEvent): void {
+    const { record } = job;
+    if (record.state !== 'running' || job.controller?.signal.aborted) return;
+    if (event.kind === 'decode') {
+      record.progress = STEP_SHARE + ((DECODE_END - STEP_SHARE) * event.tile) / Math.max(1, event.tiles);
+      this.emit(job, { jobId: record.id, state: record.state, progress: record.progress, event: 'decoding', tile: event.tile, tiles: event.tiles });
+      return;
+    }
+    record.step = event.step;
+    record.progress = Math.min(STEP_SHARE, (STEP_SHARE * event.step) / Math.max(1, event.steps));
+    const progress: JobEvent = {
+      jobId: record.id,
+      state: record.state,
+      progress: record.progress,
+      event: 'progress',
+      step: event.step,
+      steps: event.steps,
+      sigma: event.sigma,
+      elapsedMs: event.elapsedMs,
+      etaMs: event.etaMs,
+    };
+    job.lastProgress = progress;
+    this.emit(job, progress);
+    if (event.preview && this.previewDue(job)) {
+      event.preview().then(
+        (image) => {
+          if (record.state !== 'running' || job.controller?.signal.aborted) return;
+          const preview: JobEvent = { jobId: record.id, state: record.state, progress: record.progress, event: 'preview', step: event.step, png: Buffer.from(image.png).toString('base64'), width: image.width, height: image.height };
+          job.lastPreview = preview;
+          this.emit(job, preview);
+        },
+        (error: unknown) => this.opts.log(`job ${record.id}: preview failed: ${errorMessage(error)}`),
+      );
+    }
+  }
+
+  /** The preview throttle: previews cost an x0 estimate and a PNG encode, so at most one per interval is drawn. */
+  private previewDue(job: Job): boolean {
     const now = Date.now();
     if (now - job.lastPreviewAt < this.opts.previewIntervalMs) return false;
     job.lastPreviewAt = now;
     return true;
-  }
-
-  private onProgress(job: Job, progress: GenerateProgress): void {
-    const { record } = job;
-    if (record.state !== 'running' || job.controller?.signal.aborted) return;
-    const steps = Math.max(1, progress.steps);
-    record.step = progress.step;
-    record.progress = Math.min(STEP_SHARE, (STEP_SHARE * progress.step) / steps);
-    const base = { jobId: record.id, state: record.state, progress: record.progress };
-    const event: JobEvent = { ...base, event: 'progress', step: progress.step, steps: progress.steps, sigma: progress.sigma, elapsedMs: progress.elapsedMs, etaMs: progress.etaMs };
-    job.lastProgress = event;
-    this.emit(job, event);
-    const preview = progress.preview;
-    if (preview) {
-      const previewEvent: JobEvent = { ...base, event: 'preview', step: progress.step, png: Buffer.from(preview.png).toString('base64'), width: preview.width, height: preview.height };
-      job.lastPreview = previewEvent;
-      this.emit(job, previewEvent);
-    }
-  }
-
-  private onDecodeProgress(job: Job, tile: number, tiles: number): void {
-    const { record } = job;
-    if (record.state !== 'running' || job.controller?.signal.aborted) return;
-    record.progress = STEP_SHARE + ((DECODE_END - STEP_SHARE) * tile) / Math.max(1, tiles);
-    this.emit(job, { jobId: record.id, state: record.state, progress: record.progress, event: 'decoding', tile, tiles });
   }
 
   /** Saves the terminal state, then tells listeners (so a `done` client finds image and record on disk). */
