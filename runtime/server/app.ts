@@ -18,7 +18,7 @@ import { JobStore, type JobParams } from './jobs.ts';
 import { buildOpenApi } from './openapi.ts';
 import { PairingLimiter, pairingCode, pairingCodeMatches } from './pairing.ts';
 import { TERMINAL_EVENTS, type JobEvent, type JobView } from './protocol.ts';
-import { JobQueue, type JobSpec } from './queue.ts';
+import { JobQueue, QueueError, type JobSpec } from './queue.ts';
 import { matchRoute, type OperationId, type Route } from './routes.ts';
 import { buildSchemas, computeLimits, DEFAULT_LIST_LIMIT, jobIdProblem, MAX_SEED, parseOrThrow, type JobBody, type Limits, type OpenAiBody } from './schemas.ts';
 import { allowedHostHeaders, bearerToken, hostAllowed, isLoopbackHost, originAllowed, safeEqual } from './security.ts';
@@ -405,7 +405,7 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
         res.destroy();
         return;
       }
-      const apiError = error instanceof ApiError ? error : internal(error);
+      const apiError = error instanceof ApiError ? error : error instanceof QueueError ? fromQueueError(error) : internal(error);
       try {
         if (res.headersSent) res.destroy();
         else sendError(res, apiError, headers);
@@ -518,6 +518,12 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
       return { running: q.running, waiting: q.waiting, capacity: q.capacity, streams: streams.size, listeners: q.listeners };
     },
   };
+}
+
+/** The queue's refusals as HTTP answers: the contract's error table gives each code its status. */
+function fromQueueError(error: QueueError): ApiError {
+  const headers: Record<string, string> = error.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(error.retryAfterSeconds) };
+  return new ApiError(error.code, error.message, { field: error.field, headers });
 }
 
 function validId(id: string): string {

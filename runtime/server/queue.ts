@@ -5,9 +5,25 @@
 import type { GenerateEvent, GenerateRequest, GenerateResult } from '../pipeline/types.ts';
 import type { Engine } from './engine.ts';
 import { JOB_ERRORS, type JobError } from '../../contract/index.ts';
-import { ApiError } from './errors.ts';
 import { isTerminal, type JobParams, type JobState, type JobRecord, type JobStore } from './jobs.ts';
 import { DECODE_END, STEP_SHARE, terminalEvent, toJobView, type JobEvent, type JobView } from './protocol.ts';
+
+/** Why the queue refused: a domain outcome, which the HTTP layer maps to a status (see app.ts). */
+export type QueueErrorCode = 'job_not_found' | 'job_conflict' | 'job_not_cancellable' | 'queue_full' | 'shutting_down' | 'storage_error';
+
+export class QueueError extends Error {
+  constructor(
+    readonly code: QueueErrorCode,
+    message: string,
+    /** The request field it is about (a client id). */
+    readonly field?: string,
+    /** When trying again may work. */
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+    this.name = 'QueueError';
+  }
+}
 
 /** States a client id can be resubmitted from: the job ended without an image. */
 const RETRYABLE: ReadonlySet<JobState> = new Set(['failed', 'cancelled', 'interrupted']);
@@ -79,20 +95,18 @@ export class JobQueue {
    * image (failed, cancelled, interrupted) is replaced: its id can be retried. New jobs need room in the queue.
    */
   async submit(specs: JobSpec[]): Promise<Array<{ job: JobView; created: boolean }>> {
-    if (this.closed) throw new ApiError('shutting_down');
+    if (this.closed) throw new QueueError('shutting_down', 'The companion is shutting down.');
     const plan = specs.map((spec) => {
       const found = spec.id === undefined ? undefined : this.jobs.get(spec.id);
       const existing = found && RETRYABLE.has(found.record.state) ? undefined : found;
       if (existing && (canonical(existing.record.request) !== canonical(spec.request) || existing.record.source !== spec.source)) {
-        throw new ApiError('job_conflict', `Job "${spec.id}" already exists with different parameters; pick a new id.`, { field: 'id' });
+        throw new QueueError('job_conflict', `Job "${spec.id}" already exists with different parameters; pick a new id.`, 'id');
       }
       return { spec, existing };
     });
     const freshCount = plan.filter((p) => !p.existing).length;
     if (freshCount > 0 && this.waiting.length + freshCount > this.opts.maxQueue) {
-      throw new ApiError('queue_full', `The queue is full (${this.waiting.length} waiting, at most ${this.opts.maxQueue}); try again later.`, {
-        headers: { 'Retry-After': '5' },
-      });
+      throw new QueueError('queue_full', `The queue is full (${this.waiting.length} waiting, at most ${this.opts.maxQueue}); try again later.`, undefined, 5);
     }
     const created: Job[] = [];
     const outcomes = plan.map(({ spec, existing }) => {
@@ -124,7 +138,7 @@ export class JobQueue {
     if (failed) {
       for (const job of created) this.discard(job);
       this.opts.log(`could not save job records: ${errorMessage(failed.reason)}`);
-      throw new ApiError('storage_error', `The job could not be saved to the data folder: ${errorMessage(failed.reason)}`);
+      throw new QueueError('storage_error', `The job could not be saved to the data folder: ${errorMessage(failed.reason)}`);
     }
     return outcomes.map((o) => ({ job: this.view(o.job), created: o.created }));
   }
@@ -151,7 +165,7 @@ export class JobQueue {
    */
   subscribe(id: string, listener: JobListener): () => void {
     const job = this.jobs.get(id);
-    if (!job) throw new ApiError('job_not_found', `No job "${id}".`);
+    if (!job) throw new QueueError('job_not_found', `No job "${id}".`);
     const replay: JobEvent[] = [];
     const { record } = job;
     const base = { jobId: id, state: record.state, progress: record.progress };
@@ -172,7 +186,7 @@ export class JobQueue {
   /** Resolves with the job once it is terminal. */
   async wait(id: string): Promise<JobView> {
     const job = this.jobs.get(id);
-    if (!job) throw new ApiError('job_not_found', `No job "${id}".`);
+    if (!job) throw new QueueError('job_not_found', `No job "${id}".`);
     await job.finished;
     return this.view(job);
   }
@@ -183,7 +197,7 @@ export class JobQueue {
    */
   async cancel(id: string): Promise<JobView> {
     const job = this.jobs.get(id);
-    if (!job) throw new ApiError('job_not_found', `No job "${id}".`);
+    if (!job) throw new QueueError('job_not_found', `No job "${id}".`);
     const { state } = job.record;
     if (state === 'queued') {
       this.waiting.splice(this.waiting.indexOf(job), 1);
@@ -194,7 +208,7 @@ export class JobQueue {
       job.controller?.abort(new DOMException('Cancelled by the user', 'AbortError'));
       await Promise.race([job.finished, delay(this.opts.stopTimeoutMs)]);
     } else if (state !== 'cancelled') {
-      throw new ApiError('job_not_cancellable', `Job "${id}" has already finished (${state}).`);
+      throw new QueueError('job_not_cancellable', `Job "${id}" has already finished (${state}).`);
     }
     return this.view(job);
   }
