@@ -2,7 +2,7 @@
  * The main thread's typed message pair: `emit` posts to the UI, `on` registers a handler for a UI
  * message. Messages that are not well formed are dropped; a well-formed message nobody handles throws.
  */
-import { UiToMainSchema, type MainToUi, type MainToUiOf, type MainToUiType, type PayloadOf, type UiToMain, type UiToMainOf, type UiToMainType } from '../contract/index.ts';
+import { type MainToUi, type MainToUiOf, type MainToUiType, type PayloadOf, type UiToMain, type UiToMainOf, UiToMainSchema, type UiToMainType } from '../contract/index.ts';
 
 type Handler<K extends UiToMainType> = (message: UiToMainOf<K>) => void | Promise<void>;
 

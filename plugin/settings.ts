@@ -1,8 +1,9 @@
-/** Settings live in figma.clientStorage (per user, per machine) and are always merged over the defaults. */
-import { DEFAULT_SETTINGS } from './default-settings.ts';
-import { SettingsSchema, validFields, type Settings } from '../contract/index.ts';
-
-export { DEFAULT_SETTINGS };
+/**
+ * Settings live in figma.clientStorage (per user, per machine) and are merged over the defaults
+ * field by field, each field checked with the contract's settings schema.
+ */
+import { type Settings, SettingsSchema, validFields } from '../contract/index.ts';
+import { DEFAULT_SETTINGS } from './defaults.ts';
 
 const KEY = 'settings';
 
