@@ -122,7 +122,7 @@ export function App() {
 
   const active = jobs.filter((j) => ACTIVE_STAGES.has(j.stage));
   const busy = new Set(active.map((j) => j.nodeId));
-  const doneCount = jobs.filter((j) => j.stage === 'done').length;
+  const doneCount = jobs.filter((j) => j.stage === 'placed').length;
   const hasTarget = selection.frames.length > 0 || selection.newFrame !== null;
   const blocked = !connected
     ? 'Connect to the companion first.'
