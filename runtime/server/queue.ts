@@ -2,13 +2,13 @@
  * The job queue: submit returns job records, subscribe gives a stream of events, cancel and close
  * stop work. One job runs at a time; the others wait in FIFO order. It knows nothing about HTTP.
  */
-import type { GenerateEvent, GenerateRequest, GenerateResult } from '../pipeline/types.ts';
+import type { GenerateEvent, GenerateRequest, GenerateResult, PreviewImage } from '../pipeline/types.ts';
 import type { Engine } from './engine.ts';
 import { JOB_ERRORS, type JobError } from '../../contract/index.ts';
 import { isTerminal, type JobParams, type JobState, type JobRecord, type JobStore } from './jobs.ts';
 import { DECODE_END, STEP_SHARE, terminalEvent, toJobView, type JobEvent, type JobView } from './protocol.ts';
 
-/** Why the queue refused: a domain outcome, which the HTTP layer maps to a status (see app.ts). */
+/** Why the queue refused: a domain outcome, which the HTTP layer maps to a status (handlers/envelope.ts). */
 export type QueueErrorCode = 'job_not_found' | 'job_conflict' | 'job_not_cancellable' | 'queue_full' | 'shutting_down' | 'storage_error';
 
 export class QueueError extends Error {
@@ -356,7 +356,7 @@ export class JobQueue {
     job.lastProgress = progress;
     this.emit(job, progress);
     if (event.preview && this.previewDue(job)) {
-      event.preview().then(
+      drawPreview(event.preview).then(
         (image) => {
           if (record.state !== 'running' || job.controller?.signal.aborted) return;
           const preview: JobEvent = { jobId: record.id, state: record.state, progress: record.progress, event: 'preview', step: event.step, png: Buffer.from(image.png).toString('base64'), width: image.width, height: image.height };
@@ -409,6 +409,15 @@ export class JobQueue {
     this.waiting.forEach((job, i) => {
       if (job.listeners.size > 0) this.emit(job, { event: 'queued', jobId: job.record.id, state: 'queued', progress: 0, position: i + 1 });
     });
+  }
+}
+
+/** Calls the engine's preview renderer now (it reads this step's latents); a throw becomes a rejection. */
+function drawPreview(render: () => Promise<PreviewImage>): Promise<PreviewImage> {
+  try {
+    return render();
+  } catch (error) {
+    return Promise.reject(error);
   }
 }
 
