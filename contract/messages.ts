@@ -205,11 +205,6 @@ export type UiToMainOf<K extends UiToMainType> = Extract<UiToMain, { type: K }>;
 /** A message without its `type`, as `emit(name, payload)` takes it. */
 export type PayloadOf<M> = Omit<M, 'type'>;
 
-/** The message names a schema accepts, so each side can tell an unknown name from a malformed payload. */
-export function messageTypes(schema: typeof MainToUiSchema | typeof UiToMainSchema): ReadonlySet<string> {
-  return new Set(schema.options.map((option) => option.shape.type.value));
-}
-
 /**
  * The fields of `value` that fit `schema`, each checked on its own: stored settings from an older
  * version keep every field that is still valid, and a bad field falls back to its default.
