@@ -1,6 +1,7 @@
 import { SingleBar, Presets } from 'cli-progress';
 import { randomInt } from 'node:crypto';
 import { extname, resolve } from 'node:path';
+import { MAX_SEED } from '../../contract/index.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { loadPipeline } from '../pipeline/index.ts';
 import type { Device, GenerationMethod, ImageFormat } from '../pipeline/types.ts';
@@ -32,7 +33,7 @@ export async function generateCommand(opts: GenerateCliOptions): Promise<void> {
   const dir = await resolveModelDir(opts.model);
   const pipeline = await loadPipeline(dir, { device: opts.device, log: (l) => console.error(l) });
   if (pipeline.info.demo) console.error('note: using the embedded demo model (untrained): the image will be abstract.');
-  const seed = opts.seed ?? randomInt(0, 0xffffffff);
+  const seed = opts.seed ?? randomInt(0, MAX_SEED + 1);
   const bar = opts.progress && process.stderr.isTTY !== false ? new SingleBar({ format: 'denoising [{bar}] {value}/{total} steps | σ {sigma} | ETA {eta_s}s', stream: process.stderr }, Presets.shades_classic) : null;
   const abort = new AbortController();
   const onSigint = () => abort.abort();

@@ -146,6 +146,9 @@ describe('generate on the demo model', () => {
     await expect(pipeline.generate({ ...base, steps: 0 })).rejects.toThrow(/steps/);
     await expect(pipeline.generate({ ...base, seed: -3 })).rejects.toThrow(/seed/);
     await expect(pipeline.generate({ ...base, method: 'fancy' as never })).rejects.toThrow(/method must be one of/);
+    // the contract's rules, as the companion and the CLI apply them
+    await expect(pipeline.generate({ ...base, guidance: 31 })).rejects.toThrow('guidance must be a number from 0 to 30, got 31');
+    await expect(pipeline.generate({ ...base, steps: 101 })).rejects.toMatchObject({ code: 'bad_request', message: 'steps must be an integer from 1 to 100, got 101' });
   });
 });
 
