@@ -1,8 +1,10 @@
 import { benchConvert } from './convert.ts';
 import { benchPipeline } from './pipeline.ts';
 import { benchRopeTables } from './rope-tables.ts';
+import { benchServer } from './server.ts';
 import { printResults } from './timing.ts';
 
 printResults('DyPE RoPE tables (4096×4096, 66048 tokens × 128)', await benchRopeTables());
 printResults('Pipeline on the demo model (CPU)', await benchPipeline());
 printResults('dype convert on a full-size FLUX.1-dev checkpoint (bf16, BFL keys)', await benchConvert());
+printResults('Companion request overhead (per request, keep-alive)', await benchServer());

@@ -2,26 +2,14 @@
  * The main thread's state (settings, companion limits, running jobs, out-of-date frames) and one
  * handler per UI message and Figma event. Handlers never throw: failures become a notice.
  */
-import type { ActiveJob } from './active-job.ts';
-import { absolutePosition } from './absolute-position.ts';
-import { applyImage, type GenerationFields } from './apply-image.ts';
-import { createFrame } from './create-frame.ts';
-import { createImages } from './create-images.ts';
+import { type Density, type FrameJobBody, type Generation, type GenerationParams, type Limits, MAX_IMAGE_SIDE, type Placement, type ResultMeta, type SelectionState, type Settings, type UiToMainOf } from '../runtime/contract/index.ts';
 import { emit } from './events.ts';
-import { findGeneratedFrames } from './find-generated-frames.ts';
-import { frameInfo } from './frame-info.ts';
-import { insideInstance } from './inside-instance.ts';
-import { MAX_IMAGE_SIDE, type Density, type Generation, type GenerationParams, type JobBody, type Limits, type Placement, type ResultMeta, type SelectionState, type Settings, type UiToMainOf } from './messages.ts';
-import { outdatedReason } from './outdated-reason.ts';
-import { pageOf } from './page-of.ts';
-import { plainError } from './plain-error.ts';
-import { readGeneration } from './read-generation.ts';
-import { resolvePlacement } from './resolve-placement.ts';
-import { restoreFrameAsync } from './restore-frame.ts';
-import { selectedFrames } from './selected-frames.ts';
+import { DEFAULT_LIMITS, targetPixelSize } from './defaults.ts';
+import { findGeneratedFrames, frameInfo, outdatedReason, readGeneration } from './frame-record.ts';
+import { absolutePosition, createFrame, insideInstance, pageOf, plainError, resolvePlacement, selectedFrames } from './nodes.ts';
+import { type ActiveJob, restoreFrameAsync, showPreview } from './preview.ts';
 import { loadSettingsAsync, saveSettingsAsync } from './settings.ts';
-import { showPreview } from './show-preview.ts';
-import { DEFAULT_LIMITS, targetPixelSize } from './target-pixel-size.ts';
+import { applyImage, createImages, type GenerationFields } from './tiles.ts';
 
 /** Size in points of the frame Generate creates when nothing is selected. */
 export const NEW_FRAME = { width: 1024, height: 1024 } as const;
@@ -131,7 +119,7 @@ export function createController(command: string | undefined) {
     const page = pageOf(frame);
     if (!page) return `“${frame.name}” is not on a page.`;
     const jobId = newJobId();
-    const body: JobBody = {
+    const body: FrameJobBody = {
       id: jobId,
       prompt: params.prompt,
       width: size.width,

@@ -2,12 +2,24 @@
  * Builds the Figma side: plugin/main.ts → dist/plugin.js, and ui/ → one self-contained
  * dist/ui.html (Figma loads the UI as a single HTML string, so JS and CSS are inlined).
  */
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = `${root}dist/`;
+
+/**
+ * zod's `z` namespace re-exports every translation of its error messages (about 270 kB); the
+ * contract uses only its own messages, so the bundles get an empty module in their place.
+ */
+const withoutZodLocales: Plugin = {
+  name: 'without-zod-locales',
+  setup(b) {
+    b.onResolve({ filter: /\/locales\/index\.js$/ }, (args) => (args.importer.includes('/node_modules/zod/') ? { path: 'zod-locales', namespace: 'empty' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'empty' }, () => ({ contents: 'export {};', loader: 'js' }));
+  },
+};
 
 export async function buildFigma(outDir = dist): Promise<{ pluginJs: string; uiHtml: string }> {
   await mkdir(outDir, { recursive: true });
@@ -19,6 +31,7 @@ export async function buildFigma(outDir = dist): Promise<{ pluginJs: string; uiH
     // Figma's main-thread sandbox runs an older JS engine subset.
     target: 'es2017',
     format: 'iife',
+    plugins: [withoutZodLocales],
     logLevel: 'warning',
   });
 
@@ -33,6 +46,7 @@ export async function buildFigma(outDir = dist): Promise<{ pluginJs: string; uiH
     jsx: 'automatic',
     jsxImportSource: 'preact',
     loader: { '.png': 'dataurl', '.svg': 'dataurl' },
+    plugins: [withoutZodLocales],
     logLevel: 'warning',
   });
   const js = ui.outputFiles.find((f) => f.path.endsWith('.js'))?.text ?? '';

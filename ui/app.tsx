@@ -1,6 +1,6 @@
 /** The UI: state, handlers and layout. Panels render state and emit intents; the companion is reached through companion-client. */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { FrameInfo, SelectionState, Settings } from '../plugin/messages.ts';
+import type { FrameInfo, SelectionState, Settings } from '../runtime/contract/index.ts';
 import type { ConnectionStatus, JobView } from './companion-client.ts';
 import { ConnectionPanel } from './components/ConnectionPanel.tsx';
 import { GeneratePanel } from './components/GeneratePanel.tsx';
@@ -122,7 +122,7 @@ export function App() {
 
   const active = jobs.filter((j) => ACTIVE_STAGES.has(j.stage));
   const busy = new Set(active.map((j) => j.nodeId));
-  const doneCount = jobs.filter((j) => j.stage === 'done').length;
+  const doneCount = jobs.filter((j) => j.stage === 'placed').length;
   const hasTarget = selection.frames.length > 0 || selection.newFrame !== null;
   const blocked = !connected
     ? 'Connect to the companion first.'

@@ -3,7 +3,27 @@
  * CompanionError with a kind the UI can show: not running, wrong token, incompatible, or rejected
  * (the companion's own message, e.g. a wrong pairing code).
  */
-import { COMPANION_ORIGINS, type ImageFormat, type JobBody, type Method } from '../plugin/messages.ts';
+import { createParser } from 'eventsource-parser';
+import { z } from 'zod';
+import {
+  COMPANION_MAJOR,
+  COMPANION_ORIGINS,
+  ErrorBodySchema,
+  HealthSchema,
+  JobEventSchema,
+  JobListSchema,
+  JobViewSchema,
+  TERMINAL_EVENTS,
+  type Health,
+  type JobBody,
+  type JobEvent,
+  type JobView,
+} from '../runtime/contract/index.ts';
+
+export type { Health, JobEvent, JobView };
+export type { JobResultView } from '../runtime/contract/index.ts';
+
+const PairAnswerSchema = z.object({ token: z.string() });
 
 export type ErrorKind = 'not-running' | 'wrong-token' | 'incompatible' | 'rejected';
 
@@ -19,102 +39,22 @@ export class CompanionError extends Error {
   }
 }
 
-/** GET /v1/health. */
-export interface Health {
-  ok: true;
-  version: string;
-  model: string;
-  demo: boolean;
-  nativeResolution: number;
-  minSide: number;
-  maxSide: number;
-  maxPixels: number;
-  maxSteps: number;
-  provider: string;
-  defaultSteps: number;
-  defaultGuidance: number | null;
-  methods: Method[];
-  queueLength: number;
-}
-
-export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
-
-export interface JobResultView {
-  width: number;
-  height: number;
-  seed: number;
-  steps: number;
-  method: Method;
-  model: string;
-  format: ImageFormat;
-  mimeType: string;
-  url: string;
-}
-
-/** A job as the companion describes it (runtime/server/protocol.ts JobView). */
-export interface JobView {
-  id: string;
-  state: JobState;
-  params: { prompt: string; width: number; height: number; seed: number; steps: number; guidance: number | null; method: Method; format: ImageFormat };
-  createdAt: string;
-  finishedAt: string | null;
-  progress: number;
-  step: number;
-  position: number | null;
-  error: { code: string; message: string } | null;
-  result: JobResultView | null;
-}
-
-interface EventBase {
-  jobId: string;
-  state: JobState;
-  progress: number;
-}
-
-/** One SSE message of GET /v1/jobs/{id}/events. */
-export type JobEvent =
-  | (EventBase & { event: 'queued'; position: number })
-  | (EventBase & { event: 'started' })
-  | (EventBase & { event: 'progress'; step: number; steps: number; elapsedMs: number; etaMs: number })
-  | (EventBase & { event: 'preview'; step: number; png: string; width: number; height: number })
-  | (EventBase & { event: 'decoding'; tile: number; tiles: number })
-  | (EventBase & { event: 'done'; result: JobResultView })
-  | (EventBase & { event: 'failed'; error: { code: string; message: string } })
-  | (EventBase & { event: 'cancelled' })
-  | (EventBase & { event: 'interrupted'; error: { code: string; message: string } });
-
-const TERMINAL = new Set<JobEvent['event']>(['done', 'failed', 'cancelled', 'interrupted']);
-
 export const START_HINT = 'Start it with “npm start” in the DyPE project folder.';
 
-/** The companion's major version (its package version, in GET /v1/health) whose API this UI speaks. */
-const COMPANION_MAJOR = 0;
-
-/** Fields of GET /v1/health the UI relies on, with their type. */
-const HEALTH_FIELDS: Record<string, 'string' | 'number' | 'boolean' | 'array'> = {
-  version: 'string',
-  model: 'string',
-  demo: 'boolean',
-  minSide: 'number',
-  maxSide: 'number',
-  maxPixels: 'number',
-  maxSteps: 'number',
-  provider: 'string',
-  defaultSteps: 'number',
-  methods: 'array',
-};
-
 /** Why the health answer is not one this UI can work with, or null when it is. */
-export function healthProblem(h: Record<string, unknown>): string | null {
+export function healthProblem(answer: unknown): string | null {
   const need = `${COMPANION_MAJOR}.x`;
-  const version = typeof h.version === 'string' ? h.version : 'unknown';
+  const given = typeof answer === 'object' && answer !== null ? (answer as { version?: unknown }).version : undefined;
+  const version = typeof given === 'string' ? given : 'unknown';
   const major = /^(\d+)\.\d+\.\d+/.exec(version)?.[1];
   if (major === undefined || Number(major) !== COMPANION_MAJOR) return `Incompatible companion (version ${version}, need ${need}).`;
-  const missing = Object.entries(HEALTH_FIELDS)
-    .filter(([key, type]) => (type === 'array' ? !Array.isArray(h[key]) : typeof h[key] !== type))
-    .map(([key]) => key);
-  if (h.ok !== true || missing.length > 0) return `Incompatible companion (version ${version}, need ${need}): its health check lacks ${missing.join(', ') || 'ok'}.`;
+  const parsed = HealthSchema.safeParse(answer);
+  if (!parsed.success) return `Incompatible companion (version ${version}, need ${need}): its health check lacks ${problemFields(parsed.error)}.`;
   return null;
+}
+
+function problemFields(error: z.ZodError): string {
+  return [...new Set(error.issues.map((issue) => issue.path.map(String).join('.') || 'ok'))].join(', ');
 }
 
 export type CompanionClient = ReturnType<typeof createCompanionClient>;
@@ -134,22 +74,28 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
       throw new CompanionError('not-running', `The companion is not running at ${base}. ${START_HINT}`);
     }
     if (res.ok) return res;
-    const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
-    const code = body?.error?.code ?? null;
+    const parsed = ErrorBodySchema.safeParse(await res.json().catch(() => null));
+    const body = parsed.success ? parsed.data : null;
+    const code = body?.error.code ?? null;
     if (res.status === 401 && auth) {
       throw new CompanionError('wrong-token', 'The companion did not accept the saved token (it may have a new one). Pair again with the code it prints.', code, 401);
     }
     if (res.status === 404 && code === null) throw new CompanionError('incompatible', `${base} answered, but it is not a DyPE companion (no ${path}).`, null, 404);
-    throw new CompanionError('rejected', body?.error?.message ?? `The companion answered ${res.status} ${res.statusText}.`, code, res.status);
+    throw new CompanionError('rejected', body?.error.message ?? `The companion answered ${res.status} ${res.statusText}.`, code, res.status);
   }
 
-  async function json<T>(path: string, init?: RequestInit & { auth?: boolean }): Promise<T> {
+  /** The answer's JSON, checked against the contract: a companion that answers otherwise is incompatible. */
+  async function json<S extends z.ZodType>(schema: S, path: string, init?: RequestInit & { auth?: boolean }): Promise<z.output<S>> {
     const res = await request(path, init);
+    let answer: unknown;
     try {
-      return (await res.json()) as T;
+      answer = await res.json();
     } catch {
       throw new CompanionError('incompatible', `${base}${path} did not answer with JSON; is this a DyPE companion?`);
     }
+    const parsed = schema.safeParse(answer);
+    if (!parsed.success) throw new CompanionError('incompatible', `The companion's answer to ${path} does not fit this plugin (${problemFields(parsed.error)}); update the plugin or the companion.`);
+    return parsed.data;
   }
 
   const post = (body?: unknown): RequestInit => ({
@@ -164,42 +110,58 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
 
     /** GET /v1/health (no token). Throws 'incompatible' for another major version or an answer that lacks what this UI needs. */
     async health(): Promise<Health> {
-      const h = await json<Record<string, unknown>>('/v1/health', { auth: false });
-      const problem = healthProblem(h);
+      const answer = await json(z.unknown(), '/v1/health', { auth: false });
+      const problem = healthProblem(answer);
       if (problem) throw new CompanionError('incompatible', problem);
-      return h as unknown as Health;
+      return HealthSchema.parse(answer);
     },
 
     /** POST /v1/pair: exchanges the printed code for the token. */
     async pair(code: string): Promise<string> {
-      const body = await json<{ token?: unknown }>('/v1/pair', { ...post({ code }), auth: false });
-      if (typeof body.token !== 'string') throw new CompanionError('incompatible', 'The companion answered the pairing without a token.');
-      return body.token;
+      return (await json(PairAnswerSchema, '/v1/pair', { ...post({ code }), auth: false })).token;
     },
 
     async submit(body: JobBody): Promise<JobView> {
-      return json<JobView>('/v1/jobs', post(body));
+      return json(JobViewSchema, '/v1/jobs', post(body));
     },
 
     async cancel(id: string): Promise<JobView> {
-      return json<JobView>(`/v1/jobs/${encodeURIComponent(id)}/cancel`, post());
+      return json(JobViewSchema, `/v1/jobs/${encodeURIComponent(id)}/cancel`, post());
     },
 
     /** Recent jobs, newest first (GET /v1/jobs); also how the token is checked. */
     async list(limit = 20): Promise<JobView[]> {
-      return (await json<{ jobs: JobView[] }>(`/v1/jobs?limit=${limit}`)).jobs;
+      return (await json(JobListSchema, `/v1/jobs?limit=${limit}`)).jobs;
     },
 
     /** Reads the job's SSE stream, calling `onEvent` for each event; resolves with the terminal one. */
     async stream(id: string, onEvent: (event: JobEvent) => void, signal?: AbortSignal): Promise<JobEvent> {
       const res = await request(`/v1/jobs/${encodeURIComponent(id)}/events`, { headers: { Accept: 'text/event-stream' }, signal });
       if (!res.body) throw new CompanionError('incompatible', 'The companion sent no event stream.');
-      const reader = res.body.getReader();
-      const decoder = new TextDecoder();
-      let buffer = '';
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let terminal: JobEvent | null = null;
+      let malformed: string | null = null;
+      const parser = createParser({
+        onEvent(message) {
+          if (terminal || malformed) return;
+          let data: unknown;
+          try {
+            data = JSON.parse(message.data);
+          } catch {
+            data = undefined;
+          }
+          const parsed = JobEventSchema.safeParse(data);
+          if (!parsed.success) {
+            malformed = message.data.slice(0, 80);
+            return;
+          }
+          onEvent(parsed.data);
+          if (TERMINAL_EVENTS.has(parsed.data.event)) terminal = parsed.data;
+        },
+      });
       try {
-        for (;;) {
-          let chunk: ReadableStreamReadResult<Uint8Array>;
+        while (!terminal && !malformed) {
+          let chunk: ReadableStreamReadResult<string>;
           try {
             chunk = await reader.read();
           } catch (error) {
@@ -207,25 +169,13 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
             throw new CompanionError('not-running', `The companion stopped while generating. ${START_HINT}`);
           }
           if (chunk.done) break;
-          buffer += decoder.decode(chunk.value, { stream: true });
-          let end: number;
-          while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
-            const block = buffer.slice(0, end);
-            buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, '');
-            const data = block
-              .split(/\r?\n/)
-              .filter((line) => line.startsWith('data:'))
-              .map((line) => line.slice(5).trimStart())
-              .join('\n');
-            if (!data) continue;
-            const event = JSON.parse(data) as JobEvent;
-            onEvent(event);
-            if (TERMINAL.has(event.event)) return event;
-          }
+          parser.feed(chunk.value);
         }
       } finally {
         void reader.cancel().catch(() => {});
       }
+      if (malformed) throw new CompanionError('incompatible', `The companion sent an event this plugin does not understand: ${malformed}`);
+      if (terminal) return terminal;
       throw new CompanionError('not-running', `The companion closed the event stream before the job finished. ${START_HINT}`);
     },
 

@@ -2,23 +2,7 @@
  * The UI's typed message pair: `emit` posts to the main thread, `on` registers a handler for a main
  * thread message. Messages that are not well formed are dropped; a well-formed message nobody handles throws.
  */
-import type { MainToUi, MainToUiOf, MainToUiType, PayloadOf, UiToMainOf, UiToMainType } from '../plugin/messages.ts';
-
-type Check = (m: Record<string, unknown>) => boolean;
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isString = (v: unknown): v is string => typeof v === 'string';
-
-/** One check per main → UI message; the keys are every name the main thread may send. */
-const MAIN_MESSAGES: Record<MainToUiType, Check> = {
-  settings: (m) => isObject(m.settings) && isString(m.settings.companionUrl) && (m.testOrigins === undefined || (Array.isArray(m.testOrigins) && m.testOrigins.every(isString))),
-  selection: (m) => isObject(m.selection) && Array.isArray(m.selection.frames),
-  outdated: (m) => Array.isArray(m.frames),
-  'start-jobs': (m) => Array.isArray(m.jobs) && m.jobs.every((j) => isObject(j) && isString(j.jobId) && isObject(j.body)),
-  'job-applied': (m) => isString(m.jobId) && isString(m.placement) && isString(m.frameName),
-  'job-failed': (m) => isString(m.jobId) && isString(m.message),
-  relaunch: (m) => m.command === 'regenerate' && Array.isArray(m.nodeIds) && m.nodeIds.every(isString),
-};
+import { MainToUiSchema, type MainToUi, type MainToUiOf, type MainToUiType, type PayloadOf, type UiToMainOf, type UiToMainType } from '../runtime/contract/index.ts';
 
 type Handler<K extends MainToUiType> = (message: MainToUiOf<K>) => void;
 
@@ -38,16 +22,17 @@ export function emit<K extends UiToMainType>(name: K, payload: PayloadOf<UiToMai
   parent.postMessage({ pluginMessage: { type: name, ...payload } }, '*');
 }
 
-export function isMainMessage(value: unknown): value is MainToUi {
-  if (!isObject(value) || !isString(value.type) || !Object.prototype.hasOwnProperty.call(MAIN_MESSAGES, value.type)) return false;
-  return MAIN_MESSAGES[value.type as MainToUiType](value);
+/** The message when `value` is a main-thread message whose payload fits the contract, else null. */
+export function parseMainMessage(value: unknown): MainToUi | null {
+  const parsed = MainToUiSchema.safeParse(value);
+  return parsed.success ? parsed.data : null;
 }
 
 /** Routes one window message event (Figma wraps the main thread's message in `pluginMessage`). */
 export function dispatch(event: MessageEvent): void {
   const data: unknown = event.data;
-  const message = isObject(data) ? data.pluginMessage : undefined;
-  if (!isMainMessage(message)) return;
+  const message = parseMainMessage(typeof data === 'object' && data !== null ? (data as { pluginMessage?: unknown }).pluginMessage : undefined);
+  if (!message) return;
   const set = handlers.get(message.type);
   if (!set || set.size === 0) throw new Error(`No handler for the main-thread message "${message.type}".`);
   for (const handler of [...set]) handler(message);

@@ -1,14 +1,22 @@
 /**
- * Runs the jobs the main thread hands over: one at a time (the companion runs one at a time too),
- * each submitted, followed over SSE, its previews forwarded (at most one per PREVIEW_FORWARD_MS: each
- * becomes a Figma image and a fill edit), its image fetched, tiled and sent to the main thread. The
- * next job is submitted once the previous image is tiled, so that two images are never tiled at once.
+ * Follows the jobs the main thread hands over. Every job goes to the companion at once, in order,
+ * and the companion's queue runs them one at a time: there is no second queue here. Each job is
+ * followed over SSE, its previews forwarded (at most one per PREVIEW_FORWARD_MS: each becomes a Figma
+ * image and a fill edit), and once done its image is fetched, tiled and sent to the main thread. Only
+ * that last part is serial, so that two images are never tiled at once. When the companion's queue is
+ * full, the next submit waits until one of these jobs has ended (or a few seconds).
  */
-import { PREVIEW_FORWARD_MS, type ImageResult, type JobRequest, type Placement, type ResultMeta } from '../plugin/messages.ts';
+import { PREVIEW_FORWARD_MS, type ImageResult, type JobRequest, type JobState, type Placement, type ResultMeta } from '../runtime/contract/index.ts';
 import { CompanionError, START_HINT, type CompanionClient, type JobEvent, type JobResultView, type JobView } from './companion-client.ts';
 import { base64Bytes, tileImage } from './tile-image.ts';
 
-export type JobStage = 'waiting' | 'queued' | 'running' | 'cancelling' | 'fetching' | 'placing' | 'done' | 'cancelled' | 'failed';
+/**
+ * A frame's job: the companion's lifecycle (contract JobState: queued → running → done, or failed,
+ * cancelled, interrupted), then the part that happens in Figma: `placing` once the image is tiled and
+ * sent to the main thread, `placed` once it is on the frame (or `failed` when Figma refused it).
+ * Before the companion has answered the submit, a job is `queued` without a position.
+ */
+export type JobStage = JobState | 'placing' | 'placed';
 
 /** What the queue view shows for one frame's job. */
 export interface JobProgress {
@@ -18,6 +26,8 @@ export interface JobProgress {
   width: number;
   height: number;
   stage: JobStage;
+  /** The user asked to cancel; the companion has not confirmed it yet. */
+  cancelling: boolean;
   /** Place in the companion's queue (1 = next). */
   position: number | null;
   step: number;
@@ -44,7 +54,6 @@ interface Entry {
   request: JobRequest;
   view: JobProgress;
   submitted: boolean;
-  cancelRequested: boolean;
   /** ended() or result() was sent: the main thread knows how it ends. */
   settled: boolean;
   abort: AbortController | null;
@@ -54,13 +63,20 @@ interface Entry {
 }
 
 const CANCELLED = 'Cancelled; the frame has its previous image back.';
+/** How long a submit refused with queue_full waits before it tries again, unless one of our jobs ends first. */
+const QUEUE_FULL_RETRY_MS = 5_000;
 
-export const ACTIVE_STAGES: ReadonlySet<JobStage> = new Set(['waiting', 'queued', 'running', 'cancelling', 'fetching', 'placing']);
-const CANCELLABLE: ReadonlySet<JobStage> = new Set(['waiting', 'queued', 'running']);
+export const ACTIVE_STAGES: ReadonlySet<JobStage> = new Set(['queued', 'running', 'done', 'placing']);
+const CANCELLABLE: ReadonlySet<JobStage> = new Set(['queued', 'running']);
 
 export class JobRunner {
   private entries: Entry[] = [];
-  private pumping = false;
+  /** Submits go out one after another, so the companion queues them in the order they came. */
+  private submitting: Promise<void> = Promise.resolve();
+  /** One image at a time is fetched, tiled and sent to the main thread. */
+  private placing: Promise<void> = Promise.resolve();
+  /** Submits waiting for room in the companion's queue: woken when one of our jobs ends. */
+  private waitingForRoom: Array<() => void> = [];
 
   constructor(
     private readonly client: () => CompanionClient | null,
@@ -73,48 +89,42 @@ export class JobRunner {
   }
 
   add(requests: readonly JobRequest[]): void {
-    for (const request of requests) {
-      this.entries.push({
-        request,
-        submitted: false,
-        cancelRequested: false,
-        settled: false,
-        abort: null,
-        params: null,
-        previewSentAt: null,
-        view: {
-          jobId: request.jobId,
-          nodeId: request.nodeId,
-          frameName: request.frameName,
-          width: request.body.width,
-          height: request.body.height,
-          stage: 'waiting',
-          position: null,
-          step: 0,
-          steps: request.body.steps ?? null,
-          etaMs: null,
-          progress: 0,
-          previewUrl: null,
-          decoded: null,
-          message: null,
-          tiles: 0,
-        },
-      });
-    }
+    const added = requests.map((request): Entry => ({
+      request,
+      submitted: false,
+      settled: false,
+      abort: null,
+      params: null,
+      previewSentAt: null,
+      view: {
+        jobId: request.jobId,
+        nodeId: request.nodeId,
+        frameName: request.frameName,
+        width: request.body.width,
+        height: request.body.height,
+        stage: 'queued',
+        cancelling: false,
+        position: null,
+        step: 0,
+        steps: request.body.steps ?? null,
+        etaMs: null,
+        progress: 0,
+        previewUrl: null,
+        decoded: null,
+        message: null,
+        tiles: 0,
+      },
+    }));
+    this.entries.push(...added);
     this.changed();
-    void this.pump();
+    for (const entry of added) this.submitting = this.submitting.then(() => this.submit(entry));
   }
 
   cancel(jobId: string): void {
     const entry = this.find(jobId);
-    if (!entry || !CANCELLABLE.has(entry.view.stage)) return;
-    if (entry.view.stage === 'waiting') {
-      this.cancelled(entry);
-      return;
-    }
-    entry.cancelRequested = true;
-    this.update(entry, { stage: 'cancelling' });
-    if (!entry.submitted) return; // run() cancels it right after the submit answers
+    if (!entry || !CANCELLABLE.has(entry.view.stage) || entry.view.cancelling) return;
+    this.update(entry, { cancelling: true });
+    if (!entry.submitted) return; // submit() cancels it: before sending, or right after the companion answers
     const client = this.client();
     // the stream delivers "cancelled"; if the companion cannot be reached, stop listening and restore
     void client?.cancel(jobId).catch((error: unknown) => {
@@ -137,7 +147,7 @@ export class JobRunner {
     const entry = this.find(jobId);
     if (!entry) return;
     const where = placement === 'frame' ? `in “${frameName}”` : placement === 'beside' ? `in “${frameName}” (the frame was resized)` : 'in a new frame (the frame was deleted)';
-    this.update(entry, { stage: 'done', progress: 1, etaMs: null, message: `Placed ${where}.` });
+    this.update(entry, { stage: 'placed', progress: 1, etaMs: null, message: `Placed ${where}.` });
   }
 
   /** The main thread could not place the image (it has already restored the frame). */
@@ -159,67 +169,70 @@ export class JobRunner {
     this.changed();
   }
 
-  private async pump(): Promise<void> {
-    if (this.pumping) return;
-    this.pumping = true;
-    try {
-      for (let next = this.nextWaiting(); next; next = this.nextWaiting()) await this.run(next);
-    } finally {
-      this.pumping = false;
+  /** Sends the job to the companion (waiting for room when its queue is full), then follows it. */
+  private async submit(entry: Entry): Promise<void> {
+    for (;;) {
+      if (entry.view.cancelling) return this.cancelled(entry); // never reached the companion
+      const client = this.client();
+      if (!client) return this.fail(entry, `Not connected to the companion. ${START_HINT}`);
+      try {
+        const view = await client.submit(entry.request.body);
+        entry.submitted = true;
+        entry.params = view.params;
+        this.update(entry, { position: view.position, steps: view.params.steps });
+        void this.follow(entry, client);
+        return;
+      } catch (error) {
+        if (!(error instanceof CompanionError && error.code === 'queue_full')) return this.fail(entry, error instanceof Error ? error.message : String(error));
+        await new Promise<void>((resolve) => {
+          this.waitingForRoom.push(resolve);
+          setTimeout(resolve, QUEUE_FULL_RETRY_MS);
+        });
+      }
     }
   }
 
-  private nextWaiting(): Entry | undefined {
-    return this.entries.find((e) => e.view.stage === 'waiting');
-  }
-
-  private async run(entry: Entry): Promise<void> {
-    const client = this.client();
+  /** Follows a submitted job over SSE until it ends on the companion; a done job's image is placed in turn. */
+  private async follow(entry: Entry, client: CompanionClient): Promise<void> {
     const id = entry.view.jobId;
-    if (!client) {
-      this.fail(entry, `Not connected to the companion. ${START_HINT}`);
-      return;
-    }
     const abort = new AbortController();
     entry.abort = abort;
-    this.update(entry, { stage: 'queued' });
+    if (entry.view.cancelling) void client.cancel(id).catch(() => abort.abort());
     try {
-      const view = await client.submit(entry.request.body);
-      entry.submitted = true;
-      entry.params = view.params;
-      this.update(entry, { position: view.position, steps: view.params.steps });
-      if (entry.cancelRequested) void client.cancel(id).catch(() => abort.abort());
       const terminal = await client.stream(id, (event) => this.onEvent(entry, event), abort.signal);
       // finished before the cancel reached the companion (it answers 409): the user asked for the old image
-      if (terminal.event === 'done' && entry.cancelRequested) this.cancelled(entry, 'Cancelled after it finished; see Recent images.');
-      else if (terminal.event === 'done') await this.finish(entry, client, terminal.result);
-      else if (terminal.event === 'cancelled') this.cancelled(entry);
-      else if (terminal.event === 'failed' || terminal.event === 'interrupted') this.fail(entry, terminal.error.message);
+      if (terminal.event === 'done' && entry.view.cancelling) this.cancelled(entry, 'Cancelled after it finished; see Recent images.');
+      else if (terminal.event === 'done') {
+        this.update(entry, { stage: 'done', etaMs: null, progress: terminal.progress });
+        this.placing = this.placing.then(() => this.place(entry, client, terminal.result));
+      } else if (terminal.event === 'cancelled') this.cancelled(entry);
+      else if (terminal.event === 'failed' || terminal.event === 'interrupted') this.fail(entry, terminal.error.message, terminal.event);
     } catch (error) {
       if (abort.signal.aborted) this.cancelled(entry);
       else this.fail(entry, error instanceof Error ? error.message : String(error));
+    } finally {
+      for (const wake of this.waitingForRoom.splice(0)) wake();
     }
   }
 
   private onEvent(entry: Entry, event: JobEvent): void {
-    const cancelling = entry.view.stage === 'cancelling';
     switch (event.event) {
       case 'queued':
-        this.update(entry, { position: event.position, progress: event.progress });
+        this.update(entry, { stage: 'queued', position: event.position, progress: event.progress });
         break;
       case 'started':
-        this.update(entry, { stage: cancelling ? 'cancelling' : 'running', position: 0 });
+        this.update(entry, { stage: 'running', position: 0 });
         break;
       case 'progress':
-        this.update(entry, { stage: cancelling ? 'cancelling' : 'running', position: 0, step: event.step, steps: event.steps, etaMs: event.etaMs, progress: event.progress });
+        this.update(entry, { stage: 'running', position: 0, step: event.step, steps: event.steps, etaMs: event.etaMs, progress: event.progress });
         break;
       case 'decoding':
-        this.update(entry, { stage: cancelling ? 'cancelling' : 'running', decoded: [event.tile, event.tiles], etaMs: null, progress: event.progress });
+        this.update(entry, { stage: 'running', decoded: [event.tile, event.tiles], etaMs: null, progress: event.progress });
         break;
       case 'preview': {
         this.update(entry, { previewUrl: `data:image/png;base64,${event.png}` });
         const now = performance.now();
-        if (entry.settled || cancelling || (entry.previewSentAt !== null && now - entry.previewSentAt < PREVIEW_FORWARD_MS)) break;
+        if (entry.settled || entry.view.cancelling || (entry.previewSentAt !== null && now - entry.previewSentAt < PREVIEW_FORWARD_MS)) break;
         entry.previewSentAt = now;
         this.out.preview(entry.view.jobId, base64Bytes(event.png));
         break;
@@ -229,9 +242,10 @@ export class JobRunner {
     }
   }
 
-  private async finish(entry: Entry, client: CompanionClient, result: JobResultView): Promise<void> {
+  /** Fetches and tiles a done job's image and hands it to the main thread (one job at a time). */
+  private async place(entry: Entry, client: CompanionClient, result: JobResultView): Promise<void> {
+    if (entry.settled) return;
     try {
-      this.update(entry, { stage: 'fetching', etaMs: null });
       const { meta, image } = await loadResult(client, entry.view.jobId, result, entry.params, entry.request.body.prompt);
       this.update(entry, { stage: 'placing', tiles: image.tiles.length });
       entry.settled = true;
@@ -242,12 +256,12 @@ export class JobRunner {
   }
 
   private cancelled(entry: Entry, message = CANCELLED): void {
-    this.update(entry, { stage: 'cancelled', etaMs: null, message });
+    this.update(entry, { stage: 'cancelled', cancelling: false, etaMs: null, message });
     this.settle(entry, 'cancelled', 'Cancelled.');
   }
 
-  private fail(entry: Entry, message: string): void {
-    this.update(entry, { stage: 'failed', etaMs: null, message });
+  private fail(entry: Entry, message: string, stage: 'failed' | 'interrupted' = 'failed'): void {
+    this.update(entry, { stage, cancelling: false, etaMs: null, message });
     this.settle(entry, 'failed', message);
   }
 

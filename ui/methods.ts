@@ -1,6 +1,6 @@
-import type { Method } from '../plugin/messages.ts';
+import type { Method } from '../runtime/contract/index.ts';
 
-/** What the advanced menu says about each method (plugin/messages.ts METHODS gives the order). */
+/** What the advanced menu says about each method (the contract's METHODS gives the order). */
 export const METHOD_INFO: Readonly<Record<Method, { label: string; help: string }>> = {
   'dy-yarn': { label: 'DyPE-YaRN (recommended)', help: 'Re-tunes positions every step with YaRN: coarse layout first, then fine detail. Best at high resolution.' },
   'dy-ntk': { label: 'DyPE-NTK', help: 'Dynamic NTK-aware scaling: smooth results, slightly softer fine detail than DyPE-YaRN.' },

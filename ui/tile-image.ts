@@ -2,7 +2,7 @@
  * Figma holds images of at most MAX_IMAGE_SIDE px per side, so larger results are cut into a grid of
  * tiles here (the main thread has no DOM to decode images with). Tiles are as equal as possible.
  */
-import { MAX_IMAGE_SIDE, type ImageResult, type ImageTile } from '../plugin/messages.ts';
+import { MAX_IMAGE_SIDE, type ImageResult, type ImageTile } from '../runtime/contract/index.ts';
 import { tileRects } from './tile-rects.ts';
 
 /** The image as one tile when it fits, else decoded once and re-encoded tile by tile (PNG, or JPEG for JPEG). */

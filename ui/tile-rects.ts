@@ -1,5 +1,5 @@
 /** The grid that cuts an image into tiles Figma can hold (no DOM: the plugin tests use it too). */
-import { MAX_IMAGE_SIDE, type ImageTile } from '../plugin/messages.ts';
+import { MAX_IMAGE_SIDE, type ImageTile } from '../runtime/contract/index.ts';
 
 export type TileRect = Omit<ImageTile, 'bytes'>;
 

@@ -1,6 +1,7 @@
 import { SingleBar, Presets } from 'cli-progress';
 import { randomInt } from 'node:crypto';
 import { extname, resolve } from 'node:path';
+import { MAX_SEED } from '../contract/index.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { loadPipeline } from '../pipeline/index.ts';
 import type { Device, GenerationMethod, ImageFormat } from '../pipeline/types.ts';
@@ -32,7 +33,7 @@ export async function generateCommand(opts: GenerateCliOptions): Promise<void> {
   const dir = await resolveModelDir(opts.model);
   const pipeline = await loadPipeline(dir, { device: opts.device, log: (l) => console.error(l) });
   if (pipeline.info.demo) console.error('note: using the embedded demo model (untrained): the image will be abstract.');
-  const seed = opts.seed ?? randomInt(0, 0xffffffff);
+  const seed = opts.seed ?? randomInt(0, MAX_SEED + 1);
   const bar = opts.progress && process.stderr.isTTY !== false ? new SingleBar({ format: 'denoising [{bar}] {value}/{total} steps | σ {sigma} | ETA {eta_s}s', stream: process.stderr }, Presets.shades_classic) : null;
   const abort = new AbortController();
   const onSigint = () => abort.abort();
@@ -42,10 +43,10 @@ export async function generateCommand(opts: GenerateCliOptions): Promise<void> {
       { prompt: opts.prompt, width: opts.width, height: opts.height, seed, steps: opts.steps, guidance: opts.guidance, method: opts.method, format: opts.format ?? formatFromName(output) },
       {
         signal: abort.signal,
-        onProgress: (p) => {
-          if (!bar) return;
-          if (p.step === 1) bar.start(p.steps, 0, { sigma: '1.000' });
-          bar.update(p.step, { sigma: p.sigma.toFixed(3), eta_s: Math.round(p.etaMs / 1000) });
+        onEvent: (event) => {
+          if (!bar || event.kind !== 'step') return;
+          if (event.step === 1) bar.start(event.steps, 0, { sigma: '1.000' });
+          bar.update(event.step, { sigma: event.sigma.toFixed(3), eta_s: Math.round(event.etaMs / 1000) });
         },
       },
     );

@@ -5,7 +5,9 @@ import { demoModelCommand, infoCommand } from './model.ts';
 import { registerImportCommand } from './import.ts';
 import { registerConvertCommand } from './convert.ts';
 import { serveCommand } from './serve.ts';
-import { DEVICES, GENERATION_METHODS, IMAGE_FORMATS, MAX_STEPS, MIN_SIDE } from '../pipeline/types.ts';
+import type { z } from 'zod';
+import { fields, GENERATION_METHODS, IMAGE_FORMATS } from '../contract/index.ts';
+import { DEVICES } from '../pipeline/types.ts';
 
 export function intArg(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -15,11 +17,12 @@ export function intArg(name: string, min: number, max: number) {
   };
 }
 
-function numberArg(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
-    return n;
+/** Parses an option with the contract's schema for that field, so the CLI, the companion and the plugin share one rule. */
+function fieldArg<T>(name: string, schema: z.ZodType<T>, read: (value: string) => unknown = (v) => (v.trim() === '' ? Number.NaN : Number(v))) {
+  return (value: string): T => {
+    const parsed = schema.safeParse(read(value));
+    if (!parsed.success) throw new InvalidArgumentError(`${name} ${parsed.error.issues[0]?.message ?? 'is not valid'}`);
+    return parsed.data;
   };
 }
 
@@ -33,13 +36,13 @@ const program = new Command('dype')
 program
   .command('generate')
   .description('generate one image')
-  .requiredOption('-p, --prompt <text>', 'what to draw')
-  .option('-W, --width <px>', 'output width in pixels', intArg('width', MIN_SIDE, 1 << 16), 1024)
-  .option('-H, --height <px>', 'output height in pixels', intArg('height', MIN_SIDE, 1 << 16), 1024)
-  .option('--seed <n>', 'random seed (same seed, same image)', intArg('seed', 0, 0xffffffff))
-  .option('--steps <n>', 'denoising steps (default: the model’s)', intArg('steps', 1, MAX_STEPS))
+  .requiredOption('-p, --prompt <text>', 'what to draw', fieldArg('prompt', fields.prompt, (v) => v))
+  .option('-W, --width <px>', 'output width in pixels', fieldArg('width', fields.side), 1024)
+  .option('-H, --height <px>', 'output height in pixels', fieldArg('height', fields.side), 1024)
+  .option('--seed <n>', 'random seed (same seed, same image)', fieldArg('seed', fields.seed))
+  .option('--steps <n>', 'denoising steps (default: the model’s)', fieldArg('steps', fields.steps))
   .addOption(new Option('--method <name>', 'position encoding; dy-* rescale per step (DyPE)').choices(GENERATION_METHODS).default('dy-yarn'))
-  .option('--guidance <scale>', 'guidance scale (models with a guidance embedding)', numberArg('guidance'))
+  .option('--guidance <scale>', 'guidance scale (models with a guidance embedding)', fieldArg('guidance', fields.guidance))
   .addOption(modelOption())
   .addOption(deviceOption())
   .addOption(new Option('--format <fmt>', 'image format (default: from the output name)').choices(IMAGE_FORMATS))

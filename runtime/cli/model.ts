@@ -2,8 +2,9 @@ import { resolve } from 'node:path';
 import { writeDemoBundle } from '../demo/index.ts';
 import { analyzeTransformer, formatAnalysis } from '../import/index.ts';
 import { formatBytes } from '../convert/link.ts';
+import { ensureDemoBundle } from '../demo/cache.ts';
 import { verifyCheckpoints } from '../pipeline/checkpoints.ts';
-import { availableProviders, autoProviders, ensureDemoBundle, loadPipeline, readBundle } from '../pipeline/index.ts';
+import { availableProviders, autoProviders, loadPipeline, readBundle } from '../pipeline/index.ts';
 import type { Device } from '../pipeline/types.ts';
 
 /** The bundle to use: --model / DYPE_MODEL, else the demo model (built on first use). */

@@ -3,7 +3,6 @@ export { Pipeline, METHOD_ROPE, planSize, eulerStep, type PipelineInfo, type Siz
 export { PipelineError, isAbortError } from './errors.ts';
 export { readBundle, BUNDLE_FILES } from './bundle.ts';
 export { availableProviders, autoProviders } from './ort.ts';
-export { ensureDemoBundle, defaultDemoBundleDir } from './demo-bundle.ts';
 
 import { Pipeline } from './pipeline.ts';
 import type { Device } from './types.ts';

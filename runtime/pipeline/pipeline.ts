@@ -8,23 +8,13 @@ import { decodeTiled, type TileConfig } from './decode.ts';
 import { PipelineError } from './errors.ts';
 import { encodeImage, MIME_TYPES } from './image.ts';
 import { imageIds, packLatents, textIds, unpackLatents } from './latents.ts';
-import { gaussianNoise, checkSeed } from './noise.ts';
+import { gaussianNoise } from './noise.ts';
 import { createSession, type Session, type TensorData } from './ort.ts';
 import { estimateX0, previewPng, projectLatent } from './preview.ts';
 import { PromptTokenizer } from './text.ts';
-import {
-  GENERATION_METHODS,
-  IMAGE_FORMATS,
-  MAX_STEPS,
-  MIN_SIDE,
-  type Device,
-  type Engine,
-  type EngineInfo,
-  type GenerateOptions,
-  type GenerateRequest,
-  type GenerateResult,
-  type GenerationMethod,
-} from './types.ts';
+import { z } from 'zod';
+import { fields, intIn } from '../contract/rules.ts';
+import { GENERATION_METHODS, MIN_SIDE, type Device, type Engine, type EngineInfo, type GenerateOptions, type GenerateRequest, type GenerateResult, type GenerationMethod } from './types.ts';
 
 export const METHOD_ROPE: Readonly<Record<GenerationMethod, { method: RopeMethod; dynamic: boolean }>> = Object.freeze({
   'dy-yarn': { method: 'yarn', dynamic: true },
@@ -65,11 +55,6 @@ export function planSize(width: number, height: number, pixelsPerToken: number):
     generatedHeight,
     crop: { left: Math.floor((generatedWidth - width) / 2), top: Math.floor((generatedHeight - height) / 2), width, height },
   };
-}
-
-/** Per-step transformer feeds are reported here (tests check them against runtime/dype). */
-export interface StepFeedsObserver {
-  (step: number, sigma: number, feeds: Readonly<Record<string, TensorData>>): void;
 }
 
 type ResolvedRequest = Required<GenerateRequest>;
@@ -152,37 +137,31 @@ export class Pipeline implements Engine {
     await Promise.all(Object.values(this.sessions).map((s) => s.release()));
   }
 
-  /** Fills defaults and checks every field; errors name the field and the allowed range. */
+  /**
+   * Fills defaults and checks every field with the contract's rules (contract/rules.ts, the same the
+   * companion, the CLI and the plugin use) and this bundle's size caps; errors name the field and the range.
+   */
   resolveRequest(req: GenerateRequest): ResolvedRequest {
     const c = this.bundle.config;
-    const bad = (message: string) => new PipelineError('bad_request', message);
-    if (typeof req.prompt !== 'string') throw bad('prompt must be a string');
-    for (const key of ['width', 'height'] as const) {
-      const v = req[key];
-      if (!Number.isInteger(v) || v < MIN_SIDE || v > c.limits.maxSide) {
-        throw new PipelineError('size_out_of_range', `${key} must be an integer from ${MIN_SIDE} to ${c.limits.maxSide} px, got ${String(v)}`);
-      }
+    const side = intIn(MIN_SIDE, c.limits.maxSide);
+    const width = checkField(side, req.width, 'width', 'size_out_of_range');
+    const height = checkField(side, req.height, 'height', 'size_out_of_range');
+    if (width * height > c.limits.maxPixels) {
+      throw new PipelineError('size_out_of_range', `${width}×${height} is ${width * height} px; this model allows at most ${c.limits.maxPixels}`);
     }
-    if (req.width * req.height > c.limits.maxPixels) {
-      throw new PipelineError('size_out_of_range', `${req.width}×${req.height} is ${req.width * req.height} px; this model allows at most ${c.limits.maxPixels}`);
-    }
-    try {
-      checkSeed(req.seed);
-    } catch (error) {
-      throw bad((error as Error).message);
-    }
-    const steps = req.steps ?? c.defaults.steps;
-    if (!Number.isInteger(steps) || steps < 1 || steps > MAX_STEPS) throw bad(`steps must be an integer from 1 to ${MAX_STEPS}, got ${String(steps)}`);
-    const guidance = req.guidance ?? c.defaults.guidance ?? 0;
-    if (typeof guidance !== 'number' || !Number.isFinite(guidance) || guidance < 0) throw bad(`guidance must be a number >= 0, got ${String(guidance)}`);
-    const method = req.method ?? 'dy-yarn';
-    if (!GENERATION_METHODS.includes(method)) throw bad(`method must be one of ${GENERATION_METHODS.join(', ')}, got ${String(method)}`);
-    const format = req.format ?? 'png';
-    if (!IMAGE_FORMATS.includes(format)) throw bad(`format must be one of ${IMAGE_FORMATS.join(', ')}, got ${String(format)}`);
-    return { prompt: req.prompt, width: req.width, height: req.height, seed: req.seed, steps, guidance, method, format };
+    return {
+      prompt: checkField(z.string({ error: 'must be a string' }), req.prompt, 'prompt'),
+      width,
+      height,
+      seed: checkField(fields.seed, req.seed, 'seed'),
+      steps: checkField(fields.steps, req.steps ?? c.defaults.steps, 'steps'),
+      guidance: checkField(fields.guidance, req.guidance ?? c.defaults.guidance ?? 0, 'guidance'),
+      method: checkField(fields.method, req.method ?? 'dy-yarn', 'method'),
+      format: checkField(fields.format, req.format ?? 'png', 'format'),
+    };
   }
 
-  async generate(request: GenerateRequest, opts: GenerateOptions & { onStepFeeds?: StepFeedsObserver } = {}): Promise<GenerateResult> {
+  async generate(request: GenerateRequest, opts: GenerateOptions = {}): Promise<GenerateResult> {
     const started = performance.now();
     const ortBefore = this.ortMs();
     let peakRss = process.memoryUsage.rss();
@@ -242,17 +221,22 @@ export class Pipeline implements Engine {
         hidden_states: { type: 'float32', data: latents, dims: [1, tokens, features] },
         timestep: { type: 'float32', data: Float32Array.of(sigma), dims: [1] },
       };
-      opts.onStepFeeds?.(i, sigma, feeds);
       const out = await transformer.run(feeds);
       const velocity = out[transformer.outputNames[0]].data as Float32Array;
-      const x0 = opts.onProgress && i + 1 < req.steps && opts.wantPreview?.(i + 1, req.steps) ? estimateX0(latents, velocity, sigma) : null;
-      latents = eulerStep(latents, velocity, sigma, sigmas[i + 1]);
       sampleRss();
-      if (opts.onProgress) {
-        const elapsedMs = performance.now() - denoiseStart;
-        const preview = x0 ? await this.preview(x0, latentShape) : undefined;
-        opts.onProgress({ step: i + 1, steps: req.steps, sigma, elapsedMs, etaMs: (elapsedMs / (i + 1)) * (req.steps - i - 1), preview });
-      }
+      const elapsedMs = performance.now() - denoiseStart;
+      // the callback runs before the Euler update, so a preview drawn during it sees this step's latents
+      opts.onEvent?.({
+        kind: 'step',
+        step: i + 1,
+        steps: req.steps,
+        sigma,
+        elapsedMs,
+        etaMs: (elapsedMs / (i + 1)) * (req.steps - i - 1),
+        feeds,
+        preview: i + 1 < req.steps ? () => this.preview(estimateX0(latents, velocity, sigma), latentShape) : undefined,
+      });
+      latents = eulerStep(latents, velocity, sigma, sigmas[i + 1]);
     }
     const denoiseMs = performance.now() - denoiseStart;
     const denoiseOrtMs = transformer.runMs - transformerOrtBefore;
@@ -269,7 +253,7 @@ export class Pipeline implements Engine {
       const out = await vae.run({ [vae.inputs[0].name]: { type: 'float32', data: tile, dims: [1, c.latentChannels, h, w] } });
       sampleRss();
       return out[vae.outputNames[0]].data as Float32Array;
-    }, opts.onDecodeProgress);
+    }, (tile, tiles) => opts.onEvent?.({ kind: 'decode', tile, tiles }));
     const decodeMs = performance.now() - decodeStart;
 
     // 8. Crop to the exact size and encode with the parameters embedded.
@@ -354,6 +338,13 @@ export class Pipeline implements Engine {
     const rgb = projectLatent(x0, shape.channels, shape.height, shape.width, c.preview);
     return previewPng(rgb, shape.width, shape.height);
   }
+}
+
+/** `value` if it fits `schema`, else a PipelineError naming the field, the rule and the value. */
+function checkField<T>(schema: z.ZodType<T>, value: unknown, name: string, code: 'bad_request' | 'size_out_of_range' = 'bad_request'): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw new PipelineError(code, `${name} ${parsed.error.issues[0]?.message ?? 'is not valid'}, got ${String(value)}`);
 }
 
 /** Flow-matching Euler step x ← x + (σ_next − σ)·v. */

@@ -1,5 +1,6 @@
 /** The pipeline's public contract: what callers (CLI, server) pass in and get back. */
 import type { GenerationMethod, ImageFormat } from './names.ts';
+import type { TensorData } from './ort.ts';
 
 export * from './names.ts';
 
@@ -28,28 +29,44 @@ export interface PreviewImage {
   height: number;
 }
 
-export interface GenerateProgress {
-  /** 1-based index of the step just finished. */
+/**
+ * After each denoising step, before the sampler moves on (diffusers' `callback_on_step_end`): the
+ * one place a caller hears about a step. Nothing in the loop knows who listens or what for.
+ */
+export interface StepEvent {
+  kind: 'step';
+  /** 1-based index of the step just computed. */
   step: number;
   steps: number;
-  /** Sigma of the step just finished. */
+  /** Sigma of this step. */
   sigma: number;
   elapsedMs: number;
   etaMs: number;
-  /** Present on steps where a preview was requested. */
-  preview?: PreviewImage;
+  /** The transformer's inputs at this step (the DyPE positions among them). Valid during the call only. */
+  feeds: Readonly<Record<string, TensorData>>;
+  /**
+   * Renders a low-res preview of the current estimate. It costs an x0 estimate, a projection and a
+   * PNG encode, so listeners throttle by not calling it. Call it during the callback (it reads the
+   * step's latents); absent on the last step, whose image is about to exist.
+   */
+  preview?: () => Promise<PreviewImage>;
 }
 
+/** After each decoded VAE tile (a 4K FLUX decode takes a while after the last step). */
+export interface DecodeEvent {
+  kind: 'decode';
+  /** Tiles decoded so far. */
+  tile: number;
+  tiles: number;
+}
+
+export type GenerateEvent = StepEvent | DecodeEvent;
+
 export interface GenerateOptions {
+  /** Checked at the start of each step and each tile. */
   signal?: AbortSignal;
-  onProgress?: (progress: GenerateProgress) => void;
-  /**
-   * Asked after each step but the last: true makes this step's progress carry a preview. Previews
-   * cost an x0 estimate, a projection and a PNG encode, so callers throttle here, not afterwards.
-   */
-  wantPreview?: (step: number, steps: number) => boolean;
-  /** After each decoded VAE tile (a 4K FLUX decode takes a while after the last step). */
-  onDecodeProgress?: (tiles: number, totalTiles: number) => void;
+  /** One stream of events: every step, then every decoded tile. */
+  onEvent?: (event: GenerateEvent) => void;
 }
 
 export interface GenerateResult {

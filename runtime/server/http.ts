@@ -42,6 +42,16 @@ export interface BodyLimits {
   maxBytes: number;
   /** Past maxBytes the rest is read and dropped up to this many bytes, so the client can read our 413; beyond it the connection is closed. */
   drainBytes: number;
+  /** The longest the whole body may take to arrive; a slower one gets 408 and its connection closed. */
+  timeoutMs: number;
+}
+
+/** The client went away before its body arrived: there is nobody to answer, and nothing to report. */
+export class ClientGoneError extends Error {
+  constructor() {
+    super('The client closed the connection before its request body arrived.');
+    this.name = 'ClientGoneError';
+  }
 }
 
 const JSON_TYPE = /^application\/json\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
@@ -85,18 +95,30 @@ export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Pr
       if (size > limits.maxBytes) reject(tooLarge(false));
       else resolve(Buffer.concat(chunks, size));
     };
-    const onError = (error: Error) => {
+    // node reports a hang-up mid-body as an "aborted" ECONNRESET error, or only as close
+    const onError = (error: NodeJS.ErrnoException) => {
       cleanup();
-      reject(error);
+      reject(error.code === 'ECONNRESET' ? new ClientGoneError() : error);
     };
+    const onClose = () => {
+      cleanup();
+      reject(new ClientGoneError());
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new ApiError('request_timeout', `The body did not arrive within ${limits.timeoutMs / 1000} s.`, { headers: { Connection: 'close' } }));
+    }, limits.timeoutMs);
     const cleanup = () => {
+      clearTimeout(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
+      req.off('close', onClose);
     };
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
+    req.on('close', onClose);
   });
 
   if (bytes.length === 0) return undefined;

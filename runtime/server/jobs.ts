@@ -5,30 +5,11 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { GENERATION_METHODS, IMAGE_FORMATS, type GenerateResult, type GenerationMethod, type ImageFormat } from '../pipeline/types.ts';
+import { JOB_ERRORS, JOB_ID_PATTERN, JOB_SOURCES, JobErrorSchema, JobParamsSchema, JobResultViewSchema, JobStateSchema, type ImageFormat, type JobError, type JobParams, type JobState } from '../contract/index.ts';
+import type { GenerateResult } from '../pipeline/types.ts';
 import { TEMP_SUFFIX, writeFileAtomic } from '../files/atomic.ts';
-import { JOB_ERRORS, type JobError } from './errors.ts';
-import { JOB_ID_PATTERN } from './schemas.ts';
 
-export const JOB_STATES = ['queued', 'running', 'done', 'failed', 'cancelled', 'interrupted'] as const;
-export type JobState = (typeof JOB_STATES)[number];
-export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(['done', 'failed', 'cancelled', 'interrupted']);
-
-export function isTerminal(state: JobState): boolean {
-  return TERMINAL_STATES.has(state);
-}
-
-/** Everything the engine is asked to do; defaults already resolved. */
-export interface JobParams {
-  prompt: string;
-  width: number;
-  height: number;
-  seed: number;
-  steps: number;
-  guidance: number | null;
-  method: GenerationMethod;
-  format: ImageFormat;
-}
+export { isTerminal, JOB_STATES, TERMINAL_STATES, type JobParams, type JobState } from '../contract/index.ts';
 
 /** The engine's result metadata (everything but the bytes), plus where the bytes are. */
 export type JobResult = Omit<GenerateResult, 'image'> & {
@@ -44,7 +25,7 @@ export interface JobRecord {
   /** The validated request as submitted (before defaults); a resubmission with the same id must match it. */
   request: Record<string, unknown>;
   /** Which endpoint created the job. */
-  source: 'jobs' | 'openai';
+  source: (typeof JOB_SOURCES)[number];
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -56,46 +37,22 @@ export interface JobRecord {
   result: JobResult | null;
 }
 
-const methodSchema = z.enum(GENERATION_METHODS);
-const formatSchema = z.enum(IMAGE_FORMATS);
-
 /** Validates records read from disk: a damaged file is skipped, never trusted. */
 const JobRecordSchema = z.object({
   id: z.string().regex(JOB_ID_PATTERN),
-  state: z.enum(JOB_STATES),
-  params: z.object({
-    prompt: z.string(),
-    width: z.number().int(),
-    height: z.number().int(),
-    seed: z.number().int(),
-    steps: z.number().int(),
-    guidance: z.number().nullable(),
-    method: methodSchema,
-    format: formatSchema,
-  }),
+  state: JobStateSchema,
+  params: JobParamsSchema,
   request: z.record(z.string(), z.unknown()),
-  source: z.enum(['jobs', 'openai']),
+  source: z.enum(JOB_SOURCES),
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
   progress: z.number(),
   step: z.number().int(),
-  error: z.object({ code: z.enum(Object.keys(JOB_ERRORS) as [keyof typeof JOB_ERRORS]), message: z.string() }).nullable(),
-  // loose: result fields added to the pipeline later survive a restart
-  result: z
-    .looseObject({
-      file: z.string().regex(/^[a-z0-9_-]+\.(png|jpg)$/),
-      format: formatSchema,
-      mimeType: z.string(),
-      width: z.number().int(),
-      height: z.number().int(),
-      bytes: z.number().int(),
-      seed: z.number().int(),
-      steps: z.number().int(),
-      method: methodSchema,
-      model: z.string(),
-      timings: z.record(z.string(), z.number()),
-    })
+  error: JobErrorSchema.nullable(),
+  // the view's result (loose: result fields added to the pipeline later survive a restart), with the file instead of the url
+  result: JobResultViewSchema.omit({ url: true })
+    .extend({ file: z.string().regex(/^[a-z0-9_-]+\.(png|jpg)$/) })
     .nullable(),
 });
 
@@ -139,6 +96,9 @@ export class JobStore {
         record.error = { code: 'interrupted', message: JOB_ERRORS.interrupted };
         record.finishedAt = new Date().toISOString();
         await this.save(record);
+        // killed after the image was renamed into place but before the done record was saved: the
+        // image cannot be trusted to match a record that never said done, so it goes
+        for (const ext of Object.values(IMAGE_EXTENSIONS)) await this.removeImage(`${record.id}.${ext}`);
       }
       records.push(record);
     }
@@ -173,6 +133,11 @@ export class JobStore {
     const file = `${id}.${IMAGE_EXTENSIONS[format]}`;
     await writeFileAtomic(join(this.imagesDir, file), bytes, 0o600);
     return file;
+  }
+
+  /** Removes an image that no done record points to (no error if it is not there). */
+  async removeImage(file: string): Promise<void> {
+    await rm(join(this.imagesDir, file), { force: true });
   }
 
   imagePath(result: JobResult): string {

@@ -3,11 +3,8 @@
  * (so limits match what the server enforces); paths must cover ROUTES exactly (a test checks).
  */
 import { z } from 'zod';
-import { GENERATION_METHODS, IMAGE_FORMATS } from '../pipeline/types.ts';
-import { ERRORS } from './errors.ts';
-import { JOB_STATES } from './jobs.ts';
+import { ErrorBodySchema, HealthSchema, JobEventSchema, JobViewSchema } from '../contract/index.ts';
 import { PAIRING_CODE_LENGTH } from './pairing.ts';
-import { JOB_EVENT_NAMES } from './protocol.ts';
 import { ROUTES, type Route } from './routes.ts';
 import { BYTES_PER_PIXEL, DEFAULT_LIST_LIMIT, JOB_ID_PATTERN, MAX_LIST_LIMIT, type Limits, type Schemas } from './schemas.ts';
 
@@ -17,10 +14,13 @@ const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: Json, description: string): Json => ({ description, content: { 'application/json': { schema } } });
 const errorResponse = (description: string): Json => json(ref('Error'), description);
 
-function bodySchema(schema: z.ZodType): Json {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Json;
+/** A request body as clients send it (`io: 'input'`), or a response as the server sends it. */
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Json {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Json;
   return rest;
 }
+
+const bodySchema = (schema: z.ZodType): Json => jsonSchema(schema, 'input');
 
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: JOB_ID_PATTERN.source } };
 const tokenParam = {
@@ -66,7 +66,7 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
       description:
         `The companion prints an ${PAIRING_CODE_LENGTH}-character code (Crockford base32; case, dashes and spaces are ignored). ` +
         'The plugin sends it here once, stores the token, and sends "Authorization: Bearer <token>" from then on. ' +
-        'Wrong codes are rate limited: at most 5 wrong codes are compared per minute, counted before the body is read; after that every attempt ' +
+        'Wrong codes are rate limited: at most 5 wrong codes are compared per minute, counted once the body has arrived (a body that stalls 10 s gets 408); after that every attempt ' +
         'gets 429 too_many_attempts (with Retry-After) until the oldest is a minute old. The budget is shared by all callers, so another page ' +
         'sending wrong codes delays pairing for as long as it keeps doing so; the token itself is never affected.',
       security: [],
@@ -181,29 +181,6 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
     (paths[route.path] ??= {})[route.method.toLowerCase()] = { operationId: route.operationId, ...operations[route.operationId] };
   }
 
-  const jobResult = {
-    type: ['object', 'null'],
-    properties: {
-      url: { type: 'string' },
-      format: { enum: [...IMAGE_FORMATS] },
-      mimeType: { type: 'string' },
-      width: { type: 'integer' },
-      height: { type: 'integer' },
-      bytes: { type: 'integer' },
-      seed: { type: 'integer' },
-      steps: { type: 'integer' },
-      method: { enum: [...GENERATION_METHODS] },
-      model: { type: 'string' },
-      timings: { type: 'object', additionalProperties: { type: 'number' } },
-      peakRssBytes: { type: 'integer' },
-    },
-  };
-  const jobError = {
-    type: ['object', 'null'],
-    properties: { code: { enum: ['engine_error', 'write_failed', 'interrupted'] }, message: { type: 'string' } },
-    required: ['code', 'message'],
-  };
-
   return {
     openapi: '3.1.0',
     info: {
@@ -220,99 +197,28 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The token from the data folder, --token, DYPE_TOKEN, or POST /v1/pair.' } },
       schemas: {
-        Error: {
-          type: 'object',
-          properties: {
-            error: {
-              type: 'object',
-              properties: { code: { enum: Object.keys(ERRORS) }, message: { type: 'string' }, field: { type: 'string' } },
-              required: ['code', 'message'],
-            },
-          },
-          required: ['error'],
-        },
-        Health: {
-          type: 'object',
-          properties: {
-            ok: { const: true },
-            version: { type: 'string' },
-            model: { type: 'string' },
-            demo: { type: 'boolean' },
-            nativeResolution: { type: 'integer' },
-            pixelsPerToken: { type: 'integer' },
-            minSide: { type: 'integer' },
-            maxSide: { type: 'integer' },
-            maxPixels: {
-              type: 'integer',
-              description:
-                `min(model limit, memory budget): the budget is (total RAM − the companion's resident memory once the model is loaded) / ${BYTES_PER_PIXEL} bytes per pixel, ` +
-                'measured at start. Memory used by other programs and GPU memory are not considered.',
-            },
-            maxSteps: { type: 'integer' },
-            provider: { type: 'string' },
-            defaultSteps: { type: 'integer' },
-            defaultGuidance: { type: ['number', 'null'] },
-            methods: { type: 'array', items: { enum: [...GENERATION_METHODS] } },
-            formats: { type: 'array', items: { enum: [...IMAGE_FORMATS] } },
-            queueLength: { type: 'integer', description: 'Running plus waiting jobs.' },
-            queue: { type: 'object', properties: { running: { type: 'integer' }, waiting: { type: 'integer' }, capacity: { type: 'integer' } } },
-          },
-        },
-        Job: {
-          type: 'object',
-          properties: {
-            id: { type: 'string' },
-            state: { enum: [...JOB_STATES] },
-            params: {
-              type: 'object',
-              properties: {
-                prompt: { type: 'string' },
-                width: { type: 'integer' },
-                height: { type: 'integer' },
-                seed: { type: 'integer' },
-                steps: { type: 'integer' },
-                guidance: { type: ['number', 'null'] },
-                method: { enum: [...GENERATION_METHODS] },
-                format: { enum: [...IMAGE_FORMATS] },
-              },
-            },
-            source: { enum: ['jobs', 'openai'] },
-            createdAt: { type: 'string', format: 'date-time' },
-            startedAt: { type: ['string', 'null'], format: 'date-time' },
-            finishedAt: { type: ['string', 'null'], format: 'date-time' },
-            progress: { type: 'number', minimum: 0, maximum: 1 },
-            step: { type: 'integer' },
-            position: { type: ['integer', 'null'], description: '1-based among waiting jobs, 0 while running, null when finished.' },
-            error: jobError,
-            result: jobResult,
-          },
-          required: ['id', 'state', 'params', 'createdAt', 'progress', 'position', 'error', 'result'],
-        },
+        Error: jsonSchema(ErrorBodySchema, 'output'),
+        Health: withDescriptions(jsonSchema(HealthSchema, 'output'), {
+          maxPixels:
+            `min(model limit, memory budget): the budget is (total RAM − the companion's resident memory once the model is loaded) / ${BYTES_PER_PIXEL} bytes per pixel, ` +
+            'measured at start. Memory used by other programs and GPU memory are not considered.',
+          queueLength: 'Running plus waiting jobs.',
+        }),
+        Job: withDescriptions(jsonSchema(JobViewSchema, 'output'), { position: '1-based among waiting jobs, 0 while running, null when finished.' }),
         JobEvent: {
-          type: 'object',
           description:
             'One shape for every event: {event, jobId, state, progress, ...}. queued: position. progress: step, steps, sigma, elapsedMs, etaMs. ' +
             'preview: step, png (base64), width, height (throttled). decoding: tile, tiles (after the last step). done: result. failed/interrupted: error. progress stays below 1 until done.',
-          properties: {
-            event: { enum: [...JOB_EVENT_NAMES] },
-            jobId: { type: 'string' },
-            state: { enum: [...JOB_STATES] },
-            progress: { type: 'number', minimum: 0, maximum: 1 },
-            position: { type: 'integer' },
-            step: { type: 'integer' },
-            steps: { type: 'integer' },
-            sigma: { type: 'number' },
-            elapsedMs: { type: 'number' },
-            etaMs: { type: 'number' },
-            png: { type: 'string', contentEncoding: 'base64', contentMediaType: 'image/png' },
-            width: { type: 'integer' },
-            height: { type: 'integer' },
-            result: jobResult,
-            error: jobError,
-          },
-          required: ['event', 'jobId', 'state', 'progress'],
+          ...jsonSchema(JobEventSchema, 'output'),
         },
       },
     },
   };
+}
+
+/** Adds descriptions to top-level properties of a generated object schema. */
+function withDescriptions(schema: Json, descriptions: Record<string, string>): Json {
+  const properties = schema.properties as Record<string, Json>;
+  for (const [name, description] of Object.entries(descriptions)) properties[name] = { ...properties[name], description };
+  return schema;
 }

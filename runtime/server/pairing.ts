@@ -42,10 +42,10 @@ export function pairingCodeMatches(input: string, expected: string): boolean {
 }
 
 /**
- * The guard against guessing: at most `maxAttempts` codes are compared per window. An attempt is
- * reserved before the request body is read, so concurrent requests cannot all slip past the check;
- * it is given back when no code was compared (malformed body) or the code was right, so only wrong
- * codes use up the budget. Once it is spent every attempt is refused until the oldest one is a
+ * The guard against guessing: at most `maxAttempts` codes are compared per window. The caller
+ * reserves an attempt once the body has arrived and compares the code in the same tick, so a body that
+ * stalls takes nothing and concurrent requests cannot all slip past the check; the attempt is given
+ * back when the code was right, so only wrong codes use up the budget. Once it is spent every attempt is refused until the oldest one is a
  * window old.
  *
  * All clients share one budget. The companion cannot tell the Figma plugin from any other page in a

@@ -2,11 +2,31 @@
  * The job queue: submit returns job records, subscribe gives a stream of events, cancel and close
  * stop work. One job runs at a time; the others wait in FIFO order. It knows nothing about HTTP.
  */
-import type { GenerateProgress, GenerateRequest, GenerateResult } from '../pipeline/types.ts';
+import type { GenerateEvent, GenerateRequest, GenerateResult, PreviewImage } from '../pipeline/types.ts';
 import type { Engine } from './engine.ts';
-import { ApiError, JOB_ERRORS, type JobError } from './errors.ts';
-import { isTerminal, type JobParams, type JobRecord, type JobStore } from './jobs.ts';
+import { JOB_ERRORS, type JobError } from '../contract/index.ts';
+import { isTerminal, type JobParams, type JobState, type JobRecord, type JobStore } from './jobs.ts';
 import { DECODE_END, STEP_SHARE, terminalEvent, toJobView, type JobEvent, type JobView } from './protocol.ts';
+
+/** Why the queue refused: a domain outcome, which the HTTP layer maps to a status (handlers/envelope.ts). */
+export type QueueErrorCode = 'job_not_found' | 'job_conflict' | 'job_not_cancellable' | 'queue_full' | 'shutting_down' | 'storage_error';
+
+export class QueueError extends Error {
+  constructor(
+    readonly code: QueueErrorCode,
+    message: string,
+    /** The request field it is about (a client id). */
+    readonly field?: string,
+    /** When trying again may work. */
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+    this.name = 'QueueError';
+  }
+}
+
+/** States a client id can be resubmitted from: the job ended without an image. */
+const RETRYABLE: ReadonlySet<JobState> = new Set(['failed', 'cancelled', 'interrupted']);
 
 export type JobListener = (event: JobEvent) => void;
 
@@ -71,22 +91,22 @@ export class JobQueue {
 
   /**
    * Accepts all specs or none. A spec whose id exists with the same request returns that job
-   * (`created: false`); with a different request it is a `job_conflict`. New jobs need room in the queue.
+   * (`created: false`); with a different request it is a `job_conflict`. A job that ended without an
+   * image (failed, cancelled, interrupted) is replaced: its id can be retried. New jobs need room in the queue.
    */
   async submit(specs: JobSpec[]): Promise<Array<{ job: JobView; created: boolean }>> {
-    if (this.closed) throw new ApiError('shutting_down');
+    if (this.closed) throw new QueueError('shutting_down', 'The companion is shutting down.');
     const plan = specs.map((spec) => {
-      const existing = spec.id === undefined ? undefined : this.jobs.get(spec.id);
+      const found = spec.id === undefined ? undefined : this.jobs.get(spec.id);
+      const existing = found && RETRYABLE.has(found.record.state) ? undefined : found;
       if (existing && (canonical(existing.record.request) !== canonical(spec.request) || existing.record.source !== spec.source)) {
-        throw new ApiError('job_conflict', `Job "${spec.id}" already exists with different parameters; pick a new id.`, { field: 'id' });
+        throw new QueueError('job_conflict', `Job "${spec.id}" already exists with different parameters; pick a new id.`, 'id');
       }
       return { spec, existing };
     });
     const freshCount = plan.filter((p) => !p.existing).length;
     if (freshCount > 0 && this.waiting.length + freshCount > this.opts.maxQueue) {
-      throw new ApiError('queue_full', `The queue is full (${this.waiting.length} waiting, at most ${this.opts.maxQueue}); try again later.`, {
-        headers: { 'Retry-After': '5' },
-      });
+      throw new QueueError('queue_full', `The queue is full (${this.waiting.length} waiting, at most ${this.opts.maxQueue}); try again later.`, undefined, 5);
     }
     const created: Job[] = [];
     const outcomes = plan.map(({ spec, existing }) => {
@@ -118,7 +138,7 @@ export class JobQueue {
     if (failed) {
       for (const job of created) this.discard(job);
       this.opts.log(`could not save job records: ${errorMessage(failed.reason)}`);
-      throw new ApiError('storage_error', `The job could not be saved to the data folder: ${errorMessage(failed.reason)}`);
+      throw new QueueError('storage_error', `The job could not be saved to the data folder: ${errorMessage(failed.reason)}`);
     }
     return outcomes.map((o) => ({ job: this.view(o.job), created: o.created }));
   }
@@ -145,7 +165,7 @@ export class JobQueue {
    */
   subscribe(id: string, listener: JobListener): () => void {
     const job = this.jobs.get(id);
-    if (!job) throw new ApiError('job_not_found', `No job "${id}".`);
+    if (!job) throw new QueueError('job_not_found', `No job "${id}".`);
     const replay: JobEvent[] = [];
     const { record } = job;
     const base = { jobId: id, state: record.state, progress: record.progress };
@@ -166,7 +186,7 @@ export class JobQueue {
   /** Resolves with the job once it is terminal. */
   async wait(id: string): Promise<JobView> {
     const job = this.jobs.get(id);
-    if (!job) throw new ApiError('job_not_found', `No job "${id}".`);
+    if (!job) throw new QueueError('job_not_found', `No job "${id}".`);
     await job.finished;
     return this.view(job);
   }
@@ -177,7 +197,7 @@ export class JobQueue {
    */
   async cancel(id: string): Promise<JobView> {
     const job = this.jobs.get(id);
-    if (!job) throw new ApiError('job_not_found', `No job "${id}".`);
+    if (!job) throw new QueueError('job_not_found', `No job "${id}".`);
     const { state } = job.record;
     if (state === 'queued') {
       this.waiting.splice(this.waiting.indexOf(job), 1);
@@ -188,7 +208,7 @@ export class JobQueue {
       job.controller?.abort(new DOMException('Cancelled by the user', 'AbortError'));
       await Promise.race([job.finished, delay(this.opts.stopTimeoutMs)]);
     } else if (state !== 'cancelled') {
-      throw new ApiError('job_not_cancellable', `Job "${id}" has already finished (${state}).`);
+      throw new QueueError('job_not_cancellable', `Job "${id}" has already finished (${state}).`);
     }
     return this.view(job);
   }
@@ -234,7 +254,10 @@ export class JobQueue {
     return this.waiting.indexOf(job) + 1;
   }
 
+  /** Adds a job; a retry replaces the ended job with its id. */
   private add(job: Job): void {
+    const replaced = this.jobs.get(job.record.id);
+    if (replaced) this.order.splice(this.order.indexOf(replaced), 1);
     this.jobs.set(job.record.id, job);
     this.order.push(job);
   }
@@ -280,9 +303,7 @@ export class JobQueue {
     try {
       result = await this.opts.engine.generate(toGenerateRequest(record.params), {
         signal: controller.signal,
-        wantPreview: () => this.wantPreview(job),
-        onProgress: (progress) => this.onProgress(job, progress),
-        onDecodeProgress: (tile, tiles) => this.onDecodeProgress(job, tile, tiles),
+        onEvent: (event) => this.onEngineEvent(job, event),
       });
       if (!(result?.image instanceof Uint8Array) || result.image.byteLength === 0) {
         throw new Error('The engine returned no image bytes.');
@@ -297,7 +318,9 @@ export class JobQueue {
       try {
         const file = await this.opts.store.writeImage(record.id, record.params.format, result.image);
         const { image, ...meta } = result;
-        await this.finish(job, 'done', { result: { file, bytes: image.byteLength, ...meta, format: record.params.format } });
+        const applied = await this.finish(job, 'done', { result: { file, bytes: image.byteLength, ...meta, format: record.params.format } });
+        // shut down while the image was written: the job is interrupted, and its image no one's
+        if (!applied) await this.opts.store.removeImage(file);
         return;
       } catch (error) {
         failure = { code: 'write_failed', message: `${JOB_ERRORS.write_failed} ${errorMessage(error)}` };
@@ -308,44 +331,56 @@ export class JobQueue {
     else await this.finish(job, 'cancelled', {});
   }
 
-  /** The preview throttle, asked by the engine before it renders one: previews cost an x0 estimate and a PNG encode. */
-  private wantPreview(job: Job): boolean {
-    if (job.record.state !== 'running' || job.controller?.signal.aborted) return false;
+  /** Engine events become job events; previews are drawn only as often as the throttle allows. */
+  private onEngineEvent(job: Job, event: GenerateEvent): void {
+    const { record } = job;
+    if (record.state !== 'running' || job.controller?.signal.aborted) return;
+    if (event.kind === 'decode') {
+      record.progress = STEP_SHARE + ((DECODE_END - STEP_SHARE) * event.tile) / Math.max(1, event.tiles);
+      this.emit(job, { jobId: record.id, state: record.state, progress: record.progress, event: 'decoding', tile: event.tile, tiles: event.tiles });
+      return;
+    }
+    record.step = event.step;
+    record.progress = Math.min(STEP_SHARE, (STEP_SHARE * event.step) / Math.max(1, event.steps));
+    const progress: JobEvent = {
+      jobId: record.id,
+      state: record.state,
+      progress: record.progress,
+      event: 'progress',
+      step: event.step,
+      steps: event.steps,
+      sigma: event.sigma,
+      elapsedMs: event.elapsedMs,
+      etaMs: event.etaMs,
+    };
+    job.lastProgress = progress;
+    this.emit(job, progress);
+    if (event.preview && this.previewDue(job)) {
+      drawPreview(event.preview).then(
+        (image) => {
+          if (record.state !== 'running' || job.controller?.signal.aborted) return;
+          const preview: JobEvent = { jobId: record.id, state: record.state, progress: record.progress, event: 'preview', step: event.step, png: Buffer.from(image.png).toString('base64'), width: image.width, height: image.height };
+          job.lastPreview = preview;
+          this.emit(job, preview);
+        },
+        (error: unknown) => this.opts.log(`job ${record.id}: preview failed: ${errorMessage(error)}`),
+      );
+    }
+  }
+
+  /** The preview throttle: previews cost an x0 estimate and a PNG encode, so at most one per interval is drawn. */
+  private previewDue(job: Job): boolean {
     const now = Date.now();
     if (now - job.lastPreviewAt < this.opts.previewIntervalMs) return false;
     job.lastPreviewAt = now;
     return true;
   }
 
-  private onProgress(job: Job, progress: GenerateProgress): void {
-    const { record } = job;
-    if (record.state !== 'running' || job.controller?.signal.aborted) return;
-    const steps = Math.max(1, progress.steps);
-    record.step = progress.step;
-    record.progress = Math.min(STEP_SHARE, (STEP_SHARE * progress.step) / steps);
-    const base = { jobId: record.id, state: record.state, progress: record.progress };
-    const event: JobEvent = { ...base, event: 'progress', step: progress.step, steps: progress.steps, sigma: progress.sigma, elapsedMs: progress.elapsedMs, etaMs: progress.etaMs };
-    job.lastProgress = event;
-    this.emit(job, event);
-    const preview = progress.preview;
-    if (preview) {
-      const previewEvent: JobEvent = { ...base, event: 'preview', step: progress.step, png: Buffer.from(preview.png).toString('base64'), width: preview.width, height: preview.height };
-      job.lastPreview = previewEvent;
-      this.emit(job, previewEvent);
-    }
-  }
-
-  private onDecodeProgress(job: Job, tile: number, tiles: number): void {
-    const { record } = job;
-    if (record.state !== 'running' || job.controller?.signal.aborted) return;
-    record.progress = STEP_SHARE + ((DECODE_END - STEP_SHARE) * tile) / Math.max(1, tiles);
-    this.emit(job, { jobId: record.id, state: record.state, progress: record.progress, event: 'decoding', tile, tiles });
-  }
-
   /** Saves the terminal state, then tells listeners (so a `done` client finds image and record on disk). */
-  private async finish(job: Job, state: 'done' | 'failed' | 'cancelled' | 'interrupted', patch: Partial<JobRecord>): Promise<void> {
+  /** False when the job had already ended (nothing changed). */
+  private async finish(job: Job, state: 'done' | 'failed' | 'cancelled' | 'interrupted', patch: Partial<JobRecord>): Promise<boolean> {
     const { record } = job;
-    if (isTerminal(record.state)) return;
+    if (isTerminal(record.state)) return false;
     Object.assign(record, patch, { state, finishedAt: new Date().toISOString() });
     if (state === 'done') record.progress = 1;
     job.controller = null;
@@ -359,6 +394,7 @@ export class JobQueue {
     if (event) this.emit(job, event);
     job.listeners.clear();
     job.markFinished();
+    return true;
   }
 
   private persist(job: Job): void {
@@ -373,6 +409,15 @@ export class JobQueue {
     this.waiting.forEach((job, i) => {
       if (job.listeners.size > 0) this.emit(job, { event: 'queued', jobId: job.record.id, state: 'queued', progress: 0, position: i + 1 });
     });
+  }
+}
+
+/** Calls the engine's preview renderer now (it reads this step's latents); a throw becomes a rejection. */
+function drawPreview(render: () => Promise<PreviewImage>): Promise<PreviewImage> {
+  try {
+    return render();
+  } catch (error) {
+    return Promise.reject(error);
   }
 }
 

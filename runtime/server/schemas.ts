@@ -3,14 +3,11 @@
  * Schemas are built once per engine, because the limits come from the model and the machine.
  */
 import { z } from 'zod';
-import { IMAGE_FORMATS, MAX_STEPS, MIN_SIDE, type GenerationMethod } from '../pipeline/types.ts';
+import { checkPixels, fields, intIn, jobBodySchema, MAX_STEPS, MIN_SIDE, type JobLimits } from '../contract/index.ts';
 import type { EngineInfo } from './engine.ts';
 import { ApiError } from './errors.ts';
 
-export { MAX_STEPS, MIN_SIDE };
-export const MAX_PROMPT = 2000;
-export const MAX_SEED = 2 ** 32 - 1;
-export const MAX_GUIDANCE = 30;
+export { JOB_ID_PATTERN, jobIdProblem, MAX_GUIDANCE, MAX_PROMPT, MAX_SEED, MAX_STEPS, MIN_SIDE } from '../contract/index.ts';
 export const MAX_OPENAI_N = 4;
 export const MAX_LIST_LIMIT = 200;
 export const DEFAULT_LIST_LIMIT = 50;
@@ -20,27 +17,6 @@ export const DEFAULT_LIST_LIMIT = 50;
  * 16 GiB left after the model allows 32 Mpx, 8 GiB 16 Mpx (4096²).
  */
 export const BYTES_PER_PIXEL = 512;
-
-/** Windows device names: reserved as file names with any extension ("nul.json" too), in any case. */
-const DEVICE_NAMES = String.raw`con|prn|aux|nul|com\d|lpt\d`;
-const DEVICE_NAME = new RegExp(`^(?:${DEVICE_NAMES})$`, 'i');
-
-/**
- * Client-chosen job ids name files (`jobs/<id>.json`, `images/<id>.png`), so only ids that are a
- * distinct, ordinary file name on every system are accepted: lowercase (macOS and Windows file systems
- * ignore case, so "Foo" and "foo" would share one file), a safe alphabet, and no Windows device name.
- * The OpenAPI document uses this pattern's source.
- */
-export const JOB_ID_PATTERN = new RegExp(`^(?!(?:${DEVICE_NAMES})$)[a-z0-9][a-z0-9_-]{0,63}$`);
-const JOB_ID_RULE = 'must be 1–64 characters of lowercase a–z, 0–9, _ and -, starting with a letter or digit';
-
-/** Why `id` is not a valid job id ("must …"), or null when it is. */
-export function jobIdProblem(id: string): string | null {
-  if (JOB_ID_PATTERN.test(id)) return null;
-  if (DEVICE_NAME.test(id)) return 'must not be a Windows device name (con, prn, aux, nul, com0–com9, lpt0–lpt9)';
-  if (JOB_ID_PATTERN.test(id.toLowerCase())) return `must be lowercase, because ids name files and some file systems ignore case: use ${JSON.stringify(id.toLowerCase())}`;
-  return JOB_ID_RULE;
-}
 
 export interface Limits {
   minSide: number;
@@ -57,52 +33,9 @@ export function computeLimits(info: EngineInfo, memoryBytes: number): Limits {
   return { minSide: MIN_SIDE, maxSide, maxPixels: Math.max(MIN_SIDE * MIN_SIDE, Math.min(info.maxPixels, memoryPixels)), maxSteps: MAX_STEPS };
 }
 
-const intIn = (min: number, max: number) => {
-  const rule = `must be an integer from ${min} to ${max}`;
-  return z.number({ error: rule }).int({ error: rule }).min(min, { error: rule }).max(max, { error: rule });
-};
-
-const numberIn = (min: number, max: number) => {
-  const rule = `must be a number from ${min} to ${max}`;
-  return z.number({ error: rule }).min(min, { error: rule }).max(max, { error: rule });
-};
-
-/** Characters are Unicode code points (an emoji counts once), as zod counts them. */
-const promptRule = `must be a string of 1 to ${MAX_PROMPT} characters, not counting leading and trailing spaces`;
-const prompt = z.string({ error: promptRule }).trim().min(1, { error: promptRule }).max(MAX_PROMPT, { error: promptRule });
-const jobId = z.string({ error: 'must be a string' }).regex(JOB_ID_PATTERN, { error: (issue) => jobIdProblem(String(issue.input)) ?? JOB_ID_RULE });
-
-function pixelCheck(limits: Limits, width: unknown, height: unknown, ctx: z.RefinementCtx, field: string): void {
-  if (typeof width !== 'number' || typeof height !== 'number') return;
-  if (width * height > limits.maxPixels) {
-    ctx.addIssue({
-      code: 'custom',
-      path: [field],
-      message: `${width}×${height} is ${width * height} pixels; this machine allows at most ${limits.maxPixels} (width × height)`,
-      params: { code: 'image_too_large' },
-    });
-  }
-}
-
 export function buildSchemas(info: EngineInfo, limits: Limits) {
-  const side = intIn(limits.minSide, limits.maxSide);
-  const methods = info.methods as readonly [GenerationMethod, ...GenerationMethod[]];
-  const method = z.enum(methods, { error: `must be one of ${methods.join(', ')}` });
-  const format = z.enum(IMAGE_FORMATS, { error: `must be one of ${IMAGE_FORMATS.join(', ')}` });
-
-  const job = z
-    .strictObject({
-      id: jobId.optional(),
-      prompt,
-      width: side.optional(),
-      height: side.optional(),
-      seed: intIn(0, MAX_SEED).optional(),
-      steps: intIn(1, limits.maxSteps).optional(),
-      guidance: numberIn(0, MAX_GUIDANCE).optional(),
-      method: method.optional(),
-      format: format.optional(),
-    })
-    .superRefine((v, ctx) => pixelCheck(limits, v.width ?? info.nativeResolution, v.height ?? info.nativeResolution, ctx, 'width'));
+  const jobLimits: JobLimits = { ...limits, defaultSide: info.nativeResolution, methods: info.methods };
+  const job = jobBodySchema(jobLimits);
 
   const sizeRule = `must be "WxH" with W and H integers from ${limits.minSide} to ${limits.maxSide}`;
   const size = z
@@ -113,7 +46,7 @@ export function buildSchemas(info: EngineInfo, limits: Limits) {
 
   const openai = z
     .strictObject({
-      prompt,
+      prompt: fields.prompt,
       /** Accepted for compatibility with OpenAI clients and ignored: this server has one model. */
       model: z.string({ error: 'must be a string' }).max(200, { error: 'must be at most 200 characters' }).optional(),
       /** Accepted for compatibility and ignored. */
@@ -121,10 +54,10 @@ export function buildSchemas(info: EngineInfo, limits: Limits) {
       n: intIn(1, MAX_OPENAI_N).optional(),
       size: size.optional(),
       response_format: z.string({ error: 'must be "b64_json"' }).optional(),
-      seed: intIn(0, MAX_SEED).optional(),
+      seed: fields.seed.optional(),
       steps: intIn(1, limits.maxSteps).optional(),
     })
-    .superRefine((v, ctx) => pixelCheck(limits, v.size?.[0] ?? info.nativeResolution, v.size?.[1] ?? info.nativeResolution, ctx, 'size'));
+    .superRefine((v, ctx) => checkPixels(jobLimits, v.size?.[0] ?? info.nativeResolution, v.size?.[1] ?? info.nativeResolution, ctx, 'size'));
 
   const listQuery = z.strictObject({
     limit: z
@@ -183,12 +116,13 @@ function issueToError(issue: z.core.$ZodIssue | undefined, where: 'body' | 'quer
   return new ApiError('invalid_field', `${label} ${issue.message}${got}.`, { field: path });
 }
 
+/**
+ * A short, safe rendering of a rejected value. Arrays and objects are named, never serialised: a
+ * value nested thousands deep would overflow the stack in JSON.stringify (and in String()).
+ */
 function preview(value: unknown): string {
-  let text: string;
-  try {
-    text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
-  } catch {
-    text = String(value);
-  }
+  if (Array.isArray(value)) return 'an array';
+  if (value !== null && typeof value === 'object') return 'an object';
+  const text = typeof value === 'string' ? JSON.stringify(value) : String(value);
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }

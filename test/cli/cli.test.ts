@@ -51,6 +51,9 @@ describe('dype CLI', () => {
   it('bad arguments fail with a clear message and exit code', async () => {
     await expect(dype('generate', '-p', 'x', '--method', 'fancy', '-o', join(root, 'x.png'))).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/--method.*fancy.*Allowed choices are dy-yarn/s) });
     await expect(dype('generate', '-p', 'x', '--steps', '-2', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/steps must be an integer/) });
+    // the same rules as the companion's (contract/rules.ts)
+    await expect(dype('generate', '-p', 'x', '--guidance', '31', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/guidance must be a number from 0 to 30/) });
+    await expect(dype('generate', '-p', '   ', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/prompt must be a string of 1 to 2000 characters/) });
     await expect(dype('generate', '-p', 'x', '--model', join(root, 'nope'), '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/model bundle folder not found/) });
   });
 

@@ -116,7 +116,7 @@ describe('dype convert', () => {
       const omegas: number[][] = [];
       const result = await pipeline.generate(
         { prompt: 'a lighthouse at dusk', width: 80, height: 64, seed: 3, steps: 2 },
-        { onStepFeeds: (_step, _sigma, feeds) => omegas.push(Array.from(feeds.rope_omega.data as Float32Array)) },
+        { onEvent: (e) => { if (e.kind === 'step') omegas.push(Array.from(e.feeds.rope_omega.data as Float32Array)); } },
       );
       const image = await sharp(result.image).raw().toBuffer({ resolveWithObject: true });
       expect([image.info.width, image.info.height]).toEqual([80, 64]);

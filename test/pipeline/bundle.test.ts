@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { autoProviders, ensureDemoBundle, loadPipeline, type GenerateRequest } from '../../runtime/pipeline/index.ts';
+import { ensureDemoBundle } from '../../runtime/demo/cache.ts';
+import { autoProviders, loadPipeline, type GenerateRequest } from '../../runtime/pipeline/index.ts';
 import { tempDemoBundle } from '../helpers/demo.ts';
 
 const cleanups: (() => void)[] = [];

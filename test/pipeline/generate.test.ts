@@ -48,7 +48,9 @@ describe('generate on the demo model', () => {
     for (const method of ['base', 'yarn', 'dy-yarn'] as const) {
       const fed: { sigma: number; omega: Float32Array; mscale: Float32Array }[] = [];
       const result = await pipeline.generate({ ...base, ...req, method }, {
-        onStepFeeds: (_step, sigma, feeds) => fed.push({ sigma, omega: feeds.rope_omega.data as Float32Array, mscale: feeds.rope_mscale.data as Float32Array }),
+        onEvent: (e) => {
+          if (e.kind === 'step') fed.push({ sigma: e.sigma, omega: e.feeds.rope_omega.data as Float32Array, mscale: e.feeds.rope_mscale.data as Float32Array });
+        },
       });
       images.set(method, Buffer.from(result.image));
       expect(fed.length).toBe(2);
@@ -87,15 +89,23 @@ describe('generate on the demo model', () => {
     expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 640, 480]);
   });
 
-  it('reports progress per step with previews before the end', async () => {
-    const seen: { step: number; etaMs: number; preview?: { width: number; png: Uint8Array } }[] = [];
-    await pipeline.generate({ ...base, steps: 4 }, { onProgress: (p) => seen.push(p), wantPreview: (step) => step !== 2 });
+  it('reports each step in one event stream, with previews drawn on request before the end', async () => {
+    const seen: { step: number; etaMs: number; offered: boolean }[] = [];
+    const previews: Array<Promise<{ step: number; png: Uint8Array; width: number }>> = [];
+    await pipeline.generate({ ...base, steps: 4 }, {
+      onEvent: (e) => {
+        if (e.kind !== 'step') return;
+        seen.push({ step: e.step, etaMs: e.etaMs, offered: e.preview !== undefined });
+        if (e.preview && e.step !== 2) previews.push(e.preview().then((p) => ({ step: e.step, ...p })));
+      },
+    });
     expect(seen.map((p) => p.step)).toEqual([1, 2, 3, 4]);
     expect(seen[3].etaMs).toBe(0);
-    const previews = seen.filter((p) => p.preview);
-    expect(previews.map((p) => p.step)).toEqual([1, 3]); // asked for every step but 2; never the last
-    const meta = await sharp(previews[0].preview!.png).metadata();
-    expect(meta.width).toBe(previews[0].preview!.width);
+    expect(seen.map((p) => p.offered)).toEqual([true, true, true, false]); // never the last
+    const drawn = await Promise.all(previews);
+    expect(drawn.map((p) => p.step)).toEqual([1, 3]);
+    const meta = await sharp(drawn[0].png).metadata();
+    expect(meta.width).toBe(drawn[0].width);
     expect(meta.width).toBeGreaterThanOrEqual(128);
   });
 
@@ -103,10 +113,12 @@ describe('generate on the demo model', () => {
     const order: string[] = [];
     const tiles: [number, number][] = [];
     await pipeline.generate({ ...base, width: 2048, height: 1024, steps: 2 }, {
-      onProgress: (p) => order.push(`step ${p.step}`),
-      onDecodeProgress: (done, total) => {
-        order.push('tile');
-        tiles.push([done, total]);
+      onEvent: (e) => {
+        if (e.kind === 'step') order.push(`step ${e.step}`);
+        else {
+          order.push('tile');
+          tiles.push([e.tile, e.tiles]);
+        }
       },
     });
     // 64×32 latent px in 32-px tiles overlapping by 12: columns start at 0, 20, 40 → 3 tiles
@@ -119,9 +131,9 @@ describe('generate on the demo model', () => {
     let calls = 0;
     const run = pipeline.generate({ ...base, steps: 6 }, {
       signal: abort.signal,
-      onStepFeeds: () => calls++,
-      onProgress: (p) => {
-        if (p.step === 2) abort.abort();
+      onEvent: (e) => {
+        calls++;
+        if (e.kind === 'step' && e.step === 2) abort.abort();
       },
     });
     await expect(run).rejects.toMatchObject({ code: 'cancelled' });
@@ -134,6 +146,9 @@ describe('generate on the demo model', () => {
     await expect(pipeline.generate({ ...base, steps: 0 })).rejects.toThrow(/steps/);
     await expect(pipeline.generate({ ...base, seed: -3 })).rejects.toThrow(/seed/);
     await expect(pipeline.generate({ ...base, method: 'fancy' as never })).rejects.toThrow(/method must be one of/);
+    // the contract's rules, as the companion and the CLI apply them
+    await expect(pipeline.generate({ ...base, guidance: 31 })).rejects.toThrow('guidance must be a number from 0 to 30, got 31');
+    await expect(pipeline.generate({ ...base, steps: 101 })).rejects.toMatchObject({ code: 'bad_request', message: 'steps must be an integer from 1 to 100, got 101' });
   });
 });
 

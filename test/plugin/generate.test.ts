@@ -1,6 +1,6 @@
 /** Generate into frames: pixel sizes, the UI round trip, one IMAGE fill, stored parameters, undo. */
 import { describe, expect, it } from 'vitest';
-import type { Generation, JobRequest } from '../../plugin/messages.ts';
+import type { Generation, JobRequest } from '../../runtime/contract/index.ts';
 import { finishJob, generate, imageFills, png, startPlugin } from './helpers.ts';
 
 describe('generate', () => {

@@ -1,7 +1,7 @@
 /** Starts plugin/main.ts against a FakeFigma and plays the UI's side of the message protocol. */
 import sharp from 'sharp';
 import { vi } from 'vitest';
-import type { GenerationParams, ImageResult, JobRequest, ResultMeta } from '../../plugin/messages.ts';
+import type { GenerationParams, ImageResult, JobRequest, ResultMeta } from '../../runtime/contract/index.ts';
 import { tileRects } from '../../ui/tile-rects.ts';
 import { FakeFigma, type FakeFigmaOptions } from './fake-figma.ts';
 

@@ -1,6 +1,6 @@
 /** Resize detection (selection, documentchange, relaunch command) and regenerate with the stored prompt and seed. */
 import { describe, expect, it } from 'vitest';
-import type { FrameInfo, JobRequest } from '../../plugin/messages.ts';
+import type { FrameInfo, JobRequest } from '../../runtime/contract/index.ts';
 import type { FakeFigma } from './fake-figma.ts';
 import { finishJob, generate, imageFills, startPlugin } from './helpers.ts';
 

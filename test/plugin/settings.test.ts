@@ -1,6 +1,6 @@
 /** Settings in clientStorage, merged over the defaults; main.ts shows the UI with theme colours. */
 import { describe, expect, it, vi } from 'vitest';
-import { DEFAULT_SETTINGS } from '../../plugin/settings.ts';
+import { DEFAULT_SETTINGS } from '../../plugin/defaults.ts';
 import { FakeFigma } from './fake-figma.ts';
 import { startPlugin } from './helpers.ts';
 

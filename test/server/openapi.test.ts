@@ -1,6 +1,6 @@
 /** The OpenAPI document covers exactly the routes the server has, and is served without a token. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ERRORS } from '../../runtime/server/errors.ts';
+import { ERRORS, HealthSchema, JobEventSchema, JobViewSchema } from '../../runtime/contract/index.ts';
 import { ROUTES } from '../../runtime/server/routes.ts';
 import { JOB_ID_PATTERN } from '../../runtime/server/schemas.ts';
 import { startCompanion, type Harness } from './helpers/companion.ts';
@@ -55,6 +55,20 @@ describe('OpenAPI document', () => {
     const pattern = new RegExp(pathId.schema.pattern);
     expect(['job-1', 'a', 'com10'].every((id) => pattern.test(id))).toBe(true);
     expect(['Job-1', 'con', 'nul', 'com1', 'lpt9'].some((id) => pattern.test(id))).toBe(false);
+  });
+
+  it('generates the response components from the contract, and the server answers in those shapes', async () => {
+    const { components } = doc;
+    expect(Object.keys(components.schemas.Job.properties)).toEqual(Object.keys(JobViewSchema.shape));
+    expect(Object.keys(components.schemas.Health.properties)).toEqual(Object.keys(HealthSchema.shape));
+    expect(components.schemas.JobEvent.oneOf.map((o: { properties: { event: { const: string } } }) => o.properties.event.const)).toEqual(
+      JobEventSchema.options.map((o) => o.shape.event.value),
+    );
+    expect(HealthSchema.safeParse((await h.api.get('/v1/health')).body).success).toBe(true);
+    const { job, events } = await h.api.run({ prompt: 'contract', width: 64, height: 64 });
+    expect(JobViewSchema.safeParse(job).error).toBeUndefined();
+    for (const event of events) expect(JobEventSchema.safeParse(event).error).toBeUndefined();
+    expect(events.map((e) => e.event)).toContain('done');
   });
 
   it('documents how maxPixels is derived from memory', () => {

@@ -1,7 +1,7 @@
 /** The queue over HTTP: one job at a time in FIFO order, a bounded queue, and cancelling. */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JobRecord, JobStore } from '../../runtime/server/jobs.ts';
-import { JobQueue } from '../../runtime/server/queue.ts';
+import { JobQueue, QueueError } from '../../runtime/server/queue.ts';
 import { FakeEngine } from './helpers/fake-engine.ts';
 import { startCompanion, waitFor, type Harness } from './helpers/companion.ts';
 
@@ -130,6 +130,30 @@ describe('JobQueue.list', () => {
     touched.clear();
     expect(queue.list(3).map((job) => job.id)).toEqual(['job-999', 'job-998', 'job-997']);
     expect([...touched].sort()).toEqual(['job-997', 'job-998', 'job-999']);
+  });
+});
+
+describe('JobQueue errors', () => {
+  it('are domain errors without HTTP statuses; the HTTP layer maps them (429 with Retry-After)', async () => {
+    const queue = new JobQueue({ engine: new FakeEngine(), store: {} as JobStore, maxQueue: 1, previewIntervalMs: 0, stopTimeoutMs: 0, newId: () => 'x', log: () => {} });
+    queue.load([storedRecord('old', new Date(0).toISOString())]);
+    const unknown = queue.cancel('nope');
+    await expect(unknown).rejects.toBeInstanceOf(QueueError);
+    await expect(unknown).rejects.toMatchObject({ code: 'job_not_found' });
+    await expect(unknown).rejects.not.toHaveProperty('status');
+    await expect(queue.submit([{ id: 'old', params: storedRecord('old', '').params, request: { prompt: 'other' }, source: 'jobs' }])).rejects.toMatchObject({ code: 'job_conflict', field: 'id' });
+
+    const h = await startCompanion({ engine: new FakeEngine({ stepMs: 50 }), maxQueue: 1 });
+    try {
+      const release = h.engine.hold();
+      const replies = await Promise.all([1, 2, 3].map((seed) => h.api.post('/v1/jobs', { prompt: 'full', width: 64, height: 64, seed })));
+      const full = replies.find((r) => r.status === 429)!;
+      expect(full.body.error.code).toBe('queue_full');
+      expect(full.headers.get('retry-after')).toBe('5');
+      release();
+    } finally {
+      await h.close();
+    }
   });
 });
 

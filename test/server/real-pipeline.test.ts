@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureDemoBundle, loadPipeline, type Pipeline } from '../../runtime/pipeline/index.ts';
+import { ensureDemoBundle } from '../../runtime/demo/cache.ts';
+import { loadPipeline, type Pipeline } from '../../runtime/pipeline/index.ts';
 import { createCompanion, type Companion } from '../../runtime/server/index.ts';
 import { Api, TOKEN } from './helpers/companion.ts';
 

@@ -23,8 +23,8 @@ class FloodEngine extends FakeEngine {
     for (let step = 1; step <= steps; step++) {
       await sleep(2);
       opts.signal?.throwIfAborted();
-      const preview = step < steps && opts.wantPreview?.(step, steps) ? { png, width: 1, height: 1 } : undefined;
-      opts.onProgress?.({ step, steps, sigma: 0, elapsedMs: 0, etaMs: 0, preview });
+      const preview = step < steps ? async () => ({ png, width: 1, height: 1 }) : undefined;
+      opts.onEvent?.({ kind: 'step', step, steps, sigma: 0, elapsedMs: 0, etaMs: 0, feeds: {}, preview });
     }
     const image = await solidImage(req.width, req.height, req.seed, 'png');
     const timings = { totalMs: 0, encodeTextMs: 0, denoiseMs: 0, perStepMs: 0, decodeMs: 0, encodeMs: 0, ortMs: 0, denoiseOrtMs: 0 };

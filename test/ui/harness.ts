@@ -10,10 +10,10 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Frame, type FrameLocator, type Page } from 'playwright-core';
-import type { FrameInfo, JobBody, JobRequest, Limits, MainToUi, SelectionState, Settings, UiToMain } from '../../plugin/messages.ts';
-import { DEFAULT_SETTINGS } from '../../plugin/default-settings.ts';
-import { DEFAULT_LIMITS, targetPixelSize } from '../../plugin/target-pixel-size.ts';
-import { ensureDemoBundle, loadPipeline } from '../../runtime/pipeline/index.ts';
+import type { FrameInfo, FrameJobBody, JobRequest, Limits, MainToUi, SelectionState, Settings, UiToMain } from '../../runtime/contract/index.ts';
+import { DEFAULT_LIMITS, DEFAULT_SETTINGS, targetPixelSize } from '../../plugin/defaults.ts';
+import { ensureDemoBundle } from '../../runtime/demo/cache.ts';
+import { loadPipeline } from '../../runtime/pipeline/index.ts';
 import { createCompanion, formatPairingCode, type Companion } from '../../runtime/server/index.ts';
 import { buildFigma } from '../../scripts/build.ts';
 
@@ -173,7 +173,7 @@ export class FakeMain {
         this.started = targets.map((f) => {
           const jobId = `ui-test-${Date.now().toString(36)}-${this.nextJob++}`;
           const p = message.params;
-          const body: JobBody = { id: jobId, prompt: p.prompt, width: f.target.width, height: f.target.height, seed: p.seed, method: p.method, format: p.format, ...(p.steps === null ? {} : { steps: p.steps }), ...(p.guidance === null ? {} : { guidance: p.guidance }) };
+          const body: FrameJobBody = { id: jobId, prompt: p.prompt, width: f.target.width, height: f.target.height, seed: p.seed, method: p.method, format: p.format, ...(p.steps === null ? {} : { steps: p.steps }), ...(p.guidance === null ? {} : { guidance: p.guidance }) };
           return { jobId, nodeId: f.id, frameName: f.name, body };
         });
         await this.send({ type: 'start-jobs', jobs: this.started });

@@ -7,7 +7,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PREVIEW_FORWARD_MS, type ImageResult, type UiToMainOf } from '../../plugin/messages.ts';
+import { PREVIEW_FORWARD_MS, type ImageResult, type UiToMainOf } from '../../runtime/contract/index.ts';
 import { chromiumAvailable, CHROMIUM, buildUi, launchChromium, openUi, PACKAGE_VERSION, startDemoCompanion, TOKEN, type DemoCompanion, type UiPage } from './harness.ts';
 import type { Browser } from 'playwright-core';
 
@@ -97,7 +97,7 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     try {
       const ui = await openPage({ settings: { companionUrl: `http://127.0.0.1:${(other.address() as { port: number }).port}`, token: TOKEN } });
       await ui.ui.getByRole('heading', { name: 'Incompatible companion' }).waitFor();
-      expect(await ui.ui.getByRole('status').first().textContent()).toBe('Incompatible companion (version 0.0.1, need 0.x): its health check lacks model, demo, minSide, maxSide, maxPixels, maxSteps, provider, defaultSteps, methods.');
+      expect(await ui.ui.getByRole('status').first().textContent()).toBe('Incompatible companion (version 0.0.1, need 0.x): its health check lacks model, demo, nativeResolution, pixelsPerToken, minSide, maxSide, maxPixels, maxSteps, provider, defaultSteps, defaultGuidance, methods, formats, queueLength, queue.');
 
       // everything this UI needs, but a newer major version
       health = { ...real, version: '1.2.0' };
@@ -242,11 +242,12 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     await finish(ui);
   });
 
-  it('queues several frames and cancels: the running job on the companion, the waiting one locally', async () => {
+  it('queues several frames on the companion (no second queue in the UI) and cancels them all', async () => {
     const ui = await openPage({
       settings: { companionUrl: demo.url, token: TOKEN, prompt: 'slow one', steps: 100, density: { kind: 'scale', scale: 1 } },
       frames: [
-        { id: '1:4', name: 'Poster A', width: 2048, height: 2048 },
+        // long enough (100 steps at 8 MP) that it is still running when Cancel all arrives on a busy machine
+        { id: '1:4', name: 'Poster A', width: 2048, height: 4096 },
         { id: '1:5', name: 'Poster B', width: 512, height: 768 },
       ],
     });
@@ -257,17 +258,18 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
       return ui.main.started;
     })();
     await ui.main.waitFor('job-preview', (m) => m.jobId === a.jobId, 30_000);
-    await ui.ui.getByText('Waiting to start').waitFor();
+    // B waits in the companion's queue, behind A
+    await expect.poll(() => ui.ui.locator(`[data-job="${b.jobId}"]`).textContent()).toContain('Queued (1st in line)');
     await expect.poll(() => ui.ui.locator(`[data-job="${a.jobId}"]`).textContent()).toMatch(/Step \d+ of 100/);
-    await ui.shot(SHOTS, 'queue');
-
+    // cancel first, then take the (slow) screenshot, so a busy machine cannot let A finish meanwhile
     await ui.ui.getByRole('button', { name: 'Cancel all' }).click();
+    await ui.shot(SHOTS, 'queue-cancelling');
     const ended = await Promise.all([a, b].map((job) => ui.main.waitFor('job-ended', (m) => m.jobId === job.jobId)));
     expect(ended.map((m) => m.outcome)).toEqual(['cancelled', 'cancelled']);
-    const view = (await (await fetch(`${demo.url}/v1/jobs/${a.jobId}`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as { state: string };
-    expect(view.state).toBe('cancelled');
-    // B never reached the companion
-    expect((await fetch(`${demo.url}/v1/jobs/${b.jobId}`, { headers: { Authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
+    const view = async (id: string) => (await (await fetch(`${demo.url}/v1/jobs/${id}`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as { state: string; startedAt: string | null };
+    expect((await view(a.jobId)).state).toBe('cancelled');
+    // B left the companion's queue without running
+    expect(await view(b.jobId)).toMatchObject({ state: 'cancelled', startedAt: null });
     expect(await ui.ui.getByText('Cancelled; the frame has its previous image back.').count()).toBe(2);
     expect(ui.main.count('job-result')).toBe(0);
     await ui.shot(SHOTS, 'cancelled');

@@ -1,4 +1,4 @@
-import { MAX_IMAGE_SIDE, METHODS, type Density, type FrameInfo, type Method, type PixelSize, type SelectionState, type Settings } from '../../plugin/messages.ts';
+import { fields, MAX_IMAGE_SIDE, MAX_SEED, METHODS, type Density, type FrameInfo, type Method, type PixelSize, type SelectionState, type Settings } from '../../runtime/contract/index.ts';
 import type { Health } from '../companion-client.ts';
 import { megapixels, randomSeed, shorten, size } from '../format.ts';
 import { METHOD_INFO } from '../methods.ts';
@@ -127,12 +127,12 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
           id="seed"
           type="number"
           min={0}
-          max={4294967295}
+          max={MAX_SEED}
           step={1}
           value={settings.seed}
           onChange={(e) => {
-            const seed = Math.round(Number(e.currentTarget.value));
-            if (Number.isInteger(seed) && seed >= 0 && seed <= 4294967295) update({ seed });
+            const seed = fields.seed.safeParse(Math.round(Number(e.currentTarget.value)));
+            if (seed.success) update({ seed: seed.data });
           }}
         />
         <button type="button" class="icon-text" aria-pressed={settings.seedLocked} onClick={() => update({ seedLocked: !settings.seedLocked })} title="Keep this seed for the next generations">

@@ -1,4 +1,4 @@
-import type { FrameInfo } from '../../plugin/messages.ts';
+import type { FrameInfo } from '../../runtime/contract/index.ts';
 import { shorten, size } from '../format.ts';
 
 interface Props {

@@ -10,17 +10,14 @@ interface Props {
 }
 
 function statusText(job: JobProgress): string {
+  if (job.cancelling) return 'Cancelling…';
   switch (job.stage) {
-    case 'waiting':
-      return 'Waiting to start';
     case 'queued':
       return job.position ? `Queued (${ordinal(job.position)} in line)` : 'Queued';
     case 'running':
       if (job.decoded) return `Decoding the image · part ${job.decoded[0]} of ${job.decoded[1]}`;
       return job.steps ? `Step ${job.step} of ${job.steps}${job.etaMs !== null && job.step > 0 ? ` · ${eta(job.etaMs)}` : ''}` : 'Starting…';
-    case 'cancelling':
-      return 'Cancelling…';
-    case 'fetching':
+    case 'done':
       return 'Downloading the image…';
     case 'placing':
       return job.tiles > 1 ? `Placing ${job.tiles} tiles…` : 'Placing the image…';
@@ -28,6 +25,8 @@ function statusText(job: JobProgress): string {
       return job.message ?? job.stage;
   }
 }
+
+const failed = (job: JobProgress) => job.stage === 'failed' || job.stage === 'interrupted';
 
 /** Per-frame progress with step count, ETA, live preview and cancel; a queue when several frames generate. */
 export function QueuePanel({ jobs, onCancel, onCancelAll, onClear }: Props) {
@@ -60,7 +59,7 @@ export function QueuePanel({ jobs, onCancel, onCancelAll, onClear }: Props) {
       <ul class="queue">
         {jobs.map((job) => {
           const pct = Math.round(job.progress * 100);
-          const cancellable = job.stage === 'waiting' || job.stage === 'queued' || job.stage === 'running';
+          const cancellable = (job.stage === 'queued' || job.stage === 'running') && !job.cancelling;
           return (
             <li key={job.jobId} class={`job stage-${job.stage}`} data-job={job.jobId}>
               <div class="thumb" aria-hidden={job.previewUrl ? undefined : 'true'}>
@@ -77,7 +76,7 @@ export function QueuePanel({ jobs, onCancel, onCancelAll, onClear }: Props) {
                   <span style={{ width: `${pct}%` }} />
                 </div>
                 <div class="row tight">
-                  <span class={`small grow clip ${job.stage === 'failed' ? 'error' : 'muted'}`} title={statusText(job)} role={job.stage === 'failed' ? 'alert' : undefined}>
+                  <span class={`small grow clip ${failed(job) ? 'error' : 'muted'}`} title={statusText(job)} role={failed(job) ? 'alert' : undefined}>
                     {statusText(job)}
                   </span>
                   {cancellable && (

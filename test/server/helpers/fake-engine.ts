@@ -1,6 +1,6 @@
 /**
  * A scripted Engine for server tests (the engine is the server's outside boundary). It walks through
- * steps with a delay, reports progress and the previews that wantPreview asks for, honours the
+ * steps with a delay, reports each step and renders the previews the listener asks for, honours the
  * AbortSignal between steps, and returns a real PNG/JPEG of the requested size made with sharp.
  */
 import sharp from 'sharp';
@@ -29,7 +29,7 @@ export interface CallLog {
   /** Steps finished at the moment the signal aborted (undefined if it never did). */
   stepsAtAbort?: number;
   outcome: 'running' | 'done' | 'aborted' | 'failed';
-  /** Previews rendered (the steps wantPreview said yes to). */
+  /** Previews rendered (the steps whose preview the listener called). */
   previews: number;
 }
 
@@ -96,11 +96,10 @@ export class FakeEngine implements Engine {
         if (script.failAtStep === step) throw new Error(script.failMessage ?? `fake failure at step ${step}`);
         await sleep(script.stepMs);
         log.stepsDone = step;
-        // like the pipeline: asked after every step but the last, and only then a preview is rendered
-        const preview = step < steps && opts.wantPreview?.(step, steps) ? await previewPng(step) : undefined;
-        if (preview) log.previews++;
+        // like the pipeline: every step but the last offers a preview, rendered only when asked for
+        const preview = step < steps ? () => (log.previews++, previewPng(step)) : undefined;
         const elapsedMs = Date.now() - started;
-        opts.onProgress?.({ step, steps, sigma: 1 - step / steps, elapsedMs, etaMs: (elapsedMs / step) * (steps - step), preview });
+        opts.onEvent?.({ kind: 'step', step, steps, sigma: 1 - step / steps, elapsedMs, etaMs: (elapsedMs / step) * (steps - step), feeds: {}, preview });
       }
       signal?.throwIfAborted();
       const format = req.format ?? 'png';

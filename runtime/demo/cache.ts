@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { demoBundleFiles, writeDemoBundle } from '../demo/index.ts';
+import { demoBundleFiles, writeDemoBundle } from './index.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 
 /** Records which build of the demo model a folder holds, so an upgrade rebuilds a stale one. */

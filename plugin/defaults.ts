@@ -1,4 +1,22 @@
-import type { Density, Limits, PixelSize } from './messages.ts';
+/**
+ * What the main thread assumes until told otherwise, and the pixel size a frame asks for. No figma
+ * global here: the UI test harness, which plays the main thread, uses these too.
+ */
+import { COMPANION_ORIGINS, type Density, type Limits, type PixelSize, type Settings } from '../runtime/contract/index.ts';
+
+/** What the settings are until the user changes them. */
+export const DEFAULT_SETTINGS: Settings = {
+  companionUrl: COMPANION_ORIGINS[0],
+  token: null,
+  prompt: '',
+  density: { kind: 'scale', scale: 2 },
+  method: 'dy-yarn',
+  steps: null,
+  guidance: null,
+  seed: 42,
+  seedLocked: false,
+  format: 'png',
+};
 
 /** Used until the companion has reported its own limits. */
 export const DEFAULT_LIMITS: Limits = { minSide: 64, maxSide: 8192, maxPixels: 8192 * 8192 };

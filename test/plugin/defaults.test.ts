@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { targetPixelSize } from '../../plugin/target-pixel-size.ts';
+import { targetPixelSize } from '../../plugin/defaults.ts';
 
 const LIMITS = { minSide: 64, maxSide: 8192, maxPixels: 32 * 1024 * 1024 };
 

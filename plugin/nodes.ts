@@ -1,0 +1,74 @@
+/**
+ * Small node helpers: selection, pages, positions, new frames, where a result goes, and errors in words.
+ */
+import { MAX_IMAGE_SIDE, type Placement } from '../runtime/contract/index.ts';
+import { sameSize } from './frame-record.ts';
+import type { ActiveJob } from './preview.ts';
+
+/** The node's top-left corner in page coordinates. */
+export function absolutePosition(node: SceneNode): { x: number; y: number } {
+  const t = node.absoluteTransform;
+  return { x: t[0][2], y: t[1][2] };
+}
+
+/** The page `node` is on, or null when it is not on one (removed). */
+export function pageOf(node: BaseNode): PageNode | null {
+  let parent = node.parent;
+  while (parent && parent.type !== 'PAGE') parent = parent.parent;
+  return parent;
+}
+
+/** True when `node` is a layer inside a component instance, where Figma allows no new layers (appendChild throws). */
+export function insideInstance(node: SceneNode): boolean {
+  for (let parent = node.parent; parent && parent.type !== 'PAGE'; parent = parent.parent) {
+    if (parent.type === 'INSTANCE') return true;
+  }
+  return false;
+}
+
+/** The selected frames, and how many selected nodes are something else. */
+export function selectedFrames(): { frames: FrameNode[]; skipped: number } {
+  const selection = figma.currentPage.selection;
+  const frames = selection.filter((node): node is FrameNode => node.type === 'FRAME');
+  return { frames, skipped: selection.length - frames.length };
+}
+
+/** A new frame on `page` at page coordinates (x, y). */
+export function createFrame(page: PageNode, name: string, width: number, height: number, x: number, y: number): FrameNode {
+  const frame = figma.createFrame();
+  page.appendChild(frame);
+  frame.name = name;
+  frame.resize(width, height);
+  frame.x = x;
+  frame.y = y;
+  return frame;
+}
+
+/** Gap between a resized frame and the new frame placed beside it. */
+const GAP = 40;
+
+/**
+ * Where a finished job's image goes: its own frame when that still exists at the size it had; a new
+ * frame beside it when it was resized meanwhile; a new frame where it was when it was deleted. New
+ * frames have the size the image was made for and go on the page the frame was on when the job
+ * started (the current page if that page is gone too), whichever page the user looks at now.
+ */
+export function resolvePlacement(job: ActiveJob): { frame: FrameNode; placement: Placement } {
+  const frame = job.frame;
+  const page = job.page.removed ? figma.currentPage : job.page;
+  if (frame.removed) {
+    return { frame: createFrame(page, job.frameName, job.frameWidth, job.frameHeight, job.x, job.y), placement: 'new-frame' };
+  }
+  if (sameSize(frame.width, frame.height, job.frameWidth, job.frameHeight)) return { frame, placement: 'frame' };
+  const at = absolutePosition(frame);
+  return { frame: createFrame(page, `${frame.name} (generated)`, job.frameWidth, job.frameHeight, at.x + frame.width + GAP, at.y), placement: 'beside' };
+}
+
+/** An error as a sentence for people: Figma's and our own messages, never a stack. */
+export function plainError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  // Figma's createImage: "Image is too large"
+  if (/image is too large/i.test(message)) return `Figma cannot hold an image larger than ${MAX_IMAGE_SIDE} px per side (${message}).`;
+  if (/image type is unsupported|invalid image|unsupported image/i.test(message)) return `Figma could not read the image: ${message}`;
+  return message;
+}

@@ -1,0 +1,72 @@
+/**
+ * A running job on its frame: the live preview fill, and restoring the frame when the job ends without an image.
+ */
+import type { GenerationParams, JobRequest } from '../runtime/contract/index.ts';
+import { readGeneration } from './frame-record.ts';
+import { findTilesGroup, imagePaint, replaceGeneratedFill } from './tiles.ts';
+
+/** A job the main thread has handed to the UI and not yet seen finish. */
+export interface ActiveJob {
+  request: JobRequest;
+  frame: FrameNode;
+  frameName: string;
+  params: GenerationParams;
+  /** The frame's page, size and page position when the job started. */
+  page: PageNode;
+  frameWidth: number;
+  frameHeight: number;
+  x: number;
+  y: number;
+  /** The frame's fills and fill style when the first preview replaced them; null while no preview shows. */
+  beforePreview: { fills: ReadonlyArray<Paint>; fillStyleId: string } | null;
+  /** The image the preview fill shows now. */
+  previewHash: string | null;
+  /** The previous tile group, hidden while a preview shows. */
+  hiddenGroup: SceneNode | null;
+}
+
+/**
+ * Shows a live preview as the frame's generated fill (temporary: the result or a restore replaces it).
+ * The first preview remembers the fills and fill style the frame has at that moment; each preview
+ * changes only the generated paint of the fills the frame has now, keeping the user's other edits.
+ */
+export function showPreview(job: ActiveJob, png: Uint8Array): void {
+  const frame = job.frame;
+  if (frame.removed) return;
+  const image = figma.createImage(png);
+  if (!job.beforePreview) {
+    const fills = frame.fills;
+    const fillStyleId = frame.fillStyleId;
+    job.beforePreview = { fills: typeof fills === 'symbol' ? [] : fills, fillStyleId: typeof fillStyleId === 'string' ? fillStyleId : '' };
+  }
+  const shown = job.previewHash ?? readGeneration(frame)?.imageHash ?? null;
+  frame.fills = replaceGeneratedFill(frame.fills, shown, imagePaint(image.hash));
+  job.previewHash = image.hash;
+  const group = findTilesGroup(frame);
+  if (group && group.visible) {
+    group.visible = false;
+    job.hiddenGroup = group;
+  }
+}
+
+/**
+ * Undoes a job's preview: the frame gets back the fills and fill style it had when the first preview
+ * showed, and its tiles show again. The fills are back before the first await (so it also works from a
+ * "close" listener); the style link follows.
+ */
+export async function restoreFrameAsync(job: ActiveJob): Promise<void> {
+  const before = job.beforePreview;
+  job.beforePreview = null;
+  job.previewHash = null;
+  if (job.hiddenGroup && !job.hiddenGroup.removed) job.hiddenGroup.visible = true;
+  job.hiddenGroup = null;
+  if (!before || job.frame.removed) return;
+  job.frame.fills = before.fills;
+  if (before.fillStyleId === '') return;
+  try {
+    // setting fills unlinked the style; under "dynamic-page" only the async setter may link it again
+    await job.frame.setFillStyleIdAsync(before.fillStyleId);
+  } catch {
+    // the style was deleted meanwhile: the frame keeps the same paints, unlinked
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * The rules every front end checks a generation against (the companion's zod schemas, the CLI's
+ * options, the plugin's messages and settings): one zod schema per field, built here once.
+ */
+import { z } from 'zod';
+import { GENERATION_METHODS, IMAGE_FORMATS, MAX_STEPS, MIN_SIDE } from '../pipeline/names.ts';
+
+export { GENERATION_METHODS, IMAGE_FORMATS, MAX_STEPS, MIN_SIDE };
+export type { GenerationMethod, ImageFormat } from '../pipeline/names.ts';
+
+export const MAX_PROMPT = 2000;
+export const MAX_SEED = 2 ** 32 - 1;
+export const MAX_GUIDANCE = 30;
+/** Largest side any engine may allow; each engine and machine reports its own, smaller limits in health. */
+export const MAX_SIDE = 1 << 16;
+
+/** Windows device names: reserved as file names with any extension ("nul.json" too), in any case. */
+const DEVICE_NAMES = String.raw`con|prn|aux|nul|com\d|lpt\d`;
+const DEVICE_NAME = new RegExp(`^(?:${DEVICE_NAMES})$`, 'i');
+
+/**
+ * Client-chosen job ids name files (`jobs/<id>.json`, `images/<id>.png`), so only ids that are a
+ * distinct, ordinary file name on every system are accepted: lowercase (macOS and Windows file systems
+ * ignore case, so "Foo" and "foo" would share one file), a safe alphabet, and no Windows device name.
+ */
+export const JOB_ID_PATTERN = new RegExp(`^(?!(?:${DEVICE_NAMES})$)[a-z0-9][a-z0-9_-]{0,63}$`);
+const JOB_ID_RULE = 'must be 1–64 characters of lowercase a–z, 0–9, _ and -, starting with a letter or digit';
+
+/** Why `id` is not a valid job id ("must …"), or null when it is. */
+export function jobIdProblem(id: string): string | null {
+  if (JOB_ID_PATTERN.test(id)) return null;
+  if (DEVICE_NAME.test(id)) return 'must not be a Windows device name (con, prn, aux, nul, com0–com9, lpt0–lpt9)';
+  if (JOB_ID_PATTERN.test(id.toLowerCase())) return `must be lowercase, because ids name files and some file systems ignore case: use ${JSON.stringify(id.toLowerCase())}`;
+  return JOB_ID_RULE;
+}
+
+/** An integer in [min, max]; every failure says the whole rule. */
+export function intIn(min: number, max: number) {
+  const rule = `must be an integer from ${min} to ${max}`;
+  return z.number({ error: rule }).int({ error: rule }).min(min, { error: rule }).max(max, { error: rule });
+}
+
+export function numberIn(min: number, max: number) {
+  const rule = `must be a number from ${min} to ${max}`;
+  return z.number({ error: rule }).min(min, { error: rule }).max(max, { error: rule });
+}
+
+/** Characters are Unicode code points (an emoji counts once), as zod counts them. */
+const promptRule = `must be a string of 1 to ${MAX_PROMPT} characters, not counting leading and trailing spaces`;
+
+/** One schema per field of a generation; sides are checked against an engine's limits by `jobBodySchema`. */
+export const fields = {
+  prompt: z.string({ error: promptRule }).trim().min(1, { error: promptRule }).max(MAX_PROMPT, { error: promptRule }),
+  id: z.string({ error: 'must be a string' }).regex(JOB_ID_PATTERN, { error: (issue) => jobIdProblem(String(issue.input)) ?? JOB_ID_RULE }),
+  side: intIn(MIN_SIDE, MAX_SIDE),
+  seed: intIn(0, MAX_SEED),
+  steps: intIn(1, MAX_STEPS),
+  guidance: numberIn(0, MAX_GUIDANCE),
+  method: z.enum(GENERATION_METHODS, { error: `must be one of ${GENERATION_METHODS.join(', ')}` }),
+  format: z.enum(IMAGE_FORMATS, { error: `must be one of ${IMAGE_FORMATS.join(', ')}` }),
+};

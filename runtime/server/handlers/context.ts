@@ -1,0 +1,96 @@
+/**
+ * What every route handler gets: the request and response, its route match, and the companion's
+ * services. Handlers are small functions of (services, ctx); app.ts wires them to ROUTES.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomInt } from 'node:crypto';
+import type { EngineInfo } from '../engine.ts';
+import { ApiError } from '../errors.ts';
+import { readJsonBody, type BodyLimits } from '../http.ts';
+import type { JobParams, JobStore } from '../jobs.ts';
+import type { PairingLimiter } from '../pairing.ts';
+import type { JobView } from '../protocol.ts';
+import type { JobQueue } from '../queue.ts';
+import type { Route } from '../routes.ts';
+import { jobIdProblem, MAX_SEED, type JobBody, type Limits, type Schemas } from '../schemas.ts';
+import type { GenerationMethod } from '../../pipeline/types.ts';
+
+export interface Context {
+  req: IncomingMessage;
+  res: ServerResponse;
+  route: Route;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  /** CORS headers for this request's Origin. */
+  headers: Record<string, string>;
+}
+
+export type Handler = (ctx: Context) => Promise<void>;
+
+export interface Services {
+  info: EngineInfo;
+  version: string;
+  token: string;
+  limits: Limits;
+  schemas: Schemas;
+  bodyLimits: BodyLimits;
+  queue: JobQueue;
+  store: JobStore;
+  openapi: Record<string, unknown>;
+  pairingCode: string;
+  pairing: PairingLimiter;
+  heartbeatMs: number;
+  /** Open SSE responses, each with the function that ends it (close() ends them all). */
+  streams: Map<ServerResponse, () => void>;
+}
+
+/** The JSON body, which the route requires. */
+export async function requireBody(req: IncomingMessage, limits: BodyLimits): Promise<unknown> {
+  const body = await readJsonBody(req, limits);
+  if (body === undefined) throw new ApiError('invalid_json', 'The body is empty; send a JSON object.');
+  return body;
+}
+
+export function validId(id: string): string {
+  const problem = jobIdProblem(id);
+  if (problem) throw new ApiError('invalid_job_id', `Job id ${JSON.stringify(id).slice(0, 80)} is not valid: it ${problem}.`, { field: 'id' });
+  return id;
+}
+
+export function requireJob(queue: JobQueue, rawId: string): JobView {
+  const id = validId(rawId);
+  const job = queue.get(id);
+  if (!job) throw new ApiError('job_not_found', `No job "${id}".`);
+  return job;
+}
+
+/** The model's native size, within this machine's limits. */
+export function defaultSize(services: Services): [number, number] {
+  const side = Math.min(services.info.nativeResolution, services.limits.maxSide);
+  return [side, side];
+}
+
+export function randomSeed(): number {
+  return randomInt(0, MAX_SEED + 1);
+}
+
+/** A job body with the engine's defaults filled in: the params record that fully describes the work. */
+export function resolveParams(services: Services, body: Pick<JobBody, 'prompt' | 'width' | 'height' | 'seed' | 'steps' | 'guidance' | 'method' | 'format'>): JobParams {
+  const { info } = services;
+  const [w, h] = defaultSize(services);
+  return {
+    prompt: body.prompt,
+    width: body.width ?? w,
+    height: body.height ?? h,
+    seed: body.seed ?? randomSeed(),
+    steps: body.steps ?? info.defaultSteps,
+    guidance: body.guidance ?? info.defaultGuidance,
+    method: body.method ?? defaultMethod(info.methods),
+    format: body.format ?? 'png',
+  };
+}
+
+/** DyPE-YaRN is the method the paper recommends; otherwise the engine's first. */
+function defaultMethod(methods: readonly GenerationMethod[]): GenerationMethod {
+  return methods.includes('dy-yarn') ? 'dy-yarn' : (methods[0] ?? 'base');
+}
