@@ -1,7 +1,7 @@
 /** Options shared by every RoPE method; validated once and frozen. */
-export type RopeMethod = 'base' | 'pi' | 'ntk' | 'yarn';
+export type RopeMethod = 'base' | 'pi' | 'ntk' | 'yarn' | 'vision-yarn';
 
-export const ROPE_METHODS: readonly RopeMethod[] = ['base', 'pi', 'ntk', 'yarn'];
+export const ROPE_METHODS: readonly RopeMethod[] = ['base', 'pi', 'ntk', 'yarn', 'vision-yarn'];
 
 export interface DypeOptions {
   method: RopeMethod;
