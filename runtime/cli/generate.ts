@@ -3,7 +3,7 @@ import { randomInt } from 'node:crypto';
 import { extname, resolve } from 'node:path';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { loadPipeline } from '../pipeline/index.ts';
-import type { Device, GenerationMethod, ImageFormat } from '../pipeline/types.ts';
+import type { Device, DypeExponent, GenerationMethod, ImageFormat } from '../pipeline/types.ts';
 import { resolveModelDir } from './model.ts';
 
 export interface GenerateCliOptions {
@@ -14,6 +14,8 @@ export interface GenerateCliOptions {
   steps?: number;
   method: GenerationMethod;
   guidance?: number;
+  dypeScale?: number;
+  dypeExponent?: DypeExponent;
   model?: string;
   device: Device;
   format?: ImageFormat;
@@ -39,7 +41,7 @@ export async function generateCommand(opts: GenerateCliOptions): Promise<void> {
   process.once('SIGINT', onSigint);
   try {
     const result = await pipeline.generate(
-      { prompt: opts.prompt, width: opts.width, height: opts.height, seed, steps: opts.steps, guidance: opts.guidance, method: opts.method, format: opts.format ?? formatFromName(output) },
+      { prompt: opts.prompt, width: opts.width, height: opts.height, seed, steps: opts.steps, guidance: opts.guidance, method: opts.method, dypeScale: opts.dypeScale, dypeExponent: opts.dypeExponent, format: opts.format ?? formatFromName(output) },
       {
         signal: abort.signal,
         onProgress: (p) => {
@@ -53,7 +55,8 @@ export async function generateCommand(opts: GenerateCliOptions): Promise<void> {
     await writeFileAtomic(output, result.image);
     const t = result.timings;
     console.log(
-      `${output}: ${result.width}×${result.height} ${result.format}, seed ${result.seed}, ${result.steps} steps ${result.method} | ` +
+      `${output}: ${result.width}×${result.height} ${result.format}, seed ${result.seed}, ${result.steps} steps ${result.method} ` +
+        `(λs ${result.dypeScale}, λt ${result.dypeExponent}${result.dypeExponentAuto ? ' auto' : ''}) | ` +
         `${t.perStepMs.toFixed(0)} ms/step, total ${(t.totalMs / 1000).toFixed(2)} s (decode ${(t.decodeMs / 1000).toFixed(2)} s), ` +
         `peak RSS ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
     );

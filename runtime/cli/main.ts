@@ -4,7 +4,7 @@ import { generateCommand } from './generate.ts';
 import { demoModelCommand, infoCommand } from './model.ts';
 import { registerImportCommand } from './import.ts';
 import { serveCommand } from './serve.ts';
-import { DEVICES, GENERATION_METHODS, IMAGE_FORMATS, MAX_STEPS, MIN_SIDE } from '../pipeline/types.ts';
+import { DEVICES, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, MAX_STEPS, MIN_SIDE, type DypeExponent } from '../pipeline/types.ts';
 
 export function intArg(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -20,6 +20,21 @@ function numberArg(name: string) {
     if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
     return n;
   };
+}
+
+function rangeArg(name: string, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > max) throw new InvalidArgumentError(`${name} must be a number from 0 to ${max}`);
+    return n;
+  };
+}
+
+function exponentArg(value: string): DypeExponent {
+  if (value === 'auto') return value;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > MAX_DYPE_EXPONENT) throw new InvalidArgumentError(`dype-exponent must be "auto" or a number from 0 to ${MAX_DYPE_EXPONENT}`);
+  return n;
 }
 
 const modelOption = () => new Option('--model <dir>', 'model bundle folder (default: the embedded demo model, built on first use)').env('DYPE_MODEL');
@@ -38,6 +53,8 @@ program
   .option('--seed <n>', 'random seed (same seed, same image)', intArg('seed', 0, 0xffffffff))
   .option('--steps <n>', 'denoising steps (default: the model’s)', intArg('steps', 1, MAX_STEPS))
   .addOption(new Option('--method <name>', 'position encoding; dy-* rescale per step (DyPE)').choices(GENERATION_METHODS).default('dy-yarn'))
+  .option('--dype-scale <λs>', `DyPE strength λs, 0–${MAX_DYPE_SCALE} (default: the model’s, usually 2)`, rangeArg('dype-scale', MAX_DYPE_SCALE))
+  .option('--dype-exponent <λt|auto>', `how fast DyPE fades, λt 0–${MAX_DYPE_EXPONENT}, or auto: 2 from 3.5× native, 1 from 2×, else 0.5 (default: the model’s)`, exponentArg)
   .option('--guidance <scale>', 'guidance scale (models with a guidance embedding)', numberArg('guidance'))
   .addOption(modelOption())
   .addOption(deviceOption())

@@ -15,8 +15,11 @@ import { PromptTokenizer } from './text.ts';
 import {
   GENERATION_METHODS,
   IMAGE_FORMATS,
+  MAX_DYPE_EXPONENT,
+  MAX_DYPE_SCALE,
   MAX_STEPS,
   MIN_SIDE,
+  resolveDypeExponent,
   type Device,
   type Engine,
   type EngineInfo,
@@ -28,6 +31,7 @@ import {
 
 export const METHOD_ROPE: Readonly<Record<GenerationMethod, { method: RopeMethod; dynamic: boolean }>> = Object.freeze({
   'dy-yarn': { method: 'yarn', dynamic: true },
+  'dy-vision-yarn': { method: 'vision-yarn', dynamic: true },
   'dy-ntk': { method: 'ntk', dynamic: true },
   'dy-pi': { method: 'pi', dynamic: true },
   yarn: { method: 'yarn', dynamic: false },
@@ -72,7 +76,8 @@ export interface StepFeedsObserver {
   (step: number, sigma: number, feeds: Readonly<Record<string, TensorData>>): void;
 }
 
-type ResolvedRequest = Required<GenerateRequest>;
+/** Every field filled in; an `auto` λt is resolved for the size, and `dypeExponentAuto` remembers it was. */
+type ResolvedRequest = Required<Omit<GenerateRequest, 'dypeExponent'>> & { dypeExponent: number; dypeExponentAuto: boolean };
 
 export const REQUIRED_TRANSFORMER_INPUTS = ['hidden_states', 'encoder_hidden_states', 'pooled_projections', 'timestep', 'img_ids', 'txt_ids'];
 export const OPTIONAL_TRANSFORMER_INPUTS = ['guidance', 'rope_omega', 'rope_mscale', 'rope_cos', 'rope_sin'];
@@ -100,6 +105,8 @@ export class Pipeline implements Engine {
       provider: t.provider,
       defaultSteps: c.defaults.steps,
       defaultGuidance: c.defaults.guidance,
+      defaultDypeScale: c.defaults.dypeScale,
+      defaultDypeExponent: c.defaults.dypeExponent,
       methods: GENERATION_METHODS,
       ropeInputs,
       guidanceEmbeds: t.has('guidance'),
@@ -169,7 +176,12 @@ export class Pipeline implements Engine {
     if (!GENERATION_METHODS.includes(method)) throw bad(`method must be one of ${GENERATION_METHODS.join(', ')}, got ${String(method)}`);
     const format = req.format ?? 'png';
     if (!IMAGE_FORMATS.includes(format)) throw bad(`format must be one of ${IMAGE_FORMATS.join(', ')}, got ${String(format)}`);
-    return { prompt: req.prompt, width: req.width, height: req.height, seed: req.seed, steps, guidance, method, format };
+    const dypeScale = req.dypeScale ?? c.defaults.dypeScale;
+    if (!inRange(dypeScale, MAX_DYPE_SCALE)) throw bad(`dypeScale must be a number from 0 to ${MAX_DYPE_SCALE}, got ${String(dypeScale)}`);
+    const exponent = req.dypeExponent ?? c.defaults.dypeExponent;
+    if (exponent !== 'auto' && !inRange(exponent, MAX_DYPE_EXPONENT)) throw bad(`dypeExponent must be "auto" or a number from 0 to ${MAX_DYPE_EXPONENT}, got ${String(exponent)}`);
+    const dypeExponent = resolveDypeExponent(exponent, req.width, req.height, c.nativeResolution);
+    return { prompt: req.prompt, width: req.width, height: req.height, seed: req.seed, steps, guidance, method, format, dypeScale, dypeExponent, dypeExponentAuto: exponent === 'auto' };
   }
 
   async generate(request: GenerateRequest, opts: GenerateOptions & { onStepFeeds?: StepFeedsObserver } = {}): Promise<GenerateResult> {
@@ -201,6 +213,8 @@ export class Pipeline implements Engine {
     const grid = { height: plan.rows, width: plan.cols, textTokens };
     const rope: DypeOptions = {
       ...METHOD_ROPE[req.method],
+      lambdaS: req.dypeScale,
+      lambdaT: req.dypeExponent,
       baseLength: c.nativeResolution / c.pixelsPerToken,
       theta: c.rope.theta,
       axesDim: c.rope.axesDim,
@@ -270,6 +284,7 @@ export class Pipeline implements Engine {
       size: `${req.width}x${req.height}`,
       steps: String(req.steps),
       method: req.method,
+      dype: `scale ${req.dypeScale}, exponent ${req.dypeExponent}${req.dypeExponentAuto ? ' (auto)' : ''}`,
       guidance: String(req.guidance),
       model: c.name,
       parameters: JSON.stringify({ ...req, model: c.name }),
@@ -287,6 +302,9 @@ export class Pipeline implements Engine {
       seed: req.seed,
       steps: req.steps,
       method: req.method,
+      dypeScale: req.dypeScale,
+      dypeExponent: req.dypeExponent,
+      dypeExponentAuto: req.dypeExponentAuto,
       model: c.name,
       timings: {
         totalMs: performance.now() - started,
@@ -341,6 +359,10 @@ export class Pipeline implements Engine {
     const rgb = projectLatent(x0, shape.channels, shape.height, shape.width, c.preview);
     return previewPng(rgb, shape.width, shape.height);
   }
+}
+
+function inRange(value: unknown, max: number): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= max;
 }
 
 /** Flow-matching Euler step x ← x + (σ_next − σ)·v. */

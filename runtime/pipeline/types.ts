@@ -1,5 +1,5 @@
 /** The pipeline's public contract: what callers (CLI, server) pass in and get back. */
-import type { GenerationMethod, ImageFormat } from './names.ts';
+import type { DypeExponent, GenerationMethod, ImageFormat } from './names.ts';
 
 export * from './names.ts';
 
@@ -19,6 +19,10 @@ export interface GenerateRequest {
   guidance?: number;
   method?: GenerationMethod;
   format?: ImageFormat;
+  /** λs, 0 … MAX_DYPE_SCALE; defaults to the bundle's `defaults.dypeScale`. */
+  dypeScale?: number;
+  /** λt, 0 … MAX_DYPE_EXPONENT, or 'auto' (by scale factor); defaults to the bundle's `defaults.dypeExponent`. */
+  dypeExponent?: DypeExponent;
 }
 
 export interface PreviewImage {
@@ -62,6 +66,10 @@ export interface GenerateResult {
   seed: number;
   steps: number;
   method: GenerationMethod;
+  /** λs and λt used (an `auto` exponent resolved to its value; `dypeExponentAuto` says it was). */
+  dypeScale: number;
+  dypeExponent: number;
+  dypeExponentAuto: boolean;
   model: string;
   timings: {
     totalMs: number;
@@ -95,6 +103,8 @@ export interface EngineInfo {
   defaultSteps: number;
   /** null for models without a guidance embedding. */
   defaultGuidance: number | null;
+  defaultDypeScale: number;
+  defaultDypeExponent: DypeExponent;
   methods: readonly GenerationMethod[];
 }
 

@@ -151,6 +151,8 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
         provider: info.provider,
         defaultSteps: info.defaultSteps,
         defaultGuidance: info.defaultGuidance,
+        defaultDypeScale: info.defaultDypeScale,
+        defaultDypeExponent: info.defaultDypeExponent,
         methods: info.methods,
         formats: IMAGE_FORMATS,
         queueLength: q.running + q.waiting,
@@ -343,7 +345,7 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     return [side, side];
   }
 
-  function resolveParams(body: Pick<JobBody, 'prompt' | 'width' | 'height' | 'seed' | 'steps' | 'guidance' | 'method' | 'format'>): JobParams {
+  function resolveParams(body: Pick<JobBody, 'prompt' | 'width' | 'height' | 'seed' | 'steps' | 'guidance' | 'method' | 'format' | 'dypeScale' | 'dypeExponent'>): JobParams {
     const [w, h] = defaultSize();
     return {
       prompt: body.prompt,
@@ -354,6 +356,8 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
       guidance: body.guidance ?? info.defaultGuidance,
       method: body.method ?? defaultMethod(info.methods),
       format: body.format ?? 'png',
+      dypeScale: body.dypeScale ?? info.defaultDypeScale,
+      dypeExponent: body.dypeExponent ?? info.defaultDypeExponent,
     };
   }
 

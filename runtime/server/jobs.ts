@@ -5,7 +5,7 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { GENERATION_METHODS, IMAGE_FORMATS, type GenerateResult, type GenerationMethod, type ImageFormat } from '../pipeline/types.ts';
+import { GENERATION_METHODS, IMAGE_FORMATS, type DypeExponent, type GenerateResult, type GenerationMethod, type ImageFormat } from '../pipeline/types.ts';
 import { TEMP_SUFFIX, writeFileAtomic } from '../files/atomic.ts';
 import { JOB_ERRORS, type JobError } from './errors.ts';
 import { JOB_ID_PATTERN } from './schemas.ts';
@@ -28,6 +28,9 @@ export interface JobParams {
   guidance: number | null;
   method: GenerationMethod;
   format: ImageFormat;
+  /** DyPE λs and λt as requested ('auto' stays 'auto'; the result records the value used). */
+  dypeScale: number;
+  dypeExponent: DypeExponent;
 }
 
 /** The engine's result metadata (everything but the bytes), plus where the bytes are. */
@@ -72,6 +75,9 @@ const JobRecordSchema = z.object({
     guidance: z.number().nullable(),
     method: methodSchema,
     format: formatSchema,
+    // records written before λ could be set ran with the then fixed λs = λt = 2
+    dypeScale: z.number().default(2),
+    dypeExponent: z.union([z.literal('auto'), z.number()]).default(2),
   }),
   request: z.record(z.string(), z.unknown()),
   source: z.enum(['jobs', 'openai']),

@@ -3,7 +3,7 @@
  * (so limits match what the server enforces); paths must cover ROUTES exactly (a test checks).
  */
 import { z } from 'zod';
-import { GENERATION_METHODS, IMAGE_FORMATS } from '../pipeline/types.ts';
+import { AUTO_DYPE_EXPONENTS, GENERATION_METHODS, IMAGE_FORMATS } from '../pipeline/types.ts';
 import { ERRORS } from './errors.ts';
 import { JOB_STATES } from './jobs.ts';
 import { PAIRING_CODE_LENGTH } from './pairing.ts';
@@ -193,10 +193,18 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
       seed: { type: 'integer' },
       steps: { type: 'integer' },
       method: { enum: [...GENERATION_METHODS] },
+      dypeScale: { type: 'number', description: 'DyPE λs used.' },
+      dypeExponent: { type: 'number', description: 'DyPE λt used (an "auto" request resolved to its value).' },
+      dypeExponentAuto: { type: 'boolean', description: 'True when λt was picked by "auto".' },
       model: { type: 'string' },
       timings: { type: 'object', additionalProperties: { type: 'number' } },
       peakRssBytes: { type: 'integer' },
     },
+  };
+  const autoRule = AUTO_DYPE_EXPONENTS.map((s) => `${s.exponent} from ${s.fromScale}×`).join(', ');
+  const dypeExponent = {
+    oneOf: [{ const: 'auto' }, { type: 'number' }],
+    description: `DyPE λt, or "auto": by the scale factor (longer side / native side): ${autoRule}.`,
   };
   const jobError = {
     type: ['object', 'null'],
@@ -252,6 +260,8 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
             provider: { type: 'string' },
             defaultSteps: { type: 'integer' },
             defaultGuidance: { type: ['number', 'null'] },
+            defaultDypeScale: { type: 'number' },
+            defaultDypeExponent: dypeExponent,
             methods: { type: 'array', items: { enum: [...GENERATION_METHODS] } },
             formats: { type: 'array', items: { enum: [...IMAGE_FORMATS] } },
             queueLength: { type: 'integer', description: 'Running plus waiting jobs.' },
@@ -274,6 +284,8 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
                 guidance: { type: ['number', 'null'] },
                 method: { enum: [...GENERATION_METHODS] },
                 format: { enum: [...IMAGE_FORMATS] },
+                dypeScale: { type: 'number' },
+                dypeExponent,
               },
             },
             source: { enum: ['jobs', 'openai'] },

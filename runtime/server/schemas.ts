@@ -3,7 +3,7 @@
  * Schemas are built once per engine, because the limits come from the model and the machine.
  */
 import { z } from 'zod';
-import { IMAGE_FORMATS, MAX_STEPS, MIN_SIDE, type GenerationMethod } from '../pipeline/types.ts';
+import { IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, MAX_STEPS, MIN_SIDE, type GenerationMethod } from '../pipeline/types.ts';
 import type { EngineInfo } from './engine.ts';
 import { ApiError } from './errors.ts';
 
@@ -89,6 +89,8 @@ export function buildSchemas(info: EngineInfo, limits: Limits) {
   const methods = info.methods as readonly [GenerationMethod, ...GenerationMethod[]];
   const method = z.enum(methods, { error: `must be one of ${methods.join(', ')}` });
   const format = z.enum(IMAGE_FORMATS, { error: `must be one of ${IMAGE_FORMATS.join(', ')}` });
+  const exponentRule = `must be "auto" or a number from 0 to ${MAX_DYPE_EXPONENT}`;
+  const dypeExponent = z.union([z.literal('auto'), z.number().min(0).max(MAX_DYPE_EXPONENT)], { error: exponentRule });
 
   const job = z
     .strictObject({
@@ -101,6 +103,9 @@ export function buildSchemas(info: EngineInfo, limits: Limits) {
       guidance: numberIn(0, MAX_GUIDANCE).optional(),
       method: method.optional(),
       format: format.optional(),
+      /** DyPE λs and λt (ComfyUI-DyPE's dype_scale, dype_exponent); default: the model's. */
+      dypeScale: numberIn(0, MAX_DYPE_SCALE).optional(),
+      dypeExponent: dypeExponent.optional(),
     })
     .superRefine((v, ctx) => pixelCheck(limits, v.width ?? info.nativeResolution, v.height ?? info.nativeResolution, ctx, 'width'));
 
