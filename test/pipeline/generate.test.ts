@@ -5,7 +5,7 @@ import { axisRope } from '../../runtime/dype/index.ts';
 import { decodeTiled } from '../../runtime/pipeline/decode.ts';
 import { readPngText } from '../../runtime/pipeline/image.ts';
 import { createSession } from '../../runtime/pipeline/ort.ts';
-import { loadPipeline, METHOD_ROPE, type Pipeline, type GenerateRequest } from '../../runtime/pipeline/index.ts';
+import { GENERATION_METHODS, loadPipeline, METHOD_ROPE, type Pipeline, type GenerateRequest } from '../../runtime/pipeline/index.ts';
 import { gaussianNoise } from '../../runtime/pipeline/noise.ts';
 import { tempDemoBundle } from '../helpers/demo.ts';
 import { DEMO_DIMS } from '../../runtime/demo/index.ts';
@@ -34,12 +34,62 @@ describe('generate on the demo model', () => {
     expect(a.equals(await bytes({ prompt: 'a field of sunflowers' }))).toBe(false);
   });
 
-  it('at the native size every method gives the same pixels', async () => {
-    const rgb = async (method: GenerateRequest['method']) => (await pixels((await pipeline.generate({ ...base, method })).image)).data;
+  it('at the native size every method feeds native ω with mscale 1 and gives the same pixels', async () => {
+    const native = [4, 14, 14].flatMap((dim) => Array.from(axisRope(dim, 1, 1, { method: 'base', dynamic: false }).omega, Math.fround));
+    const rgb = async (method: GenerateRequest['method']) => {
+      const result = await pipeline.generate({ ...base, method }, {
+        onStepFeeds: (_step, _sigma, feeds) => {
+          expect(Array.from(feeds.rope_omega.data as Float32Array), method).toEqual(native);
+          expect((feeds.rope_mscale.data as Float32Array).every((m) => m === 1), method).toBe(true);
+        },
+      });
+      return (await pixels(result.image)).data;
+    };
     const ref = await rgb('base');
-    for (const method of ['dy-yarn', 'dy-ntk', 'dy-pi', 'yarn', 'ntk', 'pi'] as const) {
+    for (const method of GENERATION_METHODS.filter((m) => m !== 'base')) {
       expect((await rgb(method)).equals(ref), method).toBe(true);
     }
+  });
+
+  it('at 4× native (a 4096×1024 banner) every method is fed its own ω at each step, with the λ values asked for', async () => {
+    const fedBy = new Map<string, string>();
+    for (const method of GENERATION_METHODS) {
+      const abort = new AbortController();
+      const fed: { sigma: number; omega: Float32Array; mscale: Float32Array }[] = [];
+      // stopped after the last step: the feeds are what this test is about, the decode is not
+      const run = pipeline.generate({ ...base, width: 4096, height: 1024, steps: 2, method, dypeScale: 1.5, dypeExponent: 'auto' }, {
+        signal: abort.signal,
+        onStepFeeds: (_step, sigma, feeds) => fed.push({ sigma, omega: feeds.rope_omega.data as Float32Array, mscale: feeds.rope_mscale.data as Float32Array }),
+        onProgress: (p) => p.step === p.steps && abort.abort(),
+      });
+      await expect(run).rejects.toMatchObject({ code: 'cancelled' });
+      expect(fed.map((f) => f.sigma)[0]).toBe(1);
+      expect(fed.length).toBe(2);
+      // 16×64 tokens on a 16-token native grid: the long axis is 4×, and auto picks λt = 2 at 4×
+      const rope = { ...METHOD_ROPE[method], baseLength: 16, axesDim: [4, 14, 14], lambdaS: 1.5, lambdaT: 2 };
+      for (const { sigma, omega, mscale } of fed) {
+        const axes = [axisRope(4, 1, sigma, { ...rope, method: 'base' }), axisRope(14, 16, sigma, rope, { globalScale: 4 }), axisRope(14, 64, sigma, rope, { globalScale: 4 })];
+        const expected = axes.flatMap((a) => Array.from(a.omega, (w) => ({ w, m: a.mscale })));
+        expect(omega.length).toBe(expected.length);
+        expected.forEach(({ w, m }, j) => {
+          expect(omega[j]).toBe(Math.fround(w));
+          expect(mscale[j]).toBe(Math.fround(m));
+        });
+      }
+      fedBy.set(method, JSON.stringify(fed.map((f) => [Array.from(f.omega), Array.from(f.mscale)])));
+    }
+    // every method feeds something no other method feeds
+    expect(new Set(fedBy.values()).size).toBe(GENERATION_METHODS.length);
+  });
+
+  it('auto λt follows the documented thresholds: 0.5 at 1.5×, 1 at 2.5×, 2 at 4× native', () => {
+    const pick = (width: number, height: number) => pipeline.resolveRequest({ ...base, width, height, dypeExponent: 'auto' });
+    expect(pick(1536, 1024)).toMatchObject({ dypeExponent: 0.5, dypeExponentAuto: true });
+    expect(pick(2560, 2560)).toMatchObject({ dypeExponent: 1, dypeExponentAuto: true });
+    expect(pick(1024, 4096)).toMatchObject({ dypeExponent: 2, dypeExponentAuto: true });
+    expect(pipeline.resolveRequest({ ...base, width: 4096, dypeExponent: 0.7 })).toMatchObject({ dypeExponent: 0.7, dypeExponentAuto: false });
+    // the demo bundle's dype.json leaves both at λs = λt = 2
+    expect(pipeline.resolveRequest(base)).toMatchObject({ dypeScale: 2, dypeExponent: 2, dypeExponentAuto: false });
   });
 
   it('at 4× native, base / yarn / dy-yarn differ, and each step is fed axisRope at its σ', async () => {
@@ -134,6 +184,10 @@ describe('generate on the demo model', () => {
     await expect(pipeline.generate({ ...base, steps: 0 })).rejects.toThrow(/steps/);
     await expect(pipeline.generate({ ...base, seed: -3 })).rejects.toThrow(/seed/);
     await expect(pipeline.generate({ ...base, method: 'fancy' as never })).rejects.toThrow(/method must be one of/);
+    await expect(pipeline.generate({ ...base, dypeScale: 9 })).rejects.toThrow(/dypeScale must be a number from 0 to 8, got 9/);
+    await expect(pipeline.generate({ ...base, dypeScale: Number.NaN })).rejects.toThrow(/dypeScale/);
+    await expect(pipeline.generate({ ...base, dypeExponent: -1 })).rejects.toThrow(/dypeExponent must be "auto" or a number from 0 to 8, got -1/);
+    await expect(pipeline.generate({ ...base, dypeExponent: 'fast' as never })).rejects.toThrow(/dypeExponent/);
   });
 });
 
