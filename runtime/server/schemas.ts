@@ -90,7 +90,7 @@ export function buildSchemas(info: EngineInfo, limits: Limits) {
   const method = z.enum(methods, { error: `must be one of ${methods.join(', ')}` });
   const format = z.enum(IMAGE_FORMATS, { error: `must be one of ${IMAGE_FORMATS.join(', ')}` });
   const exponentRule = `must be "auto" or a number from 0 to ${MAX_DYPE_EXPONENT}`;
-  const dypeExponent = z.union([z.literal('auto'), z.number().min(0).max(MAX_DYPE_EXPONENT)], { error: exponentRule });
+  const dypeExponent = z.union([z.literal('auto'), z.number().min(0, { error: exponentRule }).max(MAX_DYPE_EXPONENT, { error: exponentRule })], { error: exponentRule });
 
   const job = z
     .strictObject({
