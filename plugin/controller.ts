@@ -11,7 +11,8 @@ import { emit } from './events.ts';
 import { findGeneratedFrames } from './find-generated-frames.ts';
 import { frameInfo } from './frame-info.ts';
 import { insideInstance } from './inside-instance.ts';
-import { MAX_IMAGE_SIDE, type Density, type Generation, type GenerationParams, type JobBody, type Limits, type Placement, type ResultMeta, type SelectionState, type Settings, type UiToMainOf } from './messages.ts';
+import { jobBody } from './job-body.ts';
+import { MAX_IMAGE_SIDE, type Density, type Generation, type GenerationParams, type Limits, type Placement, type ResultMeta, type SelectionState, type Settings, type UiToMainOf } from './messages.ts';
 import { outdatedReason } from './outdated-reason.ts';
 import { pageOf } from './page-of.ts';
 import { plainError } from './plain-error.ts';
@@ -131,17 +132,7 @@ export function createController(command: string | undefined) {
     const page = pageOf(frame);
     if (!page) return `“${frame.name}” is not on a page.`;
     const jobId = newJobId();
-    const body: JobBody = {
-      id: jobId,
-      prompt: params.prompt,
-      width: size.width,
-      height: size.height,
-      seed: params.seed,
-      method: params.method,
-      format: params.format,
-      ...(params.steps === null ? {} : { steps: params.steps }),
-      ...(params.guidance === null ? {} : { guidance: params.guidance }),
-    };
+    const body = jobBody(jobId, params, size);
     const at = absolutePosition(frame);
     const job: ActiveJob = {
       request: { jobId, nodeId: frame.id, frameName: frame.name, body },
@@ -373,7 +364,7 @@ function instanceRefusal(name: string, size: { width: number; height: number }):
 }
 
 function paramsOf(g: Generation): GenerationParams {
-  return { prompt: g.prompt, method: g.method, steps: g.steps, guidance: g.guidance, seed: g.seed, format: g.format, density: g.density };
+  return { prompt: g.prompt, method: g.method, steps: g.steps, guidance: g.guidance, dypeScale: g.dypeScale ?? null, dypeExponent: g.dypeExponent ?? null, seed: g.seed, format: g.format, density: g.density };
 }
 
 function fieldsOf(meta: ResultMeta, density: Density): GenerationFields {
@@ -382,6 +373,8 @@ function fieldsOf(meta: ResultMeta, density: Density): GenerationFields {
     method: meta.method,
     steps: meta.steps,
     guidance: meta.guidance,
+    dypeScale: meta.dypeScale,
+    dypeExponent: meta.dypeExponent,
     seed: meta.seed,
     format: meta.format,
     density,

@@ -9,6 +9,8 @@ export const DEFAULT_SETTINGS: Settings = {
   method: 'dy-yarn',
   steps: null,
   guidance: null,
+  dypeScale: null,
+  dypeExponent: null,
   seed: 42,
   seedLocked: false,
   format: 'png',

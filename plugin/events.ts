@@ -3,7 +3,7 @@
  * message. Messages that are not well formed are dropped; a well-formed message nobody handles throws.
  */
 import type { MainToUi, MainToUiOf, MainToUiType, PayloadOf, UiToMain, UiToMainOf, UiToMainType } from './messages.ts';
-import { isDensity, isFormat, isGuidance, isMethod, isSeed, isSteps } from './settings.ts';
+import { isDensity, isDypeExponent, isDypeScale, isFormat, isGuidance, isMethod, isSeed, isSteps } from './settings.ts';
 
 type Check = (m: Record<string, unknown>) => boolean;
 
@@ -18,12 +18,12 @@ function isImage(v: unknown): boolean {
 
 function isMeta(v: unknown): boolean {
   if (!isObject(v) || !isString(v.jobId) || !isString(v.prompt) || !isString(v.model)) return false;
-  return isSeed(v.seed) && isNumber(v.steps) && isGuidance(v.guidance) && isMethod(v.method) && isFormat(v.format);
+  return isSeed(v.seed) && isNumber(v.steps) && isGuidance(v.guidance) && isMethod(v.method) && isFormat(v.format) && isDypeScale(v.dypeScale) && isDypeExponent(v.dypeExponent);
 }
 
 function isGenerationParams(v: unknown): boolean {
   if (!isObject(v) || !isString(v.prompt)) return false;
-  return isMethod(v.method) && isSteps(v.steps) && isGuidance(v.guidance) && isSeed(v.seed) && isFormat(v.format) && isDensity(v.density);
+  return isMethod(v.method) && isSteps(v.steps) && isGuidance(v.guidance) && isDypeScale(v.dypeScale) && isDypeExponent(v.dypeExponent) && isSeed(v.seed) && isFormat(v.format) && isDensity(v.density);
 }
 
 /** One check per UI → main message; the keys are every name the UI may send. */

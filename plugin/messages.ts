@@ -6,9 +6,9 @@
 
 // Method and format names come from the pipeline's contract (a pure, dependency-free module), so the
 // plugin, the UI and the companion cannot drift apart; `dy-*` re-tune positions at every step (DyPE).
-import type { GenerationMethod as Method, ImageFormat } from '../runtime/pipeline/names.ts';
-export { GENERATION_METHODS as METHODS, IMAGE_FORMATS } from '../runtime/pipeline/names.ts';
-export type { Method, ImageFormat };
+import type { DypeExponent, GenerationMethod as Method, ImageFormat } from '../runtime/pipeline/names.ts';
+export { GENERATION_METHODS as METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, resolveDypeExponent } from '../runtime/pipeline/names.ts';
+export type { Method, ImageFormat, DypeExponent };
 
 /** Figma's limit on an image's width and height; larger results are placed as tiles of at most this size. */
 export const MAX_IMAGE_SIDE = 4096;
@@ -35,6 +35,10 @@ export interface Settings {
   steps: number | null;
   /** null: the model's default. */
   guidance: number | null;
+  /** DyPE λs; null: the model's default. */
+  dypeScale: number | null;
+  /** DyPE λt or 'auto'; null: the model's default. */
+  dypeExponent: DypeExponent | null;
   seed: number;
   /** Unlocked: the UI picks a new random seed for every Generate. */
   seedLocked: boolean;
@@ -54,6 +58,9 @@ export interface GenerationParams {
   method: Method;
   steps: number | null;
   guidance: number | null;
+  /** Absent on frames generated before λ could be set: the model's default. */
+  dypeScale?: number | null;
+  dypeExponent?: DypeExponent | null;
   seed: number;
   format: ImageFormat;
   density: Density;
@@ -118,6 +125,8 @@ export interface JobBody {
   guidance?: number;
   method: Method;
   format: ImageFormat;
+  dypeScale?: number;
+  dypeExponent?: DypeExponent;
 }
 
 export interface JobRequest {
@@ -152,6 +161,9 @@ export interface ResultMeta {
   guidance: number | null;
   method: Method;
   format: ImageFormat;
+  /** As requested (null: the model's default was asked for). */
+  dypeScale: number | null;
+  dypeExponent: DypeExponent | null;
   model: string;
 }
 

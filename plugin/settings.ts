@@ -1,6 +1,6 @@
 /** Settings live in figma.clientStorage (per user, per machine) and are always merged over the defaults. */
 import { DEFAULT_SETTINGS } from './default-settings.ts';
-import { IMAGE_FORMATS, METHODS, type Density, type ImageFormat, type Method, type Settings } from './messages.ts';
+import { IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, METHODS, type Density, type DypeExponent, type ImageFormat, type Method, type Settings } from './messages.ts';
 
 export { DEFAULT_SETTINGS };
 
@@ -17,6 +17,8 @@ export function cleanSettings(patch: Record<string, unknown>): Partial<Settings>
   if (isMethod(p.method)) out.method = p.method;
   if (isSteps(p.steps)) out.steps = p.steps;
   if (isGuidance(p.guidance)) out.guidance = p.guidance;
+  if (isDypeScale(p.dypeScale)) out.dypeScale = p.dypeScale;
+  if (isDypeExponent(p.dypeExponent)) out.dypeExponent = p.dypeExponent;
   if (isSeed(p.seed)) out.seed = p.seed;
   if (typeof p.seedLocked === 'boolean') out.seedLocked = p.seedLocked;
   if (isFormat(p.format)) out.format = p.format;
@@ -39,6 +41,18 @@ export function isSteps(v: unknown): v is number | null {
 /** null: the model's default. */
 export function isGuidance(v: unknown): v is number | null {
   return v === null || (typeof v === 'number' && Number.isFinite(v) && v >= 0);
+}
+
+const inRange = (v: unknown, max: number): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= max;
+
+/** null: the model's default. */
+export function isDypeScale(v: unknown): v is number | null {
+  return v === null || inRange(v, MAX_DYPE_SCALE);
+}
+
+/** null: the model's default. */
+export function isDypeExponent(v: unknown): v is DypeExponent | null {
+  return v === null || v === 'auto' || inRange(v, MAX_DYPE_EXPONENT);
 }
 
 export function isDensity(value: unknown): value is Density {

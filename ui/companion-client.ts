@@ -3,7 +3,7 @@
  * CompanionError with a kind the UI can show: not running, wrong token, incompatible, or rejected
  * (the companion's own message, e.g. a wrong pairing code).
  */
-import { COMPANION_ORIGINS, type ImageFormat, type JobBody, type Method } from '../plugin/messages.ts';
+import { COMPANION_ORIGINS, type DypeExponent, type ImageFormat, type JobBody, type Method } from '../plugin/messages.ts';
 
 export type ErrorKind = 'not-running' | 'wrong-token' | 'incompatible' | 'rejected';
 
@@ -33,6 +33,9 @@ export interface Health {
   provider: string;
   defaultSteps: number;
   defaultGuidance: number | null;
+  /** DyPE λ defaults of the model (absent on companions from before λ could be set). */
+  defaultDypeScale?: number;
+  defaultDypeExponent?: DypeExponent;
   methods: Method[];
   queueLength: number;
 }
@@ -55,7 +58,7 @@ export interface JobResultView {
 export interface JobView {
   id: string;
   state: JobState;
-  params: { prompt: string; width: number; height: number; seed: number; steps: number; guidance: number | null; method: Method; format: ImageFormat };
+  params: { prompt: string; width: number; height: number; seed: number; steps: number; guidance: number | null; method: Method; format: ImageFormat; dypeScale?: number; dypeExponent?: DypeExponent };
   createdAt: string;
   finishedAt: string | null;
   progress: number;

@@ -10,7 +10,8 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Frame, type FrameLocator, type Page } from 'playwright-core';
-import type { FrameInfo, JobBody, JobRequest, Limits, MainToUi, SelectionState, Settings, UiToMain } from '../../plugin/messages.ts';
+import type { FrameInfo, JobRequest, Limits, MainToUi, SelectionState, Settings, UiToMain } from '../../plugin/messages.ts';
+import { jobBody } from '../../plugin/job-body.ts';
 import { DEFAULT_SETTINGS } from '../../plugin/default-settings.ts';
 import { DEFAULT_LIMITS, targetPixelSize } from '../../plugin/target-pixel-size.ts';
 import { ensureDemoBundle, loadPipeline } from '../../runtime/pipeline/index.ts';
@@ -172,9 +173,7 @@ export class FakeMain {
         const targets = this.selection().frames;
         this.started = targets.map((f) => {
           const jobId = `ui-test-${Date.now().toString(36)}-${this.nextJob++}`;
-          const p = message.params;
-          const body: JobBody = { id: jobId, prompt: p.prompt, width: f.target.width, height: f.target.height, seed: p.seed, method: p.method, format: p.format, ...(p.steps === null ? {} : { steps: p.steps }), ...(p.guidance === null ? {} : { guidance: p.guidance }) };
-          return { jobId, nodeId: f.id, frameName: f.name, body };
+          return { jobId, nodeId: f.id, frameName: f.name, body: jobBody(jobId, message.params, f.target) };
         });
         await this.send({ type: 'start-jobs', jobs: this.started });
         break;
