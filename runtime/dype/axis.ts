@@ -43,13 +43,15 @@ export function axisRopeResolved(dim: number, length: number, t: number, o: Reso
   }
   const native = { omega: ropeOmega(dim, o.theta), mscale: 1 };
   if (o.method === 'base') return native;
+  // Methods that look at the whole image scale every spatial axis once it is larger than native.
+  const isotropicYarn = o.method === 'yarn' && o.yarnScaling === 'isotropic';
+  const wholeImage = o.method === 'vision-yarn' || isotropicYarn;
+  if (wholeImage ? globalScale <= 1 : length <= o.baseLength) return native;
   if (o.method === 'vision-yarn') {
-    if (globalScale <= 1) return native;
     const exponent = o.dynamic ? dynamicExponent(t, o.lambdaS, o.lambdaT) : 1;
     const temperature = o.dynamic ? kappa(t, o.lambdaT) : 1;
     return { omega: visionYarnOmega(dim, o.theta, o.baseLength, scale, globalScale, exponent), mscale: visionYarnMscale(globalScale, temperature) };
   }
-  if (length <= o.baseLength) return native;
   switch (o.method) {
     case 'pi': {
       const effective = o.dynamic ? dynamicPiScale(scale, t, o.lambdaS, o.lambdaT) : scale;
@@ -61,7 +63,8 @@ export function axisRopeResolved(dim: number, length: number, t: number, o: Reso
     }
     case 'yarn': {
       const thresholdScale = o.dynamic ? kappa(t, o.lambdaT) : 1;
-      return { omega: yarnOmega(dim, o.theta, o.baseLength, scale, thresholdScale), mscale: yarnMscale(scale) };
+      const yarnScale = isotropicYarn ? globalScale : scale;
+      return { omega: yarnOmega(dim, o.theta, o.baseLength, yarnScale, thresholdScale), mscale: yarnMscale(yarnScale) };
     }
   }
 }

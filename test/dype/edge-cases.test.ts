@@ -188,3 +188,27 @@ describe('vision-YaRN', () => {
     expect(() => axisRope(56, 64, 1, vision, { globalScale: Number.NaN })).toThrow(/globalScale/);
   });
 });
+
+describe('isotropic YaRN', () => {
+  const iso: DypeOptions = { method: 'yarn', dynamic: false, yarnScaling: 'isotropic' };
+
+  it('scales both axes of a 4:1 banner by the longer one, as a square image of that side', () => {
+    const banner = fluxRopeFrequencies({ height: 64, width: 256, textTokens: 0 }, 1, iso);
+    const square = fluxRopeFrequencies({ height: 256, width: 256, textTokens: 0 }, 1, { method: 'yarn', dynamic: false });
+    expectClose(banner.omega, square.omega);
+    expectClose(banner.mscale, square.mscale);
+  });
+
+  it('anisotropic (the default) keeps the short axis native', () => {
+    const { omega } = fluxRopeFrequencies({ height: 64, width: 256, textTokens: 0 }, 1, { ...iso, yarnScaling: 'anisotropic' });
+    expectClose(omega.subarray(8, 36), native(56));
+  });
+
+  it('is native on images not larger than native', () => {
+    expectClose(fluxRopeFrequencies({ height: 64, width: 40, textTokens: 0 }, 1, iso).omega, [...native(16), ...native(56), ...native(56)]);
+  });
+
+  it('rejects an unknown scaling by name', () => {
+    expect(() => axisRope(56, 256, 1, { ...iso, yarnScaling: 'square' as never })).toThrow(/yarnScaling must be one of anisotropic, isotropic/);
+  });
+});
