@@ -3,7 +3,7 @@ import { randomInt } from 'node:crypto';
 import { extname, resolve } from 'node:path';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { loadPipeline } from '../pipeline/index.ts';
-import type { Device, DypeExponent, GenerationMethod, ImageFormat } from '../pipeline/types.ts';
+import type { Device, DypeExponent, GenerationMethod, ImageFormat, YarnScaling } from '../pipeline/types.ts';
 import { resolveModelDir } from './model.ts';
 
 export interface GenerateCliOptions {
@@ -16,6 +16,7 @@ export interface GenerateCliOptions {
   guidance?: number;
   dypeScale?: number;
   dypeExponent?: DypeExponent;
+  yarnScaling: YarnScaling;
   model?: string;
   device: Device;
   format?: ImageFormat;
@@ -41,7 +42,7 @@ export async function generateCommand(opts: GenerateCliOptions): Promise<void> {
   process.once('SIGINT', onSigint);
   try {
     const result = await pipeline.generate(
-      { prompt: opts.prompt, width: opts.width, height: opts.height, seed, steps: opts.steps, guidance: opts.guidance, method: opts.method, dypeScale: opts.dypeScale, dypeExponent: opts.dypeExponent, format: opts.format ?? formatFromName(output) },
+      { prompt: opts.prompt, width: opts.width, height: opts.height, seed, steps: opts.steps, guidance: opts.guidance, method: opts.method, dypeScale: opts.dypeScale, dypeExponent: opts.dypeExponent, yarnScaling: opts.yarnScaling, format: opts.format ?? formatFromName(output) },
       {
         signal: abort.signal,
         onProgress: (p) => {

@@ -4,7 +4,7 @@ import { generateCommand } from './generate.ts';
 import { demoModelCommand, infoCommand } from './model.ts';
 import { registerImportCommand } from './import.ts';
 import { serveCommand } from './serve.ts';
-import { DEVICES, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, MAX_STEPS, MIN_SIDE, type DypeExponent } from '../pipeline/types.ts';
+import { DEVICES, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, MAX_STEPS, MIN_SIDE, YARN_SCALINGS, type DypeExponent } from '../pipeline/types.ts';
 
 export function intArg(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -55,6 +55,7 @@ program
   .addOption(new Option('--method <name>', 'position encoding; dy-* rescale per step (DyPE)').choices(GENERATION_METHODS).default('dy-yarn'))
   .option('--dype-scale <λs>', `DyPE strength λs, 0–${MAX_DYPE_SCALE} (default: the model’s, usually 2)`, rangeArg('dype-scale', MAX_DYPE_SCALE))
   .option('--dype-exponent <λt|auto>', `how fast DyPE fades, λt 0–${MAX_DYPE_EXPONENT}, or auto: 2 from 3.5× native, 1 from 2×, else 0.5 (default: the model’s)`, exponentArg)
+  .addOption(new Option('--yarn-scaling <kind>', 'yarn/dy-yarn on non-square sizes: each axis by its own length, or both by the longer').choices(YARN_SCALINGS).default('anisotropic'))
   .option('--guidance <scale>', 'guidance scale (models with a guidance embedding)', numberArg('guidance'))
   .addOption(modelOption())
   .addOption(deviceOption())

@@ -27,6 +27,7 @@ import {
   type GenerateRequest,
   type GenerateResult,
   type GenerationMethod,
+  YARN_SCALINGS,
 } from './types.ts';
 
 export const METHOD_ROPE: Readonly<Record<GenerationMethod, { method: RopeMethod; dynamic: boolean }>> = Object.freeze({
@@ -181,7 +182,9 @@ export class Pipeline implements Engine {
     const exponent = req.dypeExponent ?? c.defaults.dypeExponent;
     if (exponent !== 'auto' && !inRange(exponent, MAX_DYPE_EXPONENT)) throw bad(`dypeExponent must be "auto" or a number from 0 to ${MAX_DYPE_EXPONENT}, got ${String(exponent)}`);
     const dypeExponent = resolveDypeExponent(exponent, req.width, req.height, c.nativeResolution);
-    return { prompt: req.prompt, width: req.width, height: req.height, seed: req.seed, steps, guidance, method, format, dypeScale, dypeExponent, dypeExponentAuto: exponent === 'auto' };
+    const yarnScaling = req.yarnScaling ?? 'anisotropic';
+    if (!YARN_SCALINGS.includes(yarnScaling)) throw bad(`yarnScaling must be one of ${YARN_SCALINGS.join(', ')}, got ${String(yarnScaling)}`);
+    return { prompt: req.prompt, width: req.width, height: req.height, seed: req.seed, steps, guidance, method, format, dypeScale, dypeExponent, dypeExponentAuto: exponent === 'auto', yarnScaling };
   }
 
   async generate(request: GenerateRequest, opts: GenerateOptions & { onStepFeeds?: StepFeedsObserver } = {}): Promise<GenerateResult> {
@@ -215,6 +218,7 @@ export class Pipeline implements Engine {
       ...METHOD_ROPE[req.method],
       lambdaS: req.dypeScale,
       lambdaT: req.dypeExponent,
+      yarnScaling: req.yarnScaling,
       baseLength: c.nativeResolution / c.pixelsPerToken,
       theta: c.rope.theta,
       axesDim: c.rope.axesDim,

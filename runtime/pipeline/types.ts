@@ -1,7 +1,9 @@
 /** The pipeline's public contract: what callers (CLI, server) pass in and get back. */
+import type { YarnScaling } from '../dype/index.ts';
 import type { DypeExponent, GenerationMethod, ImageFormat } from './names.ts';
 
 export * from './names.ts';
+export { YARN_SCALINGS, type YarnScaling } from '../dype/index.ts';
 
 export const DEVICES = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
 export type Device = (typeof DEVICES)[number];
@@ -23,6 +25,8 @@ export interface GenerateRequest {
   dypeScale?: number;
   /** λt, 0 … MAX_DYPE_EXPONENT, or 'auto' (by scale factor); defaults to the bundle's `defaults.dypeExponent`. */
   dypeExponent?: DypeExponent;
+  /** yarn and dy-yarn on non-square images: each axis by its own length (default) or both by the longer. */
+  yarnScaling?: YarnScaling;
 }
 
 export interface PreviewImage {

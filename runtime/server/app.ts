@@ -345,7 +345,7 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     return [side, side];
   }
 
-  function resolveParams(body: Pick<JobBody, 'prompt' | 'width' | 'height' | 'seed' | 'steps' | 'guidance' | 'method' | 'format' | 'dypeScale' | 'dypeExponent'>): JobParams {
+  function resolveParams(body: Pick<JobBody, 'prompt' | 'width' | 'height' | 'seed' | 'steps' | 'guidance' | 'method' | 'format' | 'dypeScale' | 'dypeExponent' | 'yarnScaling'>): JobParams {
     const [w, h] = defaultSize();
     return {
       prompt: body.prompt,
@@ -358,6 +358,7 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
       format: body.format ?? 'png',
       dypeScale: body.dypeScale ?? info.defaultDypeScale,
       dypeExponent: body.dypeExponent ?? info.defaultDypeExponent,
+      yarnScaling: body.yarnScaling ?? 'anisotropic',
     };
   }
 

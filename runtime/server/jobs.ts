@@ -5,7 +5,7 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { GENERATION_METHODS, IMAGE_FORMATS, type DypeExponent, type GenerateResult, type GenerationMethod, type ImageFormat } from '../pipeline/types.ts';
+import { GENERATION_METHODS, IMAGE_FORMATS, YARN_SCALINGS, type DypeExponent, type GenerateResult, type GenerationMethod, type ImageFormat, type YarnScaling } from '../pipeline/types.ts';
 import { TEMP_SUFFIX, writeFileAtomic } from '../files/atomic.ts';
 import { JOB_ERRORS, type JobError } from './errors.ts';
 import { JOB_ID_PATTERN } from './schemas.ts';
@@ -31,6 +31,7 @@ export interface JobParams {
   /** DyPE λs and λt as requested ('auto' stays 'auto'; the result records the value used). */
   dypeScale: number;
   dypeExponent: DypeExponent;
+  yarnScaling: YarnScaling;
 }
 
 /** The engine's result metadata (everything but the bytes), plus where the bytes are. */
@@ -78,6 +79,7 @@ const JobRecordSchema = z.object({
     // records written before λ could be set ran with the then fixed λs = λt = 2
     dypeScale: z.number().default(2),
     dypeExponent: z.union([z.literal('auto'), z.number()]).default(2),
+    yarnScaling: z.enum(YARN_SCALINGS).default('anisotropic'),
   }),
   request: z.record(z.string(), z.unknown()),
   source: z.enum(['jobs', 'openai']),

@@ -3,7 +3,7 @@
  * (so limits match what the server enforces); paths must cover ROUTES exactly (a test checks).
  */
 import { z } from 'zod';
-import { AUTO_DYPE_EXPONENTS, GENERATION_METHODS, IMAGE_FORMATS } from '../pipeline/types.ts';
+import { AUTO_DYPE_EXPONENTS, GENERATION_METHODS, IMAGE_FORMATS, YARN_SCALINGS } from '../pipeline/types.ts';
 import { ERRORS } from './errors.ts';
 import { JOB_STATES } from './jobs.ts';
 import { PAIRING_CODE_LENGTH } from './pairing.ts';
@@ -286,6 +286,7 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
                 format: { enum: [...IMAGE_FORMATS] },
                 dypeScale: { type: 'number' },
                 dypeExponent,
+                yarnScaling: { enum: [...YARN_SCALINGS] },
               },
             },
             source: { enum: ['jobs', 'openai'] },

@@ -3,7 +3,7 @@
  * Schemas are built once per engine, because the limits come from the model and the machine.
  */
 import { z } from 'zod';
-import { IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, MAX_STEPS, MIN_SIDE, type GenerationMethod } from '../pipeline/types.ts';
+import { IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, MAX_STEPS, MIN_SIDE, YARN_SCALINGS, type GenerationMethod } from '../pipeline/types.ts';
 import type { EngineInfo } from './engine.ts';
 import { ApiError } from './errors.ts';
 
@@ -106,6 +106,8 @@ export function buildSchemas(info: EngineInfo, limits: Limits) {
       /** DyPE λs and λt (ComfyUI-DyPE's dype_scale, dype_exponent); default: the model's. */
       dypeScale: numberIn(0, MAX_DYPE_SCALE).optional(),
       dypeExponent: dypeExponent.optional(),
+      /** yarn / dy-yarn on non-square sizes; default anisotropic (each axis by its own length). */
+      yarnScaling: z.enum(YARN_SCALINGS, { error: `must be one of ${YARN_SCALINGS.join(', ')}` }).optional(),
     })
     .superRefine((v, ctx) => pixelCheck(limits, v.width ?? info.nativeResolution, v.height ?? info.nativeResolution, ctx, 'width'));
 

@@ -60,6 +60,7 @@ describe('dype CLI', () => {
   it('bad arguments fail with a clear message and exit code', async () => {
     await expect(dype('generate', '-p', 'x', '--method', 'fancy', '-o', join(root, 'x.png'))).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/--method.*fancy.*Allowed choices are dy-yarn/s) });
     await expect(dype('generate', '-p', 'x', '--dype-scale', '9', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/dype-scale must be a number from 0 to 8/) });
+    await expect(dype('generate', '-p', 'x', '--yarn-scaling', 'square', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/--yarn-scaling.*square.*Allowed choices are anisotropic, isotropic/s) });
     await expect(dype('generate', '-p', 'x', '--dype-exponent', 'fast', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/dype-exponent must be "auto" or a number from 0 to 8/) });
     await expect(dype('generate', '-p', 'x', '--steps', '-2', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/steps must be an integer/) });
     await expect(dype('generate', '-p', 'x', '--model', join(root, 'nope'), '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/model bundle folder not found/) });

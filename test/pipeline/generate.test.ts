@@ -82,6 +82,20 @@ describe('generate on the demo model', () => {
     expect(new Set(fedBy.values()).size).toBe(GENERATION_METHODS.length);
   });
 
+  it('isotropic YaRN feeds the banner\'s short axis the long axis\'s scale', async () => {
+    const abort = new AbortController();
+    let omega: Float32Array | undefined;
+    const run = pipeline.generate({ ...base, width: 4096, height: 1024, steps: 1, method: 'yarn', yarnScaling: 'isotropic' }, {
+      signal: abort.signal,
+      onStepFeeds: (_step, _sigma, feeds) => void (omega = feeds.rope_omega.data as Float32Array),
+      onProgress: () => abort.abort(),
+    });
+    await expect(run).rejects.toMatchObject({ code: 'cancelled' });
+    const square = axisRope(14, 64, 1, { method: 'yarn', dynamic: false, baseLength: 16 });
+    expect(Array.from(omega!.subarray(2, 9))).toEqual(Array.from(square.omega, Math.fround)); // rows: 16 tokens, scaled as 64
+    expect(Array.from(omega!.subarray(9, 16))).toEqual(Array.from(square.omega, Math.fround));
+  });
+
   it('auto λt follows the documented thresholds: 0.5 at 1.5×, 1 at 2.5×, 2 at 4× native', () => {
     const pick = (width: number, height: number) => pipeline.resolveRequest({ ...base, width, height, dypeExponent: 'auto' });
     expect(pick(1536, 1024)).toMatchObject({ dypeExponent: 0.5, dypeExponentAuto: true });
@@ -188,6 +202,7 @@ describe('generate on the demo model', () => {
     await expect(pipeline.generate({ ...base, dypeScale: Number.NaN })).rejects.toThrow(/dypeScale/);
     await expect(pipeline.generate({ ...base, dypeExponent: -1 })).rejects.toThrow(/dypeExponent must be "auto" or a number from 0 to 8, got -1/);
     await expect(pipeline.generate({ ...base, dypeExponent: 'fast' as never })).rejects.toThrow(/dypeExponent/);
+    await expect(pipeline.generate({ ...base, yarnScaling: 'square' as never })).rejects.toThrow(/yarnScaling must be one of anisotropic, isotropic/);
   });
 });
 

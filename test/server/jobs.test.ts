@@ -8,7 +8,7 @@ import { JobStore, type JobRecord } from '../../runtime/server/jobs.ts';
 const record = (id: string, state: JobRecord['state']): JobRecord => ({
   id,
   state,
-  params: { prompt: 'p', width: 64, height: 64, seed: 1, steps: 4, guidance: null, method: 'dy-yarn', format: 'png', dypeScale: 2, dypeExponent: 'auto' },
+  params: { prompt: 'p', width: 64, height: 64, seed: 1, steps: 4, guidance: null, method: 'dy-yarn', format: 'png', dypeScale: 2, dypeExponent: 'auto', yarnScaling: 'anisotropic' },
   request: { prompt: 'p' },
   source: 'jobs',
   createdAt: new Date(0).toISOString(),

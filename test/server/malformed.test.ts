@@ -31,6 +31,7 @@ const badValues: Record<string, unknown[]> = {
   method: ['DY-YARN', '', 'yarn2', 5, null, ['yarn'], {}, 'dype', ' yarn'],
   format: ['jpeg', 'PNG', 'gif', '', 1, null, 'webp', ['png']],
   dypeScale: [-0.1, 8.01, '2', null, true, [], {}, 1e9],
+  yarnScaling: ['ISOTROPIC', 'square', '', 1, null, ['isotropic']],
   dypeExponent: ['AUTO', 'fast', '', '2', -1, 8.5, null, true, [], {}, ['auto']],
   id: ['', '../etc', 'a/b', 'a'.repeat(65), '-start', '_start', 'é', 5, null, 'a b', 'a.b', '..', 'con\u0000', {}, 'Foo', 'ABC', 'con', 'CON', 'nul', 'aux', 'prn', 'com1', 'LPT9'],
 };
