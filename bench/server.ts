@@ -18,7 +18,7 @@ const ROUNDS = 7;
 
 /** An engine that is never asked to generate: only its info is read. */
 const idleEngine: Engine = {
-  info: { model: 'bench', demo: true, nativeResolution: 256, pixelsPerToken: 16, maxSide: 1024, maxPixels: 1 << 20, provider: 'cpu', defaultSteps: 4, defaultGuidance: null, methods: GENERATION_METHODS },
+  info: { model: 'bench', demo: true, nativeResolution: 256, pixelsPerToken: 16, maxSide: 1024, maxPixels: 1 << 20, provider: 'cpu', defaultSteps: 4, defaultGuidance: null, defaultDypeScale: 2, defaultDypeExponent: 2, methods: GENERATION_METHODS },
   generate: () => Promise.reject(new Error('not used')),
 };
 

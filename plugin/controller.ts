@@ -2,9 +2,9 @@
  * The main thread's state (settings, companion limits, running jobs, out-of-date frames) and one
  * handler per UI message and Figma event. Handlers never throw: failures become a notice.
  */
-import { type Density, type FrameJobBody, type Generation, type GenerationParams, type Limits, MAX_IMAGE_SIDE, type Placement, type ResultMeta, type SelectionState, type Settings, type UiToMainOf } from '../runtime/contract/index.ts';
+import { type Density, type Generation, type GenerationParams, type Limits, MAX_IMAGE_SIDE, type Placement, type ResultMeta, type SelectionState, type Settings, type UiToMainOf } from '../runtime/contract/index.ts';
 import { emit } from './events.ts';
-import { DEFAULT_LIMITS, targetPixelSize } from './defaults.ts';
+import { DEFAULT_LIMITS, frameJobBody, targetPixelSize } from './defaults.ts';
 import { findGeneratedFrames, frameInfo, outdatedReason, readGeneration } from './frame-record.ts';
 import { absolutePosition, createFrame, insideInstance, pageOf, plainError, resolvePlacement, selectedFrames } from './nodes.ts';
 import { type ActiveJob, restoreFrameAsync, showPreview } from './preview.ts';
@@ -119,17 +119,7 @@ export function createController(command: string | undefined) {
     const page = pageOf(frame);
     if (!page) return `“${frame.name}” is not on a page.`;
     const jobId = newJobId();
-    const body: FrameJobBody = {
-      id: jobId,
-      prompt: params.prompt,
-      width: size.width,
-      height: size.height,
-      seed: params.seed,
-      method: params.method,
-      format: params.format,
-      ...(params.steps === null ? {} : { steps: params.steps }),
-      ...(params.guidance === null ? {} : { guidance: params.guidance }),
-    };
+    const body = frameJobBody(jobId, params, size);
     const at = absolutePosition(frame);
     const job: ActiveJob = {
       request: { jobId, nodeId: frame.id, frameName: frame.name, body },
@@ -361,7 +351,7 @@ function instanceRefusal(name: string, size: { width: number; height: number }):
 }
 
 function paramsOf(g: Generation): GenerationParams {
-  return { prompt: g.prompt, method: g.method, steps: g.steps, guidance: g.guidance, seed: g.seed, format: g.format, density: g.density };
+  return { prompt: g.prompt, method: g.method, steps: g.steps, guidance: g.guidance, dypeScale: g.dypeScale, dypeExponent: g.dypeExponent, seed: g.seed, format: g.format, density: g.density };
 }
 
 function fieldsOf(meta: ResultMeta, density: Density): GenerationFields {
@@ -370,6 +360,8 @@ function fieldsOf(meta: ResultMeta, density: Density): GenerationFields {
     method: meta.method,
     steps: meta.steps,
     guidance: meta.guidance,
+    dypeScale: meta.dypeScale,
+    dypeExponent: meta.dypeExponent,
     seed: meta.seed,
     format: meta.format,
     density,

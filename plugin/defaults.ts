@@ -1,8 +1,9 @@
 /**
- * What the main thread assumes until told otherwise, and the pixel size a frame asks for. No figma
- * global here: the UI test harness, which plays the main thread, uses these too.
+ * What the main thread assumes until told otherwise, and what a frame asks for: its pixel size and
+ * its companion request. No figma global here: the UI test harness, which plays the main thread,
+ * uses these too.
  */
-import { COMPANION_ORIGINS, type Density, type Limits, type PixelSize, type Settings } from '../runtime/contract/index.ts';
+import { COMPANION_ORIGINS, type Density, type FrameJobBody, type GenerationParams, type Limits, type PixelSize, type Settings } from '../runtime/contract/index.ts';
 
 /** What the settings are until the user changes them. */
 export const DEFAULT_SETTINGS: Settings = {
@@ -13,6 +14,8 @@ export const DEFAULT_SETTINGS: Settings = {
   method: 'dy-yarn',
   steps: null,
   guidance: null,
+  dypeScale: null,
+  dypeExponent: null,
   seed: 42,
   seedLocked: false,
   format: 'png',
@@ -47,6 +50,23 @@ export function targetPixelSize(width: number, height: number, density: Density,
     else ph--;
   }
   return { width: pw, height: ph, clamped: true };
+}
+
+/** The companion request for one frame: fields left at the model's default (null) are left out. */
+export function frameJobBody(id: string, params: GenerationParams, size: { width: number; height: number }): FrameJobBody {
+  return {
+    id,
+    prompt: params.prompt,
+    width: size.width,
+    height: size.height,
+    seed: params.seed,
+    method: params.method,
+    format: params.format,
+    ...(params.steps === null ? {} : { steps: params.steps }),
+    ...(params.guidance === null ? {} : { guidance: params.guidance }),
+    ...(params.dypeScale === null ? {} : { dypeScale: params.dypeScale }),
+    ...(params.dypeExponent === null ? {} : { dypeExponent: params.dypeExponent }),
+  };
 }
 
 function clamp(v: number, lo: number, hi: number): number {

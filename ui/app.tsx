@@ -104,8 +104,8 @@ export function App() {
     if (!settings) return;
     const seed = settings.seedLocked ? settings.seed : randomSeed();
     if (seed !== settings.seed) update({ seed });
-    const { prompt, method, steps, guidance, format, density } = settings;
-    emit('generate', { params: { prompt: prompt.trim(), method, steps, guidance, seed, format, density } });
+    const { prompt, method, steps, guidance, dypeScale, dypeExponent, format, density } = settings;
+    emit('generate', { params: { prompt: prompt.trim(), method, steps, guidance, dypeScale, dypeExponent, seed, format, density } });
   }
 
   async function reapply(job: JobView) {

@@ -288,6 +288,8 @@ export async function loadResult(
     seed: result.seed,
     steps: result.steps,
     guidance: params?.guidance ?? null,
+    dypeScale: params?.dypeScale ?? null,
+    dypeExponent: params?.dypeExponent ?? null,
     method: result.method,
     format: result.format,
     model: result.model,

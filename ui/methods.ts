@@ -3,6 +3,7 @@ import type { Method } from '../runtime/contract/index.ts';
 /** What the advanced menu says about each method (the contract's METHODS gives the order). */
 export const METHOD_INFO: Readonly<Record<Method, { label: string; help: string }>> = {
   'dy-yarn': { label: 'DyPE-YaRN (recommended)', help: 'Re-tunes positions every step with YaRN: coarse layout first, then fine detail. Best at high resolution.' },
+  'dy-vision-yarn': { label: 'DyPE Vision-YaRN', help: 'YaRN per image axis with one shared NTK scale: keeps structure on wide banners, tall posters and phone screens.' },
   'dy-ntk': { label: 'DyPE-NTK', help: 'Dynamic NTK-aware scaling: smooth results, slightly softer fine detail than DyPE-YaRN.' },
   'dy-pi': { label: 'DyPE-PI', help: 'Dynamic position interpolation: the simplest DyPE variant; can blur the finest detail.' },
   yarn: { label: 'YaRN (static)', help: 'The same YaRN scaling at every step: good layout, less crisp detail than DyPE.' },

@@ -4,7 +4,7 @@ import { extname, resolve } from 'node:path';
 import { MAX_SEED } from '../contract/index.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { loadPipeline } from '../pipeline/index.ts';
-import type { Device, GenerationMethod, ImageFormat } from '../pipeline/types.ts';
+import type { Device, DypeExponent, GenerationMethod, ImageFormat, YarnScaling } from '../pipeline/types.ts';
 import { resolveModelDir } from './model.ts';
 
 export interface GenerateCliOptions {
@@ -15,6 +15,9 @@ export interface GenerateCliOptions {
   steps?: number;
   method: GenerationMethod;
   guidance?: number;
+  dypeScale?: number;
+  dypeExponent?: DypeExponent;
+  yarnScaling: YarnScaling;
   model?: string;
   device: Device;
   format?: ImageFormat;
@@ -40,7 +43,7 @@ export async function generateCommand(opts: GenerateCliOptions): Promise<void> {
   process.once('SIGINT', onSigint);
   try {
     const result = await pipeline.generate(
-      { prompt: opts.prompt, width: opts.width, height: opts.height, seed, steps: opts.steps, guidance: opts.guidance, method: opts.method, format: opts.format ?? formatFromName(output) },
+      { prompt: opts.prompt, width: opts.width, height: opts.height, seed, steps: opts.steps, guidance: opts.guidance, method: opts.method, dypeScale: opts.dypeScale, dypeExponent: opts.dypeExponent, yarnScaling: opts.yarnScaling, format: opts.format ?? formatFromName(output) },
       {
         signal: abort.signal,
         onEvent: (event) => {
@@ -54,7 +57,8 @@ export async function generateCommand(opts: GenerateCliOptions): Promise<void> {
     await writeFileAtomic(output, result.image);
     const t = result.timings;
     console.log(
-      `${output}: ${result.width}×${result.height} ${result.format}, seed ${result.seed}, ${result.steps} steps ${result.method} | ` +
+      `${output}: ${result.width}×${result.height} ${result.format}, seed ${result.seed}, ${result.steps} steps ${result.method} ` +
+        `(λs ${result.dypeScale}, λt ${result.dypeExponent}${result.dypeExponentAuto ? ' auto' : ''}) | ` +
         `${t.perStepMs.toFixed(0)} ms/step, total ${(t.totalMs / 1000).toFixed(2)} s (decode ${(t.decodeMs / 1000).toFixed(2)} s), ` +
         `peak RSS ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
     );

@@ -31,7 +31,7 @@ export async function infoCommand(opts: { model?: string; device: Device }): Pro
     `native       ${c.nativeResolution}² px, ${c.pixelsPerToken} px per token, ${c.latentChannels} latent channels`,
     `limits       ${c.limits.maxSide} px per side, ${(c.limits.maxPixels / 1e6).toFixed(1)} MP`,
     `rope         axes ${c.rope.axesDim.join('/')}, θ ${c.rope.theta}, fed as ${pipeline.info.ropeInputs === 'omega' ? 'rope_omega + rope_mscale' : 'rope_cos + rope_sin tables'}`,
-    `defaults     ${c.defaults.steps} steps${c.defaults.guidance === null ? '' : `, guidance ${c.defaults.guidance}`}`,
+    `defaults     ${c.defaults.steps} steps${c.defaults.guidance === null ? '' : `, guidance ${c.defaults.guidance}`}, DyPE λs ${c.defaults.dypeScale}, λt ${c.defaults.dypeExponent}`,
     `schedule     ${bundle.shift.dynamic ? 'dynamic shift (capped)' : `fixed shift ${bundle.shift.shift ?? 1}`}`,
     `provider     ${pipeline.info.provider} (auto order here: ${autoProviders().join(' → ')})`,
     `installed    ${providers.filter((p) => p.bundled).map((p) => p.name).join(', ')}; separate install: ${providers.filter((p) => !p.bundled).map((p) => p.name).join(', ') || 'none'}`,

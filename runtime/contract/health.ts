@@ -1,6 +1,6 @@
 /** GET /v1/health: liveness and what this companion can do. No token needed. */
 import { z } from 'zod';
-import { GENERATION_METHODS, IMAGE_FORMATS } from './rules.ts';
+import { fields, GENERATION_METHODS, IMAGE_FORMATS } from './rules.ts';
 
 export const HealthSchema = z.object({
   ok: z.literal(true),
@@ -20,6 +20,9 @@ export const HealthSchema = z.object({
   provider: z.string(),
   defaultSteps: z.number().int(),
   defaultGuidance: z.number().nullable(),
+  /** The model's DyPE λs and λt (absent on companions from before λ could be set). */
+  defaultDypeScale: fields.dypeScale.optional(),
+  defaultDypeExponent: fields.dypeExponent.optional(),
   methods: z.array(z.enum(GENERATION_METHODS)),
   formats: z.array(z.enum(IMAGE_FORMATS)),
   /** Running plus waiting jobs. */

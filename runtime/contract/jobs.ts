@@ -1,7 +1,7 @@
 /**
  * Jobs on the wire: the body of POST /v1/jobs, the job view the companion answers with, and the one
  * event shape of GET /v1/jobs/{id}/events. Adding a field to the job body is one line in
- * `jobBodySchema`; its type, the OpenAPI document and every check follow from it.
+ * `jobBodyShape`; its type, the OpenAPI document and every check follow from it.
  */
 import { z } from 'zod';
 import { fields, GENERATION_METHODS, IMAGE_FORMATS, intIn, MAX_SIDE, MAX_STEPS, MIN_SIDE, type GenerationMethod } from './rules.ts';
@@ -54,6 +54,9 @@ function jobBodyShape(limits: JobLimits) {
     guidance: fields.guidance.optional(),
     method: z.enum(methods, { error: `must be one of ${methods.join(', ')}` }).optional(),
     format: fields.format.optional(),
+    dypeScale: fields.dypeScale.optional(),
+    dypeExponent: fields.dypeExponent.optional(),
+    yarnScaling: fields.yarnScaling.optional(),
   };
 }
 
@@ -87,6 +90,9 @@ export function isTerminal(state: JobState): boolean {
   return TERMINAL_STATES.has(state);
 }
 
+/** λs and λt of every job from before they could be set. */
+const LEGACY_DYPE_LAMBDA = 2;
+
 /** Everything the engine is asked to do, defaults resolved. */
 export const JobParamsSchema = z.object({
   prompt: z.string(),
@@ -97,6 +103,14 @@ export const JobParamsSchema = z.object({
   guidance: z.number().nullable(),
   method: z.enum(GENERATION_METHODS),
   format: z.enum(IMAGE_FORMATS),
+  // DyPE λ as asked ('auto' stays 'auto'; the result has the value used). Records written before λ
+  // could be set ran with the then fixed λs = λt = 2.
+  dypeScale: z.number().default(LEGACY_DYPE_LAMBDA),
+  dypeExponent: z
+    .union([z.literal('auto'), z.number()])
+    .default(LEGACY_DYPE_LAMBDA)
+    .meta({ description: 'DyPE λt as asked ("auto" stays "auto"; result.dypeExponent is the value used).' }),
+  yarnScaling: fields.yarnScaling.default('anisotropic'),
 });
 export type JobParams = z.output<typeof JobParamsSchema>;
 
@@ -125,6 +139,9 @@ export const JobResultViewSchema = z.looseObject({
   seed: z.number().int(),
   steps: z.number().int(),
   method: z.enum(GENERATION_METHODS),
+  dypeScale: z.number().default(LEGACY_DYPE_LAMBDA).meta({ description: 'DyPE λs used.' }),
+  dypeExponent: z.number().default(LEGACY_DYPE_LAMBDA).meta({ description: 'DyPE λt used (an "auto" request resolved to its value).' }),
+  dypeExponentAuto: z.boolean().default(false).meta({ description: 'True when λt was picked by "auto".' }),
   model: z.string(),
   timings: z.record(z.string(), z.number()),
   peakRssBytes: z.number().int().optional(),

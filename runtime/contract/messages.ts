@@ -36,6 +36,10 @@ export type Density = z.output<typeof DensitySchema>;
 const stepsOrDefault = fields.steps.nullable();
 /** null: the model's default. */
 const guidanceOrDefault = fields.guidance.nullable();
+/** DyPE λs; null: the model's default. */
+const dypeScaleOrDefault = fields.dypeScale.nullable();
+/** DyPE λt or 'auto'; null: the model's default. */
+const dypeExponentOrDefault = fields.dypeExponent.nullable();
 
 /** Kept in figma.clientStorage by the main thread, merged over its defaults field by field. */
 export const SettingsSchema = z.object({
@@ -48,6 +52,8 @@ export const SettingsSchema = z.object({
   method: fields.method,
   steps: stepsOrDefault,
   guidance: guidanceOrDefault,
+  dypeScale: dypeScaleOrDefault,
+  dypeExponent: dypeExponentOrDefault,
   seed: fields.seed,
   /** Unlocked: the UI picks a new random seed for every Generate. */
   seedLocked: z.boolean(),
@@ -65,6 +71,8 @@ export const GenerationParamsSchema = z.object({
   method: fields.method,
   steps: stepsOrDefault,
   guidance: guidanceOrDefault,
+  dypeScale: dypeScaleOrDefault,
+  dypeExponent: dypeExponentOrDefault,
   seed: fields.seed,
   format: fields.format,
   density: DensitySchema,
@@ -73,6 +81,9 @@ export type GenerationParams = z.output<typeof GenerationParamsSchema>;
 
 /** Stored on a frame (pluginData "generation", JSON) once an image was applied to it. */
 export const GenerationSchema = GenerationParamsSchema.extend({
+  // frames generated before λ could be set have none: the model's default
+  dypeScale: dypeScaleOrDefault.default(null),
+  dypeExponent: dypeExponentOrDefault.default(null),
   version: z.literal(1),
   jobId: z.string(),
   model: z.string(),
@@ -152,6 +163,9 @@ export const ResultMetaSchema = z.object({
   guidance: guidanceOrDefault,
   method: fields.method,
   format: fields.format,
+  /** As requested (null: the model's default was asked for). */
+  dypeScale: dypeScaleOrDefault,
+  dypeExponent: dypeExponentOrDefault,
   model: z.string(),
 });
 export type ResultMeta = z.output<typeof ResultMetaSchema>;

@@ -3,10 +3,12 @@
  * options, the plugin's messages and settings): one zod schema per field, built here once.
  */
 import { z } from 'zod';
-import { GENERATION_METHODS, IMAGE_FORMATS, MAX_STEPS, MIN_SIDE } from '../pipeline/names.ts';
+import { YARN_SCALINGS } from '../dype/options.ts';
+import { AUTO_DYPE_EXPONENTS, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, MAX_STEPS, MIN_SIDE, resolveDypeExponent } from '../pipeline/names.ts';
 
-export { GENERATION_METHODS, IMAGE_FORMATS, MAX_STEPS, MIN_SIDE };
-export type { GenerationMethod, ImageFormat } from '../pipeline/names.ts';
+export { AUTO_DYPE_EXPONENTS, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, MAX_STEPS, MIN_SIDE, resolveDypeExponent, YARN_SCALINGS };
+export type { DypeExponent, GenerationMethod, ImageFormat } from '../pipeline/names.ts';
+export type { YarnScaling } from '../dype/options.ts';
 
 export const MAX_PROMPT = 2000;
 export const MAX_SEED = 2 ** 32 - 1;
@@ -48,6 +50,10 @@ export function numberIn(min: number, max: number) {
 /** Characters are Unicode code points (an emoji counts once), as zod counts them. */
 const promptRule = `must be a string of 1 to ${MAX_PROMPT} characters, not counting leading and trailing spaces`;
 
+const exponentRule = `must be "auto" or a number from 0 to ${MAX_DYPE_EXPONENT}`;
+/** What `auto` picks, in words: "2 from 3.5×, 1 from 2×, 0.5 from 0×" (scale = longer side / native side). */
+export const AUTO_DYPE_RULE = AUTO_DYPE_EXPONENTS.map((step) => `${step.exponent} from ${step.fromScale}×`).join(', ');
+
 /** One schema per field of a generation; sides are checked against an engine's limits by `jobBodySchema`. */
 export const fields = {
   prompt: z.string({ error: promptRule }).trim().min(1, { error: promptRule }).max(MAX_PROMPT, { error: promptRule }),
@@ -58,4 +64,12 @@ export const fields = {
   guidance: numberIn(0, MAX_GUIDANCE),
   method: z.enum(GENERATION_METHODS, { error: `must be one of ${GENERATION_METHODS.join(', ')}` }),
   format: z.enum(IMAGE_FORMATS, { error: `must be one of ${IMAGE_FORMATS.join(', ')}` }),
+  /** DyPE λs (ComfyUI-DyPE's dype_scale): how strongly positions are rescaled at t = 1. */
+  dypeScale: numberIn(0, MAX_DYPE_SCALE).meta({ description: 'DyPE λs: how strongly positions are rescaled at the first step.' }),
+  /** DyPE λt (dype_exponent): how fast that fades; `auto` picks it by the scale factor (names.ts). */
+  dypeExponent: z
+    .union([z.literal('auto'), z.number().min(0, { error: exponentRule }).max(MAX_DYPE_EXPONENT, { error: exponentRule })], { error: exponentRule })
+    .meta({ description: `DyPE λt, or "auto": by the scale factor (longer side / native side): ${AUTO_DYPE_RULE}.` }),
+  /** yarn / dy-yarn on non-square sizes: each axis by its own length (anisotropic) or both by the longer. */
+  yarnScaling: z.enum(YARN_SCALINGS, { error: `must be one of ${YARN_SCALINGS.join(', ')}` }),
 };

@@ -71,7 +71,7 @@ export function demoBundleConfig(options: DemoBundleOptions = {}): BundleConfigI
     rope: { axesDim: [...d.ropeAxesDim], theta: d.ropeTheta, inputs: options.ropeInputs ?? 'omega' },
     text: { clipMaxLength: d.clipMaxLength, t5MaxLength: d.t5MaxLength },
     preview: { latentRgbFactors: PREVIEW_RGB_FACTORS.map((r) => [...r] as [number, number, number]), latentRgbBias: [...PREVIEW_RGB_BIAS] },
-    defaults: { steps: 8, guidance: guidance ? 3.5 : null },
+    defaults: { steps: 8, guidance: guidance ? 3.5 : null, dypeScale: 2, dypeExponent: 2 },
     // Native-size tiles (1024 px); the margin covers the decoder's receptive field, so tiled = whole.
     decode: { tile: 32, overlap: 12, margin: DEMO_DIMS.vaeHalo },
     limits: { maxSide: 8192, maxPixels: 8192 * 8192 },

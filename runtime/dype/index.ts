@@ -1,8 +1,8 @@
-export type { RopeMethod, DypeOptions, ResolvedDypeOptions } from './options.ts';
-export { ROPE_METHODS, FLUX_DYPE_DEFAULTS, resolveDypeOptions } from './options.ts';
-export type { AxisRope } from './axis.ts';
+export type { RopeMethod, DypeOptions, ResolvedDypeOptions, YarnScaling } from './options.ts';
+export { ROPE_METHODS, YARN_SCALINGS, FLUX_DYPE_DEFAULTS, resolveDypeOptions } from './options.ts';
+export type { AxisRope, AxisContext } from './axis.ts';
 export { axisRope } from './axis.ts';
 export type { TokenGrid, RopeFrequencies } from './tables.ts';
-export { fluxRopeTables, fluxRopeFrequencies, axisLengths } from './tables.ts';
+export { fluxRopeTables, fluxRopeFrequencies, axisLengths, globalScale } from './tables.ts';
 export type { ShiftConfig } from './schedule.ts';
 export { flowMatchSigmas, calculateShift, timeShift, FLUX_DEV_SHIFT } from './schedule.ts';

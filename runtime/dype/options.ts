@@ -1,7 +1,14 @@
 /** Options shared by every RoPE method; validated once and frozen. */
-export type RopeMethod = 'base' | 'pi' | 'ntk' | 'yarn';
+export type RopeMethod = 'base' | 'pi' | 'ntk' | 'yarn' | 'vision-yarn';
 
-export const ROPE_METHODS: readonly RopeMethod[] = ['base', 'pi', 'ntk', 'yarn'];
+export const ROPE_METHODS: readonly RopeMethod[] = ['base', 'pi', 'ntk', 'yarn', 'vision-yarn'];
+
+/**
+ * How YaRN picks its scale on a non-square image: 'anisotropic' (the release) scales each axis by its
+ * own length; 'isotropic' scales every spatial axis by the longer one, as if the image were square.
+ */
+export const YARN_SCALINGS = ['anisotropic', 'isotropic'] as const;
+export type YarnScaling = (typeof YARN_SCALINGS)[number];
 
 export interface DypeOptions {
   method: RopeMethod;
@@ -15,6 +22,8 @@ export interface DypeOptions {
   /** λ_t: how fast the scaling fades as t → 0 (κ(t) = t^λ_t). */
   lambdaT?: number;
   axesDim?: number[];
+  /** Only for method 'yarn'; default 'anisotropic'. */
+  yarnScaling?: YarnScaling;
 }
 
 export type ResolvedDypeOptions = Readonly<Required<Omit<DypeOptions, 'axesDim'>>> & {
@@ -63,6 +72,10 @@ export function resolveDypeOptions(opts: DypeOptions): ResolvedDypeOptions {
     throw new RangeError('DypeOptions.axesDim must be a non-empty array of even integers');
   }
   axesDim.forEach((d, i) => checkAxisDim(d, `DypeOptions.axesDim[${i}]`));
+  const yarnScaling = opts.yarnScaling ?? 'anisotropic';
+  if (!YARN_SCALINGS.includes(yarnScaling)) {
+    throw new RangeError(`DypeOptions.yarnScaling must be one of ${YARN_SCALINGS.join(', ')}, got ${String(yarnScaling)}`);
+  }
   const baseLength = positiveFinite('baseLength', opts.baseLength ?? FLUX_DYPE_DEFAULTS.baseLength);
   const theta = positiveFinite('theta', opts.theta ?? FLUX_DYPE_DEFAULTS.theta);
   if (theta <= 1) throw new RangeError(`DypeOptions.theta must be > 1, got ${theta}`);
@@ -74,6 +87,7 @@ export function resolveDypeOptions(opts: DypeOptions): ResolvedDypeOptions {
     lambdaS: nonNegativeFinite('lambdaS', opts.lambdaS ?? FLUX_DYPE_DEFAULTS.lambdaS),
     lambdaT: nonNegativeFinite('lambdaT', opts.lambdaT ?? FLUX_DYPE_DEFAULTS.lambdaT),
     axesDim: Object.freeze([...axesDim]),
+    yarnScaling,
   });
 }
 

@@ -27,11 +27,17 @@ export function axisLengths(grid: TokenGrid, axisCount: number): number[] {
   return Array.from({ length: axisCount }, (_, a) => (a === 1 ? grid.height : a === 2 ? grid.width : 1));
 }
 
-/** ω and mscale of every axis for one step. */
+/** max(1, L/B) over the spatial axes: how far past native the image goes on its longer side. */
+export function globalScale(grid: TokenGrid, baseLength: number): number {
+  return Math.max(1, grid.height / baseLength, grid.width / baseLength);
+}
+
+/** ω and mscale of every axis for one step; axis 0 (the text/time axis) always stays native. */
 export function gridAxisRopes(grid: TokenGrid, t: number, o: ResolvedDypeOptions): AxisRope[] {
   checkGrid(grid);
   const lengths = axisLengths(grid, o.axesDim.length);
-  return o.axesDim.map((dim, a) => (a === 0 ? axisRopeResolved(dim, 1, t, { ...o, method: 'base' }) : axisRopeResolved(dim, lengths[a], t, o)));
+  const context = { globalScale: globalScale(grid, o.baseLength) };
+  return o.axesDim.map((dim, a) => (a === 0 ? axisRopeResolved(dim, 1, t, { ...o, method: 'base' }) : axisRopeResolved(dim, lengths[a], t, o, context)));
 }
 
 export interface RopeFrequencies {

@@ -45,26 +45,24 @@ export function rampWeights(low: number, high: number, count: number): Float64Ar
   return weights;
 }
 
+/** Dimension ranges [low, high] of YaRN's two ramps: β (linear ↔ NTK) and γ (scaled ↔ native). */
+export interface RampRanges {
+  beta: readonly [number, number];
+  gamma: readonly [number, number];
+}
+
 /**
- * NTK-by-parts: dims with few rotations over B get linear interpolation, dims with many keep
- * NTK, then the fastest (γ) dims are pulled back to native. κ scales all four thresholds.
+ * NTK-by-parts blend shared by YaRN and vision-YaRN: dims with few rotations over B get linear
+ * interpolation (ω/s_linear), dims with many keep NTK (base θ·s_ntk^(d/(d−2))), then the fastest
+ * (γ) dims are pulled back to native.
  */
-export function yarnOmega(
-  dim: number,
-  theta: number,
-  baseLength: number,
-  scale: number,
-  thresholdScale: number,
-): Float64Array {
+export function blendByParts(dim: number, theta: number, linearScale: number, ntkScale: number, ranges: RampRanges): Float64Array {
   const half = dim / 2;
   const base = ropeOmega(dim, theta);
-  const linear = linearOmega(dim, theta, scale);
-  const ntk = ropeOmega(dim, theta * ntkBaseFactor(dim, scale));
-
-  const [bLow, bHigh] = correctionRange(YARN_BETA[0] * thresholdScale, YARN_BETA[1] * thresholdScale, dim, theta, baseLength);
-  const toLinear = rampWeights(bLow, bHigh, half);
-  const [gLow, gHigh] = correctionRange(YARN_GAMMA[0] * thresholdScale, YARN_GAMMA[1] * thresholdScale, dim, theta, baseLength);
-  const toBlended = rampWeights(gLow, gHigh, half);
+  const linear = linearOmega(dim, theta, linearScale);
+  const ntk = ropeOmega(dim, theta * ntkBaseFactor(dim, ntkScale));
+  const toLinear = rampWeights(ranges.beta[0], ranges.beta[1], half);
+  const toBlended = rampWeights(ranges.gamma[0], ranges.gamma[1], half);
 
   const omega = new Float64Array(half);
   for (let j = 0; j < half; j++) {
@@ -72,6 +70,18 @@ export function yarnOmega(
     omega[j] = blended * toBlended[j] + base[j] * (1 - toBlended[j]);
   }
   return omega;
+}
+
+/** YaRN as in the DyPE release: one scale s for both sides, κ multiplies all four thresholds. */
+export function yarnOmega(
+  dim: number,
+  theta: number,
+  baseLength: number,
+  scale: number,
+  thresholdScale: number,
+): Float64Array {
+  const range = (low: number, high: number) => correctionRange(low * thresholdScale, high * thresholdScale, dim, theta, baseLength);
+  return blendByParts(dim, theta, scale, scale, { beta: range(...YARN_BETA), gamma: range(...YARN_GAMMA) });
 }
 
 /** YaRN attention temperature: cos and sin are scaled by 1 + 0.1·ln(s). */

@@ -1,5 +1,6 @@
 /** Schema of a bundle's `dype.json` (our own file beside the diffusers/optimum ONNX layout). */
 import { z } from 'zod';
+import { fields } from '../contract/rules.ts';
 
 const rgbRow = z.tuple([z.number(), z.number(), z.number()]);
 
@@ -49,6 +50,10 @@ export const BundleConfigSchema = z
         steps: z.number().int().positive(),
         /** null for models without a guidance embedding (schnell). */
         guidance: z.number().positive().nullable(),
+        /** DyPE λs (ComfyUI-DyPE's dype_scale) for requests that leave it out. */
+        dypeScale: fields.dypeScale.default(2),
+        /** DyPE λt (dype_exponent), or 'auto' to pick it by the scale factor (see names.ts). */
+        dypeExponent: fields.dypeExponent.default(2),
       })
       .strict(),
     /** Tiled VAE decode, in latent pixels; defaults to native-size tiles with a quarter overlap. */

@@ -14,10 +14,11 @@ import { estimateX0, previewPng, projectLatent } from './preview.ts';
 import { PromptTokenizer } from './text.ts';
 import { z } from 'zod';
 import { fields, intIn } from '../contract/rules.ts';
-import { GENERATION_METHODS, MIN_SIDE, type Device, type Engine, type EngineInfo, type GenerateOptions, type GenerateRequest, type GenerateResult, type GenerationMethod } from './types.ts';
+import { GENERATION_METHODS, MIN_SIDE, resolveDypeExponent, type Device, type Engine, type EngineInfo, type GenerateOptions, type GenerateRequest, type GenerateResult, type GenerationMethod } from './types.ts';
 
 export const METHOD_ROPE: Readonly<Record<GenerationMethod, { method: RopeMethod; dynamic: boolean }>> = Object.freeze({
   'dy-yarn': { method: 'yarn', dynamic: true },
+  'dy-vision-yarn': { method: 'vision-yarn', dynamic: true },
   'dy-ntk': { method: 'ntk', dynamic: true },
   'dy-pi': { method: 'pi', dynamic: true },
   yarn: { method: 'yarn', dynamic: false },
@@ -57,7 +58,8 @@ export function planSize(width: number, height: number, pixelsPerToken: number):
   };
 }
 
-type ResolvedRequest = Required<GenerateRequest>;
+/** Every field filled in; an `auto` λt is resolved for the size, and `dypeExponentAuto` remembers it was. */
+type ResolvedRequest = Required<Omit<GenerateRequest, 'dypeExponent'>> & { dypeExponent: number; dypeExponentAuto: boolean };
 
 /** Text encoder outputs the pipeline reads, as optimum (transformers) and BFL's exporter name them. */
 export const CLIP_POOLED_OUTPUTS = ['pooler_output', 'pooled_embeddings'] as const;
@@ -93,6 +95,8 @@ export class Pipeline implements Engine {
       provider: t.provider,
       defaultSteps: c.defaults.steps,
       defaultGuidance: c.defaults.guidance,
+      defaultDypeScale: c.defaults.dypeScale,
+      defaultDypeExponent: c.defaults.dypeExponent,
       methods: GENERATION_METHODS,
       ropeInputs,
       guidanceEmbeds: t.has('guidance'),
@@ -149,6 +153,7 @@ export class Pipeline implements Engine {
     if (width * height > c.limits.maxPixels) {
       throw new PipelineError('size_out_of_range', `${width}×${height} is ${width * height} px; this model allows at most ${c.limits.maxPixels}`);
     }
+    const exponent = checkField(fields.dypeExponent, req.dypeExponent ?? c.defaults.dypeExponent, 'dypeExponent');
     return {
       prompt: checkField(z.string({ error: 'must be a string' }), req.prompt, 'prompt'),
       width,
@@ -158,6 +163,10 @@ export class Pipeline implements Engine {
       guidance: checkField(fields.guidance, req.guidance ?? c.defaults.guidance ?? 0, 'guidance'),
       method: checkField(fields.method, req.method ?? 'dy-yarn', 'method'),
       format: checkField(fields.format, req.format ?? 'png', 'format'),
+      dypeScale: checkField(fields.dypeScale, req.dypeScale ?? c.defaults.dypeScale, 'dypeScale'),
+      dypeExponent: resolveDypeExponent(exponent, width, height, c.nativeResolution),
+      dypeExponentAuto: exponent === 'auto',
+      yarnScaling: checkField(fields.yarnScaling, req.yarnScaling ?? 'anisotropic', 'yarnScaling'),
     };
   }
 
@@ -190,6 +199,9 @@ export class Pipeline implements Engine {
     const grid = { height: plan.rows, width: plan.cols, textTokens };
     const rope: DypeOptions = {
       ...METHOD_ROPE[req.method],
+      lambdaS: req.dypeScale,
+      lambdaT: req.dypeExponent,
+      yarnScaling: req.yarnScaling,
       baseLength: c.nativeResolution / c.pixelsPerToken,
       theta: c.rope.theta,
       axesDim: c.rope.axesDim,
@@ -264,6 +276,7 @@ export class Pipeline implements Engine {
       size: `${req.width}x${req.height}`,
       steps: String(req.steps),
       method: req.method,
+      dype: `scale ${req.dypeScale}, exponent ${req.dypeExponent}${req.dypeExponentAuto ? ' (auto)' : ''}`,
       guidance: String(req.guidance),
       model: c.name,
       parameters: JSON.stringify({ ...req, model: c.name }),
@@ -281,6 +294,9 @@ export class Pipeline implements Engine {
       seed: req.seed,
       steps: req.steps,
       method: req.method,
+      dypeScale: req.dypeScale,
+      dypeExponent: req.dypeExponent,
+      dypeExponentAuto: req.dypeExponentAuto,
       model: c.name,
       timings: {
         totalMs: performance.now() - started,

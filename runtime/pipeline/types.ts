@@ -1,8 +1,10 @@
 /** The pipeline's public contract: what callers (CLI, server) pass in and get back. */
-import type { GenerationMethod, ImageFormat } from './names.ts';
+import type { YarnScaling } from '../dype/index.ts';
+import type { DypeExponent, GenerationMethod, ImageFormat } from './names.ts';
 import type { TensorData } from './ort.ts';
 
 export * from './names.ts';
+export { YARN_SCALINGS, type YarnScaling } from '../dype/index.ts';
 
 export const DEVICES = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
 export type Device = (typeof DEVICES)[number];
@@ -20,6 +22,12 @@ export interface GenerateRequest {
   guidance?: number;
   method?: GenerationMethod;
   format?: ImageFormat;
+  /** λs, 0 … MAX_DYPE_SCALE; defaults to the bundle's `defaults.dypeScale`. */
+  dypeScale?: number;
+  /** λt, 0 … MAX_DYPE_EXPONENT, or 'auto' (by scale factor); defaults to the bundle's `defaults.dypeExponent`. */
+  dypeExponent?: DypeExponent;
+  /** yarn and dy-yarn on non-square images: each axis by its own length (default) or both by the longer. */
+  yarnScaling?: YarnScaling;
 }
 
 export interface PreviewImage {
@@ -79,6 +87,10 @@ export interface GenerateResult {
   seed: number;
   steps: number;
   method: GenerationMethod;
+  /** λs and λt used (an `auto` exponent resolved to its value; `dypeExponentAuto` says it was). */
+  dypeScale: number;
+  dypeExponent: number;
+  dypeExponentAuto: boolean;
   model: string;
   timings: {
     totalMs: number;
@@ -112,6 +124,8 @@ export interface EngineInfo {
   defaultSteps: number;
   /** null for models without a guidance embedding. */
   defaultGuidance: number | null;
+  defaultDypeScale: number;
+  defaultDypeExponent: DypeExponent;
   methods: readonly GenerationMethod[];
 }
 

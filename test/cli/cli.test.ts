@@ -28,11 +28,20 @@ describe('dype CLI', () => {
     const out = join(root, 'out', 'kite.png');
     const { stdout, stderr } = await dype('generate', '--prompt', 'a red kite', '-W', '1000', '-H', '600', '--seed', '5', '--steps', '2', '--model', bundle, '--device', 'cpu', '-o', out);
     expect(stderr).toMatch(/demo model/);
-    expect(stdout).toMatch(/1000×600 png, seed 5, 2 steps dy-yarn \| \d+ ms\/step, total [\d.]+ s .*peak RSS \d+ MiB/);
+    expect(stdout).toMatch(/1000×600 png, seed 5, 2 steps dy-yarn \(λs 2, λt 2\) \| \d+ ms\/step, total [\d.]+ s .*peak RSS \d+ MiB/);
     const png = readFileSync(out);
     const meta = await sharp(png).metadata();
     expect([meta.width, meta.height]).toEqual([1000, 600]);
     expect(readPngText(png)).toMatchObject({ prompt: 'a red kite', seed: '5', steps: '2' });
+  });
+
+  it('a 4096×1024 banner with dy-vision-yarn records the method and λ values, auto resolved by the 4× scale', async () => {
+    const out = join(root, 'banner.png');
+    const { stdout } = await dype('generate', '-p', 'banner', '-W', '4096', '-H', '1024', '--seed', '3', '--steps', '2', '--method', 'dy-vision-yarn', '--dype-scale', '1.5', '--dype-exponent', 'auto', '--model', bundle, '--device', 'cpu', '-o', out);
+    expect(stdout).toMatch(/4096×1024 png, seed 3, 2 steps dy-vision-yarn \(λs 1.5, λt 2 auto\)/);
+    const text = readPngText(readFileSync(out));
+    expect(text).toMatchObject({ method: 'dy-vision-yarn', dype: 'scale 1.5, exponent 2 (auto)' });
+    expect(JSON.parse(text.parameters)).toMatchObject({ method: 'dy-vision-yarn', dypeScale: 1.5, dypeExponent: 2, dypeExponentAuto: true });
   });
 
   it('the output format follows the file name', async () => {
@@ -50,6 +59,9 @@ describe('dype CLI', () => {
 
   it('bad arguments fail with a clear message and exit code', async () => {
     await expect(dype('generate', '-p', 'x', '--method', 'fancy', '-o', join(root, 'x.png'))).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/--method.*fancy.*Allowed choices are dy-yarn/s) });
+    await expect(dype('generate', '-p', 'x', '--dype-scale', '9', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/dype-scale must be a number from 0 to 8/) });
+    await expect(dype('generate', '-p', 'x', '--yarn-scaling', 'square', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/--yarn-scaling.*square.*Allowed choices are anisotropic, isotropic/s) });
+    await expect(dype('generate', '-p', 'x', '--dype-exponent', 'fast', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/dype-exponent must be "auto" or a number from 0 to 8/) });
     await expect(dype('generate', '-p', 'x', '--steps', '-2', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/steps must be an integer/) });
     // the same rules as the companion's (contract/rules.ts)
     await expect(dype('generate', '-p', 'x', '--guidance', '31', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/guidance must be a number from 0 to 30/) });

@@ -184,7 +184,7 @@ describe('dype convert on a diffusers folder', () => {
     expect(converted.transformer).toMatchObject({ naming: 'diffusers', guidance: false });
     expect(converted.components[0].files).toHaveLength(2);
     expect(converted.tokenizers.map((t) => t.from)).toEqual([join(hub, 'tokenizer'), join(hub, 'tokenizer_2')]);
-    expect(readBundle(out).config.defaults).toEqual({ steps: 4, guidance: null });
+    expect(readBundle(out).config.defaults).toEqual({ steps: 4, guidance: null, dypeScale: 2, dypeExponent: 2 });
     const pipeline = await loadPipeline(out, { device: 'cpu' });
     try {
       expect(pipeline.info.guidanceEmbeds).toBe(false);

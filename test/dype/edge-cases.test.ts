@@ -144,3 +144,71 @@ describe('schedule variants', () => {
     expect(s[s.length - 1]).toBe(0);
   });
 });
+
+describe('vision-YaRN', () => {
+  const vision: DypeOptions = { method: 'vision-yarn', dynamic: true };
+
+  it('images not larger than native keep native ω and mscale 1 on every axis', () => {
+    for (const grid of [{ height: 64, width: 64, textTokens: 2 }, { height: 32, width: 48, textTokens: 0 }]) {
+      for (const t of [1, 0.4, 0]) {
+        const { omega, mscale } = fluxRopeFrequencies(grid, t, vision);
+        expectClose(omega, [...native(16), ...native(56), ...native(56)]);
+        mscale.forEach((m) => expect(m).toBe(1));
+      }
+    }
+  });
+
+  it('a 4:1 banner scales its short axis through the global NTK scale, with one mscale', () => {
+    const { omega, mscale } = fluxRopeFrequencies({ height: 64, width: 256, textTokens: 0 }, 1, vision);
+    expectClose(omega.subarray(0, 8), native(16));
+    expect(Math.abs(omega[8 + 5] - native(56)[5])).toBeGreaterThan(1e-4); // rows: 64 = B, still rescaled
+    expect(mscale[0]).toBe(1);
+    expect(mscale[10]).toBeCloseTo(1 + 0.1 * Math.log(4), 12);
+    expect(mscale[40]).toBe(mscale[10]);
+  });
+
+  it('mscale fades from 1 + 0.1·ln s to 1 as t^λt', () => {
+    expect(axisRope(56, 256, 0.5, vision).mscale).toBeCloseTo(1 + 0.1 * Math.log(4) * 0.25, 12);
+    expect(axisRope(56, 256, 0, vision).mscale).toBe(1);
+  });
+
+  it('static vision-YaRN ignores t and keeps the full mscale', () => {
+    const a = axisRope(56, 200, 0.1, { method: 'vision-yarn', dynamic: false });
+    const b = axisRope(56, 200, 1, { method: 'vision-yarn', dynamic: false });
+    expectClose(a.omega, b.omega);
+    expect(a.mscale).toBeCloseTo(1 + 0.1 * Math.log(200 / 64), 12);
+  });
+
+  it('strong λs pushes γ₁^k past B/2π rotations: the γ ramp inverts to native, as in the reference', () => {
+    expectClose(axisRope(56, 256, 1, { ...vision, lambdaS: 4 }).omega, native(56), 1e-12);
+  });
+
+  it('rejects a global scale smaller than the axis own scale', () => {
+    expect(() => axisRope(56, 256, 1, vision, { globalScale: 2 })).toThrow(/globalScale must be a finite number >= max\(1, length \/ baseLength\) = 4/);
+    expect(() => axisRope(56, 64, 1, vision, { globalScale: Number.NaN })).toThrow(/globalScale/);
+  });
+});
+
+describe('isotropic YaRN', () => {
+  const iso: DypeOptions = { method: 'yarn', dynamic: false, yarnScaling: 'isotropic' };
+
+  it('scales both axes of a 4:1 banner by the longer one, as a square image of that side', () => {
+    const banner = fluxRopeFrequencies({ height: 64, width: 256, textTokens: 0 }, 1, iso);
+    const square = fluxRopeFrequencies({ height: 256, width: 256, textTokens: 0 }, 1, { method: 'yarn', dynamic: false });
+    expectClose(banner.omega, square.omega);
+    expectClose(banner.mscale, square.mscale);
+  });
+
+  it('anisotropic (the default) keeps the short axis native', () => {
+    const { omega } = fluxRopeFrequencies({ height: 64, width: 256, textTokens: 0 }, 1, { ...iso, yarnScaling: 'anisotropic' });
+    expectClose(omega.subarray(8, 36), native(56));
+  });
+
+  it('is native on images not larger than native', () => {
+    expectClose(fluxRopeFrequencies({ height: 64, width: 40, textTokens: 0 }, 1, iso).omega, [...native(16), ...native(56), ...native(56)]);
+  });
+
+  it('rejects an unknown scaling by name', () => {
+    expect(() => axisRope(56, 256, 1, { ...iso, yarnScaling: 'square' as never })).toThrow(/yarnScaling must be one of anisotropic, isotropic/);
+  });
+});

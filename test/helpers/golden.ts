@@ -25,3 +25,9 @@ export interface GoldenScheduleCase {
   mu: number;
   sigmas: number[];
 }
+
+export interface GoldenVisionYarnCase {
+  input: { height: number; width: number; t: number; dype_scale: number; dype_exponent: number };
+  grid_tokens: [number, number];
+  axes: { dim: number; omega: number[]; mscale: number }[];
+}

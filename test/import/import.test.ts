@@ -142,7 +142,7 @@ describe('variants', () => {
     const { output, report } = await importFixture({ guidance: false, outer: 'mul', interleave: 'expand' });
     expect(report.variant).toBe('schnell');
     expect(report.config.text.t5MaxLength).toBe(256);
-    expect(report.config.defaults).toEqual({ steps: 4, guidance: null });
+    expect(report.config.defaults).toEqual({ steps: 4, guidance: null, dypeScale: 2, dypeExponent: 2 });
     expect(JSON.parse(readFileSync(join(output, 'scheduler/scheduler_config.json'), 'utf8'))).toMatchObject({ use_dynamic_shifting: false, shift: 1 });
     const pipeline = await loadPipeline(output, { device: 'cpu' });
     try {

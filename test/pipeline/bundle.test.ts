@@ -44,6 +44,19 @@ describe('broken bundles', () => {
     await expect(loadPipeline(dir)).rejects.toThrow(/dype.json is invalid: .*patchSize.*extra|dype.json is invalid/);
   });
 
+  it('dype.json sets the λ defaults: auto is resolved per request, out-of-range values are refused by name', async () => {
+    const dir = await fresh();
+    const path = join(dir, 'dype.json');
+    const original = JSON.parse(readFileSync(path, 'utf8'));
+    writeFileSync(path, JSON.stringify({ ...original, defaults: { ...original.defaults, dypeScale: 9 } }));
+    await expect(loadPipeline(dir, { device: 'cpu' })).rejects.toThrow(/dype.json is invalid: .*defaults.dypeScale/);
+    writeFileSync(path, JSON.stringify({ ...original, defaults: { ...original.defaults, dypeScale: 1, dypeExponent: 'auto' } }));
+    const pipeline = await loadPipeline(dir, { device: 'cpu' });
+    cleanups.push(() => void pipeline.dispose());
+    expect([pipeline.info.defaultDypeScale, pipeline.info.defaultDypeExponent]).toEqual([1, 'auto']);
+    expect(pipeline.resolveRequest({ prompt: 'x', width: 2560, height: 1024, seed: 1 })).toMatchObject({ dypeScale: 1, dypeExponent: 1, dypeExponentAuto: true });
+  });
+
   it('a scheduler config with a non-numeric shift', async () => {
     const dir = await fresh();
     writeFileSync(join(dir, 'scheduler/scheduler_config.json'), JSON.stringify({ use_dynamic_shifting: true, max_shift: 'high' }));

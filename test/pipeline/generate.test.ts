@@ -5,7 +5,7 @@ import { axisRope } from '../../runtime/dype/index.ts';
 import { decodeTiled } from '../../runtime/pipeline/decode.ts';
 import { readPngText } from '../../runtime/pipeline/image.ts';
 import { createSession } from '../../runtime/pipeline/ort.ts';
-import { loadPipeline, METHOD_ROPE, type Pipeline, type GenerateRequest } from '../../runtime/pipeline/index.ts';
+import { GENERATION_METHODS, loadPipeline, METHOD_ROPE, type Pipeline, type GenerateRequest } from '../../runtime/pipeline/index.ts';
 import { gaussianNoise } from '../../runtime/pipeline/noise.ts';
 import { tempDemoBundle } from '../helpers/demo.ts';
 import { DEMO_DIMS } from '../../runtime/demo/index.ts';
@@ -34,12 +34,84 @@ describe('generate on the demo model', () => {
     expect(a.equals(await bytes({ prompt: 'a field of sunflowers' }))).toBe(false);
   });
 
-  it('at the native size every method gives the same pixels', async () => {
-    const rgb = async (method: GenerateRequest['method']) => (await pixels((await pipeline.generate({ ...base, method })).image)).data;
+  it('at the native size every method feeds native ω with mscale 1 and gives the same pixels', async () => {
+    const native = [4, 14, 14].flatMap((dim) => Array.from(axisRope(dim, 1, 1, { method: 'base', dynamic: false }).omega, Math.fround));
+    const rgb = async (method: GenerateRequest['method']) => {
+      const result = await pipeline.generate({ ...base, method }, {
+        onEvent: (e) => {
+          if (e.kind !== 'step') return;
+          expect(Array.from(e.feeds.rope_omega.data as Float32Array), method).toEqual(native);
+          expect((e.feeds.rope_mscale.data as Float32Array).every((m) => m === 1), method).toBe(true);
+        },
+      });
+      return (await pixels(result.image)).data;
+    };
     const ref = await rgb('base');
-    for (const method of ['dy-yarn', 'dy-ntk', 'dy-pi', 'yarn', 'ntk', 'pi'] as const) {
+    for (const method of GENERATION_METHODS.filter((m) => m !== 'base')) {
       expect((await rgb(method)).equals(ref), method).toBe(true);
     }
+  });
+
+  it('at 4× native (a 4096×1024 banner) every method is fed its own ω at each step, with the λ values asked for', async () => {
+    const fedBy = new Map<string, string>();
+    for (const method of GENERATION_METHODS) {
+      const abort = new AbortController();
+      const fed: { sigma: number; omega: Float32Array; mscale: Float32Array }[] = [];
+      // stopped after the last step: the feeds are what this test is about, the decode is not
+      const run = pipeline.generate({ ...base, width: 4096, height: 1024, steps: 2, method, dypeScale: 1.5, dypeExponent: 'auto' }, {
+        signal: abort.signal,
+        onEvent: (e) => {
+          if (e.kind !== 'step') return;
+          // feeds are valid during the call only: keep copies
+          fed.push({ sigma: e.sigma, omega: (e.feeds.rope_omega.data as Float32Array).slice(), mscale: (e.feeds.rope_mscale.data as Float32Array).slice() });
+          if (e.step === e.steps) abort.abort();
+        },
+      });
+      await expect(run).rejects.toMatchObject({ code: 'cancelled' });
+      expect(fed.map((f) => f.sigma)[0]).toBe(1);
+      expect(fed.length).toBe(2);
+      // 16×64 tokens on a 16-token native grid: the long axis is 4×, and auto picks λt = 2 at 4×
+      const rope = { ...METHOD_ROPE[method], baseLength: 16, axesDim: [4, 14, 14], lambdaS: 1.5, lambdaT: 2 };
+      for (const { sigma, omega, mscale } of fed) {
+        const axes = [axisRope(4, 1, sigma, { ...rope, method: 'base' }), axisRope(14, 16, sigma, rope, { globalScale: 4 }), axisRope(14, 64, sigma, rope, { globalScale: 4 })];
+        const expected = axes.flatMap((a) => Array.from(a.omega, (w) => ({ w, m: a.mscale })));
+        expect(omega.length).toBe(expected.length);
+        expected.forEach(({ w, m }, j) => {
+          expect(omega[j]).toBe(Math.fround(w));
+          expect(mscale[j]).toBe(Math.fround(m));
+        });
+      }
+      fedBy.set(method, JSON.stringify(fed.map((f) => [Array.from(f.omega), Array.from(f.mscale)])));
+    }
+    // every method feeds something no other method feeds
+    expect(new Set(fedBy.values()).size).toBe(GENERATION_METHODS.length);
+  });
+
+  it('isotropic YaRN feeds the banner\'s short axis the long axis\'s scale', async () => {
+    const abort = new AbortController();
+    let omega: Float32Array | undefined;
+    const run = pipeline.generate({ ...base, width: 4096, height: 1024, steps: 1, method: 'yarn', yarnScaling: 'isotropic' }, {
+      signal: abort.signal,
+      onEvent: (e) => {
+        if (e.kind !== 'step') return;
+        omega = (e.feeds.rope_omega.data as Float32Array).slice();
+        abort.abort();
+      },
+    });
+    await expect(run).rejects.toMatchObject({ code: 'cancelled' });
+    const square = axisRope(14, 64, 1, { method: 'yarn', dynamic: false, baseLength: 16 });
+    expect(Array.from(omega!.subarray(2, 9))).toEqual(Array.from(square.omega, Math.fround)); // rows: 16 tokens, scaled as 64
+    expect(Array.from(omega!.subarray(9, 16))).toEqual(Array.from(square.omega, Math.fround));
+  });
+
+  it('auto λt follows the documented thresholds: 0.5 at 1.5×, 1 at 2.5×, 2 at 4× native', () => {
+    const pick = (width: number, height: number) => pipeline.resolveRequest({ ...base, width, height, dypeExponent: 'auto' });
+    expect(pick(1536, 1024)).toMatchObject({ dypeExponent: 0.5, dypeExponentAuto: true });
+    expect(pick(2560, 2560)).toMatchObject({ dypeExponent: 1, dypeExponentAuto: true });
+    expect(pick(1024, 4096)).toMatchObject({ dypeExponent: 2, dypeExponentAuto: true });
+    expect(pipeline.resolveRequest({ ...base, width: 4096, dypeExponent: 0.7 })).toMatchObject({ dypeExponent: 0.7, dypeExponentAuto: false });
+    // the demo bundle's dype.json leaves both at λs = λt = 2
+    expect(pipeline.resolveRequest(base)).toMatchObject({ dypeScale: 2, dypeExponent: 2, dypeExponentAuto: false });
   });
 
   it('at 4× native, base / yarn / dy-yarn differ, and each step is fed axisRope at its σ', async () => {
@@ -149,6 +221,11 @@ describe('generate on the demo model', () => {
     // the contract's rules, as the companion and the CLI apply them
     await expect(pipeline.generate({ ...base, guidance: 31 })).rejects.toThrow('guidance must be a number from 0 to 30, got 31');
     await expect(pipeline.generate({ ...base, steps: 101 })).rejects.toMatchObject({ code: 'bad_request', message: 'steps must be an integer from 1 to 100, got 101' });
+    await expect(pipeline.generate({ ...base, dypeScale: 9 })).rejects.toThrow(/dypeScale must be a number from 0 to 8, got 9/);
+    await expect(pipeline.generate({ ...base, dypeScale: Number.NaN })).rejects.toThrow(/dypeScale/);
+    await expect(pipeline.generate({ ...base, dypeExponent: -1 })).rejects.toThrow(/dypeExponent must be "auto" or a number from 0 to 8, got -1/);
+    await expect(pipeline.generate({ ...base, dypeExponent: 'fast' as never })).rejects.toThrow(/dypeExponent/);
+    await expect(pipeline.generate({ ...base, yarnScaling: 'square' as never })).rejects.toThrow(/yarnScaling must be one of anisotropic, isotropic/);
   });
 });
 

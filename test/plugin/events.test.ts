@@ -32,7 +32,7 @@ describe('plugin events', () => {
     const seen: unknown[] = [];
     events.on('generate', (m) => void seen.push(m));
     events.on('reapply', (m) => void seen.push(m));
-    const params = { prompt: 'p', method: 'dy-yarn', steps: null, guidance: null, seed: 1, format: 'png', density: { kind: 'scale', scale: 2 } };
+    const params = { prompt: 'p', method: 'dy-yarn', steps: null, guidance: null, dypeScale: null, dypeExponent: null, seed: 1, format: 'png', density: { kind: 'scale', scale: 2 } };
     const bad = [
       { method: 'nonsense' },
       { density: { kind: 'scale', scale: -1 } },
@@ -42,11 +42,15 @@ describe('plugin events', () => {
       { steps: 0 },
       { guidance: -1 },
       { format: 'gif' },
+      { dypeScale: 8.5 },
+      { dypeScale: undefined },
+      { dypeExponent: 'fast' },
+      { dypeExponent: -0.5 },
     ];
     for (const patch of bad) await fake.send({ type: 'generate', params: { ...params, ...patch } });
-    const meta = { jobId: 'j', prompt: 'p', seed: 1, steps: 8, guidance: null, method: 'dy-yarn', format: 'png', model: 'm' };
+    const meta = { jobId: 'j', prompt: 'p', seed: 1, steps: 8, guidance: null, method: 'dy-yarn', format: 'png', dypeScale: null, dypeExponent: 'auto', model: 'm' };
     const image = { width: 1, height: 1, tiles: [{ x: 0, y: 0, width: 1, height: 1, bytes: new Uint8Array(1) }] };
-    for (const patch of [{ method: 'nonsense' }, { format: 'webp' }, { guidance: 'high' }]) await fake.send({ type: 'reapply', meta: { ...meta, ...patch }, image });
+    for (const patch of [{ method: 'nonsense' }, { format: 'webp' }, { guidance: 'high' }, { dypeExponent: 9 }]) await fake.send({ type: 'reapply', meta: { ...meta, ...patch }, image });
     expect(seen).toEqual([]);
     await fake.send({ type: 'generate', params });
     await fake.send({ type: 'reapply', meta, image });

@@ -13,6 +13,9 @@ describe('generate', () => {
     expect(job.nodeId).toBe(hero.id);
     expect(job.body).toMatchObject({ width: 2880, height: 1800, seed: 1234, prompt: 'a lighthouse at dawn', method: 'dy-yarn', steps: 8, format: 'png' });
     expect(job.body).not.toHaveProperty('guidance');
+    // λ left at the model's default (null) is not sent
+    expect(job.body).not.toHaveProperty('dypeScale');
+    expect(job.body).not.toHaveProperty('dypeExponent');
     expect(job.body.id).toBe(job.jobId);
     expect(job.jobId).toMatch(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/);
 
@@ -109,7 +112,8 @@ describe('generate', () => {
     let frame!: FrameNode;
     const { fake } = await startPlugin({ setup: (f) => void (frame = f.addFrame({ name: 'Poster', width: 500, height: 700 })) });
     await fake.select([frame]);
-    const [job] = await generate(fake, { prompt: 'x'.repeat(2000), steps: 12, guidance: 4, method: 'dy-ntk', seed: 99 });
+    const [job] = await generate(fake, { prompt: 'x'.repeat(2000), steps: 12, guidance: 4, method: 'dy-vision-yarn', dypeScale: 1.5, dypeExponent: 'auto', seed: 99 });
+    expect(job.body).toMatchObject({ method: 'dy-vision-yarn', dypeScale: 1.5, dypeExponent: 'auto' });
     await finishJob(fake, job);
 
     const stored = JSON.parse(frame.getPluginData('generation')) as Generation;
@@ -117,7 +121,9 @@ describe('generate', () => {
       version: 1,
       prompt: 'x'.repeat(2000),
       seed: 99,
-      method: 'dy-ntk',
+      method: 'dy-vision-yarn',
+      dypeScale: 1.5,
+      dypeExponent: 'auto',
       steps: 12,
       guidance: 4,
       width: 1000,

@@ -165,7 +165,7 @@ describe('job lifecycle', () => {
     await fake.select([frame]);
     const [job] = await generate(fake, { density: { kind: 'scale', scale: 1 } });
     const image = { width: 4096, height: 10, tiles: [{ x: 0, y: 0, width: 4096, height: 5, bytes: await png(4096, 5) }] };
-    await fake.send({ type: 'job-result', jobId: job.jobId, meta: { jobId: job.jobId, prompt: 'p', seed: 1, steps: 8, guidance: null, method: 'dy-yarn', format: 'png', model: 'm' }, image });
+    await fake.send({ type: 'job-result', jobId: job.jobId, meta: { jobId: job.jobId, prompt: 'p', seed: 1, steps: 8, guidance: null, method: 'dy-yarn', format: 'png', dypeScale: null, dypeExponent: null, model: 'm' }, image });
     expect(fake.notices.at(-1)).toEqual({ message: 'Could not place the image in “Strip”: The image tiles do not cover the 4096×10 image exactly.', error: true });
   });
 
@@ -178,7 +178,7 @@ describe('job lifecycle', () => {
     await fake.send({ type: 'job-preview', jobId: job.jobId, png: await png(16, 12) });
     // an untiled 5000 px image (the UI should have tiled it)
     const bytes = await png(5000, 200);
-    await fake.send({ type: 'job-result', jobId: job.jobId, meta: { jobId: job.jobId, prompt: 'p', seed: 1, steps: 8, guidance: 3.5, method: 'dy-yarn', format: 'png', model: 'm' }, image: { width: 5000, height: 200, tiles: [{ x: 0, y: 0, width: 5000, height: 200, bytes }] } });
+    await fake.send({ type: 'job-result', jobId: job.jobId, meta: { jobId: job.jobId, prompt: 'p', seed: 1, steps: 8, guidance: 3.5, method: 'dy-yarn', format: 'png', dypeScale: null, dypeExponent: null, model: 'm' }, image: { width: 5000, height: 200, tiles: [{ x: 0, y: 0, width: 5000, height: 200, bytes }] } });
     expect(frame.fills).toEqual(before);
     expect(frame.getPluginData('generation')).toBe('');
     expect(fake.lastMessage('job-failed')).toMatchObject({ jobId: job.jobId });
@@ -193,7 +193,7 @@ describe('job lifecycle', () => {
     const [job] = await generate(fake);
     const image = await resultImage(100, 100);
     image.tiles[0].bytes = new TextEncoder().encode('<html>not an image</html>');
-    await fake.send({ type: 'job-result', jobId: job.jobId, meta: { jobId: job.jobId, prompt: 'p', seed: 1, steps: 8, guidance: null, method: 'dy-yarn', format: 'png', model: 'm' }, image });
+    await fake.send({ type: 'job-result', jobId: job.jobId, meta: { jobId: job.jobId, prompt: 'p', seed: 1, steps: 8, guidance: null, method: 'dy-yarn', format: 'png', dypeScale: null, dypeExponent: null, model: 'm' }, image });
     expect(imageFills(frame)).toEqual([]);
     expect(fake.notices.at(-1)?.message).toMatch(/Figma could not read the image/);
   });

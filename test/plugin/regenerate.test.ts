@@ -133,6 +133,22 @@ describe('resize and regenerate', () => {
     expect(outdatedList(fake)).toEqual([]);
   });
 
+  it('regenerates with the stored λ values, and without them for frames from before λ could be set', async () => {
+    const { fake } = await startPlugin();
+    const [withLambda, old] = await generatedFrames(fake, [['Banner', 800, 200], ['Old', 400, 400]]);
+    const stored = JSON.parse(withLambda.getPluginData('generation'));
+    withLambda.setPluginData('generation', JSON.stringify({ ...stored, method: 'dy-vision-yarn', dypeScale: 3, dypeExponent: 'auto' }));
+    const { dypeScale: _s, dypeExponent: _e, ...oldRecord } = JSON.parse(old.getPluginData('generation'));
+    old.setPluginData('generation', JSON.stringify(oldRecord));
+
+    const sent = fake.messagesOf('start-jobs').length;
+    await fake.send({ type: 'regenerate', nodeIds: [withLambda.id, old.id] });
+    const jobs: JobRequest[] = fake.messagesOf('start-jobs')[sent].jobs;
+    expect(jobs[0].body).toMatchObject({ method: 'dy-vision-yarn', dypeScale: 3, dypeExponent: 'auto' });
+    expect(jobs[1].body).not.toHaveProperty('dypeScale');
+    expect(jobs[1].body).not.toHaveProperty('dypeExponent');
+  });
+
   it('regenerates every out-of-date frame in one batch', async () => {
     const { fake } = await startPlugin();
     const frames = await generatedFrames(fake, [

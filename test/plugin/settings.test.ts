@@ -12,6 +12,15 @@ describe('settings', () => {
     expect(fake.lastMessage('settings').settings).toEqual({ ...DEFAULT_SETTINGS, token: 'tok-123', density: { kind: 'longest', px: 3000 } });
   });
 
+  it('keeps λ settings in range ("auto" too) and drops the rest', async () => {
+    const { fake } = await startPlugin({ setup: (f) => void f.storage.set('settings', { dypeScale: 1.5, dypeExponent: 'auto' }) });
+    expect(fake.lastMessage('settings').settings).toMatchObject({ dypeScale: 1.5, dypeExponent: 'auto' });
+    await fake.send({ type: 'save-settings', patch: { dypeScale: 9, dypeExponent: 'fast' } as never });
+    expect(fake.storage.get('settings')).toMatchObject({ dypeScale: 1.5, dypeExponent: 'auto' });
+    await fake.send({ type: 'save-settings', patch: { dypeScale: null, dypeExponent: 0.5 } });
+    expect(fake.storage.get('settings')).toMatchObject({ dypeScale: null, dypeExponent: 0.5 });
+  });
+
   it('saves a patch (e.g. the token after pairing) over the stored settings', async () => {
     const { fake } = await startPlugin();
     await fake.send({ type: 'save-settings', patch: { token: 'paired-token', companionUrl: 'http://127.0.0.1:9999' } });

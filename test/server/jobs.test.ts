@@ -8,7 +8,7 @@ import { JobStore, type JobRecord } from '../../runtime/server/jobs.ts';
 const record = (id: string, state: JobRecord['state']): JobRecord => ({
   id,
   state,
-  params: { prompt: 'p', width: 64, height: 64, seed: 1, steps: 4, guidance: null, method: 'dy-yarn', format: 'png' },
+  params: { prompt: 'p', width: 64, height: 64, seed: 1, steps: 4, guidance: null, method: 'dy-yarn', format: 'png', dypeScale: 2, dypeExponent: 'auto', yarnScaling: 'anisotropic' },
   request: { prompt: 'p' },
   source: 'jobs',
   createdAt: new Date(0).toISOString(),
@@ -52,7 +52,7 @@ describe('JobStore', () => {
     dir = await mkdtemp(join(tmpdir(), 'dype-store-'));
     const store = new JobStore(dir);
     await store.open();
-    const done: JobRecord = { ...record('kept', 'done'), result: { file: 'kept.png', format: 'png', mimeType: 'image/png', width: 64, height: 64, bytes: 3, seed: 1, steps: 4, method: 'dy-yarn', model: 'm', timings: {} as never, peakRssBytes: 0 } };
+    const done: JobRecord = { ...record('kept', 'done'), result: { file: 'kept.png', format: 'png', mimeType: 'image/png', width: 64, height: 64, bytes: 3, seed: 1, steps: 4, method: 'dy-yarn', dypeScale: 2, dypeExponent: 2, dypeExponentAuto: false, model: 'm', timings: {} as never, peakRssBytes: 0 } };
     await Promise.all([store.save(record('cut', 'running')), store.save(record('waiting', 'queued')), store.save(done)]);
     await writeFile(join(dir, 'images', 'cut.png'), 'png');
     await writeFile(join(dir, 'images', 'kept.png'), 'png');
@@ -71,5 +71,19 @@ describe('JobStore', () => {
     const states: JobRecord['state'][] = ['queued', 'running', 'done', 'failed', 'cancelled'];
     await Promise.all(states.map((s) => store.save(record('z', s))));
     expect(JSON.parse(await readFile(join(dir, 'jobs', 'z.json'), 'utf8')).state).toBe('cancelled');
+  });
+
+  it('keeps λ values and reads records from before them as λs = λt = 2', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dype-store-'));
+    const store = new JobStore(dir);
+    await store.open();
+    await store.save(record('new', 'done'));
+    const old = record('old', 'done') as unknown as { params: Record<string, unknown> };
+    delete old.params.dypeScale;
+    delete old.params.dypeExponent;
+    await writeFile(join(dir, 'jobs', 'old.json'), JSON.stringify(old));
+    const { records } = await new JobStore(dir).open();
+    const params = Object.fromEntries(records.map((r) => [r.id, [r.params.dypeScale, r.params.dypeExponent]]));
+    expect(params).toEqual({ new: [2, 'auto'], old: [2, 2] });
   });
 });

@@ -78,6 +78,17 @@ describe('job lifecycle', () => {
     expect([decoded.width, decoded.height]).toEqual([200, 120]);
   });
 
+  it('passes λ values to the engine, fills the model defaults, and names a bad one', async () => {
+    const { job } = await h.api.run({ prompt: 'λ set', width: 64, height: 64, steps: 1, method: 'dy-vision-yarn', dypeScale: 0.5, dypeExponent: 'auto', yarnScaling: 'isotropic' });
+    expect(job.params).toMatchObject({ method: 'dy-vision-yarn', dypeScale: 0.5, dypeExponent: 'auto', yarnScaling: 'isotropic' });
+    expect(h.engine.calls.find((c) => c.request.prompt === 'λ set')!.request).toMatchObject({ method: 'dy-vision-yarn', dypeScale: 0.5, dypeExponent: 'auto' });
+    const defaults = await h.api.post('/v1/jobs', { prompt: 'λ', width: 64, height: 64, steps: 1 });
+    expect(defaults.body.params).toMatchObject({ dypeScale: 2, dypeExponent: 2, yarnScaling: 'anisotropic' });
+    const bad = await h.api.post('/v1/jobs', { prompt: 'λ', dypeExponent: 'fast' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({ code: 'invalid_field', field: 'dypeExponent', message: 'dypeExponent must be "auto" or a number from 0 to 8 (got "fast").' });
+  });
+
   it('replays the terminal event to a late subscriber and ends the stream', async () => {
     const { job } = await h.api.run({ prompt: 'late', width: 64, height: 64 });
     const stream = h.api.events(job.id);

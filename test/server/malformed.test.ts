@@ -30,6 +30,9 @@ const badValues: Record<string, unknown[]> = {
   guidance: [-0.1, 30.01, '3', null, true, 1e10, [], {}],
   method: ['DY-YARN', '', 'yarn2', 5, null, ['yarn'], {}, 'dype', ' yarn'],
   format: ['jpeg', 'PNG', 'gif', '', 1, null, 'webp', ['png']],
+  dypeScale: [-0.1, 8.01, '2', null, true, [], {}, 1e9],
+  yarnScaling: ['ISOTROPIC', 'square', '', 1, null, ['isotropic']],
+  dypeExponent: ['AUTO', 'fast', '', '2', -1, 8.5, null, true, [], {}, ['auto']],
   id: ['', '../etc', 'a/b', 'a'.repeat(65), '-start', '_start', 'é', 5, null, 'a b', 'a.b', '..', 'con\u0000', {}, 'Foo', 'ABC', 'con', 'CON', 'nul', 'aux', 'prn', 'com1', 'LPT9'],
 };
 

@@ -161,7 +161,7 @@ function storedRecord(id: string, createdAt: string): JobRecord {
   return {
     id,
     state: 'done',
-    params: { prompt: 'p', width: 64, height: 64, seed: 1, steps: 4, guidance: null, method: 'dy-yarn', format: 'png' },
+    params: { prompt: 'p', width: 64, height: 64, seed: 1, steps: 4, guidance: null, method: 'dy-yarn', format: 'png', dypeScale: 2, dypeExponent: 'auto', yarnScaling: 'anisotropic' },
     request: { prompt: 'p' },
     source: 'jobs',
     createdAt,

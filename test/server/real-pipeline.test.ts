@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDemoBundle } from '../../runtime/demo/cache.ts';
+import { readPngText } from '../../runtime/pipeline/image.ts';
 import { loadPipeline, type Pipeline } from '../../runtime/pipeline/index.ts';
 import { createCompanion, type Companion } from '../../runtime/server/index.ts';
 import { Api, TOKEN } from './helpers/companion.ts';
@@ -30,7 +31,8 @@ describe('companion with the real pipeline (demo bundle)', () => {
   it('reports the demo model in health', async () => {
     const health = await api.get('/v1/health');
     expect(health.status).toBe(200);
-    expect(health.body).toMatchObject({ ok: true, demo: true, model: engine.info.model, nativeResolution: engine.info.nativeResolution });
+    expect(health.body).toMatchObject({ ok: true, demo: true, model: engine.info.model, nativeResolution: engine.info.nativeResolution, defaultDypeScale: 2, defaultDypeExponent: 2 });
+    expect(health.body.methods).toContain('dy-vision-yarn');
   });
 
   it('generates an image of the asked size with progress and a preview over SSE', async () => {
@@ -65,6 +67,18 @@ describe('companion with the real pipeline (demo bundle)', () => {
     const progress = decoding.map((e) => e.progress);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
     expect(Math.max(...progress)).toBeLessThan(1);
+  });
+
+  it('generates a 4096×1024 banner with dy-vision-yarn and records the method and λ values in the job and the PNG', async () => {
+    const { job } = await api.run({ prompt: 'banner', width: 4096, height: 1024, seed: 9, steps: 2, method: 'dy-vision-yarn', dypeScale: 1.5, dypeExponent: 'auto' });
+    expect(job.state, JSON.stringify(job.error)).toBe('done');
+    expect(job.params).toMatchObject({ method: 'dy-vision-yarn', dypeScale: 1.5, dypeExponent: 'auto' });
+    // 4096 px on a 1024 px model is 4× native: auto picks λt = 2
+    expect(job.result).toMatchObject({ method: 'dy-vision-yarn', dypeScale: 1.5, dypeExponent: 2, dypeExponentAuto: true });
+    const image = await api.bytes(`/v1/jobs/${job.id}/image`);
+    const meta = await sharp(image.bytes).metadata();
+    expect([meta.width, meta.height]).toEqual([4096, 1024]);
+    expect(readPngText(image.bytes)).toMatchObject({ method: 'dy-vision-yarn', dype: 'scale 1.5, exponent 2 (auto)' });
   });
 
   it('cancels a running generation', async () => {

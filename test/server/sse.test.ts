@@ -28,7 +28,7 @@ class FloodEngine extends FakeEngine {
     }
     const image = await solidImage(req.width, req.height, req.seed, 'png');
     const timings = { totalMs: 0, encodeTextMs: 0, denoiseMs: 0, perStepMs: 0, decodeMs: 0, encodeMs: 0, ortMs: 0, denoiseOrtMs: 0 };
-    return { image, format: 'png', mimeType: 'image/png', width: req.width, height: req.height, seed: req.seed, steps, method: 'dy-yarn', model: this.info.model, timings, peakRssBytes: 0 };
+    return { image, format: 'png', mimeType: 'image/png', width: req.width, height: req.height, seed: req.seed, steps, method: 'dy-yarn', dypeScale: 2, dypeExponent: 2, dypeExponentAuto: false, model: this.info.model, timings, peakRssBytes: 0 };
   }
 }
 

@@ -10,8 +10,8 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Frame, type FrameLocator, type Page } from 'playwright-core';
-import type { FrameInfo, FrameJobBody, JobRequest, Limits, MainToUi, SelectionState, Settings, UiToMain } from '../../runtime/contract/index.ts';
-import { DEFAULT_LIMITS, DEFAULT_SETTINGS, targetPixelSize } from '../../plugin/defaults.ts';
+import type { FrameInfo, JobRequest, Limits, MainToUi, SelectionState, Settings, UiToMain } from '../../runtime/contract/index.ts';
+import { DEFAULT_LIMITS, DEFAULT_SETTINGS, frameJobBody, targetPixelSize } from '../../plugin/defaults.ts';
 import { ensureDemoBundle } from '../../runtime/demo/cache.ts';
 import { loadPipeline } from '../../runtime/pipeline/index.ts';
 import { createCompanion, formatPairingCode, type Companion } from '../../runtime/server/index.ts';
@@ -172,9 +172,7 @@ export class FakeMain {
         const targets = this.selection().frames;
         this.started = targets.map((f) => {
           const jobId = `ui-test-${Date.now().toString(36)}-${this.nextJob++}`;
-          const p = message.params;
-          const body: FrameJobBody = { id: jobId, prompt: p.prompt, width: f.target.width, height: f.target.height, seed: p.seed, method: p.method, format: p.format, ...(p.steps === null ? {} : { steps: p.steps }), ...(p.guidance === null ? {} : { guidance: p.guidance }) };
-          return { jobId, nodeId: f.id, frameName: f.name, body };
+          return { jobId, nodeId: f.id, frameName: f.name, body: frameJobBody(jobId, message.params, f.target) };
         });
         await this.send({ type: 'start-jobs', jobs: this.started });
         break;

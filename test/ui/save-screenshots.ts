@@ -73,7 +73,7 @@ try {
 
   // 4. frames resized since their image was made
   ui = await openUi(browser, html, { dark: true, settings: { companionUrl: demo.url, token: TOKEN, prompt: 'Misty forest' } });
-  const generation = { version: 1, prompt: 'Misty forest', seed: 7, method: 'dy-yarn', steps: 28, guidance: null, format: 'png', density: { kind: 'scale', scale: 2 }, jobId: 'j', model: 'dype-demo', width: 2880, height: 1620, frameWidth: 1440, frameHeight: 810, tiles: 1, imageHash: 'h', createdAt: '' } as const;
+  const generation = { version: 1, prompt: 'Misty forest', seed: 7, method: 'dy-yarn', steps: 28, guidance: null, dypeScale: null, dypeExponent: null, format: 'png', density: { kind: 'scale', scale: 2 }, jobId: 'j', model: 'dype-demo', width: 2880, height: 1620, frameWidth: 1440, frameHeight: 810, tiles: 1, imageHash: 'h', createdAt: '' } as const;
   await ui.main.send({
     type: 'outdated',
     frames: [

@@ -212,6 +212,36 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     await finish(ui);
   });
 
+  it('generates a 4096×1024 banner with DyPE Vision-YaRN, showing the λt auto picks before generating', async () => {
+    const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN, prompt: 'a wide banner', steps: 1, density: { kind: 'scale', scale: 2 } }, frames: [{ id: '1:9', name: 'Banner', width: 2048, height: 512 }] });
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    await ui.ui.getByText('Advanced').click();
+    await ui.ui.getByLabel('Method').selectOption('dy-vision-yarn');
+    expect(await ui.ui.locator('#method-help').textContent()).toMatch(/banners/);
+    expect(await ui.ui.getByTestId('dype-exponent').textContent()).toBe('λt 2 at 4.0× native'); // the model default, λt = 2
+    await ui.ui.getByLabel('DyPE fade λt').selectOption('auto');
+    await ui.ui.getByLabel('DyPE strength λs').fill('9');
+    await ui.ui.getByLabel('DyPE strength λs').press('Tab');
+    await ui.ui.getByRole('alert').filter({ hasText: 'λs must be a number from 0 to 8.' }).waitFor();
+    await ui.ui.getByLabel('DyPE strength λs').fill('1.5');
+    await ui.ui.getByLabel('DyPE strength λs').press('Tab');
+    await expect.poll(() => ui.ui.getByTestId('dype-exponent').textContent()).toBe('λt 2 (auto) at 4.0× native');
+    await ui.main.waitFor('save-settings', (m) => m.patch.dypeScale === 1.5);
+    await ui.shot(SHOTS, 'dype-controls');
+    await ui.ui.getByRole('button', { name: 'Generate' }).click();
+
+    const generate = await ui.main.waitFor('generate');
+    expect(generate.params).toMatchObject({ method: 'dy-vision-yarn', dypeScale: 1.5, dypeExponent: 'auto' });
+    const [job] = ui.main.started;
+    expect(job.body).toMatchObject({ width: 4096, height: 1024, method: 'dy-vision-yarn', dypeScale: 1.5, dypeExponent: 'auto' });
+    const result = await ui.main.waitFor('job-result', (m) => m.jobId === job.jobId, 60_000);
+    expect([result.image.width, result.image.height]).toEqual([4096, 1024]);
+    expect(result.meta).toMatchObject({ method: 'dy-vision-yarn', dypeScale: 1.5, dypeExponent: 'auto' });
+    const record = (await (await fetch(`${demo.url}/v1/jobs/${job.jobId}`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as { result: Record<string, unknown> };
+    expect(record.result).toMatchObject({ method: 'dy-vision-yarn', dypeScale: 1.5, dypeExponent: 2, dypeExponentAuto: true });
+    await finish(ui);
+  });
+
   it('shows the VAE decode after the last step, part by part', async () => {
     // 4096² px is 8×8 demo tiles: a couple of seconds of decoding after a single step
     const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN, prompt: 'big', steps: 1, density: { kind: 'scale', scale: 2 } }, frames: [{ id: '1:4', name: 'Poster', width: 2048, height: 2048 }] });
@@ -324,7 +354,7 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
 
   it('lists out-of-date frames and regenerates them; a relaunch regenerates once connected', async () => {
     const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN, prompt: 'x' } });
-    const generation = { version: 1, prompt: 'misty forest', seed: 7, method: 'dy-yarn', steps: 8, guidance: null, format: 'png', density: { kind: 'scale', scale: 2 }, jobId: 'j', model: 'dype-demo', width: 800, height: 400, frameWidth: 400, frameHeight: 200, tiles: 1, imageHash: 'h', createdAt: '' } as const;
+    const generation = { version: 1, prompt: 'misty forest', seed: 7, method: 'dy-yarn', steps: 8, guidance: null, dypeScale: null, dypeExponent: null, format: 'png', density: { kind: 'scale', scale: 2 }, jobId: 'j', model: 'dype-demo', width: 800, height: 400, frameWidth: 400, frameHeight: 200, tiles: 1, imageHash: 'h', createdAt: '' } as const;
     await ui.main.send({
       type: 'outdated',
       frames: [

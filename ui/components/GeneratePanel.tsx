@@ -1,4 +1,5 @@
-import { fields, MAX_IMAGE_SIDE, MAX_SEED, METHODS, type Density, type FrameInfo, type Method, type PixelSize, type SelectionState, type Settings } from '../../runtime/contract/index.ts';
+import { useState } from 'preact/hooks';
+import { fields, MAX_DYPE_SCALE, MAX_IMAGE_SIDE, MAX_SEED, METHODS, resolveDypeExponent, type Density, type DypeExponent, type FrameInfo, type Method, type PixelSize, type SelectionState, type Settings } from '../../runtime/contract/index.ts';
 import type { Health } from '../companion-client.ts';
 import { megapixels, randomSeed, shorten, size } from '../format.ts';
 import { METHOD_INFO } from '../methods.ts';
@@ -23,6 +24,22 @@ interface Target {
   target: PixelSize;
 }
 
+/** λt values offered besides the model default and auto (ComfyUI-DyPE's advice: 0.5, 1, 2). */
+const EXPONENT_CHOICES = [0.5, 1, 2, 3];
+
+/** What λt each target gets, said before generating; static methods do not use λ at all. */
+function exponentSummary(targets: Target[], method: Method, chosen: DypeExponent | null, health: Health | null): string {
+  if (!method.startsWith('dy-')) return 'Static methods do not use λs or λt.';
+  const exponent = chosen ?? health?.defaultDypeExponent;
+  if (!health || exponent === undefined || targets.length === 0) return 'k(t) = λs·t^λt: how strongly positions are rescaled, and how fast that fades.';
+  const parts = targets.slice(0, 3).map((t) => {
+    const scale = Math.max(t.target.width, t.target.height) / health.nativeResolution;
+    const value = resolveDypeExponent(exponent, t.target.width, t.target.height, health.nativeResolution);
+    return `${targets.length > 1 ? `${shorten(t.name, 16)}: ` : ''}λt ${value}${exponent === 'auto' ? ' (auto)' : ''} at ${scale.toFixed(1)}× native`;
+  });
+  return `${parts.join(' · ')}${targets.length > 3 ? ' …' : ''}`;
+}
+
 function targetsOf(selection: SelectionState): Target[] {
   if (selection.frames.length > 0) return selection.frames.map((f: FrameInfo) => ({ name: f.name, width: f.width, height: f.height, target: f.target }));
   if (selection.newFrame) return [{ name: 'New frame', ...selection.newFrame }];
@@ -37,6 +54,8 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
   const clamped = targets.some((t) => t.target.clamped);
   const count = selection.frames.length;
   const label = count > 1 ? `Generate ${count} images` : 'Generate';
+  const [scaleProblem, setScaleProblem] = useState<string | null>(null);
+  const exponentChoices = [...new Set([...EXPONENT_CHOICES, ...(typeof settings.dypeExponent === 'number' ? [settings.dypeExponent] : [])])].sort((a, b) => a - b);
 
   function setDensity(next: Density) {
     update({ density: next });
@@ -157,6 +176,61 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
         </select>
         <p id="method-help" class="muted small">
           {METHOD_INFO[settings.method].help}
+        </p>
+        <div class="grid2">
+          <div>
+            <label for="dype-scale">DyPE strength λs</label>
+            <input
+              id="dype-scale"
+              type="number"
+              min={0}
+              max={MAX_DYPE_SCALE}
+              step={0.1}
+              placeholder={health?.defaultDypeScale !== undefined ? `default ${health.defaultDypeScale}` : 'default'}
+              value={settings.dypeScale ?? ''}
+              aria-describedby="dype-help"
+              onChange={(e) => {
+                const input = e.currentTarget;
+                // empty: the model's default; text a number input cannot read is not empty
+                if (input.value.trim() === '' && !input.validity.badInput) {
+                  setScaleProblem(null);
+                  update({ dypeScale: null });
+                  return;
+                }
+                const parsed = fields.dypeScale.safeParse(numberOrNull(input.value));
+                setScaleProblem(parsed.success ? null : `λs ${parsed.error.issues[0]?.message ?? 'is not valid'}.`);
+                if (parsed.success) update({ dypeScale: parsed.data });
+              }}
+            />
+          </div>
+          <div>
+            <label for="dype-exponent">DyPE fade λt</label>
+            <select
+              id="dype-exponent"
+              value={settings.dypeExponent === null ? '' : String(settings.dypeExponent)}
+              aria-describedby="dype-help"
+              onChange={(e) => {
+                const v = e.currentTarget.value;
+                update({ dypeExponent: v === '' ? null : v === 'auto' ? 'auto' : Number(v) });
+              }}
+            >
+              <option value="">{health?.defaultDypeExponent !== undefined ? `Default (${health.defaultDypeExponent})` : 'Default'}</option>
+              <option value="auto">Auto by size</option>
+              {exponentChoices.map((v) => (
+                <option key={v} value={String(v)}>
+                  {v}
+                </option>
+              ))}
+            </select>
+          </div>
+        </div>
+        {scaleProblem && (
+          <p class="warning small" role="alert">
+            {scaleProblem}
+          </p>
+        )}
+        <p id="dype-help" class="muted small" data-testid="dype-exponent">
+          {exponentSummary(targets, settings.method, settings.dypeExponent, health)}
         </p>
         <div class="grid2">
           <div>

@@ -75,7 +75,7 @@ export function randomSeed(): number {
 }
 
 /** A job body with the engine's defaults filled in: the params record that fully describes the work. */
-export function resolveParams(services: Services, body: Pick<JobBody, 'prompt' | 'width' | 'height' | 'seed' | 'steps' | 'guidance' | 'method' | 'format'>): JobParams {
+export function resolveParams(services: Services, body: Pick<JobBody, 'prompt' | 'width' | 'height' | 'seed' | 'steps' | 'guidance' | 'method' | 'format' | 'dypeScale' | 'dypeExponent' | 'yarnScaling'>): JobParams {
   const { info } = services;
   const [w, h] = defaultSize(services);
   return {
@@ -87,6 +87,9 @@ export function resolveParams(services: Services, body: Pick<JobBody, 'prompt' |
     guidance: body.guidance ?? info.defaultGuidance,
     method: body.method ?? defaultMethod(info.methods),
     format: body.format ?? 'png',
+    dypeScale: body.dypeScale ?? info.defaultDypeScale,
+    dypeExponent: body.dypeExponent ?? info.defaultDypeExponent,
+    yarnScaling: body.yarnScaling ?? 'anisotropic',
   };
 }
 

@@ -25,6 +25,8 @@ export function healthHandlers(services: Services): { getHealth: Handler; getOpe
         provider: info.provider,
         defaultSteps: info.defaultSteps,
         defaultGuidance: info.defaultGuidance,
+        defaultDypeScale: info.defaultDypeScale,
+        defaultDypeExponent: info.defaultDypeExponent,
         methods: [...info.methods],
         formats: [...IMAGE_FORMATS],
         queueLength: q.running + q.waiting,

@@ -5,7 +5,7 @@
  */
 import sharp from 'sharp';
 import type { Engine, EngineInfo } from '../../../runtime/server/engine.ts';
-import { GENERATION_METHODS, type GenerateOptions, type GenerateRequest, type GenerateResult } from '../../../runtime/pipeline/types.ts';
+import { GENERATION_METHODS, resolveDypeExponent, type GenerateOptions, type GenerateRequest, type GenerateResult } from '../../../runtime/pipeline/types.ts';
 
 export interface StepScript {
   /** Delay per step in ms. */
@@ -43,6 +43,8 @@ export const FAKE_INFO: EngineInfo = {
   provider: 'cpu',
   defaultSteps: 4,
   defaultGuidance: 3.5,
+  defaultDypeScale: 2,
+  defaultDypeExponent: 2,
   methods: GENERATION_METHODS,
 };
 
@@ -103,6 +105,7 @@ export class FakeEngine implements Engine {
       }
       signal?.throwIfAborted();
       const format = req.format ?? 'png';
+      const exponent = req.dypeExponent ?? this.info.defaultDypeExponent;
       const image = await solidImage(req.width, req.height, req.seed, format);
       log.outcome = 'done';
       const totalMs = Date.now() - started;
@@ -115,6 +118,9 @@ export class FakeEngine implements Engine {
         seed: req.seed,
         steps,
         method: req.method ?? 'dy-yarn',
+        dypeScale: req.dypeScale ?? this.info.defaultDypeScale,
+        dypeExponent: resolveDypeExponent(exponent, req.width, req.height, this.info.nativeResolution),
+        dypeExponentAuto: exponent === 'auto',
         model: this.info.model,
         timings: { totalMs, encodeTextMs: 0, denoiseMs: totalMs, perStepMs: totalMs / steps, decodeMs: 0, encodeMs: 0, ortMs: 0, denoiseOrtMs: 0 },
         peakRssBytes: process.memoryUsage.rss(),
