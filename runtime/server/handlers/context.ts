@@ -75,7 +75,7 @@ export function randomSeed(): number {
 }
 
 /** A job body with the engine's defaults filled in: the params record that fully describes the work. */
-export function resolveParams(services: Services, body: Pick<JobBody, 'prompt' | 'width' | 'height' | 'seed' | 'steps' | 'guidance' | 'method' | 'format' | 'dypeScale' | 'dypeExponent' | 'yarnScaling'>): JobParams {
+export function resolveParams(services: Services, body: Omit<JobBody, 'id'>): JobParams {
   const { info } = services;
   const [w, h] = defaultSize(services);
   return {
