@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { writeDemoBundle } from '../demo/index.ts';
 import { analyzeTransformer, formatAnalysis } from '../import/index.ts';
-import { formatBytes } from '../convert/link.ts';
+import { formatBytes } from '../files/place.ts';
 import { ensureDemoBundle } from '../demo/cache.ts';
 import { verifyCheckpoints } from '../pipeline/checkpoints.ts';
 import { availableProviders, autoProviders, loadPipeline, readBundle } from '../pipeline/index.ts';
