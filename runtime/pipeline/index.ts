@@ -3,6 +3,8 @@ export { Pipeline, METHOD_ROPE, planSize, eulerStep, type PipelineInfo, type Siz
 export { PipelineError, isAbortError } from './errors.ts';
 export { readBundle, BUNDLE_FILES } from './bundle.ts';
 export { availableProviders, autoProviders } from './ort.ts';
+export { type ProviderSelection, type SkippedProvider } from './providers.ts';
+export { describeAdapter, probeWebGpuAdapter, type WebGpuAdapter, type WebGpuProbe } from './webgpu-adapter.ts';
 export { ensureDemoBundle, defaultDemoBundleDir } from './demo-bundle.ts';
 
 import { Pipeline } from './pipeline.ts';

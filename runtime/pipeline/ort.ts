@@ -6,6 +6,8 @@
 import { Float16Array } from '@petamoriken/float16';
 import * as ort from 'onnxruntime-node';
 import { DEVICES, type Device } from './types.ts';
+import { webgpuRefusal, type ProviderSelection } from './providers.ts';
+import { probeWebGpuAdapter, type WebGpuProbe } from './webgpu-adapter.ts';
 
 // Failures surface as exceptions with the same text; ORT's native logger would print them a
 // second time (e.g. every probe of a provider that is not installed under --device auto).
@@ -34,10 +36,11 @@ export class OrtError extends Error {
   }
 }
 
+// WebGPU comes after the vendor providers and only with a hardware adapter (see providers.ts).
 const PLATFORM_PROVIDERS: Record<string, readonly Exclude<Device, 'auto'>[]> = {
-  win32: ['dml', 'cuda', 'cpu'],
-  darwin: ['coreml', 'cpu'],
-  linux: ['cuda', 'cpu'],
+  win32: ['dml', 'cuda', 'webgpu', 'cpu'],
+  darwin: ['coreml', 'webgpu', 'cpu'],
+  linux: ['cuda', 'webgpu', 'cpu'],
 };
 
 /** Providers `auto` tries, in order, on this platform. */
@@ -68,6 +71,8 @@ export class Session {
     private readonly session: ort.InferenceSession,
     readonly path: string,
     readonly provider: string,
+    /** Providers tried before this one and why each was skipped; the WebGPU adapter if probed. */
+    readonly selection: ProviderSelection = { skipped: [], adapter: null },
   ) {
     this.inputs = session.inputMetadata.map((m) =>
       m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : { name: m.name, type: 'non-tensor', shape: [] },
@@ -179,20 +184,38 @@ async function createWith(path: string, provider: string): Promise<ort.Inference
 
 /**
  * Creates a session on `device`. `auto` tries this platform's providers in order, logging why each
- * one that fails was skipped (onnxruntime-node throws rather than falling back by itself).
+ * one that fails was skipped (onnxruntime-node throws rather than falling back by itself). WebGPU
+ * is asked about its adapter first: `auto` skips a software one, and any float16 graph is refused
+ * on an adapter without shader-f16 (it would fail at the first run, not at load).
  */
 export async function createSession(path: string, device: Device = 'auto', log: (line: string) => void = () => {}): Promise<Session> {
   checkDevice(device);
-  const candidates = device === 'auto' ? autoProviders() : [device];
-  const failures: string[] = [];
-  for (const provider of candidates) {
+  const auto = device === 'auto';
+  const candidates = auto ? autoProviders() : [device];
+  const selection: ProviderSelection = { skipped: [], adapter: null };
+  for (const [index, provider] of candidates.entries()) {
     try {
-      return new Session(await createWith(path, provider), path, provider);
+      const probe = provider === 'webgpu' ? await probeWebGpuAdapter() : null;
+      if (probe) selection.adapter = probe.adapter;
+      refuseWebGpu(probe, auto, false);
+      const session = new Session(await createWith(path, provider), path, provider, selection);
+      try {
+        refuseWebGpu(probe, auto, session.inputs.some((i) => i.type === 'float16'));
+      } catch (error) {
+        await session.release();
+        throw error;
+      }
+      return session;
     } catch (error) {
       const reason = (error as Error).message.split('\n')[0];
-      failures.push(`${provider}: ${reason}`);
-      if (device === 'auto' && provider !== candidates[candidates.length - 1]) log(`${provider} unavailable (${reason}); trying ${candidates[candidates.indexOf(provider) + 1]}`);
+      selection.skipped.push({ provider, reason });
+      if (auto && index < candidates.length - 1) log(`${provider} unavailable (${reason}); trying ${candidates[index + 1]}`);
     }
   }
-  throw new OrtError(`could not load ${path}: ${failures.join('; ')}`);
+  throw new OrtError(`could not load ${path}: ${selection.skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ')}`);
+}
+
+function refuseWebGpu(probe: WebGpuProbe | null, auto: boolean, float16: boolean): void {
+  const refusal = probe && webgpuRefusal(probe, { auto, float16 });
+  if (refusal) throw new OrtError(refusal);
 }

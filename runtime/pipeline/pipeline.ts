@@ -98,6 +98,7 @@ export class Pipeline implements Engine {
       maxSide: c.limits.maxSide,
       maxPixels: c.limits.maxPixels,
       provider: t.provider,
+      providerSelection: t.selection,
       defaultSteps: c.defaults.steps,
       defaultGuidance: c.defaults.guidance,
       methods: GENERATION_METHODS,

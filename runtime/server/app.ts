@@ -149,6 +149,8 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
         maxPixels: limits.maxPixels,
         maxSteps: limits.maxSteps,
         provider: info.provider,
+        skippedProviders: info.providerSelection?.skipped ?? [],
+        adapter: info.providerSelection?.adapter ?? null,
         defaultSteps: info.defaultSteps,
         defaultGuidance: info.defaultGuidance,
         methods: info.methods,

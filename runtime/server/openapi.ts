@@ -250,6 +250,29 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
             },
             maxSteps: { type: 'integer' },
             provider: { type: 'string' },
+            skippedProviders: {
+              type: 'array',
+              description: 'Providers tried before `provider` under --device auto, each with why it was skipped.',
+              items: { type: 'object', properties: { provider: { type: 'string' }, reason: { type: 'string' } }, required: ['provider', 'reason'] },
+            },
+            adapter: {
+              description: 'The WebGPU adapter, when WebGPU was considered: software adapters are never chosen by auto.',
+              oneOf: [
+                { type: 'null' },
+                {
+                  type: 'object',
+                  properties: {
+                    vendor: { type: 'string' },
+                    architecture: { type: 'string' },
+                    device: { type: 'string' },
+                    description: { type: 'string' },
+                    software: { type: 'boolean' },
+                    shaderF16: { type: 'boolean' },
+                  },
+                  required: ['vendor', 'architecture', 'device', 'description', 'software', 'shaderF16'],
+                },
+              ],
+            },
             defaultSteps: { type: 'integer' },
             defaultGuidance: { type: ['number', 'null'] },
             methods: { type: 'array', items: { enum: [...GENERATION_METHODS] } },
