@@ -61,9 +61,34 @@ export function availableProviders(): { name: string; bundled: boolean }[] {
   return listed ?? [{ name: 'cpu', bundled: true }];
 }
 
+/**
+ * A tensor that a run left in the provider's memory (WebGPU), fed to later runs as it is. Whoever
+ * holds one disposes it when done: GPU memory is not garbage-collected.
+ */
+export class DeviceTensor {
+  constructor(readonly tensor: ort.Tensor) {}
+
+  get type(): string {
+    return this.tensor.type;
+  }
+
+  get dims(): readonly number[] {
+    return this.tensor.dims;
+  }
+
+  dispose(): void {
+    this.tensor.dispose();
+  }
+}
+
+/** What a run can be fed: our own arrays, or tensors already on the device. */
+export type Feed = TensorData | DeviceTensor;
+
 export class Session {
   readonly inputs: readonly InputInfo[];
   readonly outputNames: readonly string[];
+  /** ORT element type of each output, by name. */
+  readonly outputTypes: Readonly<Record<string, string>>;
   /** Wall time spent inside ORT `run` calls, for measuring the pipeline's own overhead. */
   runMs = 0;
 
@@ -73,11 +98,14 @@ export class Session {
     readonly provider: string,
     /** Providers tried before this one and why each was skipped; the WebGPU adapter if probed. */
     readonly selection: ProviderSelection = { skipped: [], adapter: null },
+    /** Outputs stay in GPU memory (WebGPU): read them with `runOnDevice`, not `run`. */
+    readonly outputsOnDevice = false,
   ) {
     this.inputs = session.inputMetadata.map((m) =>
       m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : { name: m.name, type: 'non-tensor', shape: [] },
     );
     this.outputNames = session.outputNames;
+    this.outputTypes = Object.fromEntries(session.outputMetadata.map((m) => [m.name, m.isTensor ? m.type : 'non-tensor']));
   }
 
   has(input: string): boolean {
@@ -102,7 +130,22 @@ export class Session {
   }
 
   /** Runs with every graph input fed; float feeds are converted to the input's element type. */
-  async run(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>> {
+  async run(feeds: Record<string, Feed>): Promise<Record<string, TensorData>> {
+    if (this.outputsOnDevice) throw new OrtError(`${this.path}: outputs stay on the device; use runOnDevice`);
+    const out: Record<string, TensorData> = {};
+    for (const [name, tensor] of Object.entries(await this.runOrt(feeds))) out[name] = fromOrtTensor(name, tensor);
+    return out;
+  }
+
+  /** Like `run`, for a session whose outputs stay on the device; the caller disposes them. */
+  async runOnDevice(feeds: Record<string, Feed>): Promise<Record<string, DeviceTensor>> {
+    if (!this.outputsOnDevice) throw new OrtError(`${this.path}: outputs come back to the host; use run`);
+    const out: Record<string, DeviceTensor> = {};
+    for (const [name, tensor] of Object.entries(await this.runOrt(feeds))) out[name] = new DeviceTensor(tensor);
+    return out;
+  }
+
+  private async runOrt(feeds: Record<string, Feed>): Promise<ort.InferenceSession.ReturnType> {
     const missing = this.inputs.filter((i) => !(i.name in feeds)).map((i) => i.name);
     if (missing.length) throw new OrtError(`${this.path}: missing inputs ${missing.join(', ')}`);
     const extra = Object.keys(feeds).filter((name) => !this.has(name));
@@ -110,20 +153,17 @@ export class Session {
 
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const info of this.inputs) ortFeeds[info.name] = toOrtTensor(info, feeds[info.name]);
-    let results: ort.InferenceSession.ReturnType;
     const start = performance.now();
     try {
-      results = await this.session.run(ortFeeds);
+      const results = await this.session.run(ortFeeds);
       this.runMs += performance.now() - start;
+      return results;
     } catch (error) {
       const described = Object.entries(ortFeeds)
-        .map(([name, t]) => `${name}: ${t.type}[${t.dims.join(',')}]`)
+        .map(([name, t]) => `${name}: ${t.type}[${t.dims.join(',')}]${t.location === 'cpu' ? '' : ` on ${t.location}`}`)
         .join('; ');
       throw new OrtError(`${this.path} failed on ${this.provider}: ${(error as Error).message} (inputs: ${described})`, { cause: error });
     }
-    const out: Record<string, TensorData> = {};
-    for (const [name, tensor] of Object.entries(results)) out[name] = fromOrtTensor(name, tensor);
-    return out;
   }
 
   async release(): Promise<void> {
@@ -131,7 +171,11 @@ export class Session {
   }
 }
 
-function toOrtTensor(info: InputInfo, feed: TensorData): ort.Tensor {
+function toOrtTensor(info: InputInfo, feed: Feed): ort.Tensor {
+  if (feed instanceof DeviceTensor) {
+    if (feed.type !== info.type) throw new OrtError(`input ${info.name} expects ${info.type}, got ${feed.type} on the device`);
+    return feed.tensor;
+  }
   const dims = [...feed.dims];
   if (feed.type === 'int64' || feed.type === 'float16') {
     if (info.type !== feed.type) throw new OrtError(`input ${info.name} expects ${info.type}, got ${feed.type}`);
@@ -174,12 +218,26 @@ function fromOrtTensor(name: string, tensor: ort.Tensor): TensorData {
   }
 }
 
-async function createWith(path: string, provider: string): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(path, {
-    executionProviders: [provider],
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
-  });
+/** Only WebGPU sessions keep outputs on the device; ORT's own download of them crashes in 1.30. */
+async function createWith(model: string | Uint8Array, provider: string, outputsOnDevice: boolean): Promise<ort.InferenceSession> {
+  const options: ort.InferenceSession.SessionOptions = { executionProviders: [provider], graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+  if (outputsOnDevice) options.preferredOutputLocation = 'gpu-buffer';
+  return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
+}
+
+/** Whether a provider can keep tensors on the device between runs. */
+export function keepsTensorsOnDevice(provider: string): boolean {
+  return provider === 'webgpu';
+}
+
+/** A session for a small graph built in code (`label` names it in errors), on a known provider. */
+export async function createGraphSession(model: Uint8Array, label: string, provider: string, opts: { outputsOnDevice?: boolean } = {}): Promise<Session> {
+  const onDevice = (opts.outputsOnDevice ?? false) && keepsTensorsOnDevice(provider);
+  try {
+    return new Session(await createWith(model, provider, onDevice), label, provider, undefined, onDevice);
+  } catch (error) {
+    throw new OrtError(`could not create ${label} on ${provider}: ${(error as Error).message.split('\n')[0]}`, { cause: error });
+  }
 }
 
 /**
@@ -188,7 +246,12 @@ async function createWith(path: string, provider: string): Promise<ort.Inference
  * is asked about its adapter first: `auto` skips a software one, and any float16 graph is refused
  * on an adapter without shader-f16 (it would fail at the first run, not at load).
  */
-export async function createSession(path: string, device: Device = 'auto', log: (line: string) => void = () => {}): Promise<Session> {
+export async function createSession(
+  path: string,
+  device: Device = 'auto',
+  log: (line: string) => void = () => {},
+  opts: { outputsOnDevice?: boolean } = {},
+): Promise<Session> {
   checkDevice(device);
   const auto = device === 'auto';
   const candidates = auto ? autoProviders() : [device];
@@ -198,7 +261,8 @@ export async function createSession(path: string, device: Device = 'auto', log: 
       const probe = provider === 'webgpu' ? await probeWebGpuAdapter() : null;
       if (probe) selection.adapter = probe.adapter;
       refuseWebGpu(probe, auto, false);
-      const session = new Session(await createWith(path, provider), path, provider, selection);
+      const onDevice = (opts.outputsOnDevice ?? false) && keepsTensorsOnDevice(provider);
+      const session = new Session(await createWith(path, provider, onDevice), path, provider, selection, onDevice);
       try {
         refuseWebGpu(probe, auto, session.inputs.some((i) => i.type === 'float16'));
       } catch (error) {

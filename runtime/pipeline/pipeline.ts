@@ -5,12 +5,13 @@
 import { flowMatchSigmas, fluxRopeFrequencies, fluxRopeTables, type DypeOptions, type RopeMethod } from '../dype/index.ts';
 import { readBundle, type Bundle } from './bundle.ts';
 import { decodeTiled, type TileConfig } from './decode.ts';
+import { createDenoiser, createDeviceSteppers, type DeviceSteppers } from './denoise.ts';
 import { PipelineError } from './errors.ts';
 import { encodeImage, MIME_TYPES } from './image.ts';
 import { imageIds, packLatents, textIds, unpackLatents } from './latents.ts';
 import { gaussianNoise, checkSeed } from './noise.ts';
 import { createSession, type Session, type TensorData } from './ort.ts';
-import { estimateX0, previewPng, projectLatent } from './preview.ts';
+import { previewPng, projectLatent } from './preview.ts';
 import { PromptTokenizer } from './text.ts';
 import {
   GENERATION_METHODS,
@@ -42,6 +43,8 @@ export interface PipelineInfo extends EngineInfo {
   /** How the transformer takes positions: compact ω/mscale or full cos/sin tables. */
   ropeInputs: 'omega' | 'tables';
   guidanceEmbeds: boolean;
+  /** The latents stay in GPU memory between denoising steps (WebGPU). */
+  latentsOnDevice: boolean;
 }
 
 /** Token grid and centre crop for an exact pixel size. */
@@ -67,7 +70,7 @@ export function planSize(width: number, height: number, pixelsPerToken: number):
   };
 }
 
-/** Per-step transformer feeds are reported here (tests check them against runtime/dype). */
+/** Per-step transformer feeds but hidden_states are reported here (tests check them against runtime/dype). */
 export interface StepFeedsObserver {
   (step: number, sigma: number, feeds: Readonly<Record<string, TensorData>>): void;
 }
@@ -85,6 +88,7 @@ export class Pipeline implements Engine {
     private readonly bundle: Bundle,
     private readonly sessions: { transformer: Session; clip: Session; t5: Session; vae: Session },
     private readonly tokenizers: { clip: PromptTokenizer; t5: PromptTokenizer },
+    private readonly steppers: DeviceSteppers | null,
   ) {
     const c = bundle.config;
     const t = sessions.transformer;
@@ -104,16 +108,20 @@ export class Pipeline implements Engine {
       methods: GENERATION_METHODS,
       ropeInputs,
       guidanceEmbeds: t.has('guidance'),
+      latentsOnDevice: steppers !== null,
     });
     const nativeLatent = c.nativeResolution / c.vae.scaleFactorPx;
     this.tiles = c.decode ?? { tile: nativeLatent, overlap: Math.max(1, Math.floor(nativeLatent / 4)) };
   }
 
-  /** Loads a bundle; the first model picks the execution provider and the rest follow it. */
-  static async load(dir: string, opts: { device?: Device; log?: (line: string) => void } = {}): Promise<Pipeline> {
+  /**
+   * Loads a bundle; the first model picks the execution provider and the rest follow it.
+   * `keepOnDevice` (default true) keeps the latents in GPU memory between steps where the provider can.
+   */
+  static async load(dir: string, opts: { device?: Device; log?: (line: string) => void; keepOnDevice?: boolean } = {}): Promise<Pipeline> {
     const bundle = readBundle(dir);
     const tokenizers = { clip: PromptTokenizer.load(bundle.paths.tokenizer), t5: PromptTokenizer.load(bundle.paths.tokenizer2) };
-    const transformer = await createSession(bundle.paths.transformer, opts.device ?? 'auto', opts.log);
+    const transformer = await createSession(bundle.paths.transformer, opts.device ?? 'auto', opts.log, { outputsOnDevice: opts.keepOnDevice ?? true });
     const device = transformer.provider as Device;
     const created = await Promise.allSettled([
       createSession(bundle.paths.textEncoder, device),
@@ -121,6 +129,7 @@ export class Pipeline implements Engine {
       createSession(bundle.paths.vaeDecoder, device),
     ]);
     const sessions = [transformer, ...created.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
+    let steppers: DeviceSteppers | null = null;
     try {
       const failed = created.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
@@ -131,16 +140,17 @@ export class Pipeline implements Engine {
       if (takes !== c.rope.inputs) {
         throw new PipelineError('bundle_invalid', `dype.json says rope.inputs "${c.rope.inputs}" but ${transformer.path} takes ${takes === 'omega' ? 'rope_omega/rope_mscale' : 'rope_cos/rope_sin'}`);
       }
-      return new Pipeline(bundle, { transformer, clip, t5, vae }, tokenizers);
+      if (transformer.outputsOnDevice) steppers = await createDeviceSteppers(transformer);
+      return new Pipeline(bundle, { transformer, clip, t5, vae }, tokenizers, steppers);
     } catch (error) {
       // Nothing half-loaded stays in memory: release every session that was created.
-      await Promise.all(sessions.map((session) => session.release()));
+      await Promise.all([...sessions, ...Object.values(steppers ?? {})].map((session) => session.release()));
       throw error;
     }
   }
 
   async dispose(): Promise<void> {
-    await Promise.all(Object.values(this.sessions).map((s) => s.release()));
+    await Promise.all([...Object.values(this.sessions), ...Object.values(this.steppers ?? {})].map((s) => s.release()));
   }
 
   /** Fills defaults and checks every field; errors name the field and the allowed range. */
@@ -195,7 +205,7 @@ export class Pipeline implements Engine {
     // 3. Latents and positions.
     const plan = planSize(req.width, req.height, c.pixelsPerToken);
     const latentShape = { channels: c.latentChannels, height: plan.rows * c.patchSize, width: plan.cols * c.patchSize };
-    let latents = packLatents(gaussianNoise(req.seed, latentShape.channels * latentShape.height * latentShape.width), latentShape, c.patchSize);
+    const noise = packLatents(gaussianNoise(req.seed, latentShape.channels * latentShape.height * latentShape.width), latentShape, c.patchSize);
     const tokens = plan.rows * plan.cols;
     const features = c.latentChannels * c.patchSize * c.patchSize;
     const textTokens = text.hidden.dims[1];
@@ -224,27 +234,30 @@ export class Pipeline implements Engine {
     // 5. Denoise: one transformer call per step, positions rescaled for that step's sigma.
     const denoiseStart = performance.now();
     const transformerOrtBefore = transformer.runMs;
-    for (let i = 0; i < req.steps; i++) {
-      throwIfAborted();
-      const sigma = sigmas[i];
-      const feeds: Record<string, TensorData> = {
-        ...fixedFeeds,
-        ...(rope.dynamic ? this.ropeFeeds(grid, sigma, rope) : {}),
-        hidden_states: { type: 'float32', data: latents, dims: [1, tokens, features] },
-        timestep: { type: 'float32', data: Float32Array.of(sigma), dims: [1] },
-      };
-      opts.onStepFeeds?.(i, sigma, feeds);
-      const out = await transformer.run(feeds);
-      const velocity = out[transformer.outputNames[0]].data as Float32Array;
-      const x0 = opts.onProgress && i + 1 < req.steps && opts.wantPreview?.(i + 1, req.steps) ? estimateX0(latents, velocity, sigma) : null;
-      latents = eulerStep(latents, velocity, sigma, sigmas[i + 1]);
-      sampleRss();
-      if (opts.onProgress) {
-        const elapsedMs = performance.now() - denoiseStart;
-        const preview = x0 ? await this.preview(x0, latentShape) : undefined;
-        opts.onProgress({ step: i + 1, steps: req.steps, sigma, elapsedMs, etaMs: (elapsedMs / (i + 1)) * (req.steps - i - 1), preview });
+    const denoiser = createDenoiser(transformer, this.steppers, noise, [1, tokens, features]);
+    try {
+      for (let i = 0; i < req.steps; i++) {
+        throwIfAborted();
+        const sigma = sigmas[i];
+        const feeds: Record<string, TensorData> = {
+          ...fixedFeeds,
+          ...(rope.dynamic ? this.ropeFeeds(grid, sigma, rope) : {}),
+          timestep: { type: 'float32', data: Float32Array.of(sigma), dims: [1] },
+        };
+        opts.onStepFeeds?.(i, sigma, feeds);
+        const wantX0 = Boolean(opts.onProgress && i + 1 < req.steps && opts.wantPreview?.(i + 1, req.steps));
+        const x0 = await denoiser.step(feeds, sigma, sigmas[i + 1], { x0: wantX0, last: i + 1 === req.steps });
+        sampleRss();
+        if (opts.onProgress) {
+          const elapsedMs = performance.now() - denoiseStart;
+          const preview = x0 ? await this.preview(x0, latentShape) : undefined;
+          opts.onProgress({ step: i + 1, steps: req.steps, sigma, elapsedMs, etaMs: (elapsedMs / (i + 1)) * (req.steps - i - 1), preview });
+        }
       }
+    } finally {
+      denoiser.dispose();
     }
+    const latents = denoiser.latents();
     const denoiseMs = performance.now() - denoiseStart;
     const denoiseOrtMs = transformer.runMs - transformerOrtBefore;
     throwIfAborted();
@@ -344,12 +357,7 @@ export class Pipeline implements Engine {
   }
 }
 
-/** Flow-matching Euler step x ← x + (σ_next − σ)·v. */
-export function eulerStep(x: Float32Array, v: Float32Array, sigma: number, sigmaNext: number): Float32Array {
-  const dt = sigmaNext - sigma;
-  for (let i = 0; i < x.length; i++) x[i] += dt * v[i];
-  return x;
-}
+export { eulerStep } from './denoise.ts';
 
 /** What the contract check needs of a model: a Session, or a graph read from protobuf (dype import). */
 export interface GraphSignature {

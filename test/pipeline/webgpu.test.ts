@@ -23,16 +23,22 @@ const req: GenerateRequest = { prompt: 'a lighthouse at dawn', width: 1152, heig
 
 interface Run {
   rgb: Buffer;
+  /** The preview after step 1 (its x0 comes back from the device on WebGPU). */
+  preview: Buffer;
   feeds: { sigma: number; omega: Float32Array; mscale: Float32Array; timestep: number }[];
 }
 
 async function run(pipeline: Pipeline, method: 'yarn' | 'dy-yarn'): Promise<Run> {
   const feeds: Run['feeds'] = [];
+  const previews: Uint8Array[] = [];
   const data = (t: TensorData) => t.data as Float32Array;
   const result = await pipeline.generate({ ...req, method }, {
     onStepFeeds: (_step, sigma, f) => feeds.push({ sigma, omega: data(f.rope_omega).slice(), mscale: data(f.rope_mscale).slice(), timestep: data(f.timestep)[0] }),
+    onProgress: (p) => p.preview && previews.push(p.preview.png),
+    wantPreview: () => true,
   });
-  return { rgb: await sharp(result.image).raw().toBuffer(), feeds };
+  expect(previews.length).toBe(1);
+  return { rgb: await sharp(result.image).raw().toBuffer(), preview: await sharp(previews[0]).raw().toBuffer(), feeds };
 }
 
 function levels(a: Buffer, b: Buffer): { max: number; mean: number } {
@@ -61,16 +67,20 @@ describe.skipIf(missing)('WebGPU provider through SwiftShader', () => {
       bundle?.cleanup();
     });
 
-    it('runs on webgpu and reports the software adapter it got', () => {
+    it('runs on webgpu with the latents kept on the device, and reports the software adapter it got', () => {
       expect(gpu.info.provider).toBe('webgpu');
+      expect(gpu.info.latentsOnDevice).toBe(true);
+      expect(cpu.info.latentsOnDevice).toBe(false);
       expect(gpu.info.providerSelection?.adapter).toMatchObject({ vendor: 'google', architecture: 'swiftshader', software: true });
     });
 
     it.each(['yarn', 'dy-yarn'] as const)('%s: the image equals CPU within tolerance, fed the same per-step DyPE positions', async (method) => {
       const [onCpu, onGpu] = [await run(cpu, method), await run(gpu, method)];
-      const diff = levels(onCpu.rgb, onGpu.rgb);
-      expect(diff.max, JSON.stringify(diff)).toBeLessThanOrEqual(MAX_LEVELS);
-      expect(diff.mean, JSON.stringify(diff)).toBeLessThan(MEAN_LEVELS);
+      for (const [a, b] of [[onCpu.rgb, onGpu.rgb], [onCpu.preview, onGpu.preview]]) {
+        const diff = levels(a, b);
+        expect(diff.max, JSON.stringify(diff)).toBeLessThanOrEqual(MAX_LEVELS);
+        expect(diff.mean, JSON.stringify(diff)).toBeLessThan(MEAN_LEVELS);
+      }
 
       expect(onGpu.feeds.map((f) => f.sigma)).toEqual(onCpu.feeds.map((f) => f.sigma));
       const rope = { ...METHOD_ROPE[method], baseLength: 16, theta: 10000, axesDim: [4, 14, 14] };
