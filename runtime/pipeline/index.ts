@@ -8,8 +8,7 @@ export { describeAdapter, probeWebGpuAdapter, type WebGpuAdapter, type WebGpuPro
 export { ensureDemoBundle, defaultDemoBundleDir } from './demo-bundle.ts';
 
 import { Pipeline } from './pipeline.ts';
-import type { Device } from './types.ts';
 
-export function loadPipeline(bundleDir: string, opts?: { device?: Device; log?: (line: string) => void }): Promise<Pipeline> {
+export function loadPipeline(bundleDir: string, opts?: Parameters<typeof Pipeline.load>[1]): Promise<Pipeline> {
   return Pipeline.load(bundleDir, opts);
 }

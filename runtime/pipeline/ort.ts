@@ -225,6 +225,12 @@ async function createWith(model: string | Uint8Array, provider: string, outputsO
   return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
 }
 
+/**
+ * Keep a session's outputs on the device: always, never, or only on a hardware adapter (a software
+ * adapter's "GPU memory" is host memory, and the extra step graph measured slower there).
+ */
+export type OutputsOnDevice = boolean | 'on-hardware';
+
 /** Whether a provider can keep tensors on the device between runs. */
 export function keepsTensorsOnDevice(provider: string): boolean {
   return provider === 'webgpu';
@@ -250,7 +256,7 @@ export async function createSession(
   path: string,
   device: Device = 'auto',
   log: (line: string) => void = () => {},
-  opts: { outputsOnDevice?: boolean } = {},
+  opts: { outputsOnDevice?: OutputsOnDevice } = {},
 ): Promise<Session> {
   checkDevice(device);
   const auto = device === 'auto';
@@ -261,7 +267,8 @@ export async function createSession(
       const probe = provider === 'webgpu' ? await probeWebGpuAdapter() : null;
       if (probe) selection.adapter = probe.adapter;
       refuseWebGpu(probe, auto, false);
-      const onDevice = (opts.outputsOnDevice ?? false) && keepsTensorsOnDevice(provider);
+      const wanted = opts.outputsOnDevice ?? false;
+      const onDevice = keepsTensorsOnDevice(provider) && (wanted === true || (wanted === 'on-hardware' && probe?.adapter?.software === false));
       const session = new Session(await createWith(path, provider, onDevice), path, provider, selection, onDevice);
       try {
         refuseWebGpu(probe, auto, session.inputs.some((i) => i.type === 'float16'));

@@ -116,12 +116,13 @@ export class Pipeline implements Engine {
 
   /**
    * Loads a bundle; the first model picks the execution provider and the rest follow it.
-   * `keepOnDevice` (default true) keeps the latents in GPU memory between steps where the provider can.
+   * `keepOnDevice` keeps the latents in GPU memory between steps where the provider can (WebGPU);
+   * by default only on a hardware adapter.
    */
   static async load(dir: string, opts: { device?: Device; log?: (line: string) => void; keepOnDevice?: boolean } = {}): Promise<Pipeline> {
     const bundle = readBundle(dir);
     const tokenizers = { clip: PromptTokenizer.load(bundle.paths.tokenizer), t5: PromptTokenizer.load(bundle.paths.tokenizer2) };
-    const transformer = await createSession(bundle.paths.transformer, opts.device ?? 'auto', opts.log, { outputsOnDevice: opts.keepOnDevice ?? true });
+    const transformer = await createSession(bundle.paths.transformer, opts.device ?? 'auto', opts.log, { outputsOnDevice: opts.keepOnDevice ?? 'on-hardware' });
     const device = transformer.provider as Device;
     const created = await Promise.allSettled([
       createSession(bundle.paths.textEncoder, device),

@@ -60,17 +60,20 @@ describe.skipIf(missing)('WebGPU provider through SwiftShader', () => {
     beforeAll(async () => {
       bundle = await tempDemoBundle();
       cpu = await loadPipeline(bundle.dir, { device: 'cpu' });
-      gpu = await loadPipeline(bundle.dir, { device: 'webgpu' });
+      gpu = await loadPipeline(bundle.dir, { device: 'webgpu', keepOnDevice: true });
     });
     afterAll(async () => {
       await Promise.all([cpu?.dispose(), gpu?.dispose()]);
       bundle?.cleanup();
     });
 
-    it('runs on webgpu with the latents kept on the device, and reports the software adapter it got', () => {
+    it('runs on webgpu with the latents kept on the device when asked (by default only on hardware), and reports the adapter', async () => {
       expect(gpu.info.provider).toBe('webgpu');
       expect(gpu.info.latentsOnDevice).toBe(true);
       expect(cpu.info.latentsOnDevice).toBe(false);
+      const byDefault = await loadPipeline(bundle.dir, { device: 'webgpu' });
+      expect(byDefault.info.latentsOnDevice).toBe(false);
+      await byDefault.dispose();
       expect(gpu.info.providerSelection?.adapter).toMatchObject({ vendor: 'google', architecture: 'swiftshader', software: true });
     });
 
