@@ -24,13 +24,11 @@ export interface StepOptions {
   last: boolean;
 }
 
-export interface Denoiser {
+export interface Denoiser extends Disposable {
   /** Runs the transformer on the current latents with `feeds` (all other inputs) and steps them σ → σ_next. */
   step(feeds: Record<string, TensorData>, sigma: number, sigmaNext: number, opts: StepOptions): Promise<Float32Array | null>;
   /** The latents on the host, after the last step. */
   latents(): Float32Array;
-  /** Frees what the denoiser holds on the device. */
-  dispose(): void;
 }
 
 const scalar = (v: number): TensorData => ({ type: 'float32', data: Float32Array.of(v), dims: [1] });
@@ -54,7 +52,7 @@ class HostDenoiser implements Denoiser {
     return this.x;
   }
 
-  dispose(): void {}
+  [Symbol.dispose](): void {}
 }
 
 /** The two step graphs for one transformer, created once per pipeline (each keeps its compiled shaders). */
@@ -109,7 +107,7 @@ class DeviceDenoiser implements Denoiser {
   }
 
   private replace(x: Feed, hidden: Feed): void {
-    this.dispose();
+    this[Symbol.dispose]();
     this.x = x;
     this.hidden = hidden;
   }
@@ -119,7 +117,8 @@ class DeviceDenoiser implements Denoiser {
     return this.x.data as Float32Array;
   }
 
-  dispose(): void {
+  /** Frees the latents if they are still on the device (a generation that stopped early). */
+  [Symbol.dispose](): void {
     for (const t of new Set([this.x, this.hidden])) if (t instanceof DeviceTensor) t.dispose();
   }
 }

@@ -235,28 +235,25 @@ export class Pipeline implements Engine {
     // 5. Denoise: one transformer call per step, positions rescaled for that step's sigma.
     const denoiseStart = performance.now();
     const transformerOrtBefore = transformer.runMs;
-    const denoiser = createDenoiser(transformer, this.steppers, noise, [1, tokens, features]);
-    try {
-      for (let i = 0; i < req.steps; i++) {
-        throwIfAborted();
-        const sigma = sigmas[i];
-        const feeds: Record<string, TensorData> = {
-          ...fixedFeeds,
-          ...(rope.dynamic ? this.ropeFeeds(grid, sigma, rope) : {}),
-          timestep: { type: 'float32', data: Float32Array.of(sigma), dims: [1] },
-        };
-        opts.onStepFeeds?.(i, sigma, feeds);
-        const wantX0 = Boolean(opts.onProgress && i + 1 < req.steps && opts.wantPreview?.(i + 1, req.steps));
-        const x0 = await denoiser.step(feeds, sigma, sigmas[i + 1], { x0: wantX0, last: i + 1 === req.steps });
-        sampleRss();
-        if (opts.onProgress) {
-          const elapsedMs = performance.now() - denoiseStart;
-          const preview = x0 ? await this.preview(x0, latentShape) : undefined;
-          opts.onProgress({ step: i + 1, steps: req.steps, sigma, elapsedMs, etaMs: (elapsedMs / (i + 1)) * (req.steps - i - 1), preview });
-        }
+    // Frees what the denoiser holds on the device however generate ends.
+    using denoiser = createDenoiser(transformer, this.steppers, noise, [1, tokens, features]);
+    for (let i = 0; i < req.steps; i++) {
+      throwIfAborted();
+      const sigma = sigmas[i];
+      const feeds: Record<string, TensorData> = {
+        ...fixedFeeds,
+        ...(rope.dynamic ? this.ropeFeeds(grid, sigma, rope) : {}),
+        timestep: { type: 'float32', data: Float32Array.of(sigma), dims: [1] },
+      };
+      opts.onStepFeeds?.(i, sigma, feeds);
+      const wantX0 = Boolean(opts.onProgress && i + 1 < req.steps && opts.wantPreview?.(i + 1, req.steps));
+      const x0 = await denoiser.step(feeds, sigma, sigmas[i + 1], { x0: wantX0, last: i + 1 === req.steps });
+      sampleRss();
+      if (opts.onProgress) {
+        const elapsedMs = performance.now() - denoiseStart;
+        const preview = x0 ? await this.preview(x0, latentShape) : undefined;
+        opts.onProgress({ step: i + 1, steps: req.steps, sigma, elapsedMs, etaMs: (elapsedMs / (i + 1)) * (req.steps - i - 1), preview });
       }
-    } finally {
-      denoiser.dispose();
     }
     const latents = denoiser.latents();
     const denoiseMs = performance.now() - denoiseStart;
