@@ -63,7 +63,9 @@ export function availableProviders(): { name: string; bundled: boolean }[] {
 
 /**
  * A tensor that a run left in the provider's memory (WebGPU), fed to later runs as it is. Whoever
- * holds one disposes it when done: GPU memory is not garbage-collected.
+ * holds one disposes it when done: GPU memory is not garbage-collected. It is read back by feeding
+ * it to a session whose outputs come to the host: onnxruntime-node 1.30 crashes the process when
+ * asked to download it itself (Tensor.getData).
  */
 export class DeviceTensor {
   constructor(readonly tensor: ort.Tensor) {}
@@ -218,7 +220,6 @@ function fromOrtTensor(name: string, tensor: ort.Tensor): TensorData {
   }
 }
 
-/** Only WebGPU sessions keep outputs on the device; ORT's own download of them crashes in 1.30. */
 async function createWith(model: string | Uint8Array, provider: string, outputsOnDevice: boolean): Promise<ort.InferenceSession> {
   const options: ort.InferenceSession.SessionOptions = { executionProviders: [provider], graphOptimizationLevel: 'all', logSeverityLevel: 3 };
   if (outputsOnDevice) options.preferredOutputLocation = 'gpu-buffer';
