@@ -50,7 +50,7 @@ export async function benchProviders(size = Number(process.env.DYPE_BENCH_PROVID
       } catch (error) {
         const stderr = (error as { stderr?: string }).stderr ?? '';
         const reason = stderr.split('\n').find((l) => /^\w*Error: /.test(l)) ?? (error as Error).message.split('\n')[0];
-        results.push({ name: label, note: `unavailable: ${reason.trim().slice(0, 160)}` });
+        results.push({ name: label, note: `unavailable: ${reason.replace(/^\w*Error: could not load \S+: /, '').trim().slice(0, 160)}` });
       }
     }
   } finally {
