@@ -22,6 +22,6 @@ export function webgpuRefusal(probe: WebGpuProbe, opts: { auto: boolean; float16
   // Asked for by name, ORT gets its own try: its error says more than the probe's.
   if (!adapter) return opts.auto ? probe.reason : null;
   if (opts.auto && adapter.software) return `only a software adapter: ${describeAdapter(adapter)}; it is slower than cpu`;
-  if (opts.float16 && !adapter.shaderF16) return `${describeAdapter(adapter)} lacks shader-f16, which this model's float16 inputs need; use a float32 bundle or another device`;
+  if (opts.float16 && !adapter.shaderF16) return `the adapter (${describeAdapter(adapter)}) lacks shader-f16, which this model's float16 inputs need; use a float32 bundle or another device`;
   return null;
 }

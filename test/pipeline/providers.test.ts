@@ -22,7 +22,7 @@ describe('webgpuRefusal', () => {
 
   it('float16 graphs need shader-f16, by name too', () => {
     const noF16 = { ...nvidia, shaderF16: false };
-    expect(webgpuRefusal({ adapter: noF16 }, { auto: false, float16: true })).toMatch(/^nvidia hopper \(NVIDIA H200\), hardware lacks shader-f16/);
+    expect(webgpuRefusal({ adapter: noF16 }, { auto: false, float16: true })).toMatch(/^the adapter \(nvidia hopper \(NVIDIA H200\), hardware\) lacks shader-f16/);
     expect(webgpuRefusal({ adapter: noF16 }, { auto: false, float16: false })).toBeNull();
   });
 

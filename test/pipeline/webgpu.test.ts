@@ -109,7 +109,7 @@ describe.skipIf(missing)('WebGPU provider through SwiftShader', () => {
 
     // SwiftShader has no shader-f16: refused at load with the reason, not at the first step.
     it('is refused on an adapter without shader-f16, naming the adapter and the way out', async () => {
-      await expect(loadPipeline(bundle.dir, { device: 'webgpu' })).rejects.toThrow(/webgpu: google swiftshader .*software lacks shader-f16.*float32 bundle or another device/);
+      await expect(loadPipeline(bundle.dir, { device: 'webgpu' })).rejects.toThrow(/webgpu: the adapter \(google swiftshader .*software\) lacks shader-f16.*float32 bundle or another device/);
     });
   });
 
