@@ -3,7 +3,8 @@
  * pack.ts, so it needs no tsx there). For the demo model at 1024² and 4096²: per-step time on
  * WebGPU (latents kept on the device, and with a host round trip per step) against CPU, and the
  * WebGPU image against the CPU image; a float16 bundle at 1024² when the adapter has shader-f16;
- * and which provider `auto` picks. Prints a Markdown table and writes gpu-check.json to argv[2].
+ * an imported FLUX-dev-style export with and without fused attention (com.microsoft.MultiHeadAttention,
+ * which ORT 1.30's WebGPU EP gets wrong on SwiftShader); and which provider `auto` picks. Prints a Markdown table and writes gpu-check.json to argv[2].
  * Works in argv[3] (default: a temp folder), leaving the float32 bundle in fp32/ and one step's
  * transformer feeds per size in feeds/<size>/ for cuda.py (ORT's CUDA EP through Python, where
  * that machine has one).
@@ -13,8 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { writeDemoBundle } from '../../runtime/demo/index.ts';
+import { importExport } from '../../runtime/import/index.ts';
 import { describeAdapter, loadPipeline, probeWebGpuAdapter, type Pipeline } from '../../runtime/pipeline/index.ts';
 import type { TensorData } from '../../runtime/pipeline/ort.ts';
+import { writeExportFixture } from '../../test/import/fixtures/export.ts';
 
 const outDir = process.argv[2] ?? '.';
 const work = process.argv[3] ?? mkdtempSync(join(tmpdir(), 'dype-gpu-check-'));
@@ -84,6 +87,12 @@ try {
     { name: 'latents on device', keepOnDevice: true },
     { name: 'host round trip', keepOnDevice: false },
   ]);
+  const flux = await writeExportFixture(join(work, 'flux-export'));
+  for (const fuseAttention of [false, true]) {
+    const output = join(work, fuseAttention ? 'imported-fused' : 'imported');
+    await importExport(flux, { output, fuseAttention });
+    await compare(output, fuseAttention ? 'imported, fused attention' : 'imported', SIZES.slice(0, 1), [{ name: 'latents on device', keepOnDevice: true }]);
+  }
   if (probe.adapter?.shaderF16) {
     const fp16 = join(work, 'fp16');
     await writeDemoBundle(fp16, { float16Io: true });
