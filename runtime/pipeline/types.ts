@@ -1,6 +1,7 @@
 /** The pipeline's public contract: what callers (CLI, server) pass in and get back. */
 import type { GenerationMethod, ImageFormat } from './names.ts';
 import type { TensorData } from './ort.ts';
+import type { ProviderSelection } from './providers.ts';
 
 export * from './names.ts';
 
@@ -109,6 +110,8 @@ export interface EngineInfo {
   maxPixels: number;
   /** Execution provider in use, e.g. "cpu" or "cuda". */
   provider: string;
+  /** Providers skipped before `provider` (with why) and the WebGPU adapter, where known. */
+  providerSelection?: ProviderSelection;
   defaultSteps: number;
   /** null for models without a guidance embedding. */
   defaultGuidance: number | null;
