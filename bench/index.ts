@@ -1,5 +1,6 @@
 import { benchConvert } from './convert.ts';
 import { benchPipeline } from './pipeline.ts';
+import { benchProviders } from './providers.ts';
 import { benchRopeTables } from './rope-tables.ts';
 import { benchServer } from './server.ts';
 import { printResults } from './timing.ts';
@@ -8,3 +9,5 @@ printResults('DyPE RoPE tables (4096×4096, 66048 tokens × 128)', await benchRo
 printResults('Pipeline on the demo model (CPU)', await benchPipeline());
 printResults('dype convert on a full-size FLUX.1-dev checkpoint (bf16, BFL keys)', await benchConvert());
 printResults('Companion request overhead (per request, keep-alive)', await benchServer());
+const providers = await benchProviders();
+printResults(providers.title, providers.results);

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { convertCheckpoints, type ConvertReport } from '../convert/index.ts';
-import { formatBytes } from '../convert/link.ts';
+import { formatBytes } from '../files/place.ts';
 import { DTYPE_BYTES, type SafetensorsDtype } from '../convert/safetensors.ts';
 import { formatScan, scanCheckpoints, scanRoots } from '../convert/scan.ts';
 

@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
 import { writeDemoBundle } from '../demo/index.ts';
 import { analyzeTransformer, formatAnalysis } from '../import/index.ts';
-import { formatBytes } from '../convert/link.ts';
+import { formatBytes } from '../files/place.ts';
 import { ensureDemoBundle } from '../demo/cache.ts';
 import { verifyCheckpoints } from '../pipeline/checkpoints.ts';
-import { availableProviders, autoProviders, loadPipeline, readBundle } from '../pipeline/index.ts';
+import { availableProviders, autoProviders, describeAdapter, loadPipeline, probeWebGpuAdapter, readBundle } from '../pipeline/index.ts';
 import type { Device } from '../pipeline/types.ts';
 
 /** The bundle to use: --model / DYPE_MODEL, else the demo model (built on first use). */
@@ -25,6 +25,9 @@ export async function infoCommand(opts: { model?: string; device: Device }): Pro
   const pipeline = await loadPipeline(dir, { device: opts.device, log: (l) => console.error(l) });
   const c = bundle.config;
   const providers = availableProviders();
+  const skipped = pipeline.info.providerSelection?.skipped ?? [];
+  // Always shown, also when another provider was chosen: it tells what WebGPU would run on.
+  const webgpu = await probeWebGpuAdapter();
   const lines = [
     `bundle       ${dir}`,
     `model        ${c.name}${c.demo ? ' (demo: untrained, images are abstract)' : ''}`,
@@ -34,6 +37,8 @@ export async function infoCommand(opts: { model?: string; device: Device }): Pro
     `defaults     ${c.defaults.steps} steps${c.defaults.guidance === null ? '' : `, guidance ${c.defaults.guidance}`}, DyPE λs ${c.defaults.dypeScale}, λt ${c.defaults.dypeExponent}`,
     `schedule     ${bundle.shift.dynamic ? 'dynamic shift (capped)' : `fixed shift ${bundle.shift.shift ?? 1}`}`,
     `provider     ${pipeline.info.provider} (auto order here: ${autoProviders().join(' → ')})`,
+    ...skipped.map((s, i) => `${(i === 0 ? 'skipped' : '').padEnd(13)}${s.provider}: ${s.reason}`),
+    `webgpu       ${webgpu.adapter ? `${describeAdapter(webgpu.adapter)}, shader-f16 ${webgpu.adapter.shaderF16 ? 'yes' : 'no'}` : webgpu.reason}`,
     `installed    ${providers.filter((p) => p.bundled).map((p) => p.name).join(', ')}; separate install: ${providers.filter((p) => !p.bundled).map((p) => p.name).join(', ') || 'none'}`,
   ];
   for (const record of verifyCheckpoints(dir)) lines.push(`weights      ${record.path} (${record.how} of ${record.source}; ${formatBytes(record.size)}, unchanged)`);

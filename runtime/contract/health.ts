@@ -2,6 +2,22 @@
 import { z } from 'zod';
 import { fields, GENERATION_METHODS, IMAGE_FORMATS } from './rules.ts';
 
+/** A WebGPU adapter as Dawn reports it. */
+export const WebGpuAdapterSchema = z.object({
+  vendor: z.string(),
+  architecture: z.string(),
+  device: z.string(),
+  description: z.string(),
+  /** Software rasteriser (SwiftShader, lavapipe/llvmpipe, WARP): far slower than the CPU provider. */
+  software: z.boolean(),
+  /** The `shader-f16` feature: without it the WebGPU EP cannot run float16 graphs. */
+  shaderF16: z.boolean(),
+});
+export type WebGpuAdapter = z.output<typeof WebGpuAdapterSchema>;
+
+export const SkippedProviderSchema = z.object({ provider: z.string(), reason: z.string() });
+export type SkippedProvider = z.output<typeof SkippedProviderSchema>;
+
 export const HealthSchema = z.object({
   ok: z.literal(true),
   /** The companion's package version; a client checks the major. */
@@ -18,6 +34,10 @@ export const HealthSchema = z.object({
   maxSteps: z.number().int(),
   /** Execution provider in use, e.g. "cpu" or "cuda". */
   provider: z.string(),
+  /** Providers tried before `provider` under --device auto, each with why it was skipped. */
+  skippedProviders: z.array(SkippedProviderSchema),
+  /** The WebGPU adapter when WebGPU was considered; auto never chooses a software adapter. */
+  adapter: WebGpuAdapterSchema.nullable(),
   defaultSteps: z.number().int(),
   defaultGuidance: z.number().nullable(),
   /** The model's DyPE λs and λt (absent on companions from before λ could be set). */

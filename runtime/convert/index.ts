@@ -12,22 +12,23 @@
  *    tensors' offsets in it; tokenizers, scheduler, dype.json, and checkpoints.json (each file's size
  *    and header hash). Read it back as the pipeline will, then rename it into place.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { link, mkdir, rename, rm } from 'node:fs/promises';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { link, mkdir } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { writeFileAtomic } from '../files/atomic.ts';
+import { replaceFolder } from '../files/folder.ts';
 import { buildBundleConfig, detectVariant, type FluxVariant } from '../import/config.ts';
 import type { TokenizerCheck } from '../import/tokenizers.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import type { BundleConfig } from '../pipeline/bundle-config.ts';
-import { BUNDLE_FILES, readBundle } from '../pipeline/bundle.ts';
+import { BUNDLE_FILES, isBundleFolder, readBundle } from '../pipeline/bundle.ts';
 import { CHECKPOINTS_FILE, fingerprint, type CheckpointRecord } from '../pipeline/checkpoints.ts';
 import { FLUX_SCHEDULERS } from '../pipeline/scheduler-config.ts';
 import { ARCHITECTURES, COMPONENT_LABELS, type Architecture, type ComponentKind } from './architectures.ts';
 import { buildClipTextEncoder, deriveClipConfig, type ClipConfig } from './clip.ts';
 import { buildFluxTransformer, deriveFluxConfig, type FluxConfig } from './flux.ts';
 import { readInputs, type Checkpoint } from './inputs.ts';
-import { placeFile, type PlacedHow } from './link.ts';
+import { placeFile, type PlacedHow } from '../files/place.ts';
 import { SafetensorsWeightSource, type ConversionCounts } from './source.ts';
 import { buildT5Encoder, deriveT5Config, type T5Config } from './t5.ts';
 import { writeTokenizers, type TokenizerSearch } from './tokenizers.ts';
@@ -172,19 +173,11 @@ function derive(found: Record<ComponentKind, Found>, options: ConvertOptions): D
 }
 
 /** True when `dir` holds a bundle (a dype.json of the dype-bundle format). */
-function isBundle(dir: string): boolean {
-  try {
-    return (JSON.parse(readFileSync(join(dir, BUNDLE_FILES.config), 'utf8')) as { format?: unknown }).format === 'dype-bundle';
-  } catch {
-    return false;
-  }
-}
-
 function checkTarget(target: string, force: boolean): void {
   if (!existsSync(target)) return;
   if (!statSync(target).isDirectory()) throw new ConvertError(`${target} exists and is not a folder; choose another bundle folder`);
   if (readdirSync(target).length === 0) return;
-  if (!isBundle(target)) throw new ConvertError(`${target} is not empty and is not a dype bundle: refusing to write into it${force ? ', even with --force' : ''}`);
+  if (!isBundleFolder(target)) throw new ConvertError(`${target} is not empty and is not a dype bundle: refusing to write into it${force ? ', even with --force' : ''}`);
   if (!force) throw new ConvertError(`${target} already holds a bundle; pass --force to replace it`);
 }
 
@@ -208,26 +201,9 @@ export async function convertCheckpoints(inputs: readonly string[], options: Con
   const names = [found.transformer.checkpoint.path, ...inputs];
   const variant = detectVariant(t.guidance, null, null, names).variant;
 
-  checkTarget(target, options.force ?? false);
-  const staging = `${target}.partial-${process.pid}`;
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true });
-  try {
-    const report = await assemble(staging, found, derived, variant, options, log);
-    checkTarget(target, options.force ?? false);
-    if (existsSync(target)) {
-      const old = `${target}.old-${process.pid}`;
-      await rename(target, old);
-      await rename(staging, target);
-      await rm(old, { recursive: true, force: true });
-    } else {
-      await rename(staging, target);
-    }
-    return { ...report, bundleDir: target, ignored };
-  } catch (error) {
-    await rm(staging, { recursive: true, force: true });
-    throw error;
-  }
+  const force = options.force ?? false;
+  const report = await replaceFolder(target, () => checkTarget(target, force), (staging) => assemble(staging, found, derived, variant, options, log));
+  return { ...report, bundleDir: target, ignored };
 }
 
 async function assemble(

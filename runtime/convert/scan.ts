@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { recognise, type Recognised } from './architectures.ts';
 import { readSharded, SHARD_INDEX_SUFFIX } from './inputs.ts';
-import { formatBytes } from './link.ts';
+import { formatBytes } from '../files/place.ts';
 import { readSafetensorsHeader } from './safetensors.ts';
 import { defaultHubCache } from './tokenizers.ts';
 

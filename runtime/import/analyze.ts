@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { formatBytes } from '../files/place.ts';
 import { findAttention, type AttentionMatch } from './attention.ts';
 import { ImportError } from './errors.ts';
 import { readJsonObject } from './files.ts';
@@ -66,17 +67,6 @@ export interface TransformerAnalysis {
   rope: RopeAnalysis;
   attention: AttentionAnalysis;
   externalData: string[];
-}
-
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
 }
 
 export function attentionAdvice(unfused: number, fused: number, dtype: string, context: AnalysisContext = {}): string[] {

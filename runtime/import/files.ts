@@ -1,10 +1,11 @@
 /** The export's folder layout, and moving its (large) files into a bundle by hard link or copy. */
 import { fromBinary } from '@bufbuild/protobuf';
 import { WireType } from '@bufbuild/protobuf/wire';
-import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
-import { copyFile, link, mkdir, rm } from 'node:fs/promises';
-import { dirname, extname, join } from 'node:path';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { extname, join } from 'node:path';
 import { ValueInfoProtoSchema, type ValueInfoProto } from 'onnx-buf';
+import { placeFile } from '../files/place.ts';
 import { ImportError } from './errors.ts';
 
 /** Where a FLUX ONNX export keeps its parts. */
@@ -145,20 +146,13 @@ export function newTransferStats(): TransferStats {
  * `copy` is set, copies instead (a reflink where the filesystem offers one).
  */
 export async function linkOrCopy(src: string, dst: string, stats: TransferStats, copy = false): Promise<void> {
-  await mkdir(dirname(dst), { recursive: true });
   await rm(dst, { force: true });
-  if (!copy) {
-    try {
-      await link(src, dst);
-      stats.linked++;
-      return;
-    } catch {
-      // fall through to copying
-    }
+  if ((await placeFile(src, dst, { copy })) === 'hardlink') {
+    stats.linked++;
+  } else {
+    stats.copied++;
+    stats.copiedBytes += statSync(src).size;
   }
-  await copyFile(src, dst, constants.COPYFILE_FICLONE);
-  stats.copied++;
-  stats.copiedBytes += statSync(src).size;
 }
 
 /** Links/copies every file under `src` (recursively) into `dst`, except those `skip` names. */

@@ -13,12 +13,13 @@
  *    it is assembled next to the target and renamed into place only when complete. An existing
  *    target is replaced (with --force) only when it is a bundle itself.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join, normalize, relative, resolve } from 'node:path';
 import { writeFileAtomic } from '../files/atomic.ts';
+import { replaceFolder } from '../files/folder.ts';
 import type { BundleConfig } from '../pipeline/bundle-config.ts';
-import { readBundle } from '../pipeline/bundle.ts';
+import { isBundleFolder, readBundle } from '../pipeline/bundle.ts';
 import { checkContract, type GraphSignature } from '../pipeline/pipeline.ts';
 import { FEED_TYPES } from '../pipeline/ort.ts';
 import type { Device } from '../pipeline/types.ts';
@@ -170,15 +171,6 @@ async function bflVaeConfig(path: string, device: Device, defaultsUsed: string[]
 }
 
 /** True when `dir` holds a bundle: a dype.json of the dype-bundle format. */
-function isBundle(dir: string): boolean {
-  try {
-    const config = JSON.parse(readFileSync(join(dir, 'dype.json'), 'utf8')) as unknown;
-    return typeof config === 'object' && config !== null && (config as { format?: unknown }).format === 'dype-bundle';
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Whether `target` may be written: absent or an empty folder; or, with `force`, a folder holding a
  * bundle that does not contain the export. Anything else is refused: --force never removes a folder
@@ -188,7 +180,7 @@ function checkTarget(target: string, source: string, force: boolean): void {
   if (!existsSync(target)) return;
   if (!statSync(target).isDirectory()) throw new ImportError('bundle_exists', `${target} exists and is not a folder; choose another bundle folder`);
   if (readdirSync(target).length === 0) return;
-  if (!isBundle(target)) {
+  if (!isBundleFolder(target)) {
     throw new ImportError(
       'bundle_exists',
       `${target} is not empty and is not a dype bundle (it has no dype.json of format "dype-bundle"): refusing to replace it${force ? ', even with --force' : ''}. ` +
@@ -208,26 +200,9 @@ export async function importExport(exportDir: string, options: ImportOptions): P
   if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
     throw new ImportError('bundle_exists', `the bundle folder ${target} must lie outside the export ${source}`);
   }
-  checkTarget(target, source, options.force ?? false);
-  const staging = `${target}.partial-${process.pid}`;
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true });
-  try {
-    const report = await assemble(layout, staging, options);
-    checkTarget(target, source, options.force ?? false); // again: the folder may have changed meanwhile
-    if (existsSync(target)) {
-      const old = `${target}.old-${process.pid}`;
-      await rename(target, old);
-      await rename(staging, target);
-      await rm(old, { recursive: true, force: true });
-    } else {
-      await rename(staging, target);
-    }
-    return { ...report, bundleDir: target };
-  } catch (error) {
-    await rm(staging, { recursive: true, force: true });
-    throw error;
-  }
+  const force = options.force ?? false;
+  const report = await replaceFolder(target, () => checkTarget(target, source, force), (staging) => assemble(layout, staging, options));
+  return { ...report, bundleDir: target };
 }
 
 /** Links the transformer's external data files into `dir`, renaming those outside its folder. */

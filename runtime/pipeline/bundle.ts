@@ -33,6 +33,14 @@ function readJson(path: string, what: string): unknown {
   }
 }
 
+/** Whether `dir` holds a dype bundle (its dype.json says so); a folder that does not is never replaced. */
+export function isBundleFolder(dir: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(join(dir, BUNDLE_FILES.config), 'utf8')) as { format?: unknown }).format === 'dype-bundle';
+  } catch {
+    return false;
+  }
+}
 
 export function readBundle(dir: string): Bundle {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {

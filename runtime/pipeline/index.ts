@@ -3,10 +3,11 @@ export { Pipeline, METHOD_ROPE, planSize, eulerStep, type PipelineInfo, type Siz
 export { PipelineError, isAbortError } from './errors.ts';
 export { readBundle, BUNDLE_FILES } from './bundle.ts';
 export { availableProviders, autoProviders } from './ort.ts';
+export { type ProviderSelection, type SkippedProvider } from './providers.ts';
+export { describeAdapter, probeWebGpuAdapter, type WebGpuAdapter, type WebGpuProbe } from './webgpu-adapter.ts';
 
 import { Pipeline } from './pipeline.ts';
-import type { Device } from './types.ts';
 
-export function loadPipeline(bundleDir: string, opts?: { device?: Device; log?: (line: string) => void }): Promise<Pipeline> {
+export function loadPipeline(bundleDir: string, opts?: Parameters<typeof Pipeline.load>[1]): Promise<Pipeline> {
   return Pipeline.load(bundleDir, opts);
 }

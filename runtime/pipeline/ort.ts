@@ -6,6 +6,8 @@
 import { Float16Array } from '@petamoriken/float16';
 import * as ort from 'onnxruntime-node';
 import { DEVICES, type Device } from './types.ts';
+import { webgpuRefusal, type ProviderSelection } from './providers.ts';
+import { probeWebGpuAdapter, type WebGpuProbe } from './webgpu-adapter.ts';
 
 // Failures surface as exceptions with the same text; ORT's native logger would print them a
 // second time (e.g. every probe of a provider that is not installed under --device auto).
@@ -39,10 +41,11 @@ export class OrtError extends Error {
   }
 }
 
+// WebGPU comes after the vendor providers and only with a hardware adapter (see providers.ts).
 const PLATFORM_PROVIDERS: Record<string, readonly Exclude<Device, 'auto'>[]> = {
-  win32: ['dml', 'cuda', 'cpu'],
-  darwin: ['coreml', 'cpu'],
-  linux: ['cuda', 'cpu'],
+  win32: ['dml', 'cuda', 'webgpu', 'cpu'],
+  darwin: ['coreml', 'webgpu', 'cpu'],
+  linux: ['cuda', 'webgpu', 'cpu'],
 };
 
 /** Providers `auto` tries, in order, on this platform. */
@@ -63,9 +66,36 @@ export function availableProviders(): { name: string; bundled: boolean }[] {
   return listed ?? [{ name: 'cpu', bundled: true }];
 }
 
+/**
+ * A tensor that a run left in the provider's memory (WebGPU), fed to later runs as it is. Whoever
+ * holds one disposes it when done: GPU memory is not garbage-collected. It is read back by feeding
+ * it to a session whose outputs come to the host: onnxruntime-node 1.30 crashes the process when
+ * asked to download it itself (Tensor.getData).
+ */
+export class DeviceTensor {
+  constructor(readonly tensor: ort.Tensor) {}
+
+  get type(): string {
+    return this.tensor.type;
+  }
+
+  get dims(): readonly number[] {
+    return this.tensor.dims;
+  }
+
+  dispose(): void {
+    this.tensor.dispose();
+  }
+}
+
+/** What a run can be fed: our own arrays, or tensors already on the device. */
+export type Feed = TensorData | DeviceTensor;
+
 export class Session {
   readonly inputs: readonly InputInfo[];
   readonly outputNames: readonly string[];
+  /** ORT element type of each output, by name. */
+  readonly outputTypes: Readonly<Record<string, string>>;
   /** Wall time spent inside ORT `run` calls, for measuring the pipeline's own overhead. */
   runMs = 0;
 
@@ -73,11 +103,16 @@ export class Session {
     private readonly session: ort.InferenceSession,
     readonly path: string,
     readonly provider: string,
+    /** Providers tried before this one and why each was skipped; the WebGPU adapter if probed. */
+    readonly selection: ProviderSelection = { skipped: [], adapter: null },
+    /** Outputs stay in GPU memory (WebGPU): read them with `runOnDevice`, not `run`. */
+    readonly outputsOnDevice = false,
   ) {
     this.inputs = session.inputMetadata.map((m) =>
       m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : { name: m.name, type: 'non-tensor', shape: [] },
     );
     this.outputNames = session.outputNames;
+    this.outputTypes = Object.fromEntries(session.outputMetadata.map((m) => [m.name, m.isTensor ? m.type : 'non-tensor']));
   }
 
   has(input: string): boolean {
@@ -99,36 +134,54 @@ export class Session {
   }
 
   /** Runs with every graph input fed; each feed is converted to the element type its input declares. */
-  async run(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>> {
+  async run(feeds: Record<string, Feed>): Promise<Record<string, TensorData>> {
+    if (this.outputsOnDevice) throw new OrtError(`${this.path}: outputs stay on the device; use runOnDevice`);
+    const out: Record<string, TensorData> = {};
+    for (const [name, tensor] of Object.entries(await this.runOrt(feeds))) out[name] = fromOrtTensor(name, tensor);
+    return out;
+  }
+
+  /** Like `run`, for a session whose outputs stay on the device; the caller disposes them. */
+  async runOnDevice(feeds: Record<string, Feed>): Promise<Record<string, DeviceTensor>> {
+    if (!this.outputsOnDevice) throw new OrtError(`${this.path}: outputs come back to the host; use run`);
+    const out: Record<string, DeviceTensor> = {};
+    for (const [name, tensor] of Object.entries(await this.runOrt(feeds))) out[name] = new DeviceTensor(tensor);
+    return out;
+  }
+
+  private async runOrt(feeds: Record<string, Feed>): Promise<ort.InferenceSession.ReturnType> {
     const missing = this.inputs.filter((i) => !(i.name in feeds)).map((i) => i.name);
     if (missing.length) throw new OrtError(`${this.path}: missing inputs ${missing.join(', ')}`);
     const extra = Object.keys(feeds).filter((name) => !this.has(name));
     if (extra.length) throw new OrtError(`${this.path}: the graph has no input(s) ${extra.join(', ')}`);
 
     const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const info of this.inputs) {
-      const feed = feedAs(info, feeds[info.name]);
-      ortFeeds[info.name] = new ort.Tensor(feed.type, feed.data, [...feed.dims]);
-    }
-    let results: ort.InferenceSession.ReturnType;
+    for (const info of this.inputs) ortFeeds[info.name] = toOrtTensor(info, feeds[info.name]);
     const start = performance.now();
     try {
-      results = await this.session.run(ortFeeds);
+      const results = await this.session.run(ortFeeds);
       this.runMs += performance.now() - start;
+      return results;
     } catch (error) {
       const described = Object.entries(ortFeeds)
-        .map(([name, t]) => `${name}: ${t.type}[${t.dims.join(',')}]`)
+        .map(([name, t]) => `${name}: ${t.type}[${t.dims.join(',')}]${t.location === 'cpu' ? '' : ` on ${t.location}`}`)
         .join('; ');
       throw new OrtError(`${this.path} failed on ${this.provider}: ${(error as Error).message} (inputs: ${described})`, { cause: error });
     }
-    const out: Record<string, TensorData> = {};
-    for (const [name, tensor] of Object.entries(results)) out[name] = fromOrtTensor(name, tensor);
-    return out;
   }
 
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+function toOrtTensor(info: InputInfo, feed: Feed): ort.Tensor {
+  if (feed instanceof DeviceTensor) {
+    if (feed.type !== info.type) throw new OrtError(`input ${info.name} expects ${info.type}, got ${feed.type} on the device`);
+    return feed.tensor;
+  }
+  const converted = feedAs(info, feed);
+  return new ort.Tensor(converted.type, converted.data, [...converted.dims]);
 }
 
 /** A feed's values as numbers (float16 bits decoded). */
@@ -195,30 +248,74 @@ function fromOrtTensor(name: string, tensor: ort.Tensor): TensorData {
   }
 }
 
-async function createWith(path: string, provider: string): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(path, {
-    executionProviders: [provider],
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
-  });
+async function createWith(model: string | Uint8Array, provider: string, outputsOnDevice: boolean): Promise<ort.InferenceSession> {
+  const options: ort.InferenceSession.SessionOptions = { executionProviders: [provider], graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+  if (outputsOnDevice) options.preferredOutputLocation = 'gpu-buffer';
+  return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
+}
+
+/**
+ * Keep a session's outputs on the device: always, never, or only on a hardware adapter (a software
+ * adapter's "GPU memory" is host memory, and the extra step graph measured slower there).
+ */
+export type OutputsOnDevice = boolean | 'on-hardware';
+
+/** Whether a provider can keep tensors on the device between runs. */
+export function keepsTensorsOnDevice(provider: string): boolean {
+  return provider === 'webgpu';
+}
+
+/** A session for a small graph built in code (`label` names it in errors), on a known provider. */
+export async function createGraphSession(model: Uint8Array, label: string, provider: string, opts: { outputsOnDevice?: boolean } = {}): Promise<Session> {
+  const onDevice = (opts.outputsOnDevice ?? false) && keepsTensorsOnDevice(provider);
+  try {
+    return new Session(await createWith(model, provider, onDevice), label, provider, undefined, onDevice);
+  } catch (error) {
+    throw new OrtError(`could not create ${label} on ${provider}: ${(error as Error).message.split('\n')[0]}`, { cause: error });
+  }
 }
 
 /**
  * Creates a session on `device`. `auto` tries this platform's providers in order, logging why each
- * one that fails was skipped (onnxruntime-node throws rather than falling back by itself).
+ * one that fails was skipped (onnxruntime-node throws rather than falling back by itself). WebGPU
+ * is asked about its adapter first: `auto` skips a software one, and any float16 graph is refused
+ * on an adapter without shader-f16 (it would fail at the first run, not at load).
  */
-export async function createSession(path: string, device: Device = 'auto', log: (line: string) => void = () => {}): Promise<Session> {
+export async function createSession(
+  path: string,
+  device: Device = 'auto',
+  log: (line: string) => void = () => {},
+  opts: { outputsOnDevice?: OutputsOnDevice } = {},
+): Promise<Session> {
   checkDevice(device);
-  const candidates = device === 'auto' ? autoProviders() : [device];
-  const failures: string[] = [];
-  for (const provider of candidates) {
+  const auto = device === 'auto';
+  const candidates = auto ? autoProviders() : [device];
+  const selection: ProviderSelection = { skipped: [], adapter: null };
+  for (const [index, provider] of candidates.entries()) {
     try {
-      return new Session(await createWith(path, provider), path, provider);
+      const probe = provider === 'webgpu' ? await probeWebGpuAdapter() : null;
+      if (probe) selection.adapter = probe.adapter;
+      refuseWebGpu(probe, auto, false);
+      const wanted = opts.outputsOnDevice ?? false;
+      const onDevice = keepsTensorsOnDevice(provider) && (wanted === true || (wanted === 'on-hardware' && probe?.adapter?.software === false));
+      const session = new Session(await createWith(path, provider, onDevice), path, provider, selection, onDevice);
+      try {
+        refuseWebGpu(probe, auto, session.inputs.some((i) => i.type === 'float16'));
+      } catch (error) {
+        await session.release();
+        throw error;
+      }
+      return session;
     } catch (error) {
       const reason = (error as Error).message.split('\n')[0];
-      failures.push(`${provider}: ${reason}`);
-      if (device === 'auto' && provider !== candidates[candidates.length - 1]) log(`${provider} unavailable (${reason}); trying ${candidates[candidates.indexOf(provider) + 1]}`);
+      selection.skipped.push({ provider, reason });
+      if (auto && index < candidates.length - 1) log(`${provider} unavailable (${reason}); trying ${candidates[index + 1]}`);
     }
   }
-  throw new OrtError(`could not load ${path}: ${failures.join('; ')}`);
+  throw new OrtError(`could not load ${path}: ${selection.skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ')}`);
+}
+
+function refuseWebGpu(probe: WebGpuProbe | null, auto: boolean, float16: boolean): void {
+  const refusal = probe && webgpuRefusal(probe, { auto, float16 });
+  if (refusal) throw new OrtError(refusal);
 }

@@ -5,12 +5,13 @@
 import { flowMatchSigmas, fluxRopeFrequencies, fluxRopeTables, type DypeOptions, type RopeMethod } from '../dype/index.ts';
 import { readBundle, type Bundle } from './bundle.ts';
 import { decodeTiled, type TileConfig } from './decode.ts';
+import { createDenoiser, createDeviceSteppers, type DeviceSteppers } from './denoise.ts';
 import { PipelineError } from './errors.ts';
 import { encodeImage, MIME_TYPES } from './image.ts';
 import { imageIds, packLatents, textIds, unpackLatents } from './latents.ts';
 import { gaussianNoise } from './noise.ts';
 import { createSession, type Session, type TensorData } from './ort.ts';
-import { estimateX0, previewPng, projectLatent } from './preview.ts';
+import { previewPng, projectLatent } from './preview.ts';
 import { PromptTokenizer } from './text.ts';
 import { z } from 'zod';
 import { fields, intIn } from '../contract/rules.ts';
@@ -33,6 +34,8 @@ export interface PipelineInfo extends EngineInfo {
   /** How the transformer takes positions: compact ω/mscale or full cos/sin tables. */
   ropeInputs: 'omega' | 'tables';
   guidanceEmbeds: boolean;
+  /** The latents stay in GPU memory between denoising steps (WebGPU). */
+  latentsOnDevice: boolean;
 }
 
 /** Token grid and centre crop for an exact pixel size. */
@@ -80,6 +83,7 @@ export class Pipeline implements Engine {
     private readonly sessions: { transformer: Session; clip: Session; t5: Session; vae: Session },
     private readonly tokenizers: { clip: PromptTokenizer; t5: PromptTokenizer },
     private readonly log: (line: string) => void,
+    private readonly steppers: DeviceSteppers | null,
   ) {
     const c = bundle.config;
     const t = sessions.transformer;
@@ -93,6 +97,7 @@ export class Pipeline implements Engine {
       maxSide: c.limits.maxSide,
       maxPixels: c.limits.maxPixels,
       provider: t.provider,
+      providerSelection: t.selection,
       defaultSteps: c.defaults.steps,
       defaultGuidance: c.defaults.guidance,
       defaultDypeScale: c.defaults.dypeScale,
@@ -100,6 +105,7 @@ export class Pipeline implements Engine {
       methods: GENERATION_METHODS,
       ropeInputs,
       guidanceEmbeds: t.has('guidance'),
+      latentsOnDevice: steppers !== null,
     });
     const nativeLatent = c.nativeResolution / c.vae.scaleFactorPx;
     this.tiles = c.decode ?? { tile: nativeLatent, overlap: Math.max(1, Math.floor(nativeLatent / 4)) };
@@ -107,11 +113,15 @@ export class Pipeline implements Engine {
     this.textLength = typeof fixedText === 'number' && fixedText > 0 ? fixedText : c.text.t5MaxLength;
   }
 
-  /** Loads a bundle; the first model picks the execution provider and the rest follow it. */
-  static async load(dir: string, opts: { device?: Device; log?: (line: string) => void } = {}): Promise<Pipeline> {
+  /**
+   * Loads a bundle; the first model picks the execution provider and the rest follow it.
+   * `keepOnDevice` keeps the latents in GPU memory between steps where the provider can (WebGPU);
+   * by default only on a hardware adapter.
+   */
+  static async load(dir: string, opts: { device?: Device; log?: (line: string) => void; keepOnDevice?: boolean } = {}): Promise<Pipeline> {
     const bundle = readBundle(dir);
     const tokenizers = { clip: PromptTokenizer.load(bundle.paths.tokenizer), t5: PromptTokenizer.load(bundle.paths.tokenizer2) };
-    const transformer = await createSession(bundle.paths.transformer, opts.device ?? 'auto', opts.log);
+    const transformer = await createSession(bundle.paths.transformer, opts.device ?? 'auto', opts.log, { outputsOnDevice: opts.keepOnDevice ?? 'on-hardware' });
     const device = transformer.provider as Device;
     const created = await Promise.allSettled([
       createSession(bundle.paths.textEncoder, device),
@@ -119,6 +129,7 @@ export class Pipeline implements Engine {
       createSession(bundle.paths.vaeDecoder, device),
     ]);
     const sessions = [transformer, ...created.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
+    let steppers: DeviceSteppers | null = null;
     try {
       const failed = created.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
@@ -129,16 +140,17 @@ export class Pipeline implements Engine {
       if (takes !== c.rope.inputs) {
         throw new PipelineError('bundle_invalid', `dype.json says rope.inputs "${c.rope.inputs}" but ${transformer.path} takes ${takes === 'omega' ? 'rope_omega/rope_mscale' : 'rope_cos/rope_sin'}`);
       }
-      return new Pipeline(bundle, { transformer, clip, t5, vae }, tokenizers, opts.log ?? (() => {}));
+      if (transformer.outputsOnDevice) steppers = await createDeviceSteppers(transformer);
+      return new Pipeline(bundle, { transformer, clip, t5, vae }, tokenizers, opts.log ?? (() => {}), steppers);
     } catch (error) {
       // Nothing half-loaded stays in memory: release every session that was created.
-      await Promise.all(sessions.map((session) => session.release()));
+      await Promise.all([...sessions, ...Object.values(steppers ?? {})].map((session) => session.release()));
       throw error;
     }
   }
 
   async dispose(): Promise<void> {
-    await Promise.all(Object.values(this.sessions).map((s) => s.release()));
+    await Promise.all([...Object.values(this.sessions), ...Object.values(this.steppers ?? {})].map((s) => s.release()));
   }
 
   /**
@@ -192,7 +204,7 @@ export class Pipeline implements Engine {
     // 3. Latents and positions.
     const plan = planSize(req.width, req.height, c.pixelsPerToken);
     const latentShape = { channels: c.latentChannels, height: plan.rows * c.patchSize, width: plan.cols * c.patchSize };
-    let latents = packLatents(gaussianNoise(req.seed, latentShape.channels * latentShape.height * latentShape.width), latentShape, c.patchSize);
+    const noise = packLatents(gaussianNoise(req.seed, latentShape.channels * latentShape.height * latentShape.width), latentShape, c.patchSize);
     const tokens = plan.rows * plan.cols;
     const features = c.latentChannels * c.patchSize * c.patchSize;
     const textTokens = text.hidden.dims[1];
@@ -224,20 +236,21 @@ export class Pipeline implements Engine {
     // 5. Denoise: one transformer call per step, positions rescaled for that step's sigma.
     const denoiseStart = performance.now();
     const transformerOrtBefore = transformer.runMs;
+    // Frees what the denoiser holds on the device however generate ends.
+    using denoiser = createDenoiser(transformer, this.steppers, noise, [1, tokens, features]);
     for (let i = 0; i < req.steps; i++) {
       throwIfAborted();
       const sigma = sigmas[i];
       const feeds: Record<string, TensorData> = {
         ...fixedFeeds,
         ...(rope.dynamic ? this.ropeFeeds(grid, sigma, rope) : {}),
-        hidden_states: { type: 'float32', data: latents, dims: [1, tokens, features] },
         timestep: { type: 'float32', data: Float32Array.of(sigma), dims: [1] },
       };
-      const out = await transformer.run(feeds);
-      const velocity = out[transformer.outputNames[0]].data as Float32Array;
+      const last = i + 1 === req.steps;
+      const stepped = await denoiser.step(feeds, sigma, sigmas[i + 1], { last });
       sampleRss();
       const elapsedMs = performance.now() - denoiseStart;
-      // the callback runs before the Euler update, so a preview drawn during it sees this step's latents
+      // a preview drawn during the callback estimates x0 from this step's velocity
       opts.onEvent?.({
         kind: 'step',
         step: i + 1,
@@ -246,10 +259,10 @@ export class Pipeline implements Engine {
         elapsedMs,
         etaMs: (elapsedMs / (i + 1)) * (req.steps - i - 1),
         feeds,
-        preview: i + 1 < req.steps ? () => this.preview(estimateX0(latents, velocity, sigma), latentShape) : undefined,
+        preview: stepped ? async () => this.preview(await stepped.x0(), latentShape) : undefined,
       });
-      latents = eulerStep(latents, velocity, sigma, sigmas[i + 1]);
     }
+    const latents = denoiser.latents();
     const denoiseMs = performance.now() - denoiseStart;
     const denoiseOrtMs = transformer.runMs - transformerOrtBefore;
     throwIfAborted();
@@ -363,12 +376,7 @@ function checkField<T>(schema: z.ZodType<T>, value: unknown, name: string, code:
   throw new PipelineError(code, `${name} ${parsed.error.issues[0]?.message ?? 'is not valid'}, got ${String(value)}`);
 }
 
-/** Flow-matching Euler step x ← x + (σ_next − σ)·v. */
-export function eulerStep(x: Float32Array, v: Float32Array, sigma: number, sigmaNext: number): Float32Array {
-  const dt = sigmaNext - sigma;
-  for (let i = 0; i < x.length; i++) x[i] += dt * v[i];
-  return x;
-}
+export { eulerStep } from './denoise.ts';
 
 /** What the contract check needs of a model: a Session, or a graph read from protobuf (dype import). */
 export interface GraphSignature {

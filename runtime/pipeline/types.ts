@@ -2,6 +2,7 @@
 import type { YarnScaling } from '../dype/index.ts';
 import type { DypeExponent, GenerationMethod, ImageFormat } from './names.ts';
 import type { TensorData } from './ort.ts';
+import type { ProviderSelection } from './providers.ts';
 
 export * from './names.ts';
 export { YARN_SCALINGS, type YarnScaling } from '../dype/index.ts';
@@ -121,6 +122,8 @@ export interface EngineInfo {
   maxPixels: number;
   /** Execution provider in use, e.g. "cpu" or "cuda". */
   provider: string;
+  /** Providers skipped before `provider` (with why) and the WebGPU adapter, where known. */
+  providerSelection?: ProviderSelection;
   defaultSteps: number;
   /** null for models without a guidance embedding. */
   defaultGuidance: number | null;

@@ -7,8 +7,11 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPngText } from '../../runtime/pipeline/image.ts';
+import { useSwiftShader } from '../helpers/swiftshader.ts';
 
 const run = promisify(execFile);
+/** The CLI children inherit SwiftShader as their only Vulkan driver (see the info test under auto). */
+const noSwiftShader = useSwiftShader();
 let root: string;
 let bundle: string;
 
@@ -55,6 +58,13 @@ describe('dype CLI', () => {
     expect(stdout).toMatch(/model +dype-demo \(demo/);
     expect(stdout).toMatch(/fed as rope_omega \+ rope_mscale/);
     expect(stdout).toMatch(/provider +cpu/);
+  });
+
+  it.skipIf(noSwiftShader)('info under auto names the WebGPU adapter and why each skipped provider was skipped', async () => {
+    const { stdout } = await dype('info', '--model', bundle, '--device', 'auto');
+    expect(stdout).toMatch(/^provider +cpu \(auto order here: .*webgpu → cpu\)$/m);
+    expect(stdout).toMatch(/^(skipped)? +webgpu: only a software adapter: google swiftshader \(SwiftShader driver [\d.]+\), software; it is slower than cpu$/m);
+    expect(stdout).toMatch(/^webgpu +google swiftshader \(SwiftShader driver [\d.]+\), software, shader-f16 no$/m);
   });
 
   it('bad arguments fail with a clear message and exit code', async () => {

@@ -23,6 +23,8 @@ export function healthHandlers(services: Services): { getHealth: Handler; getOpe
         maxPixels: limits.maxPixels,
         maxSteps: limits.maxSteps,
         provider: info.provider,
+        skippedProviders: info.providerSelection?.skipped ?? [],
+        adapter: info.providerSelection?.adapter ?? null,
         defaultSteps: info.defaultSteps,
         defaultGuidance: info.defaultGuidance,
         defaultDypeScale: info.defaultDypeScale,

@@ -3,8 +3,8 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { placeFile } from '../../runtime/convert/link.ts';
-import { tempRoot } from './helpers/flux-fixtures.ts';
+import { placeFile } from '../../runtime/files/place.ts';
+import { tempRoot } from '../convert/helpers/flux-fixtures.ts';
 
 const { root, cleanup } = tempRoot('dype-convert-link-');
 const SHM = '/dev/shm';

@@ -1,5 +1,5 @@
 /**
- * Putting a checkpoint inside the bundle without copying it. onnxruntime resolves external data only
+ * Putting a checkpoint or an export's file inside a bundle without copying it. onnxruntime resolves external data only
  * inside the model's folder (absolute paths, `../` and symlinks out of it are refused), so the file
  * itself must be there: a hard link (same filesystem), else a reflink (copy-on-write filesystems:
  * Btrfs, XFS, APFS), else a copy, announced with its size and refused when the disk cannot hold it.
@@ -13,11 +13,15 @@ export type PlacedHow = 'hardlink' | 'reflink' | 'copy';
 export interface PlaceOptions {
   /** Refuse to copy (when neither a hard link nor a reflink works). */
   noCopy?: boolean;
+  /** The user asked for an independent file: skip the hard link (a reflink is still independent). */
+  copy?: boolean;
   log?: (line: string) => void;
 }
 
+/** `16.3 GiB`, `822.0 KiB`, `13 bytes`: binary units, one or two decimals. */
 export function formatBytes(bytes: number): string {
-  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+  if (bytes >= 2 ** 40) return `${(bytes / 2 ** 40).toFixed(2)} TiB`;
+  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(bytes >= 100 * 2 ** 30 ? 0 : 1)} GiB`;
   if (bytes >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
   if (bytes >= 2 ** 10) return `${(bytes / 2 ** 10).toFixed(1)} KiB`;
   return `${bytes} bytes`;
@@ -26,12 +30,14 @@ export function formatBytes(bytes: number): string {
 /** Places `src` at `dst` (replacing nothing: `dst` must not exist) and says how. */
 export async function placeFile(src: string, dst: string, options: PlaceOptions = {}): Promise<PlacedHow> {
   await mkdir(dirname(dst), { recursive: true });
-  let linkError: NodeJS.ErrnoException;
-  try {
-    await link(src, dst);
-    return 'hardlink';
-  } catch (error) {
-    linkError = error as NodeJS.ErrnoException;
+  let linkError: NodeJS.ErrnoException | undefined;
+  if (!options.copy) {
+    try {
+      await link(src, dst);
+      return 'hardlink';
+    } catch (error) {
+      linkError = error as NodeJS.ErrnoException;
+    }
   }
   try {
     await copyFile(src, dst, constants.COPYFILE_FICLONE_FORCE);
@@ -40,7 +46,9 @@ export async function placeFile(src: string, dst: string, options: PlaceOptions 
     await rm(dst, { force: true });
   }
   const size = statSync(src).size;
-  const why = `a hard link failed (${linkError.code ?? linkError.message}: the bundle is probably on another filesystem) and this filesystem has no reflinks`;
+  const why = linkError
+    ? `a hard link failed (${linkError.code ?? linkError.message}: the bundle is probably on another filesystem) and this filesystem has no reflinks`
+    : 'an independent copy was asked for and this filesystem has no reflinks';
   if (options.noCopy) {
     throw new Error(`cannot place ${src} in the bundle without copying it: ${why}. Put the bundle on the same filesystem as the checkpoint, or allow the copy (${formatBytes(size)}).`);
   }
