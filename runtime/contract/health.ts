@@ -34,10 +34,10 @@ export const HealthSchema = z.object({
   maxSteps: z.number().int(),
   /** Execution provider in use, e.g. "cpu" or "cuda". */
   provider: z.string(),
-  /** Providers tried before `provider` under --device auto, each with why it was skipped. */
-  skippedProviders: z.array(SkippedProviderSchema),
+  /** Providers tried before `provider` under --device auto, each with why it was skipped (absent on companions from before WebGPU support). */
+  skippedProviders: z.array(SkippedProviderSchema).default([]),
   /** The WebGPU adapter when WebGPU was considered; auto never chooses a software adapter. */
-  adapter: WebGpuAdapterSchema.nullable(),
+  adapter: WebGpuAdapterSchema.nullable().default(null),
   defaultSteps: z.number().int(),
   defaultGuidance: z.number().nullable(),
   /** The model's DyPE λs and λt (absent on companions from before λ could be set). */
