@@ -16,6 +16,9 @@ export const DEFAULT_SETTINGS: Settings = {
   seed: 42,
   seedLocked: false,
   format: 'png',
+  action: 'reimagine',
+  upscale: 2,
+  strength: null,
 };
 
 /** Used until the companion has reported its own limits. */
@@ -49,6 +52,6 @@ export function targetPixelSize(width: number, height: number, density: Density,
   return { width: pw, height: ph, clamped: true };
 }
 
-function clamp(v: number, lo: number, hi: number): number {
+export function clamp(v: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, v));
 }
