@@ -4,6 +4,7 @@
  */
 import { type Density, type FrameInfo, type Generation, GenerationSchema, type Limits, type OutdatedReason } from '../runtime/contract/index.ts';
 import { targetPixelSize } from './defaults.ts';
+import { defaultAction } from './resize-plan.ts';
 
 export const GENERATION_KEY = 'generation';
 
@@ -55,11 +56,13 @@ export function outdatedReason(width: number, height: number, generation: Genera
 
 /**
  * What the UI shows about a frame. `density` null means "the density it was generated with"
- * (the size Regenerate asks for); frames without a generation then use `fallback`.
+ * (the size Regenerate asks for); frames without a generation then use `fallback`. `image`: the pixel
+ * size of the picture it shows (pictureSizeAsync).
  */
-export function frameInfo(frame: FrameNode, density: Density | null, fallback: Density, limits: Limits): FrameInfo {
+export function frameInfo(frame: FrameNode, density: Density | null, fallback: Density, limits: Limits, image: FrameInfo['image']): FrameInfo {
   const generation = readGeneration(frame);
   const d = density ?? generation?.density ?? fallback;
+  const outdated = generation ? outdatedReason(frame.width, frame.height, generation) : null;
   return {
     id: frame.id,
     name: frame.name,
@@ -67,7 +70,9 @@ export function frameInfo(frame: FrameNode, density: Density | null, fallback: D
     height: frame.height,
     target: targetPixelSize(frame.width, frame.height, d, limits),
     generation,
-    outdated: generation ? outdatedReason(frame.width, frame.height, generation) : null,
+    outdated,
+    image,
+    proposed: outdated ? defaultAction(outdated) : null,
   };
 }
 

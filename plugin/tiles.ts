@@ -89,14 +89,17 @@ export function buildTileGroup(width: number, height: number, image: ImageResult
 }
 
 /**
- * A new fills array: the generated IMAGE paint (the one showing `previousHash`) replaced by `paint`,
- * or `paint` added on top when there was none; `paint` null removes it. Never mutates `fills`.
+ * A new fills array: the IMAGE paint showing `previousHash` (ours, or the picture a Refine started
+ * from) replaced by `paint`, or `paint` added on top when there was none; `paint` null removes it.
+ * An image replacing an image keeps the old paint's settings (scale mode, crop, filters, opacity) and
+ * takes the new hash. Never mutates `fills`.
  */
 export function replaceGeneratedFill(fills: ReadonlyArray<Paint> | PluginAPI['mixed'], previousHash: string | null, paint: Paint | null): Paint[] {
   const list: Paint[] = typeof fills === 'symbol' ? [] : [...fills];
   const index = previousHash === null ? -1 : list.findIndex((p) => p.type === 'IMAGE' && p.imageHash === previousHash);
   if (index >= 0) {
-    if (paint) list[index] = paint;
+    const old = list[index];
+    if (paint) list[index] = paint.type === 'IMAGE' && old.type === 'IMAGE' ? { ...old, imageHash: paint.imageHash } : paint;
     else list.splice(index, 1);
   } else if (paint) {
     list.push(paint);
@@ -111,9 +114,10 @@ export type GenerationFields = Omit<Generation, 'version' | 'width' | 'height' |
  * one IMAGE fill when it is a single tile, else a locked group of tiles. `hashes` are the Figma images
  * of the tiles (createImages), made before anything changes so that a refused image changes nothing.
  * All or nothing: when a step fails, the frame gets back its fills, tiles and stored generation, and
- * the error is rethrown.
+ * the error is rethrown. `replaces`: the fill the image takes the place of (default: the frame's
+ * previous generated image; a Refine of a user's picture names that picture's).
  */
-export function applyImage(frame: FrameNode, image: ImageResult, hashes: readonly string[], fields: GenerationFields): Generation {
+export function applyImage(frame: FrameNode, image: ImageResult, hashes: readonly string[], fields: GenerationFields, replaces?: string | null): Generation {
   const previous = readGeneration(frame);
   const oldGroup = findTilesGroup(frame);
   const tiled = image.tiles.length > 1;
@@ -129,11 +133,13 @@ export function applyImage(frame: FrameNode, image: ImageResult, hashes: readonl
     tiles: image.tiles.length,
     imageHash,
     createdAt: new Date().toISOString(),
+    frameX: frame.x,
+    frameY: frame.y,
   };
   const fills = frame.fills;
   const before = { clipsContent: frame.clipsContent, data: frame.getPluginData(GENERATION_KEY), relaunch: frame.getRelaunchData() };
   try {
-    frame.fills = replaceGeneratedFill(fills, previous?.imageHash ?? null, imageHash ? imagePaint(imageHash) : null);
+    frame.fills = replaceGeneratedFill(fills, replaces === undefined ? (previous?.imageHash ?? null) : replaces, imageHash ? imagePaint(imageHash) : null);
     if (group) insertTileGroup(frame, group, image);
     writeGeneration(frame, generation);
   } catch (error) {
