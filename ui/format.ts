@@ -32,3 +32,9 @@ export function randomSeed(): number {
   crypto.getRandomValues(buffer);
   return buffer[0];
 }
+
+/** Bytes in MB with one decimal below 10 MB ("0.4 MB", "12 MB"). */
+export function megabytes(bytes: number): string {
+  const mb = bytes / 1e6;
+  return `${mb < 10 ? mb.toFixed(1) : Math.round(mb)} MB`;
+}

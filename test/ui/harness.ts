@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Frame, type FrameLocator, type Page } from 'playwright-core';
-import type { FrameInfo, FrameJobBody, JobRequest, Limits, MainToUi, SelectionState, Settings, UiToMain } from '../../runtime/contract/index.ts';
+import type { FrameInfo, FrameJobBody, ImageResult, JobRequest, Limits, MainToUi, SelectionState, Settings, UiToMain } from '../../runtime/contract/index.ts';
 import { DEFAULT_LIMITS, DEFAULT_SETTINGS, targetPixelSize } from '../../plugin/defaults.ts';
 import { ensureDemoBundle } from '../../runtime/demo/cache.ts';
 import { loadPipeline } from '../../runtime/pipeline/index.ts';
@@ -100,10 +100,19 @@ const HARNESS = (uiHtml: string) => `<!doctype html>
   window.toUi = (message) => frame.contentWindow.postMessage({ pluginMessage: message }, '*');
 </script></body></html>`;
 
+/** A selected frame, in points; `picture`: the image it shows (what Refine and Extend start from). */
+export interface FakeFrame {
+  id: string;
+  name: string;
+  width: number;
+  height: number;
+  picture?: ImageResult;
+}
+
 export interface FakeMainOptions {
   settings?: Partial<Settings>;
-  /** The selected frames, in points; targets are computed with the density and `limits` as plugin/ does. */
-  frames?: { id: string; name: string; width: number; height: number }[];
+  /** The selected frames; targets are computed with the density and `limits` as plugin/ does. */
+  frames?: FakeFrame[];
   /** Default: the plugin's DEFAULT_LIMITS (what it uses before the UI reports the companion's). */
   limits?: Limits;
   /**
@@ -115,7 +124,8 @@ export interface FakeMainOptions {
 
 /**
  * Plays the plugin main thread: answers "ready" with settings and the selection, turns "generate"
- * into "start-jobs" for the selected frames, and answers "job-result" with "job-applied".
+ * into "start-jobs" for the selected frames (Refine: the frame's picture × the upscale, with the
+ * picture to upload), and answers "job-result" with "job-applied".
  */
 export class FakeMain {
   readonly received: UiToMain[] = [];
@@ -139,7 +149,14 @@ export class FakeMain {
 
   selection(): SelectionState {
     const d = this.settings.density;
-    const info = (f: { id: string; name: string; width: number; height: number }): FrameInfo => ({ ...f, target: targetPixelSize(f.width, f.height, d, this.limits), generation: null, outdated: null });
+    const info = ({ picture, ...f }: FakeFrame): FrameInfo => ({
+      ...f,
+      target: targetPixelSize(f.width, f.height, d, this.limits),
+      generation: null,
+      outdated: null,
+      image: picture ? { width: picture.width, height: picture.height } : null,
+      proposed: null,
+    });
     return {
       frames: this.frames.map(info),
       newFrame: this.frames.length === 0 ? { width: 1024, height: 1024, target: targetPixelSize(1024, 1024, d, this.limits) } : null,
@@ -173,8 +190,11 @@ export class FakeMain {
         this.started = targets.map((f) => {
           const jobId = `ui-test-${Date.now().toString(36)}-${this.nextJob++}`;
           const p = message.params;
-          const body: FrameJobBody = { id: jobId, prompt: p.prompt, width: f.target.width, height: f.target.height, seed: p.seed, method: p.method, format: p.format, ...(p.steps === null ? {} : { steps: p.steps }), ...(p.guidance === null ? {} : { guidance: p.guidance }) };
-          return { jobId, nodeId: f.id, frameName: f.name, body };
+          const picture = message.action === 'refine' ? this.frames.find((frame) => frame.id === f.id)?.picture : undefined;
+          const size = picture ? targetPixelSize(picture.width, picture.height, { kind: 'scale', scale: message.upscale }, this.limits) : f.target;
+          const body: FrameJobBody = { id: jobId, prompt: p.prompt, width: size.width, height: size.height, seed: p.seed, method: p.method, format: p.format, ...(p.steps === null ? {} : { steps: p.steps }), ...(p.guidance === null ? {} : { guidance: p.guidance }) };
+          const init = picture ? { init: { image: picture, crop: null, keep: null, strength: message.strength } } : {};
+          return { jobId, nodeId: f.id, frameName: f.name, body, ...init };
         });
         await this.send({ type: 'start-jobs', jobs: this.started });
         break;

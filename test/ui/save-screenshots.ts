@@ -77,8 +77,8 @@ try {
   await ui.main.send({
     type: 'outdated',
     frames: [
-      { id: '2:1', name: 'Hero banner', width: 1440, height: 1024, target: { width: 2880, height: 2048, clamped: false }, generation, outdated: 'aspect' },
-      { id: '2:2', name: 'Hero banner (tablet)', width: 2160, height: 1215, target: { width: 4320, height: 2430, clamped: false }, generation, outdated: 'size' },
+      { id: '2:1', name: 'Hero banner', width: 1440, height: 1024, target: { width: 2880, height: 2048, clamped: false }, generation, outdated: 'aspect', image: { width: 2880, height: 1620 }, proposed: 'extend' },
+      { id: '2:2', name: 'Hero banner (tablet)', width: 2160, height: 1215, target: { width: 4320, height: 2430, clamped: false }, generation, outdated: 'size', image: { width: 2880, height: 1620 }, proposed: 'refine' },
     ],
   });
   await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();

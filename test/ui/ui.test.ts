@@ -328,21 +328,27 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     await ui.main.send({
       type: 'outdated',
       frames: [
-        { id: '2:1', name: 'Hero', width: 400, height: 300, target: { width: 800, height: 600, clamped: false }, generation, outdated: 'aspect' },
-        { id: '2:2', name: 'Card', width: 800, height: 400, target: { width: 1600, height: 800, clamped: false }, generation, outdated: 'size' },
+        { id: '2:1', name: 'Hero', width: 400, height: 300, target: { width: 800, height: 600, clamped: false }, generation, outdated: 'aspect', image: { width: 800, height: 400 }, proposed: 'extend' },
+        { id: '2:2', name: 'Card', width: 800, height: 400, target: { width: 1600, height: 800, clamped: false }, generation, outdated: 'size', image: { width: 800, height: 400 }, proposed: 'refine' },
       ],
     });
     await ui.ui.getByRole('heading', { name: 'Out of date (2)' }).waitFor();
     await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
     await ui.ui.getByRole('heading', { name: 'Out of date (2)' }).scrollIntoViewIfNeeded();
     await ui.shot(SHOTS, 'out-of-date');
+    // each frame proposes Refine when its aspect held and Extend when it changed
+    expect(await ui.ui.getByLabel('Action for Hero').inputValue()).toBe('extend');
+    expect(await ui.ui.getByLabel('Action for Card').inputValue()).toBe('refine');
     await ui.ui.getByRole('button', { name: 'Regenerate Hero' }).click();
-    expect((await ui.main.waitFor('regenerate')).nodeIds).toEqual(['2:1']);
+    expect(await ui.main.waitFor('regenerate')).toMatchObject({ nodeIds: ['2:1'], action: 'extend' });
+    // Regenerate all: the proposals in one batch, a choice the user made in its own
+    await ui.ui.getByLabel('Action for Card').selectOption('reimagine');
     await ui.ui.getByRole('button', { name: 'Regenerate all out-of-date' }).click();
-    expect((await ui.main.waitFor('regenerate', (m) => m.nodeIds.length === 2)).nodeIds).toEqual(['2:1', '2:2']);
+    expect(await ui.main.waitFor('regenerate', (m) => m.action === null)).toMatchObject({ nodeIds: ['2:1'] });
+    expect(await ui.main.waitFor('regenerate', (m) => m.action === 'reimagine')).toMatchObject({ nodeIds: ['2:2'] });
 
     await ui.main.send({ type: 'relaunch', command: 'regenerate', nodeIds: ['2:2'] });
-    expect((await ui.main.waitFor('regenerate', (m) => m.nodeIds.length === 1 && m.nodeIds[0] === '2:2')).nodeIds).toEqual(['2:2']);
+    expect(await ui.main.waitFor('regenerate', (m) => m.nodeIds.length === 1 && m.nodeIds[0] === '2:2' && m.action === null)).toMatchObject({ nodeIds: ['2:2'] });
     await finish(ui);
   });
 
