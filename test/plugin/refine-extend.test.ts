@@ -5,7 +5,7 @@
  * offsets; each result is one undo step.
  */
 import sharp from 'sharp';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { FrameInfo, JobRequest } from '../../runtime/contract/index.ts';
 import type { FakeFigma } from './fake-figma.ts';
 import { finishJob, generate, imageFills, png, resultImage, startPlugin } from './helpers.ts';
@@ -80,8 +80,13 @@ describe('Extend after a resize', () => {
 });
 
 describe('Refine any image fill', () => {
+  let photo300!: Uint8Array;
+  beforeAll(async () => {
+    photo300 = await png(300, 200, 170);
+  });
+
   it('upscales a picture the user placed, replacing its fill (settings kept) in one undo step', async () => {
-    const photo = await png(300, 200, 170);
+    const photo = photo300;
     let frame!: FrameNode;
     let hash!: string;
     const { fake, figma } = await startPlugin({
@@ -112,6 +117,26 @@ describe('Refine any image fill', () => {
     figma.triggerUndo();
     expect(frame.fills).toEqual(before);
     expect(frame.getPluginData('generation')).toBe('');
+  });
+
+  it('previews in place of the user’s picture, and a cancel puts the picture back', async () => {
+    let frame!: FrameNode;
+    const { fake } = await startPlugin({
+      setup: (f) => {
+        const hash = f.api.createImage(photo300).hash;
+        frame = f.addFrame({ name: 'Photo', width: 150, height: 100, fills: [{ type: 'IMAGE', scaleMode: 'FILL', imageHash: hash }] });
+      },
+    });
+    await fake.select([frame]);
+    const before = frame.fills;
+    await fake.send({ type: 'generate', params: { prompt: 'p', method: 'dy-yarn', steps: 8, guidance: null, seed: 3, format: 'png', density: { kind: 'scale', scale: 1 } }, action: 'refine', upscale: 2, strength: null });
+    const [job]: JobRequest[] = fake.lastMessage('start-jobs').jobs;
+    await fake.send({ type: 'job-preview', jobId: job.jobId, png: await png(16, 12, 30) });
+    // one paint: the preview took the picture's place rather than covering it
+    expect(imageFills(frame)).toHaveLength(1);
+    expect(fake.images.get(imageFills(frame)[0].imageHash!)).toMatchObject({ width: 16, height: 12 });
+    await fake.send({ type: 'job-ended', jobId: job.jobId, outcome: 'cancelled', message: 'Cancelled.' });
+    expect(frame.fills).toEqual(before);
   });
 
   it('explains a frame with no picture instead of refining it', async () => {
