@@ -32,6 +32,8 @@ export interface DemoCompanion {
   url: string;
   /** As the CLI prints it, e.g. "7G3Q-K9ZD". */
   pairingCode: string;
+  /** The companion's data folder (jobs/, images/, uploads/). */
+  dataDir: string;
   close(): Promise<void>;
 }
 
@@ -42,11 +44,13 @@ export const PACKAGE_VERSION = (JSON.parse(await readFile(new URL('../../package
 export async function startDemoCompanion(version = PACKAGE_VERSION): Promise<DemoCompanion> {
   const dir = await mkdtemp(join(tmpdir(), 'dype-ui-'));
   const engine = await loadPipeline(await ensureDemoBundle(join(dir, 'bundle')), { device: 'cpu' });
-  const companion = await createCompanion({ engine, dataDir: join(dir, 'data'), token: TOKEN, port: 0, version, previewIntervalMs: 0 });
+  const dataDir = join(dir, 'data');
+  const companion = await createCompanion({ engine, dataDir, token: TOKEN, port: 0, version, previewIntervalMs: 0 });
   const url = await companion.listen();
   return {
     companion,
     url,
+    dataDir,
     pairingCode: formatPairingCode(companion.pairingCode),
     async close() {
       await companion.close();

@@ -71,7 +71,25 @@ try {
   await ui.main.waitFor('job-ended');
   await ui.close();
 
-  // 4. frames resized since their image was made
+  // 4. Refine a photo the user placed, then its upload and progress (the upload slowed down, so that it shows)
+  const photo = await sharp({ create: { width: 1200, height: 800, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer();
+  ui = await openUi(browser, html, {
+    settings: { companionUrl: demo.url, token: TOKEN, prompt: 'A lighthouse on a cliff at dawn, mist over the sea', steps: 60, action: 'refine', upscale: 2, strength: 0.4 },
+    frames: [{ id: '1:4', name: 'Team photo', width: 600, height: 400, picture: { width: 1200, height: 800, tiles: [{ x: 0, y: 0, width: 1200, height: 800, bytes: new Uint8Array(photo) }] } }],
+  });
+  await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+  await save(ui, 'refine');
+  const cdp = await ui.page.context().newCDPSession(ui.page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 256 * 1024 });
+  await ui.ui.getByRole('button', { name: 'Refine' }).click();
+  await ui.ui.getByText(/^Uploading the picture · [1-9]/).waitFor({ timeout: 60_000 });
+  await save(ui, 'uploading');
+  await ui.ui.getByRole('button', { name: 'Cancel Team photo' }).click();
+  await ui.main.waitFor('job-ended');
+  await ui.close();
+
+  // 5. frames resized since their image was made
   ui = await openUi(browser, html, { dark: true, settings: { companionUrl: demo.url, token: TOKEN, prompt: 'Misty forest' } });
   const generation = { version: 1, prompt: 'Misty forest', seed: 7, method: 'dy-yarn', steps: 28, guidance: null, format: 'png', density: { kind: 'scale', scale: 2 }, jobId: 'j', model: 'dype-demo', width: 2880, height: 1620, frameWidth: 1440, frameHeight: 810, tiles: 1, imageHash: 'h', createdAt: '' } as const;
   await ui.main.send({

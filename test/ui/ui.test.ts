@@ -7,7 +7,9 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PREVIEW_FORWARD_MS, type ImageResult, type UiToMainOf } from '../../runtime/contract/index.ts';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PREVIEW_FORWARD_MS, type ImageResult, type JobView, type UiToMainOf } from '../../runtime/contract/index.ts';
 import { chromiumAvailable, CHROMIUM, buildUi, launchChromium, openUi, PACKAGE_VERSION, startDemoCompanion, TOKEN, type DemoCompanion, type UiPage } from './harness.ts';
 import type { Browser } from 'playwright-core';
 
@@ -349,6 +351,102 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
 
     await ui.main.send({ type: 'relaunch', command: 'regenerate', nodeIds: ['2:2'] });
     expect(await ui.main.waitFor('regenerate', (m) => m.nodeIds.length === 1 && m.nodeIds[0] === '2:2' && m.action === null)).toMatchObject({ nodeIds: ['2:2'] });
+    await finish(ui);
+  });
+
+  /** A two-tile picture as the plugin hands over a tiled result: red on the left, blue on the right (random noise in `noisy` rows, so it does not compress). */
+  async function twoTilePicture(width: number, height: number, noisy = 0): Promise<ImageResult> {
+    const half = width / 2;
+    const tile = async (x: number, rgb: [number, number, number]) => {
+      const raw = Buffer.alloc(half * height * 3);
+      for (let i = 0; i < half * height; i++) {
+        const noise = Math.floor(i / half) < noisy;
+        for (let c = 0; c < 3; c++) raw[i * 3 + c] = noise ? Math.floor(Math.random() * 256) : rgb[c];
+      }
+      const bytes = new Uint8Array(await sharp(raw, { raw: { width: half, height, channels: 3 } }).png().toBuffer());
+      return { x, y: 0, width: half, height, bytes };
+    };
+    return { width, height, tiles: [await tile(0, [200, 40, 30]), await tile(half, [30, 60, 200])] };
+  }
+
+  /** The raw RGB pixels of the upload a job started from, read from the companion's data folder. */
+  async function uploadedPixels(jobId: string): Promise<{ data: Buffer; width: number; height: number; params: JobView['params'] }> {
+    const view = (await (await fetch(`${demo.url}/v1/jobs/${jobId}`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as JobView;
+    const id = view.params.init ?? '';
+    expect(id).toMatch(/^upload-[a-z0-9]{16,32}$/);
+    const file = (await readdir(join(demo.dataDir, 'uploads'))).find((name) => name.startsWith(`${id}.`) && !name.endsWith('.json'));
+    const { data, info } = await sharp(join(demo.dataDir, 'uploads', file ?? 'missing')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    return { data, width: info.width, height: info.height, params: view.params };
+  }
+
+  /** Red (left tile) or blue (right tile) at pixel x of a stitched picture whose tiles meet at `seam`. */
+  function expectTileColour(pixels: Buffer, width: number, x: number, y: number, seam: number): void {
+    const i = (y * width + x) * 3;
+    expect([...pixels.subarray(i, i + 3)]).toEqual(x < seam ? [200, 40, 30] : [30, 60, 200]);
+  }
+
+  it('refines a frame’s picture: stitches and uploads it with progress, then follows the job to its result', async () => {
+    // 512×256 px in two tiles; noisy rows make ~180 kB of PNG, uploaded at 128 kB/s so progress shows
+    const picture = await twoTilePicture(512, 256, 80);
+    const ui = await openPage({
+      settings: { companionUrl: demo.url, token: TOKEN, prompt: 'the same picture, sharper', steps: 2, seedLocked: true, seed: 11 },
+      frames: [{ id: '5:1', name: 'Photo', width: 256, height: 128, picture }],
+    });
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    await ui.ui.getByRole('radio', { name: 'Refine' }).check();
+    expect(await ui.ui.locator('#action-help').textContent()).toBe('The same picture, sharper: upscales it and redraws the fine detail.');
+    await ui.ui.getByRole('radio', { name: 'Same size' }).check();
+    await expect.poll(() => ui.ui.getByTestId('targets').textContent()).toContain('512 × 256 px → 512 × 256 px');
+    await ui.ui.getByText('Advanced').click();
+    await ui.ui.getByLabel('Strength (Refine and Extend)').fill('0.4');
+    await ui.ui.getByLabel('Strength (Refine and Extend)').blur();
+    await ui.shot(SHOTS, 'refine');
+
+    const cdp = await ui.page.context().newCDPSession(ui.page);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 128 * 1024 });
+    await ui.ui.getByRole('button', { name: 'Refine' }).click();
+    // upload progress: the bytes sent, and the bar part way
+    await ui.ui.getByText(/^Uploading the picture · \d+\.\d MB of \d+\.\d MB$/).waitFor();
+    const [job] = ui.main.started;
+    expect(job.init).toMatchObject({ strength: 0.4, keep: null, crop: null });
+    const bar = ui.ui.getByRole('progressbar', { name: 'Progress of Photo' });
+    await expect.poll(async () => Number(await bar.getAttribute('aria-valuenow')), { timeout: 10_000 }).toBeGreaterThan(0);
+    await ui.shot(SHOTS, 'uploading');
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+
+    const result = (await ui.main.waitFor('job-result', (m) => m.jobId === job.jobId, 60_000)) as UiToMainOf<'job-result'>;
+    expect([result.image.width, result.image.height]).toEqual([512, 256]);
+    // the companion got the two tiles as one picture, pixel for pixel, and the strength
+    const uploaded = await uploadedPixels(job.jobId);
+    expect([uploaded.width, uploaded.height]).toEqual([512, 256]);
+    for (const x of [0, 255, 256, 511]) expectTileColour(uploaded.data, 512, x, 200, 256);
+    expect(uploaded.params).toMatchObject({ strength: 0.4, width: 512, height: 256 });
+    await ui.ui.getByText('Placed in “Photo”.').waitFor();
+    await finish(ui);
+  });
+
+  it('extends: uploads the part of the picture the frame kept, and keeps it in the keep rectangle', async () => {
+    const picture = await twoTilePicture(128, 64);
+    const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN } });
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    // the frame's left edge moved in by a quarter and its right edge out: the plugin's Extend plan
+    const keep = { x: 0, y: 0, width: 96, height: 64, feather: 4 };
+    const body = { id: 'ui-extend-1', prompt: 'more of the same', width: 192, height: 64, seed: 5, steps: 2, method: 'dy-yarn', format: 'png' } as const;
+    await ui.main.send({ type: 'start-jobs', jobs: [{ jobId: body.id, nodeId: '6:1', frameName: 'Banner', body, init: { image: picture, crop: { x: 32, y: 0, width: 96, height: 64 }, keep, strength: null } }] });
+    const result = (await ui.main.waitFor('job-result', (m) => m.jobId === body.id, 60_000)) as UiToMainOf<'job-result'>;
+    const uploaded = await uploadedPixels(body.id);
+    expect([uploaded.width, uploaded.height]).toEqual([96, 64]);
+    // the crop starts 32 px in: 32 px of red, then blue
+    for (const x of [0, 31, 32, 95]) expectTileColour(uploaded.data, 96, x, 10, 32);
+    expect(uploaded.params).toMatchObject({ keep, width: 192, height: 64 });
+    // kept pixels are the picture's, away from the blend band
+    const { data } = await sharp(result.image.tiles[0].bytes).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    for (const x of [10, 60]) {
+      const i = (32 * 192 + x) * 3;
+      const expected = x < 32 ? [200, 40, 30] : [30, 60, 200];
+      [...data.subarray(i, i + 3)].forEach((v, c) => expect(Math.abs(v - expected[c])).toBeLessThanOrEqual(2));
+    }
     await finish(ui);
   });
 
