@@ -244,7 +244,6 @@ export function createController(command: string | undefined) {
         return;
       }
       const { frames } = selectedFrames();
-      let targets = frames;
       if (frames.length === 0) {
         if (figma.currentPage.selection.length > 0) {
           notify('Select one or more frames: there is no frame in the selection.', true);
@@ -257,7 +256,7 @@ export function createController(command: string | undefined) {
         await startJobsAsync([{ frame, target: { params, action: 'reimagine', proposed: false, upscale, strength } }], []);
         return;
       }
-      await startJobsAsync(targets.map((frame) => ({ frame, target: { params, action, proposed: false, upscale, strength } })), []);
+      await startJobsAsync(frames.map((frame) => ({ frame, target: { params, action, proposed: false, upscale, strength } })), []);
     }),
 
     regenerate: safely('Could not regenerate', async ({ nodeIds, action, strength }: UiToMainOf<'regenerate'>) => {
