@@ -1,6 +1,9 @@
 /** The pipeline's public contract: what callers (CLI, server) pass in and get back. */
 import type { GenerationMethod, ImageFormat } from './names.ts';
+import type { KeepRect } from './keep.ts';
 import type { TensorData } from './ort.ts';
+
+export type { KeepRect };
 
 export * from './names.ts';
 
@@ -20,6 +23,25 @@ export interface GenerateRequest {
   guidance?: number;
   method?: GenerationMethod;
   format?: ImageFormat;
+  /** Image-to-image: the image to start from (any size; resized to the output, or to `keep`). */
+  init?: InitImage;
+  /**
+   * 0 … 1: how much of the schedule is re-run. 1 starts from pure noise (text-to-image with the same
+   * seed), 0 returns the VAE round trip of the init. Default 0.55 with `init`; needs `init`.
+   */
+  strength?: number;
+  /**
+   * Extend: the rectangle of the output (px) where the init image is placed and kept; everything
+   * outside it is generated from pure noise. Needs `init`.
+   */
+  keep?: KeepRect;
+}
+
+export interface InitImage {
+  /** PNG, JPEG or WebP bytes. */
+  bytes: Uint8Array;
+  /** Recorded in the image's metadata (an upload or job id). */
+  id: string;
 }
 
 export interface PreviewImage {
@@ -84,6 +106,8 @@ export interface GenerateResult {
     totalMs: number;
     /** Text encoders. */
     encodeTextMs: number;
+    /** Reading, resizing and VAE-encoding the init image (image-to-image only). */
+    encodeInitMs?: number;
     denoiseMs: number;
     perStepMs: number;
     decodeMs: number;
