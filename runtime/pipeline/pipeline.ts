@@ -97,6 +97,7 @@ export class Pipeline implements Engine {
       defaultSteps: c.defaults.steps,
       defaultGuidance: c.defaults.guidance,
       methods: GENERATION_METHODS,
+      imageToImage: sessions.vaeEncoder !== undefined,
       ropeInputs,
       guidanceEmbeds: t.has('guidance'),
     });

@@ -137,6 +137,8 @@ export interface EngineInfo {
   /** null for models without a guidance embedding. */
   defaultGuidance: number | null;
   methods: readonly GenerationMethod[];
+  /** Whether requests may carry `init` (the bundle has a VAE encoder); absent means yes. */
+  imageToImage?: boolean;
 }
 
 /**
