@@ -218,6 +218,7 @@ export class JobRunner {
     try {
       const { bytes, type } = await initUploadBytes(init);
       if (abort.signal.aborted) throw new DOMException('The upload was cancelled.', 'AbortError');
+      this.update(entry, { uploaded: [0, bytes.byteLength] });
       const upload = await client.upload(bytes, type, (sent, total) => this.update(entry, { uploaded: [sent, total] }), abort.signal);
       this.update(entry, { stage: 'queued', uploaded: null });
       return { ...body, init: upload.id, ...(init.strength === null ? {} : { strength: init.strength }), ...(init.keep ? { keep: init.keep } : {}) };

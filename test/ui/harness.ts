@@ -240,6 +240,8 @@ export interface UiPage {
   errors: string[];
   /** Saves a screenshot of the plugin window under `dir`. */
   shot(dir: string, name: string): Promise<string>;
+  /** Slows the UI's uploads to `bytesPerSecond` (so that upload progress shows); resolves with the function that lifts it. */
+  throttleUploads(bytesPerSecond: number): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -271,6 +273,16 @@ export async function openUi(browser: Browser, uiHtml: string, options: FakeMain
       const path = join(dir, `${name}.png`);
       await page.locator('#ui').screenshot({ path });
       return path;
+    },
+    async throttleUploads(bytesPerSecond: number) {
+      // the sandboxed iframe runs in its own renderer process (out of process), so the throttle goes on its own target
+      const cdp = await page.context().newCDPSession(frame);
+      await cdp.send('Network.enable');
+      const set = (uploadThroughput: number) => cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput });
+      await set(bytesPerSecond);
+      return async () => {
+        await set(-1);
+      };
     },
     close: () => page.close(),
   };

@@ -79,9 +79,7 @@ try {
   });
   await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
   await save(ui, 'refine');
-  const cdp = await ui.page.context().newCDPSession(ui.page);
-  await cdp.send('Network.enable');
-  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 256 * 1024 });
+  await ui.throttleUploads(256 * 1024);
   await ui.ui.getByRole('button', { name: 'Refine' }).click();
   await ui.ui.getByText(/^Uploading the picture · [1-9]/).waitFor({ timeout: 60_000 });
   await save(ui, 'uploading');

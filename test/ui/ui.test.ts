@@ -402,18 +402,21 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     await ui.ui.getByLabel('Strength (Refine and Extend)').blur();
     await ui.shot(SHOTS, 'refine');
 
-    const cdp = await ui.page.context().newCDPSession(ui.page);
-    await cdp.send('Network.enable');
-    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 128 * 1024 });
+    const unthrottle = await ui.throttleUploads(128 * 1024);
     await ui.ui.getByRole('button', { name: 'Refine' }).click();
-    // upload progress: the bytes sent, and the bar part way
-    await ui.ui.getByText(/^Uploading the picture · \d+\.\d MB of \d+\.\d MB$/).waitFor();
+    // upload progress: the bytes sent of the stitched picture, and the bar part way
+    const status = ui.ui.getByText(/^Uploading the picture · \d+ kB of \d+ kB$/);
+    await status.waitFor();
     const [job] = ui.main.started;
     expect(job.init).toMatchObject({ strength: 0.4, keep: null, crop: null });
     const bar = ui.ui.getByRole('progressbar', { name: 'Progress of Photo' });
-    await expect.poll(async () => Number(await bar.getAttribute('aria-valuenow')), { timeout: 10_000 }).toBeGreaterThan(0);
+    const partWay = async () => {
+      const pct = Number(await bar.getAttribute('aria-valuenow'));
+      return (await status.count()) === 1 && pct > 0 && pct < 100;
+    };
+    await expect.poll(partWay, { timeout: 10_000, interval: 50 }).toBe(true);
     await ui.shot(SHOTS, 'uploading');
-    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    await unthrottle();
 
     const result = (await ui.main.waitFor('job-result', (m) => m.jobId === job.jobId, 60_000)) as UiToMainOf<'job-result'>;
     expect([result.image.width, result.image.height]).toEqual([512, 256]);

@@ -1,5 +1,5 @@
 import { useEffect, useRef } from 'preact/hooks';
-import { eta, megabytes, ordinal, shorten } from '../format.ts';
+import { eta, byteSize, ordinal, shorten } from '../format.ts';
 import { ACTIVE_STAGES, CANCELLABLE, type JobProgress } from '../job-runner.ts';
 
 interface Props {
@@ -14,7 +14,7 @@ function statusText(job: JobProgress): string {
   switch (job.stage) {
     case 'uploading': {
       const [sent, total] = job.uploaded ?? [0, 0];
-      return total > 0 ? `Uploading the picture · ${megabytes(sent)} of ${megabytes(total)}` : 'Preparing the picture…';
+      return total > 0 ? `Uploading the picture · ${byteSize(sent)} of ${byteSize(total)}` : 'Preparing the picture…';
     }
     case 'queued':
       return job.position ? `Queued (${ordinal(job.position)} in line)` : 'Queued';
