@@ -81,7 +81,7 @@ try {
   await save(ui, 'refine');
   await ui.throttleUploads(256 * 1024);
   await ui.ui.getByRole('button', { name: 'Refine' }).click();
-  await ui.ui.getByText(/^Uploading the picture · [1-9]/).waitFor({ timeout: 60_000 });
+  await ui.ui.getByText(/^Uploading the picture · [0-9.]+ MB of/).waitFor({ timeout: 60_000 });
   await save(ui, 'uploading');
   await ui.ui.getByRole('button', { name: 'Cancel Team photo' }).click();
   await ui.main.waitFor('job-ended');
@@ -98,7 +98,7 @@ try {
     ],
   });
   await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
-  await ui.ui.getByRole('heading', { name: 'Out of date (2)' }).scrollIntoViewIfNeeded();
+  await ui.ui.getByRole('button', { name: 'Regenerate Hero banner (tablet)' }).scrollIntoViewIfNeeded();
   await save(ui, 'out-of-date-dark');
   await ui.close();
 } finally {

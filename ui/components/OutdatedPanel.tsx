@@ -47,29 +47,31 @@ export function OutdatedPanel({ frames, busy, connected, onRegenerate }: Props) 
       <p class="muted small">These frames were resized. Refine keeps the picture at the new size, Extend paints the new area around it, Re-imagine draws anew with the same prompt and seed.</p>
       <ul class="outdated">
         {frames.map((f) => (
-          <li key={f.id} class="row">
-            <div class="grow">
-              <div class="name">{shorten(f.name, 28)}</div>
-              <div class="muted small">
-                {f.generation ? `${size(f.generation.frameWidth, f.generation.frameHeight)} → ` : ''}
-                {size(f.width, f.height)} pt · {f.outdated === 'aspect' ? 'shape changed' : 'size changed'} · new image {f.target.width} × {f.target.height} px
-              </div>
+          <li key={f.id}>
+            <div class="name">{shorten(f.name, 40)}</div>
+            <div class="muted small">
+              {f.generation ? `${size(f.generation.frameWidth, f.generation.frameHeight)} → ` : ''}
+              {size(f.width, f.height)} pt · {f.outdated === 'aspect' ? 'shape changed' : 'size changed'} · new image {f.target.width} × {f.target.height} px
             </div>
-            <select
-              aria-label={`Action for ${f.name}`}
-              title={ACTION_INFO[actionOf(f)].help}
-              value={actionOf(f)}
-              onChange={(e) => setChosen({ ...chosen, [f.id]: e.currentTarget.value as Action })}
-            >
-              {ACTIONS.map((a) => (
-                <option key={a} value={a}>
-                  {ACTION_INFO[a].label}
-                </option>
-              ))}
-            </select>
-            <button type="button" disabled={!connected || busy.has(f.id)} aria-label={`Regenerate ${f.name}`} onClick={() => onRegenerate([f.id], actionOf(f))}>
-              {busy.has(f.id) ? 'Generating…' : 'Regenerate'}
-            </button>
+            <div class="row tight">
+              <select
+                class="grow"
+                aria-label={`Action for ${f.name}`}
+                title={ACTION_INFO[actionOf(f)].help}
+                value={actionOf(f)}
+                onChange={(e) => setChosen({ ...chosen, [f.id]: e.currentTarget.value as Action })}
+              >
+                {ACTIONS.map((a) => (
+                  <option key={a} value={a}>
+                    {ACTION_INFO[a].label}
+                    {a === f.proposed ? ' (proposed)' : ''}
+                  </option>
+                ))}
+              </select>
+              <button type="button" disabled={!connected || busy.has(f.id)} aria-label={`Regenerate ${f.name}`} onClick={() => onRegenerate([f.id], actionOf(f))}>
+                {busy.has(f.id) ? 'Generating…' : 'Regenerate'}
+              </button>
+            </div>
           </li>
         ))}
       </ul>
