@@ -188,6 +188,8 @@ export function createController(command: string | undefined) {
     }
     if (started.length > 0) {
       emit('start-jobs', { jobs: started.map((job) => job.request) });
+      // the UI has its copy of each picture (tens of MB when tiled); this side needs it no more
+      for (const job of started) job.request = { ...job.request, init: undefined };
       notify(started.length === 1 ? `Generating “${started[0].frameName}”…` : `Generating ${started.length} images…`);
     }
     if (skipped.length > 0) notify(skipped.join(' '), started.length === 0);

@@ -15,12 +15,17 @@ export function uploadType(bytes: Uint8Array): UploadMimeType | null {
   return null;
 }
 
+/** The bytes as a view of an ArrayBuffer (what postMessage delivers), copied only when they are not. */
+function ownBytes(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
+}
+
 /** One image to upload for `init`: stitched, cropped, and encoded as PNG unless it can go as it is. */
 export async function initUploadBytes(init: InitImage): Promise<{ bytes: Uint8Array<ArrayBuffer>; type: UploadMimeType }> {
   const { image, crop } = init;
   const whole = crop === null || (crop.x === 0 && crop.y === 0 && crop.width === image.width && crop.height === image.height);
   if (image.tiles.length === 1 && whole) {
-    const bytes = new Uint8Array(image.tiles[0].bytes);
+    const bytes = ownBytes(image.tiles[0].bytes);
     const type = uploadType(bytes);
     if (type) return { bytes, type };
   }
@@ -31,7 +36,7 @@ export async function initUploadBytes(init: InitImage): Promise<{ bytes: Uint8Ar
   for (const tile of image.tiles) {
     // only tiles that overlap the kept part are decoded
     if (tile.x >= area.x + area.width || tile.y >= area.y + area.height || tile.x + tile.width <= area.x || tile.y + tile.height <= area.y) continue;
-    const bitmap = await createImageBitmap(new Blob([new Uint8Array(tile.bytes)]), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+    const bitmap = await createImageBitmap(new Blob([ownBytes(tile.bytes)]), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
     try {
       context.drawImage(bitmap, tile.x - area.x, tile.y - area.y, tile.width, tile.height);
     } finally {

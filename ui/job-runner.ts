@@ -217,6 +217,8 @@ export class JobRunner {
     this.update(entry, { stage: 'uploading', uploaded: [0, 0] });
     try {
       const { bytes, type } = await initUploadBytes(init);
+      // the picture's tiles can be tens of MB; the stitched bytes are all that is needed from here
+      entry.request = { ...entry.request, init: undefined };
       if (abort.signal.aborted) throw new DOMException('The upload was cancelled.', 'AbortError');
       this.update(entry, { uploaded: [0, bytes.byteLength] });
       const upload = await client.upload(bytes, type, (sent, total) => this.update(entry, { uploaded: [sent, total] }), abort.signal);
