@@ -429,6 +429,24 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     await finish(ui);
   });
 
+  it('cancels a Refine while its picture uploads: the upload stops and no job reaches the companion', async () => {
+    const picture = await twoTilePicture(512, 256, 80);
+    const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN, prompt: 'never mind', action: 'refine', upscale: 1 }, frames: [{ id: '5:2', name: 'Slow', width: 256, height: 128, picture }] });
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    await ui.throttleUploads(16 * 1024);
+    await ui.ui.getByRole('button', { name: 'Refine' }).click();
+    await ui.ui.getByText(/^Uploading the picture/).waitFor();
+    const [job] = ui.main.started;
+    await ui.ui.getByRole('button', { name: 'Cancel Slow' }).click();
+    // well before the ~8 s the upload would take
+    const ended = await ui.main.waitFor('job-ended', (m) => m.jobId === job.jobId, 3_000);
+    expect(ended.outcome).toBe('cancelled');
+    await ui.ui.getByText('Cancelled; the frame has its previous image back.').waitFor();
+    const answer = await fetch(`${demo.url}/v1/jobs/${job.jobId}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    expect(answer.status).toBe(404);
+    await finish(ui);
+  });
+
   it('extends: uploads the part of the picture the frame kept, and keeps it in the keep rectangle', async () => {
     const picture = await twoTilePicture(128, 64);
     const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN } });
