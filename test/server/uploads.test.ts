@@ -42,10 +42,10 @@ function bombPng(width: number, height: number): Buffer {
 }
 
 const upload = (h: Harness, body: Buffer, type = 'image/png') =>
-  fetch(`${h.url}/v1/uploads`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': type }, body }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  fetch(`${h.url}/v1/uploads`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': type }, body }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
 
 const edit = (h: Harness, form: FormData) =>
-  fetch(`${h.url}/v1/images/edits`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` }, body: form }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  fetch(`${h.url}/v1/images/edits`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` }, body: form }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
 
 describe('uploads', () => {
   let h: Harness;
