@@ -30,7 +30,7 @@ describe('companion with the real pipeline (demo bundle)', () => {
   it('reports the demo model in health', async () => {
     const health = await api.get('/v1/health');
     expect(health.status).toBe(200);
-    expect(health.body).toMatchObject({ ok: true, demo: true, model: engine.info.model, nativeResolution: engine.info.nativeResolution });
+    expect(health.body).toMatchObject({ ok: true, demo: true, model: engine.info.model, nativeResolution: engine.info.nativeResolution, imageToImage: true });
   });
 
   it('generates an image of the asked size with progress and a preview over SSE', async () => {
