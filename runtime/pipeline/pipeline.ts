@@ -303,8 +303,8 @@ export class Pipeline implements Engine {
 
     // 9. Crop to the exact size and encode with the parameters embedded.
     const encodeStart = performance.now();
-    const { init: initImage, ...params } = req;
-    const imageToImage = initImage ? { init: initImage.id, strength: String(req.strength), ...(req.keep ? { keep: JSON.stringify(req.keep) } : {}) } : {};
+    const { init: initImage, strength, keep, ...common } = req;
+    const imageToImage = initImage ? { init: initImage.id, strength, ...(keep ? { keep } : {}) } : {};
     const metadata = {
       prompt: req.prompt,
       seed: String(req.seed),
@@ -313,8 +313,8 @@ export class Pipeline implements Engine {
       method: req.method,
       guidance: String(req.guidance),
       model: c.name,
-      ...imageToImage,
-      parameters: JSON.stringify({ ...params, ...(initImage ? { init: initImage.id } : { strength: undefined }), model: c.name }),
+      ...Object.fromEntries(Object.entries(imageToImage).map(([key, value]) => [key, typeof value === 'string' ? value : JSON.stringify(value)])),
+      parameters: JSON.stringify({ ...common, ...imageToImage, model: c.name }),
     };
     const image = await encodeImage({ data: rgb, width: plan.generatedWidth, height: plan.generatedHeight }, req.format, plan.crop, metadata);
     sampleRss();
