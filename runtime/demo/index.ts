@@ -37,6 +37,8 @@ export interface DemoBundleOptions {
   guidance?: boolean;
   /** Weight seed (uint32); default DEMO_DEFAULT_SEED. */
   seed?: number;
+  /** A FLUX Fill-style transformer that takes the masked image and mask channels (default false). */
+  fill?: boolean;
 }
 
 /** Latent → RGB preview projection: the demo decoder's own colour map (before its tanh), one row per latent channel. */
@@ -93,6 +95,7 @@ export function demoBundleFiles(options: DemoBundleOptions = {}): Map<string, Ui
     float16Io: options.float16Io ?? false,
     guidance: options.guidance ?? true,
     seed: options.seed ?? DEMO_DEFAULT_SEED,
+    fill: options.fill ?? false,
   } as const;
   if (resolved.ropeInputs !== 'omega' && resolved.ropeInputs !== 'tables') {
     throw new RangeError(`ropeInputs must be 'omega' or 'tables', got ${String(resolved.ropeInputs)}`);

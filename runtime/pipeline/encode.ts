@@ -8,6 +8,9 @@ import { axisWeights, neighbourOverlaps, tileSpans, type TileConfig } from './de
 import { MAX_UPLOAD_PIXELS } from '../contract/uploads.ts';
 import type { Crop } from './image.ts';
 
+/** 8-bit value → [-1, 1], as the VAE reads pixels. */
+const TO_UNIT = Float32Array.from({ length: 256 }, (_, v) => v / 127.5 - 1);
+
 /** Encodes one image crop [3, h, w] in [-1, 1] to its latent parameters [C′, h/f, w/f] (the mean first). */
 export type EncodeTile = (image: Float32Array, height: number, width: number) => Promise<Float32Array>;
 
@@ -63,9 +66,12 @@ export async function encodeTiled(
       const wx = axisWeights(x.size, ...neighbourOverlaps(xs, tx, 1), margin);
       const [th, tw] = [y.size * scale, x.size * scale];
       const image = new Float32Array(3 * th * tw);
-      for (let r = 0; r < th; r++) {
-        const src = ((y.start * scale + r) * width + x.start * scale) * 3;
-        for (let c = 0; c < tw; c++) for (let k = 0; k < 3; k++) image[(k * th + r) * tw + c] = rgb[src + c * 3 + k] / 127.5 - 1;
+      for (let k = 0; k < 3; k++) {
+        let dst = k * th * tw;
+        for (let r = 0; r < th; r++) {
+          let src = ((y.start * scale + r) * width + x.start * scale) * 3 + k;
+          for (let c = 0; c < tw; c++, src += 3) image[dst++] = TO_UNIT[rgb[src]];
+        }
       }
       const params = await encodeTile(image, th, tw);
       for (let k = 0; k < channels; k++) {

@@ -9,6 +9,7 @@ import { decodeTiled, type TileConfig } from './decode.ts';
 import { PipelineError } from './errors.ts';
 import { encodeTiled, initCanvas } from './encode.ts';
 import { encodeImage, MIME_TYPES, type Crop } from './image.ts';
+import { fillCondition, fillMaskFeatures, packedFillMask, transformerKind, withCondition } from './fill.ts';
 import { blendTowardInit, compositeKept, latentKeepMask, type KeepRect } from './keep.ts';
 import { imageIds, packLatents, textIds, unpackLatents, type LatentShape } from './latents.ts';
 import { sizeIndependentNoise } from './noise.ts';
@@ -35,6 +36,8 @@ export interface PipelineInfo extends EngineInfo {
   /** How the transformer takes positions: compact ω/mscale or full cos/sin tables. */
   ropeInputs: 'omega' | 'tables';
   guidanceEmbeds: boolean;
+  /** A FLUX Fill transformer: it takes the masked image and the mask beside the latents. */
+  fill: boolean;
 }
 
 /** Token grid and centre crop for an exact pixel size. */
@@ -100,6 +103,7 @@ export class Pipeline implements Engine {
       imageToImage: sessions.vaeEncoder !== undefined,
       ropeInputs,
       guidanceEmbeds: t.has('guidance'),
+      fill: hiddenKind(t, c) === 'fill',
     });
     const nativeLatent = c.nativeResolution / c.vae.scaleFactorPx;
     this.tiles = c.decode ?? { tile: nativeLatent, overlap: Math.max(1, Math.floor(nativeLatent / 4)) };
@@ -130,6 +134,12 @@ export class Pipeline implements Engine {
       if (takes !== c.rope.inputs) {
         throw new PipelineError('bundle_invalid', `dype.json says rope.inputs "${c.rope.inputs}" but ${transformer.path} takes ${takes === 'omega' ? 'rope_omega/rope_mscale' : 'rope_cos/rope_sin'}`);
       }
+      const kind = hiddenKind(transformer, c);
+      if (kind === null) {
+        const f = c.latentChannels * c.patchSize ** 2;
+        throw new PipelineError('bundle_invalid', `${transformer.path} takes hidden_states of width ${String(transformer.input('hidden_states').shape[2])}; expected ${f} (latents) or, for FLUX Fill, ${f} + ${f} (masked image) + ${fillMaskFeatures(c.vae.scaleFactorPx, c.patchSize)} (mask)`);
+      }
+      if (kind === 'fill' && !vaeEncoder) throw new PipelineError('bundle_invalid', `${transformer.path} is a FLUX Fill transformer, which needs the bundle's VAE encoder (dype.json vae.encoder)`);
       if (vaeEncoder && !vaeEncoder.outputNames.includes('latent_parameters')) {
         throw new PipelineError('bundle_invalid', `${vaeEncoder.path} must output latent_parameters (mean ‖ log-variance), as optimum exports it`);
       }
@@ -205,6 +215,8 @@ export class Pipeline implements Engine {
     const noise = packLatents(sizeIndependentNoise(req.seed, latentShape), latentShape, c.patchSize);
     const encodeInitStart = performance.now();
     const init = req.init ? await this.encodeInit(req.init.bytes, plan, latentShape, req.keep) : null;
+    // FLUX Fill: the kept image and the mask go in as a condition, instead of being blended in per step.
+    const condition = this.info.fill ? await this.fillConditionFor(init, plan, latentShape) : null;
     const encodeInitMs = performance.now() - encodeInitStart;
     throwIfAborted();
     const tokens = plan.rows * plan.cols;
@@ -245,7 +257,9 @@ export class Pipeline implements Engine {
       const feeds: Record<string, TensorData> = {
         ...fixedFeeds,
         ...(rope.dynamic ? this.ropeFeeds(grid, sigma, rope) : {}),
-        hidden_states: { type: 'float32', data: latents, dims: [1, tokens, features] },
+        hidden_states: condition
+          ? { type: 'float32', data: withCondition(latents, condition, tokens), dims: [1, tokens, features + condition.length / tokens] }
+          : { type: 'float32', data: latents, dims: [1, tokens, features] },
         timestep: { type: 'float32', data: Float32Array.of(sigma), dims: [1] },
       };
       const out = await transformer.run(feeds);
@@ -264,7 +278,7 @@ export class Pipeline implements Engine {
         preview: i + 1 < steps ? () => this.preview(estimateX0(latents, velocity, sigma), latentShape) : undefined,
       });
       latents = eulerStep(latents, velocity, sigma, sigmas[i + 1]);
-      if (init?.keepMask && sigmas[i + 1] >= req.strength) latents = blendTowardInit(latents, init.latent, noise, init.keepMask, sigmas[i + 1]);
+      if (init?.keepMask && !condition && sigmas[i + 1] >= req.strength) latents = blendTowardInit(latents, init.latent, noise, init.keepMask, sigmas[i + 1]);
     }
     const denoiseMs = performance.now() - denoiseStart;
     const denoiseOrtMs = transformer.runMs - transformerOrtBefore;
@@ -289,8 +303,8 @@ export class Pipeline implements Engine {
 
     // 9. Crop to the exact size and encode with the parameters embedded.
     const encodeStart = performance.now();
-    const { init: initImage, ...params } = req;
-    const imageToImage = initImage ? { init: initImage.id, strength: String(req.strength), ...(req.keep ? { keep: JSON.stringify(req.keep) } : {}) } : {};
+    const { init: initImage, strength, keep, ...common } = req;
+    const imageToImage = initImage ? { init: initImage.id, strength, ...(keep ? { keep } : {}) } : {};
     const metadata = {
       prompt: req.prompt,
       seed: String(req.seed),
@@ -299,8 +313,8 @@ export class Pipeline implements Engine {
       method: req.method,
       guidance: String(req.guidance),
       model: c.name,
-      ...imageToImage,
-      parameters: JSON.stringify({ ...params, ...(initImage ? { init: initImage.id } : { strength: undefined }), model: c.name }),
+      ...Object.fromEntries(Object.entries(imageToImage).map(([key, value]) => [key, typeof value === 'string' ? value : JSON.stringify(value)])),
+      parameters: JSON.stringify({ ...common, ...imageToImage, model: c.name }),
     };
     const image = await encodeImage({ data: rgb, width: plan.generatedWidth, height: plan.generatedHeight }, req.format, plan.crop, metadata);
     sampleRss();
@@ -337,7 +351,6 @@ export class Pipeline implements Engine {
    */
   private async encodeInit(bytes: Uint8Array, plan: SizePlan, shape: LatentShape, keep: KeepRect | undefined) {
     const c = this.bundle.config;
-    const encoder = this.sessions.vaeEncoder!;
     const canvas = { width: plan.generatedWidth, height: plan.generatedHeight };
     const place: Crop = keep ? { left: plan.crop.left + keep.x, top: plan.crop.top + keep.y, width: keep.width, height: keep.height } : plan.crop;
     let rgb: Uint8Array;
@@ -346,18 +359,39 @@ export class Pipeline implements Engine {
     } catch (error) {
       throw new PipelineError('bad_request', `init is not a readable image: ${(error as Error).message}`, { cause: error });
     }
-    const mean = await encodeTiled(rgb, canvas.width, canvas.height, c.vae.scaleFactorPx, c.latentChannels, this.tiles, async (image, h, w) => {
-      const out = await encoder.run({ sample: { type: 'float32', data: image, dims: [1, 3, h, w] } });
-      return out.latent_parameters.data as Float32Array;
-    });
-    for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] - c.vae.shiftFactor) * c.vae.scalingFactor;
-    const latent = packLatents(mean, shape, c.patchSize);
+    const latent = packLatents(await this.encodeCanvas(rgb, canvas.width, canvas.height), shape, c.patchSize);
     if (!keep) return { latent, rgb, keep: null, keepMask: null };
     const onCanvas = keepOnCanvas(keep, plan);
     const mask = latentKeepMask(onCanvas, shape.height, shape.width, c.vae.scaleFactorPx);
     const perChannel = new Float32Array(shape.channels * mask.length);
     for (let ch = 0; ch < shape.channels; ch++) perChannel.set(mask, ch * mask.length);
     return { latent, rgb, keep: onCanvas, keepMask: packLatents(perChannel, shape, c.patchSize) };
+  }
+
+  /** The Fill condition: the init with the area to draw set to mid grey, encoded, and the mask (all drawn without a keep). */
+  private async fillConditionFor(init: { rgb: Uint8Array; keep: KeepRect | null } | null, plan: SizePlan, shape: LatentShape): Promise<Float32Array> {
+    const c = this.bundle.config;
+    const { generatedWidth: W, generatedHeight: H } = plan;
+    const keep = init?.keep ?? null;
+    const masked = new Uint8Array(W * H * 3).fill(128);
+    if (init && keep) {
+      for (let y = keep.y; y < keep.y + keep.height; y++) masked.set(init.rgb.subarray((y * W + keep.x) * 3, (y * W + keep.x + keep.width) * 3), (y * W + keep.x) * 3);
+    }
+    const latent = packLatents(await this.encodeCanvas(masked, W, H), shape, c.patchSize);
+    const tokens = (shape.height / c.patchSize) * (shape.width / c.patchSize);
+    return fillCondition(latent, packedFillMask(keep, shape, c.vae.scaleFactorPx, c.patchSize), tokens);
+  }
+
+  /** Interleaved RGB of the generated canvas → the VAE's scaled latent mean [C, h, w], in tiles. */
+  private async encodeCanvas(rgb: Uint8Array, width: number, height: number): Promise<Float32Array> {
+    const c = this.bundle.config;
+    const encoder = this.sessions.vaeEncoder!;
+    const mean = await encodeTiled(rgb, width, height, c.vae.scaleFactorPx, c.latentChannels, this.tiles, async (image, h, w) => {
+      const out = await encoder.run({ sample: { type: 'float32', data: image, dims: [1, 3, h, w] } });
+      return out.latent_parameters.data as Float32Array;
+    });
+    for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] - c.vae.shiftFactor) * c.vae.scalingFactor;
+    return mean;
   }
 
   private ortMs(): number {
@@ -409,6 +443,13 @@ function checkField<T>(schema: z.ZodType<T>, value: unknown, name: string, code:
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   throw new PipelineError(code, `${name} ${parsed.error.issues[0]?.message ?? 'is not valid'}, got ${String(value)}`);
+}
+
+/** The kind of transformer feed, from the width of hidden_states (a dynamic width is taken as plain). */
+function hiddenKind(transformer: Session, c: Bundle['config']) {
+  const width = transformer.input('hidden_states').shape[2];
+  const features = c.latentChannels * c.patchSize ** 2;
+  return typeof width === 'number' ? transformerKind(width, features, c.vae.scaleFactorPx, c.patchSize) : 'plain';
 }
 
 /** x_σ = (1 − σ)·x₀ + σ·ε, the flow-matching path from the init's latent to the noise. */

@@ -27,7 +27,7 @@ const multipartError = (message: string) => new ApiError('invalid_multipart', me
  */
 export function readMultipart(req: IncomingMessage, rules: MultipartRules): Promise<MultipartBody> {
   const type = req.headers['content-type'] ?? '';
-  if (!/^multipart\/form-data\s*;/i.test(type)) {
+  if (!/^multipart\/form-data\s*(;|$)/i.test(type)) {
     return Promise.reject(new ApiError('unsupported_media_type', `The body must be multipart/form-data with a boundary, not ${JSON.stringify(type || 'untyped').slice(0, 80)}.`));
   }
   return new Promise<MultipartBody>((resolve, reject) => {
@@ -72,6 +72,7 @@ export function readMultipart(req: IncomingMessage, rules: MultipartRules): Prom
       pending.push(
         new Promise<void>((done) => {
           stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+          stream.on('error', (error: Error) => fail(multipartError(`The file "${name}" is malformed: ${error.message}.`)));
           stream.on('limit', () => fail(new ApiError('payload_too_large', `The file "${name}" is larger than the upload limit of ${rules.limits.maxBytes} bytes.`, { headers: { Connection: 'close' } })));
           stream.on('end', () => {
             body.files[name] = Buffer.concat(chunks);

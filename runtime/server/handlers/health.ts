@@ -27,6 +27,7 @@ export function healthHandlers(services: Services): { getHealth: Handler; getOpe
         defaultGuidance: info.defaultGuidance,
         methods: [...info.methods],
         formats: [...IMAGE_FORMATS],
+        imageToImage: info.imageToImage !== false,
         queueLength: q.running + q.waiting,
         queue: { running: q.running, waiting: q.waiting, capacity: q.capacity },
       };
