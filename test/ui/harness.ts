@@ -246,8 +246,10 @@ export interface UiPage {
 }
 
 /** Opens the UI in a new page with a FakeMain behind it, and waits until it has rendered its settings. */
-export async function openUi(browser: Browser, uiHtml: string, options: FakeMainOptions & { dark?: boolean } = {}): Promise<UiPage> {
+export async function openUi(browser: Browser, uiHtml: string, options: FakeMainOptions & { dark?: boolean; prepare?: (page: Page) => Promise<unknown> } = {}): Promise<UiPage> {
   const page = await browser.newPage({ viewport: { width: UI_WIDTH, height: UI_HEIGHT } });
+  // e.g. routes that change the companion's answers, in place before the UI's first request
+  await options.prepare?.(page);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => {

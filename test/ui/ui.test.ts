@@ -447,6 +447,29 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     await finish(ui);
   });
 
+  it('offers only Re-imagine when the companion’s model cannot start from a picture', async () => {
+    const picture = await twoTilePicture(128, 64);
+    const ui = await openPage({
+      settings: { companionUrl: demo.url, token: TOKEN, prompt: 'x', action: 'refine' },
+      frames: [{ id: '5:3', name: 'Photo', width: 128, height: 64, picture }],
+      // a companion whose model has no VAE encoder says so in health
+      prepare: (page) =>
+        page.route('**/v1/health', async (route) => {
+          const answer = await route.fetch();
+          await route.fulfill({ response: answer, json: { ...((await answer.json()) as object), imageToImage: false } });
+        }),
+    });
+    await ui.ui.getByText('The companion’s model cannot start from a picture (it has no VAE encoder): choose Re-imagine.').waitFor();
+    expect(await ui.ui.getByRole('button', { name: 'Refine' }).isDisabled()).toBe(true);
+    // out-of-date frames are re-imagined, whatever they propose
+    const generation = { version: 1, prompt: 'p', seed: 7, method: 'dy-yarn', steps: 8, guidance: null, format: 'png', density: { kind: 'scale', scale: 1 }, jobId: 'j', model: 'm', width: 128, height: 64, frameWidth: 128, frameHeight: 64, tiles: 1, imageHash: 'h', createdAt: '' } as const;
+    await ui.main.send({ type: 'outdated', frames: [{ id: '5:3', name: 'Photo', width: 256, height: 64, target: { width: 256, height: 64, clamped: false }, generation, outdated: 'aspect', image: { width: 128, height: 64 }, proposed: 'extend' }] });
+    expect(await ui.ui.getByLabel('Action for Photo').inputValue()).toBe('reimagine');
+    await ui.ui.getByRole('button', { name: 'Regenerate Photo' }).click();
+    expect(await ui.main.waitFor('regenerate')).toMatchObject({ nodeIds: ['5:3'], action: 'reimagine' });
+    await finish(ui);
+  });
+
   it('extends: uploads the part of the picture the frame kept, and keeps it in the keep rectangle', async () => {
     const picture = await twoTilePicture(128, 64);
     const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN } });

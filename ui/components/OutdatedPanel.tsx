@@ -8,6 +8,8 @@ interface Props {
   /** Frames with a job in progress. */
   busy: ReadonlySet<string>;
   connected: boolean;
+  /** The companion can start from a picture; without it every frame is re-imagined. */
+  imageToImage: boolean;
   /** `action` null: each frame's proposal. */
   onRegenerate: (nodeIds: string[], action: Action | null) => void;
 }
@@ -16,17 +18,17 @@ interface Props {
  * Frames resized since their image was made, each with the action it proposes (Refine when the aspect
  * held, Extend when it changed; the user may choose another), Regenerate, and Regenerate all.
  */
-export function OutdatedPanel({ frames, busy, connected, onRegenerate }: Props) {
+export function OutdatedPanel({ frames, busy, connected, imageToImage, onRegenerate }: Props) {
   /** Actions the user chose instead of a frame's proposal. */
   const [chosen, setChosen] = useState<Record<string, Action>>({});
   const idle = frames.filter((f) => !busy.has(f.id));
-  const actionOf = (f: FrameInfo): Action => chosen[f.id] ?? f.proposed ?? 'reimagine';
+  const actionOf = (f: FrameInfo): Action => (imageToImage ? (chosen[f.id] ?? f.proposed ?? 'reimagine') : 'reimagine');
 
   function regenerateAll() {
     // frames left at their proposal go in one batch; each chosen action in one more
     const groups = new Map<Action | null, string[]>();
     for (const f of idle) {
-      const action = chosen[f.id] ?? null;
+      const action = imageToImage ? (chosen[f.id] ?? null) : 'reimagine';
       groups.set(action, [...(groups.get(action) ?? []), f.id]);
     }
     for (const [action, nodeIds] of groups) onRegenerate(nodeIds, action);
@@ -62,7 +64,7 @@ export function OutdatedPanel({ frames, busy, connected, onRegenerate }: Props) 
                 onChange={(e) => setChosen({ ...chosen, [f.id]: e.currentTarget.value as Action })}
               >
                 {ACTIONS.map((a) => (
-                  <option key={a} value={a}>
+                  <option key={a} value={a} disabled={!imageToImage && a !== 'reimagine'}>
                     {ACTION_INFO[a].label}
                     {a === f.proposed ? ' (proposed)' : ''}
                   </option>
