@@ -8,10 +8,10 @@ import { DEFAULT_LIMITS, targetPixelSize } from './defaults.ts';
 import { pictureSizeAsync, readPictureAsync } from './frame-image.ts';
 import { findGeneratedFrames, frameInfo, outdatedReason, readGeneration } from './frame-record.ts';
 import { defaultAction, extendPlan, type Box } from './resize-plan.ts';
-import { absolutePosition, createFrame, insideInstance, pageOf, plainError, resolvePlacement, selectedFrames } from './nodes.ts';
+import { absolutePosition, createFrame, insideInstance, isPictureNode, pageOf, plainError, type PictureNode, resolvePlacement, selectedFrames } from './nodes.ts';
 import { type ActiveJob, restoreFrameAsync, showPreview } from './preview.ts';
 import { loadSettingsAsync, saveSettingsAsync } from './settings.ts';
-import { applyImage, createImages, type GenerationFields } from './tiles.ts';
+import { applyImage, createImages, type GenerationFields, tilesNeedAFrame } from './tiles.ts';
 
 /** Size in points of the frame Generate creates when nothing is selected. */
 export const NEW_FRAME = { width: 1024, height: 1024 } as const;
@@ -25,7 +25,7 @@ export function createController(command: string | undefined) {
   let uiReady = false;
   const jobs = new Map<string, ActiveJob>();
   /** Out-of-date frames on the current page. */
-  const outdated = new Map<string, FrameNode>();
+  const outdated = new Map<string, PictureNode>();
   /** The page whose "nodechange" events are followed: the current page. */
   let watchedPage: PageNode | null = null;
 
@@ -68,7 +68,7 @@ export function createController(command: string | undefined) {
   }
 
   /** Adds the frame to the out-of-date list or takes it off; true when it is or was on it. */
-  function track(frame: FrameNode): boolean {
+  function track(frame: PictureNode): boolean {
     const generation = readGeneration(frame);
     const reason = generation ? outdatedReason(frame.width, frame.height, generation) : null;
     const was = outdated.has(frame.id);
@@ -101,7 +101,7 @@ export function createController(command: string | undefined) {
       }
       if (change.type !== 'PROPERTY_CHANGE' || !change.properties.some((p) => p === 'width' || p === 'height')) continue;
       const node = change.node;
-      if (node.removed || node.type !== 'FRAME') continue;
+      if (node.removed || !isPictureNode(node)) continue;
       changed = track(node) || changed;
       selectionTouched = selectionTouched || selected.has(node.id);
     }
@@ -109,7 +109,7 @@ export function createController(command: string | undefined) {
     if (selectionTouched) await postSelection();
   });
 
-  function busy(frame: FrameNode): boolean {
+  function busy(frame: PictureNode): boolean {
     for (const job of jobs.values()) if (job.frame === frame) return true;
     return false;
   }
@@ -119,7 +119,7 @@ export function createController(command: string | undefined) {
    * shows now; `upscale` (Refine from the selection) sizes the new image from that picture, else the
    * frame's size at the density does.
    */
-  async function startJobAsync(frame: FrameNode, target: JobTarget): Promise<ActiveJob | string> {
+  async function startJobAsync(frame: PictureNode, target: JobTarget): Promise<ActiveJob | string> {
     const { params } = target;
     if (busy(frame)) return `“${frame.name}” is already generating.`;
     const page = pageOf(frame);
@@ -133,7 +133,9 @@ export function createController(command: string | undefined) {
       picture && upscale !== null
         ? targetPixelSize(picture.image.width, picture.image.height, { kind: 'scale', scale: upscale }, limits)
         : targetPixelSize(frame.width, frame.height, params.density, limits);
-    if ((size.width > MAX_IMAGE_SIDE || size.height > MAX_IMAGE_SIDE) && insideInstance(frame)) return instanceRefusal(frame.name, size);
+    const tiled = size.width > MAX_IMAGE_SIDE || size.height > MAX_IMAGE_SIDE;
+    if (tiled && frame.type !== 'FRAME') return tilesNeedAFrame(frame.name, size);
+    if (tiled && insideInstance(frame)) return instanceRefusal(frame.name, size);
     let init: InitImage | undefined;
     if (picture) {
       const plan = action === 'extend' ? extendPlan(framedBefore(frame), frameBox(frame), picture.image, size) : null;
@@ -159,7 +161,8 @@ export function createController(command: string | undefined) {
       request: { jobId, nodeId: frame.id, frameName: frame.name, body, ...(init ? { init } : {}) },
       frame,
       frameName: frame.name,
-      params,
+      // an upscaled picture's density is its own, not the panel's: the record says what Regenerate keeps
+      params: upscale === null ? params : { ...params, density: densityOf(size, frame) },
       page,
       frameWidth: frame.width,
       frameHeight: frame.height,
@@ -174,7 +177,7 @@ export function createController(command: string | undefined) {
     return job;
   }
 
-  async function startJobsAsync(targets: { frame: FrameNode; target: JobTarget }[], skipped: string[]): Promise<void> {
+  async function startJobsAsync(targets: { frame: PictureNode; target: JobTarget }[], skipped: string[]): Promise<void> {
     const started: ActiveJob[] = [];
     for (const { frame, target } of targets) {
       let job: ActiveJob | string;
@@ -202,7 +205,7 @@ export function createController(command: string | undefined) {
     notify(`Could not place the image in “${job.frameName}”: ${message}`, true);
   }
 
-  function placementNotice(placement: Placement, job: ActiveJob, frame: FrameNode, fields: { width: number; height: number }): string {
+  function placementNotice(placement: Placement, job: ActiveJob, frame: PictureNode, fields: { width: number; height: number }): string {
     const page = pageOf(frame);
     const where = page && page.id !== figma.currentPage.id ? ` on the page “${page.name}”` : '';
     if (placement === 'new-frame') return `“${job.frameName}” was deleted while generating, so the image went into a new frame${where}.`;
@@ -262,11 +265,11 @@ export function createController(command: string | undefined) {
     }),
 
     regenerate: safely('Could not regenerate', async ({ nodeIds, action, strength }: UiToMainOf<'regenerate'>) => {
-      const targets: { frame: FrameNode; target: JobTarget }[] = [];
+      const targets: { frame: PictureNode; target: JobTarget }[] = [];
       const skipped: string[] = [];
       for (const id of nodeIds) {
         const node = await figma.getNodeByIdAsync(id);
-        if (!node || node.removed || node.type !== 'FRAME') {
+        if (!node || node.removed || !isPictureNode(node)) {
           skipped.push('A frame to regenerate no longer exists.');
           continue;
         }
@@ -305,7 +308,7 @@ export function createController(command: string | undefined) {
       // the preview is undone first, so that the one undo step below goes from the old image to the new
       await restoreFrameAsync(job);
       figma.commitUndo();
-      let placed: { frame: FrameNode; placement: Placement } | null = null;
+      let placed: { frame: PictureNode; placement: Placement } | null = null;
       try {
         placed = resolvePlacement(job);
         // a result in a frame made for it replaces nothing there
@@ -342,6 +345,7 @@ export function createController(command: string | undefined) {
       const skipped: string[] = [];
       const frames = selectedFrames().frames.filter((frame) => {
         if (busy(frame)) skipped.push(`“${frame.name}” is still generating.`);
+        else if (tiled && frame.type !== 'FRAME') skipped.push(tilesNeedAFrame(frame.name, image));
         else if (tiled && insideInstance(frame)) skipped.push(instanceRefusal(frame.name, image));
         else return true;
         return false;
@@ -352,7 +356,7 @@ export function createController(command: string | undefined) {
       }
       const hashes = createImages(image);
       figma.commitUndo();
-      const applied: FrameNode[] = [];
+      const applied: PictureNode[] = [];
       for (const frame of frames) {
         try {
           applyImage(frame, image, hashes, fieldsOf(meta, { kind: 'longest', px: Math.max(image.width, image.height) }));
@@ -405,8 +409,14 @@ interface JobTarget {
   strength: number | null;
 }
 
+/** Pixels per point of a `size` image covering the frame (as FILL does), or its longest side when that is above 16×. */
+function densityOf(size: { width: number; height: number }, frame: PictureNode): Density {
+  const scale = Math.max(size.width / frame.width, size.height / frame.height);
+  return scale <= 16 ? { kind: 'scale', scale: Math.round(scale * 1000) / 1000 } : { kind: 'longest', px: Math.max(size.width, size.height) };
+}
+
 /** The frame's box in its parent, in points. */
-function frameBox(frame: FrameNode): Box {
+function frameBox(frame: PictureNode): Box {
   return { x: frame.x, y: frame.y, width: frame.width, height: frame.height };
 }
 
@@ -414,7 +424,7 @@ function frameBox(frame: FrameNode): Box {
  * The box the frame had when its picture was made (its generation record), or its box now when it has
  * none. A record from before positions were stored is taken as resized from its centre.
  */
-function framedBefore(frame: FrameNode): Box {
+function framedBefore(frame: PictureNode): Box {
   const g = readGeneration(frame);
   if (!g) return frameBox(frame);
   return {

@@ -5,10 +5,11 @@
  */
 import type { ImageResult, ImageTile } from '../runtime/contract/index.ts';
 import { readGeneration } from './frame-record.ts';
+import type { PictureNode } from './nodes.ts';
 import { checkTiles, findTilesGroup } from './tiles.ts';
 
 /** The IMAGE paint the frame's picture is: the generated one when it is still among the fills, else the topmost visible one. */
-export function pictureFill(frame: FrameNode): ImagePaint | null {
+export function pictureFill(frame: PictureNode): ImagePaint | null {
   const fills = frame.fills;
   if (typeof fills === 'symbol') return null;
   const images = fills.filter((p): p is ImagePaint => p.type === 'IMAGE' && p.imageHash !== null && p.visible !== false);
@@ -17,7 +18,7 @@ export function pictureFill(frame: FrameNode): ImagePaint | null {
 }
 
 /** Pixel size of the frame's picture, or null when it shows none. */
-export async function pictureSizeAsync(frame: FrameNode): Promise<{ width: number; height: number } | null> {
+export async function pictureSizeAsync(frame: PictureNode): Promise<{ width: number; height: number } | null> {
   const generation = readGeneration(frame);
   if (generation && generation.tiles > 1 && findTilesGroup(frame)) return { width: generation.width, height: generation.height };
   const paint = pictureFill(frame);
@@ -32,7 +33,7 @@ export interface FramePicture {
 }
 
 /** The frame's picture with its bytes, tile by tile; null when it shows none. */
-export async function readPictureAsync(frame: FrameNode): Promise<FramePicture | null> {
+export async function readPictureAsync(frame: PictureNode): Promise<FramePicture | null> {
   const generation = readGeneration(frame);
   const group = generation && generation.tiles > 1 ? findTilesGroup(frame) : null;
   if (group) return { image: await readTilesAsync(group), replaces: null };

@@ -2,12 +2,13 @@
  * A running job on its frame: the live preview fill, and restoring the frame when the job ends without an image.
  */
 import type { GenerationParams, JobRequest } from '../runtime/contract/index.ts';
+import type { PictureNode } from './nodes.ts';
 import { findTilesGroup, imagePaint, replaceGeneratedFill } from './tiles.ts';
 
 /** A job the main thread has handed to the UI and not yet seen finish. */
 export interface ActiveJob {
   request: JobRequest;
-  frame: FrameNode;
+  frame: PictureNode;
   frameName: string;
   params: GenerationParams;
   /** The frame's page, size and page position when the job started. */

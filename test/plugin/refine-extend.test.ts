@@ -139,6 +139,74 @@ describe('Refine any image fill', () => {
     expect(frame.fills).toEqual(before);
   });
 
+  it('refines a placed photo: a rectangle with an image fill, as Figma makes of a dropped image', async () => {
+    let photo!: RectangleNode;
+    let plain!: RectangleNode;
+    const { fake, figma } = await startPlugin({
+      setup: (f) => {
+        photo = f.api.createRectangle();
+        photo.name = 'Dropped photo';
+        photo.resize(300, 200);
+        photo.fills = [{ type: 'IMAGE', scaleMode: 'FILL', imageHash: f.api.createImage(photo300).hash }];
+        plain = f.api.createRectangle();
+      },
+    });
+    await fake.select([photo, plain]);
+    // the plain rectangle is no picture: skipped
+    expect(fake.lastMessage('selection').selection).toMatchObject({ frames: [{ id: photo.id, image: { width: 300, height: 200 } }], skipped: 1 });
+    const before = photo.fills;
+
+    await fake.send({ type: 'generate', params: { prompt: 'sharper', method: 'dy-yarn', steps: 8, guidance: null, seed: 3, format: 'png', density: { kind: 'scale', scale: 1 } }, action: 'refine', upscale: 2, strength: null });
+    const [job]: JobRequest[] = fake.lastMessage('start-jobs').jobs;
+    expect(job.body).toMatchObject({ width: 600, height: 400 });
+    expect(job.init?.image.tiles[0].bytes).toEqual(photo300);
+    const steps = fake.undoSteps;
+    await finishJob(fake, job, { shade: 30 });
+    expect(fake.undoSteps).toBe(steps + 1);
+    expect(fake.images.get(imageFills(photo)[0].imageHash!)).toMatchObject({ width: 600, height: 400 });
+    expect(JSON.parse(photo.getPluginData('generation'))).toMatchObject({ jobId: job.jobId, width: 600, height: 400 });
+    // one undo step back to the photo
+    figma.triggerUndo();
+    expect(photo.fills).toEqual(before);
+  });
+
+  it('follows a refined rectangle that is resized, and proposes Extend', async () => {
+    let photo!: RectangleNode;
+    const { fake } = await startPlugin({
+      setup: (f) => {
+        photo = f.api.createRectangle();
+        photo.resize(300, 200);
+        photo.fills = [{ type: 'IMAGE', scaleMode: 'FILL', imageHash: f.api.createImage(photo300).hash }];
+      },
+    });
+    await fake.select([photo]);
+    await fake.send({ type: 'generate', params: { prompt: 'sharper', method: 'dy-yarn', steps: 8, guidance: null, seed: 3, format: 'png', density: { kind: 'scale', scale: 1 } }, action: 'refine', upscale: 2, strength: null });
+    await finishJob(fake, fake.lastMessage('start-jobs').jobs[0]);
+    fake.dragEdgeByUser(photo, 'bottom', 100);
+    await fake.flush();
+    expect(outdatedList(fake)).toMatchObject([{ id: photo.id, outdated: 'aspect', proposed: 'extend' }]);
+    const [job] = await regenerate(fake, [photo.id]);
+    // 2 px per point, the stored density of a 600×400 image on a 300×200 rectangle
+    expect(job.body).toMatchObject({ width: 600, height: 600 });
+    expect(job.init?.keep).toMatchObject({ x: 0, y: 0, width: 600, height: 400 });
+  });
+
+  it('does not tile onto a rectangle: a result above 4096 px needs a frame', async () => {
+    let photo!: RectangleNode;
+    const { fake } = await startPlugin({
+      setup: (f) => {
+        photo = f.api.createRectangle();
+        photo.name = 'Dropped photo';
+        photo.resize(300, 200);
+        photo.fills = [{ type: 'IMAGE', scaleMode: 'FILL', imageHash: f.api.createImage(photo300).hash }];
+      },
+    });
+    await fake.select([photo]);
+    await fake.send({ type: 'generate', params: { prompt: 'huge', method: 'dy-yarn', steps: 8, guidance: null, seed: 3, format: 'png', density: { kind: 'longest', px: 6000 } }, action: 'reimagine', upscale: 2, strength: null });
+    expect(fake.messagesOf('start-jobs')).toEqual([]);
+    expect(fake.notices.at(-1)).toEqual({ error: true, message: expect.stringMatching(/^“Dropped photo” is a rectangle, which holds one image of at most 4096 px per side, so its 6000×4000 px image/) });
+  });
+
   it('explains a frame with no picture instead of refining it', async () => {
     let frame!: FrameNode;
     const { fake } = await startPlugin({ setup: (f) => void (frame = f.addFrame({ name: 'Empty', width: 100, height: 100 })) });
