@@ -99,7 +99,7 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
         </ul>
         {tiles > 0 && <p class="muted">Above Figma’s {MAX_IMAGE_SIDE} px image limit: placed as {tiles} tiles in a locked group.</p>}
         {clamped && health && <p class="warning">Limited to what the companion allows ({health.maxSide} px per side, {megapixels(health.maxPixels, 1)}).</p>}
-        {selection.skipped > 0 && <p class="muted">{selection.skipped} selected layer(s) are not frames and are skipped.</p>}
+        {selection.skipped > 0 && <p class="muted">{selection.skipped} selected layer(s) are neither frames nor placed images and are skipped.</p>}
         {withoutPicture > 0 && <p class="warning">{withoutPicture} selected frame(s) show no picture to {action}; they are skipped.</p>}
       </div>
 
