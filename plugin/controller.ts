@@ -2,14 +2,16 @@
  * The main thread's state (settings, companion limits, running jobs, out-of-date frames) and one
  * handler per UI message and Figma event. Handlers never throw: failures become a notice.
  */
-import { type Density, type Generation, type GenerationParams, type Limits, MAX_IMAGE_SIDE, type Placement, type ResultMeta, type SelectionState, type Settings, type UiToMainOf } from '../runtime/contract/index.ts';
+import { type Action, type Density, type Generation, type GenerationParams, type InitImage, type Limits, MAX_IMAGE_SIDE, type Placement, type ResultMeta, type SelectionState, type Settings, type UiToMainOf, type Upscale } from '../runtime/contract/index.ts';
 import { emit } from './events.ts';
 import { DEFAULT_LIMITS, frameJobBody, targetPixelSize } from './defaults.ts';
+import { pictureSizeAsync, readPictureAsync } from './frame-image.ts';
 import { findGeneratedFrames, frameInfo, outdatedReason, readGeneration } from './frame-record.ts';
-import { absolutePosition, createFrame, insideInstance, pageOf, plainError, resolvePlacement, selectedFrames } from './nodes.ts';
+import { defaultAction, extendPlan, type Box } from './resize-plan.ts';
+import { absolutePosition, createFrame, insideInstance, isPictureNode, pageOf, plainError, type PictureNode, resolvePlacement, selectedFrames } from './nodes.ts';
 import { type ActiveJob, restoreFrameAsync, showPreview } from './preview.ts';
 import { loadSettingsAsync, saveSettingsAsync } from './settings.ts';
-import { applyImage, createImages, type GenerationFields } from './tiles.ts';
+import { applyImage, createImages, type GenerationFields, tilesNeedAFrame } from './tiles.ts';
 
 /** Size in points of the frame Generate creates when nothing is selected. */
 export const NEW_FRAME = { width: 1024, height: 1024 } as const;
@@ -23,7 +25,7 @@ export function createController(command: string | undefined) {
   let uiReady = false;
   const jobs = new Map<string, ActiveJob>();
   /** Out-of-date frames on the current page. */
-  const outdated = new Map<string, FrameNode>();
+  const outdated = new Map<string, PictureNode>();
   /** The page whose "nodechange" events are followed: the current page. */
   let watchedPage: PageNode | null = null;
 
@@ -50,7 +52,7 @@ export function createController(command: string | undefined) {
     const { frames, skipped } = selectedFrames();
     const nothing = figma.currentPage.selection.length === 0;
     const selection: SelectionState = {
-      frames: frames.map((frame) => frameInfo(frame, density, density, limits)),
+      frames: await Promise.all(frames.map(async (frame) => frameInfo(frame, density, density, limits, await pictureSizeAsync(frame)))),
       newFrame: nothing ? { ...NEW_FRAME, target: targetPixelSize(NEW_FRAME.width, NEW_FRAME.height, density, limits) } : null,
       skipped,
     };
@@ -61,11 +63,12 @@ export function createController(command: string | undefined) {
     if (!uiReady) return;
     const { density } = await settings;
     for (const [id, frame] of outdated) if (frame.removed) outdated.delete(id);
-    emit('outdated', { frames: [...outdated.values()].map((frame) => frameInfo(frame, null, density, limits)) });
+    const frames = [...outdated.values()];
+    emit('outdated', { frames: await Promise.all(frames.map(async (frame) => frameInfo(frame, null, density, limits, await pictureSizeAsync(frame)))) });
   }
 
   /** Adds the frame to the out-of-date list or takes it off; true when it is or was on it. */
-  function track(frame: FrameNode): boolean {
+  function track(frame: PictureNode): boolean {
     const generation = readGeneration(frame);
     const reason = generation ? outdatedReason(frame.width, frame.height, generation) : null;
     const was = outdated.has(frame.id);
@@ -98,7 +101,7 @@ export function createController(command: string | undefined) {
       }
       if (change.type !== 'PROPERTY_CHANGE' || !change.properties.some((p) => p === 'width' || p === 'height')) continue;
       const node = change.node;
-      if (node.removed || node.type !== 'FRAME') continue;
+      if (node.removed || !isPictureNode(node)) continue;
       changed = track(node) || changed;
       selectionTouched = selectionTouched || selected.has(node.id);
     }
@@ -106,26 +109,50 @@ export function createController(command: string | undefined) {
     if (selectionTouched) await postSelection();
   });
 
-  function busy(frame: FrameNode): boolean {
+  function busy(frame: PictureNode): boolean {
     for (const job of jobs.values()) if (job.frame === frame) return true;
     return false;
   }
 
-  /** Starts a job for the frame, or says in words why not. */
-  function startJob(frame: FrameNode, params: GenerationParams): ActiveJob | string {
+  /**
+   * Starts a job for the frame, or says in words why not. Refine and Extend read the picture the frame
+   * shows now; `upscale` (Refine from the selection) sizes the new image from that picture, else the
+   * frame's size at the density does.
+   */
+  async function startJobAsync(frame: PictureNode, target: JobTarget): Promise<ActiveJob | string> {
+    const { params } = target;
     if (busy(frame)) return `“${frame.name}” is already generating.`;
-    const size = targetPixelSize(frame.width, frame.height, params.density, limits);
-    if ((size.width > MAX_IMAGE_SIDE || size.height > MAX_IMAGE_SIDE) && insideInstance(frame)) return instanceRefusal(frame.name, size);
     const page = pageOf(frame);
     if (!page) return `“${frame.name}” is not on a page.`;
+    const picture = target.action === 'reimagine' ? null : await readPictureAsync(frame);
+    if (target.action !== 'reimagine' && !picture && !target.proposed) return `“${frame.name}” shows no image to ${target.action}; choose Re-imagine to draw one.`;
+    // a proposed Refine or Extend on a frame whose picture is gone draws a new one
+    const action = picture ? target.action : 'reimagine';
+    const upscale = action === 'refine' ? target.upscale : null;
+    const size =
+      picture && upscale !== null
+        ? targetPixelSize(picture.image.width, picture.image.height, { kind: 'scale', scale: upscale }, limits)
+        : targetPixelSize(frame.width, frame.height, params.density, limits);
+    const tiled = size.width > MAX_IMAGE_SIDE || size.height > MAX_IMAGE_SIDE;
+    if (tiled && frame.type !== 'FRAME') return tilesNeedAFrame(frame.name, size);
+    if (tiled && insideInstance(frame)) return instanceRefusal(frame.name, size);
+    let init: InitImage | undefined;
+    if (picture) {
+      const plan = action === 'extend' ? extendPlan(framedBefore(frame), frameBox(frame), picture.image, size) : null;
+      if (action === 'extend' && !plan) return `Nothing of the picture in “${frame.name}” is left to keep; choose Re-imagine.`;
+      init = { image: picture.image, crop: plan?.crop ?? null, keep: plan?.keep ?? null, strength: target.strength };
+    }
+    // a busy check passed before the awaits above; another start may have claimed the frame meanwhile
+    if (busy(frame)) return `“${frame.name}” is already generating.`;
     const jobId = newJobId();
     const body = frameJobBody(jobId, params, size);
     const at = absolutePosition(frame);
     const job: ActiveJob = {
-      request: { jobId, nodeId: frame.id, frameName: frame.name, body },
+      request: { jobId, nodeId: frame.id, frameName: frame.name, body, ...(init ? { init } : {}) },
       frame,
       frameName: frame.name,
-      params,
+      // an upscaled picture's density is its own, not the panel's: the record says what Regenerate keeps
+      params: upscale === null ? params : { ...params, density: densityOf(size, frame) },
       page,
       frameWidth: frame.width,
       frameHeight: frame.height,
@@ -134,20 +161,28 @@ export function createController(command: string | undefined) {
       beforePreview: null,
       previewHash: null,
       hiddenGroup: null,
+      replaces: picture ? picture.replaces : (readGeneration(frame)?.imageHash ?? null),
     };
     jobs.set(jobId, job);
     return job;
   }
 
-  function startJobs(targets: { frame: FrameNode; params: GenerationParams }[], skipped: string[]): void {
+  async function startJobsAsync(targets: { frame: PictureNode; target: JobTarget }[], skipped: string[]): Promise<void> {
     const started: ActiveJob[] = [];
-    for (const { frame, params } of targets) {
-      const job = startJob(frame, params);
+    for (const { frame, target } of targets) {
+      let job: ActiveJob | string;
+      try {
+        job = await startJobAsync(frame, target);
+      } catch (error) {
+        job = `Could not read the picture in “${frame.name}”: ${plainError(error)}`;
+      }
       if (typeof job === 'string') skipped.push(job);
       else started.push(job);
     }
     if (started.length > 0) {
       emit('start-jobs', { jobs: started.map((job) => job.request) });
+      // the UI has its copy of each picture (tens of MB when tiled); this side needs it no more
+      for (const job of started) job.request = { ...job.request, init: undefined };
       notify(started.length === 1 ? `Generating “${started[0].frameName}”…` : `Generating ${started.length} images…`);
     }
     if (skipped.length > 0) notify(skipped.join(' '), started.length === 0);
@@ -160,7 +195,7 @@ export function createController(command: string | undefined) {
     notify(`Could not place the image in “${job.frameName}”: ${message}`, true);
   }
 
-  function placementNotice(placement: Placement, job: ActiveJob, frame: FrameNode, fields: { width: number; height: number }): string {
+  function placementNotice(placement: Placement, job: ActiveJob, frame: PictureNode, fields: { width: number; height: number }): string {
     const page = pageOf(frame);
     const where = page && page.id !== figma.currentPage.id ? ` on the page “${page.name}”` : '';
     if (placement === 'new-frame') return `“${job.frameName}” was deleted while generating, so the image went into a new frame${where}.`;
@@ -198,13 +233,12 @@ export function createController(command: string | undefined) {
       await postOutdated();
     }),
 
-    generate: safely('Could not start generating', ({ params }: UiToMainOf<'generate'>) => {
+    generate: safely('Could not start generating', async ({ params, action, upscale, strength }: UiToMainOf<'generate'>) => {
       if (params.prompt.trim() === '') {
         notify('Type a prompt first.', true);
         return;
       }
       const { frames } = selectedFrames();
-      let targets = frames;
       if (frames.length === 0) {
         if (figma.currentPage.selection.length > 0) {
           notify('Select one or more frames: there is no frame in the selection.', true);
@@ -213,25 +247,33 @@ export function createController(command: string | undefined) {
         const center = figma.viewport.center;
         const frame = createFrame(figma.currentPage, 'DyPE image', NEW_FRAME.width, NEW_FRAME.height, Math.round(center.x - NEW_FRAME.width / 2), Math.round(center.y - NEW_FRAME.height / 2));
         figma.currentPage.selection = [frame];
-        targets = [frame];
+        // a new frame has no picture to refine or extend
+        await startJobsAsync([{ frame, target: { params, action: 'reimagine', proposed: false, upscale, strength } }], []);
+        return;
       }
-      startJobs(targets.map((frame) => ({ frame, params })), []);
+      await startJobsAsync(frames.map((frame) => ({ frame, target: { params, action, proposed: false, upscale, strength } })), []);
     }),
 
-    regenerate: safely('Could not regenerate', async ({ nodeIds }: UiToMainOf<'regenerate'>) => {
-      const targets: { frame: FrameNode; params: GenerationParams }[] = [];
+    regenerate: safely('Could not regenerate', async ({ nodeIds, action, strength }: UiToMainOf<'regenerate'>) => {
+      const targets: { frame: PictureNode; target: JobTarget }[] = [];
       const skipped: string[] = [];
       for (const id of nodeIds) {
         const node = await figma.getNodeByIdAsync(id);
-        if (!node || node.removed || node.type !== 'FRAME') {
+        if (!node || node.removed || !isPictureNode(node)) {
           skipped.push('A frame to regenerate no longer exists.');
           continue;
         }
         const generation = readGeneration(node);
-        if (generation) targets.push({ frame: node, params: paramsOf(generation) });
-        else skipped.push(`“${node.name}” has no DyPE image to regenerate.`);
+        if (!generation) {
+          skipped.push(`“${node.name}” has no DyPE image to regenerate.`);
+          continue;
+        }
+        // each frame's proposal unless one action was chosen: Refine when its aspect held, Extend when not
+        const reason = outdatedReason(node.width, node.height, generation);
+        const chosen = action ?? (reason ? defaultAction(reason) : 'reimagine');
+        targets.push({ frame: node, target: { params: paramsOf(generation), action: chosen, proposed: action === null, upscale: null, strength } });
       }
-      startJobs(targets, skipped);
+      await startJobsAsync(targets, skipped);
     }),
 
     jobPreview: safely('Could not show the preview', ({ jobId, png }: UiToMainOf<'job-preview'>) => {
@@ -256,10 +298,11 @@ export function createController(command: string | undefined) {
       // the preview is undone first, so that the one undo step below goes from the old image to the new
       await restoreFrameAsync(job);
       figma.commitUndo();
-      let placed: { frame: FrameNode; placement: Placement } | null = null;
+      let placed: { frame: PictureNode; placement: Placement } | null = null;
       try {
         placed = resolvePlacement(job);
-        applyImage(placed.frame, image, hashes, fieldsOf(meta, job.params.density));
+        // a result in a frame made for it replaces nothing there
+        applyImage(placed.frame, image, hashes, fieldsOf(meta, job.params.density), placed.placement === 'frame' ? job.replaces : undefined);
       } catch (error) {
         // applyImage put the frame back as it was; a frame made for the image goes again
         if (placed && placed.placement !== 'frame' && !placed.frame.removed) placed.frame.remove();
@@ -292,6 +335,7 @@ export function createController(command: string | undefined) {
       const skipped: string[] = [];
       const frames = selectedFrames().frames.filter((frame) => {
         if (busy(frame)) skipped.push(`“${frame.name}” is still generating.`);
+        else if (tiled && frame.type !== 'FRAME') skipped.push(tilesNeedAFrame(frame.name, image));
         else if (tiled && insideInstance(frame)) skipped.push(instanceRefusal(frame.name, image));
         else return true;
         return false;
@@ -302,7 +346,7 @@ export function createController(command: string | undefined) {
       }
       const hashes = createImages(image);
       figma.commitUndo();
-      const applied: FrameNode[] = [];
+      const applied: PictureNode[] = [];
       for (const frame of frames) {
         try {
           applyImage(frame, image, hashes, fieldsOf(meta, { kind: 'longest', px: Math.max(image.width, image.height) }));
@@ -342,6 +386,42 @@ export function createController(command: string | undefined) {
       for (const job of jobs.values()) void restoreFrameAsync(job);
       jobs.clear();
     },
+  };
+}
+
+/** What to make for one frame: its parameters and action; `upscale` (Refine) null: the frame's size at the density. */
+interface JobTarget {
+  params: GenerationParams;
+  action: Action;
+  /** The action is the plugin's proposal, not the user's choice: without a picture, Re-imagine instead. */
+  proposed: boolean;
+  upscale: Upscale | null;
+  strength: number | null;
+}
+
+/** Pixels per point of a `size` image covering the frame (as FILL does), or its longest side when that is above 16×. */
+function densityOf(size: { width: number; height: number }, frame: PictureNode): Density {
+  const scale = Math.max(size.width / frame.width, size.height / frame.height);
+  return scale <= 16 ? { kind: 'scale', scale: Math.round(scale * 1000) / 1000 } : { kind: 'longest', px: Math.max(size.width, size.height) };
+}
+
+/** The frame's box in its parent, in points. */
+function frameBox(frame: PictureNode): Box {
+  return { x: frame.x, y: frame.y, width: frame.width, height: frame.height };
+}
+
+/**
+ * The box the frame had when its picture was made (its generation record), or its box now when it has
+ * none. A record from before positions were stored is taken as resized from its centre.
+ */
+function framedBefore(frame: PictureNode): Box {
+  const g = readGeneration(frame);
+  if (!g) return frameBox(frame);
+  return {
+    x: g.frameX ?? frame.x + (frame.width - g.frameWidth) / 2,
+    y: g.frameY ?? frame.y + (frame.height - g.frameHeight) / 2,
+    width: g.frameWidth,
+    height: g.frameHeight,
   };
 }
 

@@ -19,6 +19,9 @@ export const DEFAULT_SETTINGS: Settings = {
   seed: 42,
   seedLocked: false,
   format: 'png',
+  action: 'reimagine',
+  upscale: 2,
+  strength: null,
 };
 
 /** Used until the companion has reported its own limits. */
@@ -69,6 +72,6 @@ export function frameJobBody(id: string, params: GenerationParams, size: { width
   };
 }
 
-function clamp(v: number, lo: number, hi: number): number {
+export function clamp(v: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, v));
 }

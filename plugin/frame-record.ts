@@ -4,6 +4,8 @@
  */
 import { type Density, type FrameInfo, type Generation, GenerationSchema, type Limits, type OutdatedReason } from '../runtime/contract/index.ts';
 import { targetPixelSize } from './defaults.ts';
+import type { PictureNode } from './nodes.ts';
+import { defaultAction } from './resize-plan.ts';
 
 export const GENERATION_KEY = 'generation';
 
@@ -23,7 +25,7 @@ export function readGeneration(node: BaseNode): Generation | null {
 const MAX_DESCRIPTION = 1000;
 
 /** Stores `generation` on the frame and offers "Regenerate" and "Open DyPE" in its properties panel. */
-export function writeGeneration(frame: FrameNode, generation: Generation): void {
+export function writeGeneration(frame: PictureNode, generation: Generation): void {
   frame.setPluginData(GENERATION_KEY, JSON.stringify(generation));
   frame.setRelaunchData({ regenerate: relaunchDescription(generation), open: '' });
 }
@@ -55,11 +57,13 @@ export function outdatedReason(width: number, height: number, generation: Genera
 
 /**
  * What the UI shows about a frame. `density` null means "the density it was generated with"
- * (the size Regenerate asks for); frames without a generation then use `fallback`.
+ * (the size Regenerate asks for); frames without a generation then use `fallback`. `image`: the pixel
+ * size of the picture it shows (pictureSizeAsync).
  */
-export function frameInfo(frame: FrameNode, density: Density | null, fallback: Density, limits: Limits): FrameInfo {
+export function frameInfo(frame: PictureNode, density: Density | null, fallback: Density, limits: Limits, image: FrameInfo['image']): FrameInfo {
   const generation = readGeneration(frame);
   const d = density ?? generation?.density ?? fallback;
+  const outdated = generation ? outdatedReason(frame.width, frame.height, generation) : null;
   return {
     id: frame.id,
     name: frame.name,
@@ -67,11 +71,13 @@ export function frameInfo(frame: FrameNode, density: Density | null, fallback: D
     height: frame.height,
     target: targetPixelSize(frame.width, frame.height, d, limits),
     generation,
-    outdated: generation ? outdatedReason(frame.width, frame.height, generation) : null,
+    outdated,
+    image,
+    proposed: outdated ? defaultAction(outdated) : null,
   };
 }
 
-/** Frames on `page` that carry a stored generation. */
-export function findGeneratedFrames(page: PageNode): FrameNode[] {
-  return page.findAllWithCriteria({ types: ['FRAME'], pluginData: { keys: [GENERATION_KEY] } });
+/** Frames (and rectangles) on `page` that carry a stored generation. */
+export function findGeneratedFrames(page: PageNode): PictureNode[] {
+  return page.findAllWithCriteria({ types: ['FRAME', 'RECTANGLE'], pluginData: { keys: [GENERATION_KEY] } });
 }

@@ -26,10 +26,28 @@ export function insideInstance(node: SceneNode): boolean {
   return false;
 }
 
-/** The selected frames, and how many selected nodes are something else. */
-export function selectedFrames(): { frames: FrameNode[]; skipped: number } {
+/**
+ * A layer whose fill shows the picture: a frame, or a rectangle with an image fill (what Figma makes
+ * of a placed photo). A rectangle holds one image, so a result tiled above MAX_IMAGE_SIDE needs a frame.
+ */
+export type PictureNode = FrameNode | RectangleNode;
+
+/** True for a rectangle that shows an image fill: a placed picture, which Refine and Extend can work on. */
+export function isPlacedPicture(node: BaseNode): node is RectangleNode {
+  if (node.type !== 'RECTANGLE') return false;
+  const fills = node.fills;
+  return typeof fills !== 'symbol' && fills.some((p) => p.type === 'IMAGE');
+}
+
+/** A frame, or a rectangle showing a picture (or one DyPE filled). */
+export function isPictureNode(node: BaseNode): node is PictureNode {
+  return node.type === 'FRAME' || isPlacedPicture(node);
+}
+
+/** The selected frames and placed pictures, and how many selected nodes are something else. */
+export function selectedFrames(): { frames: PictureNode[]; skipped: number } {
   const selection = figma.currentPage.selection;
-  const frames = selection.filter((node): node is FrameNode => node.type === 'FRAME');
+  const frames = selection.filter(isPictureNode);
   return { frames, skipped: selection.length - frames.length };
 }
 
@@ -53,7 +71,7 @@ const GAP = 40;
  * frames have the size the image was made for and go on the page the frame was on when the job
  * started (the current page if that page is gone too), whichever page the user looks at now.
  */
-export function resolvePlacement(job: ActiveJob): { frame: FrameNode; placement: Placement } {
+export function resolvePlacement(job: ActiveJob): { frame: PictureNode; placement: Placement } {
   const frame = job.frame;
   const page = job.page.removed ? figma.currentPage : job.page;
   if (frame.removed) {

@@ -2,13 +2,13 @@
  * A running job on its frame: the live preview fill, and restoring the frame when the job ends without an image.
  */
 import type { GenerationParams, JobRequest } from '../runtime/contract/index.ts';
-import { readGeneration } from './frame-record.ts';
+import type { PictureNode } from './nodes.ts';
 import { findTilesGroup, imagePaint, replaceGeneratedFill } from './tiles.ts';
 
 /** A job the main thread has handed to the UI and not yet seen finish. */
 export interface ActiveJob {
   request: JobRequest;
-  frame: FrameNode;
+  frame: PictureNode;
   frameName: string;
   params: GenerationParams;
   /** The frame's page, size and page position when the job started. */
@@ -23,6 +23,8 @@ export interface ActiveJob {
   previewHash: string | null;
   /** The previous tile group, hidden while a preview shows. */
   hiddenGroup: SceneNode | null;
+  /** The fill the preview and the result replace: the frame's generated image, or the picture a Refine started from. */
+  replaces: string | null;
 }
 
 /**
@@ -39,7 +41,7 @@ export function showPreview(job: ActiveJob, png: Uint8Array): void {
     const fillStyleId = frame.fillStyleId;
     job.beforePreview = { fills: typeof fills === 'symbol' ? [] : fills, fillStyleId: typeof fillStyleId === 'string' ? fillStyleId : '' };
   }
-  const shown = job.previewHash ?? readGeneration(frame)?.imageHash ?? null;
+  const shown = job.previewHash ?? job.replaces;
   frame.fills = replaceGeneratedFill(frame.fills, shown, imagePaint(image.hash));
   job.previewHash = image.hash;
   const group = findTilesGroup(frame);

@@ -2,8 +2,9 @@
  * Placing a result image: one IMAGE fill, or a locked group of ≤ 4096 px tiles, replacing fills
  * rather than mutating them, and undoing a half-done placement.
  */
-import type { Generation, ImageResult } from '../runtime/contract/index.ts';
+import { type Generation, type ImageResult, MAX_IMAGE_SIDE } from '../runtime/contract/index.ts';
 import { GENERATION_KEY, readGeneration, writeGeneration } from './frame-record.ts';
+import type { PictureNode } from './nodes.ts';
 
 /** An IMAGE paint that covers its layer (FILL), cropping what does not fit. */
 export function imagePaint(imageHash: string): ImagePaint {
@@ -40,7 +41,8 @@ export const TILES_KEY = 'tiles';
  * The frame's own tile group: a direct child that carries the "tiles" mark. The mark sits on the group
  * itself, so a duplicated frame (Cmd+D, clone) finds its copy of the group, not the original's.
  */
-export function findTilesGroup(frame: FrameNode): GroupNode | null {
+export function findTilesGroup(frame: PictureNode): GroupNode | null {
+  if (frame.type !== 'FRAME') return null;
   for (const child of frame.children) {
     if (child.type === 'GROUP' && child.getPluginData(TILES_KEY) !== '') return child;
   }
@@ -89,14 +91,17 @@ export function buildTileGroup(width: number, height: number, image: ImageResult
 }
 
 /**
- * A new fills array: the generated IMAGE paint (the one showing `previousHash`) replaced by `paint`,
- * or `paint` added on top when there was none; `paint` null removes it. Never mutates `fills`.
+ * A new fills array: the IMAGE paint showing `previousHash` (ours, or the picture a Refine started
+ * from) replaced by `paint`, or `paint` added on top when there was none; `paint` null removes it.
+ * An image replacing an image keeps the old paint's settings (scale mode, crop, filters, opacity) and
+ * takes the new hash. Never mutates `fills`.
  */
 export function replaceGeneratedFill(fills: ReadonlyArray<Paint> | PluginAPI['mixed'], previousHash: string | null, paint: Paint | null): Paint[] {
   const list: Paint[] = typeof fills === 'symbol' ? [] : [...fills];
   const index = previousHash === null ? -1 : list.findIndex((p) => p.type === 'IMAGE' && p.imageHash === previousHash);
   if (index >= 0) {
-    if (paint) list[index] = paint;
+    const old = list[index];
+    if (paint) list[index] = paint.type === 'IMAGE' && old.type === 'IMAGE' ? { ...old, imageHash: paint.imageHash } : paint;
     else list.splice(index, 1);
   } else if (paint) {
     list.push(paint);
@@ -111,12 +116,14 @@ export type GenerationFields = Omit<Generation, 'version' | 'width' | 'height' |
  * one IMAGE fill when it is a single tile, else a locked group of tiles. `hashes` are the Figma images
  * of the tiles (createImages), made before anything changes so that a refused image changes nothing.
  * All or nothing: when a step fails, the frame gets back its fills, tiles and stored generation, and
- * the error is rethrown.
+ * the error is rethrown. `replaces`: the fill the image takes the place of (default: the frame's
+ * previous generated image; a Refine of a user's picture names that picture's).
  */
-export function applyImage(frame: FrameNode, image: ImageResult, hashes: readonly string[], fields: GenerationFields): Generation {
+export function applyImage(frame: PictureNode, image: ImageResult, hashes: readonly string[], fields: GenerationFields, replaces?: string | null): Generation {
   const previous = readGeneration(frame);
   const oldGroup = findTilesGroup(frame);
   const tiled = image.tiles.length > 1;
+  if (tiled && frame.type !== 'FRAME') throw new Error(tilesNeedAFrame(frame.name, image));
   const imageHash = tiled ? null : hashes[0];
   const group = tiled ? buildTileGroup(frame.width, frame.height, image, hashes, tileGroupName(image, fields), fields.jobId) : null;
   const generation: Generation = {
@@ -129,17 +136,19 @@ export function applyImage(frame: FrameNode, image: ImageResult, hashes: readonl
     tiles: image.tiles.length,
     imageHash,
     createdAt: new Date().toISOString(),
+    frameX: frame.x,
+    frameY: frame.y,
   };
   const fills = frame.fills;
-  const before = { clipsContent: frame.clipsContent, data: frame.getPluginData(GENERATION_KEY), relaunch: frame.getRelaunchData() };
+  const before = { clipsContent: frame.type === 'FRAME' && frame.clipsContent, data: frame.getPluginData(GENERATION_KEY), relaunch: frame.getRelaunchData() };
   try {
-    frame.fills = replaceGeneratedFill(fills, previous?.imageHash ?? null, imageHash ? imagePaint(imageHash) : null);
-    if (group) insertTileGroup(frame, group, image);
+    frame.fills = replaceGeneratedFill(fills, replaces === undefined ? (previous?.imageHash ?? null) : replaces, imageHash ? imagePaint(imageHash) : null);
+    if (group && frame.type === 'FRAME') insertTileGroup(frame, group, image);
     writeGeneration(frame, generation);
   } catch (error) {
     if (group && !group.removed) group.remove();
     frame.fills = fills;
-    frame.clipsContent = before.clipsContent;
+    if (frame.type === 'FRAME') frame.clipsContent = before.clipsContent;
     frame.setPluginData(GENERATION_KEY, before.data);
     frame.setRelaunchData(before.relaunch);
     throw error;
@@ -147,6 +156,11 @@ export function applyImage(frame: FrameNode, image: ImageResult, hashes: readonl
   // last, once nothing can fail: the old tiles go
   oldGroup?.remove();
   return generation;
+}
+
+/** Why a result above MAX_IMAGE_SIDE cannot go onto a rectangle. */
+export function tilesNeedAFrame(name: string, size: { width: number; height: number }): string {
+  return `“${name}” is a rectangle, which holds one image of at most ${MAX_IMAGE_SIDE} px per side, so its ${size.width}×${size.height} px image cannot be placed as tiles. Choose a smaller size, or put the picture in a frame.`;
 }
 
 function tileGroupName(image: ImageResult, fields: GenerationFields): string {

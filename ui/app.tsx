@@ -81,7 +81,7 @@ export function App() {
   // a Regenerate relaunch button runs once the companion is reachable
   useEffect(() => {
     if (relaunch && connected) {
-      if (relaunch.length > 0) emit('regenerate', { nodeIds: relaunch });
+      if (relaunch.length > 0) emit('regenerate', { nodeIds: relaunch, action: health?.imageToImage === false ? 'reimagine' : null, strength: settings?.strength ?? null });
       setRelaunch(null);
     }
   }, [relaunch, connected]);
@@ -104,8 +104,8 @@ export function App() {
     if (!settings) return;
     const seed = settings.seedLocked ? settings.seed : randomSeed();
     if (seed !== settings.seed) update({ seed });
-    const { prompt, method, steps, guidance, dypeScale, dypeExponent, format, density } = settings;
-    emit('generate', { params: { prompt: prompt.trim(), method, steps, guidance, dypeScale, dypeExponent, seed, format, density } });
+    const { prompt, method, steps, guidance, dypeScale, dypeExponent, format, density, action, upscale, strength } = settings;
+    emit('generate', { params: { prompt: prompt.trim(), method, steps, guidance, dypeScale, dypeExponent, seed, format, density }, action, upscale, strength });
   }
 
   async function reapply(job: JobView) {
@@ -124,13 +124,20 @@ export function App() {
   const busy = new Set(active.map((j) => j.nodeId));
   const doneCount = jobs.filter((j) => j.stage === 'placed').length;
   const hasTarget = selection.frames.length > 0 || selection.newFrame !== null;
+  const hasPicture = selection.frames.some((f) => f.image !== null);
+  // older companions do not say; a model without a VAE encoder cannot start from a picture
+  const imageToImage = health?.imageToImage !== false;
   const blocked = !connected
     ? 'Connect to the companion first.'
     : settings.prompt.trim() === ''
       ? 'Type a prompt first.'
       : !hasTarget
         ? 'Select a frame, or select nothing to make a new one.'
-        : null;
+        : settings.action !== 'reimagine' && !imageToImage
+          ? `The companion’s model cannot start from a picture (it has no VAE encoder): choose Re-imagine.`
+          : settings.action !== 'reimagine' && !hasPicture
+            ? `Select a frame that shows a picture to ${settings.action}.`
+            : null;
 
   return (
     <main class="app">
@@ -151,7 +158,7 @@ export function App() {
       />
       <GeneratePanel settings={settings} selection={selection} health={health} blocked={blocked} update={update} onGenerate={generate} />
       {jobs.length > 0 && <QueuePanel jobs={jobs} onCancel={(id) => runner.cancel(id)} onCancelAll={() => runner.cancelAll()} onClear={() => runner.clearFinished()} />}
-      {outdated.length > 0 && <OutdatedPanel frames={outdated} busy={busy} connected={connected} onRegenerate={(nodeIds) => emit('regenerate', { nodeIds })} />}
+      {outdated.length > 0 && <OutdatedPanel frames={outdated} busy={busy} connected={connected} imageToImage={imageToImage} onRegenerate={(nodeIds, action) => emit('regenerate', { nodeIds, action, strength: settings.strength })} />}
       <HistoryPanel client={client} connected={connected} canApply={selection.frames.length > 0} refreshKey={doneCount} onApply={reapply} />
     </main>
   );

@@ -14,13 +14,16 @@ import {
   JobListSchema,
   JobViewSchema,
   TERMINAL_EVENTS,
+  UploadViewSchema,
   type Health,
   type JobBody,
   type JobEvent,
   type JobView,
+  type UploadMimeType,
+  type UploadView,
 } from '../runtime/contract/index.ts';
 
-export type { Health, JobEvent, JobView };
+export type { Health, JobEvent, JobView, UploadView };
 export type { JobResultView } from '../runtime/contract/index.ts';
 
 const PairAnswerSchema = z.object({ token: z.string() });
@@ -74,14 +77,19 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
       throw new CompanionError('not-running', `The companion is not running at ${base}. ${START_HINT}`);
     }
     if (res.ok) return res;
-    const parsed = ErrorBodySchema.safeParse(await res.json().catch(() => null));
+    throw refusal(path, res.status, res.statusText, await res.json().catch(() => null), auth);
+  }
+
+  /** The CompanionError for an answer that is not 2xx, from its status and JSON body. */
+  function refusal(path: string, status: number, statusText: string, answer: unknown, auth: boolean): CompanionError {
+    const parsed = ErrorBodySchema.safeParse(answer);
     const body = parsed.success ? parsed.data : null;
     const code = body?.error.code ?? null;
-    if (res.status === 401 && auth) {
-      throw new CompanionError('wrong-token', 'The companion did not accept the saved token (it may have a new one). Pair again with the code it prints.', code, 401);
+    if (status === 401 && auth) {
+      return new CompanionError('wrong-token', 'The companion did not accept the saved token (it may have a new one). Pair again with the code it prints.', code, 401);
     }
-    if (res.status === 404 && code === null) throw new CompanionError('incompatible', `${base} answered, but it is not a DyPE companion (no ${path}).`, null, 404);
-    throw new CompanionError('rejected', body?.error.message ?? `The companion answered ${res.status} ${res.statusText}.`, code, res.status);
+    if (status === 404 && code === null) return new CompanionError('incompatible', `${base} answered, but it is not a DyPE companion (no ${path}).`, null, 404);
+    return new CompanionError('rejected', body?.error.message ?? `The companion answered ${status} ${statusText}.`, code, status);
   }
 
   /** The answer's JSON, checked against the contract: a companion that answers otherwise is incompatible. */
@@ -93,6 +101,10 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
     } catch {
       throw new CompanionError('incompatible', `${base}${path} did not answer with JSON; is this a DyPE companion?`);
     }
+    return checked(schema, path, answer);
+  }
+
+  function checked<S extends z.ZodType>(schema: S, path: string, answer: unknown): z.output<S> {
     const parsed = schema.safeParse(answer);
     if (!parsed.success) throw new CompanionError('incompatible', `The companion's answer to ${path} does not fit this plugin (${problemFields(parsed.error)}); update the plugin or the companion.`);
     return parsed.data;
@@ -123,6 +135,44 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
 
     async submit(body: JobBody): Promise<JobView> {
       return json(JobViewSchema, '/v1/jobs', post(body));
+    },
+
+    /**
+     * POST /v1/uploads with the image as the raw body, reporting bytes sent as they go. XMLHttpRequest,
+     * because its upload events are the only upload progress Chromium gives over HTTP/1.1 (a streamed
+     * fetch body needs HTTP/2, and the companion speaks node:http's HTTP/1.1).
+     */
+    upload(bytes: Uint8Array<ArrayBuffer>, type: UploadMimeType, onProgress: (sent: number, total: number) => void, signal?: AbortSignal): Promise<UploadView> {
+      const path = '/v1/uploads';
+      return new Promise((resolve, reject) => {
+        const xhr = new XMLHttpRequest();
+        xhr.open('POST', base + path);
+        xhr.responseType = 'text';
+        xhr.setRequestHeader('Content-Type', type);
+        if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+        xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : bytes.byteLength);
+        xhr.onerror = () => reject(new CompanionError('not-running', `The companion is not running at ${base}. ${START_HINT}`));
+        xhr.onabort = () => reject(new DOMException('The upload was cancelled.', 'AbortError'));
+        xhr.onload = () => {
+          let answer: unknown = null;
+          try {
+            answer = JSON.parse(xhr.responseText);
+          } catch {
+            // not JSON: refusal() and the check below say so in words
+          }
+          if (xhr.status < 200 || xhr.status >= 300) return reject(refusal(path, xhr.status, xhr.statusText, answer, true));
+          try {
+            const view = checked(UploadViewSchema, path, answer);
+            onProgress(bytes.byteLength, bytes.byteLength);
+            resolve(view);
+          } catch (error) {
+            reject(error);
+          }
+        };
+        if (signal?.aborted) return reject(new DOMException('The upload was cancelled.', 'AbortError'));
+        signal?.addEventListener('abort', () => xhr.abort(), { once: true });
+        xhr.send(new Blob([bytes], { type }));
+      });
     },
 
     async cancel(id: string): Promise<JobView> {

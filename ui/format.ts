@@ -32,3 +32,10 @@ export function randomSeed(): number {
   crypto.getRandomValues(buffer);
   return buffer[0];
 }
+
+/** Bytes in kB below 1 MB, then MB with one decimal below 10 MB ("640 kB", "4.2 MB", "38 MB"). */
+export function byteSize(bytes: number): string {
+  if (bytes < 1e6) return `${Math.round(bytes / 1e3)} kB`;
+  const mb = bytes / 1e6;
+  return `${mb < 10 ? mb.toFixed(1) : Math.round(mb)} MB`;
+}

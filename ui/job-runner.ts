@@ -6,17 +6,19 @@
  * that last part is serial, so that two images are never tiled at once. When the companion's queue is
  * full, the next submit waits until one of these jobs has ended (or a few seconds).
  */
-import { PREVIEW_FORWARD_MS, type ImageResult, type JobRequest, type JobState, type Placement, type ResultMeta } from '../runtime/contract/index.ts';
+import { PREVIEW_FORWARD_MS, type FrameJobBody, type ImageResult, type JobRequest, type JobState, type Placement, type ResultMeta } from '../runtime/contract/index.ts';
 import { CompanionError, START_HINT, type CompanionClient, type JobEvent, type JobResultView, type JobView } from './companion-client.ts';
+import { initUploadBytes } from './init-image.ts';
 import { base64Bytes, tileImage } from './tile-image.ts';
 
 /**
  * A frame's job: the companion's lifecycle (contract JobState: queued → running → done, or failed,
  * cancelled, interrupted), then the part that happens in Figma: `placing` once the image is tiled and
  * sent to the main thread, `placed` once it is on the frame (or `failed` when Figma refused it).
- * Before the companion has answered the submit, a job is `queued` without a position.
+ * Before the companion has answered the submit, a job is `queued` without a position; a Refine or
+ * Extend is `uploading` its picture before that.
  */
-export type JobStage = JobState | 'placing' | 'placed';
+export type JobStage = 'uploading' | JobState | 'placing' | 'placed';
 
 /** What the queue view shows for one frame's job. */
 export interface JobProgress {
@@ -36,6 +38,8 @@ export interface JobProgress {
   /** 0–1. */
   progress: number;
   previewUrl: string | null;
+  /** Bytes of the picture uploaded so far, as [sent, total]; null when not uploading. */
+  uploaded: [number, number] | null;
   /** VAE tiles decoded so far after the last step, as [done, total]; null before decoding starts. */
   decoded: [number, number] | null;
   /** The outcome in words once finished. */
@@ -66,8 +70,8 @@ const CANCELLED = 'Cancelled; the frame has its previous image back.';
 /** How long a submit refused with queue_full waits before it tries again, unless one of our jobs ends first. */
 const QUEUE_FULL_RETRY_MS = 5_000;
 
-export const ACTIVE_STAGES: ReadonlySet<JobStage> = new Set(['queued', 'running', 'done', 'placing']);
-const CANCELLABLE: ReadonlySet<JobStage> = new Set(['queued', 'running']);
+export const ACTIVE_STAGES: ReadonlySet<JobStage> = new Set(['uploading', 'queued', 'running', 'done', 'placing']);
+export const CANCELLABLE: ReadonlySet<JobStage> = new Set(['uploading', 'queued', 'running']);
 
 export class JobRunner {
   private entries: Entry[] = [];
@@ -110,6 +114,7 @@ export class JobRunner {
         etaMs: null,
         progress: 0,
         previewUrl: null,
+        uploaded: null,
         decoded: null,
         message: null,
         tiles: 0,
@@ -124,7 +129,11 @@ export class JobRunner {
     const entry = this.find(jobId);
     if (!entry || !CANCELLABLE.has(entry.view.stage) || entry.view.cancelling) return;
     this.update(entry, { cancelling: true });
-    if (!entry.submitted) return; // submit() cancels it: before sending, or right after the companion answers
+    if (!entry.submitted) {
+      // submit() cancels it: while uploading, before sending, or right after the companion answers
+      entry.abort?.abort();
+      return;
+    }
     const client = this.client();
     // the stream delivers "cancelled"; if the companion cannot be reached, stop listening and restore
     void client?.cancel(jobId).catch((error: unknown) => {
@@ -169,14 +178,17 @@ export class JobRunner {
     this.changed();
   }
 
-  /** Sends the job to the companion (waiting for room when its queue is full), then follows it. */
+  /** Uploads the job's picture if it has one, sends the job to the companion (waiting for room when its queue is full), then follows it. */
   private async submit(entry: Entry): Promise<void> {
+    let body: FrameJobBody | null = null;
     for (;;) {
       if (entry.view.cancelling) return this.cancelled(entry); // never reached the companion
       const client = this.client();
       if (!client) return this.fail(entry, `Not connected to the companion. ${START_HINT}`);
+      body ??= await this.upload(entry, client);
+      if (!body) return; // the upload failed or was cancelled, and said so
       try {
-        const view = await client.submit(entry.request.body);
+        const view = await client.submit(body);
         entry.submitted = true;
         entry.params = view.params;
         this.update(entry, { position: view.position, steps: view.params.steps });
@@ -189,6 +201,35 @@ export class JobRunner {
           setTimeout(resolve, QUEUE_FULL_RETRY_MS);
         });
       }
+    }
+  }
+
+  /**
+   * Refine and Extend: stitches, crops and uploads the picture (reporting bytes sent), and returns the
+   * job body naming the upload; a job without a picture keeps its body. Null when the upload ended the
+   * job (cancelled or failed; already reported).
+   */
+  private async upload(entry: Entry, client: CompanionClient): Promise<FrameJobBody | null> {
+    const { body, init } = entry.request;
+    if (!init) return body;
+    const abort = new AbortController();
+    entry.abort = abort;
+    this.update(entry, { stage: 'uploading', uploaded: [0, 0] });
+    try {
+      const { bytes, type } = await initUploadBytes(init);
+      // the picture's tiles can be tens of MB; the stitched bytes are all that is needed from here
+      entry.request = { ...entry.request, init: undefined };
+      if (abort.signal.aborted) throw new DOMException('The upload was cancelled.', 'AbortError');
+      this.update(entry, { uploaded: [0, bytes.byteLength] });
+      const upload = await client.upload(bytes, type, (sent, total) => this.update(entry, { uploaded: [sent, total] }), abort.signal);
+      this.update(entry, { stage: 'queued', uploaded: null });
+      return { ...body, init: upload.id, ...(init.strength === null ? {} : { strength: init.strength }), ...(init.keep ? { keep: init.keep } : {}) };
+    } catch (error) {
+      if (abort.signal.aborted) this.cancelled(entry);
+      else this.fail(entry, `Could not upload the picture: ${error instanceof Error ? error.message : String(error)}`);
+      return null;
+    } finally {
+      entry.abort = null;
     }
   }
 

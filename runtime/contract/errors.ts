@@ -32,6 +32,14 @@ export const ERRORS = {
   queue_full: { status: 429, message: 'The job queue is full; try again when a job has finished.' },
   generation_failed: { status: 500, message: 'The image could not be generated.' },
   job_cancelled: { status: 409, message: 'The job was cancelled before it finished.' },
+  // uploads and image-to-image
+  payload_too_large: { status: 413, message: 'The image is larger than the upload limit.' },
+  unsupported_image_type: { status: 415, message: 'Uploads must be image/png, image/jpeg or image/webp, sent as the raw body with that Content-Type.' },
+  invalid_image: { status: 400, message: 'The body is not a readable image of the type it claims.' },
+  image_dimensions_too_large: { status: 422, message: 'The image is too large in pixels (decompression bombs are refused before decoding).' },
+  invalid_multipart: { status: 400, message: 'The multipart/form-data body is malformed.' },
+  init_not_found: { status: 404, message: 'The init image names no upload or job of this companion (uploads expire 24 h after their last use).' },
+  init_not_ready: { status: 409, message: 'The init job has no image: it is not done.' },
   // pairing
   pairing_failed: { status: 401, message: 'Wrong pairing code.' },
   too_many_attempts: { status: 429, message: 'Too many wrong pairing codes; wait before trying again.' },

@@ -45,6 +45,8 @@ export const HealthSchema = z.object({
   defaultDypeExponent: fields.dypeExponent.optional(),
   methods: z.array(z.enum(GENERATION_METHODS)),
   formats: z.array(z.enum(IMAGE_FORMATS)),
+  /** Jobs may carry `init` (the model has a VAE encoder); absent from older companions. */
+  imageToImage: z.boolean().optional(),
   /** Running plus waiting jobs. */
   queueLength: z.number().int(),
   queue: z.object({ running: z.number().int(), waiting: z.number().int(), capacity: z.number().int() }),

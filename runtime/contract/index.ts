@@ -6,6 +6,7 @@
  */
 export * from './rules.ts';
 export * from './jobs.ts';
+export * from './uploads.ts';
 export * from './health.ts';
 export * from './errors.ts';
 export * from './messages.ts';

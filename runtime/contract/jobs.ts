@@ -57,14 +57,45 @@ function jobBodyShape(limits: JobLimits) {
     dypeScale: fields.dypeScale.optional(),
     dypeExponent: fields.dypeExponent.optional(),
     yarnScaling: fields.yarnScaling.optional(),
+    init: fields.init.optional(),
+    strength: fields.strength.optional(),
+    keep: fields.keep.optional(),
   };
+}
+
+export type KeepRect = z.output<typeof fields.keep>;
+
+interface ImageToImageFields {
+  init?: string | undefined;
+  strength?: number | undefined;
+  keep?: KeepRect | undefined;
+}
+
+/** `strength` and `keep` need `init`; `keep` lies within the width × height output. */
+export function checkImageToImage(v: ImageToImageFields, width: number, height: number, ctx: z.RefinementCtx): void {
+  for (const field of ['strength', 'keep'] as const) {
+    if (v[field] !== undefined && v.init === undefined) {
+      ctx.addIssue({ code: 'custom', path: [field], message: 'needs "init": the image to start from' });
+    }
+  }
+  const keep = v.keep;
+  if (keep && (keep.x + keep.width > width || keep.y + keep.height > height)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['keep'],
+      message: `must lie within the ${width}×${height} output (got x ${keep.x} + width ${keep.width}, y ${keep.y} + height ${keep.height})`,
+    });
+  }
 }
 
 /** POST /v1/jobs. Strict: unknown fields are an error. Omitted fields take the engine's defaults. */
 export function jobBodySchema(limits: JobLimits = STATIC_LIMITS) {
   return z
     .strictObject(jobBodyShape(limits))
-    .superRefine((v, ctx) => checkPixels(limits, v.width ?? limits.defaultSide, v.height ?? limits.defaultSide, ctx, 'width'));
+    .superRefine((v, ctx) => {
+      checkPixels(limits, v.width ?? limits.defaultSide, v.height ?? limits.defaultSide, ctx, 'width');
+      checkImageToImage(v, v.width ?? limits.defaultSide, v.height ?? limits.defaultSide, ctx);
+    });
 }
 
 /** A job body as the plugin sends it for a frame: id, size, seed, method and format resolved. */
@@ -76,7 +107,7 @@ export const FrameJobBodySchema = z.strictObject({
   seed: fields.seed,
   method: fields.method,
   format: fields.format,
-});
+}).superRefine((v, ctx) => checkImageToImage(v, v.width, v.height, ctx));
 export type FrameJobBody = z.output<typeof FrameJobBodySchema>;
 
 export type JobBody = z.output<ReturnType<typeof jobBodySchema>>;
@@ -111,6 +142,12 @@ export const JobParamsSchema = z.object({
     .default(LEGACY_DYPE_LAMBDA)
     .meta({ description: 'DyPE λt as asked ("auto" stays "auto"; result.dypeExponent is the value used).' }),
   yarnScaling: fields.yarnScaling.default('anisotropic'),
+  /** Image-to-image: the upload or job id the image started from (absent for text-to-image). */
+  init: z.string().optional(),
+  /** Image-to-image: the part of the schedule re-run (1 = from pure noise). */
+  strength: z.number().optional(),
+  /** Extend: where the init image is kept, in output pixels. */
+  keep: z.object({ x: z.number().int(), y: z.number().int(), width: z.number().int(), height: z.number().int(), feather: z.number().int() }).optional(),
 });
 export type JobParams = z.output<typeof JobParamsSchema>;
 

@@ -32,6 +32,23 @@ export const DensitySchema = z.discriminatedUnion('kind', [
 ]);
 export type Density = z.output<typeof DensitySchema>;
 
+/**
+ * What a frame's new image does with the picture it shows now: Refine keeps the picture and adds
+ * detail (image-to-image, optionally upscaled), Extend keeps it where the resized frame kept it and
+ * generates the new area, Re-imagine draws a new picture from the prompt and seed.
+ */
+export const ACTIONS = ['refine', 'extend', 'reimagine'] as const;
+export const ActionSchema = z.enum(ACTIONS);
+export type Action = z.output<typeof ActionSchema>;
+
+/** Refine from the selection makes the new image this many times the current image's pixels per side. */
+export const UPSCALES = [1, 2, 4] as const;
+export const UpscaleSchema = z.union([z.literal(1), z.literal(2), z.literal(4)]);
+export type Upscale = z.output<typeof UpscaleSchema>;
+
+/** null: the companion's default strength (DEFAULT_STRENGTH). */
+const strengthOrDefault = fields.strength.nullable();
+
 /** null: the model's default. */
 const stepsOrDefault = fields.steps.nullable();
 /** null: the model's default. */
@@ -58,6 +75,12 @@ export const SettingsSchema = z.object({
   /** Unlocked: the UI picks a new random seed for every Generate. */
   seedLocked: z.boolean(),
   format: fields.format,
+  /** The action Generate runs on selected frames. */
+  action: ActionSchema,
+  /** Refine's upscale factor (×1, ×2, ×4 of the current image). */
+  upscale: UpscaleSchema,
+  /** Refine and Extend: how much of the schedule is run again (Advanced). */
+  strength: strengthOrDefault,
 });
 export type Settings = z.output<typeof SettingsSchema>;
 
@@ -97,6 +120,9 @@ export const GenerationSchema = GenerationParamsSchema.extend({
   /** Hash of the generated IMAGE fill (null when tiled; the tile group carries pluginData "tiles" instead). */
   imageHash: z.string().nullable(),
   createdAt: z.string(),
+  /** Frame position in its parent (points) the image was made for; Extend reads which edges moved. Absent in older records. */
+  frameX: z.number().optional(),
+  frameY: z.number().optional(),
 });
 export type Generation = z.output<typeof GenerationSchema>;
 
@@ -120,6 +146,10 @@ export const FrameInfoSchema = z.object({
   target: PixelSizeSchema,
   generation: GenerationSchema.nullable(),
   outdated: OutdatedReasonSchema.nullable(),
+  /** Pixel size of the image the frame shows now (ours or one the user placed); null when it shows none. */
+  image: z.object(size).nullable(),
+  /** The action Regenerate proposes for an out-of-date frame (Refine when the aspect held, else Extend); null otherwise. */
+  proposed: ActionSchema.nullable(),
 });
 export type FrameInfo = z.output<typeof FrameInfoSchema>;
 
@@ -132,27 +162,48 @@ export const SelectionStateSchema = z.object({
 });
 export type SelectionState = z.output<typeof SelectionStateSchema>;
 
-/** One frame's job: the body of POST /v1/jobs, resolved by the main thread, and where it goes. */
-export const JobRequestSchema = z.object({
-  jobId: z.string(),
-  nodeId: z.string(),
-  frameName: z.string(),
-  body: FrameJobBodySchema,
-});
-export type JobRequest = z.output<typeof JobRequestSchema>;
-
 /** One piece of a result image, at most MAX_IMAGE_SIDE px per side, at pixel offset (x, y) of the whole image. */
 export const ImageTileSchema = z.object({
   x: z.number(),
   y: z.number(),
   ...size,
-  /** PNG or JPEG bytes. */
+  /** PNG or JPEG bytes (an init image's tiles: whatever Figma holds, GIF included). */
   bytes,
 });
 export type ImageTile = z.output<typeof ImageTileSchema>;
 
 export const ImageResultSchema = z.object({ ...size, tiles: z.array(ImageTileSchema).min(1) });
 export type ImageResult = z.output<typeof ImageResultSchema>;
+
+/** A rectangle in an image's pixels. */
+export const PixelRectSchema = z.object({ x: z.number().int().min(0), y: z.number().int().min(0), width: z.number().int().positive(), height: z.number().int().positive() });
+export type PixelRect = z.output<typeof PixelRectSchema>;
+
+/**
+ * The picture a Refine or Extend job starts from, as the frame shows it: its tiles as Figma holds them
+ * (one, or a grid when it was above MAX_IMAGE_SIDE). The UI stitches them into one image, cuts out
+ * `crop`, uploads it (POST /v1/uploads), and sends the job with `init` = the upload id and these fields.
+ */
+export const InitImageSchema = z.object({
+  image: ImageResultSchema,
+  /** The part of the image to upload; null: all of it. */
+  crop: PixelRectSchema.nullable(),
+  strength: strengthOrDefault,
+  /** Extend: where the picture goes in the output (job field `keep`); null: Refine, the whole output. */
+  keep: fields.keep.nullable(),
+});
+export type InitImage = z.output<typeof InitImageSchema>;
+
+/** One frame's job: the body of POST /v1/jobs, resolved by the main thread, and where it goes. */
+export const JobRequestSchema = z.object({
+  jobId: z.string(),
+  nodeId: z.string(),
+  frameName: z.string(),
+  body: FrameJobBodySchema,
+  /** Refine and Extend: the picture to upload and start from. */
+  init: InitImageSchema.optional(),
+});
+export type JobRequest = z.output<typeof JobRequestSchema>;
 
 /** What the companion reports about a finished job. */
 export const ResultMetaSchema = z.object({
@@ -199,10 +250,10 @@ export const UiToMainSchema = z.discriminatedUnion('type', [
   message('ready', {}),
   message('save-settings', { patch: SettingsSchema.partial() }),
   message('limits', { limits: LimitsSchema.nullable() }),
-  /** Generate into the selected frames, or a new frame when nothing is selected. */
-  message('generate', { params: GenerationParamsSchema }),
-  /** Generate again with each frame's stored prompt and seed, at its current size. */
-  message('regenerate', { nodeIds: ids }),
+  /** Generate into the selected frames (or a new frame when nothing is selected) with `action`. */
+  message('generate', { params: GenerationParamsSchema, action: ActionSchema.default('reimagine'), upscale: UpscaleSchema.default(2), strength: strengthOrDefault.default(null) }),
+  /** Generate again with each frame's stored prompt and seed, at its current size; `action` null: each frame's proposed one. */
+  message('regenerate', { nodeIds: ids, action: ActionSchema.nullable().default(null), strength: strengthOrDefault.default(null) }),
   message('job-preview', { jobId: z.string(), png: bytes }),
   message('job-result', { jobId: z.string(), meta: ResultMetaSchema, image: ImageResultSchema }),
   message('job-ended', { jobId: z.string(), outcome: z.enum(['cancelled', 'failed']), message: z.string() }),

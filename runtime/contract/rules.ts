@@ -25,13 +25,17 @@ const DEVICE_NAME = new RegExp(`^(?:${DEVICE_NAMES})$`, 'i');
  * distinct, ordinary file name on every system are accepted: lowercase (macOS and Windows file systems
  * ignore case, so "Foo" and "foo" would share one file), a safe alphabet, and no Windows device name.
  */
-export const JOB_ID_PATTERN = new RegExp(`^(?!(?:${DEVICE_NAMES})$)[a-z0-9][a-z0-9_-]{0,63}$`);
+export const JOB_ID_PATTERN = new RegExp(`^(?!(?:${DEVICE_NAMES})$)(?!upload-)[a-z0-9][a-z0-9_-]{0,63}$`);
 const JOB_ID_RULE = 'must be 1–64 characters of lowercase a–z, 0–9, _ and -, starting with a letter or digit';
+
+/** Ids of uploaded images (POST /v1/uploads); job ids may not start with "upload-", so the two never meet. */
+export const UPLOAD_ID_PATTERN = /^upload-[a-z0-9]{16,32}$/;
 
 /** Why `id` is not a valid job id ("must …"), or null when it is. */
 export function jobIdProblem(id: string): string | null {
   if (JOB_ID_PATTERN.test(id)) return null;
   if (DEVICE_NAME.test(id)) return 'must not be a Windows device name (con, prn, aux, nul, com0–com9, lpt0–lpt9)';
+  if (id.toLowerCase().startsWith('upload-')) return 'must not start with "upload-": that prefix names uploaded images';
   if (JOB_ID_PATTERN.test(id.toLowerCase())) return `must be lowercase, because ids name files and some file systems ignore case: use ${JSON.stringify(id.toLowerCase())}`;
   return JOB_ID_RULE;
 }
@@ -72,4 +76,22 @@ export const fields = {
     .meta({ description: `DyPE λt, or "auto": by the scale factor (longer side / native side): ${AUTO_DYPE_RULE}.` }),
   /** yarn / dy-yarn on non-square sizes: each axis by its own length (anisotropic) or both by the longer. */
   yarnScaling: z.enum(YARN_SCALINGS, { error: `must be one of ${YARN_SCALINGS.join(', ')}` }),
+  /** An upload id, or the id of a finished job of this companion. */
+  init: z.string({ error: 'must be an upload id or a job id' }).refine((v) => UPLOAD_ID_PATTERN.test(v) || JOB_ID_PATTERN.test(v), {
+    error: 'must be an upload id ("upload-" and 16–32 of a–z, 0–9) or a job id',
+  }),
+  strength: numberIn(0, 1),
+  keep: z.strictObject(
+    {
+      x: intIn(0, MAX_SIDE),
+      y: intIn(0, MAX_SIDE),
+      width: intIn(1, MAX_SIDE),
+      height: intIn(1, MAX_SIDE),
+      feather: intIn(0, MAX_SIDE),
+    },
+    { error: 'must be an object { x, y, width, height, feather } of integers in output pixels' },
+  ),
 };
+
+/** Strength of an image-to-image job whose body names an init image but no strength. */
+export const DEFAULT_STRENGTH = 0.55;

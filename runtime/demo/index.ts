@@ -8,7 +8,8 @@
  *   dype.json, model_index.json, scheduler/scheduler_config.json,
  *   tokenizer/{tokenizer.json,tokenizer_config.json}, tokenizer_2/{…},
  *   text_encoder/model.onnx, text_encoder_2/model.onnx,
- *   transformer/model.onnx + transformer/model.onnx_data, vae_decoder/model.onnx
+ *   transformer/model.onnx + transformer/model.onnx_data, vae_decoder/model.onnx, vae_encoder/model.onnx
+ * The VAE is an analytic encoder/decoder pair (vae.ts), so image-to-image can be tested for fidelity.
  */
 import { join } from 'node:path';
 import { writeFileAtomic } from '../files/atomic.ts';
@@ -18,7 +19,7 @@ import { DEMO_DIMS, type DemoDims } from './dims.ts';
 import { buildClipEncoder, buildT5Encoder } from './encoders.ts';
 import { clipTokenizerConfig, clipTokenizerJson, t5TokenizerConfig, t5TokenizerJson } from './tokenizers.ts';
 import { buildTransformer } from './transformer.ts';
-import { buildVaeDecoder } from './vae.ts';
+import { buildVaeDecoder, buildVaeEncoder, DEMO_VAE_COLOURS } from './vae.ts';
 
 export { DEMO_DIMS, type DemoDims };
 export { CLIP_VOCAB_SIZE, T5_VOCAB_SIZE, CLIP_BOS_ID, CLIP_EOS_ID, T5_EOS_ID } from './tokenizers.ts';
@@ -36,21 +37,13 @@ export interface DemoBundleOptions {
   guidance?: boolean;
   /** Weight seed (uint32); default DEMO_DEFAULT_SEED. */
   seed?: number;
+  /** A FLUX Fill-style transformer that takes the masked image and mask channels (default false). */
+  fill?: boolean;
 }
 
-/**
- * Latent → RGB preview projection. The demo decoder is too nonlinear (sin marbling) for a faithful
- * linear preview: a least-squares fit on block-averaged decodes of N(0,1) latents explains only ~6%
- * of the variance. So the bias is that fit's mean colour, and the factors are a deliberately vivid
- * hand-picked mapping (one hue per latent channel) that shows the latent's structure as it denoises.
- */
-const PREVIEW_RGB_FACTORS: [number, number, number][] = [
-  [0.35, -0.05, -0.1],
-  [-0.1, 0.3, 0.05],
-  [-0.05, 0.05, 0.35],
-  [0.2, 0.15, -0.25],
-];
-const PREVIEW_RGB_BIAS: [number, number, number] = [0.2, 0.1, -0.25];
+/** Latent → RGB preview projection: the demo decoder's own colour map (before its tanh), one row per latent channel. */
+const PREVIEW_RGB_FACTORS = DEMO_VAE_COLOURS.matrix[0].map((_, c) => [0, 1, 2].map((k) => DEMO_VAE_COLOURS.matrix[k][c]) as [number, number, number]);
+const PREVIEW_RGB_BIAS = [...DEMO_VAE_COLOURS.bias] as [number, number, number];
 
 export function demoBundleConfig(options: DemoBundleOptions = {}): BundleConfigInput {
   const d = DEMO_DIMS;
@@ -61,13 +54,13 @@ export function demoBundleConfig(options: DemoBundleOptions = {}): BundleConfigI
     name: DEMO_MODEL_NAME,
     description:
       'Untrained demo model generated in TypeScript from seeded random weights: it exercises the whole pipeline ' +
-      '(text encoders, DyPE transformer, scheduler, tiled VAE decode) but its images are abstract colour patterns, not depictions of the prompt.',
+      '(text encoders, DyPE transformer, scheduler, tiled VAE decode and encode) but its images are abstract colour patterns, not depictions of the prompt.',
     demo: true,
     nativeResolution: 1024,
     pixelsPerToken: d.patchSize * d.vaeScale,
     patchSize: d.patchSize,
     latentChannels: d.latentChannels,
-    vae: { scaleFactorPx: d.vaeScale, scalingFactor: 1, shiftFactor: 0 },
+    vae: { scaleFactorPx: d.vaeScale, scalingFactor: 1, shiftFactor: 0, encoder: true },
     rope: { axesDim: [...d.ropeAxesDim], theta: d.ropeTheta, inputs: options.ropeInputs ?? 'omega' },
     text: { clipMaxLength: d.clipMaxLength, t5MaxLength: d.t5MaxLength },
     preview: { latentRgbFactors: PREVIEW_RGB_FACTORS.map((r) => [...r] as [number, number, number]), latentRgbBias: [...PREVIEW_RGB_BIAS] },
@@ -102,6 +95,7 @@ export function demoBundleFiles(options: DemoBundleOptions = {}): Map<string, Ui
     float16Io: options.float16Io ?? false,
     guidance: options.guidance ?? true,
     seed: options.seed ?? DEMO_DEFAULT_SEED,
+    fill: options.fill ?? false,
   } as const;
   if (resolved.ropeInputs !== 'omega' && resolved.ropeInputs !== 'tables') {
     throw new RangeError(`ropeInputs must be 'omega' or 'tables', got ${String(resolved.ropeInputs)}`);
@@ -124,7 +118,8 @@ export function demoBundleFiles(options: DemoBundleOptions = {}): Map<string, Ui
   files.set('transformer/model.onnx', transformer.model);
   if (!transformer.externalData) throw new Error('transformer weights were expected to go to external data');
   files.set('transformer/model.onnx_data', transformer.externalData);
-  files.set('vae_decoder/model.onnx', buildVaeDecoder(DEMO_DIMS, seed).model);
+  files.set('vae_decoder/model.onnx', buildVaeDecoder(DEMO_DIMS).model);
+  files.set('vae_encoder/model.onnx', buildVaeEncoder(DEMO_DIMS).model);
   return files;
 }
 

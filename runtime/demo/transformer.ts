@@ -11,6 +11,8 @@ export interface TransformerOptions {
   float16Io: boolean;
   guidance: boolean;
   seed: number;
+  /** A FLUX Fill-style transformer: hidden_states also carry the masked-image latent and the mask (runtime/pipeline/fill.ts). */
+  fill?: boolean;
 }
 
 /** −ln(10000): the sinusoidal embedding's max period, as an exact literal. */
@@ -46,7 +48,9 @@ export function buildTransformer(dims: DemoDims, options: TransformerOptions): S
     return options.float16Io ? nn.cast(name, 'float32') : name;
   };
 
-  const hidden = floatInput('hidden_states', [1, 'image_tokens', dims.imageFeatures]);
+  // FLUX Fill: latent ‖ masked-image latent ‖ mask folded space-to-depth (vaeScale² · patch² channels)
+  const inFeatures = options.fill ? 2 * dims.imageFeatures + (dims.vaeScale * dims.patchSize) ** 2 : dims.imageFeatures;
+  const hidden = floatInput('hidden_states', [1, 'image_tokens', inFeatures]);
   const context = floatInput('encoder_hidden_states', [1, 'text_tokens', dims.t5Width]);
   const pooled = floatInput('pooled_projections', [1, dims.clipWidth]);
   const timestep = floatInput('timestep', [1]);
@@ -128,7 +132,7 @@ export function buildTransformer(dims: DemoDims, options: TransformerOptions): S
     b.scope(hint, () => nn.linear(nn.geluTanh(nn.linear(x, D, dims.mlpRatio * D, 'proj_in')), dims.mlpRatio * D, D, 'proj_out'));
 
   // ---- Embedders.
-  let img = nn.linear(hidden, dims.imageFeatures, D, 'x_embedder');
+  let img = nn.linear(hidden, inFeatures, D, 'x_embedder');
   let txt = nn.linear(context, dims.t5Width, D, 'context_embedder');
 
   // ---- Double-stream blocks.

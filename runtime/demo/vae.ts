@@ -1,80 +1,84 @@
 /**
- * The demo VAE decoder: latent [1, C, h, w] → image [1, 3, 32h, 32w] in [-1, 1].
+ * The demo VAE: an analytic encoder/decoder pair, so that image-to-image can be tested for fidelity.
  *
- * 3×3 convolutions only at the low resolutions (latent, ×2, ×4), then bilinear ×2 upsamplings
- * with 1×1 convolutions (3 channels) at the high resolutions, so a 4096² decode stays cheap. A Sin
- * "marbling" nonlinearity at ×4 turns smooth latent fields into colourful contour bands; the
- * receptive field stays within a few latent pixels, so overlapping tiles decode seamlessly.
+ *   decode: latent z [1, C, h, w] → colour = tanh(A·z + b) per latent pixel → bilinear ×32 → [1, 3, 32h, 32w]
+ *   encode: image x [1, 3, H, W] → 32×32 average pool → A⁺·(atanh(x̄) − b) → mean ‖ log-variance
+ *
+ * A is a fixed 3×C colour map and A⁺ = Aᵀ(AAᵀ)⁻¹ its pseudo-inverse, so decode(encode(x)) ≈ x for any
+ * image that is smooth at the 32-px scale (the bilinear upsampling blurs a little across block
+ * borders). The C − 3 latent directions in A's null space are invisible. The decoder's receptive
+ * field is one latent pixel, so overlapping tiles decode seamlessly within the halo.
  */
 import { GraphBuilder, type SerializedModel } from '../onnx/builder.ts';
-import { Net } from './nn.ts';
-import { normalTensor } from './prng.ts';
 import type { DemoDims } from './dims.ts';
 
-/** Eight hues (RGB in [-1, 1]) that the eight marbled feature channels paint with. */
-const PALETTE: readonly (readonly [number, number, number])[] = [
-  [1, -0.6, -0.6], // red
-  [1, 0.2, -0.8], // orange
-  [0.8, 0.8, -0.8], // yellow
-  [-0.6, 1, -0.6], // green
-  [-0.8, 0.6, 0.9], // cyan
-  [-0.6, -0.4, 1], // blue
-  [0.5, -0.8, 0.9], // purple
-  [1, -0.2, 0.5], // pink
-];
+/** The colour map A ([3][C], rows R, G, B) and bias b: each latent channel paints its own hue. */
+export const DEMO_VAE_COLOURS: { readonly matrix: readonly (readonly number[])[]; readonly bias: readonly number[] } = Object.freeze({
+  matrix: [
+    [0.9, -0.35, 0.25, 0.45],
+    [0.15, 0.85, -0.45, 0.3],
+    [-0.3, 0.25, 0.95, -0.35],
+  ],
+  bias: [0.1, 0.05, -0.1],
+});
+/** Colours are clipped to ±this before atanh, so pure white or black encodes to a finite latent. */
+const ATANH_CLIP = 0.995;
+/** The encoder's log-variance: a deterministic encoder (σ ≈ 5e-5). */
+const LOG_VARIANCE = -20;
 
-/** [cout=3, cin=8] weights from the palette, each colour component centred over the hues. */
-function paletteWeights(gain: number): number[][] {
-  return [0, 1, 2].map((c) => {
-    const column = PALETTE.map((rgb) => rgb[c]);
-    const mean = column.reduce((a, v) => a + v, 0) / column.length;
-    return column.map((v) => (v - mean) * gain);
-  });
+/** Pseudo-inverse Aᵀ(AAᵀ)⁻¹ ([C][3]) of a full-rank 3×C matrix. */
+export function pseudoInverse(a: readonly (readonly number[])[]): number[][] {
+  const channels = a[0].length;
+  const m = [0, 1, 2].map((i) => [0, 1, 2].map((j) => a[i].reduce((s, v, k) => s + v * a[j][k], 0)));
+  const [[p, q, r], [s, t, u], [v, w, x]] = m;
+  const det = p * (t * x - u * w) - q * (s * x - u * v) + r * (s * w - t * v);
+  const inv = [
+    [t * x - u * w, r * w - q * x, q * u - r * t],
+    [u * v - s * x, p * x - r * v, r * s - p * u],
+    [s * w - t * v, q * v - p * w, p * t - q * s],
+  ].map((row) => row.map((e) => e / det));
+  return Array.from({ length: channels }, (_, k) => [0, 1, 2].map((j) => a[0][k] * inv[0][j] + a[1][k] * inv[1][j] + a[2][k] * inv[2][j]));
 }
 
-function scaledIdentity(n: number, gain: number): number[][] {
-  return Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? gain : 0)));
+function checkDims(dims: DemoDims): void {
+  if (dims.latentChannels !== DEMO_VAE_COLOURS.matrix[0].length) throw new RangeError(`the demo VAE maps ${DEMO_VAE_COLOURS.matrix[0].length} latent channels`);
 }
 
-export function buildVaeDecoder(dims: DemoDims, seed: number): SerializedModel {
+/** A 1×1 convolution with fixed weights [cout][cin] and bias. */
+function pointwise(b: GraphBuilder, x: string, weights: readonly (readonly number[])[], bias: readonly number[], hint: string): string {
+  const cout = weights.length;
+  const cin = weights[0].length;
+  const w = b.initFloat(`${hint}.weight`, Float32Array.from(weights.flat()), [cout, cin, 1, 1]);
+  const bb = b.initFloat(`${hint}.bias`, Float32Array.from(bias), [cout]);
+  return b.op('Conv', [x, w, bb], { kernel_shape: [1, 1] }, { name: hint });
+}
+
+export function buildVaeDecoder(dims: DemoDims): SerializedModel {
+  checkDims(dims);
   const b = new GraphBuilder('dype_demo_vae_decoder');
-  const nn = new Net(b, seed);
-  if (dims.vaeScale !== 32) throw new RangeError('the demo VAE decoder upsamples by exactly 32');
   b.input('latent_sample', 'float32', [1, dims.latentChannels, 'latent_height', 'latent_width']);
-
-  /** Conv with weight = base + N(0, (gain/√fan_in)²); `base` is [cout, cin] (1×1 kernels only). */
-  const conv = (x: string, cin: number, cout: number, k: 1 | 3, hint: string, gain = 1, biasStd = 0.05, base?: readonly number[][]): string =>
-    b.scope(hint, () => {
-      const std = gain / Math.sqrt(cin * k * k);
-      let w: string;
-      if (base) {
-        const data = normalTensor(seed, `${b.name}/${b.scopePrefix}weight`, cout * cin, std);
-        for (let o = 0; o < cout; o++) for (let i = 0; i < cin; i++) data[o * cin + i] += base[o][i];
-        w = b.initFloat('weight', data, [cout, cin, 1, 1]);
-      } else {
-        w = nn.param('weight', [cout, cin, k, k], std);
-      }
-      const bias = nn.param('bias', [cout], biasStd);
-      const pad = (k - 1) / 2;
-      return b.op('Conv', [x, w, bias], { kernel_shape: [k, k], pads: [pad, pad, pad, pad] }, { name: 'conv' });
-    });
-  const up = (x: string): string =>
-    b.op('Resize', [x, '', b.constF([1, 1, 2, 2])], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' }, { name: 'up' });
-
-  // Odd activations (tanh, sin) keep every feature's mean near zero for symmetric latents, so the
-  // palette is used evenly instead of drifting towards one colour.
-  const tanh = (v: string) => b.op('Tanh', [v]);
-  let x = 'latent_sample';
-  x = tanh(conv(x, dims.latentChannels, 32, 3, 'conv_in', 1.5));
-  x = tanh(conv(x, 32, 32, 3, 'mid', 1.5));
-  x = tanh(conv(up(x), 32, 16, 3, 'up_blocks.0', 1.5)); //                                               ×2
-  x = b.op('Sin', [conv(up(x), 16, 8, 3, 'up_blocks.1', 3, 0.15)], {}, { name: 'marble' }); //               ×4
-  x = conv(tanh(conv(up(x), 8, 8, 1, 'up_blocks.2', 1.5, 0.1)), 8, 3, 1, 'to_rgb', 0.3, 0.05, paletteWeights(0.8)); // ×8
-  x = tanh(conv(up(x), 3, 3, 1, 'up_blocks.3', 0.3, 0.05, scaledIdentity(3, 1.2))); //                     ×16
-  // conv_out is 1×1 and linear, so it commutes with the bilinear ×2 (whose weights sum to 1): run it
-  // at ×16 and leave only the upsampling and the final Tanh at full resolution.
-  const out = up(conv(x, 3, 3, 1, 'conv_out', 0.3, 0.05, scaledIdentity(3, 1.6))); //                          ×32
-  b.op('Tanh', [out], {}, { outputs: ['sample'] });
+  const colour = b.op('Tanh', [pointwise(b, 'latent_sample', DEMO_VAE_COLOURS.matrix, DEMO_VAE_COLOURS.bias, 'colour_map')]);
+  const scale = dims.vaeScale;
+  b.op('Resize', [colour, '', b.constF([1, 1, scale, scale])], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' }, { outputs: ['sample'] });
   b.output('sample', 'float32', [1, 3, 'height', 'width']);
-  return b.serialize({ opset: 17, producerName: 'dype-demo', docString: 'Untrained VAE-decoder stand-in (demo bundle): smooth abstract colour fields.' });
+  return b.serialize({ opset: 17, producerName: 'dype-demo', docString: 'Analytic demo VAE decoder: tanh of a linear colour map, upsampled bilinearly.' });
+}
+
+/** optimum's layout: `sample` → `latent_parameters` (mean ‖ log-variance), plus `latent_sample` (the mean). */
+export function buildVaeEncoder(dims: DemoDims): SerializedModel {
+  checkDims(dims);
+  const b = new GraphBuilder('dype_demo_vae_encoder');
+  const scale = dims.vaeScale;
+  b.input('sample', 'float32', [1, 3, 'height', 'width']);
+  const pooled = b.op('AveragePool', ['sample'], { kernel_shape: [scale, scale], strides: [scale, scale] });
+  const clipped = b.op('Clip', [pooled, b.constF(-ATANH_CLIP), b.constF(ATANH_CLIP)]);
+  const inverse = pseudoInverse(DEMO_VAE_COLOURS.matrix);
+  const bias = inverse.map((row) => -row.reduce((s, v, j) => s + v * DEMO_VAE_COLOURS.bias[j], 0));
+  const mean = pointwise(b, b.op('Atanh', [clipped]), inverse, bias, 'colour_unmap');
+  const logVariance = b.op('Add', [b.op('Mul', [mean, b.constF(0)]), b.constF(LOG_VARIANCE)]);
+  b.op('Concat', [mean, logVariance], { axis: 1 }, { outputs: ['latent_parameters'] });
+  b.op('Identity', [mean], {}, { outputs: ['latent_sample'] });
+  b.output('latent_parameters', 'float32', [1, 2 * dims.latentChannels, 'latent_height', 'latent_width']);
+  b.output('latent_sample', 'float32', [1, dims.latentChannels, 'latent_height', 'latent_width']);
+  return b.serialize({ opset: 17, producerName: 'dype-demo', docString: 'Analytic demo VAE encoder: the pseudo-inverse of the demo decoder.' });
 }

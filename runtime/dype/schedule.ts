@@ -75,3 +75,27 @@ export function flowMatchSigmas(steps: number, imageSeqLen: number, cfg: Partial
   sigmas[steps] = 0;
   return sigmas;
 }
+
+/**
+ * The schedule of an image-to-image run at `strength` s ∈ [0, 1]: ⌈s·steps⌉ steps that start exactly at
+ * σ = s and follow the same shifted curve down to 0 (the unshifted times are the full schedule's
+ * linspace scaled by the unshifted time of s). s = 1 gives `flowMatchSigmas` itself; s = 0 gives [0]:
+ * no step, the init's latent decoded as it is.
+ */
+export function partialSigmas(steps: number, imageSeqLen: number, cfg: Partial<ShiftConfig>, strength: number): Float64Array {
+  if (!(strength >= 0 && strength <= 1)) throw new RangeError(`strength must be a number from 0 to 1, got ${String(strength)}`);
+  const full = flowMatchSigmas(steps, imageSeqLen, cfg);
+  if (strength === 1) return full;
+  const n = Math.ceil(steps * strength);
+  if (n === 0) return Float64Array.of(0);
+  const c = resolveShiftConfig(cfg);
+  const mu = c.dynamic ? calculateShift(imageSeqLen, c) : 0;
+  const shift = (t: number) => (c.dynamic ? timeShift(mu, t) : (c.shift * t) / (1 + (c.shift - 1) * t));
+  // the inverse of `shift`: both are σ' = k/(k + 1/σ − 1) with k = e^μ or S
+  const k = c.dynamic ? Math.exp(mu) : c.shift;
+  const start = 1 / (1 + k * (1 / strength - 1));
+  const linear = flowMatchSigmas(n, imageSeqLen, { ...c, dynamic: false, shift: 1 });
+  const sigmas = new Float64Array(n + 1);
+  for (let i = 0; i < n; i++) sigmas[i] = i === 0 ? strength : shift(start * linear[i]);
+  return sigmas;
+}

@@ -99,6 +99,8 @@ export interface ConfigInputs {
   rope: { axesDim: readonly number[]; theta: number; inputs: BundleConfig['rope']['inputs'] };
   /** The transformer's fixed text length, when its graph has one (BFL's exporter fixes it): T5 pads to it. */
   textLength?: number;
+  /** The bundle carries vae_encoder/model.onnx (dype.json vae.encoder). */
+  vaeEncoder?: boolean;
 }
 
 /** A neutral preview projection for latent spaces other than FLUX's 16 channels: channels cycle over R, G, B. */
@@ -146,6 +148,7 @@ export function buildBundleConfig(input: ConfigInputs): { config: BundleConfig; 
       scaleFactorPx,
       scalingFactor: pick(num(vae, 'scaling_factor'), FLUX_DEFAULTS.scalingFactor, 'vae scaling_factor'),
       shiftFactor,
+      encoder: input.vaeEncoder ?? false,
     },
     rope: { axesDim: [...input.rope.axesDim], theta: input.rope.theta, inputs: input.rope.inputs },
     text: {

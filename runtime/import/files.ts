@@ -20,6 +20,8 @@ export interface ExportLayout {
   textEncoder: string;
   textEncoder2: string;
   vaeDecoder: string;
+  /** optimum's vae_encoder/ (image-to-image needs it), when the export has one; BFL's repositories have none. */
+  vaeEncoder: string | null;
   tokenizer: string;
   tokenizer2: string;
   /** scheduler/scheduler_config.json, when the export has it. */
@@ -111,6 +113,7 @@ export function locateExport(dir: string): ExportLayout {
     textEncoder: found.textEncoder!,
     textEncoder2: found.textEncoder2!,
     vaeDecoder: found.vaeDecoder!,
+    vaeEncoder: kind === 'optimum' ? findModelFile(join(dir, 'vae_encoder')) : null,
     tokenizer: join(dir, 'tokenizer'),
     tokenizer2: join(dir, 'tokenizer_2'),
     scheduler: optional('scheduler/scheduler_config.json'),

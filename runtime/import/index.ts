@@ -19,7 +19,7 @@ import { basename, dirname, extname, isAbsolute, join, normalize, relative, reso
 import { writeFileAtomic } from '../files/atomic.ts';
 import { replaceFolder } from '../files/folder.ts';
 import type { BundleConfig } from '../pipeline/bundle-config.ts';
-import { isBundleFolder, readBundle } from '../pipeline/bundle.ts';
+import { isBundleFolder, readBundle, VAE_ENCODER_FILE } from '../pipeline/bundle.ts';
 import { checkContract, type GraphSignature } from '../pipeline/pipeline.ts';
 import { FEED_TYPES } from '../pipeline/ort.ts';
 import type { Device } from '../pipeline/types.ts';
@@ -117,6 +117,24 @@ function checkBundleContract(layout: ExportLayout, transformer: GraphSignature, 
     throw new ImportError('export_invalid', `${layout.dir} cannot become a DyPE bundle: ${(error as Error).message}`, { cause: error });
   }
   return io;
+}
+
+/**
+ * optimum's vae_encoder/ when the pipeline can use it (`sample` → `latent_parameters`); otherwise null,
+ * with a warning that image-to-image will not be available.
+ */
+function importableEncoder(file: string | null, warnings: string[]): { file: string; io: GraphIo } | null {
+  if (!file) {
+    warnings.push('the export has no vae_encoder/: the bundle can generate from text only (image-to-image needs the VAE encoder)');
+    return null;
+  }
+  const io = readGraphIo(file);
+  const inputs = io.inputs.map((v) => v.name);
+  if (inputs.length !== 1 || inputs[0] !== 'sample' || !io.outputs.some((v) => v.name === 'latent_parameters')) {
+    warnings.push(`${file} takes ${inputs.join(', ')} and gives ${io.outputs.map((v) => v.name).join(', ')}, not sample → latent_parameters: left out (no image-to-image)`);
+    return null;
+  }
+  return { file, io };
 }
 
 /** Element types of FP8/FP4 quantized weights: TensorRT runs those graphs, onnxruntime does not. */
@@ -271,6 +289,7 @@ async function assemble(layout: ExportLayout, staging: string, options: ImportOp
   if (typeof textLength === 'number') {
     warnings.push(`the transformer takes a fixed ${textLength} text tokens (a static text length, as BFL's exporter writes): T5 prompts are padded to ${textLength} tokens, and longer ones truncated`);
   }
+  const vaeEncoder = importableEncoder(layout.vaeEncoder, warnings);
   const names = [basename(layout.dir), modelIndex?._name_or_path, transformerConfig?._name_or_path].filter((n): n is string => typeof n === 'string');
   const detection = detectVariant(analysis.guidance, transformerConfig, schedulerConfig, names);
   warnings.push(...detection.warnings);
@@ -283,6 +302,7 @@ async function assemble(layout: ExportLayout, staging: string, options: ImportOp
     clipTokenizerConfig: clipConfig,
     rope: { ...rope, inputs: ropeInputs },
     ...(typeof textLength === 'number' ? { textLength } : {}),
+    vaeEncoder: vaeEncoder !== null,
   });
   defaultsUsed.push(...built.defaultsUsed);
 
@@ -357,12 +377,12 @@ async function assemble(layout: ExportLayout, staging: string, options: ImportOp
   await rm(referencePath, { force: true });
   if (dypeReferencePath) await rm(dypeReferencePath, { force: true });
 
-  // 5. The other models, scheduler, dype.json; then read the bundle back as the pipeline will.
-  for (const [key, folder] of OTHER_MODELS) {
-    const file = layout[key];
+  // 5. The other models (and the VAE encoder), scheduler, dype.json; then read the bundle back as the pipeline will.
+  const others: [file: string, folder: string, io: GraphIo][] = OTHER_MODELS.map(([key, folder]) => [layout[key], folder, otherIo[key]]);
+  if (vaeEncoder) others.push([vaeEncoder.file, dirname(VAE_ENCODER_FILE), vaeEncoder.io]);
+  for (const [file, folder, io] of others) {
     const dst = join(staging, folder);
     await linkFolder(dirname(file), dst, files, copy, (rel) => extname(rel) === '.onnx');
-    const io = otherIo[key];
     if ([...io.inputs, ...io.outputs].some((v) => elemType(v) === DataType.BFLOAT16)) {
       const other = readModel(file);
       bfloat16Wrapped[folder] = wrapBfloat16Boundary(other);

@@ -23,6 +23,12 @@ export const BundleConfigSchema = z
         scaleFactorPx: z.number().int().positive(),
         scalingFactor: z.number().positive(),
         shiftFactor: z.number(),
+        /**
+         * The bundle has an encoder at vae_encoder/model.onnx (optimum's layout: `sample` in [-1, 1] →
+         * `latent_parameters`, mean ‖ log-variance), which image-to-image needs. Both `dype convert` and
+         * `dype import` set it when they write one.
+         */
+        encoder: z.boolean().default(false),
       })
       .strict(),
     rope: z

@@ -18,11 +18,16 @@ export const BUNDLE_FILES = {
   config: 'dype.json',
 } as const;
 
+/** Present when dype.json says `vae.encoder: true`. */
+export const VAE_ENCODER_FILE = 'vae_encoder/model.onnx';
+
 export interface Bundle {
   dir: string;
   config: BundleConfig;
   shift: Partial<ShiftConfig>;
   paths: { [K in keyof typeof BUNDLE_FILES]: string };
+  /** The VAE encoder, or null when the bundle declares none (no image-to-image). */
+  vaeEncoder: string | null;
 }
 
 function readJson(path: string, what: string): unknown {
@@ -60,6 +65,8 @@ export function readBundle(dir: string): Bundle {
     throw new PipelineError('bundle_invalid', `${paths.config} is invalid: ${issues}`);
   }
   const shift = shiftFromSchedulerConfig(readJson(paths.scheduler, 'scheduler config'), paths.scheduler);
+  const vaeEncoder = parsed.data.vae.encoder ? join(dir, VAE_ENCODER_FILE) : null;
+  if (vaeEncoder && !existsSync(vaeEncoder)) throw new PipelineError('bundle_invalid', `dype.json says vae.encoder but ${vaeEncoder} is missing`);
   verifyCheckpoints(dir); // a converted bundle's weights: still the files it was built from
-  return { dir, config: parsed.data, shift, paths };
+  return { dir, config: parsed.data, shift, paths, vaeEncoder };
 }

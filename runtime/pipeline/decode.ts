@@ -71,7 +71,7 @@ function cropLatent(latent: Float32Array, channels: number, height: number, widt
 }
 
 /** Overlap (in output px) of span i with its previous and next neighbour. */
-function neighbourOverlaps(spans: Span[], i: number, scale: number): [number, number] {
+export function neighbourOverlaps(spans: Span[], i: number, scale: number): [number, number] {
   const before = i > 0 ? spans[i - 1].start + spans[i - 1].size - spans[i].start : 0;
   const after = i < spans.length - 1 ? spans[i].start + spans[i].size - spans[i + 1].start : 0;
   return [before * scale, after * scale];

@@ -8,6 +8,7 @@
  */
 import { eulerStepGraph, type FloatType } from './euler-graph.ts';
 import { createGraphSession, DeviceTensor, type Feed, type Session, type TensorData } from './ort.ts';
+import { withCondition } from './fill.ts';
 import { estimateX0 } from './preview.ts';
 
 /** Flow-matching Euler step x ← x + (σ_next − σ)·v. */
@@ -26,6 +27,8 @@ export interface StepOptions {
 export interface SteppedLatents {
   /** x0 = x − σ·v, computed as x_next − σ_next·v (the same point) only when asked. */
   x0(): Promise<Float32Array>;
+  /** hidden_states as fed, when it was built for the step (FLUX Fill's conditioned input); plain latents have moved on. */
+  fed?: TensorData;
 }
 
 export interface Denoiser extends Disposable {
@@ -40,19 +43,39 @@ export interface Denoiser extends Disposable {
 
 const scalar = (v: number): TensorData => ({ type: 'float32', data: Float32Array.of(v), dims: [1] });
 
+/** What a generation adds to the plain loop; either keeps the latents on the host (read-back per step on a GPU). */
+export interface HostSteps {
+  /** FLUX Fill: per-token channels (masked image, mask) fed beside the latents in hidden_states. */
+  condition?: Float32Array;
+  /** Runs after each Euler step on the new latents, in place (Extend's blend toward the init). */
+  afterStep?: (x: Float32Array, sigmaNext: number) => void;
+}
+
 class HostDenoiser implements Denoiser {
   constructor(
     private readonly transformer: Session,
     private readonly x: Float32Array,
     private readonly dims: readonly number[],
+    private readonly extra: HostSteps = {},
   ) {}
 
   async step(feeds: Record<string, TensorData>, sigma: number, sigmaNext: number, opts: StepOptions): Promise<SteppedLatents | null> {
-    const out = await this.transformer.run({ ...feeds, hidden_states: { type: 'float32', data: this.x, dims: this.dims } });
+    const hidden = this.hidden();
+    const out = await this.transformer.run({ ...feeds, hidden_states: hidden });
     const velocity = out[this.transformer.outputNames[0]].data as Float32Array;
     eulerStep(this.x, velocity, sigma, sigmaNext);
-    // computed when asked, during the listener's callback, before the next step changes this.x in place
-    return opts.last ? null : { x0: () => Promise.resolve(estimateX0(this.x, velocity, sigmaNext)) };
+    this.extra.afterStep?.(this.x, sigmaNext);
+    if (opts.last) return null;
+    // computed when asked, during the listener's callback, from the latents the next step starts from
+    const x0 = () => Promise.resolve(estimateX0(this.x, velocity, sigmaNext));
+    return hidden.data === this.x ? { x0 } : { x0, fed: hidden };
+  }
+
+  private hidden(): TensorData {
+    const { condition } = this.extra;
+    if (!condition) return { type: 'float32', data: this.x, dims: this.dims };
+    const [batch, tokens, features] = this.dims;
+    return { type: 'float32', data: withCondition(this.x, condition, tokens), dims: [batch, tokens, features + condition.length / tokens] };
   }
 
   latents(): Float32Array {
@@ -162,7 +185,11 @@ class DeviceDenoiser implements Denoiser {
   }
 }
 
-/** The denoiser for a transformer session: on the device when steppers exist for it, else on the host. */
-export function createDenoiser(transformer: Session, steppers: DeviceSteppers | null, x: Float32Array, dims: readonly number[]): Denoiser {
-  return steppers ? new DeviceDenoiser(transformer, steppers, x, dims) : new HostDenoiser(transformer, x, dims);
+/**
+ * The denoiser for a transformer session: on the device when steppers exist for it and the run needs
+ * nothing done to the latents between steps; else on the host.
+ */
+export function createDenoiser(transformer: Session, steppers: DeviceSteppers | null, x: Float32Array, dims: readonly number[], extra: HostSteps = {}): Denoiser {
+  const onHost = extra.condition !== undefined || extra.afterStep !== undefined;
+  return steppers && !onHost ? new DeviceDenoiser(transformer, steppers, x, dims) : new HostDenoiser(transformer, x, dims, extra);
 }

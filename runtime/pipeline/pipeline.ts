@@ -1,20 +1,24 @@
 /**
- * Text-to-image on a FLUX-family bundle with per-step DyPE positions. `generate` reads as a recipe:
- * check → encode prompt → latents and positions → schedule → denoise → unpack → decode → encode.
+ * Text-to-image and image-to-image on a FLUX-family bundle with per-step DyPE positions. `generate`
+ * reads as a recipe: check → encode prompt → latents and positions (init encoded) → schedule → denoise
+ * (kept region blended) → unpack → decode → composite kept pixels → encode.
  */
-import { flowMatchSigmas, fluxRopeFrequencies, fluxRopeTables, type DypeOptions, type RopeMethod } from '../dype/index.ts';
+import { partialSigmas, fluxRopeFrequencies, fluxRopeTables, type DypeOptions, type RopeMethod } from '../dype/index.ts';
 import { readBundle, type Bundle } from './bundle.ts';
 import { decodeTiled, type TileConfig } from './decode.ts';
 import { createDenoiser, createDeviceSteppers, type DeviceSteppers } from './denoise.ts';
 import { PipelineError } from './errors.ts';
-import { encodeImage, MIME_TYPES } from './image.ts';
-import { imageIds, packLatents, textIds, unpackLatents } from './latents.ts';
-import { gaussianNoise } from './noise.ts';
+import { encodeTiled, initCanvas } from './encode.ts';
+import { encodeImage, MIME_TYPES, type Crop } from './image.ts';
+import { fillCondition, fillMaskFeatures, packedFillMask, transformerKind } from './fill.ts';
+import { blendTowardInit, compositeKept, latentKeepMask, type KeepRect } from './keep.ts';
+import { imageIds, packLatents, textIds, unpackLatents, type LatentShape } from './latents.ts';
+import { sizeIndependentNoise } from './noise.ts';
 import { createSession, type Session, type TensorData } from './ort.ts';
 import { previewPng, projectLatent } from './preview.ts';
 import { PromptTokenizer } from './text.ts';
 import { z } from 'zod';
-import { fields, intIn } from '../contract/rules.ts';
+import { DEFAULT_STRENGTH, fields, intIn } from '../contract/rules.ts';
 import { GENERATION_METHODS, MIN_SIDE, resolveDypeExponent, type Device, type Engine, type EngineInfo, type GenerateOptions, type GenerateRequest, type GenerateResult, type GenerationMethod } from './types.ts';
 
 export const METHOD_ROPE: Readonly<Record<GenerationMethod, { method: RopeMethod; dynamic: boolean }>> = Object.freeze({
@@ -36,6 +40,8 @@ export interface PipelineInfo extends EngineInfo {
   guidanceEmbeds: boolean;
   /** The latents stay in GPU memory between denoising steps (WebGPU). */
   latentsOnDevice: boolean;
+  /** A FLUX Fill transformer: it takes the masked image and the mask beside the latents. */
+  fill: boolean;
 }
 
 /** Token grid and centre crop for an exact pixel size. */
@@ -62,7 +68,8 @@ export function planSize(width: number, height: number, pixelsPerToken: number):
 }
 
 /** Every field filled in; an `auto` λt is resolved for the size, and `dypeExponentAuto` remembers it was. */
-type ResolvedRequest = Required<Omit<GenerateRequest, 'dypeExponent'>> & { dypeExponent: number; dypeExponentAuto: boolean };
+type ResolvedRequest = Required<Omit<GenerateRequest, 'dypeExponent' | 'init' | 'strength' | 'keep'>> &
+  Pick<GenerateRequest, 'init' | 'keep'> & { strength: number; dypeExponent: number; dypeExponentAuto: boolean };
 
 /** Text encoder outputs the pipeline reads, as optimum (transformers) and BFL's exporter name them. */
 export const CLIP_POOLED_OUTPUTS = ['pooler_output', 'pooled_embeddings'] as const;
@@ -80,7 +87,7 @@ export class Pipeline implements Engine {
 
   private constructor(
     private readonly bundle: Bundle,
-    private readonly sessions: { transformer: Session; clip: Session; t5: Session; vae: Session },
+    private readonly sessions: { transformer: Session; clip: Session; t5: Session; vae: Session; vaeEncoder?: Session },
     private readonly tokenizers: { clip: PromptTokenizer; t5: PromptTokenizer },
     private readonly log: (line: string) => void,
     private readonly steppers: DeviceSteppers | null,
@@ -103,9 +110,11 @@ export class Pipeline implements Engine {
       defaultDypeScale: c.defaults.dypeScale,
       defaultDypeExponent: c.defaults.dypeExponent,
       methods: GENERATION_METHODS,
+      imageToImage: sessions.vaeEncoder !== undefined,
       ropeInputs,
       guidanceEmbeds: t.has('guidance'),
       latentsOnDevice: steppers !== null,
+      fill: hiddenKind(t, c) === 'fill',
     });
     const nativeLatent = c.nativeResolution / c.vae.scaleFactorPx;
     this.tiles = c.decode ?? { tile: nativeLatent, overlap: Math.max(1, Math.floor(nativeLatent / 4)) };
@@ -127,21 +136,31 @@ export class Pipeline implements Engine {
       createSession(bundle.paths.textEncoder, device),
       createSession(bundle.paths.textEncoder2, device),
       createSession(bundle.paths.vaeDecoder, device),
+      ...(bundle.vaeEncoder ? [createSession(bundle.vaeEncoder, device)] : []),
     ]);
     const sessions = [transformer, ...created.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
     let steppers: DeviceSteppers | null = null;
     try {
       const failed = created.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
-      const [clip, t5, vae] = sessions.slice(1);
+      const [clip, t5, vae, vaeEncoder] = sessions.slice(1);
       const c = bundle.config;
       checkContract({ transformer, clip, t5, vae }, c.rope.axesDim.reduce((a, d) => a + d / 2, 0));
       const takes = transformer.has('rope_omega') ? 'omega' : 'tables';
       if (takes !== c.rope.inputs) {
         throw new PipelineError('bundle_invalid', `dype.json says rope.inputs "${c.rope.inputs}" but ${transformer.path} takes ${takes === 'omega' ? 'rope_omega/rope_mscale' : 'rope_cos/rope_sin'}`);
       }
+      const kind = hiddenKind(transformer, c);
+      if (kind === null) {
+        const f = c.latentChannels * c.patchSize ** 2;
+        throw new PipelineError('bundle_invalid', `${transformer.path} takes hidden_states of width ${String(transformer.input('hidden_states').shape[2])}; expected ${f} (latents) or, for FLUX Fill, ${f} + ${f} (masked image) + ${fillMaskFeatures(c.vae.scaleFactorPx, c.patchSize)} (mask)`);
+      }
+      if (kind === 'fill' && !vaeEncoder) throw new PipelineError('bundle_invalid', `${transformer.path} is a FLUX Fill transformer, which needs the bundle's VAE encoder (dype.json vae.encoder)`);
+      if (vaeEncoder && !vaeEncoder.outputNames.includes('latent_parameters')) {
+        throw new PipelineError('bundle_invalid', `${vaeEncoder.path} must output latent_parameters (mean ‖ log-variance), as optimum exports it`);
+      }
       if (transformer.outputsOnDevice) steppers = await createDeviceSteppers(transformer);
-      return new Pipeline(bundle, { transformer, clip, t5, vae }, tokenizers, opts.log ?? (() => {}), steppers);
+      return new Pipeline(bundle, { transformer, clip, t5, vae, ...(vaeEncoder ? { vaeEncoder } : {}) }, tokenizers, opts.log ?? (() => {}), steppers);
     } catch (error) {
       // Nothing half-loaded stays in memory: release every session that was created.
       await Promise.all([...sessions, ...Object.values(steppers ?? {})].map((session) => session.release()));
@@ -165,11 +184,22 @@ export class Pipeline implements Engine {
     if (width * height > c.limits.maxPixels) {
       throw new PipelineError('size_out_of_range', `${width}×${height} is ${width * height} px; this model allows at most ${c.limits.maxPixels}`);
     }
+    for (const field of ['strength', 'keep'] as const) {
+      if (req[field] !== undefined && !req.init) throw new PipelineError('bad_request', `${field} needs init: the image to start from`);
+    }
+    if (req.init && !this.sessions.vaeEncoder) throw new PipelineError('bad_request', `${c.name} has no VAE encoder (vae_encoder/), so it cannot start from an image`);
+    const keep = req.keep && checkField(fields.keep, req.keep, 'keep');
+    if (keep && (keep.x + keep.width > width || keep.y + keep.height > height)) {
+      throw new PipelineError('bad_request', `keep must lie within the ${width}×${height} output, got ${keep.width}×${keep.height} at (${keep.x}, ${keep.y})`);
+    }
     const exponent = checkField(fields.dypeExponent, req.dypeExponent ?? c.defaults.dypeExponent, 'dypeExponent');
     return {
       prompt: checkField(z.string({ error: 'must be a string' }), req.prompt, 'prompt'),
       width,
       height,
+      init: req.init,
+      strength: req.init ? checkField(fields.strength, req.strength ?? DEFAULT_STRENGTH, 'strength') : 1,
+      keep,
       seed: checkField(fields.seed, req.seed, 'seed'),
       steps: checkField(fields.steps, req.steps ?? c.defaults.steps, 'steps'),
       guidance: checkField(fields.guidance, req.guidance ?? c.defaults.guidance ?? 0, 'guidance'),
@@ -201,10 +231,16 @@ export class Pipeline implements Engine {
     const text = await this.encodePrompt(req.prompt);
     const encodeTextMs = performance.now() - started;
 
-    // 3. Latents and positions.
+    // 3. Latents and positions; the init image encoded (image-to-image).
     const plan = planSize(req.width, req.height, c.pixelsPerToken);
     const latentShape = { channels: c.latentChannels, height: plan.rows * c.patchSize, width: plan.cols * c.patchSize };
-    const noise = packLatents(gaussianNoise(req.seed, latentShape.channels * latentShape.height * latentShape.width), latentShape, c.patchSize);
+    const noise = packLatents(sizeIndependentNoise(req.seed, latentShape), latentShape, c.patchSize);
+    const encodeInitStart = performance.now();
+    const init = req.init ? await this.encodeInit(req.init.bytes, plan, latentShape, req.keep) : null;
+    // FLUX Fill: the kept image and the mask go in as a condition, instead of being blended in per step.
+    const condition = this.info.fill ? await this.fillConditionFor(init, plan, latentShape) : null;
+    const encodeInitMs = performance.now() - encodeInitStart;
+    throwIfAborted();
     const tokens = plan.rows * plan.cols;
     const features = c.latentChannels * c.patchSize * c.patchSize;
     const textTokens = text.hidden.dims[1];
@@ -230,15 +266,26 @@ export class Pipeline implements Engine {
     if (!rope.dynamic) Object.assign(fixedFeeds, this.ropeFeeds(grid, 1, rope));
     for (const name of Object.keys(fixedFeeds)) fixedFeeds[name] = transformer.prepare(name, fixedFeeds[name]);
 
-    // 4. Schedule.
-    const sigmas = flowMatchSigmas(req.steps, tokens, this.bundle.shift);
+    // 4. Schedule: from σ = strength (image-to-image), or all of it when a keep region leaves new area to draw.
+    const sigmas = partialSigmas(req.steps, tokens, this.bundle.shift, init?.keepMask ? 1 : req.strength);
+    const steps = sigmas.length - 1;
+    // x_σ = (1 − σ)·x₀ + σ·ε; at σ = 1 that is ε exactly, text-to-image's start.
+    const start = init ? noiseTo(init.latent, noise, sigmas[0]) : noise;
 
-    // 5. Denoise: one transformer call per step, positions rescaled for that step's sigma.
+    // 5. Denoise: one transformer call per step, positions rescaled for that step's sigma. Where the
+    // init is kept, each step ends on the init's own trajectory while σ ≥ strength (RePaint).
     const denoiseStart = performance.now();
     const transformerOrtBefore = transformer.runMs;
-    // Frees what the denoiser holds on the device however generate ends.
-    using denoiser = createDenoiser(transformer, this.steppers, noise, [1, tokens, features]);
-    for (let i = 0; i < req.steps; i++) {
+    const keepMask = init && !condition ? init.keepMask : null;
+    const afterStep = init && keepMask
+      ? (x: Float32Array, sigmaNext: number) => {
+          if (sigmaNext >= req.strength) blendTowardInit(x, init.latent, noise, keepMask, sigmaNext);
+        }
+      : undefined;
+    // Frees what the denoiser holds on the device however generate ends. Extend's blend and Fill's
+    // condition work on host latents, so on a GPU those runs read them back each step.
+    using denoiser = createDenoiser(transformer, this.steppers, start, [1, tokens, features], { condition: condition ?? undefined, afterStep });
+    for (let i = 0; i < steps; i++) {
       throwIfAborted();
       const sigma = sigmas[i];
       const feeds: Record<string, TensorData> = {
@@ -246,19 +293,18 @@ export class Pipeline implements Engine {
         ...(rope.dynamic ? this.ropeFeeds(grid, sigma, rope) : {}),
         timestep: { type: 'float32', data: Float32Array.of(sigma), dims: [1] },
       };
-      const last = i + 1 === req.steps;
-      const stepped = await denoiser.step(feeds, sigma, sigmas[i + 1], { last });
+      const stepped = await denoiser.step(feeds, sigma, sigmas[i + 1], { last: i + 1 === steps });
       sampleRss();
       const elapsedMs = performance.now() - denoiseStart;
-      // a preview drawn during the callback estimates x0 from this step's velocity
+      // a preview drawn during the callback estimates x0 from this step's velocity and latents
       opts.onEvent?.({
         kind: 'step',
         step: i + 1,
-        steps: req.steps,
+        steps,
         sigma,
         elapsedMs,
-        etaMs: (elapsedMs / (i + 1)) * (req.steps - i - 1),
-        feeds,
+        etaMs: (elapsedMs / (i + 1)) * (steps - i - 1),
+        feeds: stepped?.fed ? { ...feeds, hidden_states: stepped.fed } : feeds,
         preview: stepped ? async () => this.preview(await stepped.x0(), latentShape) : undefined,
       });
     }
@@ -281,8 +327,13 @@ export class Pipeline implements Engine {
     }, (tile, tiles) => opts.onEvent?.({ kind: 'decode', tile, tiles }));
     const decodeMs = performance.now() - decodeStart;
 
-    // 8. Crop to the exact size and encode with the parameters embedded.
+    // 8. Extend: the kept pixels are the init's exactly, feathered into the new area.
+    if (init?.keep) compositeKept(rgb, init.rgb, plan.generatedWidth, plan.generatedHeight, init.keep);
+
+    // 9. Crop to the exact size and encode with the parameters embedded.
     const encodeStart = performance.now();
+    const { init: initImage, strength, keep, ...common } = req;
+    const imageToImage = initImage ? { init: initImage.id, strength, ...(keep ? { keep } : {}) } : {};
     const metadata = {
       prompt: req.prompt,
       seed: String(req.seed),
@@ -292,7 +343,8 @@ export class Pipeline implements Engine {
       dype: `scale ${req.dypeScale}, exponent ${req.dypeExponent}${req.dypeExponentAuto ? ' (auto)' : ''}`,
       guidance: String(req.guidance),
       model: c.name,
-      parameters: JSON.stringify({ ...req, model: c.name }),
+      ...Object.fromEntries(Object.entries(imageToImage).map(([key, value]) => [key, typeof value === 'string' ? value : JSON.stringify(value)])),
+      parameters: JSON.stringify({ ...common, ...imageToImage, model: c.name }),
     };
     const image = await encodeImage({ data: rgb, width: plan.generatedWidth, height: plan.generatedHeight }, req.format, plan.crop, metadata);
     sampleRss();
@@ -314,8 +366,9 @@ export class Pipeline implements Engine {
       timings: {
         totalMs: performance.now() - started,
         encodeTextMs,
+        ...(init ? { encodeInitMs } : {}),
         denoiseMs,
-        perStepMs: denoiseMs / req.steps,
+        perStepMs: steps > 0 ? denoiseMs / steps : 0,
         decodeMs,
         encodeMs,
         ortMs: this.ortMs() - ortBefore,
@@ -323,6 +376,55 @@ export class Pipeline implements Engine {
       },
       peakRssBytes: peakRss,
     };
+  }
+
+  /**
+   * The init image on the generated canvas (resized to the output, or to the keep rectangle and placed
+   * there), its latent x₀ packed like the noise, and for Extend the keep mask in the same layout.
+   */
+  private async encodeInit(bytes: Uint8Array, plan: SizePlan, shape: LatentShape, keep: KeepRect | undefined) {
+    const c = this.bundle.config;
+    const canvas = { width: plan.generatedWidth, height: plan.generatedHeight };
+    const place: Crop = keep ? { left: plan.crop.left + keep.x, top: plan.crop.top + keep.y, width: keep.width, height: keep.height } : plan.crop;
+    let rgb: Uint8Array;
+    try {
+      rgb = await initCanvas(bytes, canvas, place);
+    } catch (error) {
+      throw new PipelineError('bad_request', `init is not a readable image: ${(error as Error).message}`, { cause: error });
+    }
+    const latent = packLatents(await this.encodeCanvas(rgb, canvas.width, canvas.height), shape, c.patchSize);
+    if (!keep) return { latent, rgb, keep: null, keepMask: null };
+    const onCanvas = keepOnCanvas(keep, plan);
+    const mask = latentKeepMask(onCanvas, shape.height, shape.width, c.vae.scaleFactorPx);
+    const perChannel = new Float32Array(shape.channels * mask.length);
+    for (let ch = 0; ch < shape.channels; ch++) perChannel.set(mask, ch * mask.length);
+    return { latent, rgb, keep: onCanvas, keepMask: packLatents(perChannel, shape, c.patchSize) };
+  }
+
+  /** The Fill condition: the init with the area to draw set to mid grey, encoded, and the mask (all drawn without a keep). */
+  private async fillConditionFor(init: { rgb: Uint8Array; keep: KeepRect | null } | null, plan: SizePlan, shape: LatentShape): Promise<Float32Array> {
+    const c = this.bundle.config;
+    const { generatedWidth: W, generatedHeight: H } = plan;
+    const keep = init?.keep ?? null;
+    const masked = new Uint8Array(W * H * 3).fill(128);
+    if (init && keep) {
+      for (let y = keep.y; y < keep.y + keep.height; y++) masked.set(init.rgb.subarray((y * W + keep.x) * 3, (y * W + keep.x + keep.width) * 3), (y * W + keep.x) * 3);
+    }
+    const latent = packLatents(await this.encodeCanvas(masked, W, H), shape, c.patchSize);
+    const tokens = (shape.height / c.patchSize) * (shape.width / c.patchSize);
+    return fillCondition(latent, packedFillMask(keep, shape, c.vae.scaleFactorPx, c.patchSize), tokens);
+  }
+
+  /** Interleaved RGB of the generated canvas → the VAE's scaled latent mean [C, h, w], in tiles. */
+  private async encodeCanvas(rgb: Uint8Array, width: number, height: number): Promise<Float32Array> {
+    const c = this.bundle.config;
+    const encoder = this.sessions.vaeEncoder!;
+    const mean = await encodeTiled(rgb, width, height, c.vae.scaleFactorPx, c.latentChannels, this.tiles, async (image, h, w) => {
+      const out = await encoder.run({ sample: { type: 'float32', data: image, dims: [1, 3, h, w] } });
+      return out.latent_parameters.data as Float32Array;
+    });
+    for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] - c.vae.shiftFactor) * c.vae.scalingFactor;
+    return mean;
   }
 
   private ortMs(): number {
@@ -374,6 +476,33 @@ function checkField<T>(schema: z.ZodType<T>, value: unknown, name: string, code:
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   throw new PipelineError(code, `${name} ${parsed.error.issues[0]?.message ?? 'is not valid'}, got ${String(value)}`);
+}
+
+/** The kind of transformer feed, from the width of hidden_states (a dynamic width is taken as plain). */
+function hiddenKind(transformer: Session, c: Bundle['config']) {
+  const width = transformer.input('hidden_states').shape[2];
+  const features = c.latentChannels * c.patchSize ** 2;
+  return typeof width === 'number' ? transformerKind(width, features, c.vae.scaleFactorPx, c.patchSize) : 'plain';
+}
+
+/** x_σ = (1 − σ)·x₀ + σ·ε, the flow-matching path from the init's latent to the noise. */
+export function noiseTo(x0: Float32Array, noise: Float32Array, sigma: number): Float32Array {
+  const x = new Float32Array(x0.length);
+  for (let i = 0; i < x.length; i++) x[i] = (1 - sigma) * x0[i] + sigma * noise[i];
+  return x;
+}
+
+/**
+ * The keep rectangle on the generated canvas (the output plus the crop margins): shifted by the crop,
+ * and an edge on the output's border moved to the canvas border, so it stays a border (no feather).
+ */
+export function keepOnCanvas(keep: KeepRect, plan: SizePlan): KeepRect {
+  const { left, top, width, height } = plan.crop;
+  const x0 = keep.x === 0 ? 0 : keep.x + left;
+  const y0 = keep.y === 0 ? 0 : keep.y + top;
+  const x1 = keep.x + keep.width === width ? plan.generatedWidth : keep.x + keep.width + left;
+  const y1 = keep.y + keep.height === height ? plan.generatedHeight : keep.y + keep.height + top;
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0, feather: keep.feather };
 }
 
 export { eulerStep } from './denoise.ts';

@@ -1,8 +1,11 @@
 /** The pipeline's public contract: what callers (CLI, server) pass in and get back. */
 import type { YarnScaling } from '../dype/index.ts';
 import type { DypeExponent, GenerationMethod, ImageFormat } from './names.ts';
+import type { KeepRect } from './keep.ts';
 import type { TensorData } from './ort.ts';
 import type { ProviderSelection } from './providers.ts';
+
+export type { KeepRect };
 
 export * from './names.ts';
 export { YARN_SCALINGS, type YarnScaling } from '../dype/index.ts';
@@ -29,6 +32,25 @@ export interface GenerateRequest {
   dypeExponent?: DypeExponent;
   /** yarn and dy-yarn on non-square images: each axis by its own length (default) or both by the longer. */
   yarnScaling?: YarnScaling;
+  /** Image-to-image: the image to start from (any size; resized to the output, or to `keep`). */
+  init?: InitImage;
+  /**
+   * 0 … 1: how much of the schedule is re-run. 1 starts from pure noise (text-to-image with the same
+   * seed), 0 returns the VAE round trip of the init. Default 0.55 with `init`; needs `init`.
+   */
+  strength?: number;
+  /**
+   * Extend: the rectangle of the output (px) where the init image is placed and kept; everything
+   * outside it is generated from pure noise. Needs `init`.
+   */
+  keep?: KeepRect;
+}
+
+export interface InitImage {
+  /** PNG, JPEG or WebP bytes. */
+  bytes: Uint8Array;
+  /** Recorded in the image's metadata (an upload or job id). */
+  id: string;
 }
 
 export interface PreviewImage {
@@ -51,7 +73,10 @@ export interface StepEvent {
   sigma: number;
   elapsedMs: number;
   etaMs: number;
-  /** The transformer's inputs at this step (the DyPE positions among them). Valid during the call only. */
+  /**
+   * The transformer's inputs at this step (the DyPE positions among them), without hidden_states unless
+   * it was built for the step (FLUX Fill's conditioned input). Valid during the call only.
+   */
   feeds: Readonly<Record<string, TensorData>>;
   /**
    * Renders a low-res preview of the current estimate. It costs an x0 estimate, a projection and a
@@ -97,6 +122,8 @@ export interface GenerateResult {
     totalMs: number;
     /** Text encoders. */
     encodeTextMs: number;
+    /** Reading, resizing and VAE-encoding the init image (image-to-image only). */
+    encodeInitMs?: number;
     denoiseMs: number;
     perStepMs: number;
     decodeMs: number;
@@ -130,6 +157,8 @@ export interface EngineInfo {
   defaultDypeScale: number;
   defaultDypeExponent: DypeExponent;
   methods: readonly GenerationMethod[];
+  /** Whether requests may carry `init` (the bundle has a VAE encoder); absent means yes. */
+  imageToImage?: boolean;
 }
 
 /**

@@ -20,6 +20,11 @@ import { JobStore } from './jobs.ts';
 import { buildOpenApi } from './openapi.ts';
 import { PairingLimiter, pairingCode } from './pairing.ts';
 import { JobQueue } from './queue.ts';
+import { UploadStore } from './uploads.ts';
+import { uploadHandler } from './handlers/uploads.ts';
+import { editHandler } from './handlers/edits.ts';
+import { readInit } from './handlers/context.ts';
+import { MAX_UPLOAD_BYTES } from '../contract/index.ts';
 import type { OperationId } from './routes.ts';
 import { buildSchemas, computeLimits, type Limits } from './schemas.ts';
 import { allowedHostHeaders, isLoopbackHost } from './security.ts';
@@ -44,6 +49,12 @@ export interface CompanionOptions {
   memoryBytes?: number;
   /** Largest JSON body in bytes (default 64 kB). */
   bodyLimit?: number;
+  /** Largest image body in bytes: POST /v1/uploads and the files of /v1/images/edits (default 64 MiB). */
+  uploadLimit?: number;
+  /** Uploads are deleted this long after their last use (default 24 h). */
+  uploadRetentionMs?: number;
+  /** Beyond this many bytes of uploads, the least recently used are deleted (default 2 GiB). */
+  uploadsMaxBytes?: number;
   /** The longest a request body may take to arrive (default 10 s); a slower one gets 408. */
   bodyTimeoutMs?: number;
   /** The longest the request line and headers may take to arrive (default 20 s); a slower one gets 408. */
@@ -102,7 +113,9 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
   const store = new JobStore(options.dataDir);
   const { records, skipped } = await store.open();
   for (const name of skipped) log(`skipped unreadable job record jobs/${name}`);
-  const queue = new JobQueue({
+  const uploads = new UploadStore(options.dataDir, { retentionMs: options.uploadRetentionMs, maxTotalBytes: options.uploadsMaxBytes });
+  await uploads.open();
+  const queue: JobQueue = new JobQueue({
     engine,
     store,
     maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE,
@@ -110,6 +123,7 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     stopTimeoutMs: options.stopTimeoutMs ?? 10_000,
     newId: () => randomUUID(),
     log,
+    readInit: (id) => readInit({ uploads, queue, store }, id),
   });
   queue.load(records);
   const services: Services = {
@@ -119,6 +133,9 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     limits,
     schemas,
     bodyLimits: { maxBytes: bodyLimit, drainBytes: Math.max(bodyLimit, 8 * 1024 * 1024), timeoutMs: options.bodyTimeoutMs ?? 10_000 },
+    // an image body may take longer to arrive
+    uploadLimits: { maxBytes: options.uploadLimit ?? MAX_UPLOAD_BYTES, drainBytes: (options.uploadLimit ?? MAX_UPLOAD_BYTES) + 8 * 1024 * 1024, timeoutMs: Math.max(options.bodyTimeoutMs ?? 10_000, 120_000) },
+    uploads,
     queue,
     store,
     openapi: buildOpenApi({ version: options.version, limits, schemas, bodyLimit }),
@@ -135,6 +152,8 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     ...jobHandlers(services),
     streamJobEvents: eventsHandler(services),
     createImage: openAiHandler(services),
+    createUpload: uploadHandler(services),
+    editImage: editHandler(services),
   };
 
   // 3. The envelope around them, and the server.

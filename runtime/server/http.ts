@@ -73,10 +73,31 @@ export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Pr
   }
   const tooLarge = (close: boolean) =>
     new ApiError('body_too_large', `The body is larger than ${limits.maxBytes} bytes.`, { headers: close ? { Connection: 'close' } : {} });
+  const bytes = await readBody(req, limits, tooLarge);
+  if (bytes.length === 0) return undefined;
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ApiError('invalid_json', 'The body is not valid UTF-8.');
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    const detail = error instanceof SyntaxError ? `: ${error.message}` : '';
+    throw new ApiError('invalid_json', `The body is not valid JSON${detail}.`);
+  }
+}
+
+/**
+ * Reads a whole body within `limits`: nothing past `maxBytes` is kept in memory; a body past it gets
+ * `tooLarge(close)`, after draining up to `drainBytes` (close = false) or at once (close = true).
+ */
+export async function readBody(req: IncomingMessage, limits: BodyLimits, tooLarge: (close: boolean) => ApiError): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limits.drainBytes) throw tooLarge(true);
 
-  const bytes = await new Promise<Buffer>((resolve, reject) => {
+  return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (chunk: Buffer) => {
@@ -120,20 +141,6 @@ export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Pr
     req.on('error', onError);
     req.on('close', onClose);
   });
-
-  if (bytes.length === 0) return undefined;
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new ApiError('invalid_json', 'The body is not valid UTF-8.');
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (error) {
-    const detail = error instanceof SyntaxError ? `: ${error.message}` : '';
-    throw new ApiError('invalid_json', `The body is not valid JSON${detail}.`);
-  }
 }
 
 /** Headers on every response. */

@@ -3,7 +3,7 @@
  * (so limits match what the server enforces); paths must cover ROUTES exactly (a test checks).
  */
 import { z } from 'zod';
-import { ErrorBodySchema, HealthSchema, JobEventSchema, JobViewSchema } from '../contract/index.ts';
+import { ErrorBodySchema, HealthSchema, JobEventSchema, JobViewSchema, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, UPLOAD_TYPES, UploadViewSchema } from '../contract/index.ts';
 import { PAIRING_CODE_LENGTH } from './pairing.ts';
 import { ROUTES, type Route } from './routes.ts';
 import { BYTES_PER_PIXEL, DEFAULT_LIST_LIMIT, JOB_ID_PATTERN, MAX_LIST_LIMIT, type Limits, type Schemas } from './schemas.ts';
@@ -50,6 +50,25 @@ export interface OpenApiInput {
 }
 
 export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInput): Json {
+  const openAiResponses: Json = {
+    '200': json(
+      {
+        type: 'object',
+        properties: {
+          created: { type: 'integer', description: 'Unix seconds.' },
+          data: { type: 'array', items: { type: 'object', properties: { b64_json: { type: 'string' }, revised_prompt: { type: 'string' } }, required: ['b64_json'] } },
+        },
+        required: ['created', 'data'],
+      },
+      'The images.',
+    ),
+    ...withBody,
+    '409': errorResponse('job_cancelled.'),
+    '429': errorResponse('queue_full.'),
+    '500': errorResponse('generation_failed.'),
+    '503': errorResponse('shutting_down.'),
+  };
+
   const operations: Record<Route['operationId'], Json> = {
     getHealth: {
       summary: 'Liveness and capabilities. No token needed.',
@@ -90,6 +109,26 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
         ...withBody,
         '409': errorResponse('job_conflict.'),
         '429': errorResponse('queue_full; see Retry-After.'),
+      },
+    },
+    createUpload: {
+      summary: 'Upload an image to start a job from (its `init`).',
+      description:
+        'The body is the raw bytes of one PNG, JPEG or WebP image, with that Content-Type (image/png, image/jpeg, image/webp). ' +
+        `At most ${MAX_UPLOAD_BYTES} bytes (413 payload_too_large), ${MAX_UPLOAD_SIDE} px a side and ${MAX_UPLOAD_PIXELS} pixels, checked from the header ` +
+        'before any pixel is decoded (422 image_dimensions_too_large: decompression bombs are refused); then every pixel is decoded (400 invalid_image). ' +
+        'Stored in the data folder; deleted 24 h after its last use (submitting a job that names it is a use), and least recently used first while all uploads are over 2 GiB.',
+      requestBody: {
+        required: true,
+        content: Object.fromEntries(Object.keys(UPLOAD_TYPES).map((type) => [type, { schema: { type: 'string', format: 'binary' } }])),
+      },
+      responses: {
+        '201': json(ref('Upload'), 'Stored.'),
+        ...authed,
+        '400': errorResponse('invalid_image: not a readable image of the type the Content-Type says.'),
+        '413': errorResponse('payload_too_large.'),
+        '415': errorResponse('unsupported_image_type.'),
+        '422': errorResponse('image_dimensions_too_large.'),
       },
     },
     listJobs: {
@@ -155,24 +194,17 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
         '`response_format` must be "b64_json" (the default). `model` and `user` are accepted and ignored. ' +
         'The jobs go through the same queue and are listed under /v1/jobs. Closing the connection cancels them.',
       requestBody: { required: true, content: { 'application/json': { schema: bodySchema(schemas.openai) } } },
-      responses: {
-        '200': json(
-          {
-            type: 'object',
-            properties: {
-              created: { type: 'integer', description: 'Unix seconds.' },
-              data: { type: 'array', items: { type: 'object', properties: { b64_json: { type: 'string' }, revised_prompt: { type: 'string' } }, required: ['b64_json'] } },
-            },
-            required: ['created', 'data'],
-          },
-          'The images.',
-        ),
-        ...withBody,
-        '409': errorResponse('job_cancelled.'),
-        '429': errorResponse('queue_full.'),
-        '500': errorResponse('generation_failed.'),
-        '503': errorResponse('shutting_down.'),
-      },
+      responses: openAiResponses,
+    },
+    editImage: {
+      summary: 'OpenAI-compatible image edit: refine or extend an image (waits for the result).',
+      description:
+        'Like OpenAI\'s POST /v1/images/edits, multipart/form-data: `image` (file: PNG, JPEG or WebP, any size; stored as an upload and used as the job\'s init), ' +
+        'optional `mask` (file; OpenAI semantics: fully transparent pixels are the area to generate; the kept pixels must form one rectangle, ' +
+        'which becomes the job\'s `keep`, feathered by 1/8 of its shorter side, at most 32 px), `prompt`, `size` ("WxH"; default: the image\'s size), ' +
+        '`n` 1–4, `response_format` ("b64_json"), and this server\'s `seed`, `steps`, `strength`. Malformed multipart is 400 invalid_multipart.',
+      requestBody: { required: true, content: { 'multipart/form-data': { schema: { type: 'object', properties: { image: { type: 'string', format: 'binary' }, mask: { type: 'string', format: 'binary' }, ...((bodySchema(schemas.edits).properties as Json | undefined) ?? {}) }, required: ['image', 'prompt'] } } } },
+      responses: { ...openAiResponses, '413': errorResponse('payload_too_large: a file is over the upload limit.'), '415': errorResponse('unsupported_media_type: not multipart/form-data.') },
     },
   };
 
@@ -204,6 +236,7 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
             'measured at start. Memory used by other programs and GPU memory are not considered.',
           queueLength: 'Running plus waiting jobs.',
         }),
+        Upload: jsonSchema(UploadViewSchema, 'output'),
         Job: withDescriptions(jsonSchema(JobViewSchema, 'output'), { position: '1-based among waiting jobs, 0 while running, null when finished.' }),
         JobEvent: {
           description:

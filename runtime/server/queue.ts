@@ -49,6 +49,8 @@ export interface QueueOptions {
   stopTimeoutMs: number;
   newId: () => string;
   log: (message: string) => void;
+  /** The bytes of a job's `init` (an upload or a finished job's image), read when the job starts. */
+  readInit?: (id: string) => Promise<Uint8Array>;
 }
 
 interface Job {
@@ -301,7 +303,7 @@ export class JobQueue {
     let result: GenerateResult | null = null;
     let failure: JobError | null = null;
     try {
-      result = await this.opts.engine.generate(toGenerateRequest(record.params), {
+      result = await this.opts.engine.generate(await this.toGenerateRequest(record.params), {
         signal: controller.signal,
         onEvent: (event) => this.onEngineEvent(job, event),
       });
@@ -397,6 +399,14 @@ export class JobQueue {
     return true;
   }
 
+  private async toGenerateRequest(params: JobParams): Promise<GenerateRequest> {
+    const { guidance, init, ...rest } = params;
+    const request: GenerateRequest = guidance === null ? rest : { ...rest, guidance };
+    if (init === undefined) return request;
+    if (!this.opts.readInit) throw new Error('This companion cannot read init images.');
+    return { ...request, init: { id: init, bytes: await this.opts.readInit(init) } };
+  }
+
   private persist(job: Job): void {
     this.opts.store.save(job.record).catch((error: unknown) => this.opts.log(`job ${job.record.id}: could not save: ${errorMessage(error)}`));
   }
@@ -421,10 +431,6 @@ function drawPreview(render: () => Promise<PreviewImage>): Promise<PreviewImage>
   }
 }
 
-function toGenerateRequest(params: JobParams): GenerateRequest {
-  const { guidance, ...rest } = params;
-  return guidance === null ? rest : { ...rest, guidance };
-}
 
 /** Stable JSON with sorted keys, for comparing requests. */
 function canonical(value: Record<string, unknown>): string {

@@ -15,6 +15,7 @@ export const ROUTES = [
   { method: 'GET', path: '/v1/health', operationId: 'getHealth', auth: 'none' },
   { method: 'GET', path: '/openapi.json', operationId: 'getOpenApi', auth: 'none' },
   { method: 'POST', path: '/v1/pair', operationId: 'pair', auth: 'none' },
+  { method: 'POST', path: '/v1/uploads', operationId: 'createUpload', auth: 'token' },
   { method: 'POST', path: '/v1/jobs', operationId: 'createJob', auth: 'token' },
   { method: 'GET', path: '/v1/jobs', operationId: 'listJobs', auth: 'token' },
   { method: 'GET', path: '/v1/jobs/{id}', operationId: 'getJob', auth: 'token' },
@@ -22,6 +23,7 @@ export const ROUTES = [
   { method: 'POST', path: '/v1/jobs/{id}/cancel', operationId: 'cancelJob', auth: 'token' },
   { method: 'GET', path: '/v1/jobs/{id}/image', operationId: 'getJobImage', auth: 'token-or-query' },
   { method: 'POST', path: '/v1/images/generations', operationId: 'createImage', auth: 'token' },
+  { method: 'POST', path: '/v1/images/edits', operationId: 'editImage', auth: 'token' },
 ] as const satisfies readonly RouteSpec[];
 
 export type Route = (typeof ROUTES)[number];

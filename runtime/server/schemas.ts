@@ -3,7 +3,7 @@
  * Schemas are built once per engine, because the limits come from the model and the machine.
  */
 import { z } from 'zod';
-import { checkPixels, fields, intIn, jobBodySchema, MAX_STEPS, MIN_SIDE, type JobLimits } from '../contract/index.ts';
+import { checkPixels, fields, intIn, jobBodySchema, MAX_STEPS, MIN_SIDE, numberIn, type JobLimits } from '../contract/index.ts';
 import type { EngineInfo } from './engine.ts';
 import { ApiError } from './errors.ts';
 
@@ -44,13 +44,14 @@ export function buildSchemas(info: EngineInfo, limits: Limits) {
     .refine((s) => s.split('x').every((n) => Number(n) >= limits.minSide && Number(n) <= limits.maxSide), { error: sizeRule })
     .transform((s) => s.split('x').map(Number) as [number, number]);
 
+  /** `model` and `user`: accepted for compatibility with OpenAI clients and ignored (this server has one model). */
+  const openaiIgnored = z.string({ error: 'must be a string' }).max(200, { error: 'must be at most 200 characters' }).optional();
+
   const openai = z
     .strictObject({
       prompt: fields.prompt,
-      /** Accepted for compatibility with OpenAI clients and ignored: this server has one model. */
-      model: z.string({ error: 'must be a string' }).max(200, { error: 'must be at most 200 characters' }).optional(),
-      /** Accepted for compatibility and ignored. */
-      user: z.string({ error: 'must be a string' }).max(200, { error: 'must be at most 200 characters' }).optional(),
+      model: openaiIgnored,
+      user: openaiIgnored,
       n: intIn(1, MAX_OPENAI_N).optional(),
       size: size.optional(),
       response_format: z.string({ error: 'must be "b64_json"' }).optional(),
@@ -58,6 +59,28 @@ export function buildSchemas(info: EngineInfo, limits: Limits) {
       steps: intIn(1, limits.maxSteps).optional(),
     })
     .superRefine((v, ctx) => checkPixels(jobLimits, v.size?.[0] ?? info.nativeResolution, v.size?.[1] ?? info.nativeResolution, ctx, 'size'));
+
+  /** A form field holding a number (multipart fields are text). */
+  const formNumber = (rule: z.ZodType<number, number>, integer: boolean) =>
+    z
+      .string({ error: 'must be a number' })
+      .regex(integer ? /^\d{1,10}$/ : /^\d{0,3}(\.\d{1,8})?$/, { error: 'must be a number' })
+      .transform(Number)
+      .pipe(rule);
+  /** POST /v1/images/edits: the text fields of the multipart body (the files are `image` and `mask`). */
+  const edits = z
+    .strictObject({
+      prompt: fields.prompt,
+      model: openaiIgnored,
+      user: openaiIgnored,
+      n: formNumber(intIn(1, MAX_OPENAI_N), true).optional(),
+      size: size.optional(),
+      response_format: z.string({ error: 'must be "b64_json"' }).optional(),
+      seed: formNumber(fields.seed, true).optional(),
+      steps: formNumber(intIn(1, limits.maxSteps), true).optional(),
+      strength: formNumber(numberIn(0, 1), false).optional(),
+    })
+    .superRefine((v, ctx) => v.size && checkPixels(jobLimits, v.size[0], v.size[1], ctx, 'size'));
 
   const listQuery = z.strictObject({
     limit: z
@@ -71,6 +94,7 @@ export function buildSchemas(info: EngineInfo, limits: Limits) {
   return {
     job,
     openai,
+    edits,
     listQuery,
     /** Query of routes that take no query parameters. */
     emptyQuery: z.strictObject({}),
@@ -85,6 +109,7 @@ export function buildSchemas(info: EngineInfo, limits: Limits) {
 export type Schemas = ReturnType<typeof buildSchemas>;
 export type JobBody = z.output<Schemas['job']>;
 export type OpenAiBody = z.output<Schemas['openai']>;
+export type EditsBody = z.output<Schemas['edits']>;
 
 /** Parses `input` or throws the first problem as an ApiError naming the field and why. */
 export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, where: 'body' | 'query'): z.output<S> {

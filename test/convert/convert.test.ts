@@ -99,7 +99,7 @@ describe('dype convert', () => {
       rope: { axesDim: [4, 14, 14], theta: 10000, inputs: 'omega' },
       latentChannels: 16,
       patchSize: 1,
-      vae: { scaleFactorPx: 2, scalingFactor: 0.3611, shiftFactor: 0.1159 },
+      vae: { scaleFactorPx: 2, scalingFactor: 0.3611, shiftFactor: 0.1159, encoder: true }, // vae_encoder/ built from the checkpoint's encoder.*
       defaults: { steps: 28, guidance: 3.5 },
     });
     const record = JSON.parse(readFileSync(join(bundle, 'checkpoints.json'), 'utf8')) as { files: { path: string; size: number }[] };

@@ -68,7 +68,7 @@ describe('import of a FLUX.1-dev-style export', () => {
       patchSize: 2, // √(in_channels 16 / latent_channels 4)
       pixelsPerToken: 64, // 2 × 2^(6 blocks − 1)
       latentChannels: 4,
-      vae: { scaleFactorPx: 32, scalingFactor: 0.5, shiftFactor: 0.1 },
+      vae: { scaleFactorPx: 32, scalingFactor: 0.5, shiftFactor: 0.1, encoder: true }, // optimum's vae_encoder/ carried
       rope: { axesDim: [4, 14, 14], theta: 10000, inputs: 'omega' },
       text: { clipMaxLength: 77, t5MaxLength: 512 },
       defaults: { steps: 28, guidance: 3.5 },
@@ -79,6 +79,7 @@ describe('import of a FLUX.1-dev-style export', () => {
     const ino = (p: string) => statSync(p).ino;
     expect(ino(join(dev.output, 'transformer/model.onnx_data'))).toBe(ino(join(dev.exportDir, 'transformer/model.onnx_data')));
     expect(ino(join(dev.output, 'vae_decoder/model.onnx'))).toBe(ino(join(dev.exportDir, 'vae_decoder/model.onnx')));
+    expect(ino(join(dev.output, 'vae_encoder/model.onnx'))).toBe(ino(join(dev.exportDir, 'vae_encoder/model.onnx')));
     expect(ino(join(dev.output, 'transformer/model.onnx'))).not.toBe(ino(join(dev.exportDir, 'transformer/model.onnx')));
     expect(dev.report.files.copied).toBe(0);
     const io = ioTypes(join(dev.output, 'transformer/model.onnx'));
@@ -95,6 +96,36 @@ describe('import of a FLUX.1-dev-style export', () => {
         const meta = await sharp(result.image).metadata();
         expect([meta.width, meta.height]).toEqual([width, height]);
       }
+    } finally {
+      await pipeline.dispose();
+    }
+  });
+
+  it('carries optimum\'s vae_encoder/: image-to-image at strength 0 gives back the init', async () => {
+    const pipeline = await loadPipeline(dev.output, { device: 'cpu' });
+    try {
+      expect(pipeline.info.imageToImage).toBe(true);
+      const px = Buffer.alloc(512 * 256 * 3);
+      for (let y = 0; y < 256; y++) for (let x = 0; x < 512; x++) for (let k = 0; k < 3; k++) px[(y * 512 + x) * 3 + k] = 128 + Math.round(60 * Math.sin((x + y + 90 * k) / 120));
+      const init = await sharp(px, { raw: { width: 512, height: 256, channels: 3 } }).png().toBuffer();
+      const result = await pipeline.generate({ prompt: 'x', width: 512, height: 256, seed: 3, steps: 2, init: { bytes: init, id: 'x' }, strength: 0 });
+      const out = await sharp(result.image).raw().toBuffer();
+      // the fixture's VAE is the demo's analytic pair, so its round trip is close (scaling and shift undone exactly)
+      expect(out.reduce((s, v, i) => s + Math.abs(v - px[i]), 0) / out.length).toBeLessThan(3);
+    } finally {
+      await pipeline.dispose();
+    }
+  });
+
+  it('an export without vae_encoder/ imports for text-to-image only, and says so', async () => {
+    const { output, report } = await importFixture({ vaeEncoder: false }, { verify: false });
+    expect(report.warnings.join('\n')).toMatch(/no vae_encoder/);
+    expect(report.config.vae.encoder).toBe(false);
+    expect(existsSync(join(output, 'vae_encoder'))).toBe(false);
+    const pipeline = await loadPipeline(output, { device: 'cpu' });
+    try {
+      expect(pipeline.info.imageToImage).toBe(false);
+      await expect(pipeline.generate({ prompt: 'x', width: 64, height: 64, seed: 1, init: { bytes: new Uint8Array(1), id: 'x' } })).rejects.toThrow(/no VAE encoder/);
     } finally {
       await pipeline.dispose();
     }

@@ -273,6 +273,20 @@ export class FakeFigma {
     this.queueChange({ type: 'PROPERTY_CHANGE', id: node.id, origin: 'LOCAL', node, properties: ['width', 'height'] });
   }
 
+  /**
+   * The user drags one edge of a node by `by` points (outwards when positive). Dragging the left or top
+   * edge moves the node as well, as in Figma; the nodechange names x or y with width or height.
+   */
+  dragEdgeByUser(node: SceneNode, edge: 'left' | 'right' | 'top' | 'bottom', by: number): void {
+    const frame = node as FrameNode;
+    const horizontal = edge === 'left' || edge === 'right';
+    frame.resize(frame.width + (horizontal ? by : 0), frame.height + (horizontal ? 0 : by));
+    if (edge === 'left') frame.x -= by;
+    if (edge === 'top') frame.y -= by;
+    const properties: NodeChangeProperty[] = edge === 'left' ? ['x', 'width'] : edge === 'top' ? ['y', 'height'] : [horizontal ? 'width' : 'height'];
+    this.queueChange({ type: 'PROPERTY_CHANGE', id: node.id, origin: 'LOCAL', node, properties });
+  }
+
   /** The user changes a node's fills (unlinking its fill style); a nodechange follows asynchronously. */
   setFillsByUser(node: SceneNode, fills: Paint[]): void {
     (node as FrameNode).fills = fills;

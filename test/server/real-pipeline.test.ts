@@ -31,7 +31,7 @@ describe('companion with the real pipeline (demo bundle)', () => {
   it('reports the demo model in health', async () => {
     const health = await api.get('/v1/health');
     expect(health.status).toBe(200);
-    expect(health.body).toMatchObject({ ok: true, demo: true, model: engine.info.model, nativeResolution: engine.info.nativeResolution, defaultDypeScale: 2, defaultDypeExponent: 2 });
+    expect(health.body).toMatchObject({ ok: true, demo: true, model: engine.info.model, nativeResolution: engine.info.nativeResolution, defaultDypeScale: 2, defaultDypeExponent: 2, imageToImage: true });
     expect(health.body.methods).toContain('dy-vision-yarn');
   });
 
@@ -79,6 +79,26 @@ describe('companion with the real pipeline (demo bundle)', () => {
     const meta = await sharp(image.bytes).metadata();
     expect([meta.width, meta.height]).toEqual([4096, 1024]);
     expect(readPngText(image.bytes)).toMatchObject({ method: 'dy-vision-yarn', dype: 'scale 1.5, exponent 2 (auto)' });
+  });
+
+  it('extends an uploaded image (kept pixels exact), then refines that job as an init', async () => {
+    const px = Buffer.alloc(128 * 128 * 3);
+    for (let i = 0; i < px.length; i++) px[i] = (i * 7) % 251;
+    const init = await sharp(px, { raw: { width: 128, height: 128, channels: 3 } }).png().toBuffer();
+    const uploaded = await fetch(`${api.url}/v1/uploads`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'image/png' }, body: init });
+    expect(uploaded.status).toBe(201);
+    const { id } = (await uploaded.json()) as { id: string };
+    const keep = { x: 128, y: 0, width: 128, height: 128, feather: 0 };
+    const extended = await api.run({ prompt: 'grow left', width: 256, height: 128, seed: 3, steps: 2, init: id, keep });
+    expect(extended.job.state, JSON.stringify(extended.job.error)).toBe('done');
+    const out = await sharp((await api.bytes(`/v1/jobs/${extended.job.id}/image`)).bytes).raw().toBuffer();
+    for (let y = 0; y < 128; y++) expect(out.subarray((y * 256 + 128) * 3, (y * 256 + 256) * 3).equals(px.subarray(y * 128 * 3, (y + 1) * 128 * 3))).toBe(true);
+
+    const refined = await api.run({ prompt: 'refine', width: 512, height: 256, seed: 3, steps: 2, init: extended.job.id, strength: 0.5 });
+    expect(refined.job.state, JSON.stringify(refined.job.error)).toBe('done');
+    expect(refined.events.filter((e) => e.event === 'progress')).toHaveLength(1); // ⌈0.5·2⌉ steps
+    const meta = await sharp((await api.bytes(`/v1/jobs/${refined.job.id}/image`)).bytes).metadata();
+    expect([meta.width, meta.height]).toEqual([512, 256]);
   });
 
   it('cancels a running generation', async () => {

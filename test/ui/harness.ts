@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Frame, type FrameLocator, type Page } from 'playwright-core';
-import type { FrameInfo, JobRequest, Limits, MainToUi, SelectionState, Settings, UiToMain } from '../../runtime/contract/index.ts';
+import type { FrameInfo, ImageResult, JobRequest, Limits, MainToUi, SelectionState, Settings, UiToMain } from '../../runtime/contract/index.ts';
 import { DEFAULT_LIMITS, DEFAULT_SETTINGS, frameJobBody, targetPixelSize } from '../../plugin/defaults.ts';
 import { ensureDemoBundle } from '../../runtime/demo/cache.ts';
 import { loadPipeline } from '../../runtime/pipeline/index.ts';
@@ -32,6 +32,8 @@ export interface DemoCompanion {
   url: string;
   /** As the CLI prints it, e.g. "7G3Q-K9ZD". */
   pairingCode: string;
+  /** The companion's data folder (jobs/, images/, uploads/). */
+  dataDir: string;
   close(): Promise<void>;
 }
 
@@ -42,11 +44,13 @@ export const PACKAGE_VERSION = (JSON.parse(await readFile(new URL('../../package
 export async function startDemoCompanion(version = PACKAGE_VERSION): Promise<DemoCompanion> {
   const dir = await mkdtemp(join(tmpdir(), 'dype-ui-'));
   const engine = await loadPipeline(await ensureDemoBundle(join(dir, 'bundle')), { device: 'cpu' });
-  const companion = await createCompanion({ engine, dataDir: join(dir, 'data'), token: TOKEN, port: 0, version, previewIntervalMs: 0 });
+  const dataDir = join(dir, 'data');
+  const companion = await createCompanion({ engine, dataDir, token: TOKEN, port: 0, version, previewIntervalMs: 0 });
   const url = await companion.listen();
   return {
     companion,
     url,
+    dataDir,
     pairingCode: formatPairingCode(companion.pairingCode),
     async close() {
       await companion.close();
@@ -100,10 +104,19 @@ const HARNESS = (uiHtml: string) => `<!doctype html>
   window.toUi = (message) => frame.contentWindow.postMessage({ pluginMessage: message }, '*');
 </script></body></html>`;
 
+/** A selected frame, in points; `picture`: the image it shows (what Refine and Extend start from). */
+export interface FakeFrame {
+  id: string;
+  name: string;
+  width: number;
+  height: number;
+  picture?: ImageResult;
+}
+
 export interface FakeMainOptions {
   settings?: Partial<Settings>;
-  /** The selected frames, in points; targets are computed with the density and `limits` as plugin/ does. */
-  frames?: { id: string; name: string; width: number; height: number }[];
+  /** The selected frames; targets are computed with the density and `limits` as plugin/ does. */
+  frames?: FakeFrame[];
   /** Default: the plugin's DEFAULT_LIMITS (what it uses before the UI reports the companion's). */
   limits?: Limits;
   /**
@@ -115,7 +128,8 @@ export interface FakeMainOptions {
 
 /**
  * Plays the plugin main thread: answers "ready" with settings and the selection, turns "generate"
- * into "start-jobs" for the selected frames, and answers "job-result" with "job-applied".
+ * into "start-jobs" for the selected frames (Refine: the frame's picture × the upscale, with the
+ * picture to upload), and answers "job-result" with "job-applied".
  */
 export class FakeMain {
   readonly received: UiToMain[] = [];
@@ -139,7 +153,14 @@ export class FakeMain {
 
   selection(): SelectionState {
     const d = this.settings.density;
-    const info = (f: { id: string; name: string; width: number; height: number }): FrameInfo => ({ ...f, target: targetPixelSize(f.width, f.height, d, this.limits), generation: null, outdated: null });
+    const info = ({ picture, ...f }: FakeFrame): FrameInfo => ({
+      ...f,
+      target: targetPixelSize(f.width, f.height, d, this.limits),
+      generation: null,
+      outdated: null,
+      image: picture ? { width: picture.width, height: picture.height } : null,
+      proposed: null,
+    });
     return {
       frames: this.frames.map(info),
       newFrame: this.frames.length === 0 ? { width: 1024, height: 1024, target: targetPixelSize(1024, 1024, d, this.limits) } : null,
@@ -172,7 +193,10 @@ export class FakeMain {
         const targets = this.selection().frames;
         this.started = targets.map((f) => {
           const jobId = `ui-test-${Date.now().toString(36)}-${this.nextJob++}`;
-          return { jobId, nodeId: f.id, frameName: f.name, body: frameJobBody(jobId, message.params, f.target) };
+          const picture = message.action === 'refine' ? this.frames.find((frame) => frame.id === f.id)?.picture : undefined;
+          const size = picture ? targetPixelSize(picture.width, picture.height, { kind: 'scale', scale: message.upscale }, this.limits) : f.target;
+          const init = picture ? { init: { image: picture, crop: null, keep: null, strength: message.strength } } : {};
+          return { jobId, nodeId: f.id, frameName: f.name, body: frameJobBody(jobId, message.params, size), ...init };
         });
         await this.send({ type: 'start-jobs', jobs: this.started });
         break;
@@ -214,12 +238,16 @@ export interface UiPage {
   errors: string[];
   /** Saves a screenshot of the plugin window under `dir`. */
   shot(dir: string, name: string): Promise<string>;
+  /** Slows the UI's uploads to `bytesPerSecond` (so that upload progress shows); resolves with the function that lifts it. */
+  throttleUploads(bytesPerSecond: number): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
 /** Opens the UI in a new page with a FakeMain behind it, and waits until it has rendered its settings. */
-export async function openUi(browser: Browser, uiHtml: string, options: FakeMainOptions & { dark?: boolean } = {}): Promise<UiPage> {
+export async function openUi(browser: Browser, uiHtml: string, options: FakeMainOptions & { dark?: boolean; prepare?: (page: Page) => Promise<unknown> } = {}): Promise<UiPage> {
   const page = await browser.newPage({ viewport: { width: UI_WIDTH, height: UI_HEIGHT } });
+  // e.g. routes that change the companion's answers, in place before the UI's first request
+  await options.prepare?.(page);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => {
@@ -245,6 +273,16 @@ export async function openUi(browser: Browser, uiHtml: string, options: FakeMain
       const path = join(dir, `${name}.png`);
       await page.locator('#ui').screenshot({ path });
       return path;
+    },
+    async throttleUploads(bytesPerSecond: number) {
+      // the sandboxed iframe runs in its own renderer process (out of process), so the throttle goes on its own target
+      const cdp = await page.context().newCDPSession(frame);
+      await cdp.send('Network.enable');
+      const set = (uploadThroughput: number) => cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput });
+      await set(bytesPerSecond);
+      return async () => {
+        await set(-1);
+      };
     },
     close: () => page.close(),
   };

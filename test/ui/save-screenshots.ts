@@ -71,18 +71,34 @@ try {
   await ui.main.waitFor('job-ended');
   await ui.close();
 
-  // 4. frames resized since their image was made
+  // 4. Refine a photo the user placed, then its upload and progress (the upload slowed down, so that it shows)
+  const photo = await sharp({ create: { width: 1200, height: 800, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer();
+  ui = await openUi(browser, html, {
+    settings: { companionUrl: demo.url, token: TOKEN, prompt: 'A lighthouse on a cliff at dawn, mist over the sea', steps: 60, action: 'refine', upscale: 2, strength: 0.4 },
+    frames: [{ id: '1:4', name: 'Team photo', width: 600, height: 400, picture: { width: 1200, height: 800, tiles: [{ x: 0, y: 0, width: 1200, height: 800, bytes: new Uint8Array(photo) }] } }],
+  });
+  await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+  await save(ui, 'refine');
+  await ui.throttleUploads(256 * 1024);
+  await ui.ui.getByRole('button', { name: 'Refine' }).click();
+  await ui.ui.getByText(/^Uploading the picture · [0-9.]+ MB of/).waitFor({ timeout: 60_000 });
+  await save(ui, 'uploading');
+  await ui.ui.getByRole('button', { name: 'Cancel Team photo' }).click();
+  await ui.main.waitFor('job-ended');
+  await ui.close();
+
+  // 5. frames resized since their image was made
   ui = await openUi(browser, html, { dark: true, settings: { companionUrl: demo.url, token: TOKEN, prompt: 'Misty forest' } });
   const generation = { version: 1, prompt: 'Misty forest', seed: 7, method: 'dy-yarn', steps: 28, guidance: null, dypeScale: null, dypeExponent: null, format: 'png', density: { kind: 'scale', scale: 2 }, jobId: 'j', model: 'dype-demo', width: 2880, height: 1620, frameWidth: 1440, frameHeight: 810, tiles: 1, imageHash: 'h', createdAt: '' } as const;
   await ui.main.send({
     type: 'outdated',
     frames: [
-      { id: '2:1', name: 'Hero banner', width: 1440, height: 1024, target: { width: 2880, height: 2048, clamped: false }, generation, outdated: 'aspect' },
-      { id: '2:2', name: 'Hero banner (tablet)', width: 2160, height: 1215, target: { width: 4320, height: 2430, clamped: false }, generation, outdated: 'size' },
+      { id: '2:1', name: 'Hero banner', width: 1440, height: 1024, target: { width: 2880, height: 2048, clamped: false }, generation, outdated: 'aspect', image: { width: 2880, height: 1620 }, proposed: 'extend' },
+      { id: '2:2', name: 'Hero banner (tablet)', width: 2160, height: 1215, target: { width: 4320, height: 2430, clamped: false }, generation, outdated: 'size', image: { width: 2880, height: 1620 }, proposed: 'refine' },
     ],
   });
   await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
-  await ui.ui.getByRole('heading', { name: 'Out of date (2)' }).scrollIntoViewIfNeeded();
+  await ui.ui.getByRole('button', { name: 'Regenerate Hero banner (tablet)' }).scrollIntoViewIfNeeded();
   await save(ui, 'out-of-date-dark');
   await ui.close();
 } finally {

@@ -7,7 +7,9 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PREVIEW_FORWARD_MS, type ImageResult, type UiToMainOf } from '../../runtime/contract/index.ts';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PREVIEW_FORWARD_MS, type ImageResult, type JobView, type UiToMainOf } from '../../runtime/contract/index.ts';
 import { chromiumAvailable, CHROMIUM, buildUi, launchChromium, openUi, PACKAGE_VERSION, startDemoCompanion, TOKEN, type DemoCompanion, type UiPage } from './harness.ts';
 import type { Browser } from 'playwright-core';
 
@@ -358,21 +360,167 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     await ui.main.send({
       type: 'outdated',
       frames: [
-        { id: '2:1', name: 'Hero', width: 400, height: 300, target: { width: 800, height: 600, clamped: false }, generation, outdated: 'aspect' },
-        { id: '2:2', name: 'Card', width: 800, height: 400, target: { width: 1600, height: 800, clamped: false }, generation, outdated: 'size' },
+        { id: '2:1', name: 'Hero', width: 400, height: 300, target: { width: 800, height: 600, clamped: false }, generation, outdated: 'aspect', image: { width: 800, height: 400 }, proposed: 'extend' },
+        { id: '2:2', name: 'Card', width: 800, height: 400, target: { width: 1600, height: 800, clamped: false }, generation, outdated: 'size', image: { width: 800, height: 400 }, proposed: 'refine' },
       ],
     });
     await ui.ui.getByRole('heading', { name: 'Out of date (2)' }).waitFor();
     await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
     await ui.ui.getByRole('heading', { name: 'Out of date (2)' }).scrollIntoViewIfNeeded();
     await ui.shot(SHOTS, 'out-of-date');
+    // each frame proposes Refine when its aspect held and Extend when it changed
+    expect(await ui.ui.getByLabel('Action for Hero').inputValue()).toBe('extend');
+    expect(await ui.ui.getByLabel('Action for Card').inputValue()).toBe('refine');
     await ui.ui.getByRole('button', { name: 'Regenerate Hero' }).click();
-    expect((await ui.main.waitFor('regenerate')).nodeIds).toEqual(['2:1']);
+    expect(await ui.main.waitFor('regenerate')).toMatchObject({ nodeIds: ['2:1'], action: 'extend' });
+    // Regenerate all: the proposals in one batch, a choice the user made in its own
+    await ui.ui.getByLabel('Action for Card').selectOption('reimagine');
     await ui.ui.getByRole('button', { name: 'Regenerate all out-of-date' }).click();
-    expect((await ui.main.waitFor('regenerate', (m) => m.nodeIds.length === 2)).nodeIds).toEqual(['2:1', '2:2']);
+    expect(await ui.main.waitFor('regenerate', (m) => m.action === null)).toMatchObject({ nodeIds: ['2:1'] });
+    expect(await ui.main.waitFor('regenerate', (m) => m.action === 'reimagine')).toMatchObject({ nodeIds: ['2:2'] });
 
     await ui.main.send({ type: 'relaunch', command: 'regenerate', nodeIds: ['2:2'] });
-    expect((await ui.main.waitFor('regenerate', (m) => m.nodeIds.length === 1 && m.nodeIds[0] === '2:2')).nodeIds).toEqual(['2:2']);
+    expect(await ui.main.waitFor('regenerate', (m) => m.nodeIds.length === 1 && m.nodeIds[0] === '2:2' && m.action === null)).toMatchObject({ nodeIds: ['2:2'] });
+    await finish(ui);
+  });
+
+  /** A two-tile picture as the plugin hands over a tiled result: red on the left, blue on the right (random noise in `noisy` rows, so it does not compress). */
+  async function twoTilePicture(width: number, height: number, noisy = 0): Promise<ImageResult> {
+    const half = width / 2;
+    const tile = async (x: number, rgb: [number, number, number]) => {
+      const raw = Buffer.alloc(half * height * 3);
+      for (let i = 0; i < half * height; i++) {
+        const noise = Math.floor(i / half) < noisy;
+        for (let c = 0; c < 3; c++) raw[i * 3 + c] = noise ? Math.floor(Math.random() * 256) : rgb[c];
+      }
+      const bytes = new Uint8Array(await sharp(raw, { raw: { width: half, height, channels: 3 } }).png().toBuffer());
+      return { x, y: 0, width: half, height, bytes };
+    };
+    return { width, height, tiles: [await tile(0, [200, 40, 30]), await tile(half, [30, 60, 200])] };
+  }
+
+  /** The raw RGB pixels of the upload a job started from, read from the companion's data folder. */
+  async function uploadedPixels(jobId: string): Promise<{ data: Buffer; width: number; height: number; params: JobView['params'] }> {
+    const view = (await (await fetch(`${demo.url}/v1/jobs/${jobId}`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as JobView;
+    const id = view.params.init ?? '';
+    expect(id).toMatch(/^upload-[a-z0-9]{16,32}$/);
+    const file = (await readdir(join(demo.dataDir, 'uploads'))).find((name) => name.startsWith(`${id}.`) && !name.endsWith('.json'));
+    const { data, info } = await sharp(join(demo.dataDir, 'uploads', file ?? 'missing')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    return { data, width: info.width, height: info.height, params: view.params };
+  }
+
+  /** Red (left tile) or blue (right tile) at pixel x of a stitched picture whose tiles meet at `seam`. */
+  function expectTileColour(pixels: Buffer, width: number, x: number, y: number, seam: number): void {
+    const i = (y * width + x) * 3;
+    expect([...pixels.subarray(i, i + 3)]).toEqual(x < seam ? [200, 40, 30] : [30, 60, 200]);
+  }
+
+  it('refines a frame’s picture: stitches and uploads it with progress, then follows the job to its result', async () => {
+    // 512×256 px in two tiles; noisy rows make ~180 kB of PNG, uploaded at 128 kB/s so progress shows
+    const picture = await twoTilePicture(512, 256, 80);
+    const ui = await openPage({
+      settings: { companionUrl: demo.url, token: TOKEN, prompt: 'the same picture, sharper', steps: 2, seedLocked: true, seed: 11 },
+      frames: [{ id: '5:1', name: 'Photo', width: 256, height: 128, picture }],
+    });
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    await ui.ui.getByRole('radio', { name: 'Refine' }).check();
+    expect(await ui.ui.locator('#action-help').textContent()).toBe('The same picture, sharper: upscales it and redraws the fine detail.');
+    await ui.ui.getByRole('radio', { name: 'Same size' }).check();
+    await expect.poll(() => ui.ui.getByTestId('targets').textContent()).toContain('512 × 256 px → 512 × 256 px');
+    await ui.ui.getByText('Advanced').click();
+    await ui.ui.getByLabel('Strength (Refine and Extend)').fill('0.4');
+    await ui.ui.getByLabel('Strength (Refine and Extend)').blur();
+    await ui.shot(SHOTS, 'refine');
+
+    const unthrottle = await ui.throttleUploads(128 * 1024);
+    await ui.ui.getByRole('button', { name: 'Refine' }).click();
+    // upload progress: the bytes sent of the stitched picture, and the bar part way
+    const status = ui.ui.getByText(/^Uploading the picture · \d+ kB of \d+ kB$/);
+    await status.waitFor();
+    const [job] = ui.main.started;
+    expect(job.init).toMatchObject({ strength: 0.4, keep: null, crop: null });
+    const bar = ui.ui.getByRole('progressbar', { name: 'Progress of Photo' });
+    const partWay = async () => {
+      const pct = Number(await bar.getAttribute('aria-valuenow'));
+      return (await status.count()) === 1 && pct > 0 && pct < 100;
+    };
+    await expect.poll(partWay, { timeout: 10_000, interval: 50 }).toBe(true);
+    await ui.shot(SHOTS, 'uploading');
+    await unthrottle();
+
+    const result = (await ui.main.waitFor('job-result', (m) => m.jobId === job.jobId, 60_000)) as UiToMainOf<'job-result'>;
+    expect([result.image.width, result.image.height]).toEqual([512, 256]);
+    // the companion got the two tiles as one picture, pixel for pixel, and the strength
+    const uploaded = await uploadedPixels(job.jobId);
+    expect([uploaded.width, uploaded.height]).toEqual([512, 256]);
+    for (const x of [0, 255, 256, 511]) expectTileColour(uploaded.data, 512, x, 200, 256);
+    expect(uploaded.params).toMatchObject({ strength: 0.4, width: 512, height: 256 });
+    await ui.ui.getByText('Placed in “Photo”.').waitFor();
+    await finish(ui);
+  });
+
+  it('cancels a Refine while its picture uploads: the upload stops and no job reaches the companion', async () => {
+    const picture = await twoTilePicture(512, 256, 80);
+    const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN, prompt: 'never mind', action: 'refine', upscale: 1 }, frames: [{ id: '5:2', name: 'Slow', width: 256, height: 128, picture }] });
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    await ui.throttleUploads(16 * 1024);
+    await ui.ui.getByRole('button', { name: 'Refine' }).click();
+    await ui.ui.getByText(/^Uploading the picture/).waitFor();
+    const [job] = ui.main.started;
+    await ui.ui.getByRole('button', { name: 'Cancel Slow' }).click();
+    // well before the ~8 s the upload would take
+    const ended = await ui.main.waitFor('job-ended', (m) => m.jobId === job.jobId, 3_000);
+    expect(ended.outcome).toBe('cancelled');
+    await ui.ui.getByText('Cancelled; the frame has its previous image back.').waitFor();
+    const answer = await fetch(`${demo.url}/v1/jobs/${job.jobId}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    expect(answer.status).toBe(404);
+    await finish(ui);
+  });
+
+  it('offers only Re-imagine when the companion’s model cannot start from a picture', async () => {
+    const picture = await twoTilePicture(128, 64);
+    const ui = await openPage({
+      settings: { companionUrl: demo.url, token: TOKEN, prompt: 'x', action: 'refine' },
+      frames: [{ id: '5:3', name: 'Photo', width: 128, height: 64, picture }],
+      // a companion whose model has no VAE encoder says so in health
+      prepare: (page) =>
+        page.route('**/v1/health', async (route) => {
+          const answer = await route.fetch();
+          await route.fulfill({ response: answer, json: { ...((await answer.json()) as object), imageToImage: false } });
+        }),
+    });
+    await ui.ui.getByText('The companion’s model cannot start from a picture (it has no VAE encoder): choose Re-imagine.').waitFor();
+    expect(await ui.ui.getByRole('button', { name: 'Refine' }).isDisabled()).toBe(true);
+    // out-of-date frames are re-imagined, whatever they propose
+    const generation = { version: 1, prompt: 'p', seed: 7, method: 'dy-yarn', steps: 8, guidance: null, dypeScale: null, dypeExponent: null, format: 'png', density: { kind: 'scale', scale: 1 }, jobId: 'j', model: 'm', width: 128, height: 64, frameWidth: 128, frameHeight: 64, tiles: 1, imageHash: 'h', createdAt: '' } as const;
+    await ui.main.send({ type: 'outdated', frames: [{ id: '5:3', name: 'Photo', width: 256, height: 64, target: { width: 256, height: 64, clamped: false }, generation, outdated: 'aspect', image: { width: 128, height: 64 }, proposed: 'extend' }] });
+    expect(await ui.ui.getByLabel('Action for Photo').inputValue()).toBe('reimagine');
+    await ui.ui.getByRole('button', { name: 'Regenerate Photo' }).click();
+    expect(await ui.main.waitFor('regenerate')).toMatchObject({ nodeIds: ['5:3'], action: 'reimagine' });
+    await finish(ui);
+  });
+
+  it('extends: uploads the part of the picture the frame kept, and keeps it in the keep rectangle', async () => {
+    const picture = await twoTilePicture(128, 64);
+    const ui = await openPage({ settings: { companionUrl: demo.url, token: TOKEN } });
+    await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+    // the frame's left edge moved in by a quarter and its right edge out: the plugin's Extend plan
+    const keep = { x: 0, y: 0, width: 96, height: 64, feather: 4 };
+    const body = { id: 'ui-extend-1', prompt: 'more of the same', width: 192, height: 64, seed: 5, steps: 2, method: 'dy-yarn', format: 'png' } as const;
+    await ui.main.send({ type: 'start-jobs', jobs: [{ jobId: body.id, nodeId: '6:1', frameName: 'Banner', body, init: { image: picture, crop: { x: 32, y: 0, width: 96, height: 64 }, keep, strength: null } }] });
+    const result = (await ui.main.waitFor('job-result', (m) => m.jobId === body.id, 60_000)) as UiToMainOf<'job-result'>;
+    const uploaded = await uploadedPixels(body.id);
+    expect([uploaded.width, uploaded.height]).toEqual([96, 64]);
+    // the crop starts 32 px in: 32 px of red, then blue
+    for (const x of [0, 31, 32, 95]) expectTileColour(uploaded.data, 96, x, 10, 32);
+    expect(uploaded.params).toMatchObject({ keep, width: 192, height: 64 });
+    // kept pixels are the picture's, away from the blend band
+    const { data } = await sharp(result.image.tiles[0].bytes).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    for (const x of [10, 60]) {
+      const i = (32 * 192 + x) * 3;
+      const expected = x < 32 ? [200, 40, 30] : [30, 60, 200];
+      [...data.subarray(i, i + 3)].forEach((v, c) => expect(Math.abs(v - expected[c])).toBeLessThanOrEqual(2));
+    }
     await finish(ui);
   });
 

@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
-import { fields, MAX_DYPE_SCALE, MAX_IMAGE_SIDE, MAX_SEED, METHODS, resolveDypeExponent, type Density, type DypeExponent, type FrameInfo, type Method, type PixelSize, type SelectionState, type Settings } from '../../runtime/contract/index.ts';
+import { ACTIONS, DEFAULT_STRENGTH, fields, MAX_DYPE_SCALE, MAX_IMAGE_SIDE, MAX_SEED, METHODS, resolveDypeExponent, UPSCALES, type Density, type DypeExponent, type FrameInfo, type Method, type PixelSize, type SelectionState, type Settings } from '../../runtime/contract/index.ts';
+import { ACTION_INFO } from '../actions.ts';
 import type { Health } from '../companion-client.ts';
 import { megapixels, randomSeed, shorten, size } from '../format.ts';
 import { METHOD_INFO } from '../methods.ts';
@@ -22,6 +23,8 @@ interface Target {
   width: number;
   height: number;
   target: PixelSize;
+  /** The picture the frame shows now, in pixels. */
+  image: { width: number; height: number } | null;
 }
 
 /** λt values offered besides the model default and auto (ComfyUI-DyPE's advice: 0.5, 1, 2). */
@@ -40,20 +43,33 @@ function exponentSummary(targets: Target[], method: Method, chosen: DypeExponent
   return `${parts.join(' · ')}${targets.length > 3 ? ' …' : ''}`;
 }
 
-function targetsOf(selection: SelectionState): Target[] {
-  if (selection.frames.length > 0) return selection.frames.map((f: FrameInfo) => ({ name: f.name, width: f.width, height: f.height, target: f.target }));
-  if (selection.newFrame) return [{ name: 'New frame', ...selection.newFrame }];
+/**
+ * The selected frames (or the frame Generate makes) and the pixels each asks for. Refine asks for its
+ * picture × the upscale (the companion's limits may make it smaller; the queue shows the exact size).
+ */
+function targetsOf(selection: SelectionState, settings: Settings): Target[] {
+  if (selection.frames.length > 0) {
+    return selection.frames.map((f: FrameInfo) => {
+      const upscaled = settings.action === 'refine' && f.image ? { width: f.image.width * settings.upscale, height: f.image.height * settings.upscale, clamped: false } : f.target;
+      return { name: f.name, width: f.width, height: f.height, target: upscaled, image: f.image };
+    });
+  }
+  if (selection.newFrame) return [{ name: 'New frame', ...selection.newFrame, image: null }];
   return [];
 }
 
 /** Prompt, resolution, seed and the advanced options; the resulting pixel size before generating. */
 export function GeneratePanel({ settings, selection, health, blocked, update, onGenerate }: Props) {
-  const targets = targetsOf(selection);
+  const targets = targetsOf(selection, settings);
   const density = settings.density;
+  const action = settings.action;
+  const keepsPicture = action !== 'reimagine';
+  const withoutPicture = keepsPicture ? selection.frames.filter((f) => !f.image).length : 0;
   const tiles = targets.reduce((n, t) => n + (Math.max(t.target.width, t.target.height) > MAX_IMAGE_SIDE ? tileRects(t.target.width, t.target.height).length : 0), 0);
   const clamped = targets.some((t) => t.target.clamped);
   const count = selection.frames.length;
-  const label = count > 1 ? `Generate ${count} images` : 'Generate';
+  const verb = action === 'reimagine' ? 'Generate' : ACTION_INFO[action].label;
+  const label = count > 1 ? `${verb} ${count} images` : verb;
   const [scaleProblem, setScaleProblem] = useState<string | null>(null);
   const exponentChoices = [...new Set([...EXPONENT_CHOICES, ...(typeof settings.dypeExponent === 'number' ? [settings.dypeExponent] : [])])].sort((a, b) => a - b);
 
@@ -69,6 +85,21 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
   return (
     <section class="panel" aria-labelledby="generate-title">
       <h2 id="generate-title">Generate</h2>
+      <fieldset>
+        <legend>Action</legend>
+        <div class="segmented" role="radiogroup" aria-label="Action" aria-describedby="action-help">
+          {ACTIONS.map((a) => (
+            <label key={a} class={action === a ? 'on' : ''} title={ACTION_INFO[a].help}>
+              <input type="radio" name="action" checked={action === a} onChange={() => update({ action: a })} />
+              {ACTION_INFO[a].label}
+            </label>
+          ))}
+        </div>
+        <p id="action-help" class="muted small">
+          {ACTION_INFO[action].help}
+        </p>
+      </fieldset>
+
       <div class="targets" data-testid="targets" aria-live="polite">
         {targets.length === 0 && <p class="muted">Select one or more frames: there is no frame in the selection.</p>}
         {selection.frames.length === 0 && selection.newFrame && <p class="muted">Nothing selected: Generate makes a new frame.</p>}
@@ -76,7 +107,7 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
           {targets.slice(0, 4).map((t) => (
             <li key={t.name + t.width}>
               <span class="name">{shorten(t.name, 28)}</span>
-              <span class="muted"> {size(t.width, t.height)} pt → </span>
+              <span class="muted"> {action === 'refine' && t.image ? `${t.image.width} × ${t.image.height} px` : `${size(t.width, t.height)} pt`} → </span>
               <strong>
                 {t.target.width} × {t.target.height} px
               </strong>
@@ -87,7 +118,8 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
         </ul>
         {tiles > 0 && <p class="muted">Above Figma’s {MAX_IMAGE_SIDE} px image limit: placed as {tiles} tiles in a locked group.</p>}
         {clamped && health && <p class="warning">Limited to what the companion allows ({health.maxSide} px per side, {megapixels(health.maxPixels, 1)}).</p>}
-        {selection.skipped > 0 && <p class="muted">{selection.skipped} selected layer(s) are not frames and are skipped.</p>}
+        {selection.skipped > 0 && <p class="muted">{selection.skipped} selected layer(s) are neither frames nor placed images and are skipped.</p>}
+        {withoutPicture > 0 && <p class="warning">{withoutPicture} selected frame(s) show no picture to {action}; they are skipped.</p>}
       </div>
 
       <label for="prompt">Prompt</label>
@@ -102,41 +134,55 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
         }}
       />
 
-      <fieldset>
-        <legend>Resolution</legend>
-        <div class="segmented" role="radiogroup" aria-label="Pixel density">
-          {SCALES.map((s) => (
-            <label key={s} class={density.kind === 'scale' && density.scale === s ? 'on' : ''}>
-              <input type="radio" name="density" checked={density.kind === 'scale' && density.scale === s} onChange={() => setDensity({ kind: 'scale', scale: s })} />
-              {s}×
-            </label>
-          ))}
-          <label class={density.kind === 'longest' ? 'on' : ''}>
-            <input type="radio" name="density" checked={density.kind === 'longest'} onChange={() => setDensity({ kind: 'longest', px: MAX_IMAGE_SIDE })} />
-            Longest side
-          </label>
-        </div>
-        {density.kind === 'longest' && (
-          <div class="row">
-            <label for="longest" class="label-inline">
-              Pixels on the longest side
-            </label>
-            <input
-              id="longest"
-              type="number"
-              min={64}
-              max={health?.maxSide ?? 16384}
-              step={1}
-              value={density.px}
-              onChange={(e) => {
-                const px = Math.round(Number(e.currentTarget.value));
-                if (px > 0) setDensity({ kind: 'longest', px });
-              }}
-            />
-            <span class="muted">px</span>
+      {action === 'refine' ? (
+        <fieldset>
+          <legend>Upscale</legend>
+          <div class="segmented" role="radiogroup" aria-label="Upscale">
+            {UPSCALES.map((u) => (
+              <label key={u} class={settings.upscale === u ? 'on' : ''}>
+                <input type="radio" name="upscale" checked={settings.upscale === u} onChange={() => update({ upscale: u })} />
+                {u === 1 ? 'Same size' : `${u}×`}
+              </label>
+            ))}
           </div>
-        )}
-      </fieldset>
+        </fieldset>
+      ) : (
+        <fieldset>
+          <legend>Resolution</legend>
+          <div class="segmented" role="radiogroup" aria-label="Pixel density">
+            {SCALES.map((s) => (
+              <label key={s} class={density.kind === 'scale' && density.scale === s ? 'on' : ''}>
+                <input type="radio" name="density" checked={density.kind === 'scale' && density.scale === s} onChange={() => setDensity({ kind: 'scale', scale: s })} />
+                {s}×
+              </label>
+            ))}
+            <label class={density.kind === 'longest' ? 'on' : ''}>
+              <input type="radio" name="density" checked={density.kind === 'longest'} onChange={() => setDensity({ kind: 'longest', px: MAX_IMAGE_SIDE })} />
+              Longest side
+            </label>
+          </div>
+          {density.kind === 'longest' && (
+            <div class="row">
+              <label for="longest" class="label-inline">
+                Pixels on the longest side
+              </label>
+              <input
+                id="longest"
+                type="number"
+                min={64}
+                max={health?.maxSide ?? 16384}
+                step={1}
+                value={density.px}
+                onChange={(e) => {
+                  const px = Math.round(Number(e.currentTarget.value));
+                  if (px > 0) setDensity({ kind: 'longest', px });
+                }}
+              />
+              <span class="muted">px</span>
+            </div>
+          )}
+        </fieldset>
+      )}
 
       <div class="row">
         <label for="seed" class="label-inline">
@@ -259,6 +305,25 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
             />
           </div>
         </div>
+        <label for="strength">Strength (Refine and Extend)</label>
+        <input
+          id="strength"
+          type="number"
+          min={0}
+          max={1}
+          step={0.05}
+          placeholder={`default ${DEFAULT_STRENGTH}`}
+          aria-describedby="strength-help"
+          value={settings.strength ?? ''}
+          onChange={(e) => {
+            const value = numberOrNull(e.currentTarget.value);
+            const strength = value === null ? null : fields.strength.safeParse(value);
+            if (strength === null || strength.success) update({ strength: strength === null ? null : strength.data });
+          }}
+        />
+        <p id="strength-help" class="muted small">
+          How much is redrawn: low keeps the picture close, 1 draws it anew from noise.
+        </p>
         <label for="format">File format</label>
         <select id="format" value={settings.format} onChange={(e) => update({ format: e.currentTarget.value as Settings['format'] })}>
           <option value="png">PNG (lossless)</option>

@@ -1,6 +1,6 @@
 import { useEffect, useRef } from 'preact/hooks';
-import { eta, ordinal, shorten } from '../format.ts';
-import { ACTIVE_STAGES, type JobProgress } from '../job-runner.ts';
+import { eta, byteSize, ordinal, shorten } from '../format.ts';
+import { ACTIVE_STAGES, CANCELLABLE, type JobProgress } from '../job-runner.ts';
 
 interface Props {
   jobs: JobProgress[];
@@ -12,6 +12,10 @@ interface Props {
 function statusText(job: JobProgress): string {
   if (job.cancelling) return 'Cancelling…';
   switch (job.stage) {
+    case 'uploading': {
+      const [sent, total] = job.uploaded ?? [0, 0];
+      return total > 0 ? `Uploading the picture · ${byteSize(sent)} of ${byteSize(total)}` : 'Preparing the picture…';
+    }
     case 'queued':
       return job.position ? `Queued (${ordinal(job.position)} in line)` : 'Queued';
     case 'running':
@@ -58,8 +62,10 @@ export function QueuePanel({ jobs, onCancel, onCancelAll, onClear }: Props) {
       </div>
       <ul class="queue">
         {jobs.map((job) => {
-          const pct = Math.round(job.progress * 100);
-          const cancellable = (job.stage === 'queued' || job.stage === 'running') && !job.cancelling;
+          // while uploading, the bar shows the bytes sent
+          const [sent, total] = job.stage === 'uploading' && job.uploaded ? job.uploaded : [job.progress, 1];
+          const pct = total > 0 ? Math.round((sent / total) * 100) : 0;
+          const cancellable = CANCELLABLE.has(job.stage) && !job.cancelling;
           return (
             <li key={job.jobId} class={`job stage-${job.stage}`} data-job={job.jobId}>
               <div class="thumb" aria-hidden={job.previewUrl ? undefined : 'true'}>

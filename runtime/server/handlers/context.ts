@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomInt } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { EngineInfo } from '../engine.ts';
 import { ApiError } from '../errors.ts';
 import { readJsonBody, type BodyLimits } from '../http.ts';
@@ -13,6 +14,8 @@ import type { JobView } from '../protocol.ts';
 import type { JobQueue } from '../queue.ts';
 import type { Route } from '../routes.ts';
 import { jobIdProblem, MAX_SEED, type JobBody, type Limits, type Schemas } from '../schemas.ts';
+import type { UploadStore } from '../uploads.ts';
+import { DEFAULT_STRENGTH, UPLOAD_ID_PATTERN } from '../../contract/index.ts';
 import type { GenerationMethod } from '../../pipeline/types.ts';
 
 export interface Context {
@@ -34,6 +37,9 @@ export interface Services {
   limits: Limits;
   schemas: Schemas;
   bodyLimits: BodyLimits;
+  /** Limits of an image body (POST /v1/uploads, the files of /v1/images/edits). */
+  uploadLimits: BodyLimits;
+  uploads: UploadStore;
   queue: JobQueue;
   store: JobStore;
   openapi: Record<string, unknown>;
@@ -78,7 +84,9 @@ export function randomSeed(): number {
 export function resolveParams(services: Services, body: Omit<JobBody, 'id'>): JobParams {
   const { info } = services;
   const [w, h] = defaultSize(services);
+  const imageToImage = body.init === undefined ? {} : { init: body.init, strength: body.strength ?? DEFAULT_STRENGTH, ...(body.keep ? { keep: body.keep } : {}) };
   return {
+    ...imageToImage,
     prompt: body.prompt,
     width: body.width ?? w,
     height: body.height ?? h,
@@ -96,4 +104,33 @@ export function resolveParams(services: Services, body: Omit<JobBody, 'id'>): Jo
 /** DyPE-YaRN is the method the paper recommends; otherwise the engine's first. */
 function defaultMethod(methods: readonly GenerationMethod[]): GenerationMethod {
   return methods.includes('dy-yarn') ? 'dy-yarn' : (methods[0] ?? 'base');
+}
+
+/**
+ * Checks that `init` names an image this companion has: an upload (its expiry pushed back) or a
+ * finished job. Throws init_not_found / init_not_ready, naming the field.
+ */
+export async function requireInit(services: Services, id: string): Promise<void> {
+  if (services.info.imageToImage === false) {
+    throw new ApiError('invalid_field', `init: the model ${services.info.model} has no VAE encoder, so it cannot start from an image.`, { field: 'init' });
+  }
+  if (UPLOAD_ID_PATTERN.test(id)) {
+    if (!(await services.uploads.use(id))) throw new ApiError('init_not_found', `No upload "${id}" (uploads are deleted 24 h after their last use).`, { field: 'init' });
+    return;
+  }
+  const record = services.queue.record(id);
+  if (!record) throw new ApiError('init_not_found', `init "${id}" is neither an upload nor a job of this companion.`, { field: 'init' });
+  if (record.state !== 'done' || !record.result) throw new ApiError('init_not_ready', `init job "${id}" is ${record.state}; only a done job has an image.`, { field: 'init' });
+}
+
+/** The bytes of an init the queue is about to use: an upload's, or a finished job's image. */
+export async function readInit(services: Pick<Services, 'uploads' | 'queue' | 'store'>, id: string): Promise<Uint8Array> {
+  if (UPLOAD_ID_PATTERN.test(id)) {
+    const bytes = await services.uploads.read(id);
+    if (!bytes) throw new Error(`The init upload ${id} is gone (uploads are deleted 24 h after their last use).`);
+    return bytes;
+  }
+  const result = services.queue.record(id)?.result;
+  if (!result) throw new Error(`The init job ${id} has no image.`);
+  return new Uint8Array(await readFile(services.store.imagePath(result)));
 }

@@ -31,6 +31,7 @@ export function healthHandlers(services: Services): { getHealth: Handler; getOpe
         defaultDypeExponent: info.defaultDypeExponent,
         methods: [...info.methods],
         formats: [...IMAGE_FORMATS],
+        imageToImage: info.imageToImage !== false,
         queueLength: q.running + q.waiting,
         queue: { running: q.running, waiting: q.waiting, capacity: q.capacity },
       };

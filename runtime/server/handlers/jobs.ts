@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { ApiError } from '../errors.ts';
 import { BASE_HEADERS, readJsonBody, sendJson } from '../http.ts';
 import { DEFAULT_LIST_LIMIT, parseOrThrow } from '../schemas.ts';
-import { requireBody, requireJob, resolveParams, validId, type Handler, type Services } from './context.ts';
+import { requireBody, requireInit, requireJob, resolveParams, validId, type Handler, type Services } from './context.ts';
 
 type JobHandlers = Record<'createJob' | 'listJobs' | 'getJob' | 'cancelJob' | 'getJobImage', Handler>;
 
@@ -15,6 +15,7 @@ export function jobHandlers(services: Services): JobHandlers {
       parseOrThrow(schemas.emptyQuery, ctx.query, 'query');
       const body = parseOrThrow(schemas.job, await requireBody(ctx.req, services.bodyLimits), 'body');
       const { id, ...request } = body;
+      if (body.init !== undefined) await requireInit(services, body.init);
       const [outcome] = await queue.submit([{ id, params: resolveParams(services, body), request: { ...request }, source: 'jobs' }]);
       sendJson(ctx.res, outcome.created ? 202 : 200, outcome.job, { ...ctx.headers, Location: `/v1/jobs/${outcome.job.id}` });
     },

@@ -5,42 +5,56 @@ import { sendJson } from '../http.ts';
 import type { JobView } from '../protocol.ts';
 import type { JobSpec } from '../queue.ts';
 import { MAX_SEED, parseOrThrow, type OpenAiBody } from '../schemas.ts';
-import { defaultSize, randomSeed, requireBody, resolveParams, type Handler, type Services } from './context.ts';
+import { defaultSize, randomSeed, requireBody, resolveParams, type Context, type Handler, type Services } from './context.ts';
 
 export function openAiHandler(services: Services): Handler {
-  const { queue, schemas, store } = services;
+  const { schemas } = services;
   return async (ctx) => {
     parseOrThrow(schemas.emptyQuery, ctx.query, 'query');
     const body: OpenAiBody = parseOrThrow(schemas.openai, await requireBody(ctx.req, services.bodyLimits), 'body');
-    if (body.response_format !== undefined && body.response_format !== 'b64_json') {
-      throw new ApiError('unsupported_response_format', `response_format ${JSON.stringify(body.response_format).slice(0, 40)} is not supported: this server does not host images at URLs; use "b64_json".`, { field: 'response_format' });
-    }
     const [width, height] = body.size ?? defaultSize(services);
-    const n = body.n ?? 1;
-    const firstSeed = body.seed ?? randomSeed();
-    const specs: JobSpec[] = Array.from({ length: n }, (_, i) => ({
-      params: resolveParams(services, { prompt: body.prompt, width, height, steps: body.steps, seed: (firstSeed + i) % (MAX_SEED + 1) }),
-      request: { ...body, size: `${width}x${height}`, index: i },
-      source: 'openai',
-    }));
-    // the client hanging up cancels whatever has not finished (also if it hangs up while we submit)
-    let jobs: JobView[] = [];
-    let answered = false;
-    let gone = false;
-    const cancelAll = () => jobs.forEach((job) => void queue.cancel(job.id).catch(() => {}));
-    ctx.res.on('close', () => {
-      gone = !answered;
-      if (gone) cancelAll();
-    });
-    jobs = (await queue.submit(specs)).map((o) => o.job);
-    if (gone) cancelAll();
-    const finished = await Promise.all(jobs.map((job) => queue.wait(job.id)));
-    answered = true;
-    const failed = finished.find((job) => job.state !== 'done');
-    if (failed) throw openAiFailure(failed);
-    const data = await Promise.all(finished.map(async (job) => ({ b64_json: (await readFile(store.imagePath(queue.record(job.id)!.result!))).toString('base64') })));
-    sendJson(ctx.res, 200, { created: Math.floor(Date.now() / 1000), data }, ctx.headers);
+    await answerOpenAi(services, ctx, body, (seed) => resolveParams(services, { prompt: body.prompt, width, height, steps: body.steps, seed }), { ...body, size: `${width}x${height}` });
   };
+}
+
+/**
+ * The OpenAI image routes' common part: `n` jobs (seeds counting up from `seed`) through the queue,
+ * waited for, answered as `{ created, data: [{ b64_json }] }`. Closing the connection cancels them.
+ */
+export async function answerOpenAi(
+  services: Services,
+  ctx: Context,
+  body: Pick<OpenAiBody, 'n' | 'seed' | 'response_format'>,
+  paramsFor: (seed: number) => JobSpec['params'],
+  request: Record<string, unknown>,
+): Promise<void> {
+  const { queue, store } = services;
+  if (body.response_format !== undefined && body.response_format !== 'b64_json') {
+    throw new ApiError('unsupported_response_format', `response_format ${JSON.stringify(body.response_format).slice(0, 40)} is not supported: this server does not host images at URLs; use "b64_json".`, { field: 'response_format' });
+  }
+  const firstSeed = body.seed ?? randomSeed();
+  const specs: JobSpec[] = Array.from({ length: body.n ?? 1 }, (_, i) => ({
+    params: paramsFor((firstSeed + i) % (MAX_SEED + 1)),
+    request: { ...request, index: i },
+    source: 'openai',
+  }));
+  // the client hanging up cancels whatever has not finished (also if it hangs up while we submit)
+  let jobs: JobView[] = [];
+  let answered = false;
+  let gone = false;
+  const cancelAll = () => jobs.forEach((job) => void queue.cancel(job.id).catch(() => {}));
+  ctx.res.on('close', () => {
+    gone = !answered;
+    if (gone) cancelAll();
+  });
+  jobs = (await queue.submit(specs)).map((o) => o.job);
+  if (gone) cancelAll();
+  const finished = await Promise.all(jobs.map((job) => queue.wait(job.id)));
+  answered = true;
+  const failed = finished.find((job) => job.state !== 'done');
+  if (failed) throw openAiFailure(failed);
+  const data = await Promise.all(finished.map(async (job) => ({ b64_json: (await readFile(store.imagePath(queue.record(job.id)!.result!))).toString('base64') })));
+  sendJson(ctx.res, 200, { created: Math.floor(Date.now() / 1000), data }, ctx.headers);
 }
 
 function openAiFailure(job: JobView): ApiError {
