@@ -58,23 +58,28 @@ const dypeScaleOrDefault = fields.dypeScale.nullable();
 /** DyPE λt or 'auto'; null: the model's default. */
 const dypeExponentOrDefault = fields.dypeExponent.nullable();
 
-/** Kept in figma.clientStorage by the main thread, merged over its defaults field by field. */
-export const SettingsSchema = z.object({
-  /** e.g. "http://127.0.0.1:7860". */
-  companionUrl: z.string(),
-  /** From POST /v1/pair; null until paired. */
-  token: z.string().nullable(),
+/** What, with a frame's size, describes one generation: the panel's settings and a frame's record share them. */
+const generationFields = {
   prompt: z.string(),
-  density: DensitySchema,
   method: fields.method,
   steps: stepsOrDefault,
   guidance: guidanceOrDefault,
   dypeScale: dypeScaleOrDefault,
   dypeExponent: dypeExponentOrDefault,
   seed: fields.seed,
+  format: fields.format,
+  density: DensitySchema,
+};
+
+/** Kept in figma.clientStorage by the main thread, merged over its defaults field by field. */
+export const SettingsSchema = z.object({
+  /** e.g. "http://127.0.0.1:7860". */
+  companionUrl: z.string(),
+  /** From POST /v1/pair; null until paired. */
+  token: z.string().nullable(),
+  ...generationFields,
   /** Unlocked: the UI picks a new random seed for every Generate. */
   seedLocked: z.boolean(),
-  format: fields.format,
   /** The action Generate runs on selected frames. */
   action: ActionSchema,
   /** Refine's upscale factor (×1, ×2, ×4 of the current image). */
@@ -89,17 +94,7 @@ export const LimitsSchema = z.object({ minSide: z.number(), maxSide: z.number(),
 export type Limits = z.output<typeof LimitsSchema>;
 
 /** Everything that, with a frame's size, describes one generation. */
-export const GenerationParamsSchema = z.object({
-  prompt: z.string(),
-  method: fields.method,
-  steps: stepsOrDefault,
-  guidance: guidanceOrDefault,
-  dypeScale: dypeScaleOrDefault,
-  dypeExponent: dypeExponentOrDefault,
-  seed: fields.seed,
-  format: fields.format,
-  density: DensitySchema,
-});
+export const GenerationParamsSchema = z.object(generationFields);
 export type GenerationParams = z.output<typeof GenerationParamsSchema>;
 
 /** Stored on a frame (pluginData "generation", JSON) once an image was applied to it. */

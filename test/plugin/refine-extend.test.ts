@@ -99,7 +99,7 @@ describe('Refine any image fill', () => {
     expect(fake.lastMessage('selection').selection.frames).toMatchObject([{ id: frame.id, image: { width: 300, height: 200 }, generation: null }]);
     const before = frame.fills;
 
-    await fake.send({ type: 'generate', params: { prompt: 'a sharper photo', method: 'dy-yarn', steps: 8, guidance: null, seed: 3, format: 'png', density: { kind: 'scale', scale: 1 } }, action: 'refine', upscale: 4, strength: 0.35 });
+    await fake.send({ type: 'generate', params: { prompt: 'a sharper photo', method: 'dy-yarn', steps: 8, guidance: null, dypeScale: null, dypeExponent: null, seed: 3, format: 'png', density: { kind: 'scale', scale: 1 } }, action: 'refine', upscale: 4, strength: 0.35 });
     const [job]: JobRequest[] = fake.lastMessage('start-jobs').jobs;
     expect(job.body).toMatchObject({ width: 1200, height: 800 });
     expect(job.init).toMatchObject({ strength: 0.35, keep: null, crop: null, image: { width: 300, height: 200 } });
@@ -129,7 +129,7 @@ describe('Refine any image fill', () => {
     });
     await fake.select([frame]);
     const before = frame.fills;
-    await fake.send({ type: 'generate', params: { prompt: 'p', method: 'dy-yarn', steps: 8, guidance: null, seed: 3, format: 'png', density: { kind: 'scale', scale: 1 } }, action: 'refine', upscale: 2, strength: null });
+    await fake.send({ type: 'generate', params: { prompt: 'p', method: 'dy-yarn', steps: 8, guidance: null, dypeScale: null, dypeExponent: null, seed: 3, format: 'png', density: { kind: 'scale', scale: 1 } }, action: 'refine', upscale: 2, strength: null });
     const [job]: JobRequest[] = fake.lastMessage('start-jobs').jobs;
     await fake.send({ type: 'job-preview', jobId: job.jobId, png: await png(16, 12, 30) });
     // one paint: the preview took the picture's place rather than covering it
@@ -156,7 +156,7 @@ describe('Refine any image fill', () => {
     expect(fake.lastMessage('selection').selection).toMatchObject({ frames: [{ id: photo.id, image: { width: 300, height: 200 } }], skipped: 1 });
     const before = photo.fills;
 
-    await fake.send({ type: 'generate', params: { prompt: 'sharper', method: 'dy-yarn', steps: 8, guidance: null, seed: 3, format: 'png', density: { kind: 'scale', scale: 1 } }, action: 'refine', upscale: 2, strength: null });
+    await fake.send({ type: 'generate', params: { prompt: 'sharper', method: 'dy-yarn', steps: 8, guidance: null, dypeScale: null, dypeExponent: null, seed: 3, format: 'png', density: { kind: 'scale', scale: 1 } }, action: 'refine', upscale: 2, strength: null });
     const [job]: JobRequest[] = fake.lastMessage('start-jobs').jobs;
     expect(job.body).toMatchObject({ width: 600, height: 400 });
     expect(job.init?.image.tiles[0].bytes).toEqual(photo300);
@@ -180,7 +180,7 @@ describe('Refine any image fill', () => {
       },
     });
     await fake.select([photo]);
-    await fake.send({ type: 'generate', params: { prompt: 'sharper', method: 'dy-yarn', steps: 8, guidance: null, seed: 3, format: 'png', density: { kind: 'scale', scale: 1 } }, action: 'refine', upscale: 2, strength: null });
+    await fake.send({ type: 'generate', params: { prompt: 'sharper', method: 'dy-yarn', steps: 8, guidance: null, dypeScale: null, dypeExponent: null, seed: 3, format: 'png', density: { kind: 'scale', scale: 1 } }, action: 'refine', upscale: 2, strength: null });
     await finishJob(fake, fake.lastMessage('start-jobs').jobs[0]);
     fake.dragEdgeByUser(photo, 'bottom', 100);
     await fake.flush();
@@ -202,7 +202,7 @@ describe('Refine any image fill', () => {
       },
     });
     await fake.select([photo]);
-    await fake.send({ type: 'generate', params: { prompt: 'huge', method: 'dy-yarn', steps: 8, guidance: null, seed: 3, format: 'png', density: { kind: 'longest', px: 6000 } }, action: 'reimagine', upscale: 2, strength: null });
+    await fake.send({ type: 'generate', params: { prompt: 'huge', method: 'dy-yarn', steps: 8, guidance: null, dypeScale: null, dypeExponent: null, seed: 3, format: 'png', density: { kind: 'longest', px: 6000 } }, action: 'reimagine', upscale: 2, strength: null });
     expect(fake.messagesOf('start-jobs')).toEqual([]);
     expect(fake.notices.at(-1)).toEqual({ error: true, message: expect.stringMatching(/^“Dropped photo” is a rectangle, which holds one image of at most 4096 px per side, so its 6000×4000 px image/) });
   });
@@ -213,7 +213,7 @@ describe('Refine any image fill', () => {
     await fake.select([frame]);
     expect(await generate(fake)).toHaveLength(1);
     const started = fake.messagesOf('start-jobs').length;
-    await fake.send({ type: 'generate', params: { prompt: 'p', method: 'dy-yarn', steps: 8, guidance: null, seed: 3, format: 'png', density: { kind: 'scale', scale: 1 } }, action: 'refine', upscale: 2, strength: null });
+    await fake.send({ type: 'generate', params: { prompt: 'p', method: 'dy-yarn', steps: 8, guidance: null, dypeScale: null, dypeExponent: null, seed: 3, format: 'png', density: { kind: 'scale', scale: 1 } }, action: 'refine', upscale: 2, strength: null });
     expect(fake.messagesOf('start-jobs')).toHaveLength(started);
     expect(fake.notices.at(-1)).toMatchObject({ error: true, message: expect.stringContaining('“Empty”') });
   });
@@ -230,7 +230,7 @@ describe('a tiled picture', () => {
     expect(image.tiles).toHaveLength(2);
     await finishJob(fake, job, { image });
 
-    await fake.send({ type: 'generate', params: { prompt: 'p', method: 'dy-yarn', steps: 8, guidance: null, seed: 3, format: 'png', density: { kind: 'scale', scale: 1 } }, action: 'refine', upscale: 1, strength: null });
+    await fake.send({ type: 'generate', params: { prompt: 'p', method: 'dy-yarn', steps: 8, guidance: null, dypeScale: null, dypeExponent: null, seed: 3, format: 'png', density: { kind: 'scale', scale: 1 } }, action: 'refine', upscale: 1, strength: null });
     const [refine]: JobRequest[] = fake.lastMessage('start-jobs').jobs;
     expect(refine.body).toMatchObject({ width: 5000, height: 2000 });
     const tiles = refine.init!.image.tiles;
