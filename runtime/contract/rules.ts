@@ -4,10 +4,10 @@
  */
 import { z } from 'zod';
 import { YARN_SCALINGS } from '../dype/options.ts';
-import { AUTO_DYPE_EXPONENTS, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, MAX_STEPS, MIN_SIDE, resolveDypeExponent } from '../pipeline/names.ts';
+import { AUTO_DYPE_EXPONENTS, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, MAX_STEPS, MIN_SIDE, resolveDypeExponent } from './names.ts';
 
 export { AUTO_DYPE_EXPONENTS, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, MAX_STEPS, MIN_SIDE, resolveDypeExponent, YARN_SCALINGS };
-export type { DypeExponent, GenerationMethod, ImageFormat } from '../pipeline/names.ts';
+export type { DypeExponent, GenerationMethod, ImageFormat } from './names.ts';
 export type { YarnScaling } from '../dype/options.ts';
 
 export const MAX_PROMPT = 2000;

@@ -1,13 +1,13 @@
 /** The pipeline's public contract: what callers (CLI, server) pass in and get back. */
 import type { YarnScaling } from '../dype/index.ts';
-import type { DypeExponent, GenerationMethod, ImageFormat } from './names.ts';
+import type { DypeExponent, GenerationMethod, ImageFormat } from '../contract/names.ts';
 import type { KeepRect } from './keep.ts';
 import type { TensorData } from './ort.ts';
 import type { ProviderSelection } from './providers.ts';
 
 export type { KeepRect };
 
-export * from './names.ts';
+export * from '../contract/names.ts';
 export { YARN_SCALINGS, type YarnScaling } from '../dype/index.ts';
 
 export const DEVICES = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;

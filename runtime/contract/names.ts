@@ -1,6 +1,6 @@
 /**
  * Names and limits every front end shares: the CLI, the companion, and (bundled into the Figma
- * plugin and UI) the wire contract in runtime/contract. No imports and no platform types, so any
+ * plugin and UI) the rest of the wire contract beside it. No imports and no platform types, so any
  * build can take it.
  */
 

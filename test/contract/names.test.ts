@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveDypeExponent } from '../../runtime/pipeline/names.ts';
+import { resolveDypeExponent } from '../../runtime/contract/names.ts';
 
 describe('auto λt (resolveDypeExponent)', () => {
   // thresholds on s = longer side / native side, as documented in names.ts and the README
