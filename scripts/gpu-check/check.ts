@@ -18,6 +18,7 @@ import { importExport } from '../../runtime/import/index.ts';
 import { describeAdapter, loadPipeline, probeWebGpuAdapter, type Pipeline } from '../../runtime/pipeline/index.ts';
 import type { TensorData } from '../../runtime/pipeline/ort.ts';
 import { writeExportFixture } from '../../test/import/fixtures/export.ts';
+import { imageLevels } from '../../test/helpers/compare.ts';
 
 const outDir = process.argv[2] ?? '.';
 const work = process.argv[3] ?? mkdtempSync(join(tmpdir(), 'dype-gpu-check-'));
@@ -50,14 +51,8 @@ function writeFeeds(dir: string, feeds: Readonly<Record<string, TensorData>>, si
 }
 
 function levels(a: Buffer, b: Buffer) {
-  let max = 0;
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    max = Math.max(max, d);
-    sum += d;
-  }
-  return { maxLevels: max, meanLevels: Number((sum / a.length).toFixed(4)) };
+  const { max, mean } = imageLevels(a, b);
+  return { maxLevels: max, meanLevels: Number(mean.toFixed(4)) };
 }
 
 const probe = await probeWebGpuAdapter();

@@ -14,6 +14,7 @@ import { BundleConfigSchema } from '../../runtime/pipeline/bundle-config.ts';
 import { imageIds, textIds } from '../../runtime/pipeline/latents.ts';
 import { normalTensor } from '../../runtime/demo/prng.ts';
 import { DEMO_VAE_COLOURS, pseudoInverse } from '../../runtime/demo/vae.ts';
+import { maxAbsDiff } from '../helpers/compare.ts';
 
 const D = DEMO_DIMS;
 let root: string;
@@ -44,12 +45,6 @@ function asFloat32(t: ort.Tensor): Float32Array {
   return t.data as Float32Array;
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 interface TransformerCase {
   rows: number;

@@ -15,6 +15,7 @@ import { tempDemoBundle } from '../helpers/demo.ts';
 import { writeExportFixture } from '../import/fixtures/export.ts';
 import { tempRoot } from '../import/fixtures/run.ts';
 import { useSwiftShader } from '../helpers/swiftshader.ts';
+import { imageLevels } from '../helpers/compare.ts';
 
 const missing = useSwiftShader();
 if (missing) console.warn(`skipping the WebGPU tests: ${missing}`);
@@ -50,16 +51,6 @@ async function run(pipeline: Pipeline, method: 'yarn' | 'dy-yarn'): Promise<Run>
   return { rgb: await sharp(result.image).raw().toBuffer(), preview: await sharp(await previews[0]).raw().toBuffer(), feeds };
 }
 
-function levels(a: Buffer, b: Buffer): { max: number; mean: number } {
-  let max = 0;
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    max = Math.max(max, d);
-    sum += d;
-  }
-  return { max, mean: sum / a.length };
-}
 
 describe.skipIf(missing)('WebGPU provider through SwiftShader', () => {
   describe('float32 demo bundle', () => {
@@ -89,7 +80,7 @@ describe.skipIf(missing)('WebGPU provider through SwiftShader', () => {
     it.each(['yarn', 'dy-yarn'] as const)('%s: the image equals CPU within tolerance, fed the same per-step DyPE positions', async (method) => {
       const [onCpu, onGpu] = [await run(cpu, method), await run(gpu, method)];
       for (const [a, b] of [[onCpu.rgb, onGpu.rgb], [onCpu.preview, onGpu.preview]]) {
-        const diff = levels(a, b);
+        const diff = imageLevels(a, b);
         expect(diff.max, JSON.stringify(diff)).toBeLessThanOrEqual(MAX_LEVELS);
         expect(diff.mean, JSON.stringify(diff)).toBeLessThan(MEAN_LEVELS);
       }
@@ -121,7 +112,7 @@ describe.skipIf(missing)('WebGPU provider through SwiftShader', () => {
       for (const device of ['cpu', 'webgpu'] as const) pipelines.push(await loadPipeline(output, { device, keepOnDevice: true }));
       const images = await Promise.all(pipelines.map(async (p) => sharp((await p.generate({ ...req, width: 2048, height: 64, steps: 2, method: 'dy-yarn' })).image).raw().toBuffer()));
       expect(pipelines[1].info).toMatchObject({ provider: 'webgpu', latentsOnDevice: true });
-      const diff = levels(images[0], images[1]);
+      const diff = imageLevels(images[0], images[1]);
       expect(diff.max, JSON.stringify(diff)).toBeLessThanOrEqual(MAX_LEVELS);
       expect(diff.mean, JSON.stringify(diff)).toBeLessThan(MEAN_LEVELS);
     } finally {
