@@ -12,9 +12,7 @@ import sharp from 'sharp';
 import { writeDemoBundle } from '../runtime/demo/index.ts';
 import { loadPipeline } from '../runtime/pipeline/index.ts';
 import { inspectImage, UploadStore } from '../runtime/server/uploads.ts';
-import { timeIt, type BenchResult } from './timing.ts';
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+import { median, timeIt, type BenchResult } from './timing.ts';
 
 export async function benchImageToImage(): Promise<BenchResult[]> {
   const root = mkdtempSync(join(tmpdir(), 'dype-bench-i2i-'));

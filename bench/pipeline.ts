@@ -14,9 +14,7 @@ import { fluxRopeFrequencies } from '../runtime/dype/index.ts';
 import { encodeImage } from '../runtime/pipeline/image.ts';
 import { loadPipeline } from '../runtime/pipeline/index.ts';
 import { gaussianNoise } from '../runtime/pipeline/noise.ts';
-import { timeIt, type BenchResult } from './timing.ts';
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+import { median, timeIt, type BenchResult } from './timing.ts';
 
 export async function benchPipeline(): Promise<BenchResult[]> {
   const root = mkdtempSync(join(tmpdir(), 'dype-bench-'));

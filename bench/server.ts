@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { GENERATION_METHODS, type Engine } from '../runtime/pipeline/types.ts';
 import { createCompanion } from '../runtime/server/index.ts';
-import type { BenchResult } from './timing.ts';
+import { median, printResults, type BenchResult } from './timing.ts';
 
 const TOKEN = 'bench-token-0123456789abcdef';
 const BATCH = 200;
@@ -66,7 +66,7 @@ export async function benchServer(): Promise<BenchResult[]> {
         if (round > 0) times[i].push((performance.now() - start) / BATCH);
       }
     }
-    const medians = times.map((t) => t.sort((a, b) => a - b)[Math.floor(t.length / 2)]);
+    const medians = times.map(median);
     return variants.map(([name], i) => (i === 0 ? { name, medianMs: medians[0] } : { name, medianMs: medians[i], ratio: medians[i] / medians[0], note: 'per request, vs bare' }));
   } finally {
     agent.destroy();
@@ -77,6 +77,5 @@ export async function benchServer(): Promise<BenchResult[]> {
 }
 
 if (process.argv[1]?.endsWith('server.ts')) {
-  const { printResults } = await import('./timing.ts');
   printResults(`Companion request overhead (${BATCH} sequential keep-alive requests)`, await benchServer());
 }

@@ -32,3 +32,8 @@ export function printResults(title: string, results: BenchResult[]): void {
     console.log(parts.join('  '));
   }
 }
+
+/** The middle value (upper middle for an even count). */
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}

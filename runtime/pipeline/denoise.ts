@@ -8,7 +8,7 @@
  */
 import { eulerStepGraph, type FloatType } from './euler-graph.ts';
 import { createGraphSession, DeviceTensor, type Feed, type Session, type TensorData } from './ort.ts';
-import { withCondition } from './fill.ts';
+import { interleaveTokens } from './fill.ts';
 import { estimateX0 } from './preview.ts';
 
 /** Flow-matching Euler step x ← x + (σ_next − σ)·v. */
@@ -71,11 +71,15 @@ class HostDenoiser implements Denoiser {
     return hidden.data === this.x ? { x0 } : { x0, fed: hidden };
   }
 
+  /** FLUX Fill's hidden_states, rewritten in place each step. */
+  private conditioned: Float32Array | null = null;
+
   private hidden(): TensorData {
     const { condition } = this.extra;
     if (!condition) return { type: 'float32', data: this.x, dims: this.dims };
     const [batch, tokens, features] = this.dims;
-    return { type: 'float32', data: withCondition(this.x, condition, tokens), dims: [batch, tokens, features + condition.length / tokens] };
+    this.conditioned = interleaveTokens(this.x, condition, tokens, this.conditioned ?? undefined);
+    return { type: 'float32', data: this.conditioned, dims: [batch, tokens, features + condition.length / tokens] };
   }
 
   latents(): Float32Array {

@@ -46,26 +46,17 @@ export function packedFillMask(keep: KeepRect | null, latent: { height: number; 
   return packLatents(mask, { channels: f * f, height: h, width: w }, patch);
 }
 
-/** The condition per token: [masked-image latent | mask], both packed. */
-export function fillCondition(maskedLatent: Float32Array, mask: Float32Array, tokens: number): Float32Array {
-  const a = maskedLatent.length / tokens;
-  const m = mask.length / tokens;
-  const out = new Float32Array(tokens * (a + m));
+/**
+ * Each token's values of `a` followed by its values of `b` (both packed [tokens, …]): the condition
+ * [masked-image latent | mask], and each step's hidden_states [latent | condition]. Writes into `out`
+ * when given (a step reuses one buffer).
+ */
+export function interleaveTokens(a: Float32Array, b: Float32Array, tokens: number, out: Float32Array = new Float32Array(a.length + b.length)): Float32Array {
+  const fa = a.length / tokens;
+  const fb = b.length / tokens;
   for (let t = 0; t < tokens; t++) {
-    out.set(maskedLatent.subarray(t * a, (t + 1) * a), t * (a + m));
-    out.set(mask.subarray(t * m, (t + 1) * m), t * (a + m) + a);
-  }
-  return out;
-}
-
-/** hidden_states of one step: each token's latent followed by its condition. */
-export function withCondition(latents: Float32Array, condition: Float32Array, tokens: number): Float32Array {
-  const f = latents.length / tokens;
-  const c = condition.length / tokens;
-  const out = new Float32Array(tokens * (f + c));
-  for (let t = 0; t < tokens; t++) {
-    out.set(latents.subarray(t * f, (t + 1) * f), t * (f + c));
-    out.set(condition.subarray(t * c, (t + 1) * c), t * (f + c) + f);
+    out.set(a.subarray(t * fa, (t + 1) * fa), t * (fa + fb));
+    out.set(b.subarray(t * fb, (t + 1) * fb), t * (fa + fb) + fa);
   }
   return out;
 }

@@ -10,7 +10,7 @@ import { createDenoiser, createDeviceSteppers, type DeviceSteppers } from './den
 import { PipelineError } from './errors.ts';
 import { encodeTiled, initCanvas } from './encode.ts';
 import { encodeImage, MIME_TYPES, type Crop } from './image.ts';
-import { fillCondition, fillMaskFeatures, packedFillMask, transformerKind } from './fill.ts';
+import { fillMaskFeatures, interleaveTokens, packedFillMask, transformerKind } from './fill.ts';
 import { blendTowardInit, compositeKept, latentKeepMask, type KeepRect } from './keep.ts';
 import { imageIds, packLatents, textIds, unpackLatents, type LatentShape } from './latents.ts';
 import { sizeIndependentNoise } from './noise.ts';
@@ -412,7 +412,7 @@ export class Pipeline implements Engine {
     }
     const latent = packLatents(await this.encodeCanvas(masked, W, H), shape, c.patchSize);
     const tokens = (shape.height / c.patchSize) * (shape.width / c.patchSize);
-    return fillCondition(latent, packedFillMask(keep, shape, c.vae.scaleFactorPx, c.patchSize), tokens);
+    return interleaveTokens(latent, packedFillMask(keep, shape, c.vae.scaleFactorPx, c.patchSize), tokens);
   }
 
   /** Interleaved RGB of the generated canvas → the VAE's scaled latent mean [C, h, w], in tiles. */
