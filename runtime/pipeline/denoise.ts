@@ -57,18 +57,40 @@ class HostDenoiser implements Denoiser {
     private readonly x: Float32Array,
     private readonly dims: readonly number[],
     private readonly extra: HostSteps = {},
+    /** Set when the transformer's outputs stay on the device: the step graph brings the latents back. */
+    private readonly steppers: DeviceSteppers | null = null,
   ) {}
 
   async step(feeds: Record<string, TensorData>, sigma: number, sigmaNext: number, opts: StepOptions): Promise<SteppedLatents | null> {
     const hidden = this.hidden();
-    const out = await this.transformer.run({ ...feeds, hidden_states: hidden });
-    const velocity = out[this.transformer.outputNames[0]].data as Float32Array;
-    eulerStep(this.x, velocity, sigma, sigmaNext);
+    const x0 = this.steppers ? await this.stepThroughDevice(this.steppers, { ...feeds, hidden_states: hidden }, sigma, sigmaNext) : await this.stepOnHost({ ...feeds, hidden_states: hidden }, sigma, sigmaNext);
     this.extra.afterStep?.(this.x, sigmaNext);
     if (opts.last) return null;
-    // computed when asked, during the listener's callback, from the latents the next step starts from
-    const x0 = () => Promise.resolve(estimateX0(this.x, velocity, sigmaNext));
     return hidden.data === this.x ? { x0 } : { x0, fed: hidden };
+  }
+
+  private async stepOnHost(feeds: Record<string, TensorData>, sigma: number, sigmaNext: number): Promise<() => Promise<Float32Array>> {
+    const out = await this.transformer.run(feeds);
+    const velocity = out[this.transformer.outputNames[0]].data as Float32Array;
+    eulerStep(this.x, velocity, sigma, sigmaNext);
+    // computed when asked, during the listener's callback, from the latents the next step starts from
+    return () => Promise.resolve(estimateX0(this.x, velocity, sigmaNext));
+  }
+
+  /** The velocity stays on the device; the to-host step graph returns the new latents and x0 in one read-back. */
+  private async stepThroughDevice(steppers: DeviceSteppers, feeds: Record<string, TensorData>, sigma: number, sigmaNext: number): Promise<() => Promise<Float32Array>> {
+    const out = await this.transformer.runOnDevice(feeds);
+    const [velocityName, ...others] = this.transformer.outputNames;
+    for (const name of others) out[name].dispose();
+    const velocity = out[velocityName];
+    try {
+      const r = await steppers.toHost.run({ latents: { type: 'float32', data: this.x, dims: this.dims }, velocity, dt: scalar(sigmaNext - sigma), sigma: scalar(sigma) });
+      this.x.set(r.latents_next.data as Float32Array);
+      const x0 = r.x0.data as Float32Array;
+      return () => Promise.resolve(x0);
+    } finally {
+      velocity.dispose();
+    }
   }
 
   /** FLUX Fill's hidden_states, rewritten in place each step. */
@@ -195,5 +217,6 @@ class DeviceDenoiser implements Denoiser {
  */
 export function createDenoiser(transformer: Session, steppers: DeviceSteppers | null, x: Float32Array, dims: readonly number[], extra: HostSteps = {}): Denoiser {
   const onHost = extra.condition !== undefined || extra.afterStep !== undefined;
-  return steppers && !onHost ? new DeviceDenoiser(transformer, steppers, x, dims) : new HostDenoiser(transformer, x, dims, extra);
+  if (steppers && !onHost) return new DeviceDenoiser(transformer, steppers, x, dims);
+  return new HostDenoiser(transformer, x, dims, extra, transformer.outputsOnDevice ? steppers : null);
 }

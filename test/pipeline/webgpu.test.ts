@@ -98,6 +98,20 @@ describe.skipIf(missing)('WebGPU provider through SwiftShader', () => {
       if (method === 'dy-yarn') expect(Array.from(second.omega)).not.toEqual(Array.from(first.omega));
       else expect(Array.from(second.omega)).toEqual(Array.from(first.omega));
     });
+
+    // Extend blends the kept region on host latents each step: with the transformer's output kept on
+    // the device, the step graph brings the latents back every step (and the kept pixels stay exact).
+    it('extends an image with the latents on the device, like CPU, kept pixels exact', async () => {
+      const px = Buffer.alloc(64 * 64 * 3);
+      for (let i = 0; i < px.length; i++) px[i] = 30 + ((i * 11) % 190);
+      const init = { bytes: await sharp(px, { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer(), id: 'strip' };
+      const extend: GenerateRequest = { prompt: 'grow right', width: 256, height: 64, seed: 5, steps: 2, init, keep: { x: 0, y: 0, width: 64, height: 64, feather: 0 } };
+      const [onCpu, onGpu] = [await cpu.generate(extend), await gpu.generate(extend)];
+      const [a, b] = [await sharp(onCpu.image).raw().toBuffer(), await sharp(onGpu.image).raw().toBuffer()];
+      const diff = imageLevels(a, b);
+      expect(diff.max, JSON.stringify(diff)).toBeLessThanOrEqual(MAX_LEVELS);
+      for (let y = 0; y < 64; y++) expect(b.subarray(y * 256 * 3, (y * 256 + 64) * 3).equals(px.subarray(y * 64 * 3, (y + 1) * 64 * 3))).toBe(true);
+    });
   });
 
   // A FLUX.1-dev-style export through `dype import` (RoPE rewired to rope_omega, 512 text tokens,
