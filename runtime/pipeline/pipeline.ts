@@ -236,9 +236,9 @@ export class Pipeline implements Engine {
     const latentShape = { channels: c.latentChannels, height: plan.rows * c.patchSize, width: plan.cols * c.patchSize };
     const noise = packLatents(sizeIndependentNoise(req.seed, latentShape), latentShape, c.patchSize);
     const encodeInitStart = performance.now();
-    const init = req.init ? await this.encodeInit(req.init.bytes, plan, latentShape, req.keep) : null;
+    const init = req.init ? await this.encodeInit(req.init.bytes, plan, latentShape, req.keep, throwIfAborted) : null;
     // FLUX Fill: the kept image and the mask go in as a condition, instead of being blended in per step.
-    const condition = this.info.fill ? await this.fillConditionFor(init, plan, latentShape) : null;
+    const condition = this.info.fill ? await this.fillConditionFor(init, plan, latentShape, throwIfAborted) : null;
     const encodeInitMs = performance.now() - encodeInitStart;
     throwIfAborted();
     const tokens = plan.rows * plan.cols;
@@ -267,7 +267,7 @@ export class Pipeline implements Engine {
     for (const name of Object.keys(fixedFeeds)) fixedFeeds[name] = transformer.prepare(name, fixedFeeds[name]);
 
     // 4. Schedule: from σ = strength (image-to-image), or all of it when a keep region leaves new area to draw.
-    const sigmas = partialSigmas(req.steps, tokens, this.bundle.shift, init?.keepMask ? 1 : req.strength);
+    const sigmas = partialSigmas(req.steps, tokens, this.bundle.shift, req.keep ? 1 : req.strength);
     const steps = sigmas.length - 1;
     // x_σ = (1 − σ)·x₀ + σ·ε; at σ = 1 that is ε exactly, text-to-image's start.
     const start = init ? noiseTo(init.latent, noise, sigmas[0]) : noise;
@@ -276,7 +276,7 @@ export class Pipeline implements Engine {
     // init is kept, each step ends on the init's own trajectory while σ ≥ strength (RePaint).
     const denoiseStart = performance.now();
     const transformerOrtBefore = transformer.runMs;
-    const keepMask = init && !condition ? init.keepMask : null;
+    const keepMask = init?.keepMask;
     const afterStep = init && keepMask
       ? (x: Float32Array, sigmaNext: number) => {
           if (sigmaNext >= req.strength) blendTowardInit(x, init.latent, noise, keepMask, sigmaNext);
@@ -382,7 +382,7 @@ export class Pipeline implements Engine {
    * The init image on the generated canvas (resized to the output, or to the keep rectangle and placed
    * there), its latent x₀ packed like the noise, and for Extend the keep mask in the same layout.
    */
-  private async encodeInit(bytes: Uint8Array, plan: SizePlan, shape: LatentShape, keep: KeepRect | undefined) {
+  private async encodeInit(bytes: Uint8Array, plan: SizePlan, shape: LatentShape, keep: KeepRect | undefined, checkAbort: () => void) {
     const c = this.bundle.config;
     const canvas = { width: plan.generatedWidth, height: plan.generatedHeight };
     const place: Crop = keep ? { left: plan.crop.left + keep.x, top: plan.crop.top + keep.y, width: keep.width, height: keep.height } : plan.crop;
@@ -392,9 +392,11 @@ export class Pipeline implements Engine {
     } catch (error) {
       throw new PipelineError('bad_request', `init is not a readable image: ${(error as Error).message}`, { cause: error });
     }
-    const latent = packLatents(await this.encodeCanvas(rgb, canvas.width, canvas.height), shape, c.patchSize);
+    const latent = packLatents(await this.encodeCanvas(rgb, canvas.width, canvas.height, checkAbort), shape, c.patchSize);
     if (!keep) return { latent, rgb, keep: null, keepMask: null };
     const onCanvas = keepOnCanvas(keep, plan);
+    // FLUX Fill takes the kept region as its condition: no per-step blend, so no mask
+    if (this.info.fill) return { latent, rgb, keep: onCanvas, keepMask: null };
     const mask = latentKeepMask(onCanvas, shape.height, shape.width, c.vae.scaleFactorPx);
     const perChannel = new Float32Array(shape.channels * mask.length);
     for (let ch = 0; ch < shape.channels; ch++) perChannel.set(mask, ch * mask.length);
@@ -402,7 +404,7 @@ export class Pipeline implements Engine {
   }
 
   /** The Fill condition: the init with the area to draw set to mid grey, encoded, and the mask (all drawn without a keep). */
-  private async fillConditionFor(init: { rgb: Uint8Array; keep: KeepRect | null } | null, plan: SizePlan, shape: LatentShape): Promise<Float32Array> {
+  private async fillConditionFor(init: { rgb: Uint8Array; keep: KeepRect | null } | null, plan: SizePlan, shape: LatentShape, checkAbort: () => void): Promise<Float32Array> {
     const c = this.bundle.config;
     const { generatedWidth: W, generatedHeight: H } = plan;
     const keep = init?.keep ?? null;
@@ -410,16 +412,17 @@ export class Pipeline implements Engine {
     if (init && keep) {
       for (let y = keep.y; y < keep.y + keep.height; y++) masked.set(init.rgb.subarray((y * W + keep.x) * 3, (y * W + keep.x + keep.width) * 3), (y * W + keep.x) * 3);
     }
-    const latent = packLatents(await this.encodeCanvas(masked, W, H), shape, c.patchSize);
+    const latent = packLatents(await this.encodeCanvas(masked, W, H, checkAbort), shape, c.patchSize);
     const tokens = (shape.height / c.patchSize) * (shape.width / c.patchSize);
     return interleaveTokens(latent, packedFillMask(keep, shape, c.vae.scaleFactorPx, c.patchSize), tokens);
   }
 
-  /** Interleaved RGB of the generated canvas → the VAE's scaled latent mean [C, h, w], in tiles. */
-  private async encodeCanvas(rgb: Uint8Array, width: number, height: number): Promise<Float32Array> {
+  /** Interleaved RGB of the generated canvas → the VAE's scaled latent mean [C, h, w], in tiles (a cancel stops between tiles). */
+  private async encodeCanvas(rgb: Uint8Array, width: number, height: number, checkAbort: () => void): Promise<Float32Array> {
     const c = this.bundle.config;
     const encoder = this.sessions.vaeEncoder!;
     const mean = await encodeTiled(rgb, width, height, c.vae.scaleFactorPx, c.latentChannels, this.tiles, async (image, h, w) => {
+      checkAbort();
       const out = await encoder.run({ sample: { type: 'float32', data: image, dims: [1, 3, h, w] } });
       return out.latent_parameters.data as Float32Array;
     });
