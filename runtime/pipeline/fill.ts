@@ -10,7 +10,7 @@
 import { packLatents } from './latents.ts';
 import type { KeepRect } from './keep.ts';
 
-export type TransformerKind = 'plain' | 'fill';
+type TransformerKind = 'plain' | 'fill';
 
 /** Which feed a transformer takes, from the width of its hidden_states (null: neither). */
 export function transformerKind(width: number, latentFeatures: number, vaeScale: number, patch: number): TransformerKind | null {

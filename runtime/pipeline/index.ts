@@ -1,5 +1,6 @@
 export * from './types.ts';
-export { Pipeline, METHOD_ROPE, planSize, eulerStep, type PipelineInfo, type SizePlan } from './pipeline.ts';
+export { Pipeline, METHOD_ROPE, planSize, type PipelineInfo, type SizePlan } from './pipeline.ts';
+export { eulerStep } from './denoise.ts';
 export { PipelineError, isAbortError } from './errors.ts';
 export { readBundle, BUNDLE_FILES } from './bundle.ts';
 export { availableProviders, autoProviders } from './ort.ts';

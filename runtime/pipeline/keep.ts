@@ -27,7 +27,7 @@ export function axisKeepWeight(p: number, start: number, end: number, feather: n
 }
 
 /** Per-pixel keep weight of a width × height frame: min of the two axes' ramps (rows of `width`). */
-export function keepWeights(keep: KeepRect, width: number, height: number): { rows: Float32Array; cols: Float32Array } {
+function keepWeights(keep: KeepRect, width: number, height: number): { rows: Float32Array; cols: Float32Array } {
   const rows = Float32Array.from({ length: height }, (_, y) => axisKeepWeight(y, keep.y, keep.y + keep.height, keep.feather, height));
   const cols = Float32Array.from({ length: width }, (_, x) => axisKeepWeight(x, keep.x, keep.x + keep.width, keep.feather, width));
   return { rows, cols };

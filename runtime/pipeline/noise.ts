@@ -39,7 +39,7 @@ export function xoshiro128(seed: number): () => number {
   };
 }
 
-export function checkSeed(seed: number): number {
+function checkSeed(seed: number): number {
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
     throw new RangeError(`seed must be an integer in 0 … 4294967295, got ${String(seed)}`);
   }

@@ -258,10 +258,10 @@ async function createWith(model: string | Uint8Array, provider: string, outputsO
  * Keep a session's outputs on the device: always, never, or only on a hardware adapter (a software
  * adapter's "GPU memory" is host memory, and the extra step graph measured slower there).
  */
-export type OutputsOnDevice = boolean | 'on-hardware';
+type OutputsOnDevice = boolean | 'on-hardware';
 
 /** Whether a provider can keep tensors on the device between runs. */
-export function keepsTensorsOnDevice(provider: string): boolean {
+function keepsTensorsOnDevice(provider: string): boolean {
   return provider === 'webgpu';
 }
 

@@ -72,8 +72,8 @@ type ResolvedRequest = Required<Omit<GenerateRequest, 'dypeExponent' | 'init' | 
   Pick<GenerateRequest, 'init' | 'keep'> & { strength: number; dypeExponent: number; dypeExponentAuto: boolean };
 
 /** Text encoder outputs the pipeline reads, as optimum (transformers) and BFL's exporter name them. */
-export const CLIP_POOLED_OUTPUTS = ['pooler_output', 'pooled_embeddings'] as const;
-export const T5_HIDDEN_OUTPUTS = ['last_hidden_state', 'text_embeddings'] as const;
+const CLIP_POOLED_OUTPUTS = ['pooler_output', 'pooled_embeddings'] as const;
+const T5_HIDDEN_OUTPUTS = ['last_hidden_state', 'text_embeddings'] as const;
 const outputOf = (names: readonly string[], accepted: readonly string[]) => accepted.find((n) => names.includes(n));
 
 export const REQUIRED_TRANSFORMER_INPUTS = ['hidden_states', 'encoder_hidden_states', 'pooled_projections', 'timestep', 'img_ids', 'txt_ids'];
@@ -489,7 +489,7 @@ function hiddenKind(transformer: Session, c: Bundle['config']) {
 }
 
 /** x_σ = (1 − σ)·x₀ + σ·ε, the flow-matching path from the init's latent to the noise. */
-export function noiseTo(x0: Float32Array, noise: Float32Array, sigma: number): Float32Array {
+function noiseTo(x0: Float32Array, noise: Float32Array, sigma: number): Float32Array {
   const x = new Float32Array(x0.length);
   for (let i = 0; i < x.length; i++) x[i] = (1 - sigma) * x0[i] + sigma * noise[i];
   return x;
@@ -508,7 +508,6 @@ export function keepOnCanvas(keep: KeepRect, plan: SizePlan): KeepRect {
   return { x: x0, y: y0, width: x1 - x0, height: y1 - y0, feather: keep.feather };
 }
 
-export { eulerStep } from './denoise.ts';
 
 /** What the contract check needs of a model: a Session, or a graph read from protobuf (dype import). */
 export interface GraphSignature {
