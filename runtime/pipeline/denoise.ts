@@ -172,7 +172,7 @@ class DeviceDenoiser implements Denoiser {
       velocity.dispose();
       throw error;
     }
-    this.replace(r.latents_next, r.hidden_states);
+    this.replace(r.latents_next, r.hidden_states ?? r.latents_next);
     // kept until the next step, so that a listener can still ask for x0 (one read-back, only then)
     this.velocity = velocity;
     const x = this.x;

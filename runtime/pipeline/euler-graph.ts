@@ -9,7 +9,7 @@ import { GraphBuilder, ONNX_DTYPE } from '../onnx/builder.ts';
 export type FloatType = 'float32' | 'float16';
 
 /**
- * `onDevice`: outputs latents_next and hidden_states (both kept on the GPU).
+ * `onDevice`: outputs latents_next and, for a float16 transformer, hidden_states (both kept on the GPU).
  * Otherwise: outputs latents_next and x0 = x − σ·v (both read back: the last step and previews).
  */
 export function eulerStepGraph(velocityType: FloatType, onDevice: boolean): Uint8Array {
@@ -22,8 +22,11 @@ export function eulerStepGraph(velocityType: FloatType, onDevice: boolean): Uint
   g.op('Add', ['latents', g.op('Mul', [velocity, 'dt'])], {}, { outputs: ['latents_next'] });
   g.output('latents_next', 'float32', dims);
   if (onDevice) {
-    g.op(velocityType === 'float32' ? 'Identity' : 'Cast', ['latents_next'], velocityType === 'float32' ? {} : { to: ONNX_DTYPE.float16 }, { outputs: ['hidden_states'] });
-    g.output('hidden_states', velocityType, dims);
+    // a float16 transformer takes its own copy; a float32 one is fed latents_next itself (no copy per step)
+    if (velocityType === 'float16') {
+      g.op('Cast', ['latents_next'], { to: ONNX_DTYPE.float16 }, { outputs: ['hidden_states'] });
+      g.output('hidden_states', velocityType, dims);
+    }
   } else {
     g.input('sigma', 'float32', [1]);
     g.op('Sub', ['latents', g.op('Mul', [velocity, 'sigma'])], {}, { outputs: ['x0'] });
