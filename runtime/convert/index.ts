@@ -12,7 +12,7 @@
  *    tensors' offsets in it; tokenizers, scheduler, dype.json, and checkpoints.json (each file's size
  *    and header hash). Read it back as the pipeline will, then rename it into place.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { link, mkdir } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { writeFileAtomic } from '../files/atomic.ts';
@@ -249,7 +249,8 @@ async function assemble(
       await link(first.path, dst); // the bundle's own copy or link: same filesystem
       how = first.how;
     } else {
-      how = await placeFile(header.file, dst, { noCopy: options.noCopy, log });
+      // A Hugging Face cache's checkpoint is a symlink into blobs/: link the file, not the link.
+      how = await placeFile(realpathSync(header.file), dst, { noCopy: options.noCopy, log });
       placedAt.set(header.file, { path: dst, how });
     }
     const now = fingerprint(dst);

@@ -2,8 +2,8 @@
 // a bundle that generates through the normal pipeline and the companion; bad inputs are refused,
 // and a checkpoint changed after the conversion is detected.
 import { execFile } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, cpSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -282,6 +282,32 @@ describe('dype convert refuses bad input clearly and writes nothing', () => {
     writeFileSync(join(dir, 'notes.txt'), 'mine');
     await expect(convertCheckpoints([models], { ...base, output: dir, force: true })).rejects.toThrow(/not empty and is not a dype bundle/);
     expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('mine');
+  });
+});
+
+describe('dype convert on a Hugging Face cache snapshot (every checkpoint a symlink into blobs/)', () => {
+  it('lists and converts the linked checkpoints, and the bundle holds the files themselves, not the links', async () => {
+    const repo = join(root, 'hub', 'models--test--flux');
+    const flat = join(root, 'hub-sources');
+    writeModels(flat);
+    const snapshot = join(repo, 'snapshots', 'rev0');
+    mkdirSync(join(repo, 'blobs'), { recursive: true });
+    mkdirSync(snapshot, { recursive: true });
+    const names = readdirSync(flat).filter((f) => f.endsWith('.safetensors')).sort();
+    names.forEach((name, i) => {
+      renameSync(join(flat, name), join(repo, 'blobs', `blob${i}`));
+      symlinkSync(join('..', '..', 'blobs', `blob${i}`), join(snapshot, name)); // relative, as huggingface_hub writes them
+    });
+    expect((await scanCheckpoints([join(root, 'hub')])).filter((e) => e.components.length).map((e) => e.file.slice(snapshot.length + 1))).toEqual(names);
+    const out = join(root, 'hub-bundle');
+    const converted = await convertCheckpoints([snapshot], { ...base, output: out });
+    expect(converted.placed).toHaveLength(5);
+    for (const placed of converted.placed) {
+      const file = join(out, placed.path);
+      expect(lstatSync(file).isFile(), placed.path).toBe(true); // not a (dangling) symlink
+      expect(statSync(file).ino).toBe(statSync(realpathSync(join(snapshot, basename(placed.path)))).ino);
+    }
+    expect(readBundle(out).config.vae.encoder).toBe(true);
   });
 });
 
