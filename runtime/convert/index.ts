@@ -22,7 +22,7 @@ import type { TokenizerCheck } from '../import/tokenizers.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import type { BundleConfig } from '../pipeline/bundle-config.ts';
 import { BUNDLE_FILES, isBundleFolder, readBundle } from '../pipeline/bundle.ts';
-import { CHECKPOINTS_FILE, fingerprint, type CheckpointRecord } from '../pipeline/checkpoints.ts';
+import { CHECKPOINTS_FILE, fingerprint, headerLengthPrefix, headerSha256, type CheckpointRecord } from '../pipeline/checkpoints.ts';
 import { FLUX_SCHEDULERS } from '../pipeline/scheduler-config.ts';
 import { ARCHITECTURES, COMPONENT_LABELS, type Architecture, type ComponentKind } from './architectures.ts';
 import { buildClipTextEncoder, deriveClipConfig, type ClipConfig } from './clip.ts';
@@ -253,9 +253,10 @@ async function assemble(
       how = await placeFile(realpathSync(header.file), dst, { noCopy: options.noCopy, log });
       placedAt.set(header.file, { path: dst, how });
     }
+    // The graph's offsets come from the header as it was read: the placed file must still have it.
     const now = fingerprint(dst);
-    const expected = fingerprint(header.file);
-    if (now.size !== header.fileSize || now.headerSha256 !== expected.headerSha256) {
+    const read = headerSha256(headerLengthPrefix(header.headerBytes.length), header.headerBytes);
+    if (now.size !== header.fileSize || now.headerSha256 !== read) {
       throw new ConvertError(`${header.file} changed while it was being converted; try again`);
     }
     placed.push({ path: rel, source: header.file, how, size: now.size, headerSha256: now.headerSha256, bytes: first || how !== 'copy' ? 0 : now.size });

@@ -255,6 +255,20 @@ describe('dype convert refuses bad input clearly and writes nothing', () => {
     }, /ae\.safetensors: header is not valid UTF-8 JSON/);
   });
 
+  it('a checkpoint whose header changes while it is being converted (after its header was read)', async () => {
+    let dir = '';
+    let changed = false;
+    const log = (line: string) => {
+      if (changed || !/double \+/.test(line)) return; // logged once the headers are read, before any file is placed
+      const fd = openSync(join(dir, 't5xxl_fp16.safetensors'), 'r+');
+      writeSync(fd, Buffer.from('X'), 0, 1, 10); // same size, a different key name in the header
+      closeSync(fd);
+      changed = true;
+    };
+    await refuses((d) => { dir = d; }, /t5xxl_fp16\.safetensors changed while it was being converted/, { log });
+    expect(changed).toBe(true);
+  });
+
   it('a missing component, saying which and where it usually is', async () => {
     await refuses((dir) => rmSync(join(dir, 'ae.safetensors')), /missing: VAE \(ae\.safetensors/);
   });
