@@ -225,7 +225,7 @@ async function assemble(
     vae: { latent_channels: derived.vae.latentChannels, block_out_channels: new Array(derived.vae.levels).fill(0) },
     clipTokenizerConfig: { model_max_length: derived.clip.positions },
     rope: { axesDim: t.axesDim, theta: t.theta, inputs: 'omega' },
-    vaeEncoder: derived.vae.encoder !== undefined,
+    vaeEncoder: derived.vae.encoder !== null,
   });
 
   // 3. Tokenizers (before the big work: a missing one is the most likely failure).
