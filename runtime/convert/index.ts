@@ -277,9 +277,10 @@ async function assemble(
     await mkdir(join(staging, folder), { recursive: true });
     for (const header of f.checkpoint.headers) await place(header, folder);
     await writeFileAtomic(join(staging, folder, 'model.onnx'), model);
-    const report = components.find((c) => c.kind === kind);
-    if (report) report.folders.push(folder);
-    else components.push({ kind, label: f.architecture.label, files: f.checkpoint.headers.map((h) => h.file), folders: [folder], dtypes: w.conversions });
+    let report = components.find((c) => c.kind === kind);
+    if (!report) components.push((report = { kind, label: f.architecture.label, files: f.checkpoint.headers.map((h) => h.file), folders: [], dtypes: {} }));
+    report.folders.push(folder);
+    addCounts(report.dtypes, w.conversions); // the VAE's two graphs: decoder and encoder weights together
     log(`${folder}/model.onnx: ${(model.length / 1024).toFixed(0)} KiB graph`);
   };
   await graph('transformer', 'transformer', (b, w) => buildFluxTransformer(b, w, t));
@@ -302,6 +303,17 @@ async function assemble(
   const linkedPaths = new Set(placed.map((p) => join(staging, p.path)));
   const extraBytes = folderBytes(staging, linkedPaths) + placed.reduce((n, p) => n + p.bytes, 0);
   return { variant, transformer: t, components, placed, extraBytes, tokenizers, config: built.config, defaultsUsed: built.defaultsUsed };
+}
+
+/** Adds `more` (another graph's weights of the same component) into `into`. */
+function addCounts(into: ConversionCounts, more: ConversionCounts): void {
+  for (const [dtype, n] of Object.entries(more) as [keyof ConversionCounts, NonNullable<ConversionCounts[keyof ConversionCounts]>][]) {
+    const sum = (into[dtype] ??= { tensors: 0, bytes: 0, cast: 0, scaled: 0 });
+    sum.tensors += n.tensors;
+    sum.bytes += n.bytes;
+    sum.cast += n.cast;
+    sum.scaled += n.scaled;
+  }
 }
 
 /** Bytes of the files under `dir`, leaving out `skip` (the placed checkpoints). */

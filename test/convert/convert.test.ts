@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatConvertReport } from '../../runtime/cli/convert.ts';
+import { formatBytes } from '../../runtime/files/place.ts';
 import { convertCheckpoints, type ConvertOptions, type ConvertReport } from '../../runtime/convert/index.ts';
 import { readSafetensorsHeader } from '../../runtime/convert/safetensors.ts';
 import { scanCheckpoints } from '../../runtime/convert/scan.ts';
@@ -151,6 +152,21 @@ describe('dype convert', () => {
     expect(text).toMatch(/transformer\s+transformer ← .*flux1-dev\.safetensors: 84 BF16 \(Cast to float32 at load\)/);
     expect(text).toMatch(/files\s+5 hardlink; extra disk \d+(\.\d)? KiB/);
     expect(text).toMatch(/precision\s+the graphs compute in float32: bf16\/fp16\/fp8 weights are widened once/);
+  });
+
+  it('counts the VAE encoder graph\'s weights too, and the memory line adds each weight once', async () => {
+    const ae = await readSafetensorsHeader(join(models, 'ae.safetensors'));
+    const stored = [...ae.tensors.values()].filter((t) => /^(de|en)coder\./.test(t.key));
+    const vae = report.components.find((c) => c.kind === 'vae')!;
+    const counted = Object.values(vae.dtypes);
+    expect(counted.reduce((n, c) => n + c.tensors, 0)).toBe(stored.length);
+    expect(counted.reduce((n, c) => n + c.bytes, 0)).toBe(stored.reduce((n, t) => n + t.byteLength, 0));
+    // Every tensor of the four checkpoints is a weight of some graph: float32 memory is 4 bytes per element of them all.
+    let elements = 0;
+    for (const file of ['flux1-dev.safetensors', 'ae.safetensors', 'clip_l.safetensors', 't5xxl_fp16.safetensors']) {
+      for (const t of (await readSafetensorsHeader(join(models, file))).tensors.values()) elements += t.shape.reduce((n, d) => n * d, 1);
+    }
+    expect(formatConvertReport(report)).toContain(`about ${formatBytes(elements * 4)} of float32 weights`);
   });
 
   it('lists the components with --scan', async () => {
