@@ -21,7 +21,7 @@ import { buildBundleConfig, detectVariant, type FluxVariant } from '../import/co
 import type { TokenizerCheck } from '../import/tokenizers.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import type { BundleConfig } from '../pipeline/bundle-config.ts';
-import { BUNDLE_FILES, isBundleFolder, readBundle } from '../pipeline/bundle.ts';
+import { BUNDLE_FILES, checkBundleTarget, readBundle } from '../pipeline/bundle.ts';
 import { CHECKPOINTS_FILE, fingerprint, headerLengthPrefix, headerSha256, type CheckpointRecord } from '../pipeline/checkpoints.ts';
 import { FLUX_SCHEDULERS } from '../pipeline/scheduler-config.ts';
 import { ARCHITECTURES, COMPONENT_LABELS, type Architecture, type ComponentKind } from './architectures.ts';
@@ -172,15 +172,6 @@ function derive(found: Record<ComponentKind, Found>, options: ConvertOptions): D
   return { transformer, clip, t5, vae };
 }
 
-/** True when `dir` holds a bundle (a dype.json of the dype-bundle format). */
-function checkTarget(target: string, force: boolean): void {
-  if (!existsSync(target)) return;
-  if (!statSync(target).isDirectory()) throw new ConvertError(`${target} exists and is not a folder; choose another bundle folder`);
-  if (readdirSync(target).length === 0) return;
-  if (!isBundleFolder(target)) throw new ConvertError(`${target} is not empty and is not a dype bundle: refusing to write into it${force ? ', even with --force' : ''}`);
-  if (!force) throw new ConvertError(`${target} already holds a bundle; pass --force to replace it`);
-}
-
 export async function convertCheckpoints(inputs: readonly string[], options: ConvertOptions): Promise<ConvertReport> {
   const log = options.log ?? (() => {});
   const target = resolve(options.output);
@@ -202,7 +193,7 @@ export async function convertCheckpoints(inputs: readonly string[], options: Con
   const variant = detectVariant(t.guidance, null, null, names).variant;
 
   const force = options.force ?? false;
-  const report = await replaceFolder(target, () => checkTarget(target, force), (staging) => assemble(staging, found, derived, variant, options, log));
+  const report = await replaceFolder(target, () => checkBundleTarget(target, { force, refuse: (message) => new ConvertError(message) }), (staging) => assemble(staging, found, derived, variant, options, log));
   return { ...report, bundleDir: target, ignored };
 }
 

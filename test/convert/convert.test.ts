@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatConvertReport } from '../../runtime/cli/convert.ts';
 import { formatBytes } from '../../runtime/files/place.ts';
-import { convertCheckpoints, type ConvertOptions, type ConvertReport } from '../../runtime/convert/index.ts';
+import { ConvertError, convertCheckpoints, type ConvertOptions, type ConvertReport } from '../../runtime/convert/index.ts';
 import { readSafetensorsHeader } from '../../runtime/convert/safetensors.ts';
 import { scanCheckpoints } from '../../runtime/convert/scan.ts';
 import { clipTokenizerConfig, clipTokenizerJson, t5TokenizerConfig, t5TokenizerJson } from '../../runtime/demo/tokenizers.ts';
@@ -310,8 +310,16 @@ describe('dype convert refuses bad input clearly and writes nothing', () => {
     const dir = join(root, 'occupied');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'notes.txt'), 'mine');
-    await expect(convertCheckpoints([models], { ...base, output: dir, force: true })).rejects.toThrow(/not empty and is not a dype bundle/);
+    const refused = async (output: string, force: boolean) => {
+      const error = await convertCheckpoints([models], { ...base, output, force }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConvertError);
+      return (error as ConvertError).message;
+    };
+    expect(await refused(dir, true)).toMatch(/not empty and is not a dype bundle .*, even with --force/);
     expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('mine');
+    writeFileSync(join(root, 'a-file'), 'x');
+    expect(await refused(join(root, 'a-file'), true)).toMatch(/exists and is not a folder/);
+    expect(await refused(bundle, false)).toMatch(/already holds a bundle; pass --force/);
   });
 });
 
