@@ -47,7 +47,7 @@ export function formatConvertReport(r: ConvertReport): string {
       .join(', ');
     lines.push(`${c.kind.padEnd(12)} ${c.folders.join(' + ')} ← ${c.files.join(', ')}: ${dtypes}`);
     for (const [dtype, n] of Object.entries(c.dtypes)) {
-      float32Bytes += (n.bytes / DTYPE_BYTES[dtype as SafetensorsDtype]) * 4 * (c.kind === 'vae' ? c.folders.length : 1);
+      float32Bytes += (n.bytes / DTYPE_BYTES[dtype as SafetensorsDtype]) * 4;
       widened ||= n.cast > 0;
     }
   }

@@ -12,7 +12,7 @@
  *    tensors' offsets in it; tokenizers, scheduler, dype.json, and checkpoints.json (each file's size
  *    and header hash). Read it back as the pipeline will, then rename it into place.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { link, mkdir } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { writeFileAtomic } from '../files/atomic.ts';
@@ -21,8 +21,8 @@ import { buildBundleConfig, detectVariant, type FluxVariant } from '../import/co
 import type { TokenizerCheck } from '../import/tokenizers.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import type { BundleConfig } from '../pipeline/bundle-config.ts';
-import { BUNDLE_FILES, isBundleFolder, readBundle } from '../pipeline/bundle.ts';
-import { CHECKPOINTS_FILE, fingerprint, type CheckpointRecord } from '../pipeline/checkpoints.ts';
+import { BUNDLE_FILES, checkBundleTarget, readBundle } from '../pipeline/bundle.ts';
+import { CHECKPOINTS_FILE, fingerprint, headerLengthPrefix, headerSha256, type CheckpointRecord } from '../pipeline/checkpoints.ts';
 import { FLUX_SCHEDULERS } from '../pipeline/scheduler-config.ts';
 import { ARCHITECTURES, COMPONENT_LABELS, type Architecture, type ComponentKind } from './architectures.ts';
 import { buildClipTextEncoder, deriveClipConfig, type ClipConfig } from './clip.ts';
@@ -172,15 +172,6 @@ function derive(found: Record<ComponentKind, Found>, options: ConvertOptions): D
   return { transformer, clip, t5, vae };
 }
 
-/** True when `dir` holds a bundle (a dype.json of the dype-bundle format). */
-function checkTarget(target: string, force: boolean): void {
-  if (!existsSync(target)) return;
-  if (!statSync(target).isDirectory()) throw new ConvertError(`${target} exists and is not a folder; choose another bundle folder`);
-  if (readdirSync(target).length === 0) return;
-  if (!isBundleFolder(target)) throw new ConvertError(`${target} is not empty and is not a dype bundle: refusing to write into it${force ? ', even with --force' : ''}`);
-  if (!force) throw new ConvertError(`${target} already holds a bundle; pass --force to replace it`);
-}
-
 export async function convertCheckpoints(inputs: readonly string[], options: ConvertOptions): Promise<ConvertReport> {
   const log = options.log ?? (() => {});
   const target = resolve(options.output);
@@ -202,7 +193,7 @@ export async function convertCheckpoints(inputs: readonly string[], options: Con
   const variant = detectVariant(t.guidance, null, null, names).variant;
 
   const force = options.force ?? false;
-  const report = await replaceFolder(target, () => checkTarget(target, force), (staging) => assemble(staging, found, derived, variant, options, log));
+  const report = await replaceFolder(target, () => checkBundleTarget(target, { force, refuse: (message) => new ConvertError(message) }), (staging) => assemble(staging, found, derived, variant, options, log));
   return { ...report, bundleDir: target, ignored };
 }
 
@@ -225,7 +216,7 @@ async function assemble(
     vae: { latent_channels: derived.vae.latentChannels, block_out_channels: new Array(derived.vae.levels).fill(0) },
     clipTokenizerConfig: { model_max_length: derived.clip.positions },
     rope: { axesDim: t.axesDim, theta: t.theta, inputs: 'omega' },
-    vaeEncoder: derived.vae.encoder !== undefined,
+    vaeEncoder: derived.vae.encoder !== null,
   });
 
   // 3. Tokenizers (before the big work: a missing one is the most likely failure).
@@ -249,12 +240,14 @@ async function assemble(
       await link(first.path, dst); // the bundle's own copy or link: same filesystem
       how = first.how;
     } else {
-      how = await placeFile(header.file, dst, { noCopy: options.noCopy, log });
+      // A Hugging Face cache's checkpoint is a symlink into blobs/: link the file, not the link.
+      how = await placeFile(realpathSync(header.file), dst, { noCopy: options.noCopy, log });
       placedAt.set(header.file, { path: dst, how });
     }
+    // The graph's offsets come from the header as it was read: the placed file must still have it.
     const now = fingerprint(dst);
-    const expected = fingerprint(header.file);
-    if (now.size !== header.fileSize || now.headerSha256 !== expected.headerSha256) {
+    const read = headerSha256(headerLengthPrefix(header.headerBytes.length), header.headerBytes);
+    if (now.size !== header.fileSize || now.headerSha256 !== read) {
       throw new ConvertError(`${header.file} changed while it was being converted; try again`);
     }
     placed.push({ path: rel, source: header.file, how, size: now.size, headerSha256: now.headerSha256, bytes: first || how !== 'copy' ? 0 : now.size });
@@ -275,9 +268,10 @@ async function assemble(
     await mkdir(join(staging, folder), { recursive: true });
     for (const header of f.checkpoint.headers) await place(header, folder);
     await writeFileAtomic(join(staging, folder, 'model.onnx'), model);
-    const report = components.find((c) => c.kind === kind);
-    if (report) report.folders.push(folder);
-    else components.push({ kind, label: f.architecture.label, files: f.checkpoint.headers.map((h) => h.file), folders: [folder], dtypes: w.conversions });
+    let report = components.find((c) => c.kind === kind);
+    if (!report) components.push((report = { kind, label: f.architecture.label, files: f.checkpoint.headers.map((h) => h.file), folders: [], dtypes: {} }));
+    report.folders.push(folder);
+    addCounts(report.dtypes, w.conversions); // the VAE's two graphs: decoder and encoder weights together
     log(`${folder}/model.onnx: ${(model.length / 1024).toFixed(0)} KiB graph`);
   };
   await graph('transformer', 'transformer', (b, w) => buildFluxTransformer(b, w, t));
@@ -300,6 +294,17 @@ async function assemble(
   const linkedPaths = new Set(placed.map((p) => join(staging, p.path)));
   const extraBytes = folderBytes(staging, linkedPaths) + placed.reduce((n, p) => n + p.bytes, 0);
   return { variant, transformer: t, components, placed, extraBytes, tokenizers, config: built.config, defaultsUsed: built.defaultsUsed };
+}
+
+/** Adds `more` (another graph's weights of the same component) into `into`. */
+function addCounts(into: ConversionCounts, more: ConversionCounts): void {
+  for (const [dtype, n] of Object.entries(more) as [keyof ConversionCounts, NonNullable<ConversionCounts[keyof ConversionCounts]>][]) {
+    const sum = (into[dtype] ??= { tensors: 0, bytes: 0, cast: 0, scaled: 0 });
+    sum.tensors += n.tensors;
+    sum.bytes += n.bytes;
+    sum.cast += n.cast;
+    sum.scaled += n.scaled;
+  }
 }
 
 /** Bytes of the files under `dir`, leaving out `skip` (the placed checkpoints). */

@@ -57,21 +57,59 @@ function checkpoint(path: string, headers: SafetensorsHeader[]): Checkpoint {
   return { path, headers, components: recognise(headers.flatMap((h) => [...h.tensors.keys()])) };
 }
 
+/** The *.safetensors files and shard indexes under one folder, sorted. */
+export interface FolderListing {
+  files: string[];
+  indexes: string[];
+}
+
+/**
+ * Lists the safetensors files and shard indexes under `dir`, `depth` folder levels down. Symlinks are
+ * followed (the Hugging Face cache's snapshots/* point into ../../blobs); hidden entries and `blobs`
+ * folders are skipped, as are subfolders that cannot be read. A dangling `.safetensors` link is
+ * listed, so that reading it reports it.
+ */
+export function listSafetensors(dir: string, depth: number): FolderListing {
+  const out: FolderListing = { files: [], indexes: [] };
+  const walk = (folder: string, left: number, top: boolean) => {
+    let names: string[];
+    try {
+      names = readdirSync(folder);
+    } catch (error) {
+      if (top) throw error;
+      return;
+    }
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const path = join(folder, name);
+      let stats;
+      try {
+        stats = statSync(path);
+      } catch {
+        if (name.endsWith('.safetensors')) out.files.push(path);
+        continue;
+      }
+      if (stats.isFile() && name.endsWith('.safetensors')) out.files.push(path);
+      else if (stats.isFile() && name.endsWith(SHARD_INDEX_SUFFIX)) out.indexes.push(path);
+      else if (stats.isDirectory() && left > 0 && name !== 'blobs') walk(path, left - 1, false);
+    }
+  };
+  walk(dir, depth, true);
+  out.files.sort();
+  out.indexes.sort();
+  return out;
+}
+
 /** The checkpoints in one folder (and its subfolders, to MAX_DEPTH). */
-async function readFolder(dir: string, depth: number, out: Checkpoint[]): Promise<void> {
-  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
+async function readFolder(dir: string, out: Checkpoint[]): Promise<void> {
+  const { files, indexes } = listSafetensors(dir, MAX_DEPTH);
   const sharded = new Set<string>();
-  for (const entry of entries) {
-    if (!entry.isFile() || !entry.name.endsWith(SHARD_INDEX_SUFFIX)) continue;
-    const found = await readSharded(join(dir, entry.name));
+  for (const index of indexes) {
+    const found = await readSharded(index);
     for (const h of found.headers) sharded.add(h.file);
     out.push(found);
   }
-  for (const entry of entries) {
-    const path = join(dir, entry.name);
-    if (entry.isFile() && entry.name.endsWith('.safetensors') && !sharded.has(path)) out.push(checkpoint(path, [await readSafetensorsHeader(path)]));
-    else if (entry.isDirectory() && depth < MAX_DEPTH && !entry.name.startsWith('.')) await readFolder(path, depth + 1, out);
-  }
+  for (const file of files) if (!sharded.has(file)) out.push(checkpoint(file, [await readSafetensorsHeader(file)]));
 }
 
 /** Files and folders → checkpoints, each with the components recognised in it. */
@@ -81,7 +119,7 @@ export async function readInputs(paths: readonly string[]): Promise<Checkpoint[]
     const path = resolve(raw);
     if (!existsSync(path)) throw new ConvertInputError(`${path} does not exist`);
     try {
-      if (statSync(path).isDirectory()) await readFolder(path, 0, out);
+      if (statSync(path).isDirectory()) await readFolder(path, out);
       else if (path.endsWith(SHARD_INDEX_SUFFIX)) out.push(await readSharded(path));
       else out.push(checkpoint(path, [await readSafetensorsHeader(path)]));
     } catch (error) {

@@ -3,11 +3,11 @@
  * usual model folders of ComfyUI, Forge, InvokeAI, SwarmUI and the Hugging Face cache. Only headers
  * are read.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { recognise, type Recognised } from './architectures.ts';
-import { readSharded, SHARD_INDEX_SUFFIX } from './inputs.ts';
+import { listSafetensors, readSharded } from './inputs.ts';
 import { formatBytes } from '../files/place.ts';
 import { readSafetensorsHeader } from './safetensors.ts';
 import { defaultHubCache } from './tokenizers.ts';
@@ -40,25 +40,18 @@ export function scanRoots(extra: readonly string[], home = homedir(), hubCache =
 export async function scanCheckpoints(roots: readonly string[], depth = 6): Promise<ScanEntry[]> {
   const files: string[] = [];
   const indexes: string[] = [];
-  const walk = (dir: string, left: number) => {
-    let entries;
+  for (const root of roots) {
     try {
-      entries = readdirSync(dir, { withFileTypes: true });
+      const listed = listSafetensors(root, depth);
+      files.push(...listed.files);
+      indexes.push(...listed.indexes);
     } catch {
-      return;
+      // An unreadable root is left out, as the usual folders that do not exist are.
     }
-    for (const entry of entries) {
-      if (entry.name.startsWith('.')) continue;
-      const path = join(dir, entry.name);
-      if (entry.name.endsWith('.safetensors') && (entry.isFile() || entry.isSymbolicLink())) files.push(path);
-      else if (entry.name.endsWith(SHARD_INDEX_SUFFIX)) indexes.push(path);
-      else if (entry.isDirectory() && left > 0 && entry.name !== 'blobs') walk(path, left - 1);
-    }
-  };
-  for (const root of roots) walk(root, depth);
+  }
   const out: ScanEntry[] = [];
   const sharded = new Set<string>();
-  for (const index of indexes.sort()) {
+  for (const index of [...new Set(indexes)].sort()) {
     try {
       const checkpoint = await readSharded(index);
       for (const h of checkpoint.headers) sharded.add(h.file);

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatBytes } from '../files/place.ts';
 import { findAttention, type AttentionMatch } from './attention.ts';
+import { OnnxError } from '../onnx/errors.ts';
 import { ImportError } from './errors.ts';
 import { readJsonObject } from './files.ts';
 import { GraphIndex, externalLocations, opsetVersion, readModel, type OnnxModel } from '../onnx/graph.ts';
@@ -109,8 +110,8 @@ export function analyzeModel(model: OnnxModel, context: AnalysisContext = {}): T
     const status = ropeStatus(index, model.dir);
     rope = status.kind === 'in-graph' ? describePattern(status.pattern) : { status: status.kind };
   } catch (error) {
-    if (!(error instanceof ImportError)) throw error;
-    rope = { status: error.code === 'rope_ambiguous' ? 'ambiguous' : 'not-found', error: error.message };
+    if (!(error instanceof ImportError || error instanceof OnnxError)) throw error; // OnnxError: an unreadable constant
+    rope = { status: error instanceof ImportError && error.code === 'rope_ambiguous' ? 'ambiguous' : 'not-found', error: error.message };
   }
 
   const opset = opsetVersion(model.proto);

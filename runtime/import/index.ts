@@ -13,13 +13,13 @@
  *    it is assembled next to the target and renamed into place only when complete. An existing
  *    target is replaced (with --force) only when it is a bundle itself.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join, normalize, relative, resolve } from 'node:path';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { replaceFolder } from '../files/folder.ts';
 import type { BundleConfig } from '../pipeline/bundle-config.ts';
-import { isBundleFolder, readBundle, VAE_ENCODER_FILE } from '../pipeline/bundle.ts';
+import { checkBundleTarget, readBundle, VAE_ENCODER_FILE } from '../pipeline/bundle.ts';
 import { checkContract, type GraphSignature } from '../pipeline/pipeline.ts';
 import { FEED_TYPES } from '../pipeline/ort.ts';
 import type { Device } from '../pipeline/types.ts';
@@ -188,28 +188,6 @@ async function bflVaeConfig(path: string, device: Device, defaultsUsed: string[]
   return { latent_channels: latentChannels, block_out_channels: new Array(Math.log2(scale) + 1).fill(0), scaling_factor: 1, shift_factor: 0 };
 }
 
-/** True when `dir` holds a bundle: a dype.json of the dype-bundle format. */
-/**
- * Whether `target` may be written: absent or an empty folder; or, with `force`, a folder holding a
- * bundle that does not contain the export. Anything else is refused: --force never removes a folder
- * that is not a bundle (say, `-o ~/Documents --force`).
- */
-function checkTarget(target: string, source: string, force: boolean): void {
-  if (!existsSync(target)) return;
-  if (!statSync(target).isDirectory()) throw new ImportError('bundle_exists', `${target} exists and is not a folder; choose another bundle folder`);
-  if (readdirSync(target).length === 0) return;
-  if (!isBundleFolder(target)) {
-    throw new ImportError(
-      'bundle_exists',
-      `${target} is not empty and is not a dype bundle (it has no dype.json of format "dype-bundle"): refusing to replace it${force ? ', even with --force' : ''}. ` +
-        'Choose a new or empty folder for the bundle.',
-    );
-  }
-  if (!force) throw new ImportError('bundle_exists', `${target} already holds a bundle; pass --force to replace it`);
-  const inside = relative(target, source);
-  if (!inside.startsWith('..') && !isAbsolute(inside)) throw new ImportError('bundle_exists', `the export ${source} lies inside the bundle ${target} that --force would replace`);
-}
-
 export async function importExport(exportDir: string, options: ImportOptions): Promise<ImportReport> {
   const source = resolve(exportDir);
   const target = resolve(options.output);
@@ -219,7 +197,7 @@ export async function importExport(exportDir: string, options: ImportOptions): P
     throw new ImportError('bundle_exists', `the bundle folder ${target} must lie outside the export ${source}`);
   }
   const force = options.force ?? false;
-  const report = await replaceFolder(target, () => checkTarget(target, source, force), (staging) => assemble(layout, staging, options));
+  const report = await replaceFolder(target, () => checkBundleTarget(target, { force, source, refuse: (message) => new ImportError('bundle_exists', message) }), (staging) => assemble(layout, staging, options));
   return { ...report, bundleDir: target };
 }
 

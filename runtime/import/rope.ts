@@ -22,6 +22,7 @@
 import { create } from '@bufbuild/protobuf';
 import { Float16Array } from '@petamoriken/float16';
 import { NodeProtoSchema, type NodeProto } from 'onnx-buf';
+import { OnnxError } from '../onnx/errors.ts';
 import { ImportError } from './errors.ts';
 import { GraphIndex, nodeLabel, pruneDead, tensorValues, type OnnxModel } from '../onnx/graph.ts';
 import { DataType, attrInt, attrInts, attrString, dtypeName, makeNode, makeTensor, makeValueInfo, valueShape } from '../onnx/proto.ts';
@@ -154,7 +155,7 @@ export function findRope(index: GraphIndex, modelDir: string): RopePattern {
     try {
       axes.push(analyzeProduct(index, modelDir, product, group.cos, group.sin, fromIds, columns));
     } catch (error) {
-      if (!(error instanceof ImportError)) throw error;
+      if (!(error instanceof ImportError || error instanceof OnnxError)) throw error; // OnnxError: an unreadable constant
       problems.push(error.message);
     }
   }

@@ -1,6 +1,6 @@
 /** Reads and checks a model bundle folder (diffusers/optimum ONNX layout + our dype.json). */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
 import type { ShiftConfig } from '../dype/index.ts';
 import { shiftFromSchedulerConfig } from './scheduler-config.ts';
 import { BundleConfigSchema, type BundleConfig } from './bundle-config.ts';
@@ -45,6 +45,29 @@ export function isBundleFolder(dir: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Whether `target` may be replaced by a new bundle: absent or an empty folder; or, with `force`, a
+ * folder holding a bundle that does not contain `source` (what the bundle is made from). Anything else
+ * is refused with the caller's error: --force never removes a folder that is not a bundle (say,
+ * `-o ~/Documents --force`).
+ */
+export function checkBundleTarget(target: string, options: { force: boolean; source?: string; refuse: (message: string) => Error }): void {
+  const { force, source, refuse } = options;
+  if (!existsSync(target)) return;
+  if (!statSync(target).isDirectory()) throw refuse(`${target} exists and is not a folder; choose another bundle folder`);
+  if (readdirSync(target).length === 0) return;
+  if (!isBundleFolder(target)) {
+    throw refuse(
+      `${target} is not empty and is not a dype bundle (it has no dype.json of format "dype-bundle"): refusing to replace it${force ? ', even with --force' : ''}. ` +
+        'Choose a new or empty folder for the bundle.',
+    );
+  }
+  if (!force) throw refuse(`${target} already holds a bundle; pass --force to replace it`);
+  if (source === undefined) return;
+  const inside = relative(target, source);
+  if (!inside.startsWith('..') && !isAbsolute(inside)) throw refuse(`${source} lies inside the bundle ${target} that --force would replace`);
 }
 
 export function readBundle(dir: string): Bundle {

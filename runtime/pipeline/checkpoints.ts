@@ -32,6 +32,18 @@ export const CheckpointsFileSchema = z
 export type CheckpointRecord = z.infer<typeof CheckpointRecordSchema>;
 
 /** Size and SHA-256 of the length prefix + JSON header: cheap even for a 24 GB file. */
+/** The hash a record keeps of a safetensors header: its 8-byte length prefix, then the JSON bytes. */
+export function headerSha256(prefix: Uint8Array, header: Uint8Array): string {
+  return createHash('sha256').update(prefix).update(header).digest('hex');
+}
+
+/** The 8-byte little-endian length prefix of a safetensors header of `length` bytes. */
+export function headerLengthPrefix(length: number): Uint8Array {
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(length));
+  return prefix;
+}
+
 export function fingerprint(file: string): { size: number; headerSha256: string } {
   const fd = openSync(file, 'r');
   try {
@@ -41,7 +53,7 @@ export function fingerprint(file: string): { size: number; headerSha256: string 
     const length = got === 8 ? Number(prefix.readBigUInt64LE(0)) : 0;
     const header = Buffer.alloc(Math.max(0, Math.min(length, size - 8)));
     if (header.length) readSync(fd, header, 0, header.length, 8);
-    return { size, headerSha256: createHash('sha256').update(prefix.subarray(0, got)).update(header).digest('hex') };
+    return { size, headerSha256: headerSha256(prefix.subarray(0, got), header) };
   } finally {
     closeSync(fd);
   }

@@ -2,13 +2,14 @@
 // a bundle that generates through the normal pipeline and the companion; bad inputs are refused,
 // and a checkpoint changed after the conversion is detected.
 import { execFile } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, cpSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatConvertReport } from '../../runtime/cli/convert.ts';
-import { convertCheckpoints, type ConvertOptions, type ConvertReport } from '../../runtime/convert/index.ts';
+import { formatBytes } from '../../runtime/files/place.ts';
+import { ConvertError, convertCheckpoints, type ConvertOptions, type ConvertReport } from '../../runtime/convert/index.ts';
 import { readSafetensorsHeader } from '../../runtime/convert/safetensors.ts';
 import { scanCheckpoints } from '../../runtime/convert/scan.ts';
 import { clipTokenizerConfig, clipTokenizerJson, t5TokenizerConfig, t5TokenizerJson } from '../../runtime/demo/tokenizers.ts';
@@ -153,6 +154,21 @@ describe('dype convert', () => {
     expect(text).toMatch(/precision\s+the graphs compute in float32: bf16\/fp16\/fp8 weights are widened once/);
   });
 
+  it('counts the VAE encoder graph\'s weights too, and the memory line adds each weight once', async () => {
+    const ae = await readSafetensorsHeader(join(models, 'ae.safetensors'));
+    const stored = [...ae.tensors.values()].filter((t) => /^(de|en)coder\./.test(t.key));
+    const vae = report.components.find((c) => c.kind === 'vae')!;
+    const counted = Object.values(vae.dtypes);
+    expect(counted.reduce((n, c) => n + c.tensors, 0)).toBe(stored.length);
+    expect(counted.reduce((n, c) => n + c.bytes, 0)).toBe(stored.reduce((n, t) => n + t.byteLength, 0));
+    // Every tensor of the four checkpoints is a weight of some graph: float32 memory is 4 bytes per element of them all.
+    let elements = 0;
+    for (const file of ['flux1-dev.safetensors', 'ae.safetensors', 'clip_l.safetensors', 't5xxl_fp16.safetensors']) {
+      for (const t of (await readSafetensorsHeader(join(models, file))).tensors.values()) elements += t.shape.reduce((n, d) => n * d, 1);
+    }
+    expect(formatConvertReport(report)).toContain(`about ${formatBytes(elements * 4)} of float32 weights`);
+  });
+
   it('lists the components with --scan', async () => {
     const entries = await scanCheckpoints([models]);
     const what = Object.fromEntries(entries.map((e) => [e.file.slice(models.length + 1), e.components.map((c) => c.architecture.id)]));
@@ -255,6 +271,20 @@ describe('dype convert refuses bad input clearly and writes nothing', () => {
     }, /ae\.safetensors: header is not valid UTF-8 JSON/);
   });
 
+  it('a checkpoint whose header changes while it is being converted (after its header was read)', async () => {
+    let dir = '';
+    let changed = false;
+    const log = (line: string) => {
+      if (changed || !/double \+/.test(line)) return; // logged once the headers are read, before any file is placed
+      const fd = openSync(join(dir, 't5xxl_fp16.safetensors'), 'r+');
+      writeSync(fd, Buffer.from('X'), 0, 1, 10); // same size, a different key name in the header
+      closeSync(fd);
+      changed = true;
+    };
+    await refuses((d) => { dir = d; }, /t5xxl_fp16\.safetensors changed while it was being converted/, { log });
+    expect(changed).toBe(true);
+  });
+
   it('a missing component, saying which and where it usually is', async () => {
     await refuses((dir) => rmSync(join(dir, 'ae.safetensors')), /missing: VAE \(ae\.safetensors/);
   });
@@ -280,8 +310,42 @@ describe('dype convert refuses bad input clearly and writes nothing', () => {
     const dir = join(root, 'occupied');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'notes.txt'), 'mine');
-    await expect(convertCheckpoints([models], { ...base, output: dir, force: true })).rejects.toThrow(/not empty and is not a dype bundle/);
+    const refused = async (output: string, force: boolean) => {
+      const error = await convertCheckpoints([models], { ...base, output, force }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConvertError);
+      return (error as ConvertError).message;
+    };
+    expect(await refused(dir, true)).toMatch(/not empty and is not a dype bundle .*, even with --force/);
     expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('mine');
+    writeFileSync(join(root, 'a-file'), 'x');
+    expect(await refused(join(root, 'a-file'), true)).toMatch(/exists and is not a folder/);
+    expect(await refused(bundle, false)).toMatch(/already holds a bundle; pass --force/);
+  });
+});
+
+describe('dype convert on a Hugging Face cache snapshot (every checkpoint a symlink into blobs/)', () => {
+  it('lists and converts the linked checkpoints, and the bundle holds the files themselves, not the links', async () => {
+    const repo = join(root, 'hub', 'models--test--flux');
+    const flat = join(root, 'hub-sources');
+    writeModels(flat);
+    const snapshot = join(repo, 'snapshots', 'rev0');
+    mkdirSync(join(repo, 'blobs'), { recursive: true });
+    mkdirSync(snapshot, { recursive: true });
+    const names = readdirSync(flat).filter((f) => f.endsWith('.safetensors')).sort();
+    names.forEach((name, i) => {
+      renameSync(join(flat, name), join(repo, 'blobs', `blob${i}`));
+      symlinkSync(join('..', '..', 'blobs', `blob${i}`), join(snapshot, name)); // relative, as huggingface_hub writes them
+    });
+    expect((await scanCheckpoints([join(root, 'hub')])).filter((e) => e.components.length).map((e) => e.file.slice(snapshot.length + 1))).toEqual(names);
+    const out = join(root, 'hub-bundle');
+    const converted = await convertCheckpoints([snapshot], { ...base, output: out });
+    expect(converted.placed).toHaveLength(5);
+    for (const placed of converted.placed) {
+      const file = join(out, placed.path);
+      expect(lstatSync(file).isFile(), placed.path).toBe(true); // not a (dangling) symlink
+      expect(statSync(file).ino).toBe(statSync(realpathSync(join(snapshot, basename(placed.path)))).ino);
+    }
+    expect(readBundle(out).config.vae.encoder).toBe(true);
   });
 });
 

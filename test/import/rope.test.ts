@@ -1,5 +1,6 @@
 // RoPE detection and surgery on miniature exports, checked with real onnxruntime-node sessions.
 import { afterAll, describe, expect, it } from 'vitest';
+import { truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { fluxRopeFrequencies, type DypeOptions } from '../../runtime/dype/index.ts';
 import { analyzeTransformer } from '../../runtime/import/analyze.ts';
@@ -83,6 +84,22 @@ describe('finding the in-graph RoPE', () => {
     const path = await writeFixtureTransformer(join(root, `a${counter++}`), { rope: 'sub' });
     const model = readModel(path);
     expect(() => findRope(new GraphIndex(model.graph), model.dir)).toThrow(/pos_embed\.cos\/Cos \(Cos\) is fed by the ids, but its argument comes from pos_embed\.sub\/Sub/);
+  });
+
+  it('a truncated frequency constant (external data cut short) → a named "RoPE pattern not recognised" error, not a bare one', async () => {
+    const path = await writeFixtureTransformer(join(root, `a${counter++}`), { externalThreshold: 8 });
+    truncateSync(join(path, '..', 'model.onnx_data'), 0);
+    const model = readModel(path);
+    let error: ImportError | undefined;
+    try {
+      findRope(new GraphIndex(model.graph), model.dir);
+    } catch (e) {
+      error = e as ImportError;
+    }
+    expect(error).toBeInstanceOf(ImportError);
+    expect(error?.code).toBe('rope_not_found');
+    expect(error?.message).toMatch(/RoPE pattern not recognised:[\s\S]*truncated/);
+    expect(analyzeTransformer(path).rope).toMatchObject({ status: 'not-found', error: expect.stringMatching(/truncated/) });
   });
 
   it('missing: no ids-fed Cos/Sin → error listing the Sin/Cos nodes and where they come from', async () => {
