@@ -218,6 +218,8 @@ describe('POST /v1/images/edits', () => {
     [{ prompt: 'x' }, 400, 'missing_field', 'image'],
     [{ prompt: 'x', size: '12x12' }, 400, 'invalid_field', 'size'],
     [{ prompt: 'x', n: '9' }, 400, 'invalid_field', 'n'],
+    [{ prompt: 'x', strength: '' }, 400, 'invalid_field', 'strength'],
+    [{ prompt: 'x', strength: '.' }, 400, 'invalid_field', 'strength'],
     [{ prompt: 'x', response_format: 'url' }, 400, 'unsupported_response_format', 'response_format'],
     [{ prompt: 'x', quality: 'hd' }, 400, 'unknown_field', 'quality'],
   ])('refuses fields %j', async (fields, status, code, field) => {
