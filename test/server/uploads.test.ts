@@ -230,6 +230,24 @@ describe('POST /v1/images/edits', () => {
     expect(res.body.error).toMatchObject({ code, field });
   });
 
+  it('saves nothing for a request it refuses: a wrong response_format, a model that cannot start from an image', async () => {
+    const saved = async (harness: Harness) => (await readdir(join(harness.dataDir, 'uploads')).catch(() => [])).filter((name) => name.startsWith('upload-'));
+    const before = await saved(h);
+    const url = await edit(h, await form({ image: await png(64, 64), prompt: 'x', response_format: 'url' }));
+    expect(url.body.error).toMatchObject({ code: 'unsupported_response_format', field: 'response_format' });
+    expect(await saved(h)).toEqual(before);
+    const textOnly = await startCompanion({ engine: new FakeEngine({ info: { imageToImage: false } }) });
+    try {
+      const res = await edit(textOnly, await form({ image: await png(64, 64), prompt: 'x' }));
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'invalid_field', field: 'image' });
+      expect(res.body.error.message).toMatch(/no VAE encoder/);
+      expect(await saved(textOnly)).toEqual([]);
+    } finally {
+      await textOnly.close();
+    }
+  });
+
   it('refuses an oversized image file with 413, and a mask that is not one rectangle', async () => {
     const big = Buffer.concat([await png(64, 64), Buffer.alloc(300 * 1024)]);
     expect((await edit(h, await form({ image: big, prompt: 'x' }))).body.error.code).toBe('payload_too_large');

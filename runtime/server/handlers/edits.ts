@@ -10,8 +10,8 @@ import { ApiError } from '../errors.ts';
 import { readMultipart } from '../multipart.ts';
 import { parseOrThrow, type Limits } from '../schemas.ts';
 import { inspectImage } from '../uploads.ts';
-import { answerOpenAi } from './openai.ts';
-import { defaultSize, requireInit, resolveParams, type Handler, type Services } from './context.ts';
+import { answerOpenAi, requireB64Json } from './openai.ts';
+import { defaultSize, requireImageToImage, resolveParams, type Handler, type Services } from './context.ts';
 
 /** Longest text field: a prompt of 2000 characters of up to 4 UTF-8 bytes, with room to spare. */
 const MAX_FIELD_BYTES = 16 * 1024;
@@ -25,12 +25,14 @@ export function editHandler(services: Services): Handler {
     parseOrThrow(schemas.emptyQuery, ctx.query, 'query');
     const { fields, files } = await readMultipart(ctx.req, { files: ['image', 'mask'], maxFieldBytes: MAX_FIELD_BYTES, limits: services.uploadLimits });
     const body = parseOrThrow(schemas.edits, fields, 'body');
+    // everything that can answer 400 before the image is saved, so a refused request leaves no upload
+    requireImageToImage(services, 'image');
+    requireB64Json(body);
     if (!files.image) throw new ApiError('missing_field', 'image is required: send the picture to edit as a file part named "image".', { field: 'image' });
     const image = await inspectImage(files.image);
     const [width, height] = body.size ?? sizeOf(image, services);
     const keep = files.mask ? await keepFromMask(files.mask, width, height) : undefined;
     const upload = await uploads.save(files.image, image);
-    await requireInit(services, upload.id);
     const strength = keep === null ? 1 : body.strength;
     await answerOpenAi(
       services,
