@@ -199,7 +199,7 @@ describe('POST /v1/images/edits', () => {
   });
 
   const raw = (body: string | Buffer, type = 'multipart/form-data; boundary=XYZ') =>
-    rawRequest(h.port, { method: 'POST', path: '/v1/images/edits', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': type, 'Content-Length': String(Buffer.byteLength(body)) }, body });
+    rawRequest(h.port, { method: 'POST', path: '/v1/images/edits', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': type, 'Content-Length': String(Buffer.byteLength(body)), Connection: 'keep-alive' }, body });
 
   it.each([
     ['a body cut before its closing boundary', '--XYZ\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nhello\r\n--XYZ\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\nabc', 400, 'invalid_multipart'],
@@ -208,10 +208,13 @@ describe('POST /v1/images/edits', () => {
     ['JSON instead of multipart', '{"prompt":"x"}', 415, 'unsupported_media_type', 'application/json'],
     ['a part given twice', '--XYZ\r\nContent-Disposition: form-data; name="prompt"\r\n\r\na\r\n--XYZ\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nb\r\n--XYZ--\r\n', 400, 'invalid_multipart'],
     ['an unknown file part', '--XYZ\r\nContent-Disposition: form-data; name="other"; filename="x.png"\r\nContent-Type: image/png\r\n\r\nabc\r\n--XYZ--\r\n', 400, 'invalid_multipart'],
-  ])('refuses %s with a clear 4xx', async (_what, body, status, code, type?: string) => {
+    ['a field longer than 16 KiB', `--XYZ\r\nContent-Disposition: form-data; name="prompt"\r\n\r\n${'a'.repeat(17 * 1024)}\r\n--XYZ--\r\n`, 400, 'invalid_field'],
+  ])('refuses %s with a clear 4xx, closing the connection', async (_what, body, status, code, type?: string) => {
     const res = await raw(body, type);
     expect(res.status).toBe(status);
     expect(res.body.error.code).toBe(code);
+    // node would otherwise keep reading the rest of a body nobody wants
+    expect(res.headers.connection).toBe('close');
   });
 
   it.each([
