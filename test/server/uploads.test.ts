@@ -191,6 +191,18 @@ describe('POST /v1/images/edits', () => {
     expect(engine.calls.at(-1)!.request.keep).toEqual({ x: 100, y: 0, width: 200, height: 200, feather: 25 });
   });
 
+  it('a mask must be the image’s size; an all-opaque mask is plain image-to-image, an all-transparent one generates everything', async () => {
+    const image = await png(200, 100);
+    const smaller = await edit(h, await form({ image, mask: await png(100, 50, (x) => (x >= 25 && x < 75 ? 255 : 0)), prompt: 'extend', size: '400x200' }));
+    expect(smaller.status).toBe(400);
+    expect(smaller.body.error).toMatchObject({ code: 'invalid_field', field: 'mask' });
+    expect(smaller.body.error.message).toContain('100×50');
+    expect((await edit(h, await form({ image, mask: await png(200, 100, () => 255), prompt: 'all kept', size: '400x200' }))).status).toBe(200);
+    expect([engine.calls.at(-1)!.request.keep, engine.calls.at(-1)!.request.strength]).toEqual([undefined, 0.55]);
+    expect((await edit(h, await form({ image, mask: await png(200, 100, () => 0), prompt: 'all new', size: '400x200' }))).status).toBe(200);
+    expect([engine.calls.at(-1)!.request.keep, engine.calls.at(-1)!.request.strength]).toEqual([undefined, 1]);
+  });
+
   it('defaults to the image’s own size', async () => {
     const res = await edit(h, await form({ image: await png(96, 80), prompt: 'same size' }));
     expect(res.status).toBe(200);
