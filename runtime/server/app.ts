@@ -33,6 +33,8 @@ import { allowedHostHeaders, isLoopbackHost } from './security.ts';
 export const DEFAULT_PORT = 7860;
 export const DEFAULT_MAX_QUEUE = 16;
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
+/** How far past the longest body timeout node's own request timeout lies. */
+const REQUEST_TIMEOUT_MARGIN_MS = 5_000;
 
 export interface CompanionOptions {
   engine: Engine;
@@ -57,6 +59,8 @@ export interface CompanionOptions {
   uploadsMaxBytes?: number;
   /** The longest a request body may take to arrive (default 10 s); a slower one gets 408. */
   bodyTimeoutMs?: number;
+  /** The longest an image body (uploads, edits) may take to arrive (default 120 s, at least `bodyTimeoutMs`). */
+  uploadTimeoutMs?: number;
   /** The longest the request line and headers may take to arrive (default 20 s); a slower one gets 408. */
   headersTimeoutMs?: number;
   /** At most one preview per job per this many ms (default 500); the engine only renders those. */
@@ -110,6 +114,8 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
   const limits = computeLimits(info, options.memoryBytes ?? defaultMemoryBytes());
   const schemas = buildSchemas(info, limits);
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? 10_000;
+  const uploadTimeoutMs = Math.max(bodyTimeoutMs, options.uploadTimeoutMs ?? 120_000);
   const store = new JobStore(options.dataDir);
   const { records, skipped } = await store.open();
   for (const name of skipped) log(`skipped unreadable job record jobs/${name}`);
@@ -132,9 +138,9 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     token: options.token,
     limits,
     schemas,
-    bodyLimits: { maxBytes: bodyLimit, drainBytes: Math.max(bodyLimit, 8 * 1024 * 1024), timeoutMs: options.bodyTimeoutMs ?? 10_000 },
+    bodyLimits: { maxBytes: bodyLimit, drainBytes: Math.max(bodyLimit, 8 * 1024 * 1024), timeoutMs: bodyTimeoutMs },
     // an image body may take longer to arrive
-    uploadLimits: { maxBytes: options.uploadLimit ?? MAX_UPLOAD_BYTES, drainBytes: (options.uploadLimit ?? MAX_UPLOAD_BYTES) + 8 * 1024 * 1024, timeoutMs: Math.max(options.bodyTimeoutMs ?? 10_000, 120_000) },
+    uploadLimits: { maxBytes: options.uploadLimit ?? MAX_UPLOAD_BYTES, drainBytes: (options.uploadLimit ?? MAX_UPLOAD_BYTES) + 8 * 1024 * 1024, timeoutMs: uploadTimeoutMs },
     uploads,
     queue,
     store,
@@ -174,7 +180,8 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
   const connections = new Map<Socket, number>();
   const headersTimeout = options.headersTimeoutMs ?? 20_000;
   const server = createServer({
-    requestTimeout: Math.max(60_000, headersTimeout),
+    // node's own limit on a whole request is only a backstop: past our body timers, so they answer first
+    requestTimeout: Math.max(headersTimeout, bodyTimeoutMs, uploadTimeoutMs) + REQUEST_TIMEOUT_MARGIN_MS,
     headersTimeout,
     // how often node looks for requests past those timeouts
     connectionsCheckingInterval: Math.min(30_000, Math.max(50, headersTimeout / 2)),

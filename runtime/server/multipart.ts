@@ -1,7 +1,7 @@
 /** multipart/form-data bodies (POST /v1/images/edits), parsed with @fastify/busboy within limits. */
 import type { IncomingMessage } from 'node:http';
 import { Busboy } from '@fastify/busboy';
-import { ApiError } from './errors.ts';
+import { ApiError, type ErrorCode } from './errors.ts';
 import { ClientGoneError, type BodyLimits } from './http.ts';
 
 export interface MultipartBody {
@@ -18,7 +18,12 @@ export interface MultipartRules {
   limits: BodyLimits;
 }
 
-const multipartError = (message: string) => new ApiError('invalid_multipart', message, { headers: { Connection: 'close' } });
+/**
+ * Every error here closes the connection: otherwise node would go on reading the rest of a body (up to
+ * the upload limit per file) that nothing wants any more.
+ */
+const closingError = (code: ErrorCode, message: string, field?: string) => new ApiError(code, message, { field, headers: { Connection: 'close' } });
+const multipartError = (message: string) => closingError('invalid_multipart', message);
 
 /**
  * Reads the whole body: each file into memory up to the file limit (413 payload_too_large past it),
@@ -28,7 +33,7 @@ const multipartError = (message: string) => new ApiError('invalid_multipart', me
 export function readMultipart(req: IncomingMessage, rules: MultipartRules): Promise<MultipartBody> {
   const type = req.headers['content-type'] ?? '';
   if (!/^multipart\/form-data\s*(;|$)/i.test(type)) {
-    return Promise.reject(new ApiError('unsupported_media_type', `The body must be multipart/form-data with a boundary, not ${JSON.stringify(type || 'untyped').slice(0, 80)}.`));
+    return Promise.reject(closingError('unsupported_media_type', `The body must be multipart/form-data with a boundary, not ${JSON.stringify(type || 'untyped').slice(0, 80)}.`));
   }
   return new Promise<MultipartBody>((resolve, reject) => {
     const body: MultipartBody = { fields: Object.create(null) as Record<string, string>, files: Object.create(null) as Record<string, Buffer> };
@@ -41,7 +46,7 @@ export function readMultipart(req: IncomingMessage, rules: MultipartRules): Prom
       req.resume(); // drop the rest; the answer closes the connection
       reject(error);
     };
-    const timer = setTimeout(() => fail(new ApiError('request_timeout', `The body did not arrive within ${rules.limits.timeoutMs / 1000} s.`, { headers: { Connection: 'close' } })), rules.limits.timeoutMs);
+    const timer = setTimeout(() => fail(closingError('request_timeout', `The body did not arrive within ${rules.limits.timeoutMs / 1000} s.`)), rules.limits.timeoutMs);
     const seen = new Set<string>();
     const claim = (name: string) => {
       if (seen.has(name)) throw multipartError(`The part "${name.slice(0, 40)}" is given more than once.`);
@@ -73,7 +78,7 @@ export function readMultipart(req: IncomingMessage, rules: MultipartRules): Prom
         new Promise<void>((done) => {
           stream.on('data', (chunk: Buffer) => chunks.push(chunk));
           stream.on('error', (error: Error) => fail(multipartError(`The file "${name}" is malformed: ${error.message}.`)));
-          stream.on('limit', () => fail(new ApiError('payload_too_large', `The file "${name}" is larger than the upload limit of ${rules.limits.maxBytes} bytes.`, { headers: { Connection: 'close' } })));
+          stream.on('limit', () => fail(closingError('payload_too_large', `The file "${name}" is larger than the upload limit of ${rules.limits.maxBytes} bytes.`)));
           stream.on('end', () => {
             body.files[name] = Buffer.concat(chunks);
             done();
@@ -84,7 +89,7 @@ export function readMultipart(req: IncomingMessage, rules: MultipartRules): Prom
     parser.on('field', (name, value, _nameTruncated, valueTruncated) => {
       try {
         claim(name);
-        if (valueTruncated) throw new ApiError('invalid_field', `${name.slice(0, 40)} is longer than ${rules.maxFieldBytes} bytes.`, { field: name });
+        if (valueTruncated) throw closingError('invalid_field', `${name.slice(0, 40)} is longer than ${rules.maxFieldBytes} bytes.`, name);
         body.fields[name] = value;
       } catch (error) {
         fail(error as Error);

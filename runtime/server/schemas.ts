@@ -64,7 +64,7 @@ export function buildSchemas(info: EngineInfo, limits: Limits) {
   const formNumber = (rule: z.ZodType<number, number>, integer: boolean) =>
     z
       .string({ error: 'must be a number' })
-      .regex(integer ? /^\d{1,10}$/ : /^\d{0,3}(\.\d{1,8})?$/, { error: 'must be a number' })
+      .regex(integer ? /^\d{1,10}$/ : /^(?=\.?\d)\d{0,3}(\.\d{1,8})?$/, { error: 'must be a number' })
       .transform(Number)
       .pipe(rule);
   /** POST /v1/images/edits: the text fields of the multipart body (the files are `image` and `mask`). */

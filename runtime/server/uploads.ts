@@ -35,7 +35,25 @@ export function isUploadMimeType(type: string): type is UploadMimeType {
  * count are checked from the header alone, so a decompression bomb (a tiny file declaring
  * 100 000 × 100 000) is refused before a single pixel is decoded.
  */
-export async function inspectImage(bytes: Uint8Array, declared?: UploadMimeType): Promise<{ width: number; height: number; format: UploadFormat }> {
+export async function inspectImage(bytes: Uint8Array, declared?: UploadMimeType): Promise<ImageHeader> {
+  const header = await readImageHeader(bytes, declared);
+  try {
+    // decodes every pixel (streamed: the whole bitmap is never held), so a truncated file is refused here, not mid-job
+    await sharp(bytes, { limitInputPixels: MAX_UPLOAD_PIXELS, failOn: 'error', sequentialRead: true }).stats();
+  } catch (error) {
+    throw new ApiError('invalid_image', `The image could not be decoded: ${(error as Error).message}.`);
+  }
+  return header;
+}
+
+export interface ImageHeader {
+  width: number;
+  height: number;
+  format: UploadFormat;
+}
+
+/** The image's size and format from its header alone (no pixel decoded), within the upload limits. */
+export async function readImageHeader(bytes: Uint8Array, declared?: UploadMimeType): Promise<ImageHeader> {
   const formats: readonly string[] = Object.values(UPLOAD_TYPES);
   let meta: Metadata;
   try {
@@ -50,12 +68,6 @@ export async function inspectImage(bytes: Uint8Array, declared?: UploadMimeType)
   const { width, height } = meta;
   if (width > MAX_UPLOAD_SIDE || height > MAX_UPLOAD_SIDE || width * height > MAX_UPLOAD_PIXELS) {
     throw new ApiError('image_dimensions_too_large', `The image is ${width}×${height}; uploads may be at most ${MAX_UPLOAD_SIDE} px a side and ${MAX_UPLOAD_PIXELS} pixels. It was not decoded.`);
-  }
-  try {
-    // decodes every pixel (streamed: the whole bitmap is never held), so a truncated file is refused here, not mid-job
-    await sharp(bytes, { limitInputPixels: MAX_UPLOAD_PIXELS, failOn: 'error', sequentialRead: true }).stats();
-  } catch (error) {
-    throw new ApiError('invalid_image', `The image could not be decoded: ${(error as Error).message}.`);
   }
   return { width, height, format };
 }

@@ -4,6 +4,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeEngine } from './helpers/fake-engine.ts';
 import { Api, startCompanion, TOKEN, waitFor, type Harness } from './helpers/companion.ts';
@@ -95,6 +96,22 @@ describe('companion edges', () => {
     const text = await reply;
     expect(text).toMatch(/^HTTP\/1\.1 408/);
     expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).error.code).toBe('request_timeout');
+  });
+
+  it('lets an image body take as long as its own timer allows: node cuts a request only past every body timeout', async () => {
+    h = await startCompanion();
+    expect(h.companion.server.requestTimeout).toBeGreaterThan(120_000); // the default upload body timeout
+    await h.close();
+    h = await startCompanion({ bodyTimeoutMs: 500, uploadTimeoutMs: 3_000, headersTimeoutMs: 300 });
+    const image = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#336699' } }).png().toBuffer();
+    const head =
+      `POST /v1/uploads HTTP/1.1\r\nHost: 127.0.0.1:${h.port}\r\nContent-Type: image/png\r\nContent-Length: ${image.length}\r\n` +
+      `Authorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`;
+    const { socket, reply } = await rawSocket(h.port, head);
+    socket.write(image.subarray(0, 10));
+    await sleep(1_500); // longer than the JSON body timeout, shorter than the upload one
+    socket.write(image.subarray(10));
+    expect(await reply).toMatch(/^HTTP\/1\.1 201/);
   });
 
   it('lets a client retry its id once the job failed or was cancelled, and keeps a done job', async () => {

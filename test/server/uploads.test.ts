@@ -191,6 +191,18 @@ describe('POST /v1/images/edits', () => {
     expect(engine.calls.at(-1)!.request.keep).toEqual({ x: 100, y: 0, width: 200, height: 200, feather: 25 });
   });
 
+  it('a mask must be the image’s size; an all-opaque mask is plain image-to-image, an all-transparent one generates everything', async () => {
+    const image = await png(200, 100);
+    const smaller = await edit(h, await form({ image, mask: await png(100, 50, (x) => (x >= 25 && x < 75 ? 255 : 0)), prompt: 'extend', size: '400x200' }));
+    expect(smaller.status).toBe(400);
+    expect(smaller.body.error).toMatchObject({ code: 'invalid_field', field: 'mask' });
+    expect(smaller.body.error.message).toContain('100×50');
+    expect((await edit(h, await form({ image, mask: await png(200, 100, () => 255), prompt: 'all kept', size: '400x200' }))).status).toBe(200);
+    expect([engine.calls.at(-1)!.request.keep, engine.calls.at(-1)!.request.strength]).toEqual([undefined, 0.55]);
+    expect((await edit(h, await form({ image, mask: await png(200, 100, () => 0), prompt: 'all new', size: '400x200' }))).status).toBe(200);
+    expect([engine.calls.at(-1)!.request.keep, engine.calls.at(-1)!.request.strength]).toEqual([undefined, 1]);
+  });
+
   it('defaults to the image’s own size', async () => {
     const res = await edit(h, await form({ image: await png(96, 80), prompt: 'same size' }));
     expect(res.status).toBe(200);
@@ -199,7 +211,7 @@ describe('POST /v1/images/edits', () => {
   });
 
   const raw = (body: string | Buffer, type = 'multipart/form-data; boundary=XYZ') =>
-    rawRequest(h.port, { method: 'POST', path: '/v1/images/edits', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': type, 'Content-Length': String(Buffer.byteLength(body)) }, body });
+    rawRequest(h.port, { method: 'POST', path: '/v1/images/edits', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': type, 'Content-Length': String(Buffer.byteLength(body)), Connection: 'keep-alive' }, body });
 
   it.each([
     ['a body cut before its closing boundary', '--XYZ\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nhello\r\n--XYZ\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\nabc', 400, 'invalid_multipart'],
@@ -208,16 +220,21 @@ describe('POST /v1/images/edits', () => {
     ['JSON instead of multipart', '{"prompt":"x"}', 415, 'unsupported_media_type', 'application/json'],
     ['a part given twice', '--XYZ\r\nContent-Disposition: form-data; name="prompt"\r\n\r\na\r\n--XYZ\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nb\r\n--XYZ--\r\n', 400, 'invalid_multipart'],
     ['an unknown file part', '--XYZ\r\nContent-Disposition: form-data; name="other"; filename="x.png"\r\nContent-Type: image/png\r\n\r\nabc\r\n--XYZ--\r\n', 400, 'invalid_multipart'],
-  ])('refuses %s with a clear 4xx', async (_what, body, status, code, type?: string) => {
+    ['a field longer than 16 KiB', `--XYZ\r\nContent-Disposition: form-data; name="prompt"\r\n\r\n${'a'.repeat(17 * 1024)}\r\n--XYZ--\r\n`, 400, 'invalid_field'],
+  ])('refuses %s with a clear 4xx, closing the connection', async (_what, body, status, code, type?: string) => {
     const res = await raw(body, type);
     expect(res.status).toBe(status);
     expect(res.body.error.code).toBe(code);
+    // node would otherwise keep reading the rest of a body nobody wants
+    expect(res.headers.connection).toBe('close');
   });
 
   it.each([
     [{ prompt: 'x' }, 400, 'missing_field', 'image'],
     [{ prompt: 'x', size: '12x12' }, 400, 'invalid_field', 'size'],
     [{ prompt: 'x', n: '9' }, 400, 'invalid_field', 'n'],
+    [{ prompt: 'x', strength: '' }, 400, 'invalid_field', 'strength'],
+    [{ prompt: 'x', strength: '.' }, 400, 'invalid_field', 'strength'],
     [{ prompt: 'x', response_format: 'url' }, 400, 'unsupported_response_format', 'response_format'],
     [{ prompt: 'x', quality: 'hd' }, 400, 'unknown_field', 'quality'],
   ])('refuses fields %j', async (fields, status, code, field) => {
@@ -226,6 +243,24 @@ describe('POST /v1/images/edits', () => {
     const res = await edit(h, await form(parts));
     expect(res.status).toBe(status);
     expect(res.body.error).toMatchObject({ code, field });
+  });
+
+  it('saves nothing for a request it refuses: a wrong response_format, a model that cannot start from an image', async () => {
+    const saved = async (harness: Harness) => (await readdir(join(harness.dataDir, 'uploads')).catch(() => [])).filter((name) => name.startsWith('upload-'));
+    const before = await saved(h);
+    const url = await edit(h, await form({ image: await png(64, 64), prompt: 'x', response_format: 'url' }));
+    expect(url.body.error).toMatchObject({ code: 'unsupported_response_format', field: 'response_format' });
+    expect(await saved(h)).toEqual(before);
+    const textOnly = await startCompanion({ engine: new FakeEngine({ info: { imageToImage: false } }) });
+    try {
+      const res = await edit(textOnly, await form({ image: await png(64, 64), prompt: 'x' }));
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'invalid_field', field: 'image' });
+      expect(res.body.error.message).toMatch(/no VAE encoder/);
+      expect(await saved(textOnly)).toEqual([]);
+    } finally {
+      await textOnly.close();
+    }
   });
 
   it('refuses an oversized image file with 413, and a mask that is not one rectangle', async () => {

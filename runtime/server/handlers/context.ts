@@ -111,9 +111,7 @@ function defaultMethod(methods: readonly GenerationMethod[]): GenerationMethod {
  * finished job. Throws init_not_found / init_not_ready, naming the field.
  */
 export async function requireInit(services: Services, id: string): Promise<void> {
-  if (services.info.imageToImage === false) {
-    throw new ApiError('invalid_field', `init: the model ${services.info.model} has no VAE encoder, so it cannot start from an image.`, { field: 'init' });
-  }
+  requireImageToImage(services, 'init');
   if (UPLOAD_ID_PATTERN.test(id)) {
     if (!(await services.uploads.use(id))) throw new ApiError('init_not_found', `No upload "${id}" (uploads are deleted 24 h after their last use).`, { field: 'init' });
     return;
@@ -121,6 +119,13 @@ export async function requireInit(services: Services, id: string): Promise<void>
   const record = services.queue.record(id);
   if (!record) throw new ApiError('init_not_found', `init "${id}" is neither an upload nor a job of this companion.`, { field: 'init' });
   if (record.state !== 'done' || !record.result) throw new ApiError('init_not_ready', `init job "${id}" is ${record.state}; only a done job has an image.`, { field: 'init' });
+}
+
+/** Throws invalid_field, naming `field`, when the model cannot start from an image. */
+export function requireImageToImage(services: Pick<Services, 'info'>, field: string): void {
+  if (services.info.imageToImage === false) {
+    throw new ApiError('invalid_field', `${field}: the model ${services.info.model} has no VAE encoder, so it cannot start from an image.`, { field });
+  }
 }
 
 /** The bytes of an init the queue is about to use: an upload's, or a finished job's image. */

@@ -5,13 +5,13 @@
  * becomes the job's `keep` rectangle (Extend), scaled to the output.
  */
 import sharp from 'sharp';
-import type { KeepRect } from '../../contract/index.ts';
+import { MAX_UPLOAD_PIXELS, type KeepRect } from '../../contract/index.ts';
 import { ApiError } from '../errors.ts';
 import { readMultipart } from '../multipart.ts';
 import { parseOrThrow, type Limits } from '../schemas.ts';
-import { inspectImage } from '../uploads.ts';
-import { answerOpenAi } from './openai.ts';
-import { defaultSize, requireInit, resolveParams, type Handler, type Services } from './context.ts';
+import { inspectImage, readImageHeader } from '../uploads.ts';
+import { answerOpenAi, requireB64Json } from './openai.ts';
+import { defaultSize, requireImageToImage, resolveParams, type Handler, type Services } from './context.ts';
 
 /** Longest text field: a prompt of 2000 characters of up to 4 UTF-8 bytes, with room to spare. */
 const MAX_FIELD_BYTES = 16 * 1024;
@@ -25,12 +25,14 @@ export function editHandler(services: Services): Handler {
     parseOrThrow(schemas.emptyQuery, ctx.query, 'query');
     const { fields, files } = await readMultipart(ctx.req, { files: ['image', 'mask'], maxFieldBytes: MAX_FIELD_BYTES, limits: services.uploadLimits });
     const body = parseOrThrow(schemas.edits, fields, 'body');
+    // everything that can answer 400 before the image is saved, so a refused request leaves no upload
+    requireImageToImage(services, 'image');
+    requireB64Json(body);
     if (!files.image) throw new ApiError('missing_field', 'image is required: send the picture to edit as a file part named "image".', { field: 'image' });
     const image = await inspectImage(files.image);
     const [width, height] = body.size ?? sizeOf(image, services);
-    const keep = files.mask ? await keepFromMask(files.mask, width, height) : undefined;
+    const keep = files.mask ? await keepFromMask(files.mask, image, width, height) : undefined;
     const upload = await uploads.save(files.image, image);
-    await requireInit(services, upload.id);
     const strength = keep === null ? 1 : body.strength;
     await answerOpenAi(
       services,
@@ -52,31 +54,41 @@ function sizeOf(image: { width: number; height: number }, services: { limits: Li
 /**
  * The keep rectangle a mask describes, in output pixels: the bounding box of its pixels that are not
  * fully transparent, which must fill it (only rectangular keep regions are supported). undefined when
- * the whole mask is kept (plain image-to-image); null when nothing is (everything generated).
+ * the whole mask is kept (plain image-to-image); null when nothing is (everything generated). The mask
+ * must be the image's size (as OpenAI requires); its alpha is decoded once, scaled to the output.
  */
-export async function keepFromMask(mask: Uint8Array, width: number, height: number): Promise<KeepRect | null | undefined> {
-  await inspectImage(mask);
-  const { data, info } = await sharp(mask).ensureAlpha().extractChannel(3).raw().toBuffer({ resolveWithObject: true });
-  const [mw, mh] = [info.width, info.height];
-  let [x0, y0, x1, y1] = [mw, mh, -1, -1];
-  for (let y = 0; y < mh; y++) {
-    for (let x = 0; x < mw; x++) {
-      if (data[y * mw + x] === 0) continue;
-      [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
+export async function keepFromMask(mask: Uint8Array, image: { width: number; height: number }, width: number, height: number): Promise<KeepRect | null | undefined> {
+  const header = await readImageHeader(mask);
+  if (header.width !== image.width || header.height !== image.height) {
+    throw new ApiError('invalid_field', `mask: it is ${header.width}×${header.height}, but the image is ${image.width}×${image.height}; the mask must be the image's size.`, { field: 'mask' });
+  }
+  let alpha: Buffer;
+  try {
+    alpha = await sharp(mask, { limitInputPixels: MAX_UPLOAD_PIXELS, failOn: 'error' }).ensureAlpha().extractChannel(3).resize(width, height, { kernel: 'nearest', fit: 'fill' }).raw().toBuffer();
+  } catch (error) {
+    throw new ApiError('invalid_image', `The mask could not be decoded: ${(error as Error).message}.`);
+  }
+  let [x0, y0, x1, y1] = [width, height, -1, -1];
+  let transparent = 0;
+  for (let y = 0, i = 0; y < height; y++) {
+    for (let x = 0; x < width; x++, i++) {
+      if (alpha[i] === 0) {
+        transparent++;
+        continue;
+      }
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      y1 = y;
     }
   }
   if (x1 < 0) return null;
-  if (x0 === 0 && y0 === 0 && x1 === mw - 1 && y1 === mh - 1) {
-    if (data.includes(0)) throw notRectangle();
-    return undefined;
-  }
-  for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) if (data[y * mw + x] === 0) throw notRectangle();
-  const left = Math.round((x0 * width) / mw);
-  const top = Math.round((y0 * height) / mh);
-  const right = Math.round(((x1 + 1) * width) / mw);
-  const bottom = Math.round(((y1 + 1) * height) / mh);
-  const feather = Math.min(MAX_MASK_FEATHER, Math.floor(Math.min(right - left, bottom - top) * MASK_FEATHER_FRACTION));
-  return { x: left, y: top, width: right - left, height: bottom - top, feather };
+  const kept = (x1 - x0 + 1) * (y1 - y0 + 1);
+  // the box is one rectangle exactly when every pixel outside it is transparent and none inside is
+  if (transparent !== width * height - kept) throw notRectangle();
+  if (kept === width * height) return undefined;
+  const feather = Math.min(MAX_MASK_FEATHER, Math.floor(Math.min(x1 - x0 + 1, y1 - y0 + 1) * MASK_FEATHER_FRACTION));
+  return { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1, feather };
 }
 
 function notRectangle(): ApiError {

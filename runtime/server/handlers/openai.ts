@@ -29,9 +29,7 @@ export async function answerOpenAi(
   request: Record<string, unknown>,
 ): Promise<void> {
   const { queue, store } = services;
-  if (body.response_format !== undefined && body.response_format !== 'b64_json') {
-    throw new ApiError('unsupported_response_format', `response_format ${JSON.stringify(body.response_format).slice(0, 40)} is not supported: this server does not host images at URLs; use "b64_json".`, { field: 'response_format' });
-  }
+  requireB64Json(body);
   const firstSeed = body.seed ?? randomSeed();
   const specs: JobSpec[] = Array.from({ length: body.n ?? 1 }, (_, i) => ({
     params: paramsFor((firstSeed + i) % (MAX_SEED + 1)),
@@ -55,6 +53,13 @@ export async function answerOpenAi(
   if (failed) throw openAiFailure(failed);
   const data = await Promise.all(finished.map(async (job) => ({ b64_json: (await readFile(store.imagePath(queue.record(job.id)!.result!))).toString('base64') })));
   sendJson(ctx.res, 200, { created: Math.floor(Date.now() / 1000), data }, ctx.headers);
+}
+
+/** Throws unsupported_response_format unless the images are asked for inline (the only way we answer). */
+export function requireB64Json(body: Pick<OpenAiBody, 'response_format'>): void {
+  if (body.response_format !== undefined && body.response_format !== 'b64_json') {
+    throw new ApiError('unsupported_response_format', `response_format ${JSON.stringify(body.response_format).slice(0, 40)} is not supported: this server does not host images at URLs; use "b64_json".`, { field: 'response_format' });
+  }
 }
 
 function openAiFailure(job: JobView): ApiError {
