@@ -12,18 +12,19 @@
  * runtime/convert/index.ts and its bundle defaults in the family table there.
  */
 
-export type ComponentKind = 'transformer' | 'vae' | 'clip' | 't5';
+export type ComponentKind = 'transformer' | 'vae' | 'clip' | 't5' | 'qwen3';
 
 export const COMPONENT_LABELS: Readonly<Record<ComponentKind, string>> = Object.freeze({
   transformer: 'diffusion transformer',
   vae: 'VAE',
   clip: 'CLIP-L text encoder',
   t5: 'T5-XXL text encoder',
+  qwen3: 'Qwen3 text encoder',
 });
 
 export interface Architecture {
   readonly id: string;
-  readonly family: 'flux1' | 'flux2';
+  readonly family: 'flux1' | 'flux2' | 'zimage';
   readonly component: ComponentKind;
   /** What `--scan` and the report call it. */
   readonly label: string;
@@ -45,6 +46,27 @@ export const ARCHITECTURES: readonly Architecture[] = Object.freeze([
     markers: ['double_stream_modulation_img.lin.weight', 'double_blocks.0.img_attn.qkv.weight'],
     supported: false,
     usualFiles: 'flux2-*.safetensors',
+  },
+  {
+    // ComfyUI's file (Comfy-Org/z_image_turbo split_files): comfy/ldm/lumina/model.py names, q|k|v
+    // stacked in attention.qkv. The pad tokens tell it from Lumina-Image 2.0, which shares the rest.
+    id: 'zimage-transformer',
+    family: 'zimage',
+    component: 'transformer',
+    label: 'Z-Image transformer',
+    markers: ['x_embedder.weight', 'cap_embedder.1.weight', 'layers.0.attention.qkv.weight', 'noise_refiner.0.adaLN_modulation.0.weight', 'x_pad_token'],
+    supported: false,
+    usualFiles: 'z_image_turbo_bf16.safetensors (ComfyUI/models/diffusion_models)',
+  },
+  {
+    // Tongyi's and diffusers' own layout (all_x_embedder.2-1, separate to_q/to_k/to_v).
+    id: 'zimage-transformer-diffusers',
+    family: 'zimage',
+    component: 'transformer',
+    label: 'Z-Image transformer (diffusers keys; use ComfyUI’s z_image_turbo_bf16.safetensors)',
+    markers: ['all_x_embedder.2-1.weight', 'layers.0.attention.to_q.weight', 'x_pad_token'],
+    supported: false,
+    usualFiles: 'transformer/diffusion_pytorch_model-*.safetensors of Tongyi-MAI/Z-Image-Turbo',
   },
   {
     id: 'flux1-transformer-bfl',
@@ -92,6 +114,17 @@ export const ARCHITECTURES: readonly Architecture[] = Object.freeze([
     markers: ['encoder.block.0.layer.0.SelfAttention.q.weight', 'encoder.final_layer_norm.weight'],
     supported: true,
     usualFiles: 't5xxl_fp16.safetensors or t5xxl_fp8_e4m3fn.safetensors (ComfyUI/models/clip or text_encoders) or text_encoder_2/',
+  },
+  {
+    // Qwen3 (q_norm/k_norm in attention, which Qwen2 lacks) with transformers' `model.*` keys and no
+    // lm_head: ComfyUI's qwen_3_4b.safetensors, the text encoder of Z-Image and FLUX.2 [klein] 4B.
+    id: 'qwen3',
+    family: 'zimage',
+    component: 'qwen3',
+    label: 'Qwen3 text encoder',
+    markers: ['model.embed_tokens.weight', 'model.layers.0.self_attn.q_norm.weight', 'model.norm.weight'],
+    supported: false,
+    usualFiles: 'qwen_3_4b.safetensors (ComfyUI/models/text_encoders)',
   },
 ] satisfies Architecture[]);
 
