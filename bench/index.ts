@@ -1,4 +1,5 @@
 import { benchConvert } from './convert.ts';
+import { benchFamilies } from './families.ts';
 import { benchImageToImage } from './img2img.ts';
 import { benchPipeline } from './pipeline.ts';
 import { benchProviders } from './providers.ts';
@@ -9,6 +10,7 @@ import { printResults } from './timing.ts';
 printResults('DyPE RoPE tables (4096×4096, 66048 tokens × 128)', await benchRopeTables());
 printResults('Pipeline on the demo model (CPU)', await benchPipeline());
 printResults('Image-to-image on the demo model (CPU)', await benchImageToImage());
+printResults('Model families: per-step transformer time at 64×64 image + 64 text tokens (CPU)', await benchFamilies());
 printResults('dype convert on a full-size FLUX.1-dev checkpoint (bf16, BFL keys)', await benchConvert());
 printResults('Companion request overhead (per request, keep-alive)', await benchServer());
 const providers = await benchProviders();
