@@ -4,7 +4,6 @@
  * [out, in, kh, kw] is ONNX's own), so no weight is transposed or copied at session creation.
  */
 import type { GraphBuilder } from '../onnx/builder.ts';
-import { rmsNormalize } from '../onnx/ops.ts';
 import { MissingTensorError, type WeightSource } from './weights.ts';
 
 export class TensorShapeError extends Error {
@@ -96,61 +95,4 @@ export function splitHeads(g: GraphBuilder, x: string, heads: number, headDim: n
 /** [heads, n, d] → [n, heads·d] rows. */
 export function mergeHeads(g: GraphBuilder, x: string, width: number): string {
   return g.op('Reshape', [g.op('Transpose', [x], { perm: [1, 0, 2] }), g.constI64([-1, width])]);
-}
-
-/** exp(−ln(10000)·i/half) as torch computes it in float32 (BFL's and Z-Image's timestep_embedding). */
-function timestepFrequencies(half: number): number[] {
-  const negLog = Math.fround(-Math.log(10000));
-  return Array.from({ length: half }, (_, i) => Math.fround(Math.exp(Math.fround(Math.fround(negLog * i) / half))));
-}
-
-/** Sinusoidal timestep embedding [1, dim] of t [1]: cos then sin of (1000·t)·freqs (DiT's timestep_embedding). */
-export function timestepEmbedding(g: GraphBuilder, t: string, dim: number): string {
-  const args = g.op('Mul', [g.op('Unsqueeze', [g.op('Mul', [t, g.constF(1000)]), g.constI64([1])]), g.constF(timestepFrequencies(dim / 2))]); // [1, half]
-  return g.op('Concat', [g.op('Cos', [args]), g.op('Sin', [args])], { axis: 1 }, { name: 'sinusoid' });
-}
-
-/** Per rotary frequency, the id column (axis) it reads: axis a contributes axesDim[a]/2. */
-function ropeAxisIndex(axesDim: readonly number[]): number[] {
-  return axesDim.flatMap((d, a) => new Array<number>(d / 2).fill(a));
-}
-
-/**
- * RoPE of the DyPE-ready transformers: cos/sin [S, 1, F, 1] of ids [S, axes] under the per-frequency
- * ω and mscale [F] (F = Σ axesDim / 2, axes concatenated in order), scaled by mscale as DyPE's YaRN asks.
- */
-export function ropeCosSin(g: GraphBuilder, ids: string, omega: string, mscale: string, axesDim: readonly number[]): [string, string] {
-  return g.scope('rope', () => {
-    const positions = g.op('Gather', [ids, g.constI64(ropeAxisIndex(axesDim))], { axis: 1 }, { name: 'positions' }); // [S, F]
-    const angles = g.op('Mul', [positions, omega], {}, { name: 'angles' });
-    const shaped = (x: string) => g.op('Unsqueeze', [g.op('Mul', [x, mscale]), g.constI64([1, 3])]);
-    return [shaped(g.op('Cos', [angles])), shaped(g.op('Sin', [angles]))];
-  });
-}
-
-/** [S, H·hd] or [S, H, hd] rotated pair by pair, (x[2i], x[2i+1]) as one complex number (BFL apply_rope) → [S, H·hd]. */
-export function applyRope(g: GraphBuilder, x: string, cos: string, sin: string, heads: number, headDim: number): string {
-  return g.scope('rope', () => {
-    const [x0, x1] = g.opN('Split', [g.op('Reshape', [x, g.constI64([0, heads, headDim / 2, 2])])], 2, { axis: -1 }, { name: 'pair' });
-    const r0 = g.op('Sub', [g.op('Mul', [x0, cos]), g.op('Mul', [x1, sin])]);
-    const r1 = g.op('Add', [g.op('Mul', [x0, sin]), g.op('Mul', [x1, cos])]);
-    return g.op('Reshape', [g.op('Concat', [r0, r1], { axis: -1 }), g.constI64([0, heads * headDim])], {}, { name: 'roped' });
-  });
-}
-
-/** [S, H·hd] → RMSNorm of each head with the checkpoint's weight [hd] → [S, H, hd] (q/k norm). */
-export function headRmsNorm(g: GraphBuilder, w: WeightSource, x: string, key: string, heads: number, headDim: number, eps: number): string {
-  return g.op('Mul', [rmsNormalize(g, g.op('Reshape', [x, g.constI64([0, heads, headDim])]), eps), w.value(key)], {}, { name: 'qk_norm' });
-}
-
-/**
- * Fused attention over one sequence of [S, D] rows (q and k already roped) → [S, D]:
- * com.microsoft.MultiHeadAttention, so the S² score matrix never exists in the graph.
- */
-export function fusedAttention(g: GraphBuilder, q: string, k: string, v: string, heads: number, width: number): string {
-  return g.scope('attention', () => {
-    const batched = (x: string) => g.op('Unsqueeze', [x, g.constI64([0])]);
-    const out = g.op('MultiHeadAttention', [batched(q), batched(k), batched(v)], { num_heads: heads }, { name: 'mha', domain: 'com.microsoft' });
-    return g.op('Reshape', [out, g.constI64([-1, width])]);
-  });
 }
