@@ -53,9 +53,9 @@ export function ditLayers(b: GraphBuilder, shape: DitShape) {
         return [shaped(b.op('Cos', [angles])), shaped(b.op('Sin', [angles]))];
       });
     },
-    /** [S, D] → per-head RMSNorm with the scale value `norm` → [S, H, hd]. */
-    headNorm(x: string, norm: string): string {
-      return b.op('Mul', [rmsNormalize(b, b.op('Reshape', [x, b.constI64([0, H, headDim])]), 1e-6), norm], {}, { name: 'qk_norm' });
+    /** [S, D] → per-head RMSNorm with the scale value `norm` → [S, H, hd] (eps: BFL's 1e-6; Z-Image's is 1e-5). */
+    headNorm(x: string, norm: string, eps = 1e-6): string {
+      return b.op('Mul', [rmsNormalize(b, b.op('Reshape', [x, b.constI64([0, H, headDim])]), eps), norm], {}, { name: 'qk_norm' });
     },
     /** [S, H, hd] of the joint sequence, rotated pair by pair → [S, D] (BFL apply_rope). */
     applyRope(x: string, cos: string, sin: string): string {

@@ -17,8 +17,9 @@
  */
 import type { GraphBuilder } from '../onnx/builder.ts';
 import { rmsNormalize, silu } from '../onnx/ops.ts';
+import { ditLayers } from './dit.ts';
 import { FLUX_OUTPUT } from './flux.ts';
-import { applyRope, countIndexed, fusedAttention, headRmsNorm, linear, ropeCosSin, shapeOf, TensorShapeError, timestepEmbedding } from './layers.ts';
+import { countIndexed, linear, shapeOf, TensorShapeError } from './layers.ts';
 import type { WeightSource } from './weights.ts';
 
 /** Z-Image's published RoPE (src/config/model.py): θ and the head dim's split over (caption index, row, column). */
@@ -176,8 +177,8 @@ export function zimageIds(textTokens: number, rows: number, cols: number): { txt
  */
 export function buildZImageTransformer(b: GraphBuilder, w: WeightSource, c: ZImageConfig): void {
   const D = c.hidden;
-  const H = c.heads;
   const F = c.headDim / 2;
+  const dit = ditLayers(b, c);
   const lin = (x: string, name: string, bias = true) => linear(b, w, x, name, { bias });
   const norm = (x: string, key: string) => b.op('Mul', [rmsNormalize(b, x, NORM_EPS), w.value(key)], {}, { name: 'rms_norm' });
   const plusOne = (x: string) => b.op('Add', [x, b.constF(1)]);
@@ -208,7 +209,7 @@ export function buildZImageTransformer(b: GraphBuilder, w: WeightSource, c: ZIma
   // ---- adaln [1, A]: the timestep embedding of t = 1 − σ (×1000 inside the sinusoid).
   const adaln = b.scope('t_embedder', () => {
     const t = b.op('Sub', [b.constF(1), timestep], {}, { name: 't' });
-    return lin(silu(b, lin(timestepEmbedding(b, t, c.timeDim), 't_embedder.mlp.0')), 't_embedder.mlp.2');
+    return lin(silu(b, lin(dit.sinusoid(t, c.timeDim), 't_embedder.mlp.0')), 't_embedder.mlp.2');
   });
 
   // ---- Image rows [N + pad, D]: FLUX's (channel, row, column) patch features → Z-Image's (row, column, channel).
@@ -231,7 +232,7 @@ export function buildZImageTransformer(b: GraphBuilder, w: WeightSource, c: ZIma
     const zeros = (count: string, width: number) => repeatRow(b.constF(new Array<number>(width).fill(0), [1, width]), count, width);
     const capPadIds = b.op('Concat', [b.op('Unsqueeze', [counting, b.constI64([1])]), zeros(textPad, 2)], { axis: 1 });
     const ids = b.op('Concat', [txtIds, capPadIds, imgIds, zeros(imagePad, 3)], { axis: 0 }, { name: 'ids' });
-    return ropeCosSin(b, ids, omega, mscale, c.axesDim);
+    return dit.rope(ids, c.axesDim, omega, mscale);
   });
   const rows = b.op('Concat', [textTotal, imageTotal], { axis: 0 }, { name: 'sequence_rows' });
   const [capCos, imgCos] = b.opN('Split', [cos, rows], 2, { axis: 0 }, { name: 'cos' });
@@ -242,9 +243,9 @@ export function buildZImageTransformer(b: GraphBuilder, w: WeightSource, c: ZIma
       const k = blockKeys(group, i);
       const attention = (h: string) =>
         b.scope('attention', () => {
-          const [q, key, v] = b.opN('Split', [lin(h, k.qkv, false)], 3, { axis: -1 }, { name: 'qkv' });
-          const roped = (x: string, normKey: string) => applyRope(b, headRmsNorm(b, w, x, normKey, H, c.headDim, NORM_EPS), rope[0], rope[1], H, c.headDim);
-          return lin(fusedAttention(b, roped(q, k.qNorm), roped(key, k.kNorm), v, H, D), k.out, false);
+          const [q, key, v] = dit.chunk(lin(h, k.qkv, false), 3, -1);
+          const roped = (x: string, normKey: string) => dit.applyRope(dit.headNorm(x, w.value(normKey), NORM_EPS), rope[0], rope[1]);
+          return lin(dit.attention(roped(q, k.qNorm), roped(key, k.kNorm), v), k.out, false);
         });
       const feedForward = (h: string) =>
         b.scope('feed_forward', () => lin(b.op('Mul', [silu(b, lin(h, k.w1, false)), lin(h, k.w3, false)], {}, { name: 'swiglu' }), k.w2, false));
@@ -253,7 +254,7 @@ export function buildZImageTransformer(b: GraphBuilder, w: WeightSource, c: ZIma
         const y = residual(x, norm(attention(norm(x, k.attentionNorm1)), k.attentionNorm2));
         return residual(y, norm(feedForward(norm(y, k.ffnNorm1)), k.ffnNorm2));
       }
-      const [scaleMsa, gateMsa, scaleMlp, gateMlp] = b.opN('Split', [lin(adaln, k.modulation)], 4, { axis: 1 }, { name: 'modulation' });
+      const [scaleMsa, gateMsa, scaleMlp, gateMlp] = dit.chunk(lin(adaln, k.modulation), 4, 1);
       const y = residual(x, norm(attention(b.op('Mul', [norm(x, k.attentionNorm1), plusOne(scaleMsa)])), k.attentionNorm2), gateMsa);
       return residual(y, norm(feedForward(b.op('Mul', [norm(y, k.ffnNorm1), plusOne(scaleMlp)])), k.ffnNorm2), gateMlp);
     });
@@ -267,8 +268,7 @@ export function buildZImageTransformer(b: GraphBuilder, w: WeightSource, c: ZIma
   b.scope('final_layer', () => {
     const image = b.op('Slice', [x, textTotal, b.op('Add', [textTotal, imageLen]), b.constI64([0])], {}, { name: 'image_tokens' });
     const scale = plusOne(lin(silu(b, adaln), 'final_layer.adaLN_modulation.1'));
-    const normed = b.op('LayerNormalization', [image, b.constF(new Array<number>(D).fill(1))], { axis: -1, epsilon: { f: 1e-6 } }, { name: 'norm_final' });
-    const out = lin(b.op('Mul', [normed, scale]), 'final_layer.linear');
+    const out = lin(b.op('Mul', [dit.layerNorm(image), scale]), 'final_layer.linear');
     // back to FLUX's (channel, row, column) patch features, negated: the velocity of the flow.
     const perToken = b.op('Reshape', [out, b.constI64([-1, PATCH_AREA, c.outChannels / PATCH_AREA])]);
     const packed = b.op('Reshape', [b.op('Transpose', [perToken], { perm: [0, 2, 1] }), b.constI64([1, -1, c.outChannels])]);
