@@ -9,11 +9,11 @@
  * sequence is padded to a multiple of 32 with a learned pad token, and the pad rows take part in
  * attention (nothing masks them), so the graph adds them exactly as the model does.
  *
- * Feeds follow FLUX.1's contract, so the shared sampler drives it unchanged:
- * - timestep is σ; the model's t = 1 − σ (×1000 inside) is taken here;
+ * Feeds and output as the shared sampler uses them:
+ * - timestep is the model's own t = 1 − σ (the family's timestep convention), ×1000 inside;
  * - hidden_states and the output are packed as FLUX packs latents (channel, patch row, patch column);
  *   Z-Image's patches are (patch row, patch column, channel), reordered here;
- * - the output is the velocity of the Euler step, the negated model output (ComfyUI returns −x too).
+ * - the output is the velocity dx/dσ of the Euler step, the negated model output (ComfyUI returns −x too).
  */
 import type { GraphBuilder } from '../onnx/builder.ts';
 import { rmsNormalize, silu } from '../onnx/ops.ts';
@@ -171,7 +171,7 @@ export function zimageIds(textTokens: number, rows: number, cols: number): { txt
 
 /**
  * The DyPE-ready Z-Image transformer graph over `w`'s weights. Inputs: hidden_states [1, N, in]
- * (FLUX-packed), encoder_hidden_states [1, L, cap] (the caption's unpadded rows), timestep [1] (σ),
+ * (FLUX-packed), encoder_hidden_states [1, L, cap] (the caption's unpadded rows), timestep [1] (1 − σ),
  * img_ids [N, 3] and txt_ids [L, 3] (zimageIds), rope_omega and rope_mscale [64] (every axis, the
  * caption axis included). Output: out_hidden_states [1, N, out], the FLUX-packed velocity.
  */
@@ -206,11 +206,8 @@ export function buildZImageTransformer(b: GraphBuilder, w: WeightSource, c: ZIma
   /** `count` copies of a [1, width] row. */
   const repeatRow = (row: string, count: string, width: number) => b.op('Expand', [row, b.op('Concat', [count, b.constI64([width])], { axis: 0 })], {}, { name: 'pad' });
 
-  // ---- adaln [1, A]: the timestep embedding of t = 1 − σ (×1000 inside the sinusoid).
-  const adaln = b.scope('t_embedder', () => {
-    const t = b.op('Sub', [b.constF(1), timestep], {}, { name: 't' });
-    return lin(silu(b, lin(dit.sinusoid(t, c.timeDim), 't_embedder.mlp.0')), 't_embedder.mlp.2');
-  });
+  // ---- adaln [1, A]: the timestep embedding of t (×1000 inside the sinusoid).
+  const adaln = b.scope('t_embedder', () => lin(silu(b, lin(dit.sinusoid(timestep, c.timeDim), 't_embedder.mlp.0')), 't_embedder.mlp.2'));
 
   // ---- Image rows [N + pad, D]: FLUX's (channel, row, column) patch features → Z-Image's (row, column, channel).
   let img = b.scope('x_embedder', () => {

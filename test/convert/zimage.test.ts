@@ -82,7 +82,7 @@ describe('Z-Image transformer conversion', () => {
     expect(maxAbsDiff(out, negated(REF.outputs.aligned))).toBeLessThan(TOLERANCE);
   });
 
-  it('one Euler step of the pipeline (σ fed as the timestep, its schedule and step) equals the reference sampler', async () => {
+  it('one Euler step of the pipeline (t = 1 − σ fed, its schedule and step on the velocity) equals the reference sampler', async () => {
     const { path, config } = await converted;
     const c = REF.cases.padded;
     // Turbo: 8 steps, static shift 3 (Tongyi's scheduler with sigma_min 0; the pipeline's flowMatchSigmas).

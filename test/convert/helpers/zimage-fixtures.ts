@@ -1,7 +1,7 @@
 /**
  * The tiny Z-Image checkpoint and torch reference written by test/convert/reference-zimage/make_fixtures.py,
- * and a way to run a converted Z-Image transformer as the pipeline feeds it (FLUX-packed latents, σ as
- * the timestep, zimageIds, ω/mscale from runtime/dype).
+ * and a way to run a converted Z-Image transformer as the pipeline feeds it (FLUX-packed latents,
+ * t = 1 − σ as the timestep, zimageIds, ω/mscale from runtime/dype).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,7 +52,10 @@ export function latentShape(grid: TokenGrid, channels = 16) {
   return { channels, height: 2 * grid.height, width: 2 * grid.width };
 }
 
-/** Runs the converted transformer on one reference case at timestep σ; returns the velocity unpacked to [C, H, W]. */
+/**
+ * Runs the converted transformer on one reference case at flow-matching σ, fed t = 1 − σ as Z-Image
+ * takes it; returns the velocity unpacked to [C, H, W].
+ */
 export async function runZImage(path: string, config: ZImageConfig, c: ZImageCase, sigma: number, rope: RopeFeed): Promise<Float32Array> {
   const { grid } = c;
   const tokens = grid.height * grid.width;
@@ -62,7 +65,7 @@ export async function runZImage(path: string, config: ZImageConfig, c: ZImageCas
   const feeds: Record<string, TensorData> = {
     hidden_states: f32(packLatents(Float32Array.from(c.latents), shape), [1, tokens, config.inChannels]),
     encoder_hidden_states: f32(c.caption, [1, grid.textTokens, config.capDim]),
-    timestep: f32([sigma], [1]),
+    timestep: f32([1 - sigma], [1]),
     img_ids: f32(imgIds, [tokens, 3]),
     txt_ids: f32(txtIds, [grid.textTokens, 3]),
     rope_omega: f32(rope.omega, [config.headDim / 2]),
