@@ -1,5 +1,5 @@
 /**
- * Writes the DyPE ω/mscale the Z-Image reference is checked at (run by make_fixtures.py): runtime/dype's
+ * Writes the DyPE ω/mscale the Z-Image reference is checked at (run by make_fixtures.py, which takes the grid's height and width): runtime/dype's
  * dynamic YaRN over Z-Image's axes (32, 48, 48) and θ 256 for a 3×5 token grid whose native size is 2
  * tokens per side, at σ = 0.7, so both image axes are extrapolated and the caption axis stays native.
  */

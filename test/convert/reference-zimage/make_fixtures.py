@@ -16,13 +16,20 @@ FinalLayer, RopeEmbedder) and `src/config/model.py` (SEQ_MULTI_OF 32, RoPE θ 25
 (FlowMatchEulerDiscreteScheduler with a static shift, sigma_min 0) and `src/zimage/pipeline.py`
 (the model gets t = (1000 − timestep)/1000 = 1 − σ, and the Euler step uses −output).
 
+The caption comes from the text path of `src/zimage/pipeline.py`: the prompt in Qwen3's chat
+template with enable_thinking=True (which renders no think block), tokenized, right-padded to 512
+under an attention mask, `hidden_states[-2]` of the Qwen3 encoder, and only the rows the mask keeps.
+The encoder and tokenizer are FLUX.2 [klein]'s tiny stand-ins (test/convert/reference-flux2: the same
+qwen_3_4b.safetensors file serves both families), run by that script's Qwen3 reference.
+
 Sizes: the real head dim (128 = 32 + 48 + 48) with two heads; one block of each kind (noise
 refiner, context refiner, main layer) keeps the bf16 file under 2 MB. The real model has 2, 2 and
-30: z-image-turbo-shapes.json holds its key → shape table for the full-size graph test.
+30: z-image-turbo-shapes.json holds its key → shape table for the full-size graph test. The caption
+width is the tiny Qwen3's 16 (Qwen3-4B's is 2560).
 
 Writes test/convert/reference-zimage/fixtures/:
 - z_image_turbo_bf16.safetensors  ComfyUI keys, bf16 (the form of Comfy-Org's split file);
-- reference.json  inputs and outputs. The outputs are the model's own (Tongyi's convention: not
+- reference.json  the prompt's ids and caption features; inputs and outputs. The outputs are the model's own (Tongyi's convention: not
   negated, latents [C, H, W]) for native RoPE (Tongyi's precomputed tables), DyPE ω/mscale from
   runtime/dype (dype-rope.ts) and distinct per-axis ω/mscale; one case whose sequences need no pad
   rows; and one Euler step of the 8-step, shift-3 schedule;
@@ -48,9 +55,16 @@ FREQ_DIM, MAX_PERIOD, T_SCALE = 256, 10000, 1000.0
 NORM_EPS = 1e-5
 HEAD_DIM, HEADS = 128, 2
 DIM = HEAD_DIM * HEADS
-FFN, CAP_DIM, T_HIDDEN, ADALN = 32, 32, 32, 32
+FFN, CAP_DIM, T_HIDDEN, ADALN = 32, 16, 32, 32
 IN_CH, PATCH = 16, 2
 COUNTS = {'noise_refiner': 1, 'context_refiner': 1, 'layers': 1}
+
+
+# Qwen3's chat template for one user message, add_generation_prompt=True, enable_thinking=True.
+TEMPLATE = '<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n'
+PROMPT = 'a cat on a mat'
+MAX_SEQUENCE_LENGTH = 512
+KLEIN = os.path.join(ROOT, 'test', 'convert', 'reference-flux2')
 
 
 def load_module(name, path):
@@ -219,6 +233,40 @@ def forward(w, image, t, cap_feats, rope=None):
     return out
 
 
+# ---------------------------------------------------------------- the caption (Tongyi's pipeline.py text path)
+def read_safetensors(path):
+    with open(path, 'rb') as f:
+        size = int.from_bytes(f.read(8), 'little')
+        header = json.loads(f.read(size))
+        data = f.read()
+    out = {}
+    for key, t in header.items():
+        if key == '__metadata__':
+            continue
+        start, end = t['data_offsets']
+        assert t['dtype'] == 'BF16', (key, t['dtype'])
+        raw = np.frombuffer(data[start:end], dtype='<i2').copy()
+        out[key] = torch.from_numpy(raw).view(torch.bfloat16).float().reshape(t['shape'])
+    return out
+
+
+def encode_prompt(klein, prompt):
+    """(ids of the real tokens, caption features [L, width]) as the Z-Image pipeline computes them."""
+    with open(os.path.join(KLEIN, 'fixtures', 'tokenizer', 'tokenizer.json')) as f:
+        tok = json.load(f)
+    added = {t['content']: t['id'] for t in tok['added_tokens']}
+    ids = klein.tokenize(TEMPLATE.format(prompt=prompt), tok['model']['vocab'], added)[:MAX_SEQUENCE_LENGTH]
+    real = len(ids)
+    padded = ids + [added['<|endoftext|>']] * (MAX_SEQUENCE_LENGTH - real)
+    mask = [1] * real + [0] * (MAX_SEQUENCE_LENGTH - real)
+    weights = read_safetensors(os.path.join(KLEIN, 'fixtures', 'qwen_3_4b.safetensors'))
+    model = klein.Qwen3(klein.QWEN, weights['model.embed_tokens.weight'].shape[0])
+    model.load_state_dict(weights)
+    with torch.no_grad():
+        states = model.hidden_states(padded, mask)
+    return ids, states[-2][torch.tensor(mask, dtype=torch.bool)]
+
+
 # ---------------------------------------------------------------- the sampler (Tongyi's scheduler.py + pipeline.py)
 def turbo_sigmas(steps=8, shift=3.0):
     """set_timesteps with sigma_max 1, sigma_min 0 (the pipeline sets it), a static shift, then the final 0."""
@@ -242,6 +290,9 @@ def floats(t):
 
 def main():
     enc = load_module('reference_encoders', os.path.join(ROOT, 'test', 'convert', 'reference-encoders', 'reference.py'))
+    klein = load_module('reference_flux2', os.path.join(KLEIN, 'make_fixtures.py'))
+    prompt_ids, caption = encode_prompt(klein, PROMPT)
+    assert caption.shape[1] == CAP_DIM, caption.shape
     os.makedirs(OUT, exist_ok=True)
     rope_json = subprocess.run(['npx', 'tsx', os.path.join(HERE, 'dype-rope.ts')], cwd=ROOT, check=True, capture_output=True).stdout
     dype = json.loads(rope_json)
@@ -252,8 +303,8 @@ def main():
     w = {k: v.float() for k, v in weights.items()}  # what the converted graph computes with
 
     g = torch.Generator().manual_seed(23)
-    padded = {'grid': dype['grid'], 'latents': torch.randn(IN_CH, 2 * dype['grid']['height'], 2 * dype['grid']['width'], generator=g),
-              'caption': torch.randn(dype['grid']['textTokens'], CAP_DIM, generator=g)}
+    grid = {'height': dype['grid']['height'], 'width': dype['grid']['width'], 'textTokens': caption.shape[0]}
+    padded = {'grid': grid, 'latents': torch.randn(IN_CH, 2 * grid['height'], 2 * grid['width'], generator=g), 'caption': caption}
     aligned = {'grid': {'height': 4, 'width': 8, 'textTokens': 32}, 'latents': torch.randn(IN_CH, 8, 16, generator=g),
                'caption': torch.randn(32, CAP_DIM, generator=g)}
     for case in (padded, aligned):  # the stored inputs, exactly as the test reads them
@@ -286,6 +337,7 @@ def main():
                    'timeHidden': T_HIDDEN, 'inChannels': PATCH * PATCH * IN_CH, 'axesDim': AXES, 'theta': THETA,
                    'noiseRefiners': COUNTS['noise_refiner'], 'contextRefiners': COUNTS['context_refiner'], 'depth': COUNTS['layers']},
         'sigma': sigma,
+        'text': {'prompt': PROMPT, 'template': TEMPLATE, 'inputIds': prompt_ids, 'hiddenState': -2, 'caption': floats(caption)},
         'cases': {name: {'grid': case['grid'], 'latents': floats(case['latents']), 'caption': floats(case['caption'])}
                   for name, case in (('padded', padded), ('aligned', aligned))},
         'rope': {'dype': dype['dype'], 'axes': axes_rope, 'dypeOptions': dype['options']},
