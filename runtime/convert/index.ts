@@ -14,16 +14,16 @@
  */
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { link, mkdir } from 'node:fs/promises';
-import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { replaceFolder } from '../files/folder.ts';
-import { buildBundleConfig, detectVariant, type FluxVariant } from '../import/config.ts';
-import type { TokenizerCheck } from '../import/tokenizers.ts';
+import { buildBundleConfig, detectVariant, FLUX1_CONTRACT, FLUX_SCHEDULERS, type FluxVariant } from '../bundle/flux1.ts';
+import type { TokenizerCheck } from '../bundle/tokenizers.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
-import type { BundleConfig } from '../pipeline/bundle-config.ts';
-import { BUNDLE_FILES, checkBundleTarget, readBundle } from '../pipeline/bundle.ts';
-import { CHECKPOINTS_FILE, fingerprint, headerLengthPrefix, headerSha256, type CheckpointRecord } from '../pipeline/checkpoints.ts';
-import { FLUX_SCHEDULERS } from '../pipeline/scheduler-config.ts';
+import type { BundleConfig, FamilyId } from '../bundle/config.ts';
+import { checkBundleTarget, VAE_ENCODER_FILE } from '../bundle/read.ts';
+import { fingerprint, headerLengthPrefix, headerSha256, type CheckpointRecord } from '../bundle/checkpoints.ts';
+import { finishBundle } from '../bundle/write.ts';
 import { ARCHITECTURES, COMPONENT_LABELS, type Architecture, type ComponentKind } from './architectures.ts';
 import { buildClipTextEncoder, deriveClipConfig, type ClipConfig } from './clip.ts';
 import { buildFluxTransformer, deriveFluxConfig, type FluxConfig } from './flux.ts';
@@ -100,11 +100,36 @@ export interface ConvertReport {
   ignored: string[];
 }
 
-/** The components a FLUX.1 bundle needs, in the order they are reported. */
-const COMPONENTS: readonly ComponentKind[] = ['transformer', 'clip', 't5', 'vae'];
+/** One graph of a bundle: which component it is built from, its bundle folder, and its builder. */
+interface GraphRecipe {
+  kind: ComponentKind;
+  folder: string;
+  build: (b: GraphBuilder, w: SafetensorsWeightSource) => void;
+}
+
+/** How a family's checkpoints become its bundle's graphs; a family is convertible once it has one. */
+interface ConvertRecipe {
+  family: FamilyId;
+  /** The components its bundle needs, in the order they are reported. */
+  components: readonly ComponentKind[];
+  /** The graphs, each from one component, in the order they are written. */
+  graphs(derived: Derived): GraphRecipe[];
+}
+
+const FLUX1_RECIPE: ConvertRecipe = {
+  family: 'flux1',
+  components: ['transformer', 'clip', 't5', 'vae'],
+  graphs: (d) => [
+    { kind: 'transformer', folder: 'transformer', build: (b, w) => buildFluxTransformer(b, w, d.transformer) },
+    { kind: 'clip', folder: FLUX1_CONTRACT.textEncoders.clip.folder, build: (b, w) => buildClipTextEncoder(b, w, d.clip) },
+    { kind: 't5', folder: FLUX1_CONTRACT.textEncoders.t5.folder, build: (b, w) => buildT5Encoder(b, w, d.t5) },
+    { kind: 'vae', folder: 'vae_decoder', build: (b, w) => buildVaeDecoder(b, w, d.vae) },
+    ...(d.vae.encoder ? [{ kind: 'vae' as const, folder: dirname(VAE_ENCODER_FILE), build: (b: GraphBuilder, w: SafetensorsWeightSource) => buildVaeEncoder(b, w, d.vae) }] : []),
+  ],
+};
 
 /** Which component goes where, refusing what cannot make a bundle. */
-function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<string>): { found: Record<ComponentKind, Found>; ignored: string[] } {
+function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<string>, recipe: ConvertRecipe): { found: Record<ComponentKind, Found>; ignored: string[] } {
   const byKind = new Map<ComponentKind, Found[]>();
   const ignored: string[] = [];
   for (const checkpoint of checkpoints) {
@@ -127,7 +152,7 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
   }
   const found = {} as Record<ComponentKind, Found>;
   const missing: ComponentKind[] = [];
-  for (const kind of COMPONENTS) {
+  for (const kind of recipe.components) {
     const list = byKind.get(kind) ?? [];
     if (list.length > 1) {
       throw new ConvertError(`more than one ${COMPONENT_LABELS[kind]} given: ${list.map((f) => f.checkpoint.path + (f.prefix ? ` (${f.prefix}*)` : '')).join(', ')}; pass only the one to use`);
@@ -184,7 +209,7 @@ export async function convertCheckpoints(inputs: readonly string[], options: Con
     const rel = relative(target, c.path);
     if (!rel.startsWith('..') && !isAbsolute(rel)) throw new ConvertError(`the checkpoint ${c.path} lies inside the bundle folder ${target}`);
   }
-  const { found, ignored } = selectComponents(checkpoints, explicit);
+  const { found, ignored } = selectComponents(checkpoints, explicit, FLUX1_RECIPE);
   for (const kind of Object.keys(found) as ComponentKind[]) log(`${COMPONENT_LABELS[kind]}: ${found[kind].checkpoint.path}${found[kind].prefix ? ` (keys under ${found[kind].prefix})` : ''}`);
   const derived = derive(found, options);
   const t = derived.transformer;
@@ -274,23 +299,12 @@ async function assemble(
     addCounts(report.dtypes, w.conversions); // the VAE's two graphs: decoder and encoder weights together
     log(`${folder}/model.onnx: ${(model.length / 1024).toFixed(0)} KiB graph`);
   };
-  await graph('transformer', 'transformer', (b, w) => buildFluxTransformer(b, w, t));
-  await graph('clip', 'text_encoder', (b, w) => buildClipTextEncoder(b, w, derived.clip));
-  await graph('t5', 'text_encoder_2', (b, w) => buildT5Encoder(b, w, derived.t5));
-  await graph('vae', 'vae_decoder', (b, w) => buildVaeDecoder(b, w, derived.vae));
-  if (derived.vae.encoder) await graph('vae', 'vae_encoder', (b, w) => buildVaeEncoder(b, w, derived.vae));
+  for (const { kind, folder, build } of FLUX1_RECIPE.graphs(derived)) await graph(kind, folder, build);
 
   // 5. Scheduler, dype.json, the checkpoint record; then read the bundle back.
   const flavour = variant === 'schnell' ? 'schnell' : 'dev';
-  await writeFileAtomic(join(staging, BUNDLE_FILES.scheduler), `${JSON.stringify(FLUX_SCHEDULERS[flavour], null, 2)}\n`);
-  await writeFileAtomic(join(staging, BUNDLE_FILES.config), `${JSON.stringify(built.config, null, 2)}\n`);
-  const records = placed.map(({ bytes: _bytes, ...record }) => record);
-  await writeFileAtomic(join(staging, CHECKPOINTS_FILE), `${JSON.stringify({ format: 'dype-checkpoints', version: 1, files: records }, null, 2)}\n`);
-  try {
-    readBundle(staging);
-  } catch (error) {
-    throw new ConvertError(`the assembled bundle does not read back: ${(error as Error).message}`, { cause: error });
-  }
+  const checkpoints = placed.map(({ bytes: _bytes, ...record }) => record);
+  await finishBundle(staging, { config: built.config, scheduler: FLUX_SCHEDULERS[flavour], checkpoints }, (message, cause) => new ConvertError(message, { cause }));
   const linkedPaths = new Set(placed.map((p) => join(staging, p.path)));
   const extraBytes = folderBytes(staging, linkedPaths) + placed.reduce((n, p) => n + p.bytes, 0);
   return { variant, transformer: t, components, placed, extraBytes, tokenizers, config: built.config, defaultsUsed: built.defaultsUsed };
