@@ -85,15 +85,16 @@ export class TokenizerNotFoundError extends Error {
 }
 
 /**
- * Finds both tokenizers and writes them into the bundle as tokenizer/ and tokenizer_2/ (only the
- * tokenizer files are taken, never a model folder's weights), checked as the pipeline will load them.
+ * Finds every tokenizer `maxLength` names and writes each into its bundle folder (only the tokenizer
+ * files are taken, never a model folder's weights), checked as the pipeline will load them.
  */
-export async function writeTokenizers(bundle: string, search: TokenizerSearch, maxLength: { clip: number; t5: number }): Promise<(TokenizerCheck & { from: string })[]> {
-  const found = { clip: findTokenizer('clip', search), t5: findTokenizer('t5', search) };
-  const missing = (['clip', 't5'] as const).filter((k) => !found[k]);
-  if (missing.length) throw new TokenizerNotFoundError([...missing], missing.flatMap((k) => tokenizerCandidates(k, search)));
+export async function writeTokenizers(bundle: string, search: TokenizerSearch, maxLength: Partial<Record<TokenizerKind, number>>): Promise<(TokenizerCheck & { from: string })[]> {
+  const kinds = Object.keys(maxLength) as TokenizerKind[];
+  const found = Object.fromEntries(kinds.map((kind) => [kind, findTokenizer(kind, search)]));
+  const missing = kinds.filter((k) => !found[k]);
+  if (missing.length) throw new TokenizerNotFoundError(missing, missing.flatMap((k) => tokenizerCandidates(k, search)));
   const results: (TokenizerCheck & { from: string })[] = [];
-  for (const kind of ['clip', 't5'] as const) {
+  for (const kind of kinds) {
     const from = found[kind]!;
     const picked = join(bundle, `.tokenizer-source-${kind}`);
     await mkdir(picked, { recursive: true });
@@ -101,7 +102,7 @@ export async function writeTokenizers(bundle: string, search: TokenizerSearch, m
     const folder = join(bundle, TOKENIZER_SOURCES[kind].folder);
     const imported = await importTokenizer(picked, folder, kind, newTransferStats());
     await rm(picked, { recursive: true, force: true });
-    results.push({ ...checkTokenizer(folder, imported, maxLength[kind]), from });
+    results.push({ ...checkTokenizer(folder, imported, maxLength[kind]!), from });
   }
   return results;
 }

@@ -3,7 +3,7 @@
  * ids (0, row, col) over 3 RoPE axes with only row and col scaled; the timestep is σ (the graph
  * multiplies by 1000); 16 latent channels under a scale and shift.
  */
-import { FLUX1_CONTRACT, FLUX_DEFAULTS, FLUX_SCHEDULERS } from '../bundle/flux1.ts';
+import { FLUX1_CONTRACT } from '../bundle/flux1.ts';
 import { outputOf } from '../bundle/contract.ts';
 import { imageIds, textIds } from '../pipeline/latents.ts';
 import type { Session, TensorData } from '../pipeline/ort.ts';
@@ -49,5 +49,4 @@ export const FLUX1: ModelFamily = Object.freeze({
   axisRoles: (config) => config.rope.axesDim.map((_, a) => (a === 1 ? 'rows' : a === 2 ? 'cols' : 'native')),
   toVaeLatents,
   fromVaeLatents,
-  published: { nativeResolution: FLUX_DEFAULTS.nativeResolution, schedulers: FLUX_SCHEDULERS },
 } satisfies ModelFamily);

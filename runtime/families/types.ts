@@ -66,11 +66,7 @@ export interface ModelFamily {
   /** The VAE encoder's packed latent mean → model space, in place (inverse of toVaeLatents). */
   fromVaeLatents(packed: Float32Array, config: BundleConfig): void;
 
-  // Scheduler and defaults, as the family's publisher ships them (written into new bundles).
-  published: {
-    /** Native side in pixels. */
-    nativeResolution: number;
-    /** diffusers FlowMatchEulerDiscreteScheduler configs by variant; the shift rule (dynamic or static) is in them. */
-    schedulers: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
-  };
+  // The scheduler and the defaults (steps, guidance, native resolution, shift rule) are data, not
+  // code: the family's published values (runtime/bundle/<family>.ts) are written into each bundle's
+  // dype.json and scheduler/scheduler_config.json, and the pipeline reads them from there.
 }

@@ -22,7 +22,7 @@ import { createSession, type Session, type TensorData } from './ort.ts';
 import { previewPng, projectLatent } from './preview.ts';
 import { PromptTokenizer } from './text.ts';
 import { z } from 'zod';
-import { DEFAULT_STRENGTH, fields, intIn } from '../contract/rules.ts';
+import { fields, GENERATION_DEFAULTS, intIn } from '../contract/rules.ts';
 import { GENERATION_METHODS, MIN_SIDE, resolveDypeExponent, type Device, type Engine, type EngineInfo, type GenerateOptions, type GenerateRequest, type GenerateResult, type GenerationMethod } from './types.ts';
 
 export const METHOD_ROPE: Readonly<Record<GenerationMethod, { method: RopeMethod; dynamic: boolean }>> = Object.freeze({
@@ -198,17 +198,17 @@ export class Pipeline implements Engine {
       width,
       height,
       init: req.init,
-      strength: req.init ? checkField(fields.strength, req.strength ?? DEFAULT_STRENGTH, 'strength') : 1,
+      strength: req.init ? checkField(fields.strength, req.strength ?? GENERATION_DEFAULTS.strength, 'strength') : 1,
       keep,
       seed: checkField(fields.seed, req.seed, 'seed'),
       steps: checkField(fields.steps, req.steps ?? c.defaults.steps, 'steps'),
       guidance: checkField(fields.guidance, req.guidance ?? c.defaults.guidance ?? 0, 'guidance'),
-      method: checkField(fields.method, req.method ?? 'dy-yarn', 'method'),
-      format: checkField(fields.format, req.format ?? 'png', 'format'),
+      method: checkField(fields.method, req.method ?? GENERATION_DEFAULTS.method, 'method'),
+      format: checkField(fields.format, req.format ?? GENERATION_DEFAULTS.format, 'format'),
       dypeScale: checkField(fields.dypeScale, req.dypeScale ?? c.defaults.dypeScale, 'dypeScale'),
       dypeExponent: resolveDypeExponent(exponent, width, height, c.nativeResolution),
       dypeExponentAuto: exponent === 'auto',
-      yarnScaling: checkField(fields.yarnScaling, req.yarnScaling ?? 'anisotropic', 'yarnScaling'),
+      yarnScaling: checkField(fields.yarnScaling, req.yarnScaling ?? GENERATION_DEFAULTS.yarnScaling, 'yarnScaling'),
     };
   }
 
