@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recognise } from '../../runtime/convert/architectures.ts';
-import { buildFlux2Transformer, deriveFlux2Config, type Flux2Config } from '../../runtime/convert/flux2.ts';
+import { buildFlux2Transformer, deriveFlux2Config, flux2Variant, type Flux2Config } from '../../runtime/convert/flux2.ts';
 import { readSafetensorsHeader } from '../../runtime/convert/safetensors.ts';
 import { SafetensorsWeightSource } from '../../runtime/convert/source.ts';
 import { GraphBuilder } from '../../runtime/onnx/builder.ts';
@@ -16,6 +16,7 @@ import { imageIds, textSequenceIds } from '../../runtime/pipeline/latents.ts';
 import { maxAbsDiff } from '../helpers/compare.ts';
 import { convertedSession } from './helpers/converted.ts';
 import { KLEIN_FIXTURES, KLEIN_REFERENCE } from './helpers/klein-fixtures.ts';
+import { ShapeOnlySource } from './helpers/shape-source.ts';
 
 const TOLERANCE = 1e-4;
 let root: string;
@@ -81,5 +82,17 @@ describe('FLUX.2 [klein] transformer conversion', () => {
     const entry = reshaped.get('double_stream_modulation_txt.lin.weight')!;
     reshaped.set('double_stream_modulation_txt.lin.weight', { ...entry, shape: [entry.shape[0] / 2, entry.shape[1]] });
     expect(() => derive(reshaped)).toThrow(/double_stream_modulation_txt\.lin\.weight has shape \[96, 32\], expected \[192, 32\]/);
+  });
+});
+
+describe('FLUX.2 variants', () => {
+  it('names klein 4B (Apache-2.0) and klein 9B with its non-commercial licence, from the sizes of the full-size files', async () => {
+    const shapes = JSON.parse((await import('node:fs')).readFileSync(join(KLEIN_FIXTURES, 'full-size-shapes.json'), 'utf8')) as { transformer: Record<string, number[]> };
+    const source = new ShapeOnlySource('flux-2-klein-4b.safetensors', shapes.transformer, new GraphBuilder('shapes'));
+    const klein4b = deriveFlux2Config(source);
+    expect(klein4b).toMatchObject({ hidden: 3072, heads: 24, headDim: 128, mlpHidden: 9216, inChannels: 128, contextDim: 7680, depth: 5, depthSingle: 20, axesDim: [32, 32, 32, 32], theta: 2000 });
+    expect(flux2Variant(klein4b)).toEqual({ name: 'FLUX.2 [klein] 4B', licence: 'Apache-2.0', commercial: true });
+    expect(flux2Variant({ ...klein4b, hidden: 4096, contextDim: 12288, depth: 8, depthSingle: 24 })).toMatchObject({ name: 'FLUX.2 [klein] 9B', licence: 'FLUX Non-Commercial License', commercial: false });
+    expect(flux2Variant({ hidden: 32, contextDim: 48, depth: 2, depthSingle: 2 })).toMatchObject({ licence: expect.stringMatching(/unknown/) });
   });
 });
