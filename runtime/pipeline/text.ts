@@ -80,7 +80,7 @@ export class PromptTokenizer {
    * the pad token, masked out where padded (FLUX.2's Qwen3 text, 512).
    */
   encodeMasked(text: string, maxLength: number): MaskedIds {
-    const ids = this.tokenizer.encode(text).ids.slice(0, maxLength);
+    const ids: number[] = this.tokenizer.encode(text).ids.slice(0, maxLength);
     const out = new BigInt64Array(maxLength).fill(BigInt(this.padId));
     const mask = new BigInt64Array(maxLength);
     ids.forEach((id, i) => {

@@ -497,7 +497,7 @@ def vae_fixture():
 
 
 def full_size_shapes():
-    """Key → shape of full-size klein files (4B transformer, Qwen3-4B, FLUX.2 VAE), for bench and size tests."""
+    """Key → shape of the full-size klein files (4B transformer, Qwen3-4B, FLUX.2 VAE), for the bench and the full-size tests."""
     c = dict(KLEIN, hidden=3072, heads=24, in_channels=128, context=7680, depth=5, depth_single=20, axes=[32, 32, 32, 32])
     transformer = {k: list(v) for k, v in klein_tensors(c).items()}
     q = dict(hidden=2560, heads=32, kv_heads=8, head_dim=128, intermediate=9728, layers=36)
@@ -517,7 +517,8 @@ def full_size_shapes():
             p + "input_layernorm.weight": [2560],
             p + "post_attention_layernorm.weight": [2560],
         }
-    return {"transformer": transformer, "qwen3": qwen}
+    vae = Flux2AutoEncoder(dict(VAE, ch=128, ch_mult=(1, 2, 4, 4), num_res_blocks=2, z_channels=32))
+    return {"transformer": transformer, "qwen3": qwen, "vae": {k: list(v.shape) for k, v in vae.state_dict().items()}}
 
 
 if __name__ == "__main__":
