@@ -26,7 +26,7 @@ beforeAll(async () => {
 afterAll(() => rm(root, { recursive: true, force: true }));
 
 const reference = KLEIN_REFERENCE.transformer;
-const checkpoint = join(KLEIN_FIXTURES, reference.checkpoint);
+const checkpoint = join(KLEIN_FIXTURES, 'flux-2-klein-4b.safetensors');
 const f32 = (data: ArrayLike<number>, dims: number[]) => new ort.Tensor('float32', Float32Array.from(data), dims);
 
 async function run(session: ort.InferenceSession, c: Flux2Config, rope: 'native' | 'dype'): Promise<Float32Array> {
@@ -45,23 +45,28 @@ async function run(session: ort.InferenceSession, c: Flux2Config, rope: 'native'
 }
 
 describe('FLUX.2 [klein] transformer conversion', () => {
-  it('equals the torch reference at native RoPE and at DyPE ω/mscale (bf16 BFL keys)', async () => {
+  it.each([
+    ['flux-2-klein-4b.safetensors', 'bf16'],
+    ['flux-2-klein-4b-fp8mixed.safetensors', 'ComfyUI fp8mixed: e4m3fn block weights with weight_scale'],
+  ])('%s (%s) equals the torch reference at native RoPE and at DyPE ω/mscale', async (file) => {
     let config: Flux2Config | undefined;
-    const { session, conversions } = await convertedSession(root, checkpoint, (g, w) => {
+    const { session, conversions } = await convertedSession(root, join(KLEIN_FIXTURES, file), (g, w) => {
       config = deriveFlux2Config(w);
       buildFlux2Transformer(g, w, config);
     });
     const c = config!;
     expect(c).toMatchObject({ hidden: 32, heads: 2, headDim: 16, mlpHidden: 96, inChannels: 16, contextDim: 48, depth: 2, depthSingle: 2, guidance: false, axesDim: reference.config.axes, theta: reference.config.theta });
     expect(conversions.BF16?.cast).toBeGreaterThan(0);
+    // Every block Linear of the fp8mixed file is e4m3fn and scaled: 2 × 2 × 4 double + 2 × 2 single.
+    if (file.includes('fp8')) expect(conversions.F8_E4M3).toMatchObject({ tensors: 20, cast: 20, scaled: 20 });
     expect(session.inputNames).not.toContain('guidance');
     expect(session.inputNames).not.toContain('pooled_projections');
     // The encoder's output width is the transformer's text width.
     expect(c.contextDim).toBe(KLEIN_REFERENCE.qwen3.klein.shape[1]);
     const native = await run(session, c, 'native');
     const dype = await run(session, c, 'dype');
-    expect(maxAbsDiff(native, reference.outputs.native)).toBeLessThan(TOLERANCE);
-    expect(maxAbsDiff(dype, reference.outputs.dype)).toBeLessThan(TOLERANCE);
+    expect(maxAbsDiff(native, reference.outputs[file].native)).toBeLessThan(TOLERANCE);
+    expect(maxAbsDiff(dype, reference.outputs[file].dype)).toBeLessThan(TOLERANCE);
     expect(maxAbsDiff(native, dype)).toBeGreaterThan(100 * TOLERANCE);
     await session.release();
   });

@@ -34,7 +34,8 @@ export interface KleinReference {
     grid: { height: number; width: number; textTokens: number };
     inputs: { hidden_states: number[]; timestep: number[] };
     rope: Record<'native' | 'dype', RopeFeed>;
-    outputs: Record<'native' | 'dype', number[]>;
+    /** Per checkpoint file: its weights as stored, widened to float32. */
+    outputs: Record<string, Record<'native' | 'dype', number[]>>;
   };
   vae: {
     checkpoint: string;

@@ -29,6 +29,7 @@ import json
 import math
 import os
 import re
+import struct
 import subprocess
 import sys
 import unicodedata
@@ -41,6 +42,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 OUT = os.path.join(HERE, "fixtures")
 sys.path.insert(0, os.path.join(HERE, "..", "reference-encoders"))
 import reference as encoders  # noqa: E402  (safetensors writer, random init, FLUX.1's VAE blocks)
+import importlib.util  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("flux1_fixtures", os.path.join(HERE, "..", "reference-transformer", "make_fixtures.py"))
+flux1 = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(flux1)  # fp8 e4m3fn rounding and the (dtype, shape, bytes) safetensors writer
 
 write_safetensors, floats, write_json, randomize = encoders.write_safetensors, encoders.floats, encoders.write_json, encoders.randomize
 
@@ -413,12 +419,39 @@ def text_ids(n):
     return torch.tensor([[0, 0, 0, l] for l in range(n)])
 
 
+def store_fp8mixed(path, weights):
+    """ComfyUI's "fp8mixed" layout: the blocks' Linear weights as e4m3fn with a float32 `weight_scale`
+    (plus `input_scale` and a `comfy_quant` JSON blob, which a reader of weights ignores); the rest bf16.
+    Returns the weights as a reader widens them."""
+    tensors, widened = {}, {}
+    for key, t in weights.items():
+        layer = key[: -len(".weight")]
+        if key.endswith(".weight") and t.dim() == 2 and "_blocks." in key:
+            scale = float(t.abs().max()) / 448 * 4
+            kind, data, value = flux1.stored(t / scale, "F8_E4M3")
+            tensors[key] = (kind, t.shape, data)
+            tensors[layer + ".weight_scale"] = ("F32", (), struct.pack("<f", scale))
+            tensors[layer + ".input_scale"] = ("F32", (), struct.pack("<f", 1.0))
+            quant = json.dumps({"format": "float8_e4m3fn"}).encode()
+            tensors[layer + ".comfy_quant"] = ("U8", (len(quant),), quant)
+            widened[key] = value * torch.tensor(scale, dtype=torch.float32)
+        else:
+            kind, data, value = flux1.stored(t, "BF16")
+            tensors[key] = (kind, t.shape, data)
+            widened[key] = value
+    flux1.write_safetensors(path, tensors)
+    return widened
+
+
 def transformer_fixture(context):
     c = KLEIN
-    w = klein_weights(c, 31)
-    w = {k: v.to(torch.bfloat16) for k, v in w.items()}  # ComfyUI's flux-2-klein-4b.safetensors is bf16
+    raw = klein_weights(c, 31)
+    w = {k: v.to(torch.bfloat16) for k, v in raw.items()}  # ComfyUI's flux-2-klein-4b.safetensors is bf16
     write_safetensors(os.path.join(OUT, "flux-2-klein-4b.safetensors"), w)
-    wf = {k: v.float() for k, v in w.items()}
+    checkpoints = {
+        "flux-2-klein-4b.safetensors": {k: v.float() for k, v in w.items()},
+        "flux-2-klein-4b-fp8mixed.safetensors": store_fp8mixed(os.path.join(OUT, "flux-2-klein-4b-fp8mixed.safetensors"), raw),
+    }
     grid = {"height": 2, "width": 3, "textTokens": context.shape[0]}
     rope = json.loads(subprocess.check_output(["npx", "tsx", os.path.join(HERE, "dype-rope.ts"), json.dumps(grid)], cwd=ROOT))
     g = torch.Generator().manual_seed(32)
@@ -427,9 +460,11 @@ def transformer_fixture(context):
     t = torch.tensor([0.7])
     outputs = {}
     with torch.no_grad():
-        for name in ("native", "dype"):
-            out = klein_forward(wf, c, hidden, context, t, image_ids(2, 3), text_ids(grid["textTokens"]), rope[name]["omega"], rope[name]["mscale"])
-            outputs[name] = floats(out)
+        for file, wf in checkpoints.items():
+            outputs[file] = {}
+            for name in ("native", "dype"):
+                out = klein_forward(wf, c, hidden, context, t, image_ids(2, 3), text_ids(grid["textTokens"]), rope[name]["omega"], rope[name]["mscale"])
+                outputs[file][name] = floats(out)
     return {
         "checkpoint": "flux-2-klein-4b.safetensors",
         "config": c,
