@@ -19,6 +19,8 @@ export interface KleinReference {
     max_length: number;
     cases: Record<string, { prompt: string; input_ids: number[]; attention_mask: number[] }>;
   };
+  /** BFL flux2 get_schedule for (steps, image tokens). */
+  schedule: { steps: number; image_seq_len: number; mu: number; sigmas: number[] }[];
   qwen3: {
     checkpoint: string;
     config: { vocab: number; hidden: number; layers: number };

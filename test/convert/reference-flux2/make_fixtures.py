@@ -531,6 +531,30 @@ def vae_fixture():
     }
 
 
+# ------------------------------------------------------------------------------------- schedule
+def empirical_mu(image_seq_len, num_steps):
+    """flux2 sampling.compute_empirical_mu."""
+    a1, b1 = 8.73809524e-05, 1.89833333
+    a2, b2 = 0.00016927, 0.45666666
+    if image_seq_len > 4300:
+        return a2 * image_seq_len + b2
+    m_200, m_10 = a2 * image_seq_len + b2, a1 * image_seq_len + b1
+    a = (m_200 - m_10) / 190.0
+    return a * num_steps + (m_200 - 200.0 * a)
+
+
+def get_schedule(num_steps, image_seq_len):
+    """flux2 sampling.get_schedule: linspace(1, 0) through the exponential time-SNR shift at μ (σ exponent 1)."""
+    mu = empirical_mu(image_seq_len, num_steps)
+    t = torch.linspace(1, 0, num_steps + 1, dtype=torch.float64)
+    return (math.exp(mu) / (math.exp(mu) + (1 / t - 1))).tolist()
+
+
+def schedule_fixture():
+    cases = [(4, 4096), (4, 1024), (4, 4300), (50, 4096), (28, 2000), (4, 16384)]
+    return [{"steps": n, "image_seq_len": l, "mu": empirical_mu(l, n), "sigmas": get_schedule(n, l)} for n, l in cases]
+
+
 def full_size_shapes():
     """Key → shape of the full-size klein files (4B transformer, Qwen3-4B, FLUX.2 VAE), for the bench and the full-size tests."""
     c = dict(KLEIN, hidden=3072, heads=24, in_channels=128, context=7680, depth=5, depth_single=20, axes=[32, 32, 32, 32])
@@ -561,7 +585,7 @@ if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     tokens = tokenizer_fixture()
     qwen, klein_context = qwen_fixture(tokens)
-    write_json(os.path.join(OUT, "reference.json"), {"tokenizer": tokens, "qwen3": qwen, "transformer": transformer_fixture(klein_context), "vae": vae_fixture()})
+    write_json(os.path.join(OUT, "reference.json"), {"tokenizer": tokens, "schedule": schedule_fixture(), "qwen3": qwen, "transformer": transformer_fixture(klein_context), "vae": vae_fixture()})
     write_json(os.path.join(OUT, "full-size-shapes.json"), full_size_shapes())
     for root, _, files in os.walk(OUT):
         for f in sorted(files):
