@@ -1,6 +1,7 @@
 import { benchConvert } from './convert.ts';
 import { benchFamilies } from './families.ts';
 import { benchImageToImage } from './img2img.ts';
+import { benchKleinStep } from './klein-step.ts';
 import { benchPipeline } from './pipeline.ts';
 import { benchProviders } from './providers.ts';
 import { benchRopeTables } from './rope-tables.ts';
@@ -12,6 +13,7 @@ printResults('Pipeline on the demo model (CPU)', await benchPipeline());
 printResults('Image-to-image on the demo model (CPU)', await benchImageToImage());
 printResults('Model families: per-step transformer time at 64×64 image + 64 text tokens (CPU)', await benchFamilies());
 printResults('dype convert on a full-size FLUX.1-dev checkpoint (bf16, BFL keys)', await benchConvert());
+printResults('FLUX.2 [klein] against FLUX.1, tiny transformers at equal tokens (CPU)', await benchKleinStep());
 printResults('Companion request overhead (per request, keep-alive)', await benchServer());
 const providers = await benchProviders();
 printResults(providers.title, providers.results);

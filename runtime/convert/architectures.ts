@@ -7,9 +7,10 @@
  * The first matching entry wins, so more specific architectures come before the ones they resemble
  * (FLUX.2 shares FLUX.1's block names).
  *
- * A new family (FLUX.2 [klein]: 4-axis RoPE, Qwen3 text encoder, 32-channel VAE; Z-Image) goes here
- * as entries with `supported: false` until its builders exist; then it gets a ConvertRecipe in
- * runtime/convert/recipes/ (see runtime/families/README.md).
+ * A new family goes here as entries with `supported: false` until its builders exist; then it gets a
+ * ConvertRecipe in runtime/convert/recipes/ (see runtime/families/README.md). FLUX.2 [klein] (4-axis
+ * RoPE, Qwen3 text encoder, 32-channel VAE with a BatchNorm latent) has builders in flux2.ts, qwen3.ts
+ * and vae-flux2.ts; Z-Image (NextDiT, the same Qwen3 file, FLUX.1's AE) in zimage.ts.
  */
 
 import type { FamilyId } from '../bundle/config.ts';
@@ -45,9 +46,10 @@ export const ARCHITECTURES: readonly Architecture[] = Object.freeze([
     family: 'flux2',
     component: 'transformer',
     label: 'FLUX.2 transformer',
-    markers: ['double_stream_modulation_img.lin.weight', 'double_blocks.0.img_attn.qkv.weight'],
-    supported: false,
-    usualFiles: 'flux2-*.safetensors',
+    naming: 'bfl',
+    markers: ['double_stream_modulation_img.lin.weight', 'double_blocks.0.img_attn.qkv.weight', 'single_stream_modulation.lin.weight'],
+    supported: true,
+    usualFiles: 'flux-2-klein-4b.safetensors (or flux-2-klein-9b.safetensors; ComfyUI/models/diffusion_models)',
   },
   {
     // ComfyUI's file (Comfy-Org/z_image_turbo split_files): comfy/ldm/lumina/model.py names, q|k|v
@@ -91,6 +93,16 @@ export const ARCHITECTURES: readonly Architecture[] = Object.freeze([
     usualFiles: 'transformer/diffusion_pytorch_model-*.safetensors of a diffusers FLUX.1 folder',
   },
   {
+    id: 'flux2-vae',
+    family: 'flux2',
+    component: 'vae',
+    label: 'FLUX.2 VAE',
+    // FLUX.1's key names plus the latent BatchNorm's statistics and the quant convs.
+    markers: ['bn.running_mean', 'bn.running_var', 'decoder.post_quant_conv.weight', 'decoder.conv_in.weight'],
+    supported: true,
+    usualFiles: 'flux2-vae.safetensors (ComfyUI/models/vae)',
+  },
+  {
     id: 'flux1-vae',
     family: 'flux1',
     component: 'vae',
@@ -118,15 +130,15 @@ export const ARCHITECTURES: readonly Architecture[] = Object.freeze([
     usualFiles: 't5xxl_fp16.safetensors or t5xxl_fp8_e4m3fn.safetensors (ComfyUI/models/clip or text_encoders) or text_encoder_2/',
   },
   {
-    // Qwen3 (q_norm/k_norm in attention, which Qwen2 lacks) with transformers' `model.*` keys and no
-    // lm_head: ComfyUI's qwen_3_4b.safetensors, the text encoder of Z-Image and FLUX.2 [klein] 4B.
     id: 'qwen3',
-    family: 'zimage',
+    family: 'flux2',
     component: 'qwen3',
     label: 'Qwen3 text encoder',
+    // q_norm tells Qwen3 from Llama/Qwen2-style decoders with the same other names. The same file
+    // (qwen_3_4b) is the text encoder of Z-Image too: the transformer decides the family.
     markers: ['model.embed_tokens.weight', 'model.layers.0.self_attn.q_norm.weight', 'model.norm.weight'],
-    supported: false,
-    usualFiles: 'qwen_3_4b.safetensors (ComfyUI/models/text_encoders)',
+    supported: true,
+    usualFiles: 'qwen_3_4b.safetensors (qwen_3_8b for klein 9B; ComfyUI/models/text_encoders) or text_encoder/ of a diffusers FLUX.2 [klein] or Z-Image folder',
   },
 ] satisfies Architecture[]);
 

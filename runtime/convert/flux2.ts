@@ -195,3 +195,23 @@ export function buildFlux2Transformer(b: GraphBuilder, w: WeightSource, c: Flux2
   });
   b.output(FLUX2_OUTPUT, 'float32', [1, 'image_tokens', c.inChannels]);
 }
+
+/** Which published FLUX.2 model a transformer is, by its sizes, and the licence it comes under. */
+export interface Flux2Variant {
+  readonly name: string;
+  readonly licence: string;
+  /** False where the licence forbids commercial use. */
+  readonly commercial: boolean;
+}
+
+/**
+ * klein 4B (width 3072, Qwen3-4B's 3 × 2560 text) is Apache-2.0; klein 9B (Qwen3-8B's 3 × 4096 text)
+ * has the same architecture under the FLUX Non-Commercial License, as has FLUX.2 [dev] (width 6144).
+ * Other sizes (test models, fine-tunes of other shapes) are named by their sizes, licence unknown.
+ */
+export function flux2Variant(c: Pick<Flux2Config, 'hidden' | 'contextDim' | 'depth' | 'depthSingle'>): Flux2Variant {
+  if (c.hidden === 3072 && c.contextDim === 7680) return { name: 'FLUX.2 [klein] 4B', licence: 'Apache-2.0', commercial: true };
+  if (c.contextDim === 12288) return { name: 'FLUX.2 [klein] 9B', licence: 'FLUX Non-Commercial License', commercial: false };
+  if (c.hidden === 6144) return { name: 'FLUX.2 [dev]', licence: 'FLUX [dev] Non-Commercial License', commercial: false };
+  return { name: `FLUX.2 (width ${c.hidden}, ${c.depth} + ${c.depthSingle} blocks)`, licence: 'unknown: check the model card', commercial: false };
+}

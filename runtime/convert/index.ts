@@ -123,7 +123,7 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
     else found[kind] = list[0];
   }
   if (missing.length) {
-    const usual = (kind: ComponentKind) => ARCHITECTURES.filter((a) => a.component === kind && a.supported).map((a) => a.usualFiles).join(', or ');
+    const usual = (kind: ComponentKind) => ARCHITECTURES.filter((a) => a.component === kind && a.family === 'flux1' && a.supported).map((a) => a.usualFiles).join(', or ');
     throw new ConvertError(`a bundle needs all four FLUX.1 components; missing: ${missing.map((k) => `${COMPONENT_LABELS[k]} (${usual(k)})`).join('; ')}`);
   }
   return { recipe, found, ignored };

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recognise } from '../../runtime/convert/architectures.ts';
-import { buildFlux2Transformer, deriveFlux2Config, type Flux2Config } from '../../runtime/convert/flux2.ts';
+import { buildFlux2Transformer, deriveFlux2Config, flux2Variant, type Flux2Config } from '../../runtime/convert/flux2.ts';
 import { readSafetensorsHeader } from '../../runtime/convert/safetensors.ts';
 import { SafetensorsWeightSource } from '../../runtime/convert/source.ts';
 import { GraphBuilder } from '../../runtime/onnx/builder.ts';
@@ -16,6 +16,7 @@ import { imageIds, textSequenceIds } from '../../runtime/pipeline/latents.ts';
 import { maxAbsDiff } from '../helpers/compare.ts';
 import { convertedSession } from './helpers/converted.ts';
 import { KLEIN_FIXTURES, KLEIN_REFERENCE } from './helpers/klein-fixtures.ts';
+import { ShapeOnlySource } from './helpers/shape-source.ts';
 
 const TOLERANCE = 1e-4;
 let root: string;
@@ -25,7 +26,7 @@ beforeAll(async () => {
 afterAll(() => rm(root, { recursive: true, force: true }));
 
 const reference = KLEIN_REFERENCE.transformer;
-const checkpoint = join(KLEIN_FIXTURES, reference.checkpoint);
+const checkpoint = join(KLEIN_FIXTURES, 'flux-2-klein-4b.safetensors');
 const f32 = (data: ArrayLike<number>, dims: number[]) => new ort.Tensor('float32', Float32Array.from(data), dims);
 
 async function run(session: ort.InferenceSession, c: Flux2Config, rope: 'native' | 'dype'): Promise<Float32Array> {
@@ -44,23 +45,28 @@ async function run(session: ort.InferenceSession, c: Flux2Config, rope: 'native'
 }
 
 describe('FLUX.2 [klein] transformer conversion', () => {
-  it('equals the torch reference at native RoPE and at DyPE ω/mscale (bf16 BFL keys)', async () => {
+  it.each([
+    ['flux-2-klein-4b.safetensors', 'bf16'],
+    ['flux-2-klein-4b-fp8mixed.safetensors', 'ComfyUI fp8mixed: e4m3fn block weights with weight_scale'],
+  ])('%s (%s) equals the torch reference at native RoPE and at DyPE ω/mscale', async (file) => {
     let config: Flux2Config | undefined;
-    const { session, conversions } = await convertedSession(root, checkpoint, (g, w) => {
+    const { session, conversions } = await convertedSession(root, join(KLEIN_FIXTURES, file), (g, w) => {
       config = deriveFlux2Config(w);
       buildFlux2Transformer(g, w, config);
     });
     const c = config!;
     expect(c).toMatchObject({ hidden: 32, heads: 2, headDim: 16, mlpHidden: 96, inChannels: 16, contextDim: 48, depth: 2, depthSingle: 2, guidance: false, axesDim: reference.config.axes, theta: reference.config.theta });
     expect(conversions.BF16?.cast).toBeGreaterThan(0);
+    // Every block Linear of the fp8mixed file is e4m3fn and scaled: 2 × 2 × 4 double + 2 × 2 single.
+    if (file.includes('fp8')) expect(conversions.F8_E4M3).toMatchObject({ tensors: 20, cast: 20, scaled: 20 });
     expect(session.inputNames).not.toContain('guidance');
     expect(session.inputNames).not.toContain('pooled_projections');
     // The encoder's output width is the transformer's text width.
     expect(c.contextDim).toBe(KLEIN_REFERENCE.qwen3.klein.shape[1]);
     const native = await run(session, c, 'native');
     const dype = await run(session, c, 'dype');
-    expect(maxAbsDiff(native, reference.outputs.native)).toBeLessThan(TOLERANCE);
-    expect(maxAbsDiff(dype, reference.outputs.dype)).toBeLessThan(TOLERANCE);
+    expect(maxAbsDiff(native, reference.outputs[file].native)).toBeLessThan(TOLERANCE);
+    expect(maxAbsDiff(dype, reference.outputs[file].dype)).toBeLessThan(TOLERANCE);
     expect(maxAbsDiff(native, dype)).toBeGreaterThan(100 * TOLERANCE);
     await session.release();
   });
@@ -81,5 +87,17 @@ describe('FLUX.2 [klein] transformer conversion', () => {
     const entry = reshaped.get('double_stream_modulation_txt.lin.weight')!;
     reshaped.set('double_stream_modulation_txt.lin.weight', { ...entry, shape: [entry.shape[0] / 2, entry.shape[1]] });
     expect(() => derive(reshaped)).toThrow(/double_stream_modulation_txt\.lin\.weight has shape \[96, 32\], expected \[192, 32\]/);
+  });
+});
+
+describe('FLUX.2 variants', () => {
+  it('names klein 4B (Apache-2.0) and klein 9B with its non-commercial licence, from the sizes of the full-size files', async () => {
+    const shapes = JSON.parse((await import('node:fs')).readFileSync(join(KLEIN_FIXTURES, 'full-size-shapes.json'), 'utf8')) as { transformer: Record<string, number[]> };
+    const source = new ShapeOnlySource('flux-2-klein-4b.safetensors', shapes.transformer, new GraphBuilder('shapes'));
+    const klein4b = deriveFlux2Config(source);
+    expect(klein4b).toMatchObject({ hidden: 3072, heads: 24, headDim: 128, mlpHidden: 9216, inChannels: 128, contextDim: 7680, depth: 5, depthSingle: 20, axesDim: [32, 32, 32, 32], theta: 2000 });
+    expect(flux2Variant(klein4b)).toEqual({ name: 'FLUX.2 [klein] 4B', licence: 'Apache-2.0', commercial: true });
+    expect(flux2Variant({ ...klein4b, hidden: 4096, contextDim: 12288, depth: 8, depthSingle: 24 })).toMatchObject({ name: 'FLUX.2 [klein] 9B', licence: 'FLUX Non-Commercial License', commercial: false });
+    expect(flux2Variant({ hidden: 32, contextDim: 48, depth: 2, depthSingle: 2 })).toMatchObject({ licence: expect.stringMatching(/unknown/) });
   });
 });

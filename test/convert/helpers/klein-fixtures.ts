@@ -19,6 +19,8 @@ export interface KleinReference {
     max_length: number;
     cases: Record<string, { prompt: string; input_ids: number[]; attention_mask: number[] }>;
   };
+  /** BFL flux2 get_schedule for (steps, image tokens). */
+  schedule: { steps: number; image_seq_len: number; mu: number; sigmas: number[] }[];
   qwen3: {
     checkpoint: string;
     config: { vocab: number; hidden: number; layers: number };
@@ -34,7 +36,8 @@ export interface KleinReference {
     grid: { height: number; width: number; textTokens: number };
     inputs: { hidden_states: number[]; timestep: number[] };
     rope: Record<'native' | 'dype', RopeFeed>;
-    outputs: Record<'native' | 'dype', number[]>;
+    /** Per checkpoint file: its weights as stored, widened to float32. */
+    outputs: Record<string, Record<'native' | 'dype', number[]>>;
   };
   vae: {
     checkpoint: string;

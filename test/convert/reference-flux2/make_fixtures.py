@@ -29,6 +29,7 @@ import json
 import math
 import os
 import re
+import struct
 import subprocess
 import sys
 import unicodedata
@@ -41,6 +42,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 OUT = os.path.join(HERE, "fixtures")
 sys.path.insert(0, os.path.join(HERE, "..", "reference-encoders"))
 import reference as encoders  # noqa: E402  (safetensors writer, random init, FLUX.1's VAE blocks)
+import importlib.util  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("flux1_fixtures", os.path.join(HERE, "..", "reference-transformer", "make_fixtures.py"))
+flux1 = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(flux1)  # fp8 e4m3fn rounding and the (dtype, shape, bytes) safetensors writer
 
 write_safetensors, floats, write_json, randomize = encoders.write_safetensors, encoders.floats, encoders.write_json, encoders.randomize
 
@@ -413,12 +419,39 @@ def text_ids(n):
     return torch.tensor([[0, 0, 0, l] for l in range(n)])
 
 
+def store_fp8mixed(path, weights):
+    """ComfyUI's "fp8mixed" layout: the blocks' Linear weights as e4m3fn with a float32 `weight_scale`
+    (plus `input_scale` and a `comfy_quant` JSON blob, which a reader of weights ignores); the rest bf16.
+    Returns the weights as a reader widens them."""
+    tensors, widened = {}, {}
+    for key, t in weights.items():
+        layer = key[: -len(".weight")]
+        if key.endswith(".weight") and t.dim() == 2 and "_blocks." in key:
+            scale = float(t.abs().max()) / 448 * 4
+            kind, data, value = flux1.stored(t / scale, "F8_E4M3")
+            tensors[key] = (kind, t.shape, data)
+            tensors[layer + ".weight_scale"] = ("F32", (), struct.pack("<f", scale))
+            tensors[layer + ".input_scale"] = ("F32", (), struct.pack("<f", 1.0))
+            quant = json.dumps({"format": "float8_e4m3fn"}).encode()
+            tensors[layer + ".comfy_quant"] = ("U8", (len(quant),), quant)
+            widened[key] = value * torch.tensor(scale, dtype=torch.float32)
+        else:
+            kind, data, value = flux1.stored(t, "BF16")
+            tensors[key] = (kind, t.shape, data)
+            widened[key] = value
+    flux1.write_safetensors(path, tensors)
+    return widened
+
+
 def transformer_fixture(context):
     c = KLEIN
-    w = klein_weights(c, 31)
-    w = {k: v.to(torch.bfloat16) for k, v in w.items()}  # ComfyUI's flux-2-klein-4b.safetensors is bf16
+    raw = klein_weights(c, 31)
+    w = {k: v.to(torch.bfloat16) for k, v in raw.items()}  # ComfyUI's flux-2-klein-4b.safetensors is bf16
     write_safetensors(os.path.join(OUT, "flux-2-klein-4b.safetensors"), w)
-    wf = {k: v.float() for k, v in w.items()}
+    checkpoints = {
+        "flux-2-klein-4b.safetensors": {k: v.float() for k, v in w.items()},
+        "flux-2-klein-4b-fp8mixed.safetensors": store_fp8mixed(os.path.join(OUT, "flux-2-klein-4b-fp8mixed.safetensors"), raw),
+    }
     grid = {"height": 2, "width": 3, "textTokens": context.shape[0]}
     rope = json.loads(subprocess.check_output(["npx", "tsx", os.path.join(HERE, "dype-rope.ts"), json.dumps(grid)], cwd=ROOT))
     g = torch.Generator().manual_seed(32)
@@ -427,9 +460,11 @@ def transformer_fixture(context):
     t = torch.tensor([0.7])
     outputs = {}
     with torch.no_grad():
-        for name in ("native", "dype"):
-            out = klein_forward(wf, c, hidden, context, t, image_ids(2, 3), text_ids(grid["textTokens"]), rope[name]["omega"], rope[name]["mscale"])
-            outputs[name] = floats(out)
+        for file, wf in checkpoints.items():
+            outputs[file] = {}
+            for name in ("native", "dype"):
+                out = klein_forward(wf, c, hidden, context, t, image_ids(2, 3), text_ids(grid["textTokens"]), rope[name]["omega"], rope[name]["mscale"])
+                outputs[file][name] = floats(out)
     return {
         "checkpoint": "flux-2-klein-4b.safetensors",
         "config": c,
@@ -496,8 +531,32 @@ def vae_fixture():
     }
 
 
+# ------------------------------------------------------------------------------------- schedule
+def empirical_mu(image_seq_len, num_steps):
+    """flux2 sampling.compute_empirical_mu."""
+    a1, b1 = 8.73809524e-05, 1.89833333
+    a2, b2 = 0.00016927, 0.45666666
+    if image_seq_len > 4300:
+        return a2 * image_seq_len + b2
+    m_200, m_10 = a2 * image_seq_len + b2, a1 * image_seq_len + b1
+    a = (m_200 - m_10) / 190.0
+    return a * num_steps + (m_200 - 200.0 * a)
+
+
+def get_schedule(num_steps, image_seq_len):
+    """flux2 sampling.get_schedule: linspace(1, 0) through the exponential time-SNR shift at μ (σ exponent 1)."""
+    mu = empirical_mu(image_seq_len, num_steps)
+    t = torch.linspace(1, 0, num_steps + 1, dtype=torch.float64)
+    return (math.exp(mu) / (math.exp(mu) + (1 / t - 1))).tolist()
+
+
+def schedule_fixture():
+    cases = [(4, 4096), (4, 1024), (4, 4300), (50, 4096), (28, 2000), (4, 16384)]
+    return [{"steps": n, "image_seq_len": l, "mu": empirical_mu(l, n), "sigmas": get_schedule(n, l)} for n, l in cases]
+
+
 def full_size_shapes():
-    """Key → shape of full-size klein files (4B transformer, Qwen3-4B, FLUX.2 VAE), for bench and size tests."""
+    """Key → shape of the full-size klein files (4B transformer, Qwen3-4B, FLUX.2 VAE), for the bench and the full-size tests."""
     c = dict(KLEIN, hidden=3072, heads=24, in_channels=128, context=7680, depth=5, depth_single=20, axes=[32, 32, 32, 32])
     transformer = {k: list(v) for k, v in klein_tensors(c).items()}
     q = dict(hidden=2560, heads=32, kv_heads=8, head_dim=128, intermediate=9728, layers=36)
@@ -517,7 +576,8 @@ def full_size_shapes():
             p + "input_layernorm.weight": [2560],
             p + "post_attention_layernorm.weight": [2560],
         }
-    return {"transformer": transformer, "qwen3": qwen}
+    vae = Flux2AutoEncoder(dict(VAE, ch=128, ch_mult=(1, 2, 4, 4), num_res_blocks=2, z_channels=32))
+    return {"transformer": transformer, "qwen3": qwen, "vae": {k: list(v.shape) for k, v in vae.state_dict().items()}}
 
 
 if __name__ == "__main__":
@@ -525,7 +585,7 @@ if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     tokens = tokenizer_fixture()
     qwen, klein_context = qwen_fixture(tokens)
-    write_json(os.path.join(OUT, "reference.json"), {"tokenizer": tokens, "qwen3": qwen, "transformer": transformer_fixture(klein_context), "vae": vae_fixture()})
+    write_json(os.path.join(OUT, "reference.json"), {"tokenizer": tokens, "schedule": schedule_fixture(), "qwen3": qwen, "transformer": transformer_fixture(klein_context), "vae": vae_fixture()})
     write_json(os.path.join(OUT, "full-size-shapes.json"), full_size_shapes())
     for root, _, files in os.walk(OUT):
         for f in sorted(files):
