@@ -7,7 +7,9 @@
  */
 import { join } from 'node:path';
 import { buildFluxTransformer, deriveFluxConfig } from '../runtime/convert/flux.ts';
-import { buildZImageTransformer, deriveZImageConfig, zimageIds, ZIMAGE_ROPE } from '../runtime/convert/zimage.ts';
+import { ZIMAGE_DEFAULTS } from '../runtime/bundle/zimage.ts';
+import { buildZImageTransformer, deriveZImageConfig } from '../runtime/convert/zimage.ts';
+import { zimageIds } from '../runtime/families/zimage.ts';
 import { fluxRopeFrequencies } from '../runtime/dype/index.ts';
 import { imageIds, textIds } from '../runtime/pipeline/latents.ts';
 import { gaussianNoise } from '../runtime/pipeline/noise.ts';
@@ -73,7 +75,7 @@ export async function benchFamilies(): Promise<BenchResult[]> {
       timestep: f32([0.5], [1]),
       img_ids: f32(imgIds, [tokens, 3]),
       txt_ids: f32(txtIds, [GRID.textTokens, 3]),
-      ...rope(ZIMAGE_ROPE.theta, zc.axesDim),
+      ...rope(ZIMAGE_DEFAULTS.theta, zc.axesDim),
     });
     return [
       { name: `tiny FLUX.1-dev (width ${fc.hidden}, ${fc.depth}+${fc.depthSingle} blocks)`, medianMs: fluxMs },

@@ -13,12 +13,25 @@ import { writeFileAtomic } from '../files/atomic.ts';
 import { linkFolder, type TransferStats } from '../files/place.ts';
 import { PromptTokenizer } from '../pipeline/text.ts';
 
-export type TokenizerKind = 'clip' | 't5';
+export type TokenizerKind = 'clip' | 't5' | 'qwen3';
+
+export interface TokenizerSourceSpec {
+  label: string;
+  folder: string;
+  /** The tokenizer.json model type. */
+  model: string;
+  /** Slow files it can be made from instead (none: tokenizer.json only). */
+  slow: readonly string[];
+  files: string;
+  /** A token its tokenizer.json must list, where the model type alone does not tell it apart (CLIP's and Qwen's are both BPE). */
+  marker?: string;
+}
 
 /** Where each tokenizer lives in a bundle, and the files that make one (a fast tokenizer.json of `model`, or the slow files). */
-export const TOKENIZER_SOURCES: Readonly<Record<TokenizerKind, { label: string; folder: string; model: string; slow: readonly string[]; files: string }>> = Object.freeze({
+export const TOKENIZER_SOURCES: Readonly<Record<TokenizerKind, TokenizerSourceSpec>> = Object.freeze({
   clip: { label: 'CLIP', folder: 'tokenizer', model: 'BPE', slow: ['vocab.json', 'merges.txt'], files: 'tokenizer.json, or vocab.json + merges.txt' },
   t5: { label: 'T5', folder: 'tokenizer_2', model: 'Unigram', slow: ['spiece.model'], files: 'tokenizer.json or spiece.model' },
+  qwen3: { label: 'Qwen3', folder: 'tokenizer', model: 'BPE', slow: [], files: 'tokenizer.json (with tokenizer_config.json)', marker: '<|im_start|>' },
 });
 
 export type TokenizerSource = 'tokenizer.json' | 'vocab.json + merges.txt' | 'spiece.model';
@@ -28,7 +41,7 @@ export function tokenizerSource(dir: string, kind: TokenizerKind): TokenizerSour
   const has = (file: string) => existsSync(join(dir, file));
   if (has('tokenizer.json')) return 'tokenizer.json';
   const slow = TOKENIZER_SOURCES[kind].slow;
-  return slow.every(has) ? (slow.join(' + ') as TokenizerSource) : null;
+  return slow.length > 0 && slow.every(has) ? (slow.join(' + ') as TokenizerSource) : null;
 }
 
 /** Whether `dir` holds a tokenizer of this kind; a tokenizer.json counts only when its model type is the right one. */
@@ -36,8 +49,9 @@ export function holdsTokenizer(dir: string, kind: TokenizerKind): boolean {
   const source = tokenizerSource(dir, kind);
   if (source !== 'tokenizer.json') return source !== null;
   try {
-    const parsed = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as { model?: { type?: unknown } };
-    return parsed.model?.type === TOKENIZER_SOURCES[kind].model;
+    const parsed = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as { model?: { type?: unknown }; added_tokens?: { content?: unknown }[] };
+    const { model, marker } = TOKENIZER_SOURCES[kind];
+    return parsed.model?.type === model && (!marker || (parsed.added_tokens ?? []).some((t) => t.content === marker));
   } catch {
     return false;
   }
@@ -70,6 +84,7 @@ function readJsonObject(path: string): Record<string, unknown> | null {
 const SPECIAL_DEFAULTS: Record<TokenizerKind, Record<string, string>> = {
   clip: { bos_token: '<|startoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>', pad_token: '<|endoftext|>' },
   t5: { eos_token: '</s>', unk_token: '<unk>', pad_token: '<pad>' },
+  qwen3: { eos_token: '<|im_end|>', pad_token: '<|endoftext|>' },
 };
 
 /** transformers' slow CLIPTokenizer keeps merges.txt lines [1, 49152 − 256 − 2 + 1). */
@@ -261,17 +276,10 @@ export interface TokenizerCheck extends TokenizerImport {
 const SAMPLE_PROMPT = 'a photo of a cat';
 
 /**
- * Loads a bundle tokenizer folder the way the pipeline does and checks FLUX's rules: exactly
- * `maxLength` ids, the prompt ends in EOS then padding, and an over-long prompt is truncated to
- * `maxLength` keeping its final EOS.
+ * FLUX's rules for CLIP and T5: exactly `maxLength` ids, the prompt ends in EOS then padding, and an
+ * over-long prompt is truncated to `maxLength` keeping its final EOS.
  */
-export function checkTokenizer(dir: string, imported: TokenizerImport, maxLength: number): TokenizerCheck {
-  let tokenizer: PromptTokenizer;
-  try {
-    tokenizer = PromptTokenizer.load(dir);
-  } catch (error) {
-    throw new TokenizerError('tokenizer_missing', `the ${TOKENIZER_SOURCES[imported.kind].label} tokenizer in ${dir} does not load: ${(error as Error).message}`, { cause: error });
-  }
+function fluxRules(tokenizer: PromptTokenizer, maxLength: number): { ids: number[]; problems: string[] } {
   const ids = Array.from(tokenizer.encode(SAMPLE_PROMPT, maxLength), Number);
   const end = ids.indexOf(tokenizer.eosId);
   const long = Array.from(tokenizer.encode(`${SAMPLE_PROMPT} `.repeat(maxLength), maxLength), Number);
@@ -280,6 +288,34 @@ export function checkTokenizer(dir: string, imported: TokenizerImport, maxLength
   if (end < 1) problems.push(`the sample prompt has no EOS (${tokenizer.eosId})`);
   else if (ids.slice(end + 1).some((id) => id !== tokenizer.padId)) problems.push('ids after EOS are not all padding');
   if (long.length !== maxLength || long[maxLength - 1] !== tokenizer.eosId) problems.push('an over-long prompt is not truncated to end in EOS');
+  return { ids: end < 1 ? ids : ids.slice(0, end + 1), problems };
+}
+
+/**
+ * Qwen's rules: a chat turn's markers are single added tokens and the turn ends in the EOS
+ * `<|im_end|>`; padding under a mask fills `maxLength`, and an over-long prompt is cut at `maxLength`.
+ */
+function qwenRules(tokenizer: PromptTokenizer, maxLength: number): { ids: number[]; problems: string[] } {
+  const turn = (prompt: string) => `<|im_start|>user\n${prompt}<|im_end|>`;
+  const sample = tokenizer.encodeMasked(turn(SAMPLE_PROMPT), maxLength);
+  const ids = Array.from(sample.ids.subarray(0, sample.length), Number);
+  const long = tokenizer.encodeMasked(turn(`${SAMPLE_PROMPT} `.repeat(maxLength)), maxLength);
+  const problems: string[] = [];
+  if (ids.at(-1) !== tokenizer.eosId) problems.push(`a chat turn does not end in the EOS <|im_end|> (${tokenizer.eosId}) as one token`);
+  if (Array.from(sample.ids.subarray(sample.length), Number).some((id) => id !== tokenizer.padId)) problems.push('padding is not the pad token');
+  if (long.length !== maxLength || long.ids.length !== maxLength) problems.push(`an over-long prompt is not cut at ${maxLength} tokens`);
+  return { ids, problems };
+}
+
+/** Loads a bundle tokenizer folder the way the pipeline does and checks its kind's rules. */
+export function checkTokenizer(dir: string, imported: TokenizerImport, maxLength: number): TokenizerCheck {
+  let tokenizer: PromptTokenizer;
+  try {
+    tokenizer = PromptTokenizer.load(dir);
+  } catch (error) {
+    throw new TokenizerError('tokenizer_missing', `the ${TOKENIZER_SOURCES[imported.kind].label} tokenizer in ${dir} does not load: ${(error as Error).message}`, { cause: error });
+  }
+  const { ids, problems } = (imported.kind === 'qwen3' ? qwenRules : fluxRules)(tokenizer, maxLength);
   if (problems.length) throw new TokenizerError('tokenizer_missing', `the ${imported.kind} tokenizer in ${dir}: ${problems.join('; ')}`);
-  return { ...imported, maxLength, sample: ids.slice(0, end + 1), eosId: tokenizer.eosId, padId: tokenizer.padId };
+  return { ...imported, maxLength, sample: ids, eosId: tokenizer.eosId, padId: tokenizer.padId };
 }

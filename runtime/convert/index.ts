@@ -18,7 +18,7 @@ import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { fingerprint, headerLengthPrefix, headerSha256, type CheckpointRecord } from '../bundle/checkpoints.ts';
 import type { BundleConfig, FamilyId } from '../bundle/config.ts';
 import { checkBundleTarget } from '../bundle/read.ts';
-import type { TokenizerCheck } from '../bundle/tokenizers.ts';
+import { TOKENIZER_SOURCES, type TokenizerCheck } from '../bundle/tokenizers.ts';
 import { finishBundle } from '../bundle/write.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { replaceFolder } from '../files/folder.ts';
@@ -28,6 +28,7 @@ import { ARCHITECTURES, COMPONENT_LABELS, type ComponentKind } from './architect
 import { ConvertError } from './errors.ts';
 import { readInputs, type Checkpoint } from './inputs.ts';
 import { FLUX1_RECIPE } from './recipes/flux1.ts';
+import { ZIMAGE_RECIPE } from './recipes/zimage.ts';
 import type { ConvertRecipe, Found, RecipeOptions } from './recipes/types.ts';
 import { SafetensorsWeightSource, type ConversionCounts } from './source.ts';
 import { writeTokenizers, type TokenizerSearch } from './tokenizers.ts';
@@ -86,7 +87,13 @@ export interface ConvertReport {
 }
 
 /** The families `dype convert` can build, by family; a recognised family without one is named and refused. */
-const RECIPES: Readonly<Partial<Record<FamilyId, ConvertRecipe<unknown>>>> = Object.freeze({ flux1: FLUX1_RECIPE as ConvertRecipe<unknown> });
+const RECIPES: Readonly<Partial<Record<FamilyId, ConvertRecipe<unknown>>>> = Object.freeze({
+  flux1: FLUX1_RECIPE as ConvertRecipe<unknown>,
+  zimage: ZIMAGE_RECIPE as ConvertRecipe<unknown>,
+});
+
+/** The families a recipe exists for, as messages name them. */
+const SUPPORTED_FAMILIES = 'FLUX.1 and Z-Image';
 
 /** Which component goes where, refusing what cannot make a bundle. */
 function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<string>): { recipe: ConvertRecipe<unknown>; found: Record<ComponentKind, Found>; ignored: string[] } {
@@ -104,7 +111,9 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
       continue;
     }
     for (const { architecture, prefix } of checkpoint.components) {
-      if (!architecture.supported || !RECIPES[architecture.family]) throw new ConvertError(`${checkpoint.path} is a ${architecture.label}; dype convert supports FLUX.1 so far`);
+      // A component some family shares (FLUX.1's AE, the Qwen3 encoder) goes with the transformer's family; a transformer needs its family's recipe.
+      const buildable = architecture.supported && (architecture.component !== 'transformer' || RECIPES[architecture.family]);
+      if (!buildable) throw new ConvertError(`${checkpoint.path} is a ${architecture.label}; dype convert supports ${SUPPORTED_FAMILIES} so far`);
       const list = byKind.get(architecture.component) ?? [];
       list.push({ kind: architecture.component, architecture, checkpoint, prefix });
       byKind.set(architecture.component, list);
@@ -114,8 +123,12 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
   const recipe = RECIPES[byKind.get('transformer')?.[0].architecture.family ?? 'flux1']!;
   const found = {} as Record<ComponentKind, Found>;
   const missing: ComponentKind[] = [];
+  const familyOf = (kind: ComponentKind) => recipe.sharedComponents?.[kind] ?? recipe.family;
+  const familyLabel = ARCHITECTURES.find((a) => a.component === 'transformer' && a.family === recipe.family)?.label.replace(/ transformer.*$/, '') ?? recipe.family;
   for (const kind of recipe.components) {
     const list = byKind.get(kind) ?? [];
+    const foreign = list.find((f) => f.architecture.family !== familyOf(kind));
+    if (foreign) throw new ConvertError(`${foreign.checkpoint.path} is a ${foreign.architecture.label}, which a ${familyLabel} bundle cannot use`);
     if (list.length > 1) {
       throw new ConvertError(`more than one ${COMPONENT_LABELS[kind]} given: ${list.map((f) => f.checkpoint.path + (f.prefix ? ` (${f.prefix}*)` : '')).join(', ')}; pass only the one to use`);
     }
@@ -123,8 +136,8 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
     else found[kind] = list[0];
   }
   if (missing.length) {
-    const usual = (kind: ComponentKind) => ARCHITECTURES.filter((a) => a.component === kind && a.family === 'flux1' && a.supported).map((a) => a.usualFiles).join(', or ');
-    throw new ConvertError(`a bundle needs all four FLUX.1 components; missing: ${missing.map((k) => `${COMPONENT_LABELS[k]} (${usual(k)})`).join('; ')}`);
+    const usual = (kind: ComponentKind) => ARCHITECTURES.filter((a) => a.component === kind && a.family === familyOf(kind) && a.supported).map((a) => a.usualFiles).join(', or ');
+    throw new ConvertError(`a ${familyLabel} bundle needs all ${recipe.components.length} of its components; missing: ${missing.map((k) => `${COMPONENT_LABELS[k]} (${usual(k)})`).join('; ')}`);
   }
   return { recipe, found, ignored };
 }
@@ -179,7 +192,7 @@ async function assemble(
     hubCache: options.hubCache,
   };
   const tokenizers = await writeTokenizers(staging, search, recipe.tokenizers(built.config));
-  for (const tk of tokenizers) log(`${tk.kind === 'clip' ? 'CLIP' : 'T5'} tokenizer from ${tk.from}`);
+  for (const tk of tokenizers) log(`${TOKENIZER_SOURCES[tk.kind].label} tokenizer from ${tk.from}`);
 
   // 4. Graphs, each beside its checkpoint files.
   const placedAt = new Map<string, { path: string; how: PlacedHow }>();

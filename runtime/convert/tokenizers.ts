@@ -23,20 +23,28 @@ export interface TokenizerSearch {
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'spiece.model'];
 
 /** Where each kind is published, and the folder names it goes by beside checkpoints. */
-const WANTED: Readonly<Record<TokenizerKind, { published: string; folders: readonly string[] }>> = Object.freeze({
+const WANTED: Readonly<Record<TokenizerKind, { name: string; published: string; folders: readonly string[] }>> = Object.freeze({
   clip: {
+    name: 'CLIP-L',
     published: 'black-forest-labs/FLUX.1-dev (or FLUX.1-schnell) tokenizer/, or openai/clip-vit-large-patch14',
     folders: ['tokenizer', 'clip', 'clip_l', 'comfy/sd1_tokenizer'],
   },
   t5: {
+    name: 'T5',
     published: 'black-forest-labs/FLUX.1-dev (or FLUX.1-schnell) tokenizer_2/, or google/t5-v1_1-xxl',
     folders: ['tokenizer_2', 't5', 't5xxl', 'comfy/t5_tokenizer', 'comfy/text_encoders/t5_tokenizer'],
+  },
+  qwen3: {
+    name: 'Qwen3',
+    published: 'Tongyi-MAI/Z-Image-Turbo tokenizer/, or Qwen/Qwen3-4B',
+    folders: ['tokenizer', 'qwen3', 'qwen_3_4b', 'comfy/text_encoders/qwen25_tokenizer'],
   },
 });
 
 const HUB_REPOS: Readonly<Record<TokenizerKind, readonly [string, string][]>> = Object.freeze({
   clip: [['models--black-forest-labs--FLUX.1-dev', 'tokenizer'], ['models--black-forest-labs--FLUX.1-schnell', 'tokenizer'], ['models--black-forest-labs--FLUX.1-Krea-dev', 'tokenizer'], ['models--openai--clip-vit-large-patch14', '']],
   t5: [['models--black-forest-labs--FLUX.1-dev', 'tokenizer_2'], ['models--black-forest-labs--FLUX.1-schnell', 'tokenizer_2'], ['models--black-forest-labs--FLUX.1-Krea-dev', 'tokenizer_2'], ['models--google--t5-v1_1-xxl', '']],
+  qwen3: [['models--Tongyi-MAI--Z-Image-Turbo', 'tokenizer'], ['models--Qwen--Qwen3-4B', '']],
 });
 
 export function defaultHubCache(env: NodeJS.ProcessEnv = process.env): string {
@@ -74,7 +82,7 @@ export function findTokenizer(kind: TokenizerKind, search: TokenizerSearch): str
 
 export class TokenizerNotFoundError extends Error {
   constructor(readonly kinds: TokenizerKind[], searched: string[]) {
-    const lines = kinds.map((k) => `${k === 'clip' ? 'CLIP-L' : 'T5'} tokenizer (${TOKENIZER_SOURCES[k].files}; published in ${WANTED[k].published})`);
+    const lines = kinds.map((k) => `${WANTED[k].name} tokenizer (${TOKENIZER_SOURCES[k].files}; published in ${WANTED[k].published})`);
     super(
       `the checkpoints do not include tokenizers, and none was found for: ${lines.join('; ')}. ` +
         `Put them in a folder as tokenizer/ and tokenizer_2/ and pass --tokenizers <folder>. ` +

@@ -15,6 +15,7 @@
  *   Z-Image's patches are (patch row, patch column, channel), reordered here;
  * - the output is the velocity dx/dσ of the Euler step, the negated model output (ComfyUI returns −x too).
  */
+import { ZIMAGE_DEFAULTS } from '../bundle/zimage.ts';
 import type { GraphBuilder } from '../onnx/builder.ts';
 import { rmsNormalize, silu } from '../onnx/ops.ts';
 import { ditLayers } from './dit.ts';
@@ -22,11 +23,8 @@ import { FLUX_OUTPUT } from './flux.ts';
 import { countIndexed, linear, shapeOf, TensorShapeError } from './layers.ts';
 import type { WeightSource } from './weights.ts';
 
-/** Z-Image's published RoPE (src/config/model.py): θ and the head dim's split over (caption index, row, column). */
-export const ZIMAGE_ROPE = Object.freeze({ theta: 256, headDim: 128, axesDim: Object.freeze([32, 48, 48]) as readonly number[] });
-
-/** Each of the two sequences is padded to a multiple of this many rows (SEQ_MULTI_OF). */
-export const ZIMAGE_PAD_MULTIPLE = 32;
+/** The head dim Z-Image's RoPE axes split: 32 + 48 + 48. */
+const HEAD_DIM = ZIMAGE_DEFAULTS.axesDim.reduce((a, b) => a + b, 0);
 
 /** The latent patch: 2×2 latent pixels per token (all_patch_size). */
 const PATCH_AREA = 4;
@@ -94,8 +92,8 @@ export function deriveZImageConfig(w: WeightSource): ZImageConfig {
   const first = blockKeys('layers', 0);
   const [headDim] = shapeOf(w, first.qNorm, [null]);
   const [mlpHidden] = matrix(`${first.w1}.weight`);
-  if (headDim !== ZIMAGE_ROPE.headDim) {
-    throw new TensorShapeError(w.origin, first.qNorm, [headDim], `[${ZIMAGE_ROPE.headDim}] (Z-Image's RoPE splits a head of 128 into axes 32, 48, 48)`);
+  if (headDim !== HEAD_DIM) {
+    throw new TensorShapeError(w.origin, first.qNorm, [headDim], `[${HEAD_DIM}] (Z-Image's RoPE splits a head into axes ${ZIMAGE_DEFAULTS.axesDim.join(', ')})`);
   }
   if (hidden % headDim !== 0) throw new Error(`${w.origin}: hidden width ${hidden} is not a multiple of the head dim ${headDim}`);
   if (inChannels % PATCH_AREA !== 0) throw new TensorShapeError(w.origin, 'x_embedder.weight', [hidden, inChannels], `[${hidden}, a multiple of ${PATCH_AREA}] (2×2 latent patches)`);
@@ -112,8 +110,8 @@ export function deriveZImageConfig(w: WeightSource): ZImageConfig {
     timeHidden,
     adalnDim,
     blocks,
-    axesDim: [...ZIMAGE_ROPE.axesDim],
-    theta: ZIMAGE_ROPE.theta,
+    axesDim: [...ZIMAGE_DEFAULTS.axesDim],
+    theta: ZIMAGE_DEFAULTS.theta,
   };
   for (const [key, shape] of zimageShapes(config)) shapeOf(w, key, shape);
   return config;
@@ -154,25 +152,9 @@ export function zimageShapes(c: ZImageConfig): Map<string, number[]> {
 }
 
 /**
- * The position ids the graph takes for the real (unpadded) tokens, as the model numbers them:
- * caption token i is (1 + i, 0, 0); image token (row, column) is (P + 1, row, column), where P is
- * the caption's length once padded to a multiple of 32. The graph adds the pad rows' ids itself.
- */
-export function zimageIds(textTokens: number, rows: number, cols: number): { txtIds: Float32Array; imgIds: Float32Array } {
-  const padded = Math.ceil(textTokens / ZIMAGE_PAD_MULTIPLE) * ZIMAGE_PAD_MULTIPLE;
-  const txtIds = new Float32Array(textTokens * 3);
-  for (let i = 0; i < textTokens; i++) txtIds[i * 3] = i + 1;
-  const imgIds = new Float32Array(rows * cols * 3);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) imgIds.set([padded + 1, r, c], (r * cols + c) * 3);
-  }
-  return { txtIds, imgIds };
-}
-
-/**
  * The DyPE-ready Z-Image transformer graph over `w`'s weights. Inputs: hidden_states [1, N, in]
  * (FLUX-packed), encoder_hidden_states [1, L, cap] (the caption's unpadded rows), timestep [1] (1 − σ),
- * img_ids [N, 3] and txt_ids [L, 3] (zimageIds), rope_omega and rope_mscale [64] (every axis, the
+ * img_ids [N, 3] and txt_ids [L, 3] (the family's zimageIds), rope_omega and rope_mscale [64] (every axis, the
  * caption axis included). Output: out_hidden_states [1, N, out], the FLUX-packed velocity.
  */
 export function buildZImageTransformer(b: GraphBuilder, w: WeightSource, c: ZImageConfig): void {
@@ -194,7 +176,7 @@ export function buildZImageTransformer(b: GraphBuilder, w: WeightSource, c: ZIma
   // ---- Pad rows: (−len) mod 32 of each sequence, as int64 [1].
   const length = (x: string, hint: string) => b.op('Shape', [x], { start: 1, end: 2 }, { name: hint });
   const padCount = (len: string) => {
-    const multiple = b.constI64([ZIMAGE_PAD_MULTIPLE]);
+    const multiple = b.constI64([ZIMAGE_DEFAULTS.padMultiple]);
     return b.op('Mod', [b.op('Sub', [multiple, b.op('Mod', [len, multiple])]), multiple], {}, { name: 'pad_rows' });
   };
   const imageLen = length(hidden, 'image_len');

@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildZImageTransformer, deriveZImageConfig, zimageIds, type ZImageConfig } from '../../../runtime/convert/zimage.ts';
+import { buildZImageTransformer, deriveZImageConfig, type ZImageConfig } from '../../../runtime/convert/zimage.ts';
+import { zimageIds } from '../../../runtime/families/zimage.ts';
 import type { TokenGrid } from '../../../runtime/dype/index.ts';
 import { packLatents, unpackLatents } from '../../../runtime/pipeline/latents.ts';
 import { createSession, type TensorData } from '../../../runtime/pipeline/ort.ts';
