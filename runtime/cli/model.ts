@@ -31,6 +31,7 @@ export async function infoCommand(opts: { model?: string; device: Device }): Pro
   const lines = [
     `bundle       ${dir}`,
     `model        ${c.name}${c.demo ? ' (demo: untrained, images are abstract)' : ''}`,
+    `family       ${pipeline.info.family ?? c.family}`,
     `native       ${c.nativeResolution}² px, ${c.pixelsPerToken} px per token, ${c.latentChannels} latent channels`,
     `limits       ${c.limits.maxSide} px per side, ${(c.limits.maxPixels / 1e6).toFixed(1)} MP`,
     `rope         axes ${c.rope.axesDim.join('/')}, θ ${c.rope.theta}, fed as ${pipeline.info.ropeInputs === 'omega' ? 'rope_omega + rope_mscale' : 'rope_cos + rope_sin tables'}`,
@@ -42,7 +43,7 @@ export async function infoCommand(opts: { model?: string; device: Device }): Pro
     `installed    ${providers.filter((p) => p.bundled).map((p) => p.name).join(', ')}; separate install: ${providers.filter((p) => !p.bundled).map((p) => p.name).join(', ') || 'none'}`,
   ];
   for (const record of verifyCheckpoints(dir)) lines.push(`weights      ${record.path} (${record.how} of ${record.source}; ${formatBytes(record.size)}, unchanged)`);
-  const analysis = analyzeTransformer(bundle.paths.transformer, { pixelsPerToken: c.pixelsPerToken, textTokens: c.text.t5MaxLength });
+  const analysis = analyzeTransformer(bundle.paths.transformer, { pixelsPerToken: c.pixelsPerToken, textTokens: Math.max(...Object.values(c.text)) });
   console.log([...lines, '', ...formatAnalysis(analysis)].join('\n'));
   await pipeline.dispose();
 }

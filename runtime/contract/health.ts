@@ -23,6 +23,8 @@ export const HealthSchema = z.object({
   /** The companion's package version; a client checks the major. */
   version: z.string(),
   model: z.string(),
+  /** The model family as people name it (FLUX.1, Z-Image); absent from companions from before families. */
+  family: z.string().optional(),
   /** True for the embedded untrained demo model: its images are abstract. */
   demo: z.boolean(),
   nativeResolution: z.number().int(),

@@ -59,7 +59,7 @@ export const ARCHITECTURES: readonly Architecture[] = Object.freeze([
     component: 'transformer',
     label: 'Z-Image transformer',
     markers: ['x_embedder.weight', 'cap_embedder.1.weight', 'layers.0.attention.qkv.weight', 'noise_refiner.0.adaLN_modulation.0.weight', 'x_pad_token'],
-    supported: false,
+    supported: true,
     usualFiles: 'z_image_turbo_bf16.safetensors (ComfyUI/models/diffusion_models)',
   },
   {

@@ -141,6 +141,8 @@ export interface GenerateResult {
 /** What callers need to know about an engine before submitting work. */
 export interface EngineInfo {
   model: string;
+  /** The model family as people name it (FLUX.1, Z-Image); absent on engines from before families. */
+  family?: string;
   /** True for the embedded untrained demo model: its images are abstract. */
   demo: boolean;
   nativeResolution: number;

@@ -108,7 +108,7 @@ describe('Z-Image transformer conversion', () => {
     const keys = [...(await readSafetensorsHeader(ZIMAGE_CHECKPOINT)).tensors.keys()];
     expect(recognise(keys).map((r) => r.architecture.id)).toEqual(['zimage-transformer']);
     expect(recognise(keys.map((k) => `model.diffusion_model.${k}`))).toEqual([
-      expect.objectContaining({ prefix: 'model.diffusion_model.', architecture: expect.objectContaining({ id: 'zimage-transformer', family: 'zimage' }) }),
+      expect.objectContaining({ prefix: 'model.diffusion_model.', architecture: expect.objectContaining({ id: 'zimage-transformer', family: 'zimage', supported: true }) }),
     ]);
   });
 

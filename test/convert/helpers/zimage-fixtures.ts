@@ -32,6 +32,8 @@ export interface RopeFeed {
 export interface ZImageReference {
   config: { hidden: number; heads: number; headDim: number; mlpHidden: number; capDim: number; adalnDim: number; timeHidden: number; inChannels: number; axesDim: number[]; theta: number; noiseRefiners: number; contextRefiners: number; depth: number };
   sigma: number;
+  /** The caption of one prompt as Tongyi's pipeline computes it (Qwen3 hidden state −2, the prompt's rows). */
+  text: { prompt: string; template: string; inputIds: number[]; hiddenState: number; caption: number[] };
   cases: Record<'padded' | 'aligned', ZImageCase>;
   rope: { dype: RopeFeed; axes: RopeFeed; dypeOptions: { method: 'yarn'; dynamic: boolean; baseLength: number; theta: number; axesDim: number[] } };
   /** The model's own outputs (not negated), latents [16, H, W]. */

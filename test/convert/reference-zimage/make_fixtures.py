@@ -34,7 +34,7 @@ Writes test/convert/reference-zimage/fixtures/:
   runtime/dype (dype-rope.ts) and distinct per-axis ω/mscale; one case whose sequences need no pad
   rows; and one Euler step of the 8-step, shift-3 schedule;
 - z-image-turbo-shapes.json  every key of the published model (dim 3840, 30 layers) with its shape;
-- e2e/ae.safetensors  a tiny FLUX.1-structured AE decoder with 32 px per latent pixel, for the
+- e2e/ae.safetensors  a tiny FLUX.1-structured AE with 32 px per latent pixel, for the
   end-to-end bundle (with ../../reference-flux2/fixtures/qwen_3_4b.safetensors and its tokenizer).
 """
 import importlib.util
@@ -349,15 +349,19 @@ def main():
     with open(os.path.join(OUT, 'reference.json'), 'w') as f:
         json.dump(reference, f)
 
-    # A FLUX.1-structured AE decoder for the end-to-end bundle: 16 latent channels like FLUX.1's
+    # A FLUX.1-structured AE for the end-to-end bundle: 16 latent channels like FLUX.1's
     # ae.safetensors, but six levels (32 px per latent pixel) so that a 4096×2304 image is 64×36
-    # tokens, and one ResnetBlock per level, the least a full-resolution decode can cost. Decoder only:
-    # the e2e bundle generates; Refine/Extend are tested with the reference AE and its encoder.
-    ae = enc.AutoEncoder(in_ch=3, out_ch=3, ch=32, ch_mult=(1, 1, 1, 1, 1, 1), num_res_blocks=0, z_channels=IN_CH)
-    enc.randomize(ae, 29)
+    # tokens. Its decoder has one ResnetBlock per level (num_res_blocks 0), the least a
+    # full-resolution decode can cost; its encoder has one per level (an encoder level needs a block).
+    shape = dict(in_ch=3, out_ch=3, ch=32, ch_mult=(1, 1, 1, 1, 1, 1), z_channels=IN_CH)
+    decoder = enc.AutoEncoder(num_res_blocks=0, **shape)
+    encoder = enc.AutoEncoder(num_res_blocks=1, **shape)
+    enc.randomize(decoder, 29)
+    enc.randomize(encoder, 31)
+    ae = {k: v for k, v in enc.state(decoder).items() if k.startswith('decoder.')}
+    ae.update({k: v for k, v in enc.state(encoder).items() if k.startswith('encoder.')})
     os.makedirs(os.path.join(OUT, 'e2e'), exist_ok=True)
-    decoder = {k: v.bfloat16() for k, v in enc.state(ae).items() if k.startswith('decoder.')}
-    enc.write_safetensors(os.path.join(OUT, 'e2e', 'ae.safetensors'), decoder)
+    enc.write_safetensors(os.path.join(OUT, 'e2e', 'ae.safetensors'), {k: v.bfloat16() for k, v in ae.items()})
 
     # Z-Image-Turbo at its published size (src/config/model.py; FFN int(3840 / 3 * 8), t_embedder mid 1024).
     full = tensors(lambda key, shape: list(shape), dim=3840, head_dim=128, ffn=10240, cap_dim=2560, t_hidden=1024, adaln=256,
