@@ -11,6 +11,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZIMAGE_DEFAULTS, zimagePromptText } from '../../runtime/bundle/zimage.ts';
 import { convertCheckpoints, ConvertError, type ConvertReport } from '../../runtime/convert/index.ts';
+import { fluxRopeFrequencies } from '../../runtime/dype/index.ts';
 import { ZIMAGE } from '../../runtime/families/index.ts';
 import { loadPipeline, readBundle } from '../../runtime/pipeline/index.ts';
 import { createSession } from '../../runtime/pipeline/ort.ts';
@@ -127,6 +128,37 @@ describe('a converted Z-Image bundle in the pipeline', () => {
   });
 });
 
+describe('DyPE on a Z-Image bundle at 4096×2304 (64×36 tokens, native 16×16)', () => {
+  it.each(['dy-yarn', 'dy-vision-yarn'] as const)('%s scales the row and column axes and leaves the caption axis native', async (method) => {
+    const pipeline = await loadPipeline(large, { device: 'cpu' });
+    const stop = new AbortController();
+    try {
+      let feeds: { omega: Float32Array; mscale: Float32Array } | null = null;
+      const run = pipeline.generate(
+        { prompt: 'a wide valley', width: 4096, height: 2304, seed: 1, steps: 2, method },
+        {
+          signal: stop.signal,
+          onEvent: (e) => {
+            if (e.kind !== 'step' || feeds) return;
+            feeds = { omega: Float32Array.from(e.feeds.rope_omega.data as Float32Array), mscale: Float32Array.from(e.feeds.rope_mscale.data as Float32Array) };
+            stop.abort(); // the feeds of the first step are all this needs: no decode
+          },
+        },
+      );
+      await expect(run).rejects.toThrow();
+      const native = fluxRopeFrequencies({ height: 36, width: 64, textTokens: 20 }, 1, { method: 'base', dynamic: false, theta: 256, axesDim: [32, 48, 48] });
+      const { omega, mscale } = feeds!;
+      expect(omega).toHaveLength(64);
+      expect(maxAbsDiff(omega.subarray(0, 16), native.omega.subarray(0, 16))).toBeLessThan(1e-7); // caption axis: native
+      expect([...mscale.subarray(0, 16)].every((m) => m === 1)).toBe(true);
+      // rows and columns: DyPE at σ = 1 changes their ω (YaRN) or scales their attention (Vision-YaRN's mscale)
+      expect(maxAbsDiff(omega.subarray(16), native.omega.subarray(16)) > 1e-4 || Math.max(...mscale.subarray(16)) > 1).toBe(true);
+    } finally {
+      await pipeline.dispose();
+    }
+  });
+});
+
 // The acceptance: 4096×2304 (64×36 tokens against a native 16×16) with dy-yarn and dy-vision-yarn.
 // One step each: the tiny AE's full-resolution decode is most of the time.
 describe('4096×2304 from a converted Z-Image bundle', () => {
@@ -153,7 +185,10 @@ describe('4096×2304 from a converted Z-Image bundle', () => {
       const api = new Api(await companion.listen());
       const health = await api.get('/v1/health');
       expect(health.body).toMatchObject({ ok: true, model: 'large', family: 'Z-Image', nativeResolution: 1024, defaultSteps: 8, defaultGuidance: null });
-      const { job } = await api.run({ prompt: 'a wide valley', width: 4096, height: 2304, seed: 5, steps: 1, method: 'dy-vision-yarn' });
+      const submitted = await api.post('/v1/jobs', { prompt: 'a wide valley', width: 4096, height: 2304, seed: 5, steps: 1, method: 'dy-vision-yarn' });
+      expect(submitted.status).toBe(202);
+      await api.events(submitted.body.id).all(600_000);
+      const job = (await api.get(`/v1/jobs/${submitted.body.id}`)).body;
       expect(job.state, JSON.stringify(job.error)).toBe('done');
       const meta = await sharp((await api.bytes(`/v1/jobs/${job.id}/image`)).bytes).metadata();
       expect([meta.format, meta.width, meta.height]).toEqual(['png', 4096, 2304]);
