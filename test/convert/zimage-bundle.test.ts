@@ -21,34 +21,17 @@ import { maxAbsDiff } from '../helpers/compare.ts';
 import { Api, TOKEN } from '../server/helpers/companion.ts';
 import { ENCODER_FIXTURES, tempRoot } from './helpers/flux-fixtures.ts';
 import { KLEIN_FIXTURES } from './helpers/klein-fixtures.ts';
-import { ZIMAGE_CHECKPOINT, ZIMAGE_FIXTURES, ZIMAGE_REFERENCE as REF } from './helpers/zimage-fixtures.ts';
+import { convertZImageBundle, writeZImageModels, ZIMAGE_CHECKPOINT, ZIMAGE_REFERENCE as REF } from './helpers/zimage-fixtures.ts';
 
 const { root, cleanup } = tempRoot('dype-zimage-bundle-');
 afterAll(cleanup);
 
-/** klein's tiny Qwen tokenizer, in a tokenizer/ folder: the --tokenizers layout. */
-const tokenizers = KLEIN_FIXTURES;
-
-/** A ComfyUI-like models folder: diffusion_models, text_encoders and vae under their usual file names. */
-function writeModels(dir: string, ae: string): void {
-  const put = (from: string, rel: string) => {
-    mkdirSync(join(dir, rel, '..'), { recursive: true });
-    cpSync(from, join(dir, rel));
-  };
-  put(ZIMAGE_CHECKPOINT, 'diffusion_models/z_image_turbo_bf16.safetensors');
-  put(join(KLEIN_FIXTURES, 'qwen_3_4b.safetensors'), 'text_encoders/qwen_3_4b.safetensors');
-  put(ae, 'vae/ae.safetensors');
-}
-
-const small = join(root, 'small');
-const large = join(root, 'large');
+let small = '';
+let large = '';
 let report: ConvertReport;
 
 beforeAll(async () => {
-  writeModels(join(root, 'models-small'), join(ENCODER_FIXTURES, 'ae.safetensors'));
-  writeModels(join(root, 'models-large'), join(ZIMAGE_FIXTURES, 'e2e', 'ae.safetensors'));
-  report = await convertCheckpoints([join(root, 'models-small')], { output: small, tokenizers, hubCache: null });
-  await convertCheckpoints([join(root, 'models-large')], { output: large, tokenizers, hubCache: null });
+  [{ bundle: small, report }, { bundle: large }] = await Promise.all([convertZImageBundle(join(root, 'small'), join(ENCODER_FIXTURES, 'ae.safetensors')), convertZImageBundle(join(root, 'large'))]);
 });
 
 describe('dype convert on Z-Image-Turbo’s ComfyUI files', () => {
@@ -88,12 +71,12 @@ describe('dype convert on Z-Image-Turbo’s ComfyUI files', () => {
 
   it('refuses a FLUX.2 VAE beside a Z-Image transformer, and names what is missing', async () => {
     const dir = join(root, 'models-wrong');
-    writeModels(dir, join(KLEIN_FIXTURES, 'flux2-vae.safetensors'));
-    await expect(convertCheckpoints([dir], { output: join(root, 'wrong'), tokenizers, hubCache: null })).rejects.toThrow(/flux2-vae\.safetensors|ae\.safetensors is a FLUX\.2 VAE, which a Z-Image bundle cannot use/);
+    writeZImageModels(dir, join(KLEIN_FIXTURES, 'flux2-vae.safetensors'));
+    await expect(convertCheckpoints([dir], { output: join(root, 'wrong'), tokenizers: KLEIN_FIXTURES, hubCache: null })).rejects.toThrow(/flux2-vae\.safetensors|ae\.safetensors is a FLUX\.2 VAE, which a Z-Image bundle cannot use/);
     const lone = join(root, 'models-lone');
     mkdirSync(lone);
     cpSync(ZIMAGE_CHECKPOINT, join(lone, 'z_image_turbo_bf16.safetensors'));
-    const missing = convertCheckpoints([lone], { output: join(root, 'lone'), tokenizers, hubCache: null });
+    const missing = convertCheckpoints([lone], { output: join(root, 'lone'), tokenizers: KLEIN_FIXTURES, hubCache: null });
     await expect(missing).rejects.toBeInstanceOf(ConvertError);
     await expect(missing).rejects.toThrow(/a Z-Image bundle needs all 3 of its components; missing: Qwen3 text encoder \(qwen_3_4b\.safetensors.*VAE \(ae\.safetensors/);
   });
@@ -184,7 +167,7 @@ describe('4096×2304 from a converted Z-Image bundle', () => {
     try {
       const api = new Api(await companion.listen());
       const health = await api.get('/v1/health');
-      expect(health.body).toMatchObject({ ok: true, model: 'large', family: 'Z-Image', nativeResolution: 1024, defaultSteps: 8, defaultGuidance: null });
+      expect(health.body).toMatchObject({ ok: true, model: 'bundle', family: 'Z-Image', nativeResolution: 1024, defaultSteps: 8, defaultGuidance: null });
       const submitted = await api.post('/v1/jobs', { prompt: 'a wide valley', width: 4096, height: 2304, seed: 5, steps: 1, method: 'dy-vision-yarn' });
       expect(submitted.status).toBe(202);
       await api.events(submitted.body.id).all(600_000);

@@ -3,7 +3,7 @@
  * and a way to run a converted Z-Image transformer as the pipeline feeds it (FLUX-packed latents,
  * t = 1 − σ as the timestep, zimageIds, ω/mscale from runtime/dype).
  */
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildZImageTransformer, deriveZImageConfig, type ZImageConfig } from '../../../runtime/convert/zimage.ts';
@@ -12,6 +12,8 @@ import type { TokenGrid } from '../../../runtime/dype/index.ts';
 import { packLatents, unpackLatents } from '../../../runtime/pipeline/latents.ts';
 import { createSession, type TensorData } from '../../../runtime/pipeline/ort.ts';
 import { convertCheckpoint } from './flux-fixtures.ts';
+import { KLEIN_FIXTURES } from './klein-fixtures.ts';
+import { convertCheckpoints, type ConvertReport } from '../../../runtime/convert/index.ts';
 
 export const ZIMAGE_FIXTURES = fileURLToPath(new URL('../reference-zimage/fixtures/', import.meta.url));
 export const ZIMAGE_CHECKPOINT = join(ZIMAGE_FIXTURES, 'z_image_turbo_bf16.safetensors');
@@ -39,6 +41,28 @@ export interface ZImageReference {
   /** The model's own outputs (not negated), latents [16, H, W]. */
   outputs: Record<'native' | 'dype' | 'axes' | 'aligned', number[]>;
   euler: { steps: number; shift: number; sigmas: number[]; index: number; next: number[] };
+}
+
+/** A ComfyUI-like models folder: diffusion_models, text_encoders (klein's tiny Qwen3) and vae under their usual file names. */
+export function writeZImageModels(dir: string, ae: string): void {
+  const put = (from: string, rel: string) => {
+    mkdirSync(join(dir, rel, '..'), { recursive: true });
+    cpSync(from, join(dir, rel));
+  };
+  put(ZIMAGE_CHECKPOINT, 'diffusion_models/z_image_turbo_bf16.safetensors');
+  put(join(KLEIN_FIXTURES, 'qwen_3_4b.safetensors'), 'text_encoders/qwen_3_4b.safetensors');
+  put(ae, 'vae/ae.safetensors');
+}
+
+/** The AE at 32 px per latent pixel: 4096×2304 images are 64×36 tokens. */
+export const LARGE_IMAGE_AE = join(ZIMAGE_FIXTURES, 'e2e', 'ae.safetensors');
+
+/** Converts the tiny Z-Image files with `ae` into a bundle at `dir/bundle` (klein's tiny Qwen tokenizer as --tokenizers). */
+export async function convertZImageBundle(dir: string, ae = LARGE_IMAGE_AE): Promise<{ bundle: string; report: ConvertReport }> {
+  writeZImageModels(join(dir, 'models'), ae);
+  const bundle = join(dir, 'bundle');
+  const report = await convertCheckpoints([join(dir, 'models')], { output: bundle, tokenizers: KLEIN_FIXTURES, hubCache: null });
+  return { bundle, report };
 }
 
 export const ZIMAGE_REFERENCE = JSON.parse(readFileSync(join(ZIMAGE_FIXTURES, 'reference.json'), 'utf8')) as ZImageReference;
