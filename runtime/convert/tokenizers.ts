@@ -8,7 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { checkTokenizer, holdsTokenizer, importTokenizer, TOKENIZER_SOURCES, type TokenizerCheck, type TokenizerKind } from '../bundle/tokenizers.ts';
+import { checkTokenizer, holdsTokenizer, importTokenizer, TOKENIZER_FILES, TOKENIZER_SOURCES, type TokenizerCheck, type TokenizerKind } from '../bundle/tokenizers.ts';
 import { newTransferStats } from '../files/place.ts';
 
 export interface TokenizerSearch {
@@ -20,15 +20,15 @@ export interface TokenizerSearch {
   hubCache?: string | null;
 }
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'spiece.model'];
-
 /** Where each kind is published, and the folder names it goes by beside checkpoints. */
-const WANTED: Readonly<Record<TokenizerKind, { published: string; folders: readonly string[] }>> = Object.freeze({
+const WANTED: Readonly<Record<TokenizerKind, { name: string; published: string; folders: readonly string[] }>> = Object.freeze({
   clip: {
+    name: 'CLIP-L',
     published: 'black-forest-labs/FLUX.1-dev (or FLUX.1-schnell) tokenizer/, or openai/clip-vit-large-patch14',
     folders: ['tokenizer', 'clip', 'clip_l', 'comfy/sd1_tokenizer'],
   },
   t5: {
+    name: 'T5',
     published: 'black-forest-labs/FLUX.1-dev (or FLUX.1-schnell) tokenizer_2/, or google/t5-v1_1-xxl',
     folders: ['tokenizer_2', 't5', 't5xxl', 'comfy/t5_tokenizer', 'comfy/text_encoders/t5_tokenizer'],
   },
@@ -74,10 +74,10 @@ export function findTokenizer(kind: TokenizerKind, search: TokenizerSearch): str
 
 export class TokenizerNotFoundError extends Error {
   constructor(readonly kinds: TokenizerKind[], searched: string[]) {
-    const lines = kinds.map((k) => `${k === 'clip' ? 'CLIP-L' : 'T5'} tokenizer (${TOKENIZER_SOURCES[k].files}; published in ${WANTED[k].published})`);
+    const lines = kinds.map((k) => `${WANTED[k].name} tokenizer (${TOKENIZER_SOURCES[k].files}; published in ${WANTED[k].published})`);
     super(
       `the checkpoints do not include tokenizers, and none was found for: ${lines.join('; ')}. ` +
-        `Put them in a folder as tokenizer/ and tokenizer_2/ and pass --tokenizers <folder>. ` +
+        `Put them in a folder as ${kinds.map((k) => `${TOKENIZER_SOURCES[k].folder}/`).join(' and ')} and pass --tokenizers <folder>. ` +
         `Looked in: ${searched.slice(0, 8).join(', ')}${searched.length > 8 ? `, and ${searched.length - 8} more` : ''}`,
     );
     this.name = 'TokenizerNotFoundError';
