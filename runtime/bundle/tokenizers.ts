@@ -34,6 +34,9 @@ export const TOKENIZER_SOURCES: Readonly<Record<TokenizerKind, TokenizerSourceSp
   qwen3: { label: 'Qwen3', folder: 'tokenizer', model: 'BPE', slow: [], files: 'tokenizer.json (with tokenizer_config.json)', marker: '<|im_start|>' },
 });
 
+/** Every file a tokenizer folder may be made from: the fast form, the configs, and each kind's slow files. */
+export const TOKENIZER_FILES: readonly string[] = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', ...Object.values(TOKENIZER_SOURCES).flatMap((k) => k.slow)];
+
 export type TokenizerSource = 'tokenizer.json' | 'vocab.json + merges.txt' | 'spiece.model';
 
 /** Which files of `dir` a tokenizer of this kind would be made from, or null when it has none of them. */

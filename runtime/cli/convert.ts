@@ -1,8 +1,8 @@
 /** `dype convert <files or folders…> -o <bundle>`: FLUX.1 safetensors checkpoints → a DyPE-ready bundle. */
+import { TOKENIZER_SOURCES } from '../bundle/tokenizers.ts';
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { convertCheckpoints, type ConvertReport } from '../convert/index.ts';
-import { TOKENIZER_SOURCES } from '../bundle/tokenizers.ts';
 import { formatBytes } from '../files/place.ts';
 import { DTYPE_BYTES, type SafetensorsDtype } from '../convert/safetensors.ts';
 import { formatScan, scanCheckpoints, scanRoots } from '../convert/scan.ts';

@@ -265,7 +265,7 @@ export const FLUX_OUTPUT = 'out_hidden_states';
 
 /**
  * The DyPE-ready FLUX.1 transformer graph over `w`'s weights. Inputs and output follow the bundle
- * contract (runtime/pipeline/pipeline.ts checkContract): hidden_states [1, N, in], encoder_hidden_states
+ * contract (runtime/bundle/contract.ts checkContract, FLUX1_CONTRACT): hidden_states [1, N, in], encoder_hidden_states
  * [1, T, ctx], pooled_projections [1, vec], timestep [1] (σ; ×1000 inside, like BFL), guidance [1]
  * (dev only), img_ids [N, 3], txt_ids [T, 3], rope_omega and rope_mscale [Σ axesDim / 2].
  */

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { checkTokenizer, holdsTokenizer, importTokenizer, TOKENIZER_SOURCES, type TokenizerCheck, type TokenizerKind } from '../bundle/tokenizers.ts';
+import { checkTokenizer, holdsTokenizer, importTokenizer, TOKENIZER_FILES, TOKENIZER_SOURCES, type TokenizerCheck, type TokenizerKind } from '../bundle/tokenizers.ts';
 import { newTransferStats } from '../files/place.ts';
 
 export interface TokenizerSearch {
@@ -19,8 +19,6 @@ export interface TokenizerSearch {
   /** Hugging Face hub cache (default: $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub). */
   hubCache?: string | null;
 }
-
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'spiece.model'];
 
 /** Where each kind is published, and the folder names it goes by beside checkpoints. */
 const WANTED: Readonly<Record<TokenizerKind, { name: string; published: string; folders: readonly string[] }>> = Object.freeze({
@@ -85,7 +83,7 @@ export class TokenizerNotFoundError extends Error {
     const lines = kinds.map((k) => `${WANTED[k].name} tokenizer (${TOKENIZER_SOURCES[k].files}; published in ${WANTED[k].published})`);
     super(
       `the checkpoints do not include tokenizers, and none was found for: ${lines.join('; ')}. ` +
-        `Put them in a folder as tokenizer/ and tokenizer_2/ and pass --tokenizers <folder>. ` +
+        `Put them in a folder as ${kinds.map((k) => `${TOKENIZER_SOURCES[k].folder}/`).join(' and ')} and pass --tokenizers <folder>. ` +
         `Looked in: ${searched.slice(0, 8).join(', ')}${searched.length > 8 ? `, and ${searched.length - 8} more` : ''}`,
     );
     this.name = 'TokenizerNotFoundError';
