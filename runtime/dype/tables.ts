@@ -32,12 +32,18 @@ export function globalScale(grid: TokenGrid, baseLength: number): number {
   return Math.max(1, grid.height / baseLength, grid.width / baseLength);
 }
 
-/** ω and mscale of every axis for one step; axis 0 (the text/time axis) always stays native. */
+/** The axes DyPE scales: the image's rows and columns, in FLUX.1's (·, row, column) and FLUX.2's (t, h, w, l) ids alike. */
+export const IMAGE_AXES: readonly number[] = Object.freeze([1, 2]);
+
+/**
+ * ω and mscale of every axis for one step; only the image axes are scaled. The others stay native:
+ * FLUX.1's axis 0, and FLUX.2's time axis 0 and text axis 3 (text positions are the same at any size).
+ */
 export function gridAxisRopes(grid: TokenGrid, t: number, o: ResolvedDypeOptions): AxisRope[] {
   checkGrid(grid);
   const lengths = axisLengths(grid, o.axesDim.length);
   const context = { globalScale: globalScale(grid, o.baseLength) };
-  return o.axesDim.map((dim, a) => (a === 0 ? axisRopeResolved(dim, 1, t, { ...o, method: 'base' }) : axisRopeResolved(dim, lengths[a], t, o, context)));
+  return o.axesDim.map((dim, a) => (IMAGE_AXES.includes(a) ? axisRopeResolved(dim, lengths[a], t, o, context) : axisRopeResolved(dim, 1, t, { ...o, method: 'base' })));
 }
 
 export interface RopeFrequencies {
