@@ -34,11 +34,7 @@ export async function convertCommand(paths: string[], opts: ConvertCliOptions): 
 }
 
 export function formatConvertReport(r: ConvertReport): string {
-  const t = r.transformer;
-  const lines = [
-    `converted → ${r.bundleDir}`,
-    `model        FLUX.1-${r.variant}: ${t.depth} double + ${t.depthSingle} single blocks, width ${t.hidden}, ${t.heads} heads (${t.naming} keys)`,
-  ];
+  const lines = [`converted → ${r.bundleDir}`, `model        ${r.model}`];
   let float32Bytes = 0;
   let widened = false;
   for (const c of r.components) {

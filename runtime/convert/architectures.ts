@@ -7,10 +7,13 @@
  * The first matching entry wins, so more specific architectures come before the ones they resemble
  * (FLUX.2 shares FLUX.1's block names).
  *
- * A new family goes here as entries with `supported: false` until its builders exist. FLUX.2 [klein]
- * (4-axis RoPE, Qwen3 text encoder, 32-channel VAE with a BatchNorm latent) has builders in
+ * A new family goes here as entries with `supported: false` until its builders exist; then it gets
+ * a ConvertRecipe in runtime/convert/recipes/ (see runtime/families/README.md). FLUX.2 [klein]
+ * (4-axis RoPE, Qwen3 text encoder, 32-channel VAE with a BatchNorm latent) has its builders in
  * flux2.ts, qwen3.ts and vae-flux2.ts.
  */
+
+import type { FamilyId } from '../bundle/config.ts';
 
 export type ComponentKind = 'transformer' | 'vae' | 'clip' | 't5' | 'qwen3';
 
@@ -24,7 +27,7 @@ export const COMPONENT_LABELS: Readonly<Record<ComponentKind, string>> = Object.
 
 export interface Architecture {
   readonly id: string;
-  readonly family: 'flux1' | 'flux2';
+  readonly family: FamilyId;
   readonly component: ComponentKind;
   /** What `--scan` and the report call it. */
   readonly label: string;
