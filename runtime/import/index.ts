@@ -22,7 +22,7 @@ import type { BundleConfig } from '../bundle/config.ts';
 import { checkContract, type GraphSignature } from '../bundle/contract.ts';
 import { buildBundleConfig, detectVariant, FLUX1_CONTRACT, FLUX_DEFAULTS, FLUX_SCHEDULERS, type FluxVariant } from '../bundle/flux1.ts';
 import { checkBundleTarget, VAE_ENCODER_FILE } from '../bundle/read.ts';
-import { checkTokenizer, importTokenizer, TokenizerError, type TokenizerCheck } from '../bundle/tokenizers.ts';
+import { checkTokenizer, importTokenizer, TOKENIZER_SOURCES, TokenizerError, type TokenizerCheck } from '../bundle/tokenizers.ts';
 import { finishBundle } from '../bundle/write.ts';
 import { linkFolder, linkOrCopy, newTransferStats, type TransferStats } from '../files/place.ts';
 import { FEED_TYPES } from '../pipeline/ort.ts';
@@ -428,7 +428,7 @@ export function formatImportReport(r: ImportReport): string {
     lines.push(`               native RoPE: ${line(v.native)}`);
     if (v.dype) lines.push(`               distinct per-axis ω, mscale ≠ 1: ${line(v.dype)}`);
   } else lines.push('self-check   skipped (--no-verify)');
-  for (const t of r.tokenizers) lines.push(`tokenizer    ${t.kind === 'clip' ? 'CLIP' : 'T5'} from ${t.source}: ${t.maxLength} ids, pad ${t.padId}, eos ${t.eosId}`);
+  for (const t of r.tokenizers) lines.push(`tokenizer    ${TOKENIZER_SOURCES[t.kind].label} from ${t.source}: ${t.maxLength} ids, pad ${t.padId}, eos ${t.eosId}`);
   lines.push(`text         CLIP ${r.config.text.clipMaxLength}, T5 ${r.config.text.t5MaxLength} tokens; defaults ${r.config.defaults.steps} steps, guidance ${r.config.defaults.guidance ?? 'none'}`);
   lines.push(`files        ${r.files.linked} hard-linked, ${r.files.copied} copied${r.files.copiedBytes ? ` (${(r.files.copiedBytes / 2 ** 30).toFixed(2)} GiB)` : ''}`);
   for (const d of r.defaultsUsed) lines.push(`default      ${d}`);

@@ -57,6 +57,11 @@ export class PromptTokenizer {
     return new PromptTokenizer(tokenizer, eosId, idOf('pad_token') ?? eosId);
   }
 
+  /** The id of a token of the vocabulary (an added token such as <|im_start|> included), or undefined. */
+  idOf(token: string): number | undefined {
+    return this.tokenizer.token_to_id(token);
+  }
+
   /** Tokens the prompt takes, special tokens included, before padding or truncation. */
   count(prompt: string): number {
     return this.tokenizer.encode(prompt).ids.length;
