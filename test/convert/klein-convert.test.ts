@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatConvertReport } from '../../runtime/cli/convert.ts';
 import { ConvertError, convertCheckpoints, type ConvertReport } from '../../runtime/convert/index.ts';
 import { loadPipeline, readBundle } from '../../runtime/pipeline/index.ts';
+import type { TensorData } from '../../runtime/pipeline/ort.ts';
 import { tempRoot } from './helpers/flux-fixtures.ts';
 import { writeKleinModels } from './helpers/klein-models.ts';
 
@@ -59,7 +60,7 @@ describe('dype convert: FLUX.2 [klein]', () => {
     const pipeline = await loadPipeline(bundle, { device: 'cpu' });
     try {
       expect(pipeline.info).toMatchObject({ ropeInputs: 'omega', guidanceEmbeds: false, nativeResolution: 1024 });
-      const steps: Record<string, { dims: readonly number[]; data: ArrayLike<number> }>[] = [];
+      const steps: Readonly<Record<string, TensorData>>[] = [];
       const result = await pipeline.generate(
         { prompt: 'a cat on a mat', width: 4096, height: 1024, seed: 7, steps: 2, method: 'dy-yarn' },
         { onEvent: (e) => { if (e.kind === 'step') steps.push(e.feeds); } },
@@ -70,13 +71,13 @@ describe('dype convert: FLUX.2 [klein]', () => {
       const [first] = steps;
       expect(first.encoder_hidden_states.dims).toEqual([1, 512, 48]);
       expect(first.img_ids.dims).toEqual([64 * 256, 4]);
-      expect(Array.from(first.txt_ids.data).slice(4 * 5, 4 * 6)).toEqual([0, 0, 0, 5]);
+      expect(Array.from(first.txt_ids.data as Float32Array).slice(4 * 5, 4 * 6)).toEqual([0, 0, 0, 5]);
       // ω per axis (2 frequencies each): t and l native (θ 2000), h and w extrapolated at 4× native.
-      const omega = Array.from(first.rope_omega.data);
+      const omega = Array.from(first.rope_omega.data as Float32Array);
       const native = [1, 1 / Math.sqrt(2000)];
       for (const axis of [0, 3]) omega.slice(2 * axis, 2 * axis + 2).forEach((w, i) => expect(w).toBeCloseTo(native[i], 6));
       expect(omega[2 * 2 + 1]).toBeLessThan(native[1]);
-      expect(Array.from(first.rope_mscale.data).slice(0, 2)).toEqual([1, 1]);
+      expect(Array.from(first.rope_mscale.data as Float32Array).slice(0, 2)).toEqual([1, 1]);
     } finally {
       await pipeline.dispose();
     }
