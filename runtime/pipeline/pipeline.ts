@@ -94,6 +94,7 @@ export class Pipeline implements Engine {
     const ropeInputs = c.rope.inputs;
     this.info = Object.freeze({
       model: c.name,
+      family: family.label,
       demo: c.demo,
       description: c.description,
       nativeResolution: c.nativeResolution,
