@@ -84,6 +84,24 @@ describe('dype convert: FLUX.2 [klein]', () => {
     }
   }, 60_000);
 
+  it('refines and extends on klein: the VAE encoder and the BatchNorm normalisation on the way in', async () => {
+    const pipeline = await loadPipeline(bundle, { device: 'cpu' });
+    try {
+      expect(pipeline.info.imageToImage).toBe(true);
+      const init = await sharp({ create: { width: 256, height: 128, channels: 3, background: '#3a7bd5' } }).png().toBuffer();
+      const refined = await pipeline.generate({ prompt: 'a cat', width: 512, height: 256, seed: 2, steps: 2, init: { bytes: init, id: 'init' }, strength: 0.5 });
+      expect((await sharp(refined.image).metadata()).width).toBe(512);
+      // Extend: the kept rectangle is the init's pixels exactly, the rest is drawn
+      const keep = { x: 128, y: 64, width: 256, height: 128, feather: 0 };
+      const extended = await pipeline.generate({ prompt: 'a cat', width: 512, height: 256, seed: 2, steps: 2, init: { bytes: init, id: 'init' }, strength: 0.6, keep });
+      const raw = await sharp(extended.image).raw().toBuffer();
+      const pixel = (x: number, y: number) => [...raw.subarray((y * 512 + x) * 3, (y * 512 + x) * 3 + 3)];
+      expect(pixel(256, 128)).toEqual([0x3a, 0x7b, 0xd5]);
+    } finally {
+      await pipeline.dispose();
+    }
+  }, 60_000);
+
   it('refuses a FLUX.1 VAE given by name with a klein transformer', async () => {
     await expect(
       convertCheckpoints([join(models, 'diffusion_models'), join(models, 'text_encoders'), join(models, 'vae', 'ae.safetensors')], { output: join(root, 'mixed'), hubCache: null }),

@@ -1,8 +1,9 @@
 // The converted FLUX.2 VAE against the torch reference (test/convert/reference-flux2/make_fixtures.py,
 // BFL flux2 autoencoder.py at toy widths). The reference decodes the transformer's latent (normalised,
 // 2×2-patchified, 4·z channels); here that latent goes through what the pipeline does with it, packed
-// tokens un-normalised with the BatchNorm statistics dype.json carries and unpacked with patch 2, then
-// the graph (post_quant_conv, decoder). Encoding runs the same way back.
+// tokens un-normalised by the family (runtime/families/latents.ts) with the BatchNorm statistics
+// dype.json carries, unpacked with patch 2, then the graph (post_quant_conv, decoder). Encoding runs
+// the same way back.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recognise } from '../../runtime/convert/architectures.ts';
 import { readSafetensorsHeader } from '../../runtime/convert/safetensors.ts';
 import { SafetensorsWeightSource } from '../../runtime/convert/source.ts';
+import { buildFlux2BundleConfig } from '../../runtime/bundle/flux2.ts';
 import { buildFlux2VaeDecoder, buildFlux2VaeEncoder, deriveFlux2VaeConfig, FLUX2_VAE_PATCH, readLatentNorm, type LatentNorm } from '../../runtime/convert/vae-flux2.ts';
+import { fromVaeLatents, toVaeLatents } from '../../runtime/families/latents.ts';
 import { GraphBuilder } from '../../runtime/onnx/builder.ts';
 import { packLatents, unpackLatents } from '../../runtime/pipeline/latents.ts';
 import { maxAbsDiff } from '../helpers/compare.ts';
@@ -34,10 +37,9 @@ async function latentNorm(): Promise<LatentNorm> {
   return readLatentNorm(new SafetensorsWeightSource(new GraphBuilder('stats'), [{ header, location: 'x' }], reference.checkpoint));
 }
 
-/** Packed model-space tokens → the VAE's space: per packed feature f, x·√(var_f + eps) + mean_f. */
-function unNormalise(packed: Float32Array, norm: LatentNorm): void {
-  const features = norm.mean.length;
-  for (let i = 0; i < packed.length; i++) packed[i] = packed[i] * Math.sqrt(norm.variance[i % features] + norm.eps) + norm.mean[i % features];
+/** dype.json of a bundle with this VAE: what the family's latent normalisation reads. */
+async function bundleConfig() {
+  return buildFlux2BundleConfig({ name: 't', description: '', vae: { latentChannels: z, scaleFactorPx: 2, encoder: true }, latentNorm: await latentNorm(), rope: { axesDim: [4, 4, 4, 4], theta: 2000 } }).config;
 }
 
 describe('FLUX.2 VAE conversion', () => {
@@ -58,7 +60,7 @@ describe('FLUX.2 VAE conversion', () => {
     const [, features, h, w] = reference.decode.latent_shape;
     // The reference's [1, 4z, h, w] latent as the pipeline holds it: tokens [h·w, 4z].
     const packed = packLatents(Float32Array.from(reference.decode.latent), { channels: features, height: h, width: w }, 1);
-    unNormalise(packed, await latentNorm());
+    toVaeLatents(packed, await bundleConfig());
     const vaeShape = { channels: z, height: h * FLUX2_VAE_PATCH, width: w * FLUX2_VAE_PATCH };
     const latent = unpackLatents(packed, vaeShape, FLUX2_VAE_PATCH);
     const out = await session.run({ latent_sample: new ort.Tensor('float32', latent, [1, z, vaeShape.height, vaeShape.width]) });
@@ -72,10 +74,8 @@ describe('FLUX.2 VAE conversion', () => {
     const out = await session.run({ sample: new ort.Tensor('float32', Float32Array.from(reference.encode.sample), reference.encode.sample_shape) });
     const [, , h, w] = out.latent_sample.dims;
     const packed = packLatents(out.latent_sample.data as Float32Array, { channels: z, height: h, width: w }, FLUX2_VAE_PATCH);
-    const norm = await latentNorm();
-    const features = norm.mean.length;
-    for (let i = 0; i < packed.length; i++) packed[i] = (packed[i] - norm.mean[i % features]) / Math.sqrt(norm.variance[i % features] + norm.eps);
-    const [, , rh, rw] = reference.encode.latent_shape;
+    fromVaeLatents(packed, await bundleConfig());
+    const [, features, rh, rw] = reference.encode.latent_shape;
     const expected = packLatents(Float32Array.from(reference.encode.latent), { channels: features, height: rh, width: rw }, 1);
     expect(maxAbsDiff(packed, expected)).toBeLessThan(TOLERANCE);
     await session.release();
