@@ -1,7 +1,7 @@
-/** `dype convert <files or folders…> -o <bundle>`: FLUX.1 safetensors checkpoints → a DyPE-ready bundle. */
+/** `dype convert <files or folders…> -o <bundle>`: FLUX.1 or FLUX.2 [klein] safetensors checkpoints → a DyPE-ready bundle. */
+import { TOKENIZER_SOURCES } from '../bundle/tokenizers.ts';
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { TOKENIZER_SOURCES } from '../bundle/tokenizers.ts';
 import { convertCheckpoints, type ConvertReport } from '../convert/index.ts';
 import { formatBytes } from '../files/place.ts';
 import { DTYPE_BYTES, type SafetensorsDtype } from '../convert/safetensors.ts';

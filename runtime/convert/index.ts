@@ -1,9 +1,9 @@
 /**
- * `dype convert`: FLUX.1 safetensors checkpoints (BFL, ComfyUI, diffusers) → a DyPE-ready bundle,
- * with no weight copied and no Python.
+ * `dype convert`: safetensors checkpoints (BFL, ComfyUI, diffusers) → a DyPE-ready bundle, with no
+ * weight copied and no Python. What is family-specific is the family's ConvertRecipe (recipes/).
  *
  * 1. Read every checkpoint's header and recognise its components (runtime/convert/architectures.ts);
- *    exactly one transformer, VAE, CLIP-L and T5 must be among them.
+ *    the transformer's family picks the recipe, and exactly one of each of its components must be there.
  * 2. Derive each component's sizes from its tensor shapes (refusing a missing or misshapen tensor,
  *    naming the file and the key) and check that the components fit together.
  * 3. Find the tokenizers (they are not in the checkpoints), before any file is written.
@@ -87,7 +87,7 @@ export interface ConvertReport {
 }
 
 /** The families `dype convert` can build, by family; a recognised family without one is named and refused. */
-const RECIPES: Readonly<Partial<Record<FamilyId, ConvertRecipe<unknown>>>> = Object.freeze({ flux1: FLUX1_RECIPE as ConvertRecipe<unknown>, flux2: FLUX2_RECIPE as ConvertRecipe<unknown> });
+const RECIPES: Readonly<Partial<Record<FamilyId, ConvertRecipe<unknown>>>> = Object.freeze({ flux1: FLUX1_RECIPE, flux2: FLUX2_RECIPE });
 
 /** Which component goes where, refusing what cannot make a bundle. */
 function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<string>): { recipe: ConvertRecipe<unknown>; found: Record<ComponentKind, Found>; ignored: string[] } {

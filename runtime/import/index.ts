@@ -22,7 +22,7 @@ import type { BundleConfig } from '../bundle/config.ts';
 import { checkContract, type GraphSignature } from '../bundle/contract.ts';
 import { buildBundleConfig, detectVariant, FLUX1_CONTRACT, FLUX_DEFAULTS, FLUX_SCHEDULERS, type FluxVariant } from '../bundle/flux1.ts';
 import { checkBundleTarget, VAE_ENCODER_FILE } from '../bundle/read.ts';
-import { checkTokenizer, importTokenizer, TOKENIZER_SOURCES, TokenizerError, type TokenizerCheck } from '../bundle/tokenizers.ts';
+import { checkTokenizer, importTokenizer, TokenizerError, TOKENIZER_SOURCES, type TokenizerCheck } from '../bundle/tokenizers.ts';
 import { finishBundle } from '../bundle/write.ts';
 import { linkFolder, linkOrCopy, newTransferStats, type TransferStats } from '../files/place.ts';
 import { FEED_TYPES } from '../pipeline/ort.ts';
