@@ -1,4 +1,5 @@
 import { benchConvert } from './convert.ts';
+import { benchConvertKlein } from './convert-klein.ts';
 import { benchImageToImage } from './img2img.ts';
 import { benchKleinStep } from './klein-step.ts';
 import { benchZImageStep } from './zimage-step.ts';
@@ -12,6 +13,7 @@ printResults('DyPE RoPE tables (4096×4096, 66048 tokens × 128)', await benchRo
 printResults('Pipeline on the demo model (CPU)', await benchPipeline());
 printResults('Image-to-image on the demo model (CPU)', await benchImageToImage());
 printResults('dype convert on a full-size FLUX.1-dev checkpoint (bf16, BFL keys)', await benchConvert());
+printResults('dype convert on full-size FLUX.2 [klein] 4B files (ComfyUI layout, sparse)', await benchConvertKlein());
 printResults('FLUX.2 [klein] against FLUX.1, tiny transformers at equal tokens (CPU)', await benchKleinStep());
 printResults('Z-Image against FLUX.1, tiny transformers at equal tokens (CPU)', await benchZImageStep());
 printResults('Companion request overhead (per request, keep-alive)', await benchServer());

@@ -17,7 +17,7 @@ import { GraphBuilder } from '../runtime/onnx/builder.ts';
 import { imageIds, textIds, textSequenceIds } from '../runtime/pipeline/latents.ts';
 import { gaussianNoise } from '../runtime/pipeline/noise.ts';
 import { createSession, type TensorData } from '../runtime/pipeline/ort.ts';
-import { writeSafetensors, type RawTensor } from '../test/convert/helpers/write-safetensors.ts';
+import { writeRandomCheckpoint } from '../test/convert/helpers/write-safetensors.ts';
 import { timeIt, type BenchResult } from './timing.ts';
 
 const WIDTH = { hidden: 64, heads: 2, headDim: 32, depth: 2, depthSingle: 2 };
@@ -38,18 +38,10 @@ const FLUX1_TINY: FluxConfig = {
 };
 const KLEIN_TINY: Flux2Config = { ...WIDTH, mlpHidden: 3 * WIDTH.hidden, inChannels: 128, contextDim: 64, guidance: false, axesDim: [8, 8, 8, 8], theta: 2000 };
 
-/** Writes random f32 weights of `shapes` (N(0, 1/fan_in), norms near 1) and builds the graph over them. */
+/** Writes random f32 weights of `shapes` and builds the graph over them. */
 export async function convertRandom(dir: string, name: string, shapes: Map<string, number[]>, build: (b: GraphBuilder, w: SafetensorsWeightSource) => void): Promise<string> {
-  const tensors = new Map<string, RawTensor>();
-  let seed = 1;
-  for (const [key, shape] of shapes) {
-    const values = gaussianNoise(seed++, shape.reduce((a, b) => a * b, 1));
-    const scale = shape.length === 2 ? 1 / Math.sqrt(shape[1]) : 0.1;
-    for (let i = 0; i < values.length; i++) values[i] = values[i] * scale + (shape.length === 1 && !key.endsWith('.bias') ? 1 : 0);
-    tensors.set(key, { dtype: 'F32', shape, bytes: new Uint8Array(values.buffer) });
-  }
   const file = join(dir, `${name}.safetensors`);
-  writeSafetensors(file, tensors);
+  writeRandomCheckpoint(file, Object.fromEntries(shapes), 1);
   const b = new GraphBuilder(name);
   build(b, new SafetensorsWeightSource(b, [{ header: await readSafetensorsHeader(file), location: `${name}.safetensors` }], name));
   const path = join(dir, `${name}.onnx`);

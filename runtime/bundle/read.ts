@@ -8,6 +8,7 @@ import { verifyCheckpoints } from './checkpoints.ts';
 import type { ContractSpec } from './contract.ts';
 import { FLUX1_CONTRACT } from './flux1.ts';
 import { ZIMAGE_CONTRACT } from './zimage.ts';
+import { FLUX2_CONTRACT } from './flux2.ts';
 import { PipelineError } from '../pipeline/errors.ts';
 
 /** The files of every bundle; each family adds its text encoders' folders (its ContractSpec). */
@@ -22,7 +23,7 @@ export const BUNDLE_FILES = {
 export const VAE_ENCODER_FILE = 'vae_encoder/model.onnx';
 
 /** Each family's contract, as this version knows it; a family without one is refused by name. */
-export const FAMILY_CONTRACTS: Readonly<Partial<Record<FamilyId, ContractSpec>>> = Object.freeze({ flux1: FLUX1_CONTRACT, zimage: ZIMAGE_CONTRACT });
+export const FAMILY_CONTRACTS: Readonly<Partial<Record<FamilyId, ContractSpec>>> = Object.freeze({ flux1: FLUX1_CONTRACT, flux2: FLUX2_CONTRACT, zimage: ZIMAGE_CONTRACT });
 
 export interface Bundle {
   dir: string;

@@ -29,15 +29,12 @@ export const ZIMAGE_DEFAULTS = Object.freeze({
   qwenMaxLength: 512,
   /** The Qwen3 hidden state the transformer reads: the output of the second-to-last layer. */
   hiddenState: -2,
+  /** The prompt goes through Qwen3's chat template with thinking on (enable_thinking=True): no think block. */
+  thinking: true,
   steps: 8,
   /** Turbo is distilled to run without classifier-free guidance, and the model has no guidance input. */
   guidance: null,
 });
-
-/** Qwen3's chat template for one user turn with the generation prompt and thinking on (which renders no think block). */
-export function zimagePromptText(prompt: string): string {
-  return `<|im_start|>user\n${prompt}<|im_end|>\n<|im_start|>assistant\n`;
-}
 
 /** diffusers' FlowMatchEulerDiscreteScheduler config of Z-Image-Turbo: a static shift of 3.0. */
 export const ZIMAGE_SCHEDULERS: Readonly<Record<'turbo', Record<string, unknown>>> = Object.freeze({
@@ -49,7 +46,7 @@ export const ZIMAGE_CONTRACT: ContractSpec = Object.freeze({
   requiredInputs: ['hidden_states', 'encoder_hidden_states', 'timestep', 'img_ids', 'txt_ids'],
   optionalInputs: [],
   textEncoders: {
-    qwen3: { folder: 'text_encoder', tokenizer: 'tokenizer', inputs: ['input_ids', 'attention_mask'], outputs: ['hidden_states'] },
+    qwen: { folder: 'text_encoder', tokenizer: 'tokenizer', inputs: ['input_ids', 'attention_mask'], outputs: ['hidden_states'] },
   },
 });
 

@@ -6,6 +6,7 @@ import { ensureDemoBundle } from '../demo/cache.ts';
 import { verifyCheckpoints } from '../bundle/checkpoints.ts';
 import { availableProviders, autoProviders, describeAdapter, loadPipeline, probeWebGpuAdapter, readBundle } from '../pipeline/index.ts';
 import type { Device } from '../pipeline/types.ts';
+import { familyOf } from '../families/index.ts';
 
 /** The bundle to use: --model / DYPE_MODEL, else the demo model (built on first use). */
 export async function resolveModelDir(model: string | undefined): Promise<string> {
@@ -31,12 +32,12 @@ export async function infoCommand(opts: { model?: string; device: Device }): Pro
   const lines = [
     `bundle       ${dir}`,
     `model        ${c.name}${c.demo ? ' (demo: untrained, images are abstract)' : ''}`,
-    `family       ${pipeline.info.family ?? c.family}`,
+    `family       ${familyOf(c.family).label} (${c.family})`,
     `native       ${c.nativeResolution}² px, ${c.pixelsPerToken} px per token, ${c.latentChannels} latent channels`,
     `limits       ${c.limits.maxSide} px per side, ${(c.limits.maxPixels / 1e6).toFixed(1)} MP`,
     `rope         axes ${c.rope.axesDim.join('/')}, θ ${c.rope.theta}, fed as ${pipeline.info.ropeInputs === 'omega' ? 'rope_omega + rope_mscale' : 'rope_cos + rope_sin tables'}`,
     `defaults     ${c.defaults.steps} steps${c.defaults.guidance === null ? '' : `, guidance ${c.defaults.guidance}`}, DyPE λs ${c.defaults.dypeScale}, λt ${c.defaults.dypeExponent}`,
-    `schedule     ${bundle.shift.dynamic ? 'dynamic shift (capped)' : `fixed shift ${bundle.shift.shift ?? 1}`}`,
+    `schedule     ${bundle.shift.dynamic ? `dynamic shift${bundle.shift.mu === 'flux2-empirical' ? ', FLUX.2\'s empirical μ in tokens and steps' : ''} (capped)` : `fixed shift ${bundle.shift.shift ?? 1}`}`,
     `provider     ${pipeline.info.provider} (auto order here: ${autoProviders().join(' → ')})`,
     ...skipped.map((s, i) => `${(i === 0 ? 'skipped' : '').padEnd(13)}${s.provider}: ${s.reason}`),
     `webgpu       ${webgpu.adapter ? `${describeAdapter(webgpu.adapter)}, shader-f16 ${webgpu.adapter.shaderF16 ? 'yes' : 'no'}` : webgpu.reason}`,

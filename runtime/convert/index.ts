@@ -28,6 +28,7 @@ import { ARCHITECTURES, COMPONENT_LABELS, type ComponentKind } from './architect
 import { ConvertError } from './errors.ts';
 import { readInputs, type Checkpoint } from './inputs.ts';
 import { FLUX1_RECIPE } from './recipes/flux1.ts';
+import { FLUX2_RECIPE } from './recipes/flux2.ts';
 import { ZIMAGE_RECIPE } from './recipes/zimage.ts';
 import type { ConvertRecipe, Found, RecipeOptions } from './recipes/types.ts';
 import { SafetensorsWeightSource, type ConversionCounts } from './source.ts';
@@ -87,10 +88,10 @@ export interface ConvertReport {
 }
 
 /** The families `dype convert` can build, by family; a recognised family without one is named and refused. */
-const RECIPES: Readonly<Partial<Record<FamilyId, ConvertRecipe<unknown>>>> = Object.freeze({ flux1: FLUX1_RECIPE, zimage: ZIMAGE_RECIPE });
+const RECIPES: Readonly<Partial<Record<FamilyId, ConvertRecipe<unknown>>>> = Object.freeze({ flux1: FLUX1_RECIPE, flux2: FLUX2_RECIPE, zimage: ZIMAGE_RECIPE });
 
 /** The families a recipe exists for, as messages name them. */
-const SUPPORTED_FAMILIES = 'FLUX.1 and Z-Image';
+const SUPPORTED_FAMILIES = Object.values(RECIPES).map((r) => r.label).join(', ');
 
 /** Which component goes where, refusing what cannot make a bundle. */
 function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<string>): { recipe: ConvertRecipe<unknown>; found: Record<ComponentKind, Found>; ignored: string[] } {
@@ -100,7 +101,8 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
     if (checkpoint.components.length === 0) {
       if (explicit.has(checkpoint.path)) {
         throw new ConvertError(
-          `${checkpoint.path} is not a checkpoint dype convert knows: it holds none of the FLUX.1 transformer, FLUX VAE, CLIP-L or T5-XXL ` +
+          `${checkpoint.path} is not a checkpoint dype convert knows: it holds none of the FLUX.1 transformer, FLUX VAE, CLIP-L or T5-XXL, ` +
+            `nor the FLUX.2 transformer, FLUX.2 VAE, Qwen3 text encoder or Z-Image transformer ` +
             `(first keys: ${[...checkpoint.headers[0].tensors.keys()].slice(0, 3).join(', ') || 'none'})`,
         );
       }
@@ -108,9 +110,7 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
       continue;
     }
     for (const { architecture, prefix } of checkpoint.components) {
-      // A component some family shares (FLUX.1's AE, the Qwen3 encoder) goes with the transformer's family; a transformer needs its family's recipe.
-      const buildable = architecture.supported && (architecture.component !== 'transformer' || RECIPES[architecture.family]);
-      if (!buildable) throw new ConvertError(`${checkpoint.path} is a ${architecture.label}; dype convert supports ${SUPPORTED_FAMILIES} so far`);
+      if (!architecture.supported || !RECIPES[architecture.family]) throw new ConvertError(`${checkpoint.path} is a ${architecture.label}; dype convert supports ${SUPPORTED_FAMILIES} so far`);
       const list = byKind.get(architecture.component) ?? [];
       list.push({ kind: architecture.component, architecture, checkpoint, prefix });
       byKind.set(architecture.component, list);
@@ -118,14 +118,21 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
   }
   // The transformer says which family the bundle is; FLUX.1 when none is given (its message names what is missing).
   const recipe = RECIPES[byKind.get('transformer')?.[0].architecture.family ?? 'flux1']!;
+  // Which family's architecture each component must be: the recipe's own, or the one it shares (Z-Image takes FLUX.1's AE).
+  const familyOf = (kind: ComponentKind) => recipe.sharedComponents?.[kind] ?? recipe.family;
+  // Another family's components in a models folder (a FLUX.1 VAE beside FLUX.2's) are not this bundle's.
+  for (const [kind, list] of byKind) {
+    const others = list.filter((f) => f.architecture.family !== familyOf(kind) && kind !== 'transformer');
+    for (const f of others) {
+      if (explicit.has(f.checkpoint.path)) throw new ConvertError(`${f.checkpoint.path} is a ${f.architecture.label}, which does not go with a ${recipe.label} transformer`);
+      ignored.push(f.checkpoint.path);
+    }
+    byKind.set(kind, list.filter((f) => !others.includes(f)));
+  }
   const found = {} as Record<ComponentKind, Found>;
   const missing: ComponentKind[] = [];
-  const familyOf = (kind: ComponentKind) => recipe.sharedComponents?.[kind] ?? recipe.family;
-  const familyLabel = ARCHITECTURES.find((a) => a.component === 'transformer' && a.family === recipe.family)?.label.replace(/ transformer.*$/, '') ?? recipe.family;
   for (const kind of recipe.components) {
     const list = byKind.get(kind) ?? [];
-    const foreign = list.find((f) => f.architecture.family !== familyOf(kind));
-    if (foreign) throw new ConvertError(`${foreign.checkpoint.path} is a ${foreign.architecture.label}, which a ${familyLabel} bundle cannot use`);
     if (list.length > 1) {
       throw new ConvertError(`more than one ${COMPONENT_LABELS[kind]} given: ${list.map((f) => f.checkpoint.path + (f.prefix ? ` (${f.prefix}*)` : '')).join(', ')}; pass only the one to use`);
     }
@@ -134,7 +141,7 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
   }
   if (missing.length) {
     const usual = (kind: ComponentKind) => ARCHITECTURES.filter((a) => a.component === kind && a.family === familyOf(kind) && a.supported).map((a) => a.usualFiles).join(', or ');
-    throw new ConvertError(`a ${familyLabel} bundle needs all ${recipe.components.length} of its components; missing: ${missing.map((k) => `${COMPONENT_LABELS[k]} (${usual(k)})`).join('; ')}`);
+    throw new ConvertError(`a ${recipe.label} bundle needs all ${recipe.components.length} of its components; missing: ${missing.map((k) => `${COMPONENT_LABELS[k]} (${usual(k)})`).join('; ')}`);
   }
   return { recipe, found, ignored };
 }

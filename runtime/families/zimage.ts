@@ -5,8 +5,9 @@
  * FLUX.1's AE, so FLUX.1's latent scale and shift.
  */
 import { outputOf } from '../bundle/contract.ts';
-import { ZIMAGE_CONTRACT, ZIMAGE_DEFAULTS, zimagePromptText } from '../bundle/zimage.ts';
+import { ZIMAGE_CONTRACT, ZIMAGE_DEFAULTS } from '../bundle/zimage.ts';
 import type { TensorData } from '../pipeline/ort.ts';
+import { qwen3ChatText } from '../pipeline/text.ts';
 import { FLUX1 } from './flux1.ts';
 import { fromVaeLatents, toVaeLatents } from './latents.ts';
 import type { ModelFamily } from './types.ts';
@@ -28,18 +29,18 @@ export function zimageIds(textTokens: number, rows: number, cols: number): { txt
   return { txtIds, imgIds };
 }
 
-const { qwen3: QWEN3 } = ZIMAGE_CONTRACT.textEncoders;
+const QWEN = ZIMAGE_CONTRACT.textEncoders.qwen;
 
 export const ZIMAGE: ModelFamily = Object.freeze({
   id: 'zimage',
   label: 'Z-Image',
   contract: ZIMAGE_CONTRACT,
 
-  textLengths: (config) => ({ qwen3: config.text.qwenMaxLength }),
+  textLengths: (config) => ({ qwen: config.text.qwenMaxLength }),
 
   async encodePrompt(prompt, encoders, log) {
-    const { session, tokenizer, length } = encoders.qwen3;
-    const text = zimagePromptText(prompt);
+    const { session, tokenizer, length } = encoders.qwen;
+    const text = qwen3ChatText(prompt, { thinking: ZIMAGE_DEFAULTS.thinking });
     const total = tokenizer.count(text);
     if (total > length) log(`warning: the prompt is ${total} Qwen3 tokens; this model reads ${length}, so it was truncated`);
     // The reference pads to 512 under a mask and keeps the masked-in rows; a causal decoder's first
@@ -50,7 +51,7 @@ export const ZIMAGE: ModelFamily = Object.freeze({
       input_ids: { type: 'int64', data: masked.ids.subarray(0, n), dims: [1, n] },
       attention_mask: { type: 'int64', data: masked.mask.subarray(0, n), dims: [1, n] },
     });
-    return { feeds: { encoder_hidden_states: out[outputOf(session.outputNames, QWEN3.outputs)!] }, textTokens: n };
+    return { feeds: { encoder_hidden_states: out[outputOf(session.outputNames, QWEN.outputs)!] }, textTokens: n };
   },
 
   positionFeeds({ rows, cols, textTokens }): Record<string, TensorData> {

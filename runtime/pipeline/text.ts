@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { PipelineError } from './errors.ts';
 
 /**
- * Qwen3's chat template for one user turn with the generation prompt added and thinking switched off
- * (an empty think block), as FLUX.2's Qwen3Embedder renders a prompt before tokenizing it.
+ * Qwen3's chat template for one user turn with the generation prompt added. With thinking switched
+ * off (enable_thinking=False, as FLUX.2's Qwen3Embedder renders a prompt) the template closes an empty
+ * think block; with it on (Z-Image's pipeline) it adds nothing after the assistant's turn opens.
  */
-export function qwen3ChatText(prompt: string): string {
-  return `<|im_start|>user\n${prompt}<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n`;
+export function qwen3ChatText(prompt: string, options: { thinking?: boolean } = {}): string {
+  return `<|im_start|>user\n${prompt}<|im_end|>\n<|im_start|>assistant\n${options.thinking ? '' : '<think>\n\n</think>\n\n'}`;
 }
 
 /** Token ids and their attention mask (1 for a real token, 0 for padding), both int64 as the encoder takes them. */
@@ -55,6 +56,11 @@ export class PromptTokenizer {
     const eosId = idOf('eos_token');
     if (eosId === undefined) throw new PipelineError('bundle_invalid', `${configPath}: eos_token is missing or not in the vocabulary`);
     return new PromptTokenizer(tokenizer, eosId, idOf('pad_token') ?? eosId);
+  }
+
+  /** The id of a token of the vocabulary (an added token such as <|im_start|> included), or undefined. */
+  idOf(token: string): number | undefined {
+    return this.tokenizer.token_to_id(token);
   }
 
   /** Tokens the prompt takes, special tokens included, before padding or truncation. */

@@ -141,7 +141,7 @@ export interface GenerateResult {
 /** What callers need to know about an engine before submitting work. */
 export interface EngineInfo {
   model: string;
-  /** The model family as people name it (FLUX.1, Z-Image); absent on engines from before families. */
+  /** The model family as a person reads it (e.g. "FLUX.1", "FLUX.2 [klein]"); absent on engines that do not say. */
   family?: string;
   /** True for the embedded untrained demo model: its images are abstract. */
   demo: boolean;

@@ -34,11 +34,12 @@ describe('FLUX.2 [klein] 4B full-size layouts', () => {
     expect(outputs).toEqual(['hidden_states']);
   });
 
-  it('FLUX.2 VAE: 32 latent channels, 128 after the 2×2 patch, 16 pixels per latent pixel', async () => {
+  it('FLUX.2 VAE: 32 latent channels at 1/8, quant convs, 128 BatchNorm features', async () => {
     const dec = build('flux2-vae', shapes.vae, deriveFlux2VaeConfig, buildFlux2VaeDecoder);
-    expect(dec.cfg).toMatchObject({ latentChannels: 32, patchedChannels: 128, scaleFactorPx: 8, patchedScalePx: 16, levels: 4, decoderBlocks: 3 });
+    expect(dec.cfg).toMatchObject({ latentChannels: 32, scaleFactorPx: 8, levels: 4, decoderBlocks: 3 });
+    expect(shapes.vae['bn.running_mean']).toEqual([128]);
     expect((await graphSignature(dec.g)).outputs).toEqual(['sample']);
     const enc = build('flux2-vae', shapes.vae, deriveFlux2VaeConfig, buildFlux2VaeEncoder);
-    expect((await graphSignature(enc.g)).outputs).toEqual(['latent_sample', 'latent_parameters']);
+    expect((await graphSignature(enc.g)).outputs).toEqual(['latent_parameters', 'latent_sample']);
   });
 });

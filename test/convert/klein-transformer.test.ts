@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recognise } from '../../runtime/convert/architectures.ts';
+import { fluxRopeFrequencies } from '../../runtime/dype/index.ts';
 import { buildFlux2Transformer, deriveFlux2Config, flux2Variant, type Flux2Config } from '../../runtime/convert/flux2.ts';
 import { readSafetensorsHeader } from '../../runtime/convert/safetensors.ts';
 import { SafetensorsWeightSource } from '../../runtime/convert/source.ts';
@@ -69,6 +70,13 @@ describe('FLUX.2 [klein] transformer conversion', () => {
     expect(maxAbsDiff(dype, reference.outputs[file].dype)).toBeLessThan(TOLERANCE);
     expect(maxAbsDiff(native, dype)).toBeGreaterThan(100 * TOLERANCE);
     await session.release();
+  });
+
+  it("takes runtime/dype's 4-axis ω/mscale as they are: the reference's DyPE feed is fluxRopeFrequencies over (t, h, w, l)", () => {
+    const { grid, config } = reference;
+    const dype = fluxRopeFrequencies(grid, reference.t, { method: 'yarn', dynamic: true, baseLength: 1, theta: config.theta, axesDim: config.axes });
+    expect([...dype.omega]).toEqual(reference.rope.dype.omega);
+    expect([...dype.mscale]).toEqual(reference.rope.dype.mscale);
   });
 
   it('is recognised as FLUX.2, bare or under an all-in-one prefix, and never as FLUX.1', async () => {

@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ZIMAGE_DEFAULTS, zimagePromptText } from '../../runtime/bundle/zimage.ts';
+import { ZIMAGE_DEFAULTS } from '../../runtime/bundle/zimage.ts';
 import { convertCheckpoints, ConvertError, type ConvertReport } from '../../runtime/convert/index.ts';
 import { fluxRopeFrequencies } from '../../runtime/dype/index.ts';
 import { ZIMAGE } from '../../runtime/families/index.ts';
 import { loadPipeline, readBundle } from '../../runtime/pipeline/index.ts';
 import { createSession } from '../../runtime/pipeline/ort.ts';
-import { PromptTokenizer } from '../../runtime/pipeline/text.ts';
+import { PromptTokenizer, qwen3ChatText } from '../../runtime/pipeline/text.ts';
 import { createCompanion } from '../../runtime/server/index.ts';
 import { maxAbsDiff } from '../helpers/compare.ts';
 import { Api, TOKEN } from '../server/helpers/companion.ts';
@@ -54,12 +54,12 @@ describe('dype convert on Z-Image-Turbo’s ComfyUI files', () => {
 
   it('encodes a prompt as the reference: the chat template without a think block, Qwen3’s hidden state −2, the prompt’s rows only', async () => {
     const bundle = readBundle(small);
-    const tokenizer = PromptTokenizer.load(bundle.text.qwen3.tokenizer);
-    const masked = tokenizer.encodeMasked(zimagePromptText(REF.text.prompt), ZIMAGE_DEFAULTS.qwenMaxLength);
+    const tokenizer = PromptTokenizer.load(bundle.text.qwen.tokenizer);
+    const masked = tokenizer.encodeMasked(qwen3ChatText(REF.text.prompt, { thinking: true }), ZIMAGE_DEFAULTS.qwenMaxLength);
     expect(Array.from(masked.ids.subarray(0, masked.length), Number)).toEqual(REF.text.inputIds);
-    const session = await createSession(bundle.text.qwen3.model, 'cpu');
+    const session = await createSession(bundle.text.qwen.model, 'cpu');
     try {
-      const encoded = await ZIMAGE.encodePrompt(REF.text.prompt, { qwen3: { session, tokenizer, length: ZIMAGE_DEFAULTS.qwenMaxLength } }, () => {});
+      const encoded = await ZIMAGE.encodePrompt(REF.text.prompt, { qwen: { session, tokenizer, length: ZIMAGE_DEFAULTS.qwenMaxLength } }, () => {});
       expect(encoded.textTokens).toBe(REF.text.inputIds.length);
       const caption = encoded.feeds.encoder_hidden_states;
       expect(caption.dims).toEqual([1, REF.text.inputIds.length, REF.config.capDim]);

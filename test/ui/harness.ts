@@ -41,14 +41,14 @@ export interface DemoCompanion {
 export const PACKAGE_VERSION = (JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** A real companion around the demo pipeline, in a temporary data folder. */
-export function startDemoCompanion(version = PACKAGE_VERSION): Promise<DemoCompanion> {
-  return startCompanion((dir) => ensureDemoBundle(join(dir, 'bundle')), version);
+export async function startDemoCompanion(version = PACKAGE_VERSION): Promise<DemoCompanion> {
+  return startBundleCompanion((dir) => ensureDemoBundle(join(dir, 'bundle')), version);
 }
 
-/** A real companion around the pipeline of the bundle `makeBundle` writes into a temporary folder. */
-export async function startCompanion(makeBundle: (dir: string) => Promise<string>, version = PACKAGE_VERSION): Promise<DemoCompanion> {
+/** A real companion around the pipeline of the bundle `bundleIn` gives (made in the temporary folder it is passed), in a temporary data folder. */
+export async function startBundleCompanion(bundleIn: (dir: string) => Promise<string>, version = PACKAGE_VERSION): Promise<DemoCompanion> {
   const dir = await mkdtemp(join(tmpdir(), 'dype-ui-'));
-  const engine = await loadPipeline(await makeBundle(dir), { device: 'cpu' });
+  const engine = await loadPipeline(await bundleIn(dir), { device: 'cpu' });
   const dataDir = join(dir, 'data');
   const companion = await createCompanion({ engine, dataDir, token: TOKEN, port: 0, version, previewIntervalMs: 0 });
   const url = await companion.listen();

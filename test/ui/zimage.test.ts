@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { convertZImageBundle } from '../convert/helpers/zimage-fixtures.ts';
-import { buildUi, chromiumAvailable, launchChromium, openUi, startCompanion, TOKEN, type DemoCompanion } from './harness.ts';
+import { buildUi, chromiumAvailable, launchChromium, openUi, startBundleCompanion, TOKEN, type DemoCompanion } from './harness.ts';
 
 describe.skipIf(!chromiumAvailable())('plugin UI with a Z-Image companion', () => {
   let companion: DemoCompanion;
@@ -14,7 +14,7 @@ describe.skipIf(!chromiumAvailable())('plugin UI with a Z-Image companion', () =
   let html: string;
 
   beforeAll(async () => {
-    [companion, browser, html] = await Promise.all([startCompanion(async (dir) => (await convertZImageBundle(dir)).bundle), launchChromium(), buildUi()]);
+    [companion, browser, html] = await Promise.all([startBundleCompanion(async (dir) => (await convertZImageBundle(dir)).bundle), launchChromium(), buildUi()]);
   }, 120_000);
 
   afterAll(async () => {
@@ -29,7 +29,7 @@ describe.skipIf(!chromiumAvailable())('plugin UI with a Z-Image companion', () =
     });
     try {
       await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
-      expect(await ui.ui.getByTestId('model').textContent()).toMatch(/^bundle · Z-Image · cpu/);
+      expect(await ui.ui.getByTestId('model').textContent()).toMatch(/^bundle · Z-Image, 1024 px native · cpu/);
       await ui.ui.getByRole('button', { name: 'Generate' }).click();
       await ui.main.waitFor('generate');
       const [job] = ui.main.started;

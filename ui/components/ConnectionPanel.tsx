@@ -71,7 +71,7 @@ export function ConnectionPanel({ url, testOrigins, connection, client, onUrl, o
           <span class="muted grow" data-testid="model">
             {health.model}
             {health.demo ? ' (demo)' : ''}
-            {health.family ? ` · ${health.family}` : ''} · {health.provider} · v{health.version}
+            {health.family ? ` · ${health.family}, ${health.nativeResolution} px native` : ''} · {health.provider} · v{health.version}
           </span>
         )}
         {connected && (

@@ -18,6 +18,7 @@ export interface Flux1Derived {
 
 export const FLUX1_RECIPE: ConvertRecipe<Flux1Derived> = {
   family: 'flux1',
+  label: 'FLUX.1',
   components: ['transformer', 'clip', 't5', 'vae'],
 
   derive(found, probe, options) {

@@ -34,6 +34,8 @@ export interface RecipeOptions {
 
 export interface ConvertRecipe<Derived> {
   family: FamilyId;
+  /** How messages name the family (FLUX.1, Z-Image). */
+  label: string;
   /** The components its bundle needs, in the order they are reported. */
   components: readonly ComponentKind[];
   /** Components it takes from another family's architectures (Z-Image: FLUX.1's AE, the Qwen3 encoder listed under FLUX.2). */

@@ -18,6 +18,7 @@ export interface ZImageDerived {
 
 export const ZIMAGE_RECIPE: ConvertRecipe<ZImageDerived> = {
   family: 'zimage',
+  label: 'Z-Image',
   components: ['transformer', 'qwen3', 'vae'],
   sharedComponents: { qwen3: 'flux2', vae: 'flux1' },
 
@@ -52,12 +53,12 @@ export const ZIMAGE_RECIPE: ConvertRecipe<ZImageDerived> = {
 
   scheduler: () => ZIMAGE_SCHEDULERS.turbo,
 
-  tokenizers: (config) => ({ qwen3: config.text.qwenMaxLength }),
+  tokenizers: (config) => ({ qwen: config.text.qwenMaxLength }),
 
   graphs(d): GraphRecipe[] {
     return [
       { kind: 'transformer', folder: 'transformer', build: (b, w) => buildZImageTransformer(b, w, d.transformer) },
-      { kind: 'qwen3', folder: ZIMAGE_CONTRACT.textEncoders.qwen3.folder, build: (b, w) => buildQwen3Encoder(b, w, d.qwen3, { hiddenStates: [ZIMAGE_DEFAULTS.hiddenState] }) },
+      { kind: 'qwen3', folder: ZIMAGE_CONTRACT.textEncoders.qwen.folder, build: (b, w) => buildQwen3Encoder(b, w, d.qwen3, { hiddenStates: [ZIMAGE_DEFAULTS.hiddenState] }) },
       ...fluxAeGraphs(d.vae),
     ];
   },

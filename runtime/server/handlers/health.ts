@@ -15,7 +15,7 @@ export function healthHandlers(services: Services): { getHealth: Handler; getOpe
         ok: true,
         version: services.version,
         model: info.model,
-        family: info.family,
+        ...(info.family ? { family: info.family } : {}),
         demo: info.demo,
         nativeResolution: info.nativeResolution,
         pixelsPerToken: info.pixelsPerToken,

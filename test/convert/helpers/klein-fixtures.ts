@@ -34,6 +34,7 @@ export interface KleinReference {
     checkpoint: string;
     config: { hidden: number; heads: number; in_channels: number; context: number; depth: number; depth_single: number; axes: number[]; theta: number };
     grid: { height: number; width: number; textTokens: number };
+    t: number;
     inputs: { hidden_states: number[]; timestep: number[] };
     rope: Record<'native' | 'dype', RopeFeed>;
     /** Per checkpoint file: its weights as stored, widened to float32. */

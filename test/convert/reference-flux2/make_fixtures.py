@@ -577,7 +577,12 @@ def full_size_shapes():
             p + "post_attention_layernorm.weight": [2560],
         }
     vae = Flux2AutoEncoder(dict(VAE, ch=128, ch_mult=(1, 2, 4, 4), num_res_blocks=2, z_channels=32))
-    return {"transformer": transformer, "qwen3": qwen, "vae": {k: list(v.shape) for k, v in vae.state_dict().items()}}
+    # The end-to-end tests' VAE: FLUX.2's 4 levels (8 px per latent pixel, 16 per token) at toy width,
+    # one block per decoder level, 4 latent channels to fit flux-2-klein-4b.safetensors; its random
+    # weights are written by the test from these shapes.
+    e2e = Flux2AutoEncoder(dict(VAE, ch_mult=(1, 1, 1, 1), num_res_blocks=0))
+    shapes = lambda m: {k: list(v.shape) for k, v in m.state_dict().items()}
+    return {"transformer": transformer, "qwen3": qwen, "vae": shapes(vae), "e2e_vae": shapes(e2e)}
 
 
 if __name__ == "__main__":
