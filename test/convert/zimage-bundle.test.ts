@@ -69,16 +69,18 @@ describe('dype convert on Z-Image-Turbo’s ComfyUI files', () => {
     }
   });
 
-  it('refuses a FLUX.2 VAE beside a Z-Image transformer, and names what is missing', async () => {
+  it('refuses a FLUX.2 VAE named for a Z-Image transformer, skips one found in a folder, and names what is missing', async () => {
     const dir = join(root, 'models-wrong');
     writeZImageModels(dir, join(KLEIN_FIXTURES, 'flux2-vae.safetensors'));
-    await expect(convertCheckpoints([dir], { output: join(root, 'wrong'), tokenizers: KLEIN_FIXTURES, hubCache: null })).rejects.toThrow(/flux2-vae\.safetensors|ae\.safetensors is a FLUX\.2 VAE, which a Z-Image bundle cannot use/);
+    const files = ['diffusion_models/z_image_turbo_bf16.safetensors', 'text_encoders/qwen_3_4b.safetensors', 'vae/ae.safetensors'].map((f) => join(dir, f));
+    await expect(convertCheckpoints(files, { output: join(root, 'wrong'), tokenizers: KLEIN_FIXTURES, hubCache: null })).rejects.toThrow(/ae\.safetensors is a FLUX\.2 VAE, which does not go with a Z-Image transformer/);
+    const skipped = convertCheckpoints([dir], { output: join(root, 'wrong'), tokenizers: KLEIN_FIXTURES, hubCache: null });
+    await expect(skipped).rejects.toBeInstanceOf(ConvertError);
+    await expect(skipped).rejects.toThrow(/a Z-Image bundle needs all 3 of its components; missing: VAE \(ae\.safetensors \(ComfyUI\/models\/vae\)/);
     const lone = join(root, 'models-lone');
     mkdirSync(lone);
     cpSync(ZIMAGE_CHECKPOINT, join(lone, 'z_image_turbo_bf16.safetensors'));
-    const missing = convertCheckpoints([lone], { output: join(root, 'lone'), tokenizers: KLEIN_FIXTURES, hubCache: null });
-    await expect(missing).rejects.toBeInstanceOf(ConvertError);
-    await expect(missing).rejects.toThrow(/a Z-Image bundle needs all 3 of its components; missing: Qwen3 text encoder \(qwen_3_4b\.safetensors.*VAE \(ae\.safetensors/);
+    await expect(convertCheckpoints([lone], { output: join(root, 'lone'), tokenizers: KLEIN_FIXTURES, hubCache: null })).rejects.toThrow(/missing: Qwen3 text encoder \(qwen_3_4b\.safetensors.*; VAE \(ae\.safetensors/);
   });
 });
 
