@@ -13,7 +13,8 @@ import { ZIMAGE_DEFAULTS } from '../../runtime/bundle/zimage.ts';
 import { convertCheckpoints, ConvertError, type ConvertReport } from '../../runtime/convert/index.ts';
 import { fluxRopeFrequencies } from '../../runtime/dype/index.ts';
 import { ZIMAGE } from '../../runtime/families/index.ts';
-import { loadPipeline, readBundle } from '../../runtime/pipeline/index.ts';
+import { loadPipeline, readBundle, type Pipeline } from '../../runtime/pipeline/index.ts';
+import type { GenerateRequest } from '../../runtime/pipeline/types.ts';
 import { createSession } from '../../runtime/pipeline/ort.ts';
 import { PromptTokenizer, qwen3ChatText } from '../../runtime/pipeline/text.ts';
 import { createCompanion } from '../../runtime/server/index.ts';
@@ -85,7 +86,7 @@ describe('dype convert on Z-Image-Turbo’s ComfyUI files', () => {
 });
 
 describe('a converted Z-Image bundle in the pipeline', () => {
-  it('generates, with the caption axis native and the timestep fed as 1 − σ; Refine works from its AE encoder', async () => {
+  it('generates with the timestep fed as 1 − σ; Refine and Extend work from its AE encoder', async () => {
     const pipeline = await loadPipeline(small, { device: 'cpu' });
     try {
       expect(pipeline.info).toMatchObject({ family: 'Z-Image', defaultSteps: 8, defaultGuidance: null, imageToImage: true, guidanceEmbeds: false });
@@ -107,6 +108,9 @@ describe('a converted Z-Image bundle in the pipeline', () => {
       expect(feeds.map((f) => f.t)).toEqual(sigmas.map((s) => Math.fround(1 - s)));
       const refined = await pipeline.generate({ prompt: 'a cat on a mat', width: 96, height: 64, seed: 4, steps: 2, init: { bytes: result.image, id: 'first' }, strength: 0.5 });
       expect((await sharp(refined.image).metadata()).width).toBe(96);
+      // Extend: the first image kept in the middle of a wider canvas, the rest drawn around it.
+      const extended = await pipeline.generate({ prompt: 'a cat on a mat', width: 160, height: 64, seed: 5, steps: 2, init: { bytes: result.image, id: 'first' }, keep: { x: 32, y: 0, width: 96, height: 64, feather: 8 } });
+      expect((await sharp(extended.image).metadata()).width).toBe(160);
     } finally {
       await pipeline.dispose();
     }
@@ -114,25 +118,42 @@ describe('a converted Z-Image bundle in the pipeline', () => {
 });
 
 describe('DyPE on a Z-Image bundle at 4096×2304 (64×36 tokens, native 16×16)', () => {
+  /** The rope feeds of the first step of a 4096×2304 run (aborted there: no decode). */
+  async function firstStepRope(pipeline: Pipeline, request: Partial<GenerateRequest>): Promise<{ omega: Float32Array; mscale: Float32Array }> {
+    const stop = new AbortController();
+    let feeds: { omega: Float32Array; mscale: Float32Array } | null = null;
+    const run = pipeline.generate(
+      { prompt: 'a wide valley', width: 4096, height: 2304, seed: 1, steps: 2, ...request },
+      {
+        signal: stop.signal,
+        onEvent: (e) => {
+          if (e.kind !== 'step' || feeds) return;
+          feeds = { omega: Float32Array.from(e.feeds.rope_omega.data as Float32Array), mscale: Float32Array.from(e.feeds.rope_mscale.data as Float32Array) };
+          stop.abort();
+        },
+      },
+    );
+    await expect(run).rejects.toThrow();
+    return feeds!;
+  }
+
+  it('λs (here of dy-ntk) changes the scaled axes only', async () => {
+    const pipeline = await loadPipeline(large, { device: 'cpu' });
+    try {
+      const weak = await firstStepRope(pipeline, { method: 'dy-ntk', dypeScale: 0.5 });
+      const strong = await firstStepRope(pipeline, { method: 'dy-ntk', dypeScale: 4 });
+      expect(maxAbsDiff(weak.omega.subarray(0, 16), strong.omega.subarray(0, 16))).toBe(0);
+      expect(maxAbsDiff(weak.omega.subarray(16), strong.omega.subarray(16))).toBeGreaterThan(1e-6);
+    } finally {
+      await pipeline.dispose();
+    }
+  });
+
   it.each(['dy-yarn', 'dy-vision-yarn'] as const)('%s scales the row and column axes and leaves the caption axis native', async (method) => {
     const pipeline = await loadPipeline(large, { device: 'cpu' });
-    const stop = new AbortController();
     try {
-      let feeds: { omega: Float32Array; mscale: Float32Array } | null = null;
-      const run = pipeline.generate(
-        { prompt: 'a wide valley', width: 4096, height: 2304, seed: 1, steps: 2, method },
-        {
-          signal: stop.signal,
-          onEvent: (e) => {
-            if (e.kind !== 'step' || feeds) return;
-            feeds = { omega: Float32Array.from(e.feeds.rope_omega.data as Float32Array), mscale: Float32Array.from(e.feeds.rope_mscale.data as Float32Array) };
-            stop.abort(); // the feeds of the first step are all this needs: no decode
-          },
-        },
-      );
-      await expect(run).rejects.toThrow();
+      const { omega, mscale } = await firstStepRope(pipeline, { method });
       const native = fluxRopeFrequencies({ height: 36, width: 64, textTokens: 20 }, 1, { method: 'base', dynamic: false, theta: 256, axesDim: [32, 48, 48] });
-      const { omega, mscale } = feeds!;
       expect(omega).toHaveLength(64);
       expect(maxAbsDiff(omega.subarray(0, 16), native.omega.subarray(0, 16))).toBeLessThan(1e-7); // caption axis: native
       expect([...mscale.subarray(0, 16)].every((m) => m === 1)).toBe(true);
