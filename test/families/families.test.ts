@@ -32,6 +32,15 @@ describe('family registry', () => {
     expect(FLUX1.axisRoles(config)).toEqual(['native', 'rows', 'cols']);
     expect(FLUX1.timestep(0.25)).toBe(0.25);
   });
+
+  it('FLUX.2 scales h and w of its (t, h, w, l) axes and writes text positions on l', () => {
+    expect(FLUX2.axisRoles(BundleConfigSchema.parse(demoBundleConfig()))).toEqual(['native', 'rows', 'cols', 'native']);
+    expect(FLUX2.timestep(0.25)).toBe(0.25);
+    const feeds = FLUX2.positionFeeds({ rows: 2, cols: 3, textTokens: 4 }, undefined as never);
+    expect(feeds.img_ids.dims).toEqual([6, 4]);
+    expect(Array.from(feeds.img_ids.data as Float32Array).slice(4 * 5, 4 * 6)).toEqual([0, 1, 2, 0]); // token (1, 2)
+    expect(Array.from(feeds.txt_ids.data as Float32Array).slice(4 * 3, 4 * 4)).toEqual([0, 0, 0, 3]);
+  });
 });
 
 describe('VAE latent normalisation', () => {
