@@ -42,6 +42,17 @@ export interface Architecture {
 
 export const ARCHITECTURES: readonly Architecture[] = Object.freeze([
   {
+    // FLUX.2 [dev] (32B, Mistral Small text encoder): klein's block names plus a guidance embedding.
+    id: 'flux2-dev-transformer',
+    family: 'flux2',
+    component: 'transformer',
+    label: 'FLUX.2 [dev] transformer',
+    naming: 'bfl',
+    markers: ['double_stream_modulation_img.lin.weight', 'guidance_in.in_layer.weight'],
+    supported: false,
+    usualFiles: 'flux2_dev*.safetensors',
+  },
+  {
     id: 'flux2-transformer',
     family: 'flux2',
     component: 'transformer',

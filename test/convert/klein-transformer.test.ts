@@ -84,6 +84,8 @@ describe('FLUX.2 [klein] transformer conversion', () => {
     const keys = [...header.tensors.keys()];
     expect(recognise(keys).map((r) => r.architecture.id)).toEqual(['flux2-transformer']);
     expect(recognise(keys.map((k) => `model.diffusion_model.${k}`))).toEqual([expect.objectContaining({ prefix: 'model.diffusion_model.' })]);
+    // FLUX.2 [dev] has the same blocks and a guidance embedding: named, and not converted
+    expect(recognise([...keys, 'guidance_in.in_layer.weight']).map((r) => [r.architecture.id, r.architecture.supported])).toEqual([['flux2-dev-transformer', false]]);
   });
 
   it('refuses a checkpoint with a missing or misshapen tensor, naming it', async () => {
