@@ -12,9 +12,9 @@
  * checked against the hash the Hub lists: the LFS sha256 (its oid), or the git blob sha1 of small files.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { listFiles, modelInfo, type ListFileEntry } from '@huggingface/hub';
 import { hasBlob, linkPointer, sizeOf, type RepoCache } from './hf-cache.ts';
@@ -80,8 +80,9 @@ function gatedMessage(config: HubConfig, repo: string, status: number): string {
 /** Turns a refused Hub answer into a HubError that says what to do. */
 function refusal(config: HubConfig, repo: string, status: number, errorCode: string | null, file?: string): HubError {
   if (errorCode === 'GatedRepo') return new HubError('gated', gatedMessage(config, repo, status), file);
-  if (errorCode === 'RepoNotFound' || (status === 404 && !file)) {
-    return new HubError('not_found', `${repo} was not found on ${config.endpoint} (or it is private and the token gives no access)`, file);
+  // the Hub answers 401 for a repository that does not exist as for a private one
+  if (errorCode === 'RepoNotFound' || ((status === 404 || status === 401) && !file)) {
+    return new HubError('not_found', `${repo} was not found on ${config.endpoint} (or it is private and ${config.token ? 'the token gives no access' : 'no token was given'})`, file);
   }
   if (errorCode === 'EntryNotFound' || status === 404) return new HubError('not_found', `${repo} has no file ${file ?? ''}`.trim(), file);
   if (status === 401) return new HubError('bad_token', `${config.endpoint} refused the token (401): check --token / HF_TOKEN`, file);
@@ -92,7 +93,7 @@ function refusal(config: HubConfig, repo: string, status: number, errorCode: str
 function fromLibrary(config: HubConfig, repo: string, error: unknown): Error {
   if (error instanceof TypeError && /access token must start/.test(error.message)) return new HubError('bad_token', 'a Hugging Face token starts with hf_; check --token / HF_TOKEN');
   const status = (error as { statusCode?: unknown }).statusCode;
-  if (typeof status === 'number') return refusal(config, repo, status, status === 404 ? 'RepoNotFound' : null);
+  if (typeof status === 'number') return refusal(config, repo, status, null);
   return error instanceof Error ? error : new Error(String(error));
 }
 
@@ -171,6 +172,7 @@ export async function downloadFile(file: RemoteFile, opts: DownloadOptions): Pro
     return 0;
   }
   const partial = cache.incomplete(file.etag);
+  await mkdir(dirname(partial), { recursive: true });
   if (sizeOf(partial) > file.size) await rm(partial, { force: true });
   const transferred = await fetchInto(file, partial, opts);
   opts.onVerify?.();
@@ -210,11 +212,11 @@ async function fetchInto(file: RemoteFile, partial: string, opts: DownloadOption
       if (linked && linked !== file.etag) {
         throw new HubError('http', `${file.repo}/${file.path} changed on the Hub while pulling (listed ${file.etag}, now ${linked}); pull again`, file.path);
       }
-      const location = new URL(res.headers.get('Location') ?? '', url);
+      const location = res.headers.get('Location') ?? '';
       await res.body?.cancel();
-      // the CDN gets no token, as huggingface_hub drops it for another host
-      const sameHost = location.origin === new URL(url).origin;
-      res = await request(location.href, { headers: { ...(sameHost ? auth : {}), ...range, 'Accept-Encoding': 'identity' }, signal }, file);
+      // a relative redirect stays on the Hub (a renamed repository) and keeps the token; the CDN's absolute URL gets none, as in huggingface_hub
+      const onHub = !/^[a-z][a-z0-9+.-]*:/i.test(location);
+      res = await request(new URL(location, url).href, { headers: { ...(onHub ? auth : {}), ...range, 'Accept-Encoding': 'identity' }, signal }, file);
     }
     if (res.status === 416) {
       // the server has nothing past our length: the partial file is either whole (checked next) or wrong
@@ -237,20 +239,21 @@ async function fetchInto(file: RemoteFile, partial: string, opts: DownloadOption
       }
     }
     if (!res.body) throw new HubError('http', `${config.endpoint} sent no body for ${file.repo}/${file.path}`, file.path);
+    // chunk by chunk with awaited writes, so whatever arrived before a cut or a stop is on disk and the next try resumes after it
     let written = start;
-    const counter = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        written += chunk.length;
-        if (written > file.size) return done(new HubError('http', `${file.repo}/${file.path}: the server sent more than the ${file.size} bytes the Hub lists`, file.path));
-        opts.onBytes?.(written);
-        done(null, chunk);
-      },
-    });
+    const out = await open(partial, start === 0 ? 'w' : 'a');
     try {
-      await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), counter, createWriteStream(partial, { flags: start === 0 ? 'w' : 'a' }), { signal });
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        written += chunk.byteLength;
+        if (written > file.size) throw new HubError('http', `${file.repo}/${file.path}: the server sent more than the ${file.size} bytes the Hub lists`, file.path);
+        await out.write(chunk);
+        opts.onBytes?.(written);
+      }
     } catch (error) {
-      if (signal?.aborted) throw new HubError('cancelled', `stopped while fetching ${file.repo}/${file.path}; pull again to resume it from ${sizeOf(partial)} bytes`, file.path);
+      if (signal?.aborted) throw new HubError('cancelled', `stopped while fetching ${file.repo}/${file.path}; pull again to resume it from ${written} bytes`, file.path);
       throw error;
+    } finally {
+      await out.close();
     }
     return written - start;
   }

@@ -167,7 +167,7 @@ export class HubStandin {
     if (!file) return this.error(res, 404, 'EntryNotFound', `${path} does not exist`);
     if (file.lfs) {
       res.writeHead(302, {
-        Location: `/cdn/${file.sha256}`,
+        Location: `${this.url}/cdn/${file.sha256}`,
         'X-Linked-Etag': `"${file.sha256}"`,
         'X-Linked-Size': String(file.bytes.byteLength),
         'X-Repo-Commit': sha,
