@@ -20,7 +20,7 @@ function packageVersion(): string {
 export async function serveCommand(opts: ServeOptions): Promise<void> {
   const dataDir = resolveDataDir(opts.data);
   const token = await loadOrCreateToken(dataDir, opts.token);
-  const modelDir = await resolveModelDir(opts.model);
+  const modelDir = await resolveModelDir(opts.model, dataDir);
   const pipeline = await loadPipeline(modelDir, { device: opts.device, log: (l) => console.error(l) });
   const companion = await createCompanion({ engine: pipeline, dataDir, token, port: opts.port, version: packageVersion(), log: (l) => console.error(l) });
   const url = await companion.listen();

@@ -102,7 +102,8 @@ export class ModelNotFoundError extends Error {
 /** `--model NAME|DIR`: a folder if one exists at that path, else an installed model's name. */
 export function resolveModelRef(model: string, dataDir: string): string {
   const asPath = resolve(model);
-  if ((isAbsolute(model) || model.includes('/') || model.includes('\\') || model.startsWith('.')) && existsSync(asPath)) return asPath;
+  // a path is taken as one (a missing folder is then reported by the bundle reader, naming it)
+  if (isAbsolute(model) || model.includes('/') || model.includes('\\') || model.startsWith('.')) return asPath;
   const named = join(modelsDir(dataDir), model);
   if (/^[\w.-]+$/.test(model) && !model.startsWith('.') && readConfig(named)) return named;
   if (existsSync(asPath) && statSync(asPath).isDirectory()) return asPath;

@@ -24,7 +24,7 @@ export function parseHfSpec(spec: string): RepoSelection {
   const body = spec.slice('hf:'.length);
   const [owner, name, ...rest] = body.split('/');
   const repo = `${owner}/${name}`;
-  if (!spec.startsWith('hf:') || !REPO_PATTERN.test(repo) || rest.some((p) => p === '..' || p === '.')) {
+  if (!spec.startsWith('hf:') || name === undefined || !REPO_PATTERN.test(repo) || rest.some((p) => p === '..' || p === '.')) {
     throw new HubError('not_found', `"${spec}" is not hf:<owner>/<repo> or hf:<owner>/<repo>/<path>`);
   }
   return rest.length && rest.join('/') !== '' ? { repo, paths: [rest.join('/')] } : { repo };
