@@ -1,0 +1,108 @@
+/**
+ * What the model routes need: the pull jobs, the switchable engine (absent: switching is refused),
+ * and the views of installed and catalog models. Catalog download sizes are asked of the Hub once
+ * and kept; a Hub that cannot be reached gives null sizes, never an error.
+ */
+import { totalmem } from 'node:os';
+import type { CatalogEntryView, InstalledModelView, ModelsView } from '../contract/index.ts';
+import { familyFacts, loadCatalog, type CatalogModel } from '../models/catalog.ts';
+import type { HubConfig } from '../models/hub.ts';
+import { fitsThisMachine, listInstalled } from '../models/installed.ts';
+import { planPull } from '../models/pull.ts';
+import type { EngineInfo } from './engine.ts';
+import { ModelPulls, type ModelPullOptions } from './model-pulls.ts';
+import type { SwitchableEngine } from './switchable-engine.ts';
+
+export interface ModelsOptions {
+  /** Where pulled models are installed: <dataDir>/models (the companion's data folder by default). */
+  dataDir?: string;
+  /** Hugging Face cache (default HF_HUB_CACHE / HF_HOME). */
+  cacheDir: string;
+  hub: HubConfig;
+  /** The engine as a switchable one, for POST /v1/models/active; absent: switching is refused. */
+  switcher?: SwitchableEngine;
+  install?: ModelPullOptions['install'];
+  /** RAM the "fits this computer" column is judged against (default: total memory). */
+  memoryBytes?: number;
+  /** How long GET /v1/models waits for the Hub's sizes (default 4 s); later calls get them once known. */
+  sizeTimeoutMs?: number;
+}
+
+export class ModelServices {
+  readonly pulls: ModelPulls;
+  private sizes = new Map<string, Promise<number | null>>();
+
+  constructor(
+    readonly opts: ModelsOptions & { dataDir: string },
+    private readonly log: (message: string) => void,
+  ) {
+    this.pulls = new ModelPulls({ dataDir: opts.dataDir, cacheDir: opts.cacheDir, hub: opts.hub, install: opts.install, log });
+  }
+
+  get switcher(): SwitchableEngine | undefined {
+    return this.opts.switcher;
+  }
+
+  /** Download size of a catalog model, from the Hub's listing (asked once; null if it failed). */
+  private downloadBytes(model: CatalogModel): Promise<number | null> {
+    let size = this.sizes.get(model.name);
+    if (!size) {
+      size = planPull(this.opts.hub, model.sources, this.opts.cacheDir).then(
+        (plan) => plan.totalBytes,
+        (error: unknown) => {
+          this.log(`size of ${model.name} from the Hub: ${(error as Error).message}`);
+          this.sizes.delete(model.name); // asked again next time
+          return null;
+        },
+      );
+      this.sizes.set(model.name, size);
+    }
+    return size;
+  }
+
+  async view(info: EngineInfo): Promise<ModelsView> {
+    const memoryBytes = this.opts.memoryBytes ?? totalmem();
+    const loadedDir = this.switcher?.dir ?? null;
+    const installed = listInstalled(this.opts.dataDir);
+    const installedViews: InstalledModelView[] = installed.map((m) => ({
+      name: m.name,
+      model: m.config.name,
+      label: m.catalog?.label ?? (m.config.description || m.config.name),
+      family: m.catalog?.family ?? null,
+      quantization: m.catalog?.quantization ?? null,
+      licence: m.catalog?.licence ?? null,
+      repos: m.source?.repos.map((r) => r.repo) ?? [],
+      active: m.dir === loadedDir,
+    }));
+    const timeout = new Promise<null>((resolve) => setTimeout(resolve, this.opts.sizeTimeoutMs ?? 4000, null).unref());
+    const catalog: CatalogEntryView[] = await Promise.all(
+      loadCatalog().models.map(async (m) => {
+        const facts = familyFacts(m);
+        return {
+          name: m.name,
+          label: m.label,
+          family: m.family,
+          variant: m.variant,
+          quantization: m.quantization,
+          gated: m.gated,
+          licence: m.licence,
+          nativeSize: facts.nativeSize,
+          defaultSteps: facts.defaultSteps,
+          memoryBytes: facts.memoryBytes,
+          fits: fitsThisMachine(m, memoryBytes),
+          downloadBytes: await Promise.race([this.downloadBytes(m), timeout]),
+          installed: installed.some((i) => i.name === m.name),
+        };
+      }),
+    );
+    const loadedName = installed.find((m) => m.dir === loadedDir)?.name ?? null;
+    const pending = this.switcher?.pending ?? null;
+    return {
+      loaded: { model: info.model, demo: info.demo, name: loadedName },
+      switching: pending ? (installed.find((m) => m.dir === pending)?.name ?? pending) : null,
+      installed: installedViews,
+      catalog,
+      memoryBytes,
+    };
+  }
+}
