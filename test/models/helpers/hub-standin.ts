@@ -55,6 +55,8 @@ export class HubStandin {
   cutAfter: { path: string; bytes: number } | null = null;
   /** Serve this file with one byte flipped at `at`. */
   corrupt: { path: string; at: number } | null = null;
+  /** Send file bodies 64 KiB at a time with this pause between pieces (a slow link, so a pull can be stopped mid-file). */
+  chunkDelayMs = 0;
   private server: Server | null = null;
   private repos = new Map<string, { repo: StandinRepo; sha: string; files: Stored[] }>();
   url = '';
@@ -220,6 +222,17 @@ export class HubStandin {
     if (cut && cut.path === file.path && body.length > cut.bytes) {
       this.cutAfter = null;
       res.write(body.subarray(0, cut.bytes), () => res.socket?.destroy());
+      return status;
+    }
+    if (this.chunkDelayMs > 0) {
+      const piece = 64 * 1024;
+      const next = (at: number) => {
+        if (res.destroyed) return;
+        if (at + piece >= body.length) return void res.end(body.subarray(at));
+        res.write(body.subarray(at, at + piece));
+        setTimeout(next, this.chunkDelayMs, at + piece);
+      };
+      next(0);
       return status;
     }
     res.end(body);
