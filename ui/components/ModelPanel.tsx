@@ -107,7 +107,9 @@ export function ModelPanel({ client, connected, open, onToggle, recheck }: Props
     setBusy(true);
     try {
       await client.setActiveModel(name);
-      await load();
+      // with no image running the switch is done at once; otherwise the poll below rechecks when it is
+      const next = await load();
+      if (next && !next.switching) recheck();
     } catch (e) {
       setError(message(e));
     } finally {
