@@ -4,8 +4,8 @@
  * pipeline and run. And the `dype pull` / `dype models` commands as a user runs them (child processes
  * with HF_ENDPOINT pointing at the stand-in).
  */
-import { execFile } from 'node:child_process';
-import { existsSync, realpathSync, statSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
@@ -101,6 +101,30 @@ describe('dype pull and dype models (child processes)', () => {
     expect(granted.stdout).toMatch(/pulled .* \(1 file\(s\)/);
     // HF_TOKEN works the same
     await dype({ HF_TOKEN: 'hf_granted0123456789' }, 'pull', `hf:${GATED}/flux1-dev.safetensors`, '--no-progress');
+  });
+
+  it('Ctrl-C stops a pull cleanly, keeping the partial file; the same command resumes it with a Range request', async () => {
+    const env = { ...process.env, HF_ENDPOINT: endpoint, HF_HUB_CACHE: join(root, 'cli-sigint'), DYPE_DATA: join(root, 'cli-data'), HF_TOKEN: '' };
+    const args = ['bin/dype.js', 'pull', `hf:${REPO}/flux1-dev.safetensors`, '--no-progress'];
+    const blobs = join(root, 'cli-sigint', 'models--tiny-labs--FLUX.1-tiny', 'blobs');
+    hub.chunkDelayMs = 50;
+    try {
+      const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      await expect.poll(() => (existsSync(blobs) ? readdirSync(blobs).some((b) => b.endsWith('.incomplete') && statSync(join(blobs, b)).size > 0) : false), { timeout: 20_000, interval: 50 }).toBe(true);
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect(stderr).toContain(`stopped. Run the same command to resume: dype pull hf:${REPO}/flux1-dev.safetensors`);
+    } finally {
+      hub.chunkDelayMs = 0;
+    }
+    hub.requests.length = 0;
+    const { stdout } = await run(process.execPath, args, { env });
+    expect(stdout).toMatch(/pulled /);
+    expect(hub.downloads('flux1-dev.safetensors').map((r) => r.range)).toEqual([expect.stringMatching(/^bytes=[1-9]\d*-$/)]);
+    expect(readdirSync(blobs)).toEqual([hub.sha256(REPO, 'flux1-dev.safetensors')]);
   });
 
   it('dype models lists the catalog with licence and what fits, and the active model', async () => {
