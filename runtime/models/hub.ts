@@ -94,6 +94,10 @@ function fromLibrary(config: HubConfig, repo: string, error: unknown): Error {
   if (error instanceof TypeError && /access token must start/.test(error.message)) return new HubError('bad_token', 'a Hugging Face token starts with hf_; check --token / HF_TOKEN');
   const status = (error as { statusCode?: unknown }).statusCode;
   if (typeof status === 'number') return refusal(config, repo, status, null);
+  if (error instanceof TypeError && error.message === 'fetch failed') {
+    const cause = (error.cause as Error | undefined)?.message ?? 'no answer';
+    return new HubError('http', `could not reach ${config.endpoint} (${cause}); check the network, or HF_ENDPOINT`);
+  }
   return error instanceof Error ? error : new Error(String(error));
 }
 
