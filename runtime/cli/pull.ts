@@ -12,7 +12,7 @@ import { familyFacts, loadCatalog } from '../models/catalog.ts';
 import { defaultHubCache } from '../models/hf-cache.ts';
 import { HubError, hubConfigFromEnv } from '../models/hub.ts';
 import { installModel, type InstallEvent } from '../models/install.ts';
-import { activeModelDir, fitsThisMachine, listInstalled, readActive, resolveModelRef, writeActive } from '../models/installed.ts';
+import { activeModelDir, fitsThisMachine, listInstalled, readActive, setActive } from '../models/installed.ts';
 import { resolveDataDir } from '../server/data-dir.ts';
 
 interface PullCliOptions {
@@ -108,8 +108,7 @@ interface ModelsCliOptions {
 export async function modelsCommand(opts: ModelsCliOptions): Promise<void> {
   const dataDir = resolveDataDir(opts.data);
   if (opts.use) {
-    const dir = resolveModelRef(opts.use, dataDir);
-    await writeActive(dataDir, opts.use.includes('/') || opts.use.includes('\\') ? dir : opts.use);
+    const dir = await setActive(dataDir, opts.use);
     console.log(`active model: ${opts.use} (${dir}); npm start loads it`);
     return;
   }

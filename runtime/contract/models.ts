@@ -50,6 +50,8 @@ export const ModelsViewSchema = z.object({
   loaded: z.object({ model: z.string(), demo: z.boolean(), name: z.string().nullable() }),
   /** The model being switched to, when a switch waits for the running job or is loading. */
   switching: z.string().nullable(),
+  /** Why the last switch failed (the previous model stayed loaded). */
+  switchError: z.string().nullable(),
   installed: z.array(InstalledModelViewSchema),
   catalog: z.array(CatalogEntryViewSchema),
   memoryBytes: z.number(),

@@ -10,7 +10,7 @@
  * The cache folder itself is `defaultHubCache()` (HF_HUB_CACHE, else HF_HOME/hub, else
  * ~/.cache/huggingface/hub), the one rule runtime/convert already uses.
  */
-import { existsSync, lstatSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { link, mkdir, rm, symlink } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { getRepoFolderName } from '@huggingface/hub';
@@ -49,11 +49,7 @@ export function sizeOf(path: string): number {
 
 /** Whether the snapshot already points at a blob of this size (a present file is not fetched again). */
 export function pointerReady(pointer: string, size: number): boolean {
-  try {
-    return lstatSync(pointer) !== undefined && statSync(pointer).size === size;
-  } catch {
-    return false;
-  }
+  return sizeOf(pointer) === size && existsSync(pointer);
 }
 
 /**

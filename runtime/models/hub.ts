@@ -74,7 +74,10 @@ function gatedMessage(config: HubConfig, repo: string, status: number): string {
   if (status === 403 && config.token) {
     return `${repo} is gated and the token given has no access to it yet: sign in at ${page} with the account the token belongs to, accept the licence there, then pull again`;
   }
-  return `${repo} is gated: sign in at ${page} and accept its licence, create a read token at ${config.endpoint}/settings/tokens, then pull again with --token hf_… (or HF_TOKEN=hf_…)`;
+  return (
+    `${repo} is gated: sign in at ${page} and accept its licence, create a read token at ${config.endpoint}/settings/tokens, ` +
+    'then pull again with --token hf_… or HF_TOKEN=hf_… (for Download in the plugin, start the companion with HF_TOKEN set)'
+  );
 }
 
 /** Turns a refused Hub answer into a HubError that says what to do. */

@@ -4,6 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { totalmem } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../files/atomic.ts';
@@ -69,7 +70,7 @@ export function listInstalled(dataDir: string): InstalledModel[] {
   const root = modelsDir(dataDir);
   if (!existsSync(root)) return [];
   return readdirSync(root)
-    .filter((name) => !name.includes('.partial-') && !name.includes('.old-') && statSync(join(root, name)).isDirectory())
+    .filter((name) => !name.includes('.partial-') && !name.includes('.old-'))
     .sort()
     .map((name) => describeBundle(name, join(root, name)))
     .filter((m): m is InstalledModel => m !== null);
@@ -89,6 +90,20 @@ export function readActive(dataDir: string): string | null {
 
 export async function writeActive(dataDir: string, model: string): Promise<void> {
   await writeFileAtomic(join(dataDir, ACTIVE_FILE), `${JSON.stringify({ model })}\n`);
+}
+
+export async function clearActive(dataDir: string): Promise<void> {
+  await rm(join(dataDir, ACTIVE_FILE), { force: true });
+}
+
+/**
+ * Makes `model` (a name or a folder) the active one: recorded as its name when it is an installed
+ * model, else as the folder's absolute path. Returns the folder.
+ */
+export async function setActive(dataDir: string, model: string): Promise<string> {
+  const dir = resolveModelRef(model, dataDir);
+  await writeActive(dataDir, dir === join(modelsDir(dataDir), model) ? model : dir);
+  return dir;
 }
 
 export class ModelNotFoundError extends Error {

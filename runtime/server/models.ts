@@ -30,6 +30,8 @@ export interface ModelsOptions {
 
 export class ModelServices {
   readonly pulls: ModelPulls;
+  /** Why the last switch failed (the old model stayed loaded), until the next switch. */
+  switchError: string | null = null;
   private sizes = new Map<string, Promise<number | null>>();
 
   constructor(
@@ -100,6 +102,7 @@ export class ModelServices {
     return {
       loaded: { model: info.model, demo: info.demo, name: loadedName },
       switching: pending ? (installed.find((m) => m.dir === pending)?.name ?? pending) : null,
+      switchError: this.switchError,
       installed: installedViews,
       catalog,
       memoryBytes,

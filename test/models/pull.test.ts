@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { HubError, type HubConfig } from '../../runtime/models/hub.ts';
+import { HubError, hubConfigFromEnv, type HubConfig } from '../../runtime/models/hub.ts';
 import { pull, type PullEvent } from '../../runtime/models/pull.ts';
 import { repoCache } from '../../runtime/models/hf-cache.ts';
 import { tempRoot } from '../convert/helpers/flux-fixtures.ts';
@@ -36,6 +36,15 @@ beforeEach(() => {
   hub.requests.length = 0;
   hub.cutAfter = null;
   hub.corrupt = null;
+});
+
+describe('Hub settings from the environment', () => {
+  it('HF_ENDPOINT sets the base URL, HF_TOKEN the token, and --token wins over HF_TOKEN', () => {
+    expect(hubConfigFromEnv({})).toEqual({ endpoint: 'https://huggingface.co' });
+    expect(hubConfigFromEnv({ HF_ENDPOINT: 'http://127.0.0.1:9/', HF_TOKEN: 'hf_env' })).toEqual({ endpoint: 'http://127.0.0.1:9', token: 'hf_env' });
+    expect(hubConfigFromEnv({ HF_TOKEN: 'hf_env' }, 'hf_flag')).toEqual({ endpoint: 'https://huggingface.co', token: 'hf_flag' });
+    expect(hubConfigFromEnv({ HF_TOKEN: '' })).toEqual({ endpoint: 'https://huggingface.co' });
+  });
 });
 
 describe('dype pull hf:owner/repo', () => {

@@ -170,6 +170,26 @@ describe('switching the loaded model', () => {
     }
   });
 
+  it('a model that fails to load leaves the old one running, says why, and is not kept as the active one', async () => {
+    const dataDir = join(root, 'data-switch-fail');
+    await writeDemoBundle(join(dataDir, 'models', 'broken'));
+    const first = new FakeEngine({ info: { model: 'first-model' }, stepMs: 5 });
+    const switcher = new SwitchableEngine({ engine: first, dir: null, dispose: async () => {} }, async () => {
+      throw new Error('out of memory while creating the session');
+    });
+    const h = await startCompanion({ dataDir, engine: switcher as unknown as FakeEngine, models: { hub: { endpoint: hub.url }, cacheDir: join(root, 'cache-fail'), switcher } });
+    try {
+      expect((await h.api.post('/v1/models/active', { model: 'broken' })).status).toBe(202);
+      await expect.poll(async () => (await h.api.get<ModelsView>('/v1/models')).body.switchError).toBe('Could not load broken: out of memory while creating the session. The previous model stays loaded.');
+      expect((await h.api.get('/v1/health')).body.model).toBe('first-model');
+      await expect.poll(() => readActive(dataDir)).toBeNull();
+      const job = await h.api.run({ prompt: 'still works', width: 256, height: 256 });
+      expect(job.job.state).toBe('done');
+    } finally {
+      await h.close();
+    }
+  });
+
   it('refuses a model that is not installed', async () => {
     const h = await startCompanion({ models: { hub: { endpoint: hub.url }, cacheDir: join(root, 'cache-none') } });
     try {

@@ -155,6 +155,11 @@ export function ModelPanel({ client, connected, open, onToggle, recheck }: Props
               </>
             )}
           </p>
+          {view.switchError && (
+            <p class="error" role="alert">
+              {view.switchError}
+            </p>
+          )}
           {view.switching && (
             <p class="muted" role="status">
               Switching to {view.switching} once the running image is done; new images wait for it.

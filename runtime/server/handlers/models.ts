@@ -4,7 +4,7 @@
  */
 import { ActiveBodySchema, PullBodySchema, type PullEvent } from '../../contract/index.ts';
 import { planInstall } from '../../models/install.ts';
-import { ModelNotFoundError, readActive, resolveModelRef, writeActive } from '../../models/installed.ts';
+import { clearActive, ModelNotFoundError, readActive, resolveModelRef, setActive, writeActive } from '../../models/installed.ts';
 import { isBundleFolder } from '../../pipeline/bundle.ts';
 import { ApiError } from '../errors.ts';
 import { readJsonBody, sendJson } from '../http.ts';
@@ -90,12 +90,14 @@ export function modelHandlers(services: Services, models: ModelServices | null, 
       if (!m.switcher) throw new ApiError('models_unavailable', 'This companion cannot switch models (it was started with a fixed engine).');
       const previous = readActive(m.opts.dataDir);
       // recorded now so a restart loads it too; put back if loading fails
-      await writeActive(m.opts.dataDir, model);
+      await setActive(m.opts.dataDir, model);
+      m.switchError = null;
       m.switcher.switchTo(dir).then(
         () => log(`switched to ${model}`),
         async (error: unknown) => {
-          log(`could not switch to ${model}: ${errorMessage(error)}; the previous model stays loaded`);
-          if (previous) await writeActive(m.opts.dataDir, previous).catch(() => {});
+          m.switchError = `Could not load ${model}: ${errorMessage(error)}. The previous model stays loaded.`;
+          log(m.switchError);
+          await (previous ? writeActive(m.opts.dataDir, previous) : clearActive(m.opts.dataDir)).catch(() => {});
         },
       );
       sendJson(ctx.res, 202, { switching: model, loaded: { model: services.info.model, demo: services.info.demo, name: previous } }, ctx.headers);
