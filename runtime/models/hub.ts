@@ -181,9 +181,9 @@ export async function downloadFile(file: RemoteFile, opts: DownloadOptions): Pro
   const partial = cache.incomplete(file.etag);
   await mkdir(dirname(partial), { recursive: true });
   if (sizeOf(partial) > file.size) await rm(partial, { force: true });
-  const transferred = await fetchInto(file, partial, opts);
+  const { transferred, hash } = await fetchInto(file, partial, opts);
   opts.onVerify?.();
-  const digest = await hashFile(file, partial);
+  const digest = hash.digest('hex');
   if (digest !== file.etag) {
     await rm(partial, { force: true });
     throw new HubError(
@@ -197,21 +197,25 @@ export async function downloadFile(file: RemoteFile, opts: DownloadOptions): Pro
   return transferred;
 }
 
-async function hashFile(file: RemoteFile, path: string): Promise<string> {
+/** The hash of a partial file's bytes so far, to be continued with the bytes still to come. */
+async function hashPrefix(file: RemoteFile, path: string, length: number): Promise<Hash> {
   const hash = newHash(file);
-  await pipeline(createReadStream(path), hash);
-  return hash.digest('hex');
+  if (length > 0) await pipeline(createReadStream(path, { start: 0, end: length - 1 }), hash, { end: false });
+  return hash;
 }
 
-/** GET resolve (redirect not followed), then the location; appends to `partial` from its length. */
-async function fetchInto(file: RemoteFile, partial: string, opts: DownloadOptions): Promise<number> {
+/**
+ * GET resolve (redirect not followed), then the location; appends to `partial` from its length,
+ * hashing as the bytes arrive (a resumed file's earlier bytes are read once to start the hash).
+ */
+async function fetchInto(file: RemoteFile, partial: string, opts: DownloadOptions): Promise<{ transferred: number; hash: Hash }> {
   const { config, commit, signal } = opts;
   const url = `${config.endpoint}/${file.repo}/resolve/${encodeURIComponent(commit)}/${file.path.split('/').map(encodeURIComponent).join('/')}`;
   const auth: Record<string, string> = config.token ? { Authorization: `Bearer ${config.token}` } : {};
   for (let attempt = 0; attempt < 2; attempt++) {
     const have = sizeOf(partial);
     opts.onBytes?.(have);
-    if (have === file.size) return 0; // every byte already there: only the check is left
+    if (have === file.size) return { transferred: 0, hash: await hashPrefix(file, partial, have) }; // every byte already there: only the check is left
     const range: Record<string, string> = have > 0 ? { Range: `bytes=${have}-` } : {};
     let res = await request(url, { headers: { ...auth, ...range, 'Accept-Encoding': 'identity' }, redirect: 'manual', signal }, file);
     if (res.status >= 300 && res.status < 400) {
@@ -228,7 +232,7 @@ async function fetchInto(file: RemoteFile, partial: string, opts: DownloadOption
     if (res.status === 416) {
       // the server has nothing past our length: the partial file is either whole (checked next) or wrong
       await res.body?.cancel();
-      if (sizeOf(partial) === file.size) return 0;
+      if (sizeOf(partial) === file.size) return { transferred: 0, hash: await hashPrefix(file, partial, file.size) };
       await rm(partial, { force: true });
       continue;
     }
@@ -248,21 +252,25 @@ async function fetchInto(file: RemoteFile, partial: string, opts: DownloadOption
     if (!res.body) throw new HubError('http', `${config.endpoint} sent no body for ${file.repo}/${file.path}`, file.path);
     // chunk by chunk with awaited writes, so whatever arrived before a cut or a stop is on disk and the next try resumes after it
     let written = start;
+    const hash = await hashPrefix(file, partial, start);
     const out = await open(partial, start === 0 ? 'w' : 'a');
     try {
       for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
         written += chunk.byteLength;
         if (written > file.size) throw new HubError('http', `${file.repo}/${file.path}: the server sent more than the ${file.size} bytes the Hub lists`, file.path);
         await out.write(chunk);
+        hash.update(chunk);
         opts.onBytes?.(written);
       }
+      // a body that ends short without an error: kept, and the next try resumes after it
+      if (written < file.size) throw new Error(`the connection ended at ${written} of ${file.size} bytes`);
     } catch (error) {
       if (signal?.aborted) throw new HubError('cancelled', `stopped while fetching ${file.repo}/${file.path}; pull again to resume it from ${written} bytes`, file.path);
       throw error;
     } finally {
       await out.close();
     }
-    return written - start;
+    return { transferred: written - start, hash };
   }
   throw new HubError('http', `${config.endpoint} would not serve ${file.repo}/${file.path} from where the partial download ends`, file.path);
 }
