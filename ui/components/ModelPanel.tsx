@@ -188,6 +188,29 @@ export function ModelPanel({ client, connected, open, onToggle, recheck }: Props
 
           <h3>Download</h3>
           <p class="muted small">This computer has {byteSize(view.memoryBytes)} of memory.</p>
+          {pull && (
+            <div class="model-pull" data-testid="model-pull">
+              <div class="row tight">
+                <span class="name grow">{pull.model}</span>
+                {pulling && (
+                  <button type="button" class="link danger small" aria-label={`Cancel the download of ${pull.model}`} onClick={() => void cancel()}>
+                    Cancel
+                  </button>
+                )}
+                {(pull.state === 'cancelled' || pull.state === 'failed') && (
+                  <button type="button" class="link small" aria-label={`Resume the download of ${pull.model}`} onClick={() => void download(pull.model)}>
+                    Resume
+                  </button>
+                )}
+              </div>
+              <div class="bar" role="progressbar" aria-label={`Download of ${pull.model}`} aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct}>
+                <span style={{ width: `${pct}%` }} />
+              </div>
+              <p class={`small ${pull.state === 'failed' ? 'error' : 'muted'}`} role={pull.state === 'failed' ? 'alert' : 'status'}>
+                {pullStatus(pull)}
+              </p>
+            </div>
+          )}
           <ul class="model-list" aria-label="Model catalog">
             {view.catalog.map((m) => (
               <li key={m.name} class="row" data-model={m.name}>
@@ -212,29 +235,6 @@ export function ModelPanel({ client, connected, open, onToggle, recheck }: Props
               </li>
             ))}
           </ul>
-        </div>
-      )}
-      {pull && (
-        <div class="model-pull" data-testid="model-pull">
-          <div class="row tight">
-            <span class="name grow">{pull.model}</span>
-            {pulling && (
-              <button type="button" class="link danger small" aria-label={`Cancel the download of ${pull.model}`} onClick={() => void cancel()}>
-                Cancel
-              </button>
-            )}
-            {(pull.state === 'cancelled' || pull.state === 'failed') && (
-              <button type="button" class="link small" aria-label={`Resume the download of ${pull.model}`} onClick={() => void download(pull.model)}>
-                Resume
-              </button>
-            )}
-          </div>
-          <div class="bar" role="progressbar" aria-label={`Download of ${pull.model}`} aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct}>
-            <span style={{ width: `${pct}%` }} />
-          </div>
-          <p class={`small ${pull.state === 'failed' ? 'error' : 'muted'}`} role={pull.state === 'failed' ? 'alert' : 'status'}>
-            {pullStatus(pull)}
-          </p>
         </div>
       )}
     </details>
