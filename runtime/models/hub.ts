@@ -118,7 +118,7 @@ export async function listRepo(config: HubConfig, repo: string, revision = 'main
   let gated: boolean;
   try {
     const info = await modelInfo({ name: repo, hubUrl: config.endpoint, revision, additionalFields: ['sha'], ...credentials(config) });
-    if (typeof info.sha !== 'string') throw new HubError('http', `${config.endpoint} gave no commit for ${repo}`);
+    if (typeof info.sha !== 'string' || !COMMIT.test(info.sha)) throw new HubError('http', `${config.endpoint} gave no valid commit for ${repo}`);
     commit = info.sha;
     gated = Boolean(info.gated);
   } catch (error) {
@@ -138,11 +138,29 @@ export async function listRepo(config: HubConfig, repo: string, revision = 'main
   return { repo, commit, gated, files };
 }
 
+const COMMIT = /^[0-9a-f]{40}$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/**
+ * A listed file, checked before any of it names something on disk: its path stays inside the
+ * snapshot, its hash names a blob, its size is a size. A mirror that lists otherwise is refused.
+ */
 function toRemoteFile(repo: string, entry: ListFileEntry): RemoteFile | null {
   if (entry.type !== 'file') return null;
-  if (entry.lfs) return { repo, path: entry.path, size: entry.lfs.size, etag: entry.lfs.oid, hash: 'sha256' };
-  if (!entry.oid) return null;
-  return { repo, path: entry.path, size: entry.size, etag: entry.oid, hash: 'git-sha1' };
+  const segments = entry.path.split('/');
+  if (entry.path.startsWith('/') || entry.path.includes('\\') || segments.some((p) => p === '' || p === '.' || p === '..')) {
+    throw new HubError('http', `${repo} lists a file path that leaves the repository: ${JSON.stringify(entry.path).slice(0, 120)}`);
+  }
+  const file = entry.lfs
+    ? { repo, path: entry.path, size: entry.lfs.size, etag: entry.lfs.oid, hash: 'sha256' as const }
+    : entry.oid
+      ? { repo, path: entry.path, size: entry.size, etag: entry.oid, hash: 'git-sha1' as const }
+      : null;
+  if (!file) return null;
+  if (!(file.hash === 'sha256' ? SHA256 : COMMIT).test(file.etag) || !Number.isSafeInteger(file.size) || file.size < 0) {
+    throw new HubError('http', `${repo} lists ${entry.path} with a hash or size that is not valid`);
+  }
+  return file;
 }
 
 function newHash(file: RemoteFile): Hash {

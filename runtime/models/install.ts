@@ -10,7 +10,7 @@ import { convertCheckpoints, type ConvertOptions, type ConvertReport } from '../
 import { isBundleFolder, readBundle } from '../pipeline/bundle.ts';
 import { findCatalogModel, loadCatalog, type CatalogModel } from './catalog.ts';
 import { HubError, type HubConfig } from './hub.ts';
-import { modelsDir, readActive, SOURCE_FILE, writeActive, type ModelSource } from './installed.ts';
+import { describeBundle, modelsDir, readActive, SOURCE_FILE, writeActive, type ModelSource } from './installed.ts';
 import { parseHfSpec, pull, type PullEvent, type PullOptions, type PullResult, type RepoSelection } from './pull.ts';
 
 export type InstallEvent = PullEvent | { kind: 'convert'; line: string } | { kind: 'installed'; name: string; dir: string; active: boolean };
@@ -75,8 +75,10 @@ export async function installModel(spec: string, options: InstallOptions): Promi
   if (!plan.name) return { pulled, bundle: null };
 
   const dir = join(modelsDir(options.dataDir), plan.name);
+  const commits = pulled.plan.repos.map((r) => ({ repo: r.repo, commit: r.commit }));
   let converted: ConvertReport | null = null;
-  if (!(isBundleFolder(dir) && bundleIntact(dir))) {
+  // converted again only when the bundle is missing, broken, or was made from other commits
+  if (!(isBundleFolder(dir) && bundleIntact(dir) && JSON.stringify(describeBundle(plan.name, dir)?.source?.repos) === JSON.stringify(commits))) {
     if (options.signal?.aborted) throw new HubError('cancelled', 'stopped before converting; pull again to convert');
     const inputs = convertInputs(pulled);
     emit({ kind: 'convert', line: `converting ${inputs.paths.length} input(s) into ${dir}` });
@@ -89,7 +91,7 @@ export async function installModel(spec: string, options: InstallOptions): Promi
       log: (line) => emit({ kind: 'convert', line }),
     });
   }
-  const source: ModelSource = { catalog: plan.catalog?.name ?? null, repos: pulled.plan.repos.map((r) => ({ repo: r.repo, commit: r.commit })), pulledAt: new Date().toISOString() };
+  const source: ModelSource = { catalog: plan.catalog?.name ?? null, repos: commits, pulledAt: new Date().toISOString() };
   await writeFileAtomic(join(dir, SOURCE_FILE), `${JSON.stringify(source, null, 2)}\n`);
   // the first model installed becomes the active one; later ones are switched to explicitly
   const active = readActive(options.dataDir) === null;

@@ -186,6 +186,13 @@ describe('dype pull hf:owner/repo', () => {
     expect(existsSync(join(cache, 'models--tiny-labs--FLUX.1-tiny'))).toBe(false);
   });
 
+  it('a listing whose path would leave the cache is refused before anything is written', async () => {
+    hub.addRepo({ id: 'tiny-labs/escape', files: [{ path: '../../outside.safetensors', bytes: new Uint8Array(8), lfs: true }] });
+    const cache = newCache();
+    await expect(pull(config, [{ repo: 'tiny-labs/escape' }], cache)).rejects.toThrow(/tiny-labs\/escape lists a file path that leaves the repository: "\.\.\/\.\.\/outside\.safetensors"/);
+    expect(existsSync(cache)).toBe(false);
+  });
+
   it('an unknown repository says so', async () => {
     await expect(pull(config, [{ repo: 'nobody/nothing' }], newCache())).rejects.toMatchObject({ code: 'not_found', message: expect.stringContaining('nobody/nothing was not found') });
   });
