@@ -79,8 +79,12 @@ function progressView(enabled: boolean): { onEvent: (event: InstallEvent) => voi
 export async function pullCommand(spec: string, opts: PullCliOptions): Promise<void> {
   const dataDir = resolveDataDir(opts.data);
   const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.once('SIGINT', onSigint);
+  // the first Ctrl-C stops the download at once (the partial file stays); a second one leaves whatever is running
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
   const view = progressView(opts.progress && process.stderr.isTTY === true);
   try {
     const result = await installModel(spec, { hub: hubConfigFromEnv(process.env, opts.token), cacheDir: defaultHubCache(), dataDir, signal: controller.signal, onEvent: view.onEvent });
