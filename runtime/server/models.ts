@@ -28,11 +28,15 @@ export interface ModelsOptions {
   sizeTimeoutMs?: number;
 }
 
+/** How long a size the Hub could not give stays unknown before it is asked again. */
+const SIZE_RETRY_MS = 10 * 60_000;
+
 export class ModelServices {
   readonly pulls: ModelPulls;
   /** Why the last switch failed (the old model stayed loaded), until the next switch. */
   switchError: string | null = null;
-  private sizes = new Map<string, Promise<number | null>>();
+  /** Download size per catalog model; a failed answer is kept for a while too, so an offline companion does not wait on every listing. */
+  private sizes = new Map<string, { size: Promise<number | null>; until: number }>();
 
   constructor(
     readonly opts: ModelsOptions & { dataDir: string },
@@ -47,19 +51,19 @@ export class ModelServices {
 
   /** Download size of a catalog model, from the Hub's listing (asked once; null if it failed). */
   private downloadBytes(model: CatalogModel): Promise<number | null> {
-    let size = this.sizes.get(model.name);
-    if (!size) {
-      size = planPull(this.opts.hub, model.sources, this.opts.cacheDir).then(
-        (plan) => plan.totalBytes,
-        (error: unknown) => {
-          this.log(`size of ${model.name} from the Hub: ${(error as Error).message}`);
-          this.sizes.delete(model.name); // asked again next time
-          return null;
-        },
-      );
-      this.sizes.set(model.name, size);
-    }
-    return size;
+    const known = this.sizes.get(model.name);
+    if (known && known.until > Date.now()) return known.size;
+    const entry = { size: Promise.resolve<number | null>(null), until: Number.POSITIVE_INFINITY };
+    entry.size = planPull(this.opts.hub, model.sources, this.opts.cacheDir).then(
+      (plan) => plan.totalBytes,
+      (error: unknown) => {
+        this.log(`size of ${model.name} from the Hub: ${(error as Error).message}`);
+        entry.until = Date.now() + SIZE_RETRY_MS;
+        return null;
+      },
+    );
+    this.sizes.set(model.name, entry);
+    return entry.size;
   }
 
   async view(info: EngineInfo): Promise<ModelsView> {
