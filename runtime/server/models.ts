@@ -19,7 +19,7 @@ export interface ModelsOptions {
   /** Hugging Face cache (default HF_HUB_CACHE / HF_HOME). */
   cacheDir: string;
   hub: HubConfig;
-  /** The engine as a switchable one, for POST /v1/models/active; absent: switching is refused. */
+  /** The companion's engine (the same object as its `engine`), for POST /v1/models/active; absent: switching is refused. */
   switcher?: SwitchableEngine;
   install?: ModelPullOptions['install'];
   /** RAM the "fits this computer" column is judged against (default: total memory). */
