@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { FLUX_DEFAULTS, type FluxVariant } from '../import/config.ts';
+import { FAMILY_IDS, type FamilyId } from '../bundle/config.ts';
+import { FLUX_DEFAULTS, type FluxVariant } from '../bundle/flux1.ts';
 
 const RepoId = z.string().regex(/^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/, 'is not owner/repo');
 const RepoPath = z.string().min(1).refine((p) => !p.split('/').some((s) => s === '..' || s === '.') && !p.startsWith('/'), 'must be a path inside the repository');
@@ -21,15 +22,11 @@ export const LicenceSchema = z
   })
   .strict();
 
-/** Families `dype convert` can build; FLUX.2 [klein] and Z-Image add theirs here as they land. */
-export const FAMILIES = ['flux1'] as const;
-export type Family = (typeof FAMILIES)[number];
-
 export const CatalogModelSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9.-]*$/, 'is lower-case letters, digits, dots and dashes'),
     label: z.string().min(1),
-    family: z.enum(FAMILIES),
+    family: z.enum(FAMILY_IDS),
     variant: z.string().min(1),
     /** How the transformer's weights are stored: bf16, Q8_0, Q4_0, … */
     quantization: z.string().min(1),
@@ -53,7 +50,9 @@ export const CatalogSchema = z
       if (names.indexOf(name) !== i) ctx.addIssue({ code: 'custom', message: `name ${name} is used twice`, path: ['models', i, 'name'] });
     });
     catalog.models.forEach((m, i) => {
-      if (m.family === 'flux1' && !(m.variant in FLUX_DEFAULTS.steps)) ctx.addIssue({ code: 'custom', message: `flux1 variant must be one of ${Object.keys(FLUX_DEFAULTS.steps).join(', ')}`, path: ['models', i, 'variant'] });
+      const facts = FAMILY_FACTS[m.family];
+      if (!facts) ctx.addIssue({ code: 'custom', message: `family ${m.family} has no catalog facts yet (add them to FAMILY_FACTS)`, path: ['models', i, 'family'] });
+      else if (!facts.variants.includes(m.variant)) ctx.addIssue({ code: 'custom', message: `${m.family} variant must be one of ${facts.variants.join(', ')}`, path: ['models', i, 'variant'] });
     });
   });
 
@@ -76,15 +75,23 @@ const FLUX1_PARAMETERS = 11.9e9 + 4.76e9 + 0.12e9 + 0.08e9;
 /** Activations at 4096² with fused attention: "a few GB" (README). */
 const ACTIVATION_BYTES = 4 * 1024 ** 3;
 
+/** Per family: its variants and their facts. FLUX.2 [klein] and Z-Image add theirs as they land. */
+const FAMILY_FACTS: Readonly<Partial<Record<FamilyId, { variants: readonly string[]; facts: (variant: string) => FamilyFacts }>>> = Object.freeze({
+  flux1: {
+    variants: Object.keys(FLUX_DEFAULTS.steps),
+    facts: (variant: string) => ({
+      nativeSize: FLUX_DEFAULTS.nativeResolution,
+      defaultSteps: FLUX_DEFAULTS.steps[variant as FluxVariant],
+      memoryBytes: FLUX1_PARAMETERS * 4 + ACTIVATION_BYTES,
+    }),
+  },
+});
+
+/** Native size, default steps and memory of a catalog model (its family and variant are checked when the catalog is read). */
 export function familyFacts(model: Pick<CatalogModel, 'family' | 'variant'>): FamilyFacts {
-  switch (model.family) {
-    case 'flux1':
-      return {
-        nativeSize: FLUX_DEFAULTS.nativeResolution,
-        defaultSteps: FLUX_DEFAULTS.steps[model.variant as FluxVariant],
-        memoryBytes: FLUX1_PARAMETERS * 4 + ACTIVATION_BYTES,
-      };
-  }
+  const family = FAMILY_FACTS[model.family];
+  if (!family) throw new Error(`no catalog facts for the ${model.family} family`);
+  return family.facts(model.variant);
 }
 
 const CATALOG_FILE = new URL('./catalog.json', import.meta.url);

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { convertCheckpoints, type ConvertOptions, type ConvertReport } from '../convert/index.ts';
-import { isBundleFolder, readBundle } from '../pipeline/bundle.ts';
+import { isBundleFolder, readBundle } from '../bundle/read.ts';
 import { findCatalogModel, loadCatalog, type CatalogModel } from './catalog.ts';
 import { HubError, type HubConfig } from './hub.ts';
 import { describeBundle, modelsDir, readActive, SOURCE_FILE, writeActive, type ModelSource } from './installed.ts';

@@ -8,8 +8,8 @@ import { rm } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../files/atomic.ts';
-import { BundleConfigSchema, type BundleConfig } from '../pipeline/bundle-config.ts';
-import { BUNDLE_FILES } from '../pipeline/bundle.ts';
+import { BundleConfigSchema, type BundleConfig } from '../bundle/config.ts';
+import { BUNDLE_FILES } from '../bundle/read.ts';
 import { findCatalogModel, familyFacts, type CatalogModel } from './catalog.ts';
 
 export const MODELS_DIR = 'models';

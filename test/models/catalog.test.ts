@@ -1,7 +1,7 @@
 /** The catalog file and the rules that pick a repository's files; pure, no network. */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FLUX_DEFAULTS } from '../../runtime/import/config.ts';
+import { FLUX_DEFAULTS } from '../../runtime/bundle/flux1.ts';
 import { familyFacts, loadCatalog, parseCatalog } from '../../runtime/models/catalog.ts';
 import type { RemoteFile } from '../../runtime/models/hub.ts';
 import { parseHfSpec, selectConvertible } from '../../runtime/models/pull.ts';
@@ -31,6 +31,7 @@ describe('catalog', () => {
     const withSize = { ...raw, models: [{ ...first, size: 23_800_000_000 }] };
     expect(() => parseCatalog(withSize)).toThrow(/models\.0: Unrecognized key: "size"/);
     expect(() => parseCatalog({ ...raw, models: [{ ...first, family: 'sdxl' }] })).toThrow(/models\.0\.family/);
+    expect(() => parseCatalog({ ...raw, models: [{ ...first, family: 'zimage' }] })).toThrow(/models\.0\.family: family zimage has no catalog facts yet/);
     expect(() => parseCatalog({ ...raw, models: [{ ...first, variant: 'turbo' }] })).toThrow(/models\.0\.variant: flux1 variant must be one of dev, krea-dev, schnell/);
     expect(() => parseCatalog({ ...raw, models: [first, first] })).toThrow(/name flux1-schnell is used twice/);
     expect(() => parseCatalog({ ...raw, models: [{ ...first, sources: [{ repo: 'a/b', paths: ['../x'] }] }] })).toThrow(/must be a path inside the repository/);

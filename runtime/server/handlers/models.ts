@@ -5,7 +5,7 @@
 import { ActiveBodySchema, PullBodySchema, type PullEvent } from '../../contract/index.ts';
 import { planInstall } from '../../models/install.ts';
 import { clearActive, ModelNotFoundError, readActive, resolveModelRef, setActive, writeActive } from '../../models/installed.ts';
-import { isBundleFolder } from '../../pipeline/bundle.ts';
+import { isBundleFolder } from '../../bundle/read.ts';
 import { ApiError } from '../errors.ts';
 import { readJsonBody, sendJson } from '../http.ts';
 import type { ModelServices } from '../models.ts';
