@@ -89,7 +89,8 @@ describe.skipIf(!chromiumAvailable())('Settings → Model in Chromium', () => {
     expect(schnellText).toMatch(/Fits this computer|more than this computer has/);
     expect(await ui.ui.locator('[data-model="flux1-dev"]').textContent()).toMatch(/size unknown.*FLUX\.1 \[dev\] Non-Commercial License.*accept its licence on Hugging Face first/);
 
-    hub.chunkDelayMs = 40;
+    // slow enough that the first checkpoint is still arriving when Cancel is pressed (a partial file to resume)
+    hub.chunkDelayMs = 150;
     await ui.ui.getByRole('button', { name: 'Download FLUX.1 [schnell]', exact: true }).click();
     const bar = ui.ui.getByRole('progressbar', { name: 'Download of flux1-schnell' });
     await expect.poll(async () => Number(await bar.getAttribute('aria-valuenow')), { timeout: 20_000 }).toBeGreaterThan(0);
