@@ -105,7 +105,7 @@ describe('dype pull and dype models (child processes)', () => {
     const env = { ...process.env, HF_ENDPOINT: endpoint, HF_HUB_CACHE: join(root, 'cli-sigint'), DYPE_DATA: join(root, 'cli-data'), HF_TOKEN: '' };
     const args = ['bin/dype.js', 'pull', `hf:${REPO}/flux1-dev.safetensors`, '--no-progress'];
     const blobs = join(root, 'cli-sigint', 'models--tiny-labs--FLUX.1-tiny', 'blobs');
-    hub.chunkDelayMs = 50;
+    hub.chunkDelayMs = 100;
     try {
       const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';

@@ -93,7 +93,7 @@ describe('cancel and resume of a pull over the API', () => {
   it('keeps the partial file on cancel, and the next pull continues from it', async () => {
     const cacheDir = join(root, 'cache-resume');
     const h = await startCompanion({ dataDir: join(root, 'data-resume'), models: { hub: { endpoint: hub.url }, cacheDir } });
-    hub.chunkDelayMs = 30;
+    hub.chunkDelayMs = 60;
     try {
       const file = 'flux1-dev.safetensors';
       const first = await h.api.post<PullJobView>('/v1/models/pulls', { model: `hf:${REPO}/${file}` });
