@@ -153,9 +153,10 @@ export function zimageShapes(c: ZImageConfig): Map<string, number[]> {
 
 /**
  * The DyPE-ready Z-Image transformer graph over `w`'s weights. Inputs: hidden_states [1, N, in]
- * (FLUX-packed), encoder_hidden_states [1, L, cap] (the caption's unpadded rows), timestep [1] (1 − σ),
- * img_ids [N, 3] and txt_ids [L, 3] (the family's zimageIds), rope_omega and rope_mscale [64] (every axis, the
- * caption axis included). Output: out_hidden_states [1, N, out], the FLUX-packed velocity.
+ * (FLUX-packed), encoder_hidden_states [1, L, cap] (the caption's unpadded rows), timestep [1]
+ * (1 − σ), img_ids [N, 3] and txt_ids [L, 3] (the family's zimageIds), rope_omega and rope_mscale
+ * [64] (every axis, the caption axis included). Output: out_hidden_states [1, N, out], the
+ * FLUX-packed velocity.
  */
 export function buildZImageTransformer(b: GraphBuilder, w: WeightSource, c: ZImageConfig): void {
   const D = c.hidden;
