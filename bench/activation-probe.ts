@@ -1,0 +1,96 @@
+/**
+ * Measures the transformer's activation memory per token, which the memory planner
+ * (runtime/memory/plan.ts) models as a multiple of the hidden width. Run in a fresh process:
+ *   tsx bench/activation-probe.ts <imageTokens> [float32|float16] [cpu|cuda|webgpu]
+ * It builds a full-width FLUX.1 transformer (hidden 3072, MLP 12288, 24 heads) with one double and
+ * one single block over a sparse checkpoint (real header, zero weights: the same ops and buffers as
+ * real weights), creates the session, runs one forward pass at `imageTokens` + 512 text tokens and
+ * prints one JSON line: resident memory after loading, peak resident memory (VmHWM), and the peak
+ * minus the loaded size: the activations at that size. Activations do not grow with depth (the
+ * blocks reuse their buffers), so one block of each kind measures what the full model needs.
+ */
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { buildFluxTransformer, expectedShapes, fluxAxesDim, type FluxConfig } from '../runtime/convert/flux.ts';
+import { CONVERTED_IR_VERSION, CONVERTED_OPSET } from '../runtime/convert/index.ts';
+import { readSafetensorsHeader } from '../runtime/convert/safetensors.ts';
+import { SafetensorsWeightSource } from '../runtime/convert/source.ts';
+import { GraphBuilder } from '../runtime/onnx/builder.ts';
+
+export const PROBE_CONFIG: FluxConfig = {
+  naming: 'bfl', hidden: 3072, heads: 24, headDim: 128, mlpHidden: 12288, inChannels: 64, outChannels: 64,
+  contextDim: 4096, vecDim: 768, timeDim: 256, depth: 1, depthSingle: 1, guidance: false, axesDim: fluxAxesDim(128), theta: 10000,
+};
+export const PROBE_TEXT_TOKENS = 512;
+
+/** A safetensors file of `shapes` in `dtype` whose data is a hole (reads as zeros, takes no disk). */
+function writeSparseCheckpoint(path: string, shapes: Map<string, number[]>, dtype: 'F16' | 'F32'): void {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  const size = dtype === 'F16' ? 2 : 4;
+  for (const [key, shape] of shapes) {
+    const bytes = shape.reduce((a, b) => a * b, 1) * size;
+    header[key] = { dtype, shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  const json = Buffer.from(JSON.stringify(header).padEnd(Math.ceil(JSON.stringify(header).length / 8) * 8, ' '));
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, prefix);
+    writeSync(fd, json);
+    ftruncateSync(fd, 8 + json.length + offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function status(field: 'VmRSS' | 'VmHWM'): number {
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync('/proc/self/status', 'utf8'));
+  return match ? Number(match[1]) * 1024 : NaN;
+}
+
+async function main(): Promise<void> {
+  const imageTokens = Number(process.argv[2] ?? 1024);
+  const precision = (process.argv[3] ?? 'float32') as 'float32' | 'float16';
+  const provider = process.argv[4] ?? 'cpu';
+  const dir = mkdtempSync(join(tmpdir(), 'dype-act-'));
+  try {
+    const file = join(dir, 'weights.safetensors');
+    writeSparseCheckpoint(file, expectedShapes(PROBE_CONFIG), precision === 'float16' ? 'F16' : 'F32');
+    const header = await readSafetensorsHeader(file);
+    const b = new GraphBuilder('probe');
+    const w = new SafetensorsWeightSource(b, [{ header, location: 'weights.safetensors' }], file, precision);
+    buildFluxTransformer(b, w, PROBE_CONFIG, { precision });
+    const { model } = b.serialize({ opset: CONVERTED_OPSET, irVersion: CONVERTED_IR_VERSION, producerName: 'probe' });
+    const modelPath = join(dir, 'model.onnx');
+    writeSync(openSync(modelPath, 'w'), model);
+    const session = await ort.InferenceSession.create(modelPath, { executionProviders: [provider], graphOptimizationLevel: 'all' });
+    const loaded = status('VmRSS');
+    const F = PROBE_CONFIG.headDim / 2;
+    const zeros = (...dims: number[]) => new ort.Tensor('float32', new Float32Array(dims.reduce((a, c) => a * c, 1)), dims);
+    const feeds = {
+      hidden_states: zeros(1, imageTokens, 64),
+      encoder_hidden_states: zeros(1, PROBE_TEXT_TOKENS, 4096),
+      pooled_projections: zeros(1, 768),
+      timestep: zeros(1),
+      img_ids: zeros(imageTokens, 3),
+      txt_ids: zeros(PROBE_TEXT_TOKENS, 3),
+      rope_omega: zeros(F),
+      rope_mscale: new ort.Tensor('float32', new Float32Array(F).fill(1), [F]),
+    };
+    const start = performance.now();
+    await session.run(feeds);
+    const runMs = performance.now() - start;
+    const peak = status('VmHWM');
+    process.stdout.write(`${JSON.stringify({ imageTokens, textTokens: PROBE_TEXT_TOKENS, precision, provider, loadedRss: loaded, peakRss: peak, activations: peak - loaded, runMs })}\n`);
+    await session.release();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1]?.endsWith('activation-probe.ts')) await main();
