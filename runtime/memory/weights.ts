@@ -11,9 +11,9 @@
 
 /** What a component holds, grouped by stored format (a safetensors dtype or a GGUF/MatMulNBits type). */
 export interface ComponentWeights {
-  /** Float weights (any float dtype on disk): they become the compute type in memory. */
+  /** Float values (weights of any float dtype on disk, block scales): they take the compute type in memory. */
   floatElements: number;
-  /** Quantised weights: bytes in memory as they will be fed to MatMulNBits (blocks, scales, zero points). */
+  /** Bytes that sit in memory as stored whatever the compute type: quantised codes (MatMulNBits), packed zero points. */
   quantizedBytes: number;
   /** Bytes on disk per stored format, for display ({ BF16: …, Q4_0: … }). */
   stored: Readonly<Record<string, number>>;
@@ -95,10 +95,13 @@ export const GGUF_BLOCK_FORMATS: Readonly<Record<string, BlockFormat>> = Object.
   Q2_K: { bits: 2, block: 16, floatZeroPoint: true, ggufBits: 2.625, mapping: 'exact' },
 });
 
-/** Bytes of `elements` weights in MatMulNBits form with scales (and float zero points) of `scaleBytes` each. */
-export function blockBytes(format: BlockFormat, elements: number, scaleBytes: number): number {
+/**
+ * `elements` weights in MatMulNBits form: the packed codes (bytes whatever the compute type) and the
+ * per-block scales and float zero points (MatMulNBits takes them in A's type: the compute type).
+ */
+export function blockParts(format: BlockFormat, elements: number): { codeBytes: number; scaleElements: number } {
   const blocks = Math.ceil(elements / format.block);
-  return (elements * format.bits) / 8 + blocks * scaleBytes * (format.floatZeroPoint ? 2 : 1);
+  return { codeBytes: (elements * format.bits) / 8, scaleElements: blocks * (format.floatZeroPoint ? 2 : 1) };
 }
 
 /**
@@ -108,7 +111,7 @@ export function blockBytes(format: BlockFormat, elements: number, scaleBytes: nu
  */
 export function quantizedWeights(
   tensors: Iterable<{ key: string; shape: readonly number[] }>,
-  opts: { format: string; scaleBytes: number; floatDtype: string; keepFloat: (key: string) => boolean },
+  opts: { format: string; floatDtype: string; keepFloat: (key: string) => boolean },
 ): ComponentWeights {
   const block = GGUF_BLOCK_FORMATS[opts.format];
   if (!block) throw new Error(`unknown block format ${opts.format}; known: ${Object.keys(GGUF_BLOCK_FORMATS).join(', ')}`);
@@ -120,7 +123,9 @@ export function quantizedWeights(
   for (const t of tensors) {
     const n = elementsOf(t.shape);
     if (t.shape.length === 2 && !opts.keepFloat(t.key) && t.shape[1] % block.block === 0) {
-      quantizedBytes += blockBytes(block, n, opts.scaleBytes);
+      const parts = blockParts(block, n);
+      quantizedBytes += parts.codeBytes;
+      floatElements += parts.scaleElements;
       quantizedOnDisk += (n * block.ggufBits) / 8;
     } else {
       floatElements += n;
