@@ -1,7 +1,9 @@
 /**
- * Measures the transformer's activation memory per token, which the memory planner
- * (runtime/memory/plan.ts) models as a multiple of the hidden width. Run in a fresh process:
+ * Measures the activation memory the planner (runtime/memory/plan.ts) models. Run in a fresh process:
  *   tsx bench/activation-probe.ts <imageTokens> [float32|float16] [cpu|cuda|webgpu]
+ *   tsx bench/activation-probe.ts vae <latentTile> [cpu|cuda|webgpu]
+ * The second form decodes one latent tile with the full-size FLUX.1 VAE decoder (published shapes,
+ * zero weights).
  * It builds a full-width FLUX.1 transformer (hidden 3072, MLP 12288, 24 heads) with one double and
  * one single block over a sparse checkpoint (real header, zero weights: the same ops and buffers as
  * real weights), creates the session, runs one forward pass at `imageTokens` + 512 text tokens and
@@ -9,7 +11,7 @@
  * minus the loaded size: the activations at that size. Activations do not grow with depth (the
  * blocks reuse their buffers), so one block of each kind measures what the full model needs.
  */
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -18,6 +20,7 @@ import { CONVERTED_IR_VERSION, CONVERTED_OPSET } from '../runtime/convert/index.
 import { readSafetensorsHeader } from '../runtime/convert/safetensors.ts';
 import { SafetensorsWeightSource } from '../runtime/convert/source.ts';
 import { GraphBuilder } from '../runtime/onnx/builder.ts';
+import { buildVaeDecoder, deriveVaeConfig } from '../runtime/convert/vae.ts';
 
 export const PROBE_CONFIG: FluxConfig = {
   naming: 'bfl', hidden: 3072, heads: 24, headDim: 128, mlpHidden: 12288, inChannels: 64, outChannels: 64,
@@ -53,44 +56,57 @@ function status(field: 'VmRSS' | 'VmHWM'): number {
   return match ? Number(match[1]) * 1024 : NaN;
 }
 
-async function main(): Promise<void> {
-  const imageTokens = Number(process.argv[2] ?? 1024);
-  const precision = (process.argv[3] ?? 'float32') as 'float32' | 'float16';
-  const provider = process.argv[4] ?? 'cpu';
+/** Session over a sparse checkpoint of `shapes`, built by `build`; runs `feeds` once and prints the peak. */
+async function probe(shapes: Map<string, number[]>, dtype: 'F16' | 'F32', build: (b: GraphBuilder, w: SafetensorsWeightSource) => void, provider: string, feeds: () => Record<string, ort.Tensor>, label: Record<string, unknown>) {
   const dir = mkdtempSync(join(tmpdir(), 'dype-act-'));
   try {
     const file = join(dir, 'weights.safetensors');
-    writeSparseCheckpoint(file, expectedShapes(PROBE_CONFIG), precision === 'float16' ? 'F16' : 'F32');
+    writeSparseCheckpoint(file, shapes, dtype);
     const header = await readSafetensorsHeader(file);
     const b = new GraphBuilder('probe');
-    const w = new SafetensorsWeightSource(b, [{ header, location: 'weights.safetensors' }], file, precision);
-    buildFluxTransformer(b, w, PROBE_CONFIG, { precision });
+    const w = new SafetensorsWeightSource(b, [{ header, location: 'weights.safetensors' }], file, dtype === 'F16' ? 'float16' : 'float32');
+    build(b, w);
     const { model } = b.serialize({ opset: CONVERTED_OPSET, irVersion: CONVERTED_IR_VERSION, producerName: 'probe' });
     const modelPath = join(dir, 'model.onnx');
-    writeSync(openSync(modelPath, 'w'), model);
+    writeFileSync(modelPath, model);
     const session = await ort.InferenceSession.create(modelPath, { executionProviders: [provider], graphOptimizationLevel: 'all' });
     const loaded = status('VmRSS');
-    const F = PROBE_CONFIG.headDim / 2;
-    const zeros = (...dims: number[]) => new ort.Tensor('float32', new Float32Array(dims.reduce((a, c) => a * c, 1)), dims);
-    const feeds = {
-      hidden_states: zeros(1, imageTokens, 64),
-      encoder_hidden_states: zeros(1, PROBE_TEXT_TOKENS, 4096),
-      pooled_projections: zeros(1, 768),
-      timestep: zeros(1),
-      img_ids: zeros(imageTokens, 3),
-      txt_ids: zeros(PROBE_TEXT_TOKENS, 3),
-      rope_omega: zeros(F),
-      rope_mscale: new ort.Tensor('float32', new Float32Array(F).fill(1), [F]),
-    };
     const start = performance.now();
-    await session.run(feeds);
+    await session.run(feeds());
     const runMs = performance.now() - start;
     const peak = status('VmHWM');
-    process.stdout.write(`${JSON.stringify({ imageTokens, textTokens: PROBE_TEXT_TOKENS, precision, provider, loadedRss: loaded, peakRss: peak, activations: peak - loaded, runMs })}\n`);
+    process.stdout.write(`${JSON.stringify({ ...label, provider, loadedRss: loaded, peakRss: peak, activations: peak - loaded, runMs })}\n`);
     await session.release();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+async function probeVae(tile: number, provider: string): Promise<void> {
+  const shapes = JSON.parse(readFileSync(new URL('../test/convert/reference-encoders/fixtures/full-size-shapes.json', import.meta.url), 'utf8')).ae as Record<string, number[]>;
+  let cfg: ReturnType<typeof deriveVaeConfig> | undefined;
+  await probe(new Map(Object.entries(shapes)), 'F32', (b, w) => buildVaeDecoder(b, w, (cfg = deriveVaeConfig(w))), provider, () => ({
+    latent_sample: new ort.Tensor('float32', new Float32Array(16 * tile * tile), [1, 16, tile, tile]),
+  }), { vaeTile: tile, outputPixels: (tile * (cfg?.scaleFactorPx ?? 8)) ** 2 });
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === 'vae') return probeVae(Number(process.argv[3] ?? 32), process.argv[4] ?? 'cpu');
+  const imageTokens = Number(process.argv[2] ?? 1024);
+  const precision = (process.argv[3] ?? 'float32') as 'float32' | 'float16';
+  const provider = process.argv[4] ?? 'cpu';
+  const F = PROBE_CONFIG.headDim / 2;
+  const zeros = (...dims: number[]) => new ort.Tensor('float32', new Float32Array(dims.reduce((a, c) => a * c, 1)), dims);
+  await probe(expectedShapes(PROBE_CONFIG), precision === 'float16' ? 'F16' : 'F32', (b, w) => buildFluxTransformer(b, w, PROBE_CONFIG, { precision }), provider, () => ({
+    hidden_states: zeros(1, imageTokens, 64),
+    encoder_hidden_states: zeros(1, PROBE_TEXT_TOKENS, 4096),
+    pooled_projections: zeros(1, 768),
+    timestep: zeros(1),
+    img_ids: zeros(imageTokens, 3),
+    txt_ids: zeros(PROBE_TEXT_TOKENS, 3),
+    rope_omega: zeros(F),
+    rope_mscale: new ort.Tensor('float32', new Float32Array(F).fill(1), [F]),
+  }), { imageTokens, textTokens: PROBE_TEXT_TOKENS, precision });
 }
 
 if (process.argv[1]?.endsWith('activation-probe.ts')) await main();

@@ -106,8 +106,13 @@ export interface MemoryPlan {
  */
 export const TRANSFORMER_WIDTHS_PER_TOKEN = 28;
 
-/** Bytes per VAE output pixel of one tile at the full-resolution stage: ~5 live 128-channel float32 maps. */
-export const VAE_BYTES_PER_TILE_PIXEL = 128 * 4 * 5;
+/**
+ * Bytes per VAE output pixel of one tile: the full-resolution 128-channel float32 maps live at once
+ * and the convolutions' workspace. Measured with the full-size FLUX.1 decoder on the CPU provider
+ * (bench/activation-probe.ts vae: 3 845 and 3 815 bytes per pixel at 32² and 64² latent tiles, after
+ * taking out the mid-block attention's scores); rounded up to 8 such maps.
+ */
+export const VAE_BYTES_PER_TILE_PIXEL = 128 * 4 * 8;
 
 /** Providers whose kernels compute in float16 when the graph does. */
 const HALF_PROVIDERS = new Set(['cuda', 'dml', 'coreml']);
