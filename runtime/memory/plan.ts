@@ -68,6 +68,8 @@ export interface StagePlan {
   activationBytes: number;
   /** The stage's sessions stay loaded between generations. */
   kept: boolean;
+  /** VAE stages: the tile side in latent pixels (smaller than the bundle's when its tiles would not fit). */
+  tile?: number;
   fits: boolean | null;
 }
 
@@ -119,6 +121,9 @@ const HALF_PROVIDERS = new Set(['cuda', 'dml', 'coreml']);
 
 const GiB = 2 ** 30;
 
+/** The smallest VAE tile the planner falls back to, in latent pixels (256 px). */
+const MIN_TILE = 32;
+
 /** What a stage's activations never go below (runtime workspace, small buffers). */
 const MIN_ACTIVATIONS = 64 * 2 ** 20;
 
@@ -159,10 +164,10 @@ export function largestTransformerBuffer(m: ModelMemory, width: number, height: 
  * attention's score matrix over the tile's latent pixels (the VAE's attention is not fused).
  * Tiles never exceed the image, so a small image needs less.
  */
-export function vaeTileActivations(m: ModelMemory, width: number, height: number): number {
+export function vaeTileActivations(m: ModelMemory, width: number, height: number, tile: number = m.vae.tile): number {
   const f = m.vae.scaleFactorPx;
-  const tileH = Math.min(m.vae.tile, Math.ceil(height / f));
-  const tileW = Math.min(m.vae.tile, Math.ceil(width / f));
+  const tileH = Math.min(tile, Math.ceil(height / f));
+  const tileW = Math.min(tile, Math.ceil(width / f));
   const latentPixels = tileH * tileW;
   return latentPixels * f * f * VAE_BYTES_PER_TILE_PIXEL + latentPixels * latentPixels * 4;
 }
@@ -201,9 +206,16 @@ export function planMemory(model: ModelMemory, machine: MachineMemory, request: 
   });
   const text = stage('text-encoders', model.weights.textEncoders, 'float32', textActivations(model));
   const transformer = stage('transformer', model.weights.transformer, precision, transformerActivations(model, width, height, precision));
-  const vaeAct = vaeTileActivations(model, width, height);
-  const decode = stage('vae-decode', model.weights.vaeDecoder, 'float32', vaeAct);
-  const encode = model.weights.vaeEncoder ? stage('vae-encode', model.weights.vaeEncoder, 'float32', vaeAct) : null;
+  // Tiles are halved (down to MIN_TILE) while a tile would not fit where the VAE runs, as ComfyUI
+  // falls back to smaller tiles; the pipeline decodes with the plan's tile.
+  const vaeBudget = onGpu ? gpuBudget : ramBudget;
+  const vaeWeights = weightBytesInMemory(model.weights.vaeDecoder, 'float32');
+  let tile = model.vae.tile;
+  while (tile / 2 >= MIN_TILE && vaeBudget !== null && vaeWeights + vaeTileActivations(model, width, height, tile) > vaeBudget) tile /= 2;
+  if (tile !== model.vae.tile) notes.push(`VAE tiles of ${tile * model.vae.scaleFactorPx} px instead of ${model.vae.tile * model.vae.scaleFactorPx} px, to fit`);
+  const vaeAct = vaeTileActivations(model, width, height, tile);
+  const decode = { ...stage('vae-decode', model.weights.vaeDecoder, 'float32', vaeAct), tile };
+  const encode = model.weights.vaeEncoder ? { ...stage('vae-encode', model.weights.vaeEncoder, 'float32', vaeAct), tile } : null;
   const deviceStages = [transformer, decode, ...(encode ? [encode] : [])];
   const total = (s: { weightBytes: number; activationBytes: number }) => s.weightBytes + s.activationBytes;
 

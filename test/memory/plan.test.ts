@@ -113,6 +113,16 @@ describe('memory plan', () => {
     expect(stage(unified, 'transformer').precision).toBe('float16');
   });
 
+  it('halves the VAE tile while a tile would not fit where the VAE runs', () => {
+    const roomy = planMemory(flux('Q4_0'), gpu(24), { width: 2048, height: 2048, provider: 'cuda' });
+    expect(stage(roomy, 'vae-decode').tile).toBe(128);
+    const small = planMemory(flux('Q4_0'), gpu(0, 4), { width: 2048, height: 2048, provider: 'cpu' });
+    expect(stage(small, 'vae-decode').tile).toBe(64);
+    expect(stage(small, 'vae-decode').fits).toBe(true);
+    expect(stage(small, 'vae-decode').activationBytes).toBeLessThan(stage(roomy, 'vae-decode').activationBytes / 3);
+    expect(small.notes.join(' ')).toContain('VAE tiles of 512 px');
+  });
+
   it('does not guess a GPU it cannot see: unknown memory is reported, not refused', () => {
     const plan = planMemory(flux('Q4_0'), { ramBytes: 32 * GB, gpuBytes: null, gpuSource: 'WebGPU reports no total memory', unified: false }, { width: 1024, height: 1024, provider: 'webgpu', shaderF16: true });
     expect(plan.fits).toBeNull();
