@@ -21,7 +21,7 @@ import { buildBundleConfig, detectVariant, type FluxVariant } from '../import/co
 import type { TokenizerCheck } from '../import/tokenizers.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import type { BundleConfig } from '../pipeline/bundle-config.ts';
-import { BUNDLE_FILES, checkBundleTarget, readBundle } from '../pipeline/bundle.ts';
+import { BUNDLE_FILES, checkBundleTarget, HALF_MODEL_FILE, readBundle } from '../pipeline/bundle.ts';
 import { CHECKPOINTS_FILE, fingerprint, headerLengthPrefix, headerSha256, type CheckpointRecord } from '../pipeline/checkpoints.ts';
 import { FLUX_SCHEDULERS } from '../pipeline/scheduler-config.ts';
 import { ARCHITECTURES, COMPONENT_LABELS, type Architecture, type ComponentKind } from './architectures.ts';
@@ -29,7 +29,7 @@ import { buildClipTextEncoder, deriveClipConfig, type ClipConfig } from './clip.
 import { buildFluxTransformer, deriveFluxConfig, type FluxConfig } from './flux.ts';
 import { readInputs, type Checkpoint } from './inputs.ts';
 import { placeFile, type PlacedHow } from '../files/place.ts';
-import { SafetensorsWeightSource, type ConversionCounts } from './source.ts';
+import { SafetensorsWeightSource, type ComputeType, type ConversionCounts } from './source.ts';
 import { buildT5Encoder, deriveT5Config, type T5Config } from './t5.ts';
 import { writeTokenizers, type TokenizerSearch } from './tokenizers.ts';
 import { buildVaeDecoder, buildVaeEncoder, deriveVaeConfig, type VaeConfig } from './vae.ts';
@@ -143,9 +143,9 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
 }
 
 /** A weight source over one component's checkpoint, with its files at their names inside the model folder. */
-function sourceFor(b: GraphBuilder, f: Found): SafetensorsWeightSource {
+function sourceFor(b: GraphBuilder, f: Found, compute: ComputeType = 'float32'): SafetensorsWeightSource {
   const files = f.checkpoint.headers.map((header) => ({ header, location: basename(header.file), prefix: f.prefix }));
-  return new SafetensorsWeightSource(b, files, basename(f.checkpoint.path) + (f.prefix ? ` (${f.prefix}*)` : ''));
+  return new SafetensorsWeightSource(b, files, basename(f.checkpoint.path) + (f.prefix ? ` (${f.prefix}*)` : ''), compute);
 }
 
 interface Derived {
@@ -254,10 +254,10 @@ async function assemble(
   };
 
   const components: ComponentReport[] = [];
-  const graph = async (kind: ComponentKind, folder: string, build: (b: GraphBuilder, w: SafetensorsWeightSource) => void) => {
+  const graph = async (kind: ComponentKind, folder: string, build: (b: GraphBuilder, w: SafetensorsWeightSource) => void, compute: ComputeType = 'float32') => {
     const f = found[kind];
     const b = new GraphBuilder(folder);
-    const w = sourceFor(b, f);
+    const w = sourceFor(b, f, compute);
     build(b, w);
     const { model } = b.serialize({
       opset: CONVERTED_OPSET,
@@ -265,9 +265,16 @@ async function assemble(
       producerName: 'dype-convert',
       docString: `${f.architecture.label} from ${f.checkpoint.path}; weights are external data inside the checkpoint file(s) beside this model.`,
     });
+    const file = compute === 'float16' ? HALF_MODEL_FILE : 'model.onnx';
     await mkdir(join(staging, folder), { recursive: true });
+    if (compute === 'float16') {
+      // The float16 twin of a graph already written: same folder, same placed checkpoints.
+      await writeFileAtomic(join(staging, folder, file), model);
+      log(`${folder}/${file}: ${(model.length / 1024).toFixed(0)} KiB graph (float16 compute, for GPU providers)`);
+      return;
+    }
     for (const header of f.checkpoint.headers) await place(header, folder);
-    await writeFileAtomic(join(staging, folder, 'model.onnx'), model);
+    await writeFileAtomic(join(staging, folder, file), model);
     let report = components.find((c) => c.kind === kind);
     if (!report) components.push((report = { kind, label: f.architecture.label, files: f.checkpoint.headers.map((h) => h.file), folders: [], dtypes: {} }));
     report.folders.push(folder);
@@ -275,6 +282,7 @@ async function assemble(
     log(`${folder}/model.onnx: ${(model.length / 1024).toFixed(0)} KiB graph`);
   };
   await graph('transformer', 'transformer', (b, w) => buildFluxTransformer(b, w, t));
+  await graph('transformer', 'transformer', (b, w) => buildFluxTransformer(b, w, t, { precision: 'float16' }), 'float16');
   await graph('clip', 'text_encoder', (b, w) => buildClipTextEncoder(b, w, derived.clip));
   await graph('t5', 'text_encoder_2', (b, w) => buildT5Encoder(b, w, derived.t5));
   await graph('vae', 'vae_decoder', (b, w) => buildVaeDecoder(b, w, derived.vae));

@@ -21,6 +21,13 @@ export const BUNDLE_FILES = {
 /** Present when dype.json says `vae.encoder: true`. */
 export const VAE_ENCODER_FILE = 'vae_encoder/model.onnx';
 
+/**
+ * A converted bundle's float16 transformer graph, beside the float32 one and over the same weights:
+ * loaded on providers that compute in float16 (runtime/memory/plan.ts transformerPrecision).
+ */
+export const HALF_MODEL_FILE = 'model.fp16.onnx';
+export const HALF_TRANSFORMER_FILE = `transformer/${HALF_MODEL_FILE}`;
+
 export interface Bundle {
   dir: string;
   config: BundleConfig;
@@ -28,6 +35,8 @@ export interface Bundle {
   paths: { [K in keyof typeof BUNDLE_FILES]: string };
   /** The VAE encoder, or null when the bundle declares none (no image-to-image). */
   vaeEncoder: string | null;
+  /** The float16 transformer graph, or null when the bundle has none (imports, older conversions). */
+  halfTransformer: string | null;
 }
 
 function readJson(path: string, what: string): unknown {
@@ -91,5 +100,6 @@ export function readBundle(dir: string): Bundle {
   const vaeEncoder = parsed.data.vae.encoder ? join(dir, VAE_ENCODER_FILE) : null;
   if (vaeEncoder && !existsSync(vaeEncoder)) throw new PipelineError('bundle_invalid', `dype.json says vae.encoder but ${vaeEncoder} is missing`);
   verifyCheckpoints(dir); // a converted bundle's weights: still the files it was built from
-  return { dir, config: parsed.data, shift, paths, vaeEncoder };
+  const halfTransformer = join(dir, HALF_TRANSFORMER_FILE);
+  return { dir, config: parsed.data, shift, paths, vaeEncoder, halfTransformer: existsSync(halfTransformer) ? halfTransformer : null };
 }
