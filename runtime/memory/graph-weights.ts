@@ -10,7 +10,8 @@ import { statSync } from 'node:fs';
 import { TensorProto_DataLocation } from 'onnx-buf';
 import { readModel } from '../onnx/graph.ts';
 import { bytesPerElement, dtypeName } from '../onnx/proto.ts';
-import { FLOAT_BYTES, type ComponentWeights } from './weights.ts';
+import type { ModelMemory } from './plan.ts';
+import { addWeights, FLOAT_BYTES, type ComponentWeights } from './weights.ts';
 
 /** A model.onnx over this size holds its weights inline: they are counted by the file's size. */
 const INLINE_GRAPH_LIMIT = 256 * 2 ** 20;
@@ -47,4 +48,42 @@ export function graphWeights(path: string, opts: { computeTyped?: boolean } = {}
   }
   const width = [...dims].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0]?.[0] ?? 0;
   return { floatElements, quantizedBytes, stored, width };
+}
+
+/** A bundle's graphs, and the sizes from its dype.json that activations scale with. */
+export interface BundleGraphs {
+  transformer: string;
+  /** The float16 transformer graph, when the bundle has one. */
+  halfTransformer: string | null;
+  textEncoder: string;
+  textEncoder2: string;
+  vaeDecoder: string;
+  vaeEncoder: string | null;
+}
+
+export interface BundleSizes {
+  pixelsPerToken: number;
+  t5MaxLength: number;
+  vaeScaleFactorPx: number;
+  /** Tiled decode's tile side in latent pixels. */
+  decodeTile: number;
+}
+
+/** What the planner needs of a bundle, read from its graphs (small files; no weight is read). */
+export function bundleModelMemory(graphs: BundleGraphs, sizes: BundleSizes): ModelMemory {
+  const { width: hidden, ...transformer } = graphWeights(graphs.transformer, { computeTyped: graphs.halfTransformer !== null });
+  const strip = ({ width: _width, ...w }: GraphWeights): ComponentWeights => w;
+  const clip = strip(graphWeights(graphs.textEncoder));
+  const t5 = graphWeights(graphs.textEncoder2);
+  return {
+    weights: {
+      transformer,
+      textEncoders: addWeights(clip, strip(t5)),
+      vaeDecoder: strip(graphWeights(graphs.vaeDecoder)),
+      vaeEncoder: graphs.vaeEncoder ? strip(graphWeights(graphs.vaeEncoder)) : null,
+    },
+    transformer: { hidden, textTokens: sizes.t5MaxLength, pixelsPerToken: sizes.pixelsPerToken, halfGraph: graphs.halfTransformer !== null },
+    textEncoder: { tokens: sizes.t5MaxLength, width: t5.width },
+    vae: { scaleFactorPx: sizes.vaeScaleFactorPx, tile: sizes.decodeTile },
+  };
 }
