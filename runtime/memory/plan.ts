@@ -184,7 +184,8 @@ export const formatGB = (bytes: number): string => `${(bytes / 1e9).toFixed(byte
  * Plans one generation. Stages on the device pool (the GPU, or RAM on the CPU provider and on
  * unified memory) and on RAM are checked against each pool's budget:
  * - `high` keeps every session loaded: a pool needs the sum of its weights plus the largest activations;
- * - `low` releases each stage's sessions after it runs: a pool needs its largest single stage;
+ * - `low` releases each stage's sessions after it runs (the transformer's only when it does not fit
+ *   beside the others): a pool needs its largest single stage;
  * - `auto` is `high` when that fits, else `low`.
  * Text encoders run on the GPU only when they fit there beside the transformer (weights and activations).
  */
@@ -229,7 +230,6 @@ export function planMemory(model: ModelMemory, machine: MachineMemory, request: 
   const ramSide = separate ? (textOnGpu ? [] : [text]) : [...deviceStages, text];
 
   const keptNeed = (stages: typeof deviceStages) => stages.reduce((n, s) => n + s.weightBytes, 0) + Math.max(0, ...stages.map((s) => s.activationBytes));
-  const releasedNeed = (stages: typeof deviceStages) => Math.max(0, ...stages.map(total));
   // On a GPU, each model passes through RAM while its session is created (ORT reads and folds the weights there).
   const loadTransient = separate ? Math.max(0, ...gpuSide.map((s) => s.weightBytes)) : 0;
   const fitsIn = (need: number, budget: number | null) => (budget === null ? null : need <= budget);
@@ -238,13 +238,21 @@ export function planMemory(model: ModelMemory, machine: MachineMemory, request: 
   const highGpu = separate ? keptNeed(gpuSide) : 0;
   const highFits = fitsIn(highRam, ramBudget) !== false && (!separate || fitsIn(highGpu, gpuBudget) !== false);
   const release = mode === 'low' || (mode === 'auto' && !highFits);
-  const ramNeed = release ? Math.max(releasedNeed(ramSide), separate ? loadTransient : 0) : highRam;
-  const gpuNeed = separate ? (release ? releasedNeed(gpuSide) : highGpu) : 0;
+  // Released stages still keep the transformer loaded between jobs where it fits beside each other
+  // stage of its pool (loading it costs the most); the rest load for their turn and are released.
+  const transformerPool = separate ? gpuSide : ramSide;
+  const transformerBudget = separate ? gpuBudget : ramBudget;
+  const keepTransformer =
+    release && transformerBudget !== null && transformerPool.every((s) => s === transformer || transformer.weightBytes + total(s) <= transformerBudget);
+  const withKept = (stages: typeof deviceStages) =>
+    Math.max(0, ...stages.map((s) => total(s) + (keepTransformer && s !== transformer && stages.includes(transformer) ? transformer.weightBytes : 0)));
+  const ramNeed = release ? Math.max(withKept(ramSide), separate ? loadTransient : 0) : highRam;
+  const gpuNeed = separate ? (release ? withKept(gpuSide) : highGpu) : 0;
 
   const stages: StagePlan[] = [text, transformer, decode, ...(encode ? [encode] : [])].map((s) => {
     const runsOn = s === text ? (textOnGpu ? 'gpu' : 'cpu') : onGpu ? 'gpu' : 'cpu';
     const budget = runsOn === 'gpu' ? gpuBudget : ramBudget;
-    return { ...s, runsOn, kept: !release, fits: fitsIn(total(s), budget) };
+    return { ...s, runsOn, kept: !release || (s === transformer && keepTransformer), fits: fitsIn(total(s), budget) };
   });
 
   const ram: PoolUse = { needBytes: ramNeed, budgetBytes: ramBudget };
