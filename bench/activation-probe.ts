@@ -56,20 +56,50 @@ function status(field: 'VmRSS' | 'VmHWM'): number {
   return match ? Number(match[1]) * 1024 : NaN;
 }
 
-/** Session over a sparse checkpoint of `shapes`, built by `build`; runs `feeds` once and prints the peak. */
-async function probe(shapes: Map<string, number[]>, dtype: 'F16' | 'F32', build: (b: GraphBuilder, w: SafetensorsWeightSource) => void, provider: string, feeds: () => Record<string, ort.Tensor>, label: Record<string, unknown>) {
+/**
+ * Writes `dir`/model.onnx over a sparse checkpoint `dir`/weights.safetensors of `shapes` (zero
+ * weights), built by `build`; returns the model's path. The GPU check runs these too.
+ */
+export async function writeProbeModel(dir: string, shapes: Map<string, number[]>, dtype: 'F16' | 'F32', build: (b: GraphBuilder, w: SafetensorsWeightSource) => void): Promise<string> {
+  const file = join(dir, 'weights.safetensors');
+  writeSparseCheckpoint(file, shapes, dtype);
+  const header = await readSafetensorsHeader(file);
+  const b = new GraphBuilder('probe');
+  const w = new SafetensorsWeightSource(b, [{ header, location: 'weights.safetensors' }], file, dtype === 'F16' ? 'float16' : 'float32');
+  build(b, w);
+  const { model } = b.serialize({ opset: CONVERTED_OPSET, irVersion: CONVERTED_IR_VERSION, producerName: 'probe' });
+  const modelPath = join(dir, 'model.onnx');
+  writeFileSync(modelPath, model);
+  return modelPath;
+}
+
+/** The probe transformer in `precision` (float16 weights for the float16 graph), written to `dir`. */
+export function writeProbeTransformer(dir: string, precision: 'float32' | 'float16', config: FluxConfig = PROBE_CONFIG): Promise<string> {
+  return writeProbeModel(dir, expectedShapes(config), precision === 'float16' ? 'F16' : 'F32', (b, w) => buildFluxTransformer(b, w, config, { precision }));
+}
+
+/** Feeds for one step of the probe transformer at `imageTokens` (+ 512 text tokens). */
+export function probeFeeds(imageTokens: number, config: FluxConfig = PROBE_CONFIG): Record<string, ort.Tensor> {
+  const F = config.headDim / 2;
+  const zeros = (...dims: number[]) => new ort.Tensor('float32', new Float32Array(dims.reduce((a, c) => a * c, 1)), dims);
+  return {
+    hidden_states: zeros(1, imageTokens, config.inChannels),
+    encoder_hidden_states: zeros(1, PROBE_TEXT_TOKENS, config.contextDim),
+    pooled_projections: zeros(1, config.vecDim),
+    timestep: zeros(1),
+    ...(config.guidance ? { guidance: zeros(1) } : {}),
+    img_ids: zeros(imageTokens, 3),
+    txt_ids: zeros(PROBE_TEXT_TOKENS, 3),
+    rope_omega: zeros(F),
+    rope_mscale: new ort.Tensor('float32', new Float32Array(F).fill(1), [F]),
+  };
+}
+
+/** Loads `write`'s model, runs `feeds` once and prints resident memory after loading and at the peak. */
+async function probe(write: (dir: string) => Promise<string>, provider: string, feeds: () => Record<string, ort.Tensor>, label: Record<string, unknown>) {
   const dir = mkdtempSync(join(tmpdir(), 'dype-act-'));
   try {
-    const file = join(dir, 'weights.safetensors');
-    writeSparseCheckpoint(file, shapes, dtype);
-    const header = await readSafetensorsHeader(file);
-    const b = new GraphBuilder('probe');
-    const w = new SafetensorsWeightSource(b, [{ header, location: 'weights.safetensors' }], file, dtype === 'F16' ? 'float16' : 'float32');
-    build(b, w);
-    const { model } = b.serialize({ opset: CONVERTED_OPSET, irVersion: CONVERTED_IR_VERSION, producerName: 'probe' });
-    const modelPath = join(dir, 'model.onnx');
-    writeFileSync(modelPath, model);
-    const session = await ort.InferenceSession.create(modelPath, { executionProviders: [provider], graphOptimizationLevel: 'all' });
+    const session = await ort.InferenceSession.create(await write(dir), { executionProviders: [provider], graphOptimizationLevel: 'all' });
     const loaded = status('VmRSS');
     const start = performance.now();
     await session.run(feeds());
@@ -85,7 +115,7 @@ async function probe(shapes: Map<string, number[]>, dtype: 'F16' | 'F32', build:
 async function probeVae(tile: number, provider: string): Promise<void> {
   const shapes = JSON.parse(readFileSync(new URL('../test/convert/reference-encoders/fixtures/full-size-shapes.json', import.meta.url), 'utf8')).ae as Record<string, number[]>;
   let cfg: ReturnType<typeof deriveVaeConfig> | undefined;
-  await probe(new Map(Object.entries(shapes)), 'F32', (b, w) => buildVaeDecoder(b, w, (cfg = deriveVaeConfig(w))), provider, () => ({
+  await probe((dir) => writeProbeModel(dir, new Map(Object.entries(shapes)), 'F32', (b, w) => buildVaeDecoder(b, w, (cfg = deriveVaeConfig(w)))), provider, () => ({
     latent_sample: new ort.Tensor('float32', new Float32Array(16 * tile * tile), [1, 16, tile, tile]),
   }), { vaeTile: tile, outputPixels: (tile * (cfg?.scaleFactorPx ?? 8)) ** 2 });
 }
@@ -95,18 +125,7 @@ async function main(): Promise<void> {
   const imageTokens = Number(process.argv[2] ?? 1024);
   const precision = (process.argv[3] ?? 'float32') as 'float32' | 'float16';
   const provider = process.argv[4] ?? 'cpu';
-  const F = PROBE_CONFIG.headDim / 2;
-  const zeros = (...dims: number[]) => new ort.Tensor('float32', new Float32Array(dims.reduce((a, c) => a * c, 1)), dims);
-  await probe(expectedShapes(PROBE_CONFIG), precision === 'float16' ? 'F16' : 'F32', (b, w) => buildFluxTransformer(b, w, PROBE_CONFIG, { precision }), provider, () => ({
-    hidden_states: zeros(1, imageTokens, 64),
-    encoder_hidden_states: zeros(1, PROBE_TEXT_TOKENS, 4096),
-    pooled_projections: zeros(1, 768),
-    timestep: zeros(1),
-    img_ids: zeros(imageTokens, 3),
-    txt_ids: zeros(PROBE_TEXT_TOKENS, 3),
-    rope_omega: zeros(F),
-    rope_mscale: new ort.Tensor('float32', new Float32Array(F).fill(1), [F]),
-  }), { imageTokens, textTokens: PROBE_TEXT_TOKENS, precision });
+  await probe((dir) => writeProbeTransformer(dir, precision), provider, () => probeFeeds(imageTokens), { imageTokens, textTokens: PROBE_TEXT_TOKENS, precision });
 }
 
 if (process.argv[1]?.endsWith('activation-probe.ts')) await main();
