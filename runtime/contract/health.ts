@@ -12,6 +12,8 @@ export const WebGpuAdapterSchema = z.object({
   software: z.boolean(),
   /** The `shader-f16` feature: without it the WebGPU EP cannot run float16 graphs. */
   shaderF16: z.boolean(),
+  /** The largest tensor a shader can bind: min(maxBufferSize, maxStorageBufferBindingSize); absent from older companions. */
+  maxBufferBytes: z.number().optional(),
 });
 export type WebGpuAdapter = z.output<typeof WebGpuAdapterSchema>;
 

@@ -57,6 +57,8 @@ export interface PlanRequest {
   /** The WebGPU adapter has shader-f16. */
   shaderF16?: boolean;
   memory?: MemoryMode;
+  /** Where the text encoders already are (a loaded pipeline); otherwise the plan decides. */
+  textEncoders?: 'gpu' | 'cpu';
 }
 
 export interface StagePlan {
@@ -222,7 +224,8 @@ export function planMemory(model: ModelMemory, machine: MachineMemory, request: 
 
   // Text encoders beside the transformer on the GPU, or on the CPU (ComfyUI's rule).
   let textOnGpu = onGpu;
-  if (separate) {
+  if (separate && request.textEncoders) textOnGpu = request.textEncoders === 'gpu';
+  else if (separate) {
     textOnGpu = gpuBudget !== null && text.weightBytes + transformer.weightBytes + Math.max(text.activationBytes, transformer.activationBytes) <= gpuBudget;
     if (!textOnGpu) notes.push(gpuBudget === null ? 'GPU memory unknown: text encoders run on the CPU (set --gpu-memory to plan the GPU)' : 'text encoders run on the CPU: the GPU cannot hold them beside the transformer');
   }

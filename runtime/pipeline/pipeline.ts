@@ -14,7 +14,11 @@ import { fillMaskFeatures, interleaveTokens, packedFillMask, transformerKind } f
 import { blendTowardInit, compositeKept, latentKeepMask, type KeepRect } from './keep.ts';
 import { imageIds, packLatents, textIds, unpackLatents, type LatentShape } from './latents.ts';
 import { sizeIndependentNoise } from './noise.ts';
-import { createSession, type Session, type TensorData } from './ort.ts';
+import { createSession, resolveProvider, type Session, type TensorData } from './ort.ts';
+import { StageSession } from './stages.ts';
+import { bundleModelMemory } from '../memory/graph-weights.ts';
+import { machineMemory } from '../memory/machine.ts';
+import { formatPlan, largestFitting, planMemory, type MachineMemory, type MemoryMode, type MemoryPlan, type ModelMemory, type StageName } from '../memory/plan.ts';
 import { previewPng, projectLatent } from './preview.ts';
 import { PromptTokenizer } from './text.ts';
 import { z } from 'zod';
@@ -42,7 +46,33 @@ export interface PipelineInfo extends EngineInfo {
   latentsOnDevice: boolean;
   /** A FLUX Fill transformer: it takes the masked image and the mask beside the latents. */
   fill: boolean;
+  /** The memory plan at the native size (runtime/memory/plan.ts): each stage, where it runs, its memory. */
+  memoryPlan: MemoryPlan;
 }
+
+/** What the memory plan needs to plan each request: the model's weights and the machine. */
+interface MemoryContext {
+  model: ModelMemory;
+  machine: MachineMemory;
+  provider: string;
+  shaderF16: boolean;
+  mode: MemoryMode;
+  /** Where the text encoders were loaded: every request's plan keeps them there. */
+  textEncoders?: 'gpu' | 'cpu';
+}
+
+export interface LoadOptions {
+  device?: Device;
+  log?: (line: string) => void;
+  /** Keep the latents in GPU memory between steps where the provider can (WebGPU); by default only on a hardware adapter. */
+  keepOnDevice?: boolean;
+  /** Release each stage's sessions after it runs: `low`; keep them all: `high`; `auto` (default) decides by the plan. */
+  memory?: MemoryMode;
+  /** GPU memory in GB, for machines where it cannot be found (WebGPU, no nvidia-smi). */
+  gpuMemoryGB?: number;
+}
+
+type Stages = { transformer: StageSession; clip: StageSession; t5: StageSession; vae: StageSession; vaeEncoder?: StageSession };
 
 /** Token grid and centre crop for an exact pixel size. */
 export interface SizePlan {
@@ -87,14 +117,17 @@ export class Pipeline implements Engine {
 
   private constructor(
     private readonly bundle: Bundle,
-    private readonly sessions: { transformer: Session; clip: Session; t5: Session; vae: Session; vaeEncoder?: Session },
+    private readonly sessions: Stages,
     private readonly tokenizers: { clip: PromptTokenizer; t5: PromptTokenizer },
     private readonly log: (line: string) => void,
     private readonly steppers: DeviceSteppers | null,
+    private readonly memory: MemoryContext,
+    memoryPlan: MemoryPlan,
   ) {
     const c = bundle.config;
-    const t = sessions.transformer;
+    const t = sessions.transformer.signature;
     const ropeInputs = c.rope.inputs;
+    const largest = largestFitting(memory.model, memory.machine, { provider: memory.provider, shaderF16: memory.shaderF16, memory: memory.mode }, { maxSide: c.limits.maxSide });
     this.info = Object.freeze({
       model: c.name,
       demo: c.demo,
@@ -102,7 +135,8 @@ export class Pipeline implements Engine {
       nativeResolution: c.nativeResolution,
       pixelsPerToken: c.pixelsPerToken,
       maxSide: c.limits.maxSide,
-      maxPixels: c.limits.maxPixels,
+      // The plan's largest image caps the bundle's limit: larger sizes are refused before they load anything.
+      maxPixels: largest ? Math.min(c.limits.maxPixels, largest.width * largest.height) : c.limits.maxPixels,
       provider: t.provider,
       providerSelection: t.selection,
       defaultSteps: c.defaults.steps,
@@ -115,6 +149,7 @@ export class Pipeline implements Engine {
       guidanceEmbeds: t.has('guidance'),
       latentsOnDevice: steppers !== null,
       fill: hiddenKind(t, c) === 'fill',
+      memoryPlan,
     });
     const nativeLatent = c.nativeResolution / c.vae.scaleFactorPx;
     this.tiles = c.decode ?? { tile: nativeLatent, overlap: Math.max(1, Math.floor(nativeLatent / 4)) };
@@ -123,49 +158,82 @@ export class Pipeline implements Engine {
   }
 
   /**
-   * Loads a bundle; the first model picks the execution provider and the rest follow it.
-   * `keepOnDevice` keeps the latents in GPU memory between steps where the provider can (WebGPU);
-   * by default only on a hardware adapter.
+   * Loads a bundle. The provider is chosen first (on a one-node graph), then the memory plan decides,
+   * before any model is loaded, the transformer's precision, where the text encoders run and which
+   * stages stay loaded; a model that cannot fit at any size is refused with the numbers. Models load
+   * one at a time, so loading never needs more than the largest of them at once.
    */
-  static async load(dir: string, opts: { device?: Device; log?: (line: string) => void; keepOnDevice?: boolean } = {}): Promise<Pipeline> {
+  static async load(dir: string, opts: LoadOptions = {}): Promise<Pipeline> {
     const bundle = readBundle(dir);
+    const log = opts.log ?? (() => {});
     const tokenizers = { clip: PromptTokenizer.load(bundle.paths.tokenizer), t5: PromptTokenizer.load(bundle.paths.tokenizer2) };
-    const transformer = await createSession(bundle.paths.transformer, opts.device ?? 'auto', opts.log, { outputsOnDevice: opts.keepOnDevice ?? 'on-hardware' });
-    const device = transformer.provider as Device;
-    const created = await Promise.allSettled([
-      createSession(bundle.paths.textEncoder, device),
-      createSession(bundle.paths.textEncoder2, device),
-      createSession(bundle.paths.vaeDecoder, device),
-      ...(bundle.vaeEncoder ? [createSession(bundle.vaeEncoder, device)] : []),
-    ]);
-    const sessions = [transformer, ...created.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
+    const { provider, selection } = await resolveProvider(opts.device ?? 'auto', log);
+    const c = bundle.config;
+    const memory: MemoryContext = {
+      model: bundleModelMemory(
+        { transformer: bundle.paths.transformer, halfTransformer: bundle.halfTransformer, textEncoder: bundle.paths.textEncoder, textEncoder2: bundle.paths.textEncoder2, vaeDecoder: bundle.paths.vaeDecoder, vaeEncoder: bundle.vaeEncoder },
+        { pixelsPerToken: c.pixelsPerToken, t5MaxLength: c.text.t5MaxLength, vaeScaleFactorPx: c.vae.scaleFactorPx, decodeTile: c.decode?.tile ?? c.nativeResolution / c.vae.scaleFactorPx },
+      ),
+      machine: await machineMemory(provider, { gpuMemoryGB: opts.gpuMemoryGB, maxBufferBytes: selection.adapter?.maxBufferBytes }),
+      provider,
+      shaderF16: selection.adapter?.shaderF16 ?? false,
+      mode: opts.memory ?? 'auto',
+    };
+    const smallest = planRequest(memory, MIN_SIDE, MIN_SIDE);
+    if (smallest.fits === false) throw new PipelineError('insufficient_memory', `${c.name} does not fit this machine at any size: ${smallest.refusal}`);
+    // Sessions are placed as the plan at the native size places them; each request's plan then says which stay loaded.
+    const native = planRequest(memory, c.nativeResolution, c.nativeResolution);
+    const stage = (name: StageName) => native.stages.find((s) => s.stage === name)!;
+    memory.textEncoders = stage('text-encoders').runsOn;
+    const transformerPath = stage('transformer').precision === 'float16' && bundle.halfTransformer ? bundle.halfTransformer : bundle.paths.transformer;
+    const textDevice = stage('text-encoders').runsOn === 'cpu' ? 'cpu' : provider;
+    const outputsOnDevice = stage('transformer').kept ? (opts.keepOnDevice ?? 'on-hardware') : false;
+    const models: [keyof Stages, string, Device, boolean, { outputsOnDevice?: boolean | 'on-hardware' }][] = [
+      ['transformer', transformerPath, provider, stage('transformer').kept, { outputsOnDevice }],
+      ['clip', bundle.paths.textEncoder, textDevice, stage('text-encoders').kept, {}],
+      ['t5', bundle.paths.textEncoder2, textDevice, stage('text-encoders').kept, {}],
+      ['vae', bundle.paths.vaeDecoder, provider, stage('vae-decode').kept, {}],
+      ...(bundle.vaeEncoder ? [['vaeEncoder', bundle.vaeEncoder, provider, stage('vae-encode').kept, {}] as [keyof Stages, string, Device, boolean, { outputsOnDevice?: boolean | 'on-hardware' }]] : []),
+    ];
+    const stages: Partial<Stages> = {};
     let steppers: DeviceSteppers | null = null;
     try {
-      const failed = created.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
-      const [clip, t5, vae, vaeEncoder] = sessions.slice(1);
-      const c = bundle.config;
-      checkContract({ transformer, clip, t5, vae }, c.rope.axesDim.reduce((a, d) => a + d / 2, 0));
-      const takes = transformer.has('rope_omega') ? 'omega' : 'tables';
-      if (takes !== c.rope.inputs) {
-        throw new PipelineError('bundle_invalid', `dype.json says rope.inputs "${c.rope.inputs}" but ${transformer.path} takes ${takes === 'omega' ? 'rope_omega/rope_mscale' : 'rope_cos/rope_sin'}`);
+      for (const [name, path, device, kept, sessionOpts] of models) {
+        const open = () => createSession(path, device, log, sessionOpts);
+        const session = await open();
+        // A stage the plan releases is loaded here only to check it, then released before the next loads.
+        if (!kept) await session.release();
+        stages[name] = new StageSession(session, open, kept);
       }
-      const kind = hiddenKind(transformer, c);
+      const { transformer, clip, t5, vae, vaeEncoder } = stages as Stages;
+      checkContract({ transformer: transformer.signature, clip: clip.signature, t5: t5.signature, vae: vae.signature }, c.rope.axesDim.reduce((a, d) => a + d / 2, 0));
+      const t = transformer.signature;
+      const takes = t.has('rope_omega') ? 'omega' : 'tables';
+      if (takes !== c.rope.inputs) {
+        throw new PipelineError('bundle_invalid', `dype.json says rope.inputs "${c.rope.inputs}" but ${t.path} takes ${takes === 'omega' ? 'rope_omega/rope_mscale' : 'rope_cos/rope_sin'}`);
+      }
+      const kind = hiddenKind(t, c);
       if (kind === null) {
         const f = c.latentChannels * c.patchSize ** 2;
-        throw new PipelineError('bundle_invalid', `${transformer.path} takes hidden_states of width ${String(transformer.input('hidden_states').shape[2])}; expected ${f} (latents) or, for FLUX Fill, ${f} + ${f} (masked image) + ${fillMaskFeatures(c.vae.scaleFactorPx, c.patchSize)} (mask)`);
+        throw new PipelineError('bundle_invalid', `${t.path} takes hidden_states of width ${String(t.input('hidden_states').shape[2])}; expected ${f} (latents) or, for FLUX Fill, ${f} + ${f} (masked image) + ${fillMaskFeatures(c.vae.scaleFactorPx, c.patchSize)} (mask)`);
       }
-      if (kind === 'fill' && !vaeEncoder) throw new PipelineError('bundle_invalid', `${transformer.path} is a FLUX Fill transformer, which needs the bundle's VAE encoder (dype.json vae.encoder)`);
-      if (vaeEncoder && !vaeEncoder.outputNames.includes('latent_parameters')) {
-        throw new PipelineError('bundle_invalid', `${vaeEncoder.path} must output latent_parameters (mean ‖ log-variance), as optimum exports it`);
+      if (kind === 'fill' && !vaeEncoder) throw new PipelineError('bundle_invalid', `${t.path} is a FLUX Fill transformer, which needs the bundle's VAE encoder (dype.json vae.encoder)`);
+      if (vaeEncoder && !vaeEncoder.signature.outputNames.includes('latent_parameters')) {
+        throw new PipelineError('bundle_invalid', `${vaeEncoder.signature.path} must output latent_parameters (mean ‖ log-variance), as optimum exports it`);
       }
-      if (transformer.outputsOnDevice) steppers = await createDeviceSteppers(transformer);
-      return new Pipeline(bundle, { transformer, clip, t5, vae, ...(vaeEncoder ? { vaeEncoder } : {}) }, tokenizers, opts.log ?? (() => {}), steppers);
+      if (t.outputsOnDevice) steppers = await createDeviceSteppers(t);
+      for (const line of formatPlan(native)) log(line);
+      return new Pipeline(bundle, stages as Stages, tokenizers, log, steppers, memory, native);
     } catch (error) {
       // Nothing half-loaded stays in memory: release every session that was created.
-      await Promise.all([...sessions, ...Object.values(steppers ?? {})].map((session) => session.release()));
+      await Promise.all([...Object.values(stages).map((st) => st.release()), ...Object.values(steppers ?? {}).map((st) => st.release())]);
       throw error;
     }
+  }
+
+  /** The memory plan for one request size on this pipeline's provider and machine. */
+  planFor(width: number, height: number): MemoryPlan {
+    return planRequest(this.memory, width, height);
   }
 
   async dispose(): Promise<void> {
@@ -221,14 +289,20 @@ export class Pipeline implements Engine {
       if (opts.signal?.aborted) throw new PipelineError('cancelled', 'generation cancelled');
     };
     const c = this.bundle.config;
-    const { transformer, vae } = this.sessions;
+    const { transformer: transformerStage, vae } = this.sessions;
+    const transformer = transformerStage.signature;
 
-    // 1. Check inputs.
+    // 1. Check inputs, and that this size fits the machine (before any stage loads or runs).
     const req = this.resolveRequest(request);
+    const memoryPlan = this.planFor(req.width, req.height);
+    if (memoryPlan.fits === false) throw new PipelineError('size_out_of_range', memoryPlan.refusal ?? `${req.width}×${req.height} does not fit this machine`);
+    const kept = keptStages(memoryPlan);
+    // Stages a smaller request kept loaded make room now if this size's plan releases them.
+    for (const [name, stage] of Object.entries(this.sessions)) if (stage.loaded && !kept[STAGE_OF[name as keyof Stages]]) await stage.release();
     throwIfAborted();
 
     // 2. Encode the prompt.
-    const text = await this.encodePrompt(req.prompt);
+    const text = await this.encodePrompt(req.prompt, kept['text-encoders']);
     const encodeTextMs = performance.now() - started;
 
     // 3. Latents and positions; the init image encoded (image-to-image).
@@ -236,9 +310,9 @@ export class Pipeline implements Engine {
     const latentShape = { channels: c.latentChannels, height: plan.rows * c.patchSize, width: plan.cols * c.patchSize };
     const noise = packLatents(sizeIndependentNoise(req.seed, latentShape), latentShape, c.patchSize);
     const encodeInitStart = performance.now();
-    const init = req.init ? await this.encodeInit(req.init.bytes, plan, latentShape, req.keep, throwIfAborted) : null;
+    const init = req.init ? await this.encodeInit(req.init.bytes, plan, latentShape, req.keep, throwIfAborted, kept['vae-encode']) : null;
     // FLUX Fill: the kept image and the mask go in as a condition, instead of being blended in per step.
-    const condition = this.info.fill ? await this.fillConditionFor(init, plan, latentShape, throwIfAborted) : null;
+    const condition = this.info.fill ? await this.fillConditionFor(init, plan, latentShape, throwIfAborted, kept['vae-encode']) : null;
     const encodeInitMs = performance.now() - encodeInitStart;
     throwIfAborted();
     const tokens = plan.rows * plan.cols;
@@ -275,13 +349,14 @@ export class Pipeline implements Engine {
     // 5. Denoise: one transformer call per step, positions rescaled for that step's sigma. Where the
     // init is kept, each step ends on the init's own trajectory while σ ≥ strength (RePaint).
     const denoiseStart = performance.now();
-    const transformerOrtBefore = transformer.runMs;
+    const transformerOrtBefore = transformerStage.runMs;
     const keepMask = init?.keepMask;
     const afterStep = init && keepMask
       ? (x: Float32Array, sigmaNext: number) => {
           if (sigmaNext >= req.strength) blendTowardInit(x, init.latent, noise, keepMask, sigmaNext);
         }
       : undefined;
+    const latents = await transformerStage.use(kept.transformer, async (transformer) => {
     // Frees what the denoiser holds on the device however generate ends. Extend's blend and Fill's
     // condition work on host latents, so on a GPU those runs read them back each step.
     using denoiser = createDenoiser(transformer, this.steppers, start, [1, tokens, features], { condition: condition ?? undefined, afterStep });
@@ -308,9 +383,10 @@ export class Pipeline implements Engine {
         preview: stepped ? async () => this.preview(await stepped.x0(), latentShape) : undefined,
       });
     }
-    const latents = denoiser.latents();
+    return denoiser.latents();
+    });
     const denoiseMs = performance.now() - denoiseStart;
-    const denoiseOrtMs = transformer.runMs - transformerOrtBefore;
+    const denoiseOrtMs = transformerStage.runMs - transformerOrtBefore;
     throwIfAborted();
 
     // 6. Unpack and undo the VAE's latent scaling.
@@ -319,12 +395,13 @@ export class Pipeline implements Engine {
 
     // 7. Decode in overlapping tiles.
     const decodeStart = performance.now();
-    const rgb = await decodeTiled(latent, latentShape, c.vae.scaleFactorPx, this.tiles, async (tile, h, w) => {
+    const tiles = this.tilesFor(memoryPlan);
+    const rgb = await vae.use(kept['vae-decode'], (decoder) => decodeTiled(latent, latentShape, c.vae.scaleFactorPx, tiles, async (tile, h, w) => {
       throwIfAborted();
-      const out = await vae.run({ [vae.inputs[0].name]: { type: 'float32', data: tile, dims: [1, c.latentChannels, h, w] } });
+      const out = await decoder.run({ [decoder.inputs[0].name]: { type: 'float32', data: tile, dims: [1, c.latentChannels, h, w] } });
       sampleRss();
-      return out[vae.outputNames[0]].data as Float32Array;
-    }, (tile, tiles) => opts.onEvent?.({ kind: 'decode', tile, tiles }));
+      return out[decoder.outputNames[0]].data as Float32Array;
+    }, (tile, tiles) => opts.onEvent?.({ kind: 'decode', tile, tiles })));
     const decodeMs = performance.now() - decodeStart;
 
     // 8. Extend: the kept pixels are the init's exactly, feathered into the new area.
@@ -382,7 +459,7 @@ export class Pipeline implements Engine {
    * The init image on the generated canvas (resized to the output, or to the keep rectangle and placed
    * there), its latent x₀ packed like the noise, and for Extend the keep mask in the same layout.
    */
-  private async encodeInit(bytes: Uint8Array, plan: SizePlan, shape: LatentShape, keep: KeepRect | undefined, checkAbort: () => void) {
+  private async encodeInit(bytes: Uint8Array, plan: SizePlan, shape: LatentShape, keep: KeepRect | undefined, checkAbort: () => void, keepEncoder: boolean) {
     const c = this.bundle.config;
     const canvas = { width: plan.generatedWidth, height: plan.generatedHeight };
     const place: Crop = keep ? { left: plan.crop.left + keep.x, top: plan.crop.top + keep.y, width: keep.width, height: keep.height } : plan.crop;
@@ -392,7 +469,7 @@ export class Pipeline implements Engine {
     } catch (error) {
       throw new PipelineError('bad_request', `init is not a readable image: ${(error as Error).message}`, { cause: error });
     }
-    const latent = packLatents(await this.encodeCanvas(rgb, canvas.width, canvas.height, checkAbort), shape, c.patchSize);
+    const latent = packLatents(await this.encodeCanvas(rgb, canvas.width, canvas.height, checkAbort, keepEncoder), shape, c.patchSize);
     if (!keep) return { latent, rgb, keep: null, keepMask: null };
     const onCanvas = keepOnCanvas(keep, plan);
     // FLUX Fill takes the kept region as its condition: no per-step blend, so no mask
@@ -404,7 +481,7 @@ export class Pipeline implements Engine {
   }
 
   /** The Fill condition: the init with the area to draw set to mid grey, encoded, and the mask (all drawn without a keep). */
-  private async fillConditionFor(init: { rgb: Uint8Array; keep: KeepRect | null } | null, plan: SizePlan, shape: LatentShape, checkAbort: () => void): Promise<Float32Array> {
+  private async fillConditionFor(init: { rgb: Uint8Array; keep: KeepRect | null } | null, plan: SizePlan, shape: LatentShape, checkAbort: () => void, keepEncoder: boolean): Promise<Float32Array> {
     const c = this.bundle.config;
     const { generatedWidth: W, generatedHeight: H } = plan;
     const keep = init?.keep ?? null;
@@ -412,41 +489,48 @@ export class Pipeline implements Engine {
     if (init && keep) {
       for (let y = keep.y; y < keep.y + keep.height; y++) masked.set(init.rgb.subarray((y * W + keep.x) * 3, (y * W + keep.x + keep.width) * 3), (y * W + keep.x) * 3);
     }
-    const latent = packLatents(await this.encodeCanvas(masked, W, H, checkAbort), shape, c.patchSize);
+    const latent = packLatents(await this.encodeCanvas(masked, W, H, checkAbort, keepEncoder), shape, c.patchSize);
     const tokens = (shape.height / c.patchSize) * (shape.width / c.patchSize);
     return interleaveTokens(latent, packedFillMask(keep, shape, c.vae.scaleFactorPx, c.patchSize), tokens);
   }
 
   /** Interleaved RGB of the generated canvas → the VAE's scaled latent mean [C, h, w], in tiles (a cancel stops between tiles). */
-  private async encodeCanvas(rgb: Uint8Array, width: number, height: number, checkAbort: () => void): Promise<Float32Array> {
+  private async encodeCanvas(rgb: Uint8Array, width: number, height: number, checkAbort: () => void, keepEncoder: boolean): Promise<Float32Array> {
     const c = this.bundle.config;
-    const encoder = this.sessions.vaeEncoder!;
-    const mean = await encodeTiled(rgb, width, height, c.vae.scaleFactorPx, c.latentChannels, this.tiles, async (image, h, w) => {
+    const tiles = this.tilesFor(this.planFor(width, height));
+    const mean = await this.sessions.vaeEncoder!.use(keepEncoder, (encoder) => encodeTiled(rgb, width, height, c.vae.scaleFactorPx, c.latentChannels, tiles, async (image, h, w) => {
       checkAbort();
       const out = await encoder.run({ sample: { type: 'float32', data: image, dims: [1, 3, h, w] } });
       return out.latent_parameters.data as Float32Array;
-    });
+    }));
     for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] - c.vae.shiftFactor) * c.vae.scalingFactor;
     return mean;
+  }
+
+  /** The bundle's decode tiles, or the plan's smaller ones where its tiles would not fit (overlap and margin scaled alike). */
+  private tilesFor(plan: MemoryPlan): TileConfig {
+    const planned = plan.stages.find((s) => s.stage === 'vae-decode')?.tile;
+    if (planned === undefined || planned >= this.tiles.tile) return this.tiles;
+    const scale = (n: number) => Math.floor((n * planned) / this.tiles.tile);
+    return { tile: planned, overlap: Math.max(1, scale(this.tiles.overlap)), ...(this.tiles.margin === undefined ? {} : { margin: scale(this.tiles.margin) }) };
   }
 
   private ortMs(): number {
     return Object.values(this.sessions).reduce((sum, s) => sum + s.runMs, 0);
   }
 
-  private async encodePrompt(prompt: string): Promise<{ hidden: TensorData; pooled: TensorData }> {
-    const { clip, t5 } = this.sessions;
+  private async encodePrompt(prompt: string, keepEncoders: boolean): Promise<{ hidden: TensorData; pooled: TensorData }> {
     const { clipMaxLength } = this.bundle.config.text;
     const t5MaxLength = this.textLength;
     const t5Tokens = this.tokenizers.t5.count(prompt);
     if (t5Tokens > t5MaxLength) this.log(`warning: the prompt is ${t5Tokens} T5 tokens; this model reads ${t5MaxLength}, so it was truncated`);
     const clipIds = this.tokenizers.clip.encode(prompt, clipMaxLength);
     const t5Ids = this.tokenizers.t5.encode(prompt, t5MaxLength);
-    const [clipOut, t5Out] = await Promise.all([
-      clip.run({ input_ids: { type: 'int64', data: clipIds, dims: [1, clipMaxLength] } }),
-      t5.run({ input_ids: { type: 'int64', data: t5Ids, dims: [1, t5MaxLength] } }),
+    const [pooled, hidden] = await Promise.all([
+      this.sessions.clip.use(keepEncoders, async (clip) => (await clip.run({ input_ids: { type: 'int64', data: clipIds, dims: [1, clipMaxLength] } }))[outputOf(clip.outputNames, CLIP_POOLED_OUTPUTS)!]),
+      this.sessions.t5.use(keepEncoders, async (t5) => (await t5.run({ input_ids: { type: 'int64', data: t5Ids, dims: [1, t5MaxLength] } }))[outputOf(t5.outputNames, T5_HIDDEN_OUTPUTS)!]),
     ]);
-    return { hidden: t5Out[outputOf(t5.outputNames, T5_HIDDEN_OUTPUTS)!], pooled: clipOut[outputOf(clip.outputNames, CLIP_POOLED_OUTPUTS)!] };
+    return { hidden, pooled };
   }
 
   /** rope_omega/rope_mscale (a few hundred numbers), or full cos/sin tables for graphs that want them. */
@@ -472,6 +556,21 @@ export class Pipeline implements Engine {
     const rgb = projectLatent(x0, shape.channels, shape.height, shape.width, c.preview);
     return previewPng(rgb, shape.width, shape.height);
   }
+}
+
+/** The memory plan for one size on the pipeline's provider and machine (text encoders where they were loaded). */
+function planRequest(memory: MemoryContext, width: number, height: number): MemoryPlan {
+  return planMemory(memory.model, memory.machine, { width, height, provider: memory.provider, shaderF16: memory.shaderF16, memory: memory.mode, textEncoders: memory.textEncoders });
+}
+
+/** The plan's stage of each session. */
+const STAGE_OF: Readonly<Record<keyof Stages, StageName>> = { transformer: 'transformer', clip: 'text-encoders', t5: 'text-encoders', vae: 'vae-decode', vaeEncoder: 'vae-encode' };
+
+/** Whether the plan keeps each stage loaded after it runs. */
+function keptStages(plan: MemoryPlan): Record<StageName, boolean> {
+  const kept = { 'text-encoders': false, transformer: false, 'vae-decode': false, 'vae-encode': false };
+  for (const s of plan.stages) kept[s.stage] = s.kept;
+  return kept;
 }
 
 /** `value` if it fits `schema`, else a PipelineError naming the field, the rule and the value. */

@@ -1,0 +1,44 @@
+/**
+ * A stage's session as the memory plan wants it held: kept loaded between uses while the plan keeps
+ * it, or loaded for a use and released after it when memory is short (ComfyUI's unloading between
+ * stages). Each request's plan says which; the signature (inputs, outputs) stays readable after a
+ * release.
+ */
+import type { Session } from './ort.ts';
+
+export class StageSession {
+  private current: Session | null;
+  /** Time inside ORT `run` calls over every session this stage opened. */
+  runMs = 0;
+
+  constructor(
+    /** The session opened at load: its inputs and outputs describe every later one. */
+    readonly signature: Session,
+    private readonly open: () => Promise<Session>,
+    kept: boolean,
+  ) {
+    this.current = kept ? signature : null;
+  }
+
+  get loaded(): boolean {
+    return this.current !== null;
+  }
+
+  /** Runs `fn` with the stage's session, loading it first if needed; `keep` false releases it afterwards. */
+  async use<T>(keep: boolean, fn: (session: Session) => Promise<T>): Promise<T> {
+    const session = this.current ?? (await this.open());
+    this.current = session;
+    const before = session.runMs;
+    try {
+      return await fn(session);
+    } finally {
+      this.runMs += session.runMs - before;
+      if (!keep) await this.release();
+    }
+  }
+
+  async release(): Promise<void> {
+    await this.current?.release();
+    this.current = null;
+  }
+}
