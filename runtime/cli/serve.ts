@@ -3,11 +3,14 @@ import { loadPipeline } from '../pipeline/index.ts';
 import type { Device } from '../pipeline/types.ts';
 import { createCompanion, formatPairingCode, loadOrCreateToken, resolveDataDir } from '../server/index.ts';
 import { resolveModelDir } from './model.ts';
+import { formatPlan, type MemoryMode } from '../memory/plan.ts';
 
 export interface ServeOptions {
   port: number;
   model?: string;
   device: Device;
+  memory: MemoryMode;
+  gpuMemory?: number;
   data?: string;
   token?: string;
 }
@@ -21,7 +24,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   const dataDir = resolveDataDir(opts.data);
   const token = await loadOrCreateToken(dataDir, opts.token);
   const modelDir = await resolveModelDir(opts.model);
-  const pipeline = await loadPipeline(modelDir, { device: opts.device, log: (l) => console.error(l) });
+  const pipeline = await loadPipeline(modelDir, { device: opts.device, memory: opts.memory, gpuMemoryGB: opts.gpuMemory, log: (l) => console.error(l) });
   const companion = await createCompanion({ engine: pipeline, dataDir, token, port: opts.port, version: packageVersion(), log: (l) => console.error(l) });
   const url = await companion.listen();
   console.log(
@@ -29,6 +32,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       `DyPE companion listening on ${url} (this computer only)`,
       `model     ${pipeline.info.model}${pipeline.info.demo ? ' — embedded demo model, untrained: images are abstract' : ''} (${modelDir})`,
       `provider  ${pipeline.info.provider}`,
+      ...formatPlan(pipeline.info.memoryPlan),
       `data      ${dataDir}`,
       `pairing   ${formatPairingCode(companion.pairingCode)}   ← type this code into the Figma plugin once`,
       `API       ${url}/openapi.json`,

@@ -11,7 +11,7 @@ export function fluxKeepsFloat(key: string): boolean {
 }
 
 /** FLUX.1's sizes that activations scale with (black-forest-labs/flux util.py, configs["flux-dev"]). */
-export const FLUX1_SIZES = Object.freeze({ hidden: 3072, textTokensDev: 512, textTokensSchnell: 256, pixelsPerToken: 16, t5Width: 4096, vaeScaleFactorPx: 8, nativeResolution: 1024 });
+export const FLUX1_SIZES = Object.freeze({ hidden: 3072, textTokensDev: 512, textTokensSchnell: 256, pixelsPerToken: 16, t5Width: 4096, vaeScaleFactorPx: 8, vaeWidth: 512, nativeResolution: 1024 });
 
 export function fluxModelMemory(
   weights: ModelMemory['weights'],
@@ -23,7 +23,7 @@ export function fluxModelMemory(
     weights,
     transformer: { hidden: s.hidden, textTokens, pixelsPerToken: s.pixelsPerToken, halfGraph: opts.halfGraph ?? true },
     textEncoder: { tokens: textTokens, width: s.t5Width },
-    vae: { scaleFactorPx: s.vaeScaleFactorPx, tile: opts.tile ?? s.nativeResolution / s.vaeScaleFactorPx },
+    vae: { scaleFactorPx: s.vaeScaleFactorPx, tile: opts.tile ?? s.nativeResolution / s.vaeScaleFactorPx, width: s.vaeWidth },
   };
 }
 

@@ -8,6 +8,7 @@
  */
 import { statSync } from 'node:fs';
 import { TensorProto_DataLocation } from 'onnx-buf';
+import { analyzeTransformer } from '../import/index.ts';
 import { readModel } from '../onnx/graph.ts';
 import { bytesPerElement, dtypeName } from '../onnx/proto.ts';
 import type { ModelMemory } from './plan.ts';
@@ -69,21 +70,28 @@ export interface BundleSizes {
   decodeTile: number;
 }
 
-/** What the planner needs of a bundle, read from its graphs (small files; no weight is read). */
+/**
+ * What the planner needs of a bundle, read from its graphs (small files; no weight is read). Unfused
+ * attention counts its heads from the export's config.json, else one per 32 hidden features (more
+ * heads than any FLUX-family model has, so the plan errs towards refusing).
+ */
 export function bundleModelMemory(graphs: BundleGraphs, sizes: BundleSizes): ModelMemory {
   const { width: hidden, ...transformer } = graphWeights(graphs.transformer, { computeTyped: graphs.halfTransformer !== null });
+  const { attention, heads } = analyzeTransformer(graphs.transformer, { pixelsPerToken: sizes.pixelsPerToken, textTokens: sizes.t5MaxLength });
+  const unfusedHeads = attention.unfusedCount > 0 ? (heads ?? Math.ceil(hidden / 32)) : 0;
   const strip = ({ width: _width, ...w }: GraphWeights): ComponentWeights => w;
   const clip = strip(graphWeights(graphs.textEncoder));
   const t5 = graphWeights(graphs.textEncoder2);
+  const vae = graphWeights(graphs.vaeDecoder);
   return {
     weights: {
       transformer,
       textEncoders: addWeights(clip, strip(t5)),
-      vaeDecoder: strip(graphWeights(graphs.vaeDecoder)),
+      vaeDecoder: strip(vae),
       vaeEncoder: graphs.vaeEncoder ? strip(graphWeights(graphs.vaeEncoder)) : null,
     },
-    transformer: { hidden, textTokens: sizes.t5MaxLength, pixelsPerToken: sizes.pixelsPerToken, halfGraph: graphs.halfTransformer !== null },
+    transformer: { hidden, textTokens: sizes.t5MaxLength, pixelsPerToken: sizes.pixelsPerToken, halfGraph: graphs.halfTransformer !== null, unfusedHeads },
     textEncoder: { tokens: sizes.t5MaxLength, width: t5.width },
-    vae: { scaleFactorPx: sizes.vaeScaleFactorPx, tile: sizes.decodeTile },
+    vae: { scaleFactorPx: sizes.vaeScaleFactorPx, tile: sizes.decodeTile, width: vae.width },
   };
 }

@@ -31,9 +31,20 @@ export interface ModelMemory {
     pixelsPerToken: number;
     /** The bundle has a float16 transformer graph beside the float32 one. */
     halfGraph: boolean;
+    /**
+     * Heads of unfused attention (MatMul → Softmax → MatMul, as some exports have): each block then
+     * holds an S×S score matrix per head. 0 when attention is fused (MultiHeadAttention).
+     */
+    unfusedHeads?: number;
   };
   textEncoder: { tokens: number; width: number };
-  vae: { scaleFactorPx: number; /** Tile side in latent pixels (tiled decode and encode). */ tile: number };
+  vae: {
+    scaleFactorPx: number;
+    /** Tile side in latent pixels (tiled decode and encode). */
+    tile: number;
+    /** The decoder's widest channel count (FLUX.1's ae: 512); its feature maps scale with it. */
+    width: number;
+  };
 }
 
 /** Memory the machine has, and where each number came from. */
@@ -111,20 +122,22 @@ export interface MemoryPlan {
 export const TRANSFORMER_WIDTHS_PER_TOKEN = 28;
 
 /**
- * Bytes per VAE output pixel of one tile: the full-resolution 128-channel float32 maps live at once
- * and the convolutions' workspace. Measured with the full-size FLUX.1 decoder on the CPU provider
- * (bench/activation-probe.ts vae: 3 845 and 3 815 bytes per pixel at 32² and 64² latent tiles, after
- * taking out the mid-block attention's scores); rounded up to 8 such maps.
+ * Bytes per VAE output pixel of one tile for FLUX.1's decoder (widest level 512 channels): the
+ * full-resolution 128-channel float32 maps live at once and the convolutions' workspace. Measured
+ * with the full-size decoder on the CPU provider (bench/activation-probe.ts vae: 3 845 and 3 815
+ * bytes per pixel at 32² and 64² latent tiles, after taking out the mid-block attention's scores);
+ * rounded up to 8 such maps. Other decoders scale with their width.
  */
 export const VAE_BYTES_PER_TILE_PIXEL = 128 * 4 * 8;
+const VAE_REFERENCE_WIDTH = 512;
 
 /** Providers whose kernels compute in float16 when the graph does. */
 const HALF_PROVIDERS = new Set(['cuda', 'dml', 'coreml']);
 
 const GiB = 2 ** 30;
 
-/** The smallest VAE tile the planner falls back to, in latent pixels (256 px). */
-const MIN_TILE = 32;
+/** The smallest VAE tile the planner falls back to, in image pixels. */
+const MIN_TILE_PX = 256;
 
 /** What a stage's activations never go below (runtime workspace, small buffers). */
 const MIN_ACTIVATIONS = 64 * 2 ** 20;
@@ -152,7 +165,9 @@ export function imageTokens(width: number, height: number, pixelsPerToken: numbe
 
 export function transformerActivations(m: ModelMemory, width: number, height: number, precision: Precision): number {
   const tokens = imageTokens(width, height, m.transformer.pixelsPerToken) + m.transformer.textTokens;
-  return tokens * TRANSFORMER_WIDTHS_PER_TOKEN * m.transformer.hidden * PRECISION_BYTES[precision];
+  // Unfused attention: the scores and their softmax, S×S per head, live at once.
+  const scores = 2 * tokens * tokens * (m.transformer.unfusedHeads ?? 0);
+  return (tokens * TRANSFORMER_WIDTHS_PER_TOKEN * m.transformer.hidden + scores) * PRECISION_BYTES[precision];
 }
 
 /** The widest single tensor of the transformer (the single block's q|k|v|MLP rows, 7 hidden widths), for per-buffer limits. */
@@ -171,7 +186,7 @@ export function vaeTileActivations(m: ModelMemory, width: number, height: number
   const tileH = Math.min(tile, Math.ceil(height / f));
   const tileW = Math.min(tile, Math.ceil(width / f));
   const latentPixels = tileH * tileW;
-  return latentPixels * f * f * VAE_BYTES_PER_TILE_PIXEL + latentPixels * latentPixels * 4;
+  return (latentPixels * f * f * VAE_BYTES_PER_TILE_PIXEL * m.vae.width) / VAE_REFERENCE_WIDTH + latentPixels * latentPixels * 4;
 }
 
 /** T5's activations for one prompt: a few rows of width 4·d plus one head's scores at a time, doubled for safety. */
@@ -180,7 +195,7 @@ export function textActivations(m: ModelMemory): number {
   return 2 * (tokens * 8 * width * 4 + tokens * tokens * 4 * (width / 64));
 }
 
-export const formatGB = (bytes: number): string => `${(bytes / 1e9).toFixed(bytes >= 10e9 ? 1 : 2)} GB`;
+export const formatGB = (bytes: number): string => (bytes < 0.1e9 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e9).toFixed(bytes >= 10e9 ? 1 : 2)} GB`);
 
 /**
  * Plans one generation. Stages on the device pool (the GPU, or RAM on the CPU provider and on
@@ -209,12 +224,12 @@ export function planMemory(model: ModelMemory, machine: MachineMemory, request: 
   });
   const text = stage('text-encoders', model.weights.textEncoders, 'float32', textActivations(model));
   const transformer = stage('transformer', model.weights.transformer, precision, transformerActivations(model, width, height, precision));
-  // Tiles are halved (down to MIN_TILE) while a tile would not fit where the VAE runs, as ComfyUI
+  // Tiles are halved (down to MIN_TILE_PX) while a tile would not fit where the VAE runs, as ComfyUI
   // falls back to smaller tiles; the pipeline decodes with the plan's tile.
   const vaeBudget = onGpu ? gpuBudget : ramBudget;
   const vaeWeights = weightBytesInMemory(model.weights.vaeDecoder, 'float32');
   let tile = model.vae.tile;
-  while (tile / 2 >= MIN_TILE && vaeBudget !== null && vaeWeights + vaeTileActivations(model, width, height, tile) > vaeBudget) tile /= 2;
+  while ((tile / 2) * model.vae.scaleFactorPx >= MIN_TILE_PX && Number.isInteger(tile / 2) && vaeBudget !== null && vaeWeights + vaeTileActivations(model, width, height, tile) > vaeBudget) tile /= 2;
   if (tile !== model.vae.tile) notes.push(`VAE tiles of ${tile * model.vae.scaleFactorPx} px instead of ${model.vae.tile * model.vae.scaleFactorPx} px, to fit`);
   const vaeAct = vaeTileActivations(model, width, height, tile);
   const decode = { ...stage('vae-decode', model.weights.vaeDecoder, 'float32', vaeAct), tile };

@@ -18,7 +18,7 @@ import { createSession, resolveProvider, type Session, type TensorData } from '.
 import { StageSession } from './stages.ts';
 import { bundleModelMemory } from '../memory/graph-weights.ts';
 import { machineMemory } from '../memory/machine.ts';
-import { formatPlan, largestFitting, planMemory, type MachineMemory, type MemoryMode, type MemoryPlan, type ModelMemory, type StageName } from '../memory/plan.ts';
+import { largestFitting, planMemory, type MachineMemory, type MemoryMode, type MemoryPlan, type ModelMemory, type StageName } from '../memory/plan.ts';
 import { previewPng, projectLatent } from './preview.ts';
 import { PromptTokenizer } from './text.ts';
 import { z } from 'zod';
@@ -70,6 +70,8 @@ export interface LoadOptions {
   memory?: MemoryMode;
   /** GPU memory in GB, for machines where it cannot be found (WebGPU, no nvidia-smi). */
   gpuMemoryGB?: number;
+  /** A size the caller will ask for (`dype generate`): refused here, before any model loads, if it cannot fit. */
+  size?: { width: number; height: number };
 }
 
 type Stages = { transformer: StageSession; clip: StageSession; t5: StageSession; vae: StageSession; vaeEncoder?: StageSession };
@@ -181,6 +183,8 @@ export class Pipeline implements Engine {
     };
     const smallest = planRequest(memory, MIN_SIDE, MIN_SIDE);
     if (smallest.fits === false) throw new PipelineError('insufficient_memory', `${c.name} does not fit this machine at any size: ${smallest.refusal}`);
+    const asked = opts.size && planRequest(memory, opts.size.width, opts.size.height);
+    if (asked && asked.fits === false) throw new PipelineError('size_out_of_range', asked.refusal ?? `${opts.size!.width}×${opts.size!.height} does not fit this machine`);
     // Sessions are placed as the plan at the native size places them; each request's plan then says which stay loaded.
     const native = planRequest(memory, c.nativeResolution, c.nativeResolution);
     const stage = (name: StageName) => native.stages.find((s) => s.stage === name)!;
@@ -222,7 +226,6 @@ export class Pipeline implements Engine {
         throw new PipelineError('bundle_invalid', `${vaeEncoder.signature.path} must output latent_parameters (mean ‖ log-variance), as optimum exports it`);
       }
       if (t.outputsOnDevice) steppers = await createDeviceSteppers(t);
-      for (const line of formatPlan(native)) log(line);
       return new Pipeline(bundle, stages as Stages, tokenizers, log, steppers, memory, native);
     } catch (error) {
       // Nothing half-loaded stays in memory: release every session that was created.
