@@ -213,8 +213,8 @@ export function planMemory(model: ModelMemory, machine: MachineMemory, request: 
   const notes: string[] = [];
   const onGpu = provider !== 'cpu';
   const separate = onGpu && !machine.unified;
-  const ramBudget = machine.ramBytes - ramReserve(machine.ramBytes);
-  const gpuBudget = !onGpu ? null : machine.unified ? ramBudget : machine.gpuBytes === null ? null : machine.gpuBytes - gpuReserve(machine.gpuBytes);
+  const ramBudget = Math.max(0, machine.ramBytes - ramReserve(machine.ramBytes));
+  const gpuBudget = !onGpu ? null : machine.unified ? ramBudget : machine.gpuBytes === null ? null : Math.max(0, machine.gpuBytes - gpuReserve(machine.gpuBytes));
 
   const stage = (name: StageName, weights: ComponentWeights, p: Precision, activations: number) => ({
     stage: name,

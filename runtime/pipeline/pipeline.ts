@@ -16,6 +16,7 @@ import { imageIds, packLatents, textIds, unpackLatents, type LatentShape } from 
 import { sizeIndependentNoise } from './noise.ts';
 import { createSession, resolveProvider, type Session, type TensorData } from './ort.ts';
 import { StageSession } from './stages.ts';
+import type { ProviderSelection } from './providers.ts';
 import { bundleModelMemory } from '../memory/graph-weights.ts';
 import { machineMemory } from '../memory/machine.ts';
 import { largestFitting, planMemory, type MachineMemory, type MemoryMode, type MemoryPlan, type ModelMemory, type StageName } from '../memory/plan.ts';
@@ -55,6 +56,8 @@ interface MemoryContext {
   model: ModelMemory;
   machine: MachineMemory;
   provider: string;
+  /** How the provider was chosen (providers skipped under auto, the WebGPU adapter). */
+  selection: ProviderSelection;
   shaderF16: boolean;
   mode: MemoryMode;
   /** Where the text encoders were loaded: every request's plan keeps them there. */
@@ -140,7 +143,7 @@ export class Pipeline implements Engine {
       // The plan's largest image caps the bundle's limit: larger sizes are refused before they load anything.
       maxPixels: largest ? Math.min(c.limits.maxPixels, largest.width * largest.height) : c.limits.maxPixels,
       provider: t.provider,
-      providerSelection: t.selection,
+      providerSelection: memory.selection,
       defaultSteps: c.defaults.steps,
       defaultGuidance: c.defaults.guidance,
       defaultDypeScale: c.defaults.dypeScale,
@@ -178,6 +181,7 @@ export class Pipeline implements Engine {
       ),
       machine: await machineMemory(provider, { gpuMemoryGB: opts.gpuMemoryGB, maxBufferBytes: selection.adapter?.maxBufferBytes }),
       provider,
+      selection,
       shaderF16: selection.adapter?.shaderF16 ?? false,
       mode: opts.memory ?? 'auto',
     };
@@ -232,6 +236,11 @@ export class Pipeline implements Engine {
       await Promise.all([...Object.values(stages).map((st) => st.release()), ...Object.values(steppers ?? {}).map((st) => st.release())]);
       throw error;
     }
+  }
+
+  /** The sessions loaded now (the plan releases the others between their turns). */
+  get loadedStages(): (keyof Stages)[] {
+    return (Object.keys(this.sessions) as (keyof Stages)[]).filter((name) => this.sessions[name]!.loaded);
   }
 
   /** The memory plan for one request size on this pipeline's provider and machine. */
