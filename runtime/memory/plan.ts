@@ -207,6 +207,24 @@ export const formatGB = (bytes: number): string => (bytes < 0.1e9 ? `${(bytes / 
  * Text encoders run on the GPU only when they fit there beside the transformer (weights and activations).
  */
 export function planMemory(model: ModelMemory, machine: MachineMemory, request: PlanRequest): MemoryPlan {
+  // VAE tiles are halved (down to MIN_TILE_PX) while memory is short (the plan would not fit, or auto
+  // would have to release stages) and a tile needs more than the transformer's activations: smaller
+  // tiles cost a little decode time, releasing the transformer costs reloading it for every job.
+  const precision = transformerPrecision(request.provider, { shaderF16: request.shaderF16, halfGraph: model.transformer.halfGraph });
+  const transformerNeed = transformerActivations(model, request.width, request.height, precision);
+  const short = (plan: MemoryPlan) => plan.fits === false || (plan.release && (request.memory ?? 'auto') === 'auto');
+  const canHalve = (tile: number) => Number.isInteger(tile / 2) && (tile / 2) * model.vae.scaleFactorPx >= MIN_TILE_PX;
+  let tile = model.vae.tile;
+  let plan = planWithTile(model, machine, request, tile);
+  while (short(plan) && canHalve(tile) && vaeTileActivations(model, request.width, request.height, tile) > transformerNeed) {
+    tile /= 2;
+    plan = planWithTile(model, machine, request, tile);
+  }
+  if (tile !== model.vae.tile) plan.notes.push(`VAE tiles of ${tile * model.vae.scaleFactorPx} px instead of ${model.vae.tile * model.vae.scaleFactorPx} px, to fit`);
+  return plan;
+}
+
+function planWithTile(model: ModelMemory, machine: MachineMemory, request: PlanRequest, tile: number): MemoryPlan {
   const { width, height, provider } = request;
   const mode = request.memory ?? 'auto';
   const precision = transformerPrecision(provider, { shaderF16: request.shaderF16, halfGraph: model.transformer.halfGraph });
@@ -224,13 +242,6 @@ export function planMemory(model: ModelMemory, machine: MachineMemory, request: 
   });
   const text = stage('text-encoders', model.weights.textEncoders, 'float32', textActivations(model));
   const transformer = stage('transformer', model.weights.transformer, precision, transformerActivations(model, width, height, precision));
-  // Tiles are halved (down to MIN_TILE_PX) while a tile would not fit where the VAE runs, as ComfyUI
-  // falls back to smaller tiles; the pipeline decodes with the plan's tile.
-  const vaeBudget = onGpu ? gpuBudget : ramBudget;
-  const vaeWeights = weightBytesInMemory(model.weights.vaeDecoder, 'float32');
-  let tile = model.vae.tile;
-  while ((tile / 2) * model.vae.scaleFactorPx >= MIN_TILE_PX && Number.isInteger(tile / 2) && vaeBudget !== null && vaeWeights + vaeTileActivations(model, width, height, tile) > vaeBudget) tile /= 2;
-  if (tile !== model.vae.tile) notes.push(`VAE tiles of ${tile * model.vae.scaleFactorPx} px instead of ${model.vae.tile * model.vae.scaleFactorPx} px, to fit`);
   const vaeAct = vaeTileActivations(model, width, height, tile);
   const decode = { ...stage('vae-decode', model.weights.vaeDecoder, 'float32', vaeAct), tile };
   const encode = model.weights.vaeEncoder ? { ...stage('vae-encode', model.weights.vaeEncoder, 'float32', vaeAct), tile } : null;
