@@ -121,7 +121,9 @@ function gpuMemoryUsedMiB(): number | null {
 /** The full-width transformer probes (float32, float16, and any quantised graph in probes/) on WebGPU at 1024² and 2048². */
 async function measureProbes() {
   const probes = join(work, 'probes');
-  const config = { ...PROBE_CONFIG, depth: 2, depthSingle: 4 };
+  // A dry run here shrinks them: DYPE_GPU_CHECK_PROBE_WIDTH=256 DYPE_GPU_CHECK_PROBE_SIZES=128,256.
+  const width = Number(process.env.DYPE_GPU_CHECK_PROBE_WIDTH ?? PROBE_CONFIG.hidden);
+  const config = { ...PROBE_CONFIG, hidden: width, heads: width / PROBE_CONFIG.headDim, mlpHidden: 4 * width, depth: 2, depthSingle: 4 };
   for (const precision of ['float32', 'float16'] as const) {
     mkdirSync(join(probes, precision), { recursive: true });
     await writeProbeTransformer(join(probes, precision), precision, config);
@@ -132,13 +134,13 @@ async function measureProbes() {
   for (const name of readdirSync(probes).filter((n) => existsSync(join(probes, n, 'model.onnx')))) {
     if (name === 'float16' && !probe.adapter.shaderF16) continue;
     const session = await ort.InferenceSession.create(join(probes, name, 'model.onnx'), { executionProviders: ['webgpu'], graphOptimizationLevel: 'all' });
-    for (const size of [1024, 2048]) {
+    for (const size of (process.env.DYPE_GPU_CHECK_PROBE_SIZES ?? '1024,2048').split(',').map(Number)) {
       const feeds = probeFeeds((size / 16) ** 2, config);
       await session.run(feeds); // compiles the shaders for this size
       const start = performance.now();
       await session.run(feeds);
       const used = gpuMemoryUsedMiB();
-      rows.push({ bundle: `probe ${name} (2+4 blocks of FLUX.1 width)`, size, provider: 'webgpu', perStepMs: Math.round(performance.now() - start), gpuMemoryMiB: used !== null && idle !== null ? used - idle : null });
+      rows.push({ bundle: `probe ${name} (2+4 blocks of width ${width})`, size, provider: 'webgpu', perStepMs: Math.round(performance.now() - start), gpuMemoryMiB: used !== null && idle !== null ? used - idle : null });
       log(JSON.stringify(rows.at(-1)));
     }
     await session.release();

@@ -100,7 +100,7 @@ def probes(work):
             continue
         idle = gpu_memory_used_mib()
         session = ort.InferenceSession(model, providers=["CUDAExecutionProvider"])
-        for size in (1024, 2048):
+        for size in [int(n) for n in os.environ.get("DYPE_GPU_CHECK_PROBE_SIZES", "1024,2048").split(",")]:
             feeds = probe_feeds(config, (size // 16) ** 2)
             session.run(None, feeds)  # warm-up: kernels and the arena for this size
             start = time.perf_counter()
