@@ -56,15 +56,16 @@ export interface BundleGraphs {
   transformer: string;
   /** The float16 transformer graph, when the bundle has one. */
   halfTransformer: string | null;
-  textEncoder: string;
-  textEncoder2: string;
+  /** Every text encoder's graph (they run together, one stage). */
+  textEncoders: readonly string[];
   vaeDecoder: string;
   vaeEncoder: string | null;
 }
 
 export interface BundleSizes {
   pixelsPerToken: number;
-  t5MaxLength: number;
+  /** Text tokens the transformer takes beside the image (the longest prompt length; FLUX.1: T5's 512). */
+  textTokens: number;
   vaeScaleFactorPx: number;
   /** Tiled decode's tile side in latent pixels. */
   decodeTile: number;
@@ -77,21 +78,20 @@ export interface BundleSizes {
  */
 export function bundleModelMemory(graphs: BundleGraphs, sizes: BundleSizes): ModelMemory {
   const { width: hidden, ...transformer } = graphWeights(graphs.transformer, { computeTyped: graphs.halfTransformer !== null });
-  const { attention, heads } = analyzeTransformer(graphs.transformer, { pixelsPerToken: sizes.pixelsPerToken, textTokens: sizes.t5MaxLength });
+  const { attention, heads } = analyzeTransformer(graphs.transformer, { pixelsPerToken: sizes.pixelsPerToken, textTokens: sizes.textTokens });
   const unfusedHeads = attention.unfusedCount > 0 ? (heads ?? Math.ceil(hidden / 32)) : 0;
   const strip = ({ width: _width, ...w }: GraphWeights): ComponentWeights => w;
-  const clip = strip(graphWeights(graphs.textEncoder));
-  const t5 = graphWeights(graphs.textEncoder2);
+  const encoders = graphs.textEncoders.map((path) => graphWeights(path));
   const vae = graphWeights(graphs.vaeDecoder);
   return {
     weights: {
       transformer,
-      textEncoders: addWeights(clip, strip(t5)),
+      textEncoders: addWeights(...encoders.map(strip)),
       vaeDecoder: strip(vae),
       vaeEncoder: graphs.vaeEncoder ? strip(graphWeights(graphs.vaeEncoder)) : null,
     },
-    transformer: { hidden, textTokens: sizes.t5MaxLength, pixelsPerToken: sizes.pixelsPerToken, halfGraph: graphs.halfTransformer !== null, unfusedHeads },
-    textEncoder: { tokens: sizes.t5MaxLength, width: t5.width },
+    transformer: { hidden, textTokens: sizes.textTokens, pixelsPerToken: sizes.pixelsPerToken, halfGraph: graphs.halfTransformer !== null, unfusedHeads },
+    textEncoder: { tokens: sizes.textTokens, width: Math.max(0, ...encoders.map((e) => e.width)) },
     vae: { scaleFactorPx: sizes.vaeScaleFactorPx, tile: sizes.decodeTile, width: vae.width },
   };
 }

@@ -1,10 +1,14 @@
 /**
- * Text-to-image and image-to-image on a FLUX-family bundle with per-step DyPE positions. `generate`
- * reads as a recipe: check → encode prompt → latents and positions (init encoded) → schedule → denoise
- * (kept region blended) → unpack → decode → composite kept pixels → encode.
+ * Text-to-image and image-to-image on a bundle of any model family with per-step DyPE positions.
+ * What differs between families (text encoders, feeds, RoPE axes, latent normalisation) comes from
+ * the family object (runtime/families). `generate` reads as a recipe: check → encode prompt →
+ * latents and positions (init encoded) → schedule → denoise (kept region blended) → unpack → decode
+ * → composite kept pixels → encode.
  */
 import { partialSigmas, fluxRopeFrequencies, fluxRopeTables, type DypeOptions, type RopeMethod } from '../dype/index.ts';
-import { readBundle, type Bundle } from './bundle.ts';
+import { checkContract } from '../bundle/contract.ts';
+import { readBundle, type Bundle } from '../bundle/read.ts';
+import { familyOf, type LoadedEncoder, type ModelFamily } from '../families/index.ts';
 import { decodeTiled, type TileConfig } from './decode.ts';
 import { createDenoiser, createDeviceSteppers, type DeviceSteppers } from './denoise.ts';
 import { PipelineError } from './errors.ts';
@@ -12,10 +16,10 @@ import { encodeTiled, initCanvas } from './encode.ts';
 import { encodeImage, MIME_TYPES, type Crop } from './image.ts';
 import { fillMaskFeatures, interleaveTokens, packedFillMask, transformerKind } from './fill.ts';
 import { blendTowardInit, compositeKept, latentKeepMask, type KeepRect } from './keep.ts';
-import { imageIds, packLatents, textIds, unpackLatents, type LatentShape } from './latents.ts';
+import { packLatents, unpackLatents, type LatentShape } from './latents.ts';
 import { sizeIndependentNoise } from './noise.ts';
 import { createSession, resolveProvider, type Session, type TensorData } from './ort.ts';
-import { StageSession } from './stages.ts';
+import { StageSession, useStages } from './stages.ts';
 import type { ProviderSelection } from './providers.ts';
 import { bundleModelMemory } from '../memory/graph-weights.ts';
 import { machineMemory } from '../memory/machine.ts';
@@ -23,7 +27,7 @@ import { largestFitting, planMemory, type MachineMemory, type MemoryMode, type M
 import { previewPng, projectLatent } from './preview.ts';
 import { PromptTokenizer } from './text.ts';
 import { z } from 'zod';
-import { DEFAULT_STRENGTH, fields, intIn } from '../contract/rules.ts';
+import { fields, GENERATION_DEFAULTS, intIn } from '../contract/rules.ts';
 import { GENERATION_METHODS, MIN_SIDE, resolveDypeExponent, type Device, type Engine, type EngineInfo, type GenerateOptions, type GenerateRequest, type GenerateResult, type GenerationMethod } from './types.ts';
 
 export const METHOD_ROPE: Readonly<Record<GenerationMethod, { method: RopeMethod; dynamic: boolean }>> = Object.freeze({
@@ -77,7 +81,8 @@ export interface LoadOptions {
   size?: { width: number; height: number };
 }
 
-type Stages = { transformer: StageSession; clip: StageSession; t5: StageSession; vae: StageSession; vaeEncoder?: StageSession };
+/** Each model's session, held as the memory plan says (stages.ts). */
+type Stages = { transformer: StageSession; vae: StageSession; vaeEncoder?: StageSession; text: Record<string, StageSession> };
 
 /** Token grid and centre crop for an exact pixel size. */
 export interface SizePlan {
@@ -106,24 +111,17 @@ export function planSize(width: number, height: number, pixelsPerToken: number):
 type ResolvedRequest = Required<Omit<GenerateRequest, 'dypeExponent' | 'init' | 'strength' | 'keep'>> &
   Pick<GenerateRequest, 'init' | 'keep'> & { strength: number; dypeExponent: number; dypeExponentAuto: boolean };
 
-/** Text encoder outputs the pipeline reads, as optimum (transformers) and BFL's exporter name them. */
-const CLIP_POOLED_OUTPUTS = ['pooler_output', 'pooled_embeddings'] as const;
-const T5_HIDDEN_OUTPUTS = ['last_hidden_state', 'text_embeddings'] as const;
-const outputOf = (names: readonly string[], accepted: readonly string[]) => accepted.find((n) => names.includes(n));
-
-export const REQUIRED_TRANSFORMER_INPUTS = ['hidden_states', 'encoder_hidden_states', 'pooled_projections', 'timestep', 'img_ids', 'txt_ids'];
-export const OPTIONAL_TRANSFORMER_INPUTS = ['guidance', 'rope_omega', 'rope_mscale', 'rope_cos', 'rope_sin'];
-
 export class Pipeline implements Engine {
   readonly info: PipelineInfo;
   private readonly tiles: TileConfig;
-  /** T5 tokens per prompt: the transformer's fixed text length when its graph has one (BFL's exports), else dype.json's. */
-  private readonly textLength: number;
+  /** Each text encoder's tokenizer and prompt length, by the family's encoder key (its session comes from its stage). */
+  private readonly encoders: Record<string, Omit<LoadedEncoder, 'session'>>;
 
   private constructor(
     private readonly bundle: Bundle,
+    private readonly family: ModelFamily,
     private readonly sessions: Stages,
-    private readonly tokenizers: { clip: PromptTokenizer; t5: PromptTokenizer },
+    tokenizers: Record<string, PromptTokenizer>,
     private readonly log: (line: string) => void,
     private readonly steppers: DeviceSteppers | null,
     private readonly memory: MemoryContext,
@@ -132,7 +130,7 @@ export class Pipeline implements Engine {
     const c = bundle.config;
     const t = sessions.transformer.signature;
     const ropeInputs = c.rope.inputs;
-    const largest = largestFitting(memory.model, memory.machine, { provider: memory.provider, shaderF16: memory.shaderF16, memory: memory.mode }, { maxSide: c.limits.maxSide });
+    const largest = largestFitting(memory.model, memory.machine, { provider: memory.provider, shaderF16: memory.shaderF16, memory: memory.mode, textEncoders: memory.textEncoders }, { maxSide: c.limits.maxSide });
     this.info = Object.freeze({
       model: c.name,
       demo: c.demo,
@@ -158,26 +156,28 @@ export class Pipeline implements Engine {
     });
     const nativeLatent = c.nativeResolution / c.vae.scaleFactorPx;
     this.tiles = c.decode ?? { tile: nativeLatent, overlap: Math.max(1, Math.floor(nativeLatent / 4)) };
-    const fixedText = t.input('encoder_hidden_states').shape[1];
-    this.textLength = typeof fixedText === 'number' && fixedText > 0 ? fixedText : c.text.t5MaxLength;
+    const lengths = family.textLengths(c, t);
+    this.encoders = Object.fromEntries(Object.keys(sessions.text).map((key) => [key, { tokenizer: tokenizers[key], length: lengths[key] }]));
   }
 
   /**
    * Loads a bundle. The provider is chosen first (on a one-node graph), then the memory plan decides,
    * before any model is loaded, the transformer's precision, where the text encoders run and which
-   * stages stay loaded; a model that cannot fit at any size is refused with the numbers. Models load
-   * one at a time, so loading never needs more than the largest of them at once.
+   * stages stay loaded; a model that cannot fit at any size, or `opts.size` if it cannot, is refused
+   * with the numbers. Models load one at a time, so loading never needs more than the largest at once.
    */
   static async load(dir: string, opts: LoadOptions = {}): Promise<Pipeline> {
     const bundle = readBundle(dir);
     const log = opts.log ?? (() => {});
-    const tokenizers = { clip: PromptTokenizer.load(bundle.paths.tokenizer), t5: PromptTokenizer.load(bundle.paths.tokenizer2) };
+    const family = familyOf(bundle.config.family);
+    const textKeys = Object.keys(bundle.text);
+    const tokenizers = Object.fromEntries(textKeys.map((key) => [key, PromptTokenizer.load(bundle.text[key].tokenizer)]));
     const { provider, selection } = await resolveProvider(opts.device ?? 'auto', log);
     const c = bundle.config;
     const memory: MemoryContext = {
       model: bundleModelMemory(
-        { transformer: bundle.paths.transformer, halfTransformer: bundle.halfTransformer, textEncoder: bundle.paths.textEncoder, textEncoder2: bundle.paths.textEncoder2, vaeDecoder: bundle.paths.vaeDecoder, vaeEncoder: bundle.vaeEncoder },
-        { pixelsPerToken: c.pixelsPerToken, t5MaxLength: c.text.t5MaxLength, vaeScaleFactorPx: c.vae.scaleFactorPx, decodeTile: c.decode?.tile ?? c.nativeResolution / c.vae.scaleFactorPx },
+        { transformer: bundle.paths.transformer, halfTransformer: bundle.halfTransformer, textEncoders: textKeys.map((key) => bundle.text[key].model), vaeDecoder: bundle.paths.vaeDecoder, vaeEncoder: bundle.vaeEncoder },
+        { pixelsPerToken: c.pixelsPerToken, textTokens: Math.max(...Object.values(c.text)), vaeScaleFactorPx: c.vae.scaleFactorPx, decodeTile: c.decode?.tile ?? c.nativeResolution / c.vae.scaleFactorPx },
       ),
       machine: await machineMemory(provider, { gpuMemoryGB: opts.gpuMemoryGB, maxBufferBytes: selection.adapter?.maxBufferBytes }),
       provider,
@@ -193,29 +193,28 @@ export class Pipeline implements Engine {
     const native = planRequest(memory, c.nativeResolution, c.nativeResolution);
     const stage = (name: StageName) => native.stages.find((s) => s.stage === name)!;
     memory.textEncoders = stage('text-encoders').runsOn;
+    const textDevice: Device = stage('text-encoders').runsOn === 'cpu' ? 'cpu' : provider;
     const transformerPath = stage('transformer').precision === 'float16' && bundle.halfTransformer ? bundle.halfTransformer : bundle.paths.transformer;
-    const textDevice = stage('text-encoders').runsOn === 'cpu' ? 'cpu' : provider;
     const outputsOnDevice = stage('transformer').kept ? (opts.keepOnDevice ?? 'on-hardware') : false;
-    const models: [keyof Stages, string, Device, boolean, { outputsOnDevice?: boolean | 'on-hardware' }][] = [
-      ['transformer', transformerPath, provider, stage('transformer').kept, { outputsOnDevice }],
-      ['clip', bundle.paths.textEncoder, textDevice, stage('text-encoders').kept, {}],
-      ['t5', bundle.paths.textEncoder2, textDevice, stage('text-encoders').kept, {}],
-      ['vae', bundle.paths.vaeDecoder, provider, stage('vae-decode').kept, {}],
-      ...(bundle.vaeEncoder ? [['vaeEncoder', bundle.vaeEncoder, provider, stage('vae-encode').kept, {}] as [keyof Stages, string, Device, boolean, { outputsOnDevice?: boolean | 'on-hardware' }]] : []),
-    ];
-    const stages: Partial<Stages> = {};
+    const opened: StageSession[] = [];
     let steppers: DeviceSteppers | null = null;
+    /** Loads one model to check it; a stage the plan releases is released again before the next loads. */
+    const open = async (path: string, device: Device, kept: boolean, sessionOpts: Parameters<typeof createSession>[3] = {}) => {
+      const create = () => createSession(path, device, log, sessionOpts);
+      const session = await create();
+      if (!kept) await session.release();
+      const held = new StageSession(session, create, kept);
+      opened.push(held);
+      return held;
+    };
     try {
-      for (const [name, path, device, kept, sessionOpts] of models) {
-        const open = () => createSession(path, device, log, sessionOpts);
-        const session = await open();
-        // A stage the plan releases is loaded here only to check it, then released before the next loads.
-        if (!kept) await session.release();
-        stages[name] = new StageSession(session, open, kept);
-      }
-      const { transformer, clip, t5, vae, vaeEncoder } = stages as Stages;
-      checkContract({ transformer: transformer.signature, clip: clip.signature, t5: t5.signature, vae: vae.signature }, c.rope.axesDim.reduce((a, d) => a + d / 2, 0));
+      const transformer = await open(transformerPath, provider, stage('transformer').kept, { outputsOnDevice });
+      const text: Record<string, StageSession> = {};
+      for (const key of textKeys) text[key] = await open(bundle.text[key].model, textDevice, stage('text-encoders').kept);
+      const vae = await open(bundle.paths.vaeDecoder, provider, stage('vae-decode').kept);
+      const vaeEncoder = bundle.vaeEncoder ? await open(bundle.vaeEncoder, provider, stage('vae-encode').kept) : undefined;
       const t = transformer.signature;
+      checkContract(family.contract, { transformer: t, vae: vae.signature, text: Object.fromEntries(textKeys.map((key) => [key, text[key].signature])) }, c.rope.axesDim.reduce((a, d) => a + d / 2, 0));
       const takes = t.has('rope_omega') ? 'omega' : 'tables';
       if (takes !== c.rope.inputs) {
         throw new PipelineError('bundle_invalid', `dype.json says rope.inputs "${c.rope.inputs}" but ${t.path} takes ${takes === 'omega' ? 'rope_omega/rope_mscale' : 'rope_cos/rope_sin'}`);
@@ -230,17 +229,17 @@ export class Pipeline implements Engine {
         throw new PipelineError('bundle_invalid', `${vaeEncoder.signature.path} must output latent_parameters (mean ‖ log-variance), as optimum exports it`);
       }
       if (t.outputsOnDevice) steppers = await createDeviceSteppers(t);
-      return new Pipeline(bundle, stages as Stages, tokenizers, log, steppers, memory, native);
+      return new Pipeline(bundle, family, { transformer, vae, text, ...(vaeEncoder ? { vaeEncoder } : {}) }, tokenizers, log, steppers, memory, native);
     } catch (error) {
       // Nothing half-loaded stays in memory: release every session that was created.
-      await Promise.all([...Object.values(stages).map((st) => st.release()), ...Object.values(steppers ?? {}).map((st) => st.release())]);
+      await Promise.all([...opened.map((held) => held.release()), ...Object.values(steppers ?? {}).map((session) => session.release())]);
       throw error;
     }
   }
 
   /** The sessions loaded now (the plan releases the others between their turns). */
-  get loadedStages(): (keyof Stages)[] {
-    return (Object.keys(this.sessions) as (keyof Stages)[]).filter((name) => this.sessions[name]!.loaded);
+  get loadedStages(): string[] {
+    return Object.entries(this.stageSessions()).filter(([, held]) => held.loaded).map(([name]) => name);
   }
 
   /** The memory plan for one request size on this pipeline's provider and machine. */
@@ -249,7 +248,7 @@ export class Pipeline implements Engine {
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([...Object.values(this.sessions), ...Object.values(this.steppers ?? {})].map((s) => s.release()));
+    await Promise.all([...Object.values(this.stageSessions()), ...Object.values(this.steppers ?? {})].map((s) => s.release()));
   }
 
   /**
@@ -278,17 +277,17 @@ export class Pipeline implements Engine {
       width,
       height,
       init: req.init,
-      strength: req.init ? checkField(fields.strength, req.strength ?? DEFAULT_STRENGTH, 'strength') : 1,
+      strength: req.init ? checkField(fields.strength, req.strength ?? GENERATION_DEFAULTS.strength, 'strength') : 1,
       keep,
       seed: checkField(fields.seed, req.seed, 'seed'),
       steps: checkField(fields.steps, req.steps ?? c.defaults.steps, 'steps'),
       guidance: checkField(fields.guidance, req.guidance ?? c.defaults.guidance ?? 0, 'guidance'),
-      method: checkField(fields.method, req.method ?? 'dy-yarn', 'method'),
-      format: checkField(fields.format, req.format ?? 'png', 'format'),
+      method: checkField(fields.method, req.method ?? GENERATION_DEFAULTS.method, 'method'),
+      format: checkField(fields.format, req.format ?? GENERATION_DEFAULTS.format, 'format'),
       dypeScale: checkField(fields.dypeScale, req.dypeScale ?? c.defaults.dypeScale, 'dypeScale'),
       dypeExponent: resolveDypeExponent(exponent, width, height, c.nativeResolution),
       dypeExponentAuto: exponent === 'auto',
-      yarnScaling: checkField(fields.yarnScaling, req.yarnScaling ?? 'anisotropic', 'yarnScaling'),
+      yarnScaling: checkField(fields.yarnScaling, req.yarnScaling ?? GENERATION_DEFAULTS.yarnScaling, 'yarnScaling'),
     };
   }
 
@@ -310,11 +309,13 @@ export class Pipeline implements Engine {
     if (memoryPlan.fits === false) throw new PipelineError('size_out_of_range', memoryPlan.refusal ?? `${req.width}×${req.height} does not fit this machine`);
     const kept = keptStages(memoryPlan);
     // Stages a smaller request kept loaded make room now if this size's plan releases them.
-    for (const [name, stage] of Object.entries(this.sessions)) if (stage.loaded && !kept[STAGE_OF[name as keyof Stages]]) await stage.release();
+    for (const [name, held] of Object.entries(this.stageSessions())) if (held.loaded && !kept[stageOf(name)]) await held.release();
     throwIfAborted();
 
     // 2. Encode the prompt.
-    const text = await this.encodePrompt(req.prompt, kept['text-encoders']);
+    const text = await useStages(this.sessions.text, kept['text-encoders'], (sessions) =>
+      this.family.encodePrompt(req.prompt, Object.fromEntries(Object.entries(this.encoders).map(([key, e]) => [key, { ...e, session: sessions[key] }])), this.log),
+    );
     const encodeTextMs = performance.now() - started;
 
     // 3. Latents and positions; the init image encoded (image-to-image).
@@ -329,7 +330,7 @@ export class Pipeline implements Engine {
     throwIfAborted();
     const tokens = plan.rows * plan.cols;
     const features = c.latentChannels * c.patchSize * c.patchSize;
-    const textTokens = text.hidden.dims[1];
+    const textTokens = text.textTokens;
     const grid = { height: plan.rows, width: plan.cols, textTokens };
     const rope: DypeOptions = {
       ...METHOD_ROPE[req.method],
@@ -339,15 +340,14 @@ export class Pipeline implements Engine {
       baseLength: c.nativeResolution / c.pixelsPerToken,
       theta: c.rope.theta,
       axesDim: c.rope.axesDim,
+      axisRoles: this.family.axisRoles(c),
     };
-    const idsDims = (n: number) => (transformer.input('img_ids').shape.length === 3 ? [1, n, 3] : [n, 3]);
     const fixedFeeds: Record<string, TensorData> = {
-      encoder_hidden_states: text.hidden,
-      pooled_projections: text.pooled,
-      img_ids: { type: 'float32', data: imageIds(plan.rows, plan.cols), dims: idsDims(tokens) },
-      txt_ids: { type: 'float32', data: textIds(textTokens), dims: idsDims(textTokens) },
+      ...text.feeds,
+      ...this.family.positionFeeds({ rows: plan.rows, cols: plan.cols, textTokens }, transformer),
     };
-    if (this.info.guidanceEmbeds) fixedFeeds.guidance = { type: 'float32', data: Float32Array.of(req.guidance), dims: [1] };
+    const guidance = this.family.guidanceFeed(req.guidance);
+    if (guidance && Object.keys(guidance).every((name) => transformer.has(name))) Object.assign(fixedFeeds, guidance);
     // Static methods do not depend on σ: their positions are computed once, like the other fixed feeds.
     if (!rope.dynamic) Object.assign(fixedFeeds, this.ropeFeeds(grid, 1, rope));
     for (const name of Object.keys(fixedFeeds)) fixedFeeds[name] = transformer.prepare(name, fixedFeeds[name]);
@@ -378,7 +378,7 @@ export class Pipeline implements Engine {
       const feeds: Record<string, TensorData> = {
         ...fixedFeeds,
         ...(rope.dynamic ? this.ropeFeeds(grid, sigma, rope) : {}),
-        timestep: { type: 'float32', data: Float32Array.of(sigma), dims: [1] },
+        timestep: { type: 'float32', data: Float32Array.of(this.family.timestep(sigma)), dims: [1] },
       };
       const stepped = await denoiser.step(feeds, sigma, sigmas[i + 1], { last: i + 1 === steps });
       sampleRss();
@@ -401,9 +401,9 @@ export class Pipeline implements Engine {
     const denoiseOrtMs = transformerStage.runMs - transformerOrtBefore;
     throwIfAborted();
 
-    // 6. Unpack and undo the VAE's latent scaling.
+    // 6. Undo the VAE's latent normalisation and unpack.
+    this.family.toVaeLatents(latents, c);
     const latent = unpackLatents(latents, latentShape, c.patchSize);
-    for (let i = 0; i < latent.length; i++) latent[i] = latent[i] / c.vae.scalingFactor + c.vae.shiftFactor;
 
     // 7. Decode in overlapping tiles.
     const decodeStart = performance.now();
@@ -481,7 +481,7 @@ export class Pipeline implements Engine {
     } catch (error) {
       throw new PipelineError('bad_request', `init is not a readable image: ${(error as Error).message}`, { cause: error });
     }
-    const latent = packLatents(await this.encodeCanvas(rgb, canvas.width, canvas.height, checkAbort, keepEncoder), shape, c.patchSize);
+    const latent = await this.encodeCanvas(rgb, canvas.width, canvas.height, shape, checkAbort, keepEncoder);
     if (!keep) return { latent, rgb, keep: null, keepMask: null };
     const onCanvas = keepOnCanvas(keep, plan);
     // FLUX Fill takes the kept region as its condition: no per-step blend, so no mask
@@ -501,13 +501,13 @@ export class Pipeline implements Engine {
     if (init && keep) {
       for (let y = keep.y; y < keep.y + keep.height; y++) masked.set(init.rgb.subarray((y * W + keep.x) * 3, (y * W + keep.x + keep.width) * 3), (y * W + keep.x) * 3);
     }
-    const latent = packLatents(await this.encodeCanvas(masked, W, H, checkAbort, keepEncoder), shape, c.patchSize);
+    const latent = await this.encodeCanvas(masked, W, H, shape, checkAbort, keepEncoder);
     const tokens = (shape.height / c.patchSize) * (shape.width / c.patchSize);
     return interleaveTokens(latent, packedFillMask(keep, shape, c.vae.scaleFactorPx, c.patchSize), tokens);
   }
 
-  /** Interleaved RGB of the generated canvas → the VAE's scaled latent mean [C, h, w], in tiles (a cancel stops between tiles). */
-  private async encodeCanvas(rgb: Uint8Array, width: number, height: number, checkAbort: () => void, keepEncoder: boolean): Promise<Float32Array> {
+  /** Interleaved RGB of the generated canvas → the VAE's latent mean, packed and in model space, encoded in tiles (a cancel stops between tiles). */
+  private async encodeCanvas(rgb: Uint8Array, width: number, height: number, shape: LatentShape, checkAbort: () => void, keepEncoder: boolean): Promise<Float32Array> {
     const c = this.bundle.config;
     const tiles = this.tilesFor(this.planFor(width, height));
     const mean = await this.sessions.vaeEncoder!.use(keepEncoder, (encoder) => encodeTiled(rgb, width, height, c.vae.scaleFactorPx, c.latentChannels, tiles, async (image, h, w) => {
@@ -515,8 +515,15 @@ export class Pipeline implements Engine {
       const out = await encoder.run({ sample: { type: 'float32', data: image, dims: [1, 3, h, w] } });
       return out.latent_parameters.data as Float32Array;
     }));
-    for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] - c.vae.shiftFactor) * c.vae.scalingFactor;
-    return mean;
+    const packed = packLatents(mean, shape, c.patchSize);
+    this.family.fromVaeLatents(packed, c);
+    return packed;
+  }
+
+  /** Every model's stage by name: transformer, vae, vaeEncoder and the text encoders' keys. */
+  private stageSessions(): Record<string, StageSession> {
+    const { text, ...models } = this.sessions;
+    return { ...models, ...text };
   }
 
   /** The bundle's decode tiles, or the plan's smaller ones where its tiles would not fit (overlap and margin scaled alike). */
@@ -528,21 +535,7 @@ export class Pipeline implements Engine {
   }
 
   private ortMs(): number {
-    return Object.values(this.sessions).reduce((sum, s) => sum + s.runMs, 0);
-  }
-
-  private async encodePrompt(prompt: string, keepEncoders: boolean): Promise<{ hidden: TensorData; pooled: TensorData }> {
-    const { clipMaxLength } = this.bundle.config.text;
-    const t5MaxLength = this.textLength;
-    const t5Tokens = this.tokenizers.t5.count(prompt);
-    if (t5Tokens > t5MaxLength) this.log(`warning: the prompt is ${t5Tokens} T5 tokens; this model reads ${t5MaxLength}, so it was truncated`);
-    const clipIds = this.tokenizers.clip.encode(prompt, clipMaxLength);
-    const t5Ids = this.tokenizers.t5.encode(prompt, t5MaxLength);
-    const [pooled, hidden] = await Promise.all([
-      this.sessions.clip.use(keepEncoders, async (clip) => (await clip.run({ input_ids: { type: 'int64', data: clipIds, dims: [1, clipMaxLength] } }))[outputOf(clip.outputNames, CLIP_POOLED_OUTPUTS)!]),
-      this.sessions.t5.use(keepEncoders, async (t5) => (await t5.run({ input_ids: { type: 'int64', data: t5Ids, dims: [1, t5MaxLength] } }))[outputOf(t5.outputNames, T5_HIDDEN_OUTPUTS)!]),
-    ]);
-    return { hidden, pooled };
+    return Object.values(this.stageSessions()).reduce((sum, s) => sum + s.runMs, 0);
   }
 
   /** rope_omega/rope_mscale (a few hundred numbers), or full cos/sin tables for graphs that want them. */
@@ -575,12 +568,14 @@ function planRequest(memory: MemoryContext, width: number, height: number): Memo
   return planMemory(memory.model, memory.machine, { width, height, provider: memory.provider, shaderF16: memory.shaderF16, memory: memory.mode, textEncoders: memory.textEncoders });
 }
 
-/** The plan's stage of each session. */
-const STAGE_OF: Readonly<Record<keyof Stages, StageName>> = { transformer: 'transformer', clip: 'text-encoders', t5: 'text-encoders', vae: 'vae-decode', vaeEncoder: 'vae-encode' };
+/** The plan's stage of each session: the named models, and the text encoders under their keys. */
+function stageOf(name: string): StageName {
+  return name === 'transformer' ? 'transformer' : name === 'vae' ? 'vae-decode' : name === 'vaeEncoder' ? 'vae-encode' : 'text-encoders';
+}
 
 /** Whether the plan keeps each stage loaded after it runs. */
 function keptStages(plan: MemoryPlan): Record<StageName, boolean> {
-  const kept = { 'text-encoders': false, transformer: false, 'vae-decode': false, 'vae-encode': false };
+  const kept: Record<StageName, boolean> = { 'text-encoders': false, transformer: false, 'vae-decode': false, 'vae-encode': false };
   for (const s of plan.stages) kept[s.stage] = s.kept;
   return kept;
 }
@@ -620,44 +615,3 @@ export function keepOnCanvas(keep: KeepRect, plan: SizePlan): KeepRect {
 }
 
 
-/** What the contract check needs of a model: a Session, or a graph read from protobuf (dype import). */
-export interface GraphSignature {
-  path: string;
-  inputs: readonly { name: string; shape?: readonly (number | string)[] }[];
-  outputNames: readonly string[];
-}
-
-/**
- * The DyPE-ready bundle contract: which inputs the transformer, text encoders and VAE must have.
- * `ropeFrequencies` (Σ axesDim / 2) is checked against a static rope_omega length.
- */
-export function checkContract(models: { transformer: GraphSignature; clip: GraphSignature; t5: GraphSignature; vae: GraphSignature }, ropeFrequencies?: number): void {
-  const { transformer, clip, t5, vae } = models;
-  const has = (g: GraphSignature, name: string) => g.inputs.some((i) => i.name === name);
-  const missing = REQUIRED_TRANSFORMER_INPUTS.filter((n) => !has(transformer, n));
-  const hasOmega = has(transformer, 'rope_omega') && has(transformer, 'rope_mscale');
-  const hasTables = has(transformer, 'rope_cos') && has(transformer, 'rope_sin');
-  if (!hasOmega && !hasTables) missing.push('rope_omega + rope_mscale (or rope_cos + rope_sin)');
-  if (missing.length) {
-    throw new PipelineError(
-      'bundle_invalid',
-      `${transformer.path} is not DyPE-ready: missing input(s) ${missing.join(', ')}. ` +
-        `Standard FLUX exports compute RoPE inside the graph; convert them with \`dype import\`.`,
-    );
-  }
-  const known = new Set<string>([...REQUIRED_TRANSFORMER_INPUTS, ...OPTIONAL_TRANSFORMER_INPUTS]);
-  const unknown = transformer.inputs.filter((i) => !known.has(i.name)).map((i) => i.name);
-  if (unknown.length) throw new PipelineError('bundle_invalid', `${transformer.path} has inputs the pipeline cannot feed: ${unknown.join(', ')}`);
-  const omegaLength = transformer.inputs.find((i) => i.name === 'rope_omega')?.shape?.[0];
-  if (ropeFrequencies !== undefined && typeof omegaLength === 'number' && omegaLength !== ropeFrequencies) {
-    throw new PipelineError('bundle_invalid', `${transformer.path} takes ${omegaLength} rope_omega values but dype.json rope.axesDim gives ${ropeFrequencies} (Σ axesDim / 2)`);
-  }
-  // The pipeline feeds the text encoders input_ids only (no attention_mask), as FLUX pads with real tokens.
-  for (const [graph, name] of [[clip, 'text_encoder'], [t5, 'text_encoder_2']] as const) {
-    const inputs = graph.inputs.map((i) => i.name);
-    if (inputs.length !== 1 || inputs[0] !== 'input_ids') throw new PipelineError('bundle_invalid', `${name} must take exactly input_ids (has ${inputs.join(', ')})`);
-  }
-  if (!outputOf(clip.outputNames, CLIP_POOLED_OUTPUTS)) throw new PipelineError('bundle_invalid', `text_encoder must output ${CLIP_POOLED_OUTPUTS.join(' or ')}`);
-  if (!outputOf(t5.outputNames, T5_HIDDEN_OUTPUTS)) throw new PipelineError('bundle_invalid', `text_encoder_2 must output ${T5_HIDDEN_OUTPUTS.join(' or ')}`);
-  if (vae.inputs.length !== 1) throw new PipelineError('bundle_invalid', `vae_decoder must take one input (latent_sample)`);
-}

@@ -26,8 +26,7 @@ export class StageSession {
 
   /** Runs `fn` with the stage's session, loading it first if needed; `keep` false releases it afterwards. */
   async use<T>(keep: boolean, fn: (session: Session) => Promise<T>): Promise<T> {
-    const session = this.current ?? (await this.open());
-    this.current = session;
+    const session = await this.acquire();
     const before = session.runMs;
     try {
       return await fn(session);
@@ -37,8 +36,33 @@ export class StageSession {
     }
   }
 
+  /** The session, loaded if it was not; `done` releases it when it is not to be kept. */
+  async acquire(): Promise<Session> {
+    this.current ??= await this.open();
+    return this.current;
+  }
+
   async release(): Promise<void> {
     await this.current?.release();
     this.current = null;
+  }
+}
+
+/** Runs `fn` with several stages' sessions at once (the text encoders), each loaded and released as `use` does. */
+export async function useStages<T>(stages: Readonly<Record<string, StageSession>>, keep: boolean, fn: (sessions: Record<string, Session>) => Promise<T>): Promise<T> {
+  const entries = Object.entries(stages);
+  const sessions: Record<string, Session> = {};
+  const before = new Map<string, number>();
+  try {
+    for (const [key, stage] of entries) {
+      sessions[key] = await stage.acquire();
+      before.set(key, sessions[key].runMs);
+    }
+    return await fn(sessions);
+  } finally {
+    for (const [key, stage] of entries) {
+      if (sessions[key]) stage.runMs += sessions[key].runMs - (before.get(key) ?? 0);
+      if (!keep) await stage.release();
+    }
   }
 }
