@@ -188,7 +188,10 @@ export class Pipeline implements Engine {
     const smallest = planRequest(memory, MIN_SIDE, MIN_SIDE);
     if (smallest.fits === false) throw new PipelineError('insufficient_memory', `${c.name} does not fit this machine at any size: ${smallest.refusal}`);
     const asked = opts.size && planRequest(memory, opts.size.width, opts.size.height);
-    if (asked && asked.fits === false) throw new PipelineError('size_out_of_range', asked.refusal ?? `${opts.size!.width}×${opts.size!.height} does not fit this machine`);
+    if (asked && asked.fits === false) {
+      const largest = largestFitting(memory.model, memory.machine, { provider, shaderF16: memory.shaderF16, memory: memory.mode }, { maxSide: c.limits.maxSide });
+      throw new PipelineError('size_out_of_range', `${asked.refusal}${largest ? `; the largest image that fits is about ${largest.width}×${largest.height}` : ''}`);
+    }
     // Sessions are placed as the plan at the native size places them; each request's plan then says which stay loaded.
     const native = planRequest(memory, c.nativeResolution, c.nativeResolution);
     const stage = (name: StageName) => native.stages.find((s) => s.stage === name)!;
@@ -306,7 +309,10 @@ export class Pipeline implements Engine {
     // 1. Check inputs, and that this size fits the machine (before any stage loads or runs).
     const req = this.resolveRequest(request);
     const memoryPlan = this.planFor(req.width, req.height);
-    if (memoryPlan.fits === false) throw new PipelineError('size_out_of_range', memoryPlan.refusal ?? `${req.width}×${req.height} does not fit this machine`);
+    if (memoryPlan.fits === false) {
+      const side = Math.floor(Math.sqrt(this.info.maxPixels));
+      throw new PipelineError('size_out_of_range', `${memoryPlan.refusal}; the largest image that fits is ${(this.info.maxPixels / 1e6).toFixed(1)} MP (about ${side}×${side})`);
+    }
     const kept = keptStages(memoryPlan);
     // Stages a smaller request kept loaded make room now if this size's plan releases them.
     for (const [name, held] of Object.entries(this.stageSessions())) if (held.loaded && !kept[stageOf(name)]) await held.release();

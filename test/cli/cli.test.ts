@@ -83,7 +83,7 @@ describe('dype CLI', () => {
     const refused = dype('generate', '-p', 'too big', '-W', '4096', '-H', '4096', '--steps', '1', ...gpu, '-o', join(root, 'big.png'));
     await expect(refused).rejects.toMatchObject({
       code: 1,
-      stderr: expect.stringMatching(/error: 4096×4096 does not fit on webgpu: transformer needs 0\.\d+ GB \(weights [\d.]+ MB \+ activations 0\.\d+ GB at 4096×4096\) but the GPU allows 0\.10 GB/),
+      stderr: expect.stringMatching(/error: 4096×4096 does not fit on webgpu: transformer needs 0\.\d+ GB \(weights [\d.]+ MB \+ activations 0\.\d+ GB at 4096×4096\) but the GPU allows 0\.10 GB; the largest image that fits is about (\d+)×\1$/m),
     });
     await expect(refused.catch((e: { stdout: string }) => e.stdout)).resolves.toBe('');
     const { stdout } = await dype('generate', '-p', 'fits', '-W', '256', '-H', '256', '--steps', '1', '--seed', '2', ...gpu, '-o', join(root, 'small.png'));
