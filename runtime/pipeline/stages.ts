@@ -25,18 +25,11 @@ export class StageSession {
   }
 
   /** Runs `fn` with the stage's session, loading it first if needed; `keep` false releases it afterwards. */
-  async use<T>(keep: boolean, fn: (session: Session) => Promise<T>): Promise<T> {
-    const session = await this.acquire();
-    const before = session.runMs;
-    try {
-      return await fn(session);
-    } finally {
-      this.runMs += session.runMs - before;
-      if (!keep) await this.release();
-    }
+  use<T>(keep: boolean, fn: (session: Session) => Promise<T>): Promise<T> {
+    return useStages({ stage: this }, keep, (sessions) => fn(sessions.stage));
   }
 
-  /** The session, loaded if it was not; `done` releases it when it is not to be kept. */
+  /** The session, loaded if it was not. */
   async acquire(): Promise<Session> {
     this.current ??= await this.open();
     return this.current;
@@ -48,7 +41,10 @@ export class StageSession {
   }
 }
 
-/** Runs `fn` with several stages' sessions at once (the text encoders), each loaded and released as `use` does. */
+/**
+ * Runs `fn` with several stages' sessions at once (the text encoders), loading those not loaded;
+ * `keep` false releases them all afterwards. Their run time is added to each stage's `runMs`.
+ */
 export async function useStages<T>(stages: Readonly<Record<string, StageSession>>, keep: boolean, fn: (sessions: Record<string, Session>) => Promise<T>): Promise<T> {
   const entries = Object.entries(stages);
   const sessions: Record<string, Session> = {};
