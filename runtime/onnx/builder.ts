@@ -113,11 +113,6 @@ export class GraphBuilder {
 
   constructor(readonly name: string) {}
 
-  /** The element type `constF` makes: float32 unless inside `withFloat('float16', …)`. */
-  get floatType(): 'float32' | 'float16' {
-    return this.constFloat;
-  }
-
   /**
    * Runs `fn` with `constF` making constants of `type`, so the shared ops (ops.ts) build a float16
    * region of a graph as they build a float32 one (nests; restored afterwards).
