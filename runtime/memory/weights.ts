@@ -5,8 +5,13 @@
  * The rule the converted graphs follow (runtime/convert/source.ts): a float weight gets one Cast to
  * the graph's compute type, which onnxruntime folds into a copy of that type when the session is
  * created, so float weights cost `elements × bytes of the compute type` whatever their stored dtype.
- * Block-quantised weights (com.microsoft.MatMulNBits) stay as stored on every provider, blocks and
- * scales together, so they cost their bytes.
+ * Block-quantised weights (com.microsoft.MatMulNBits) stay as stored on every provider: their codes
+ * cost their bytes, their per-block scales take the compute type (MatMulNBits takes them in A's type).
+ *
+ * Two roads lead here: a bundle's graphs (graph-weights.ts reads the initializers: float ones feeding
+ * a Cast take the compute type, uint8/int8 ones such as MatMulNBits codes and packed zero points are
+ * counted as stored), and published shapes with a stored format (quantizedWeights below, with
+ * GGUF_BLOCK_FORMATS saying how each GGUF type is repacked), for the README's table before any file exists.
  */
 
 /** What a component holds, grouped by stored format (a safetensors dtype or a GGUF/MatMulNBits type). */
