@@ -1,5 +1,6 @@
 import { benchConvert } from './convert.ts';
 import { benchImageToImage } from './img2img.ts';
+import { benchMemoryPlan } from './memory-plan.ts';
 import { benchPipeline } from './pipeline.ts';
 import { benchProviders } from './providers.ts';
 import { benchRopeTables } from './rope-tables.ts';
@@ -10,6 +11,7 @@ printResults('DyPE RoPE tables (4096×4096, 66048 tokens × 128)', await benchRo
 printResults('Pipeline on the demo model (CPU)', await benchPipeline());
 printResults('Image-to-image on the demo model (CPU)', await benchImageToImage());
 printResults('dype convert on a full-size FLUX.1-dev checkpoint (bf16, BFL keys)', await benchConvert());
+console.log(['', '## Memory plan for FLUX.1-dev from the published shapes (README table)', ...(await benchMemoryPlan())].join('\n'));
 printResults('Companion request overhead (per request, keep-alive)', await benchServer());
 const providers = await benchProviders();
 printResults(providers.title, providers.results);
