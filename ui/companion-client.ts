@@ -6,6 +6,7 @@
 import { createParser } from 'eventsource-parser';
 import { z } from 'zod';
 import {
+  asLocalhost,
   COMPANION_MAJOR,
   COMPANION_ORIGINS,
   ErrorBodySchema,
@@ -277,7 +278,7 @@ function failure(error: unknown, health: Health | null): Connection {
   return { status: 'not-running', health, message: error instanceof Error ? error.message : String(error) };
 }
 
-/** The origin of `url` (e.g. "http://127.0.0.1:7860"), or null when it is not an http(s) URL. */
+/** The origin of `url` (e.g. "http://localhost:7860"), or null when it is not an http(s) URL. */
 function originOf(url: string): string | null {
   try {
     const parsed = new URL(url.trim());
@@ -296,7 +297,9 @@ export function companionUrlProblem(url: string, testOrigins: readonly string[] 
   if (origin === null) return `Use an address like ${COMPANION_ORIGINS[0]}.`;
   if (COMPANION_ORIGINS.includes(origin) || testOrigins.includes(origin)) return null;
   const allowed = COMPANION_ORIGINS.join(' or ');
+  const named = asLocalhost(origin);
+  if (named !== null) return `Figma lets plugins reach this computer only as localhost: use ${named}.`;
   const { hostname, port } = new URL(origin);
-  if (hostname !== '127.0.0.1' && hostname !== 'localhost') return `The companion runs on this computer only: use ${allowed}.`;
+  if (hostname !== 'localhost') return `The companion runs on this computer only: use ${allowed}.`;
   return `Figma lets this plugin reach only ${allowed}, the addresses in its manifest. To use ${origin}, add it to networkAccess.allowedDomains in manifest.json, rebuild the plugin and start the companion with “npm start -- --port ${port || '80'}”.`;
 }

@@ -111,10 +111,10 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     }
   });
 
-  it('accepts only the companion addresses the manifest allows, and says what another port needs', async () => {
-    const ui = await openPage({ settings: { companionUrl: 'http://127.0.0.1:9999', token: TOKEN }, testOrigins: [] });
+  it('accepts only the companion addresses the manifest allows, and says what another port or an IP address needs', async () => {
+    const ui = await openPage({ settings: { companionUrl: 'http://localhost:9999', token: TOKEN }, testOrigins: [] });
     await ui.ui.getByRole('heading', { name: 'Address not allowed' }).waitFor();
-    const why = 'Figma lets this plugin reach only http://127.0.0.1:7860 or http://localhost:7860, the addresses in its manifest. To use http://127.0.0.1:9999, add it to networkAccess.allowedDomains in manifest.json, rebuild the plugin and start the companion with “npm start -- --port 9999”.';
+    const why = 'Figma lets this plugin reach only http://localhost:7860, the addresses in its manifest. To use http://localhost:9999, add it to networkAccess.allowedDomains in manifest.json, rebuild the plugin and start the companion with “npm start -- --port 9999”.';
     expect(await ui.ui.getByRole('status').first().textContent()).toBe(why);
     expect(await ui.ui.getByRole('button', { name: 'Retry' }).isDisabled()).toBe(true);
 
@@ -125,14 +125,20 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     expect(await field.getAttribute('aria-invalid')).toBe('true');
     await ui.shot(SHOTS, 'address-not-allowed');
     await field.fill('http://192.168.1.20:7860');
-    expect(await ui.ui.locator('#companion-url-problem').textContent()).toBe('The companion runs on this computer only: use http://127.0.0.1:7860 or http://localhost:7860.');
-    for (const allowed of ['http://localhost:7860', 'http://127.0.0.1:7860/']) {
+    expect(await ui.ui.locator('#companion-url-problem').textContent()).toBe('The companion runs on this computer only: use http://localhost:7860.');
+    // Figma's manifest cannot list an IP literal, so its Content-Security-Policy would block these
+    for (const [ip, named] of [['http://127.0.0.1:7860', 'http://localhost:7860'], ['http://[::1]:7861', 'http://localhost:7861']]) {
+      await field.fill(ip);
+      expect(await ui.ui.getByRole('button', { name: 'Connect' }).isDisabled()).toBe(true);
+      expect(await ui.ui.locator('#companion-url-problem').textContent()).toBe(`Figma lets plugins reach this computer only as localhost: use ${named}.`);
+    }
+    for (const allowed of ['http://localhost:7860', 'http://localhost:7860/']) {
       await field.fill(allowed);
       expect(await ui.ui.getByRole('button', { name: 'Connect' }).isDisabled()).toBe(false);
       expect(await ui.ui.locator('#companion-url-problem').count()).toBe(0);
     }
     await field.fill('not a url');
-    expect(await ui.ui.locator('#companion-url-problem').textContent()).toBe('Use an address like http://127.0.0.1:7860.');
+    expect(await ui.ui.locator('#companion-url-problem').textContent()).toBe('Use an address like http://localhost:7860.');
     await finish(ui);
   });
 
