@@ -1,7 +1,7 @@
 /**
  * Every call to the companion (the local HTTP service, runtime/server) lives here. Failures become a
- * CompanionError with a kind the UI can show: not running, wrong token, incompatible, or rejected
- * (the companion's own message, e.g. a wrong pairing code).
+ * CompanionError with a kind the UI can show: not running, blocked by the browser (Local Network
+ * Access), wrong token, incompatible, or rejected (the companion's own message, e.g. a wrong pairing code).
  */
 import { createParser } from 'eventsource-parser';
 import { z } from 'zod';
@@ -29,7 +29,8 @@ export type { JobResultView } from '../runtime/contract/index.ts';
 
 const PairAnswerSchema = z.object({ token: z.string() });
 
-export type ErrorKind = 'not-running' | 'wrong-token' | 'incompatible' | 'rejected';
+/** 'blocked': the browser does not let this page reach apps on this computer (Chrome's Local Network Access). */
+export type ErrorKind = 'not-running' | 'blocked' | 'wrong-token' | 'incompatible' | 'rejected';
 
 export class CompanionError extends Error {
   constructor(
@@ -44,6 +45,40 @@ export class CompanionError extends Error {
 }
 
 export const START_HINT = 'Start it with “npm start” in the DyPE project folder.';
+
+/**
+ * The names Chrome gave the permission a public page (figma.com in a browser) needs before it may
+ * reach this computer (Local Network Access): `loopback-network` now, `local-network-access` before.
+ */
+const LOOPBACK_PERMISSIONS = ['loopback-network', 'local-network-access'];
+
+/** Figma's desktop app (Electron) is not governed by the browser's site settings, so their advice does not apply. */
+const DESKTOP_APP = /\bElectron\//;
+
+/** That permission's state for this page, or null where the browser has no such permission (other browsers). */
+export async function loopbackPermission(): Promise<PermissionState | null> {
+  for (const name of LOOPBACK_PERMISSIONS) {
+    try {
+      return (await navigator.permissions.query({ name } as unknown as PermissionDescriptor)).state;
+    } catch {
+      // a name this browser does not know: try the next
+    }
+  }
+  return null;
+}
+
+/**
+ * Why nothing came back from `base`. A fetch the browser blocks fails just like one nothing answers,
+ * so the permission tells them apart: denied means the browser refuses this page access to this
+ * computer, whether or not the companion runs. ('denied' is also what an iframe gets that was not
+ * delegated the permission; Figma's desktop app is then taken at its word, as not running.)
+ */
+async function unreachable(base: string): Promise<CompanionError> {
+  if ((await loopbackPermission()) === 'denied' && !DESKTOP_APP.test(navigator.userAgent)) {
+    return new CompanionError('blocked', `The browser does not let Figma reach apps on this computer, so the companion at ${base} is out of reach.`);
+  }
+  return new CompanionError('not-running', `The companion is not running at ${base}. ${START_HINT}`);
+}
 
 /** Why the health answer is not one this UI can work with, or null when it is. */
 export function healthProblem(answer: unknown): string | null {
@@ -75,7 +110,7 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
       res = await fetch(base + path, { ...rest, headers: allHeaders });
     } catch (error) {
       if (rest.signal?.aborted) throw error;
-      throw new CompanionError('not-running', `The companion is not running at ${base}. ${START_HINT}`);
+      throw await unreachable(base);
     }
     if (res.ok) return res;
     throw refusal(path, res.status, res.statusText, await res.json().catch(() => null), auth);
@@ -152,7 +187,7 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
         xhr.setRequestHeader('Content-Type', type);
         if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
         xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : bytes.byteLength);
-        xhr.onerror = () => reject(new CompanionError('not-running', `The companion is not running at ${base}. ${START_HINT}`));
+        xhr.onerror = () => void unreachable(base).then(reject);
         xhr.onabort = () => reject(new DOMException('The upload was cancelled.', 'AbortError'));
         xhr.onload = () => {
           let answer: unknown = null;
@@ -244,7 +279,7 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
 }
 
 /** 'not-allowed': the URL is one Figma will not let the plugin reach (not in manifest.json). */
-export type ConnectionStatus = 'checking' | 'connected' | 'unpaired' | 'not-running' | 'wrong-token' | 'incompatible' | 'not-allowed';
+export type ConnectionStatus = 'checking' | 'connected' | 'unpaired' | 'not-running' | 'blocked' | 'wrong-token' | 'incompatible' | 'not-allowed';
 
 export interface Connection {
   status: ConnectionStatus;

@@ -1,28 +1,18 @@
 /**
- * The built UI in real headless Chromium, against a real companion with the demo model on 127.0.0.1
+ * The built UI in real headless Chromium, against a real companion with the demo model on localhost
  * (port 0), with FakeMain playing the plugin's main thread over postMessage. Screenshots of the main
  * states go to test/artifacts/ui/.
  */
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PREVIEW_FORWARD_MS, type ImageResult, type JobView, type UiToMainOf } from '../../runtime/contract/index.ts';
-import { chromiumAvailable, CHROMIUM, buildUi, launchChromium, openUi, PACKAGE_VERSION, startDemoCompanion, TOKEN, type DemoCompanion, type UiPage } from './harness.ts';
+import { chromiumAvailable, CHROMIUM, buildUi, closedPort, launchChromium, openUi, PACKAGE_VERSION, startDemoCompanion, TOKEN, type DemoCompanion, type UiPage } from './harness.ts';
 import type { Browser } from 'playwright-core';
 
 const SHOTS = new URL('../artifacts/ui/', import.meta.url).pathname;
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Reassembles the tiles into one raw RGB buffer, checking each tile's PNG size on the way. */
 async function assemble(image: ImageResult): Promise<Buffer> {
