@@ -8,8 +8,8 @@ import { DEFAULT_LIMITS, frameJobBody, targetPixelSize } from './defaults.ts';
 import { pictureSizeAsync, readPictureAsync } from './frame-image.ts';
 import { findGeneratedFrames, frameInfo, outdatedReason, readGeneration } from './frame-record.ts';
 import { defaultAction, extendPlan, type Box } from './resize-plan.ts';
-import { absolutePosition, createFrame, insideInstance, isPictureNode, pageOf, plainError, type PictureNode, resolvePlacement, selectedFrames } from './nodes.ts';
-import { type ActiveJob, restoreFrameAsync, showPreview } from './preview.ts';
+import { absolutePosition, createFrame, insideInstance, isPictureNode, pageOf, plainError, type PictureNode, selectedFrames } from './nodes.ts';
+import { type ActiveJob, resolvePlacement, restoreFrameAsync, showPreview } from './preview.ts';
 import { loadSettingsAsync, saveSettingsAsync } from './settings.ts';
 import { applyImage, createImages, type GenerationFields, tilesNeedAFrame } from './tiles.ts';
 
