@@ -450,7 +450,7 @@ function fieldsOf(meta: ResultMeta, density: Density): GenerationFields {
   };
 }
 
-/** A client-chosen job id the companion accepts ([A-Za-z0-9][A-Za-z0-9_-]{0,63}). */
+/** A client-chosen job id the companion accepts: lowercase base-36, as the contract's JOB_ID_PATTERN requires. */
 function newJobId(): string {
   const random = Math.floor(Math.random() * 36 ** 8).toString(36).padStart(8, '0');
   return `fig-${Date.now().toString(36)}-${random}`;

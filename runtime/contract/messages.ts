@@ -5,11 +5,7 @@
  */
 import { z } from 'zod';
 import { FrameJobBodySchema } from './jobs.ts';
-import { fields, GENERATION_METHODS, IMAGE_FORMATS, type GenerationMethod, type ImageFormat } from './rules.ts';
-
-export { GENERATION_METHODS as METHODS, IMAGE_FORMATS };
-export type Method = GenerationMethod;
-export type { ImageFormat };
+import { fields } from './rules.ts';
 
 /** Figma's limit on an image's width and height; larger results are placed as tiles of at most this size. */
 export const MAX_IMAGE_SIDE = 4096;

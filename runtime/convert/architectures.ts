@@ -9,7 +9,7 @@
  *
  * A new family (FLUX.2 [klein]: 4-axis RoPE, Qwen3 text encoder, 32-channel VAE; Z-Image) goes here
  * as entries with `supported: false` until its builders exist; then it gets builders in
- * runtime/convert/index.ts and its bundle defaults in the family table there.
+ * runtime/convert/index.ts, and its bundle defaults next to FLUX's (FLUX_DEFAULTS in runtime/import/config.ts).
  */
 
 export type ComponentKind = 'transformer' | 'vae' | 'clip' | 't5';
