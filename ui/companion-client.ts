@@ -4,7 +4,7 @@
  * Access), wrong token, incompatible, or rejected (the companion's own message, e.g. a wrong pairing code).
  */
 import { createParser } from 'eventsource-parser';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   asLocalhost,
   COMPANION_MAJOR,

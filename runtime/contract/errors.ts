@@ -2,7 +2,7 @@
  * Every error the companion answers with: one stable code, its HTTP status and a default message.
  * Every 4xx/5xx body is `{ error: { code, message, field? } }`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const ERRORS = {
   // request envelope

@@ -3,7 +3,7 @@
  * around, as zod schemas with their types inferred. Messages are `{ type, ...payload }` objects sent as
  * Figma's `pluginMessage`; each side parses what it receives with these schemas and drops the rest.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { FrameJobBodySchema } from './jobs.ts';
 import { fields } from './rules.ts';
 
