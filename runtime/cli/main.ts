@@ -5,7 +5,7 @@ import { demoModelCommand, infoCommand } from './model.ts';
 import { registerImportCommand } from './import.ts';
 import { registerConvertCommand } from './convert.ts';
 import { serveCommand } from './serve.ts';
-import type * as z from 'zod';
+import type { z } from 'zod';
 import { AUTO_DYPE_RULE, fields, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, YARN_SCALINGS } from '../contract/index.ts';
 import { DEVICES } from '../pipeline/types.ts';
 

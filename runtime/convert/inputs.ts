@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import * as z from 'zod';
+import { z } from 'zod';
 import { recognise, type Recognised } from './architectures.ts';
 import { readSafetensorsHeader, SafetensorsError, type SafetensorsHeader } from './safetensors.ts';
 

@@ -3,7 +3,7 @@
  * Only the header is read; tensors stay where they are (the bundle points at them by offset).
  */
 import { open } from 'node:fs/promises';
-import * as z from 'zod';
+import { z } from 'zod';
 
 /** Element types of the safetensors format (the ones FLUX checkpoints use and a few more). */
 export const SAFETENSORS_DTYPES = ['F64', 'F32', 'F16', 'BF16', 'F8_E4M3', 'F8_E5M2', 'I64', 'I32', 'I16', 'I8', 'U8', 'BOOL'] as const;

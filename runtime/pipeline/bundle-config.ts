@@ -1,5 +1,5 @@
 /** Schema of a bundle's `dype.json` (our own file beside the diffusers/optimum ONNX layout). */
-import * as z from 'zod';
+import { z } from 'zod';
 import { fields } from '../contract/rules.ts';
 
 const rgbRow = z.tuple([z.number(), z.number(), z.number()]);

@@ -17,7 +17,7 @@ import { sizeIndependentNoise } from './noise.ts';
 import { createSession, type Session, type TensorData } from './ort.ts';
 import { previewPng, projectLatent } from './preview.ts';
 import { PromptTokenizer } from './text.ts';
-import * as z from 'zod';
+import { z } from 'zod';
 import { DEFAULT_STRENGTH, fields, intIn } from '../contract/rules.ts';
 import { GENERATION_METHODS, MIN_SIDE, resolveDypeExponent, type Device, type Engine, type EngineInfo, type GenerateOptions, type GenerateRequest, type GenerateResult, type GenerationMethod } from './types.ts';
 

@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import * as z from 'zod';
+import { z } from 'zod';
 
 import { WebGpuAdapterSchema, type WebGpuAdapter } from '../contract/health.ts';
 

@@ -4,7 +4,7 @@
  */
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as z from 'zod';
+import { z } from 'zod';
 import { JOB_ERRORS, JOB_ID_PATTERN, JOB_SOURCES, JobErrorSchema, JobParamsSchema, JobResultViewSchema, JobStateSchema, type ImageFormat, type JobError, type JobParams, type JobState } from '../contract/index.ts';
 import type { GenerateResult } from '../pipeline/types.ts';
 import { TEMP_SUFFIX, writeFileAtomic } from '../files/atomic.ts';

@@ -2,7 +2,7 @@
  * The OpenAPI 3.1 document served at GET /openapi.json. Request bodies come from the zod schemas
  * (so limits match what the server enforces); paths must cover ROUTES exactly (a test checks).
  */
-import * as z from 'zod';
+import { z } from 'zod';
 import { ErrorBodySchema, HealthSchema, JobEventSchema, JobViewSchema, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, UPLOAD_TYPES, UploadViewSchema } from '../contract/index.ts';
 import { PAIRING_CODE_LENGTH } from './pairing.ts';
 import { ROUTES, type Route } from './routes.ts';

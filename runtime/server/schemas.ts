@@ -2,7 +2,7 @@
  * Request schemas (zod, strict: unknown fields are rejected) and the size limits they enforce.
  * Schemas are built once per engine, because the limits come from the model and the machine.
  */
-import * as z from 'zod';
+import { z } from 'zod';
 import { checkPixels, fields, intIn, jobBodySchema, MAX_STEPS, MIN_SIDE, numberIn, type JobLimits } from '../contract/index.ts';
 import type { EngineInfo } from './engine.ts';
 import { ApiError } from './errors.ts';

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp, { type Metadata } from 'sharp';
-import * as z from 'zod';
+import { z } from 'zod';
 import { MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, UPLOAD_ID_PATTERN, UPLOAD_TYPES, type UploadFormat, type UploadMimeType, type UploadView } from '../contract/index.ts';
 import { TEMP_SUFFIX, writeFileAtomic } from '../files/atomic.ts';
 import { ApiError } from './errors.ts';
