@@ -6,7 +6,8 @@
  *   IP literal;
  * - on a public origin, where Chrome's Local Network Access applies: without the permission the UI
  *   says the browser blocks this computer (not "companion not running") and what to do; with it, it
- *   connects. `--ip-address-space-overrides` makes Chromium treat the harness page's origin as public.
+ *   connects. `--ip-address-space-overrides` makes Chromium treat one harness server's origin as public;
+ *   the other tests' pages come from the shared, private one.
  */
 import { readFileSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
@@ -25,31 +26,24 @@ describe.skipIf(!chromiumAvailable())('the UI reaching the companion as Figma ho
   let demo: DemoCompanion;
   let html: string;
   let public_: HarnessServer;
+  /** Treats `public_`'s origin as public (Local Network Access applies to it), and every other as it is. */
   let browser: Browser;
-  /** Treats the harness server's origin as public (Local Network Access applies to it). */
-  let publicBrowser: Browser;
   const open: UiPage[] = [];
 
   beforeAll(async () => {
     public_ = await startHarnessServer();
-    [demo, html, browser, publicBrowser] = await Promise.all([
-      startDemoCompanion(),
-      buildUi(),
-      launchChromium(),
-      launchChromium([`--ip-address-space-overrides=127.0.0.1:${public_.port}=public`]),
-    ]);
+    [demo, html, browser] = await Promise.all([startDemoCompanion(), buildUi(), launchChromium([`--ip-address-space-overrides=127.0.0.1:${public_.port}=public`])]);
   });
 
   afterAll(async () => {
     await Promise.all(open.map((ui) => ui.close().catch(() => {})));
     await browser?.close();
-    await publicBrowser?.close();
     await demo?.close();
     await public_?.close();
   });
 
-  async function openPage(on: Browser, options: OpenUiOptions): Promise<UiPage> {
-    const ui = await openUi(on, html, options);
+  async function openPage(options: OpenUiOptions): Promise<UiPage> {
+    const ui = await openUi(browser, html, options);
     open.push(ui);
     return ui;
   }
@@ -66,7 +60,7 @@ describe.skipIf(!chromiumAvailable())('the UI reaching the companion as Figma ho
     expect(demo.url).toMatch(/^http:\/\/localhost:\d+$/);
     const csp = manifestCsp();
     expect(csp).toBe(`default-src data: blob: ${demo.url}; script-src 'unsafe-inline' 'unsafe-eval' data: blob: ${demo.url}; style-src 'unsafe-inline' 'unsafe-eval' data: blob: ${demo.url}; font-src https://www.figma.com/webfont/ data: blob: ${demo.url};`);
-    const ui = await openPage(browser, { csp, settings: { companionUrl: demo.url, token: TOKEN, prompt: 'a lighthouse', steps: 2, density: { kind: 'scale', scale: 1 } }, frames: [{ id: '1:2', name: 'Hero', width: 128, height: 128 }] });
+    const ui = await openPage({ csp, settings: { companionUrl: demo.url, token: TOKEN, prompt: 'a lighthouse', steps: 2, density: { kind: 'scale', scale: 1 } }, frames: [{ id: '1:2', name: 'Hero', width: 128, height: 128 }] });
     expect(await ui.frame.evaluate('window.origin')).toBe('null');
     await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
     await ui.ui.getByRole('button', { name: 'Generate' }).click();
@@ -79,14 +73,14 @@ describe.skipIf(!chromiumAvailable())('the UI reaching the companion as Figma ho
 
   it('under the same policy, an IP literal for the same companion is refused by the browser', async () => {
     const byIp = demo.url.replace('localhost', '127.0.0.1');
-    const ui = await openPage(browser, { csp: manifestCsp(), settings: { companionUrl: byIp, token: TOKEN }, testOrigins: [byIp] });
+    const ui = await openPage({ csp: manifestCsp(), settings: { companionUrl: byIp, token: TOKEN }, testOrigins: [byIp] });
     await ui.ui.getByRole('heading', { name: 'Companion not running' }).waitFor();
     expect(ui.errors).toContainEqual(expect.stringContaining(`Connecting to '${byIp}/v1/health' violates the following Content Security Policy directive: "default-src data: blob: ${demo.url}"`));
   });
 
   it('on a public origin without the Local Network Access permission, says the browser blocks this computer and what to do', async () => {
     // the iframe is not delegated the permission: it is denied, and no prompt can grant it
-    const ui = await openPage(publicBrowser, { servedFrom: public_, allow: null, settings: { companionUrl: demo.url, token: TOKEN } });
+    const ui = await openPage({ servedFrom: public_, allow: null, settings: { companionUrl: demo.url, token: TOKEN } });
     expect(await ui.frame.evaluate("navigator.permissions.query({ name: 'loopback-network' }).then((p) => p.state)")).toBe('denied');
     await ui.ui.getByRole('heading', { name: 'Browser blocks this computer' }).waitFor();
     expect(await ui.ui.getByRole('status').first().textContent()).toBe(`The browser does not let Figma reach apps on this computer, so the companion at ${demo.url} is out of reach.`);
@@ -103,13 +97,13 @@ describe.skipIf(!chromiumAvailable())('the UI reaching the companion as Figma ho
 
   it('in Figma\'s desktop app (Electron), where site settings do not apply, a denied permission is not called a block', async () => {
     const closed = `http://localhost:${await closedPort()}`;
-    const ui = await openPage(publicBrowser, { servedFrom: public_, allow: null, userAgent: FIGMA_DESKTOP, settings: { companionUrl: closed, token: TOKEN }, testOrigins: [closed] });
+    const ui = await openPage({ servedFrom: public_, allow: null, userAgent: FIGMA_DESKTOP, settings: { companionUrl: closed, token: TOKEN }, testOrigins: [closed] });
     await ui.ui.getByRole('heading', { name: 'Companion not running' }).waitFor();
     expect(await ui.frame.evaluate('navigator.userAgent')).toBe(FIGMA_DESKTOP);
   });
 
   it('on a public origin with the permission granted and delegated to the iframe, connects', async () => {
-    const ui = await openPage(publicBrowser, {
+    const ui = await openPage({
       servedFrom: public_,
       prepare: (page) => page.context().grantPermissions(['local-network-access'], { origin: public_.origin }),
       settings: { companionUrl: demo.url, token: TOKEN },
