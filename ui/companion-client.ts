@@ -56,7 +56,7 @@ const LOOPBACK_PERMISSIONS = ['loopback-network', 'local-network-access'];
 const DESKTOP_APP = /\bElectron\//;
 
 /** That permission's state for this page, or null where the browser has no such permission (other browsers). */
-export async function loopbackPermission(): Promise<PermissionState | null> {
+async function loopbackPermission(): Promise<PermissionState | null> {
   for (const name of LOOPBACK_PERMISSIONS) {
     try {
       return (await navigator.permissions.query({ name } as unknown as PermissionDescriptor)).state;

@@ -151,7 +151,7 @@ function withCsp(uiHtml: string, csp: string): string {
 }
 
 /** The permission a public page needs to reach this computer, under its current and its former name. */
-export const LOOPBACK_ALLOW = 'loopback-network; local-network-access';
+const LOOPBACK_ALLOW = 'loopback-network; local-network-access';
 
 const HARNESS = (uiHtml: string, allow: string | null) => `<!doctype html>
 <html><head><meta charset="utf-8"><style>html,body{margin:0;background:#888}iframe{border:0;display:block;width:${UI_WIDTH}px;height:${UI_HEIGHT}px}</style></head>
