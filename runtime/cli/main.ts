@@ -1,12 +1,13 @@
-/** `dype` command line: generate, demo-model, info, import, convert, serve. */
+/** `dype` command line: generate, demo-model, info, import, convert, pull, models, serve. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { generateCommand } from './generate.ts';
 import { demoModelCommand, infoCommand } from './model.ts';
 import { registerImportCommand } from './import.ts';
 import { registerConvertCommand } from './convert.ts';
 import { serveCommand } from './serve.ts';
+import { registerPullCommands } from './pull.ts';
 import type { z } from 'zod';
-import { AUTO_DYPE_RULE, fields, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, YARN_SCALINGS } from '../contract/index.ts';
+import { AUTO_DYPE_RULE, fields, GENERATION_DEFAULTS, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, YARN_SCALINGS } from '../contract/index.ts';
 import { DEVICES } from '../pipeline/types.ts';
 
 export function intArg(name: string, min: number, max: number) {
@@ -26,7 +27,7 @@ function fieldArg<T>(name: string, schema: z.ZodType<T>, read: (value: string) =
   };
 }
 
-const modelOption = () => new Option('--model <dir>', 'model bundle folder (default: the embedded demo model, built on first use)').env('DYPE_MODEL');
+const modelOption = () => new Option('--model <name|dir>', 'an installed model (dype models) or a bundle folder (default: the active model, else the embedded demo model)').env('DYPE_MODEL');
 const deviceOption = () => new Option('--device <name>', 'execution provider').choices(DEVICES).default('auto');
 
 const program = new Command('dype')
@@ -41,10 +42,10 @@ program
   .option('-H, --height <px>', 'output height in pixels', fieldArg('height', fields.side), 1024)
   .option('--seed <n>', 'random seed (same seed, same image)', fieldArg('seed', fields.seed))
   .option('--steps <n>', 'denoising steps (default: the model’s)', fieldArg('steps', fields.steps))
-  .addOption(new Option('--method <name>', 'position encoding; dy-* rescale per step (DyPE)').choices(GENERATION_METHODS).default('dy-yarn'))
+  .addOption(new Option('--method <name>', 'position encoding; dy-* rescale per step (DyPE)').choices(GENERATION_METHODS).default(GENERATION_DEFAULTS.method))
   .option('--dype-scale <λs>', `DyPE strength λs, 0–${MAX_DYPE_SCALE} (default: the model’s, usually 2)`, fieldArg('dype-scale', fields.dypeScale))
   .option('--dype-exponent <λt|auto>', `how fast DyPE fades, λt 0–${MAX_DYPE_EXPONENT}, or auto by the scale over native: ${AUTO_DYPE_RULE} (default: the model’s)`, fieldArg('dype-exponent', fields.dypeExponent, (v) => (v === 'auto' ? v : v.trim() === '' ? Number.NaN : Number(v))))
-  .addOption(new Option('--yarn-scaling <kind>', 'yarn/dy-yarn on non-square sizes: each axis by its own length, or both by the longer').choices(YARN_SCALINGS).default('anisotropic'))
+  .addOption(new Option('--yarn-scaling <kind>', 'yarn/dy-yarn on non-square sizes: each axis by its own length, or both by the longer').choices(YARN_SCALINGS).default(GENERATION_DEFAULTS.yarnScaling))
   .option('--guidance <scale>', 'guidance scale (models with a guidance embedding)', fieldArg('guidance', fields.guidance))
   .addOption(modelOption())
   .addOption(deviceOption())
@@ -68,11 +69,12 @@ program
 
 registerImportCommand(program);
 registerConvertCommand(program);
+registerPullCommands(program);
 
 program
   .command('serve')
-  .description('start the companion HTTP service on 127.0.0.1 for the Figma plugin')
-  .option('--port <n>', 'port on 127.0.0.1', intArg('port', 1, 65535), 7860)
+  .description('start the companion HTTP service on localhost (127.0.0.1 and ::1) for the Figma plugin')
+  .option('--port <n>', 'port on localhost', intArg('port', 1, 65535), 7860)
   .addOption(modelOption())
   .addOption(deviceOption())
   // the only place DYPE_DATA and DYPE_TOKEN are read; the server takes explicit values

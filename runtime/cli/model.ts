@@ -1,16 +1,18 @@
 import { resolve } from 'node:path';
+import { activeModelDir, resolveModelRef } from '../models/installed.ts';
+import { resolveDataDir } from '../server/data-dir.ts';
 import { writeDemoBundle } from '../demo/index.ts';
 import { analyzeTransformer, formatAnalysis } from '../import/index.ts';
 import { formatBytes } from '../files/place.ts';
 import { ensureDemoBundle } from '../demo/cache.ts';
-import { verifyCheckpoints } from '../pipeline/checkpoints.ts';
+import { verifyCheckpoints } from '../bundle/checkpoints.ts';
 import { availableProviders, autoProviders, describeAdapter, loadPipeline, probeWebGpuAdapter, readBundle } from '../pipeline/index.ts';
 import type { Device } from '../pipeline/types.ts';
 
-/** The bundle to use: --model / DYPE_MODEL, else the demo model (built on first use). */
-export async function resolveModelDir(model: string | undefined): Promise<string> {
-  if (model) return resolve(model);
-  return ensureDemoBundle(undefined, (line) => console.error(line));
+/** The bundle to use: --model / DYPE_MODEL (a folder or an installed model's name), else the active model (dype models --use), else the demo model (built on first use). */
+export async function resolveModelDir(model: string | undefined, dataDir: string = resolveDataDir(process.env.DYPE_DATA)): Promise<string> {
+  if (model) return resolveModelRef(model, dataDir);
+  return activeModelDir(dataDir) ?? ensureDemoBundle(undefined, (line) => console.error(line));
 }
 
 export async function demoModelCommand(dir: string): Promise<void> {

@@ -1,5 +1,6 @@
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
-import { ACTIONS, DEFAULT_STRENGTH, fields, MAX_DYPE_SCALE, MAX_IMAGE_SIDE, GENERATION_METHODS, MAX_SEED, resolveDypeExponent, UPSCALES, type Density, type DypeExponent, type FrameInfo, type GenerationMethod, type PixelSize, type SelectionState, type Settings } from '../../runtime/contract/index.ts';
+import { ACTIONS, fields, GENERATION_DEFAULTS, GENERATION_METHODS, MAX_DYPE_SCALE, MAX_IMAGE_SIDE, MAX_SEED, resolveDypeExponent, UPSCALES, type Density, type DypeExponent, type FrameInfo, type GenerationMethod, type PixelSize, type SelectionState, type Settings } from '../../runtime/contract/index.ts';
 import { ACTION_INFO } from '../actions.ts';
 import type { Health } from '../companion-client.ts';
 import { megapixels, randomSeed, shorten, size } from '../format.ts';
@@ -14,6 +15,8 @@ interface Props {
   blocked: string | null;
   update: (patch: Partial<Settings>) => void;
   onGenerate: () => void;
+  /** Shown at the top of the panel (the demo-model note). */
+  notice?: ComponentChildren;
 }
 
 const SCALES = [1, 2, 3, 4] as const;
@@ -59,7 +62,7 @@ function targetsOf(selection: SelectionState, settings: Settings): Target[] {
 }
 
 /** Prompt, resolution, seed and the advanced options; the resulting pixel size before generating. */
-export function GeneratePanel({ settings, selection, health, blocked, update, onGenerate }: Props) {
+export function GeneratePanel({ settings, selection, health, blocked, update, onGenerate, notice }: Props) {
   const targets = targetsOf(selection, settings);
   const density = settings.density;
   const action = settings.action;
@@ -85,6 +88,7 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
   return (
     <section class="panel" aria-labelledby="generate-title">
       <h2 id="generate-title">Generate</h2>
+      {notice}
       <fieldset>
         <legend>Action</legend>
         <div class="segmented" role="radiogroup" aria-label="Action" aria-describedby="action-help">
@@ -312,7 +316,7 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
           min={0}
           max={1}
           step={0.05}
-          placeholder={`default ${DEFAULT_STRENGTH}`}
+          placeholder={`default ${GENERATION_DEFAULTS.strength}`}
           aria-describedby="strength-help"
           value={settings.strength ?? ''}
           onChange={(e) => {
