@@ -88,8 +88,8 @@ registerPullCommands(program);
 
 program
   .command('serve')
-  .description('start the companion HTTP service on 127.0.0.1 for the Figma plugin')
-  .option('--port <n>', 'port on 127.0.0.1', intArg('port', 1, 65535), 7860)
+  .description('start the companion HTTP service on localhost (127.0.0.1 and ::1) for the Figma plugin')
+  .option('--port <n>', 'port on localhost', intArg('port', 1, 65535), 7860)
   .addOption(modelOption())
   .addOption(deviceOption())
   .addOption(memoryOption())

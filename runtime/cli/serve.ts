@@ -38,7 +38,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   const url = await companion.listen();
   console.log(
     [
-      `DyPE companion listening on ${url} (this computer only)`,
+      `DyPE companion listening on ${url} (127.0.0.1 and ::1: this computer only)`,
       `model     ${engine.info.model}${engine.info.demo ? ' — embedded demo model, untrained: images are abstract' : ''} (${modelDir})`,
       `provider  ${engine.info.provider}`,
       ...(engine.info.memoryPlan ? formatPlan(engine.info.memoryPlan) : []),

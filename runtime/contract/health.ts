@@ -1,5 +1,5 @@
 /** GET /v1/health: liveness and what this companion can do. No token needed. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { fields, GENERATION_METHODS, IMAGE_FORMATS } from './rules.ts';
 
 /** A WebGPU adapter as Dawn reports it. */

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { totalmem } from 'node:os';
 import { MIN_TOKEN_LENGTH } from './data-dir.ts';
 import type { Engine } from './engine.ts';
@@ -27,11 +27,12 @@ import { readInit } from './handlers/context.ts';
 import { MAX_UPLOAD_BYTES } from '../contract/index.ts';
 import type { OperationId } from './routes.ts';
 import { buildSchemas, computeLimits, type Limits } from './schemas.ts';
-import { allowedHostHeaders, isLoopbackHost } from './security.ts';
+import { listenOnLoopbacks, type LoopbackListener } from './listen.ts';
+import { allowedHostHeaders } from './security.ts';
 import { modelHandlers } from './handlers/models.ts';
 import { ModelServices, type ModelsOptions } from './models.ts';
 
-/** The port the Figma manifest allows (manifest.json devAllowedDomains). */
+/** The port the Figma manifest allows (manifest.json networkAccess.allowedDomains). */
 export const DEFAULT_PORT = 7860;
 export const DEFAULT_MAX_QUEUE = 16;
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -45,8 +46,6 @@ export interface CompanionOptions {
   version: string;
   /** Default DEFAULT_PORT; 0 picks a free one. */
   port?: number;
-  /** Loopback only: 127.0.0.1 (default), localhost or ::1. */
-  host?: string;
   /** Most jobs waiting behind the running one; more get 429 queue_full. */
   maxQueue?: number;
   /** RAM the memory budget is derived from (default: see `defaultMemoryBytes`). */
@@ -96,7 +95,7 @@ export interface Companion {
   readonly pairingCode: string;
   /** The bound URL once listening, else null. */
   readonly url: string | null;
-  /** Starts listening; resolves with the URL, e.g. "http://127.0.0.1:7860". */
+  /** Starts listening on 127.0.0.1 and ::1; resolves with the URL the plugin uses, e.g. "http://localhost:7860". */
   listen(): Promise<string>;
   /** Interrupts queued and running jobs, ends SSE streams, closes connections. */
   close(): Promise<void>;
@@ -104,8 +103,6 @@ export interface Companion {
 }
 
 export async function createCompanion(options: CompanionOptions): Promise<Companion> {
-  const host = options.host ?? '127.0.0.1';
-  if (!isLoopbackHost(host)) throw new Error(`The companion only listens on this machine: host must be 127.0.0.1, localhost or ::1 (got ${host}).`);
   if (options.token.length < MIN_TOKEN_LENGTH) throw new Error(`The token must be at least ${MIN_TOKEN_LENGTH} characters.`);
   if (options.maxQueue !== undefined && !(Number.isInteger(options.maxQueue) && options.maxQueue >= 1)) {
     throw new Error(`maxQueue must be a positive integer (got ${options.maxQueue}).`);
@@ -178,6 +175,7 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
   // 3. The envelope around them, and the server.
   let allowedHosts = new Set<string>();
   let url: string | null = null;
+  let ipv6: LoopbackListener | null = null;
   let closing = false;
   const handle = createEnvelope({
     handlers,
@@ -226,29 +224,23 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     get url() {
       return url;
     },
-    listen() {
-      return new Promise<string>((resolve, reject) => {
-        const onError = (error: Error) => reject(error);
-        server.once('error', onError);
-        server.listen(options.port ?? DEFAULT_PORT, host, () => {
-          server.off('error', onError);
-          const { port } = server.address() as AddressInfo;
-          allowedHosts = allowedHostHeaders(port, host);
-          url = `http://${host === '::1' ? '[::1]' : host}:${port}`;
-          resolve(url);
-        });
-      });
+    async listen() {
+      ipv6 = await listenOnLoopbacks(server, options.port ?? DEFAULT_PORT, log);
+      allowedHosts = allowedHostHeaders(ipv6.port);
+      url = `http://localhost:${ipv6.port}`;
+      return url;
     },
     async close() {
       if (closing) return;
       closing = true;
       const closed = new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
+      const closedIpv6 = ipv6?.close();
       await queue.close();
       await models?.pulls.close();
       for (const end of services.streams.values()) end();
       for (const [socket, busy] of connections) if (busy === 0) socket.end();
       const timer = setTimeout(() => server.closeAllConnections(), 2_000);
-      await closed;
+      await Promise.all([closed, closedIpv6]);
       clearTimeout(timer);
     },
     stats() {

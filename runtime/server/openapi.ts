@@ -33,7 +33,7 @@ const tokenParam = {
 };
 
 const common: Record<string, Json> = {
-  '403': errorResponse('bad_host (Host is not 127.0.0.1/localhost with our port) or bad_origin (Origin other than "null").'),
+  '403': errorResponse('bad_host (Host is not localhost, 127.0.0.1 or [::1] with our port) or bad_origin (Origin other than "null").'),
 };
 const authed: Record<string, Json> = { ...common, '401': errorResponse('unauthorized: missing or wrong token.') };
 const withBody: Record<string, Json> = {
@@ -222,11 +222,11 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
       title: 'DyPE companion',
       version,
       description:
-        'Local HTTP service that generates images for the DyPE Figma plugin. Listens on 127.0.0.1 only. ' +
+        'Local HTTP service that generates images for the DyPE Figma plugin. Listens on 127.0.0.1 and ::1 only. ' +
         `Size rules: width and height ${limits.minSide}–${limits.maxSide}, width×height ≤ ${limits.maxPixels}, steps 1–${limits.maxSteps}. ` +
         `Bodies are JSON, at most ${bodyLimit} bytes. Every error body is {"error": {"code", "message", "field"?}}.`,
     },
-    servers: [{ url: 'http://127.0.0.1:7860' }],
+    servers: [{ url: 'http://localhost:7860' }],
     security: [{ bearer: [] }],
     paths,
     components: {

@@ -378,8 +378,10 @@ export class JobQueue {
     return true;
   }
 
-  /** Saves the terminal state, then tells listeners (so a `done` client finds image and record on disk). */
-  /** False when the job had already ended (nothing changed). */
+  /**
+   * Saves the terminal state, then tells listeners (so a `done` client finds image and record on disk).
+   * False when the job had already ended (nothing changed).
+   */
   private async finish(job: Job, state: 'done' | 'failed' | 'cancelled' | 'interrupted', patch: Partial<JobRecord>): Promise<boolean> {
     const { record } = job;
     if (isTerminal(record.state)) return false;

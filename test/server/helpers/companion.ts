@@ -1,4 +1,4 @@
-/** Starts a real companion on 127.0.0.1, port 0, in a temp data folder, and talks to it over real HTTP. */
+/** Starts a real companion on the loopbacks (127.0.0.1 and ::1), port 0, in a temp data folder, and talks to it over real HTTP. */
 import { request as httpRequest } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -180,14 +180,14 @@ export class EventStream {
   }
 }
 
-/** Raw request with full control over headers (fetch forbids setting Host). */
+/** Raw request with full control over headers (fetch forbids setting Host); `address` defaults to 127.0.0.1. */
 export function rawRequest(
   port: number,
-  options: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer; setHost?: boolean },
+  options: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer; setHost?: boolean; address?: string },
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: any }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path ?? '/v1/health', headers: options.headers, setHost: options.setHost ?? true, agent: false },
+      { host: options.address ?? '127.0.0.1', port, method: options.method ?? 'GET', path: options.path ?? '/v1/health', headers: options.headers, setHost: options.setHost ?? true, agent: false },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
