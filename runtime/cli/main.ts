@@ -7,7 +7,7 @@ import { registerConvertCommand } from './convert.ts';
 import { serveCommand } from './serve.ts';
 import type { z } from 'zod';
 import { AUTO_DYPE_RULE, fields, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, YARN_SCALINGS } from '../contract/index.ts';
-import { DEVICES } from '../pipeline/types.ts';
+import { DEVICES } from '../pipeline/providers.ts';
 
 export function intArg(name: string, min: number, max: number) {
   return (value: string): number => {

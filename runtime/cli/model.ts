@@ -5,7 +5,7 @@ import { formatBytes } from '../files/place.ts';
 import { ensureDemoBundle } from '../demo/cache.ts';
 import { verifyCheckpoints } from '../pipeline/checkpoints.ts';
 import { availableProviders, autoProviders, describeAdapter, loadPipeline, probeWebGpuAdapter, readBundle } from '../pipeline/index.ts';
-import type { Device } from '../pipeline/types.ts';
+import type { Device } from '../pipeline/providers.ts';
 
 /** The bundle to use: --model / DYPE_MODEL, else the demo model (built on first use). */
 export async function resolveModelDir(model: string | undefined): Promise<string> {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { loadPipeline } from '../pipeline/index.ts';
-import type { Device } from '../pipeline/types.ts';
+import type { Device } from '../pipeline/providers.ts';
 import { createCompanion, formatPairingCode, loadOrCreateToken, resolveDataDir } from '../server/index.ts';
 import { resolveModelDir } from './model.ts';
 

@@ -22,7 +22,7 @@ import type { BundleConfig } from '../pipeline/bundle-config.ts';
 import { checkBundleTarget, readBundle, VAE_ENCODER_FILE } from '../pipeline/bundle.ts';
 import { checkContract, type GraphSignature } from '../pipeline/pipeline.ts';
 import { FEED_TYPES } from '../pipeline/ort.ts';
-import type { Device } from '../pipeline/types.ts';
+import type { Device } from '../pipeline/providers.ts';
 import { analyzeModel, describePattern, formatAnalysis, type RopeAnalysis, type TransformerAnalysis } from './analyze.ts';
 import { findAttention, fuseAttention, probeValues } from './attention.ts';
 import { wrapBfloat16Boundary } from './boundary.ts';

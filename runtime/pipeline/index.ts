@@ -3,8 +3,8 @@ export { Pipeline, METHOD_ROPE, planSize, type PipelineInfo, type SizePlan } fro
 export { eulerStep } from './denoise.ts';
 export { PipelineError, isAbortError } from './errors.ts';
 export { readBundle, BUNDLE_FILES } from './bundle.ts';
-export { availableProviders, autoProviders } from './ort.ts';
-export { type ProviderSelection, type SkippedProvider } from './providers.ts';
+export { availableProviders } from './ort.ts';
+export { autoProviders, DEVICES, type Device, type ProviderSelection, type SkippedProvider } from './providers.ts';
 export { describeAdapter, probeWebGpuAdapter, type WebGpuAdapter, type WebGpuProbe } from './webgpu-adapter.ts';
 
 import { Pipeline } from './pipeline.ts';

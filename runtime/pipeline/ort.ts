@@ -5,8 +5,7 @@
  */
 import { Float16Array } from '@petamoriken/float16';
 import * as ort from 'onnxruntime-node';
-import { DEVICES, type Device } from './types.ts';
-import { webgpuRefusal, type ProviderSelection } from './providers.ts';
+import { autoProviders, DEVICES, type Device, type ProviderSelection, webgpuRefusal } from './providers.ts';
 import { probeWebGpuAdapter, type WebGpuProbe } from './webgpu-adapter.ts';
 
 // Failures surface as exceptions with the same text; ORT's native logger would print them a
@@ -39,18 +38,6 @@ export class OrtError extends Error {
     super(message, options);
     this.name = 'OrtError';
   }
-}
-
-// WebGPU comes after the vendor providers and only with a hardware adapter (see providers.ts).
-const PLATFORM_PROVIDERS: Record<string, readonly Exclude<Device, 'auto'>[]> = {
-  win32: ['dml', 'cuda', 'webgpu', 'cpu'],
-  darwin: ['coreml', 'webgpu', 'cpu'],
-  linux: ['cuda', 'webgpu', 'cpu'],
-};
-
-/** Providers `auto` tries, in order, on this platform. */
-export function autoProviders(platform: string = process.platform): readonly Exclude<Device, 'auto'>[] {
-  return PLATFORM_PROVIDERS[platform] ?? ['cpu'];
 }
 
 export function checkDevice(device: string): Device {

@@ -15,11 +15,12 @@ import { blendTowardInit, compositeKept, latentKeepMask, type KeepRect } from '.
 import { imageIds, packLatents, textIds, unpackLatents, type LatentShape } from './latents.ts';
 import { sizeIndependentNoise } from './noise.ts';
 import { createSession, type Session, type TensorData } from './ort.ts';
+import type { Device } from './providers.ts';
 import { previewPng, projectLatent } from './preview.ts';
 import { PromptTokenizer } from './text.ts';
 import { z } from 'zod';
 import { DEFAULT_STRENGTH, fields, intIn } from '../contract/rules.ts';
-import { GENERATION_METHODS, MIN_SIDE, resolveDypeExponent, type Device, type Engine, type EngineInfo, type GenerateOptions, type GenerateRequest, type GenerateResult, type GenerationMethod } from './types.ts';
+import { GENERATION_METHODS, MIN_SIDE, resolveDypeExponent, type Engine, type EngineInfo, type GenerateOptions, type GenerateRequest, type GenerateResult, type GenerationMethod } from './types.ts';
 
 export const METHOD_ROPE: Readonly<Record<GenerationMethod, { method: RopeMethod; dynamic: boolean }>> = Object.freeze({
   'dy-yarn': { method: 'yarn', dynamic: true },
