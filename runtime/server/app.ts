@@ -20,7 +20,7 @@ import { JobStore } from './jobs.ts';
 import { buildOpenApi } from './openapi.ts';
 import { PairingLimiter, pairingCode } from './pairing.ts';
 import { JobQueue } from './queue.ts';
-import { UploadStore } from './uploads.ts';
+import { MAX_UPLOADS_TOTAL_BYTES, UPLOAD_RETENTION_MS, UploadStore } from './uploads.ts';
 import { uploadHandler } from './handlers/uploads.ts';
 import { editHandler } from './handlers/edits.ts';
 import { readInit } from './handlers/context.ts';
@@ -119,7 +119,12 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
   const store = new JobStore(options.dataDir);
   const { records, skipped } = await store.open();
   for (const name of skipped) log(`skipped unreadable job record jobs/${name}`);
-  const uploads = new UploadStore(options.dataDir, { retentionMs: options.uploadRetentionMs, maxTotalBytes: options.uploadsMaxBytes });
+  const uploadRules = {
+    maxBytes: options.uploadLimit ?? MAX_UPLOAD_BYTES,
+    retentionMs: options.uploadRetentionMs ?? UPLOAD_RETENTION_MS,
+    maxTotalBytes: options.uploadsMaxBytes ?? MAX_UPLOADS_TOTAL_BYTES,
+  };
+  const uploads = new UploadStore(options.dataDir, uploadRules);
   await uploads.open();
   const queue: JobQueue = new JobQueue({
     engine,
@@ -140,11 +145,11 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     schemas,
     bodyLimits: { maxBytes: bodyLimit, drainBytes: Math.max(bodyLimit, 8 * 1024 * 1024), timeoutMs: bodyTimeoutMs },
     // an image body may take longer to arrive
-    uploadLimits: { maxBytes: options.uploadLimit ?? MAX_UPLOAD_BYTES, drainBytes: (options.uploadLimit ?? MAX_UPLOAD_BYTES) + 8 * 1024 * 1024, timeoutMs: uploadTimeoutMs },
+    uploadLimits: { maxBytes: uploadRules.maxBytes, drainBytes: uploadRules.maxBytes + 8 * 1024 * 1024, timeoutMs: uploadTimeoutMs },
     uploads,
     queue,
     store,
-    openapi: buildOpenApi({ version: options.version, limits, schemas, bodyLimit }),
+    openapi: buildOpenApi({ version: options.version, limits, schemas, bodyLimit, uploads: uploadRules }),
     pairingCode: pairingCode(options.token),
     pairing: new PairingLimiter(),
     heartbeatMs: options.heartbeatMs ?? 15_000,

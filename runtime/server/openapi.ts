@@ -3,7 +3,8 @@
  * (so limits match what the server enforces); paths must cover ROUTES exactly (a test checks).
  */
 import { z } from 'zod';
-import { ErrorBodySchema, HealthSchema, JobEventSchema, JobViewSchema, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, UPLOAD_TYPES, UploadViewSchema } from '../contract/index.ts';
+import { ErrorBodySchema, HealthSchema, JobEventSchema, JobViewSchema, MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, UPLOAD_TYPES, UploadViewSchema } from '../contract/index.ts';
+import { formatBytes } from '../files/place.ts';
 import { PAIRING_CODE_LENGTH } from './pairing.ts';
 import { ROUTES, type Route } from './routes.ts';
 import { BYTES_PER_PIXEL, DEFAULT_LIST_LIMIT, JOB_ID_PATTERN, MAX_LIST_LIMIT, type Limits, type Schemas } from './schemas.ts';
@@ -47,9 +48,20 @@ export interface OpenApiInput {
   limits: Limits;
   schemas: Schemas;
   bodyLimit: number;
+  /** The upload rules in force (options may change every one of them). */
+  uploads: UploadRules;
 }
 
-export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInput): Json {
+export interface UploadRules {
+  /** Largest image body in bytes. */
+  maxBytes: number;
+  /** An upload is deleted this long after its last use. */
+  retentionMs: number;
+  /** Past this total, the least recently used uploads are deleted. */
+  maxTotalBytes: number;
+}
+
+export function buildOpenApi({ version, limits, schemas, bodyLimit, uploads }: OpenApiInput): Json {
   const openAiResponses: Json = {
     '200': json(
       {
@@ -115,9 +127,10 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
       summary: 'Upload an image to start a job from (its `init`).',
       description:
         'The body is the raw bytes of one PNG, JPEG or WebP image, with that Content-Type (image/png, image/jpeg, image/webp). ' +
-        `At most ${MAX_UPLOAD_BYTES} bytes (413 payload_too_large), ${MAX_UPLOAD_SIDE} px a side and ${MAX_UPLOAD_PIXELS} pixels, checked from the header ` +
+        `At most ${uploads.maxBytes} bytes (${formatBytes(uploads.maxBytes)}; 413 payload_too_large), ${MAX_UPLOAD_SIDE} px a side and ${MAX_UPLOAD_PIXELS} pixels, checked from the header ` +
         'before any pixel is decoded (422 image_dimensions_too_large: decompression bombs are refused); then every pixel is decoded (400 invalid_image). ' +
-        'Stored in the data folder; deleted 24 h after its last use (submitting a job that names it is a use), and least recently used first while all uploads are over 2 GiB.',
+        `Stored in the data folder; deleted ${formatDuration(uploads.retentionMs)} after its last use (submitting a job that names it is a use), ` +
+        `and least recently used first while all uploads are over ${uploads.maxTotalBytes} bytes (${formatBytes(uploads.maxTotalBytes)}).`,
       requestBody: {
         required: true,
         content: Object.fromEntries(Object.keys(UPLOAD_TYPES).map((type) => [type, { schema: { type: 'string', format: 'binary' } }])),
@@ -247,6 +260,13 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
       },
     },
   };
+}
+
+/** `24 h`, `90 s`, `250 ms`: the largest unit that divides the duration. */
+function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 1000 === 0) return `${ms / 1000} s`;
+  return `${ms} ms`;
 }
 
 /** Adds descriptions to top-level properties of a generated object schema. */

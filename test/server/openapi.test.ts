@@ -75,6 +75,19 @@ describe('OpenAPI document', () => {
     expect(doc.components.schemas.Health.properties.maxPixels.description).toMatch(/total RAM − the companion's resident memory/);
   });
 
+  it('states the upload rules in force, not the defaults', async () => {
+    const custom = await startCompanion({ uploadLimit: 300_000, uploadRetentionMs: 90_000, uploadsMaxBytes: 5_000_000 });
+    try {
+      const text = (await custom.api.get('/openapi.json')).body.paths['/v1/uploads'].post.description as string;
+      expect(text).toContain('At most 300000 bytes (293.0 KiB;');
+      expect(text).toContain('deleted 90 s after its last use');
+      expect(text).toContain('over 5000000 bytes (4.8 MiB)');
+      expect(text).not.toMatch(/24 h|2 GiB|67108864/);
+    } finally {
+      await custom.close();
+    }
+  });
+
   it('answers unknown routes with 404 and wrong methods with 405 and Allow', async () => {
     const missing = await h.api.get('/v1/nope');
     expect(missing.status).toBe(404);
