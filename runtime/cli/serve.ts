@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { loadPipeline } from '../pipeline/index.ts';
+import { PipelineWorker } from '../pipeline/index.ts';
 import type { Device } from '../pipeline/providers.ts';
 import { createCompanion, formatPairingCode, loadOrCreateToken, resolveDataDir } from '../server/index.ts';
 import { resolveModelDir } from './model.ts';
@@ -21,7 +21,8 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   const dataDir = resolveDataDir(opts.data);
   const token = await loadOrCreateToken(dataDir, opts.token);
   const modelDir = await resolveModelDir(opts.model);
-  const pipeline = await loadPipeline(modelDir, { device: opts.device, log: (l) => console.error(l) });
+  // in a worker thread, so generating never blocks the HTTP side
+  const pipeline = await PipelineWorker.start(modelDir, { device: opts.device, log: (l) => console.error(l) });
   const companion = await createCompanion({ engine: pipeline, dataDir, token, port: opts.port, version: packageVersion(), log: (l) => console.error(l) });
   const url = await companion.listen();
   console.log(

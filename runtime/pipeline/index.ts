@@ -1,6 +1,7 @@
 export * from './types.ts';
 export { Pipeline, METHOD_ROPE, planSize, type PipelineInfo, type SizePlan } from './pipeline.ts';
 export { eulerStep } from './denoise.ts';
+export { PipelineWorker, type PipelineWorkerOptions } from './worker.ts';
 export { PipelineError, isAbortError } from './errors.ts';
 export { readBundle, BUNDLE_FILES } from './bundle.ts';
 export { availableProviders } from './ort.ts';

@@ -1,4 +1,4 @@
-/** The companion around the real pipeline and its generated demo bundle (no fakes). */
+/** The companion around the real pipeline, in its worker thread as `dype serve` runs it, and the generated demo bundle (no fakes). */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDemoBundle } from '../../runtime/demo/cache.ts';
 import { readPngText } from '../../runtime/pipeline/image.ts';
-import { loadPipeline, type Pipeline } from '../../runtime/pipeline/index.ts';
+import { PipelineWorker } from '../../runtime/pipeline/index.ts';
 import { createCompanion, type Companion } from '../../runtime/server/index.ts';
 import { Api, TOKEN } from './helpers/companion.ts';
 
@@ -14,11 +14,11 @@ describe('companion with the real pipeline (demo bundle)', () => {
   let dir = '';
   let companion: Companion;
   let api: Api;
-  let engine: Pipeline;
+  let engine: PipelineWorker;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dype-real-'));
-    engine = await loadPipeline(await ensureDemoBundle(join(dir, 'bundle')), { device: 'cpu' });
+    engine = await PipelineWorker.start(await ensureDemoBundle(join(dir, 'bundle')), { device: 'cpu', previewIntervalMs: 0 });
     companion = await createCompanion({ engine, dataDir: join(dir, 'data'), token: TOKEN, port: 0, version: 'real-test', previewIntervalMs: 0 });
     api = new Api(await companion.listen());
   });
