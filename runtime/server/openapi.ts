@@ -213,8 +213,8 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit, uploads }: O
       summary: 'OpenAI-compatible image edit: refine or extend an image (waits for the result).',
       description:
         'Like OpenAI\'s POST /v1/images/edits, multipart/form-data: `image` (file: PNG, JPEG or WebP, any size; stored as an upload and used as the job\'s init), ' +
-        'optional `mask` (file of the image\'s size; OpenAI semantics: fully transparent pixels are the area to generate; the kept pixels must form one rectangle, ' +
-        'which becomes the job\'s `keep`, feathered by 1/8 of its shorter side, at most 32 px), `prompt`, `size` ("WxH"; default: the image\'s size), ' +
+        'optional `mask` (file of the image\'s size; OpenAI semantics: the image is the whole picture, fully transparent pixels are the area to generate and the others ' +
+        'stay where they are, exactly; the kept pixels must form one rectangle, which becomes the job\'s `keep`, and the picture under it its `init`), `prompt`, `size` ("WxH"; default: the image\'s size), ' +
         '`n` 1–4, `response_format` ("b64_json"), and this server\'s `seed`, `steps`, `strength`. Malformed multipart is 400 invalid_multipart.',
       requestBody: { required: true, content: { 'multipart/form-data': { schema: { type: 'object', properties: { image: { type: 'string', format: 'binary' }, mask: { type: 'string', format: 'binary' }, ...((bodySchema(schemas.edits).properties as Json | undefined) ?? {}) }, required: ['image', 'prompt'] } } } },
       responses: { ...openAiResponses, '413': errorResponse('payload_too_large: a file is over the upload limit.'), '415': errorResponse('unsupported_media_type: not multipart/form-data.') },

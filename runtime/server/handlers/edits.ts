@@ -1,23 +1,22 @@
 /**
  * POST /v1/images/edits, OpenAI-compatible: multipart `image` (any size), optional `mask` (OpenAI's
- * semantics: fully transparent pixels are the area to generate), `prompt`, `size`, `n`,
- * `response_format`. The image becomes an upload and the job's `init`; an opaque rectangle in the mask
- * becomes the job's `keep` rectangle (Extend), scaled to the output.
+ * semantics: fully transparent pixels are the area to generate, the others stay where they are),
+ * `prompt`, `size`, `n`, `response_format`. The image is the whole picture, scaled to the output.
+ * Without a mask it is the job's `init` as it is; with one, the mask's opaque rectangle, scaled to the
+ * output, becomes the job's `keep`, and the part of the scaled picture under it becomes the `init`
+ * (the job API places its init into `keep`), so the kept pixels land where they were.
  */
 import sharp from 'sharp';
 import { MAX_UPLOAD_PIXELS, type KeepRect } from '../../contract/index.ts';
 import { ApiError } from '../errors.ts';
 import { readMultipart } from '../multipart.ts';
 import { parseOrThrow, type Limits } from '../schemas.ts';
-import { inspectImage, readImageHeader } from '../uploads.ts';
+import { inspectImage, readImageHeader, type ImageHeader } from '../uploads.ts';
 import { answerOpenAi, requireB64Json } from './openai.ts';
 import { defaultSize, requireImageToImage, resolveParams, type Handler, type Services } from './context.ts';
 
 /** Longest text field: a prompt of 2000 characters of up to 4 UTF-8 bytes, with room to spare. */
 const MAX_FIELD_BYTES = 16 * 1024;
-/** Feather of a keep rectangle from a mask: this fraction of its shorter side, at most MAX_MASK_FEATHER px. */
-const MASK_FEATHER_FRACTION = 1 / 8;
-const MAX_MASK_FEATHER = 32;
 
 export function editHandler(services: Services): Handler {
   const { schemas, uploads } = services;
@@ -32,7 +31,8 @@ export function editHandler(services: Services): Handler {
     const image = await inspectImage(files.image);
     const [width, height] = body.size ?? sizeOf(image, services);
     const keep = files.mask ? await keepFromMask(files.mask, image, width, height) : undefined;
-    const upload = await uploads.save(files.image, image);
+    const init = keep ? await keptPart(files.image, width, height, keep) : { bytes: files.image, image };
+    const upload = await uploads.save(init.bytes, init.image);
     const strength = keep === null ? 1 : body.strength;
     await answerOpenAi(
       services,
@@ -49,6 +49,20 @@ function sizeOf(image: { width: number; height: number }, services: { limits: Li
   const { minSide, maxSide, maxPixels } = services.limits;
   const fits = (side: number) => side >= minSide && side <= maxSide;
   return fits(image.width) && fits(image.height) && image.width * image.height <= maxPixels ? [image.width, image.height] : defaultSize(services);
+}
+
+/**
+ * The picture scaled to the output (as the pipeline scales an init: upright, sharp's Lanczos) and cut
+ * to `keep`: what the job places into `keep`, pixel for pixel. PNG, so nothing is lost on the way.
+ */
+async function keptPart(image: Uint8Array, width: number, height: number, keep: KeepRect): Promise<{ bytes: Uint8Array; image: ImageHeader }> {
+  const bytes = await sharp(image, { limitInputPixels: MAX_UPLOAD_PIXELS })
+    .rotate()
+    .resize(width, height, { fit: 'fill' })
+    .extract({ left: keep.x, top: keep.y, width: keep.width, height: keep.height })
+    .png()
+    .toBuffer();
+  return { bytes, image: { width: keep.width, height: keep.height, format: 'png' } };
 }
 
 /**
@@ -87,8 +101,8 @@ export async function keepFromMask(mask: Uint8Array, image: { width: number; hei
   // the box is one rectangle exactly when every pixel outside it is transparent and none inside is
   if (transparent !== width * height - kept) throw notRectangle();
   if (kept === width * height) return undefined;
-  const feather = Math.min(MAX_MASK_FEATHER, Math.floor(Math.min(x1 - x0 + 1, y1 - y0 + 1) * MASK_FEATHER_FRACTION));
-  return { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1, feather };
+  // no feather: OpenAI keeps every opaque pixel as it is; the new area is drawn to meet them
+  return { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1, feather: 0 };
 }
 
 function notRectangle(): ApiError {
