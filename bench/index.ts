@@ -1,3 +1,4 @@
+import { benchCompanionLoad } from './companion-load.ts';
 import { benchConvert } from './convert.ts';
 import { benchImageToImage } from './img2img.ts';
 import { benchPipeline } from './pipeline.ts';
@@ -11,5 +12,6 @@ printResults('Pipeline on the demo model (CPU)', await benchPipeline());
 printResults('Image-to-image on the demo model (CPU)', await benchImageToImage());
 printResults('dype convert on a full-size FLUX.1-dev checkpoint (bf16, BFL keys)', await benchConvert());
 printResults('Companion request overhead (per request, keep-alive)', await benchServer());
+printResults('Companion while a 4096² demo job runs, against idle (health latency, upload throughput)', await benchCompanionLoad());
 const providers = await benchProviders();
 printResults(providers.title, providers.results);
