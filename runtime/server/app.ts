@@ -21,7 +21,7 @@ import { buildOpenApi } from './openapi.ts';
 import { PairingLimiter, pairingCode } from './pairing.ts';
 import { JobQueue } from './queue.ts';
 import { MAX_UPLOADS_TOTAL_BYTES, UPLOAD_RETENTION_MS, UploadStore } from './uploads.ts';
-import { uploadHandler } from './handlers/uploads.ts';
+import { uploadHandler, UploadSlots } from './handlers/uploads.ts';
 import { editHandler } from './handlers/edits.ts';
 import { readInit } from './handlers/context.ts';
 import { MAX_UPLOAD_BYTES } from '../contract/index.ts';
@@ -33,6 +33,7 @@ import { allowedHostHeaders, isLoopbackHost } from './security.ts';
 export const DEFAULT_PORT = 7860;
 export const DEFAULT_MAX_QUEUE = 16;
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
+export const DEFAULT_MAX_CONCURRENT_UPLOADS = 4;
 /** How far past the longest body timeout node's own request timeout lies. */
 const REQUEST_TIMEOUT_MARGIN_MS = 5_000;
 
@@ -57,6 +58,8 @@ export interface CompanionOptions {
   uploadRetentionMs?: number;
   /** Beyond this many bytes of uploads, the least recently used are deleted (default 2 GiB). */
   uploadsMaxBytes?: number;
+  /** Image bodies (uploads, edits) received at once (default 4); more get 429 too_many_uploads with Retry-After. */
+  maxConcurrentUploads?: number;
   /** The longest a request body may take to arrive (default 10 s); a slower one gets 408. */
   bodyTimeoutMs?: number;
   /** The longest an image body (uploads, edits) may take to arrive (default 120 s, at least `bodyTimeoutMs`). */
@@ -124,8 +127,8 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     retentionMs: options.uploadRetentionMs ?? UPLOAD_RETENTION_MS,
     maxTotalBytes: options.uploadsMaxBytes ?? MAX_UPLOADS_TOTAL_BYTES,
   };
-  const uploads = new UploadStore(options.dataDir, uploadRules);
-  await uploads.open();
+  // uploads a queued or running job will read are pinned
+  const uploads = new UploadStore(options.dataDir, { ...uploadRules, pinned: () => queue.initsInUse() });
   const queue: JobQueue = new JobQueue({
     engine,
     store,
@@ -137,6 +140,7 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     readInit: (id) => readInit({ uploads, queue, store }, id),
   });
   queue.load(records);
+  await uploads.open();
   const services: Services = {
     info,
     version: options.version,
@@ -147,6 +151,7 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     // an image body may take longer to arrive
     uploadLimits: { maxBytes: uploadRules.maxBytes, drainBytes: uploadRules.maxBytes + 8 * 1024 * 1024, timeoutMs: uploadTimeoutMs },
     uploads,
+    uploadSlots: new UploadSlots(options.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS),
     queue,
     store,
     openapi: buildOpenApi({ version: options.version, limits, schemas, bodyLimit, uploads: uploadRules }),
