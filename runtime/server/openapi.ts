@@ -3,10 +3,11 @@
  * (so limits match what the server enforces); paths must cover ROUTES exactly (a test checks).
  */
 import { z } from 'zod';
-import { ErrorBodySchema, HealthSchema, JobEventSchema, JobViewSchema, MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, UPLOAD_TYPES, UploadViewSchema } from '../contract/index.ts';
+import { ERRORS, ErrorBodySchema, HealthSchema, JobEventSchema, JobViewSchema, MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, UPLOAD_TYPES, UploadViewSchema } from '../contract/index.ts';
 import { formatBytes } from '../files/place.ts';
 import { PAIRING_CODE_LENGTH } from './pairing.ts';
-import { ROUTES, type Route } from './routes.ts';
+import type { ErrorCode } from './errors.ts';
+import { routeErrors, ROUTES, type Route } from './routes.ts';
 import { BYTES_PER_PIXEL, DEFAULT_LIST_LIMIT, JOB_ID_PATTERN, MAX_LIST_LIMIT, type Limits, type Schemas } from './schemas.ts';
 
 type Json = Record<string, unknown>;
@@ -32,16 +33,17 @@ const tokenParam = {
   schema: { type: 'string' },
 };
 
-const common: Record<string, Json> = {
-  '403': errorResponse('bad_host (Host is not 127.0.0.1/localhost with our port) or bad_origin (Origin other than "null").'),
-};
-const authed: Record<string, Json> = { ...common, '401': errorResponse('unauthorized: missing or wrong token.') };
-const withBody: Record<string, Json> = {
-  ...authed,
-  '400': errorResponse('invalid_json, missing_field, unknown_field, invalid_field or image_too_large; `field` names the field.'),
-  '413': errorResponse('body_too_large.'),
-  '415': errorResponse('unsupported_media_type: the body must be application/json.'),
-};
+/**
+ * One response per status among the errors `route` can answer (routes.ts), naming each code with its
+ * meaning. The error body's `field` names the offending field where there is one.
+ */
+function errorResponses(route: Route): Record<string, Json> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of routeErrors(route)) byStatus.set(ERRORS[code].status, [...(byStatus.get(ERRORS[code].status) ?? []), code]);
+  return Object.fromEntries(
+    [...byStatus].sort(([a], [b]) => a - b).map(([status, codes]) => [String(status), errorResponse(codes.map((code) => `${code}: ${ERRORS[code].message}`).join(' '))]),
+  );
+}
 
 export interface OpenApiInput {
   version: string;
@@ -74,18 +76,13 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit, uploads }: O
       },
       'The images.',
     ),
-    ...withBody,
-    '409': errorResponse('job_cancelled.'),
-    '429': errorResponse('queue_full.'),
-    '500': errorResponse('generation_failed.'),
-    '503': errorResponse('shutting_down.'),
   };
 
   const operations: Record<Route['operationId'], Json> = {
     getHealth: {
       summary: 'Liveness and capabilities. No token needed.',
       security: [],
-      responses: { '200': json(ref('Health'), 'The companion is up.'), ...common },
+      responses: { '200': json(ref('Health'), 'The companion is up.') },
     },
     getOpenApi: {
       summary: 'This document. No token needed.',
@@ -104,9 +101,6 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit, uploads }: O
       requestBody: { required: true, content: { 'application/json': { schema: bodySchema(schemas.pair) } } },
       responses: {
         '200': json({ type: 'object', properties: { token: { type: 'string' } }, required: ['token'] }, 'The token.'),
-        ...withBody,
-        '401': errorResponse('pairing_failed: wrong code.'),
-        '429': errorResponse('too_many_attempts; see Retry-After.'),
       },
     },
     createJob: {
@@ -118,9 +112,6 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit, uploads }: O
       responses: {
         '202': json(ref('Job'), 'Queued (or started right away).'),
         '200': json(ref('Job'), 'A job with this id and request already exists.'),
-        ...withBody,
-        '409': errorResponse('job_conflict.'),
-        '429': errorResponse('queue_full; see Retry-After.'),
       },
     },
     createUpload: {
@@ -137,11 +128,6 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit, uploads }: O
       },
       responses: {
         '201': json(ref('Upload'), 'Stored.'),
-        ...authed,
-        '400': errorResponse('invalid_image: not a readable image of the type the Content-Type says.'),
-        '413': errorResponse('payload_too_large.'),
-        '415': errorResponse('unsupported_image_type.'),
-        '422': errorResponse('image_dimensions_too_large.'),
       },
     },
     listJobs: {
@@ -149,14 +135,12 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit, uploads }: O
       parameters: [{ name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT } }],
       responses: {
         '200': json({ type: 'object', properties: { jobs: { type: 'array', items: ref('Job') } }, required: ['jobs'] }, 'Jobs.'),
-        ...authed,
-        '400': errorResponse('invalid_field or unknown_field in the query.'),
       },
     },
     getJob: {
       summary: 'One job.',
       parameters: [idParam],
-      responses: { '200': json(ref('Job'), 'The job.'), ...authed, '404': errorResponse('job_not_found.') },
+      responses: { '200': json(ref('Job'), 'The job.') },
     },
     streamJobEvents: {
       summary: 'Server-sent events for one job.',
@@ -170,8 +154,6 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit, uploads }: O
       responses: {
         '200': { description: 'Event stream.', content: { 'text/event-stream': { schema: ref('JobEvent') } } },
         '204': { description: 'Reconnect after the terminal event (Last-Event-ID: end): nothing more to send.' },
-        ...authed,
-        '404': errorResponse('job_not_found.'),
       },
     },
     cancelJob: {
@@ -181,9 +163,6 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit, uploads }: O
       requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', additionalProperties: false } } } },
       responses: {
         '200': json(ref('Job'), 'The job after cancelling.'),
-        ...withBody,
-        '404': errorResponse('job_not_found.'),
-        '409': errorResponse('job_not_cancellable: it already finished.'),
       },
     },
     getJobImage: {
@@ -194,10 +173,6 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit, uploads }: O
           description: 'Image bytes with Content-Type and Content-Length.',
           content: { 'image/png': { schema: { type: 'string', format: 'binary' } }, 'image/jpeg': { schema: { type: 'string', format: 'binary' } } },
         },
-        ...authed,
-        '404': errorResponse('job_not_found.'),
-        '409': errorResponse('image_not_ready: the job is not done.'),
-        '410': errorResponse('image_missing: the file was removed from the data folder.'),
       },
     },
     createImage: {
@@ -217,13 +192,14 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit, uploads }: O
         'stay where they are, exactly; the kept pixels must form one rectangle, which becomes the job\'s `keep`, and the picture under it its `init`), `prompt`, `size` ("WxH"; default: the image\'s size), ' +
         '`n` 1–4, `response_format` ("b64_json"), and this server\'s `seed`, `steps`, `strength`. Malformed multipart is 400 invalid_multipart.',
       requestBody: { required: true, content: { 'multipart/form-data': { schema: { type: 'object', properties: { image: { type: 'string', format: 'binary' }, mask: { type: 'string', format: 'binary' }, ...((bodySchema(schemas.edits).properties as Json | undefined) ?? {}) }, required: ['image', 'prompt'] } } } },
-      responses: { ...openAiResponses, '413': errorResponse('payload_too_large: a file is over the upload limit.'), '415': errorResponse('unsupported_media_type: not multipart/form-data.') },
+      responses: openAiResponses,
     },
   };
 
   const paths: Record<string, Record<string, Json>> = {};
   for (const route of ROUTES) {
-    (paths[route.path] ??= {})[route.method.toLowerCase()] = { operationId: route.operationId, ...operations[route.operationId] };
+    const operation = operations[route.operationId];
+    (paths[route.path] ??= {})[route.method.toLowerCase()] = { operationId: route.operationId, ...operation, responses: { ...(operation.responses as Json), ...errorResponses(route) } };
   }
 
   return {
