@@ -118,8 +118,10 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit, uploads }: O
       summary: 'Upload an image to start a job from (its `init`).',
       description:
         'The body is the raw bytes of one PNG, JPEG or WebP image, with that Content-Type (image/png, image/jpeg, image/webp). ' +
+        'Bodies go to disk as they arrive, a few at once (429 too_many_uploads with Retry-After past that). ' +
         `At most ${uploads.maxBytes} bytes (${formatBytes(uploads.maxBytes)}; 413 payload_too_large), ${MAX_UPLOAD_SIDE} px a side and ${MAX_UPLOAD_PIXELS} pixels, checked from the header ` +
-        'before any pixel is decoded (422 image_dimensions_too_large: decompression bombs are refused); then every pixel is decoded (400 invalid_image). ' +
+        'before any pixel is decoded (422 image_dimensions_too_large: decompression bombs are refused); then the file is read to its end marker and every pixel is decoded ' +
+        '(400 invalid_image for a file cut short or damaged). Only the image\'s own bytes are stored (anything after its end is cut off). ' +
         `Stored in the data folder; deleted ${formatDuration(uploads.retentionMs)} after its last use (submitting a job that names it is a use), ` +
         `and least recently used first while all uploads are over ${uploads.maxTotalBytes} bytes (${formatBytes(uploads.maxTotalBytes)}).`,
       requestBody: {
