@@ -129,7 +129,7 @@ export class PipelineWorker implements Engine {
         break;
       case 'done':
         this.settle(message.id, job);
-        job.resolve({ ...message.result, image: new Uint8Array(message.result.image) });
+        job.resolve(message.result); // structured clone keeps the Uint8Array
         break;
       case 'failed':
         this.settle(message.id, job);

@@ -117,7 +117,7 @@ export class UploadStore {
     return this.options.now?.() ?? Date.now();
   }
 
-  get retentionMs(): number {
+  private get retentionMs(): number {
     return this.options.retentionMs ?? UPLOAD_RETENTION_MS;
   }
 
