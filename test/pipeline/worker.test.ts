@@ -41,7 +41,7 @@ describe('PipelineWorker', () => {
   });
 
   it('keeps computing while the calling thread is blocked', async () => {
-    const req = { prompt: 'busy caller', width: 2048, height: 2048, seed: 1 };
+    const req = { prompt: 'busy caller', width: 1536, height: 1536, seed: 1 };
     await worker.generate({ ...req, steps: 1 }); // the first run at a size allocates: not the step time to measure
     const arrivals: number[] = [];
     let blockedUntil = 0;
@@ -56,7 +56,7 @@ describe('PipelineWorker', () => {
         blockedUntil = until;
       },
     });
-    // the steps computed meanwhile (~100 ms each at 2048²) were waiting as messages: they arrive at once
+    // the steps computed meanwhile (~60 ms each at 1536²) were waiting as messages: they arrive at once
     // when the thread is free; a pipeline on this thread delivers one per step time
     const atOnce = arrivals.filter((t) => t > blockedUntil && t < blockedUntil + 30).length;
     // (on this thread, none: the next step's run only starts once the thread is free)
