@@ -3,7 +3,7 @@ import { writeDemoBundle } from '../demo/index.ts';
 import { analyzeTransformer, formatAnalysis } from '../import/index.ts';
 import { formatBytes } from '../files/place.ts';
 import { ensureDemoBundle } from '../demo/cache.ts';
-import { verifyCheckpoints } from '../pipeline/checkpoints.ts';
+import { verifyCheckpoints } from '../bundle/checkpoints.ts';
 import { availableProviders, autoProviders, describeAdapter, loadPipeline, probeWebGpuAdapter, readBundle } from '../pipeline/index.ts';
 import type { Device } from '../pipeline/providers.ts';
 
