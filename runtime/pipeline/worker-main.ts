@@ -41,6 +41,8 @@ async function generate(id: number, request: Parameters<Pipeline['generate']>[0]
   const controller = new AbortController();
   running.set(id, controller);
   let lastPreviewAt = -Infinity;
+  // previews still being drawn are sent before the job's end, so none arrives for a finished job
+  const drawing: Promise<void>[] = [];
   try {
     const result = await pipeline.generate(request, {
       signal: controller.signal,
@@ -55,14 +57,18 @@ async function generate(id: number, request: Parameters<Pipeline['generate']>[0]
         send({ type: 'step', id, step, steps, sigma, elapsedMs, etaMs, preview });
         if (!preview) return;
         lastPreviewAt = now;
-        event.preview!().then(
-          (image) => send({ type: 'preview', id, step, image }),
-          (error: unknown) => send({ type: 'preview-failed', id, step, error: serializeError(error) }),
+        drawing.push(
+          event.preview!().then(
+            (image) => send({ type: 'preview', id, step, image }),
+            (error: unknown) => send({ type: 'preview-failed', id, step, error: serializeError(error) }),
+          ),
         );
       },
     });
+    await Promise.all(drawing);
     send({ type: 'done', id, result });
   } catch (error) {
+    await Promise.all(drawing);
     send({ type: 'failed', id, error: serializeError(error) });
   } finally {
     running.delete(id);
