@@ -7,7 +7,7 @@ import { formatBytes } from '../files/place.ts';
 import { ensureDemoBundle } from '../demo/cache.ts';
 import { verifyCheckpoints } from '../bundle/checkpoints.ts';
 import { availableProviders, autoProviders, describeAdapter, loadPipeline, probeWebGpuAdapter, readBundle } from '../pipeline/index.ts';
-import type { Device } from '../pipeline/types.ts';
+import type { Device } from '../pipeline/providers.ts';
 import { formatPlan, type MemoryMode } from '../memory/plan.ts';
 
 /** The bundle to use: --model / DYPE_MODEL (a folder or an installed model's name), else the active model (dype models --use), else the demo model (built on first use). */

@@ -38,6 +38,7 @@ export const ERRORS = {
   invalid_image: { status: 400, message: 'The body is not a readable image of the type it claims.' },
   image_dimensions_too_large: { status: 422, message: 'The image is too large in pixels (decompression bombs are refused before decoding).' },
   invalid_multipart: { status: 400, message: 'The multipart/form-data body is malformed.' },
+  too_many_uploads: { status: 429, message: 'Too many images are being uploaded at once; try again in a moment.' },
   init_not_found: { status: 404, message: 'The init image names no upload or job of this companion (uploads expire 24 h after their last use).' },
   init_not_ready: { status: 409, message: 'The init job has no image: it is not done.' },
   // models

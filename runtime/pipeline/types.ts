@@ -11,9 +11,6 @@ export type { KeepRect };
 export * from '../contract/names.ts';
 export { YARN_SCALINGS, type YarnScaling } from '../dype/index.ts';
 
-export const DEVICES = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
-export type Device = (typeof DEVICES)[number];
-
 export interface GenerateRequest {
   prompt: string;
   /** Exact output size in pixels; generated at the covering token multiple and centre-cropped. */

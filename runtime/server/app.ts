@@ -20,8 +20,8 @@ import { JobStore } from './jobs.ts';
 import { buildOpenApi } from './openapi.ts';
 import { PairingLimiter, pairingCode } from './pairing.ts';
 import { JobQueue } from './queue.ts';
-import { UploadStore } from './uploads.ts';
-import { uploadHandler } from './handlers/uploads.ts';
+import { MAX_UPLOADS_TOTAL_BYTES, UPLOAD_RETENTION_MS, UploadStore } from './uploads.ts';
+import { uploadHandler, UploadSlots } from './handlers/uploads.ts';
 import { editHandler } from './handlers/edits.ts';
 import { readInit } from './handlers/context.ts';
 import { MAX_UPLOAD_BYTES } from '../contract/index.ts';
@@ -36,6 +36,7 @@ import { ModelServices, type ModelsOptions } from './models.ts';
 export const DEFAULT_PORT = 7860;
 export const DEFAULT_MAX_QUEUE = 16;
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
+export const DEFAULT_MAX_CONCURRENT_UPLOADS = 4;
 /** How far past the longest body timeout node's own request timeout lies. */
 const REQUEST_TIMEOUT_MARGIN_MS = 5_000;
 
@@ -58,6 +59,8 @@ export interface CompanionOptions {
   uploadRetentionMs?: number;
   /** Beyond this many bytes of uploads, the least recently used are deleted (default 2 GiB). */
   uploadsMaxBytes?: number;
+  /** Image bodies (uploads, edits) received at once (default 4); more get 429 too_many_uploads with Retry-After. */
+  maxConcurrentUploads?: number;
   /** The longest a request body may take to arrive (default 10 s); a slower one gets 408. */
   bodyTimeoutMs?: number;
   /** The longest an image body (uploads, edits) may take to arrive (default 120 s, at least `bodyTimeoutMs`). */
@@ -120,8 +123,13 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
   const store = new JobStore(options.dataDir);
   const { records, skipped } = await store.open();
   for (const name of skipped) log(`skipped unreadable job record jobs/${name}`);
-  const uploads = new UploadStore(options.dataDir, { retentionMs: options.uploadRetentionMs, maxTotalBytes: options.uploadsMaxBytes });
-  await uploads.open();
+  const uploadRules = {
+    maxBytes: options.uploadLimit ?? MAX_UPLOAD_BYTES,
+    retentionMs: options.uploadRetentionMs ?? UPLOAD_RETENTION_MS,
+    maxTotalBytes: options.uploadsMaxBytes ?? MAX_UPLOADS_TOTAL_BYTES,
+  };
+  // uploads a queued or running job will read are pinned
+  const uploads = new UploadStore(options.dataDir, { ...uploadRules, pinned: () => queue.initsInUse() });
   const queue: JobQueue = new JobQueue({
     engine,
     store,
@@ -133,6 +141,7 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     readInit: (id) => readInit({ uploads, queue, store }, id),
   });
   queue.load(records);
+  await uploads.open();
   const services: Services = {
     info,
     version: options.version,
@@ -141,11 +150,12 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     schemas,
     bodyLimits: { maxBytes: bodyLimit, drainBytes: Math.max(bodyLimit, 8 * 1024 * 1024), timeoutMs: bodyTimeoutMs },
     // an image body may take longer to arrive
-    uploadLimits: { maxBytes: options.uploadLimit ?? MAX_UPLOAD_BYTES, drainBytes: (options.uploadLimit ?? MAX_UPLOAD_BYTES) + 8 * 1024 * 1024, timeoutMs: uploadTimeoutMs },
+    uploadLimits: { maxBytes: uploadRules.maxBytes, drainBytes: uploadRules.maxBytes + 8 * 1024 * 1024, timeoutMs: uploadTimeoutMs },
     uploads,
+    uploadSlots: new UploadSlots(options.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS),
     queue,
     store,
-    openapi: buildOpenApi({ version: options.version, limits, schemas, bodyLimit }),
+    openapi: buildOpenApi({ version: options.version, limits, schemas, bodyLimit, uploads: uploadRules }),
     pairingCode: pairingCode(options.token),
     pairing: new PairingLimiter(),
     heartbeatMs: options.heartbeatMs ?? 15_000,
@@ -157,7 +167,7 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
   models?.switcher?.onSwitch(() => {
     Object.assign(limits, computeLimits(info, options.memoryBytes ?? defaultMemoryBytes()));
     Object.assign(schemas, buildSchemas(info, limits));
-    services.openapi = buildOpenApi({ version: options.version, limits, schemas, bodyLimit });
+    services.openapi = buildOpenApi({ version: options.version, limits, schemas, bodyLimit, uploads: uploadRules });
   });
 
   // 2. One handler per route of ROUTES.

@@ -16,7 +16,7 @@ import { chromium, type Browser, type Frame, type FrameLocator, type Page } from
 import type { FrameInfo, ImageResult, JobRequest, Limits, MainToUi, SelectionState, Settings, UiToMain } from '../../runtime/contract/index.ts';
 import { DEFAULT_LIMITS, DEFAULT_SETTINGS, frameJobBody, targetPixelSize } from '../../plugin/defaults.ts';
 import { ensureDemoBundle } from '../../runtime/demo/cache.ts';
-import { loadPipeline } from '../../runtime/pipeline/index.ts';
+import { PipelineWorker } from '../../runtime/pipeline/index.ts';
 import { createCompanion, formatPairingCode, type Companion } from '../../runtime/server/index.ts';
 import { buildFigma } from '../../scripts/build.ts';
 
@@ -46,7 +46,8 @@ export const PACKAGE_VERSION = (JSON.parse(await readFile(new URL('../../package
 /** A real companion around the demo pipeline, in a temporary data folder. */
 export async function startDemoCompanion(version = PACKAGE_VERSION): Promise<DemoCompanion> {
   const dir = await mkdtemp(join(tmpdir(), 'dype-ui-'));
-  const engine = await loadPipeline(await ensureDemoBundle(join(dir, 'bundle')), { device: 'cpu' });
+  // in its worker thread, as `dype serve` runs it: on this thread a big step would also stall Playwright
+  const engine = await PipelineWorker.start(await ensureDemoBundle(join(dir, 'bundle')), { device: 'cpu', previewIntervalMs: 0 });
   const dataDir = join(dir, 'data');
   const companion = await createCompanion({ engine, dataDir, token: TOKEN, port: 0, version, previewIntervalMs: 0 });
   const url = await companion.listen();
