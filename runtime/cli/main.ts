@@ -1,10 +1,11 @@
-/** `dype` command line: generate, demo-model, info, import, convert, serve. */
+/** `dype` command line: generate, demo-model, info, import, convert, pull, models, serve. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { generateCommand } from './generate.ts';
 import { demoModelCommand, infoCommand } from './model.ts';
 import { registerImportCommand } from './import.ts';
 import { registerConvertCommand } from './convert.ts';
 import { serveCommand } from './serve.ts';
+import { registerPullCommands } from './pull.ts';
 import type { z } from 'zod';
 import { AUTO_DYPE_RULE, fields, GENERATION_DEFAULTS, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, YARN_SCALINGS } from '../contract/index.ts';
 import { DEVICES } from '../pipeline/types.ts';
@@ -26,7 +27,7 @@ function fieldArg<T>(name: string, schema: z.ZodType<T>, read: (value: string) =
   };
 }
 
-const modelOption = () => new Option('--model <dir>', 'model bundle folder (default: the embedded demo model, built on first use)').env('DYPE_MODEL');
+const modelOption = () => new Option('--model <name|dir>', 'an installed model (dype models) or a bundle folder (default: the active model, else the embedded demo model)').env('DYPE_MODEL');
 const deviceOption = () => new Option('--device <name>', 'execution provider').choices(DEVICES).default('auto');
 
 const program = new Command('dype')
@@ -68,6 +69,7 @@ program
 
 registerImportCommand(program);
 registerConvertCommand(program);
+registerPullCommands(program);
 
 program
   .command('serve')

@@ -1,4 +1,6 @@
 import { resolve } from 'node:path';
+import { activeModelDir, resolveModelRef } from '../models/installed.ts';
+import { resolveDataDir } from '../server/data-dir.ts';
 import { writeDemoBundle } from '../demo/index.ts';
 import { analyzeTransformer, formatAnalysis } from '../import/index.ts';
 import { formatBytes } from '../files/place.ts';
@@ -8,10 +10,10 @@ import { availableProviders, autoProviders, describeAdapter, loadPipeline, probe
 import type { Device } from '../pipeline/types.ts';
 import { familyOf } from '../families/index.ts';
 
-/** The bundle to use: --model / DYPE_MODEL, else the demo model (built on first use). */
-export async function resolveModelDir(model: string | undefined): Promise<string> {
-  if (model) return resolve(model);
-  return ensureDemoBundle(undefined, (line) => console.error(line));
+/** The bundle to use: --model / DYPE_MODEL (a folder or an installed model's name), else the active model (dype models --use), else the demo model (built on first use). */
+export async function resolveModelDir(model: string | undefined, dataDir: string = resolveDataDir(process.env.DYPE_DATA)): Promise<string> {
+  if (model) return resolveModelRef(model, dataDir);
+  return activeModelDir(dataDir) ?? ensureDemoBundle(undefined, (line) => console.error(line));
 }
 
 export async function demoModelCommand(dir: string): Promise<void> {
