@@ -82,9 +82,9 @@ export function App() {
   const health = connection.health;
 
   // the main thread sizes frames with the companion's limits
-  const limitsKey = health ? `${health.minSide}/${health.maxSide}/${health.maxPixels}` : '';
+  const limitsKey = health ? `${health.minSide}/${health.maxSide}/${health.maxPixels}/${health.nativeResolution}` : '';
   useEffect(() => {
-    emit('limits', { limits: health ? { minSide: health.minSide, maxSide: health.maxSide, maxPixels: health.maxPixels } : null });
+    emit('limits', { limits: health ? { minSide: health.minSide, maxSide: health.maxSide, maxPixels: health.maxPixels, nativeSide: health.nativeResolution } : null });
   }, [limitsKey]);
 
   // a Regenerate relaunch button runs once the companion is reachable

@@ -102,7 +102,8 @@ export const SettingsSchema = z.object({
 export type Settings = z.output<typeof SettingsSchema>;
 
 /** Size limits the companion reports in GET /v1/health. */
-export const LimitsSchema = z.object({ minSide: z.number(), maxSide: z.number(), maxPixels: z.number() });
+/** The companion's size limits, and the model's native side (a new frame is made at it; absent from older UIs). */
+export const LimitsSchema = z.object({ minSide: z.number(), maxSide: z.number(), maxPixels: z.number(), nativeSide: z.number().int().positive().optional() });
 export type Limits = z.output<typeof LimitsSchema>;
 
 /** Everything that, with a frame's size, describes one generation. */

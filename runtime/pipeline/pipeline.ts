@@ -133,6 +133,7 @@ export class Pipeline implements Engine {
     const largest = largestFitting(memory.model, memory.machine, { provider: memory.provider, shaderF16: memory.shaderF16, memory: memory.mode, textEncoders: memory.textEncoders }, { maxSide: c.limits.maxSide });
     this.info = Object.freeze({
       model: c.name,
+      family: family.label,
       demo: c.demo,
       description: c.description,
       nativeResolution: c.nativeResolution,

@@ -139,6 +139,8 @@ export interface GenerateResult {
 /** What callers need to know about an engine before submitting work. */
 export interface EngineInfo {
   model: string;
+  /** The model family as a person reads it (e.g. "FLUX.1", "FLUX.2 [klein]"); absent on engines that do not say. */
+  family?: string;
   /** True for the embedded untrained demo model: its images are abstract. */
   demo: boolean;
   nativeResolution: number;

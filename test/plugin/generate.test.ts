@@ -92,6 +92,15 @@ describe('generate', () => {
     expect([job.nodeId, job.body.width, job.body.height]).toEqual([frame.id, 2048, 2048]);
   });
 
+  it("makes the new frame at the connected model's native side", async () => {
+    const { fake, figma } = await startPlugin();
+    await fake.send({ type: 'limits', limits: { minSide: 64, maxSide: 4096, maxPixels: 4096 * 4096, nativeSide: 512 } });
+    expect(fake.lastMessage('selection').selection.newFrame).toEqual({ width: 512, height: 512, target: { width: 1024, height: 1024, clamped: false } });
+    const [job] = await generate(fake);
+    const frame = figma.currentPage.selection[0] as FrameNode;
+    expect([frame.width, frame.height, job.body.width, job.body.height]).toEqual([512, 512, 1024, 1024]);
+  });
+
   it('refuses a selection without frames in plain words', async () => {
     const { fake, figma } = await startPlugin();
     const rect = figma.createRectangle();

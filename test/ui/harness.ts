@@ -45,9 +45,14 @@ export const PACKAGE_VERSION = (JSON.parse(await readFile(new URL('../../package
 
 /** A real companion around the demo pipeline, in a temporary data folder. */
 export async function startDemoCompanion(version = PACKAGE_VERSION): Promise<DemoCompanion> {
+  return startBundleCompanion((dir) => ensureDemoBundle(join(dir, 'bundle')), version);
+}
+
+/** A real companion around the pipeline of the bundle `bundleIn` gives (made in the temporary folder it is passed), in a temporary data folder. */
+export async function startBundleCompanion(bundleIn: (dir: string) => Promise<string>, version = PACKAGE_VERSION): Promise<DemoCompanion> {
   const dir = await mkdtemp(join(tmpdir(), 'dype-ui-'));
   // in its worker thread, as `dype serve` runs it: on this thread a big step would also stall Playwright
-  const engine = await PipelineWorker.start(await ensureDemoBundle(join(dir, 'bundle')), { device: 'cpu', previewIntervalMs: 0 });
+  const engine = await PipelineWorker.start(await bundleIn(dir), { device: 'cpu', previewIntervalMs: 0 });
   const dataDir = join(dir, 'data');
   const companion = await createCompanion({ engine, dataDir, token: TOKEN, port: 0, version, previewIntervalMs: 0 });
   const url = await companion.listen();

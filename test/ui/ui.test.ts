@@ -158,7 +158,8 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     await ui.ui.getByRole('button', { name: 'Pair' }).click();
     await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
     const limits = await ui.main.waitFor('limits', (m) => m.limits !== null);
-    expect(limits.limits).toEqual({ minSide: demo.companion.limits.minSide, maxSide: demo.companion.limits.maxSide, maxPixels: demo.companion.limits.maxPixels });
+    const { nativeResolution } = (await (await fetch(`${demo.url}/v1/health`)).json()) as { nativeResolution: number };
+    expect(limits.limits).toEqual({ minSide: demo.companion.limits.minSide, maxSide: demo.companion.limits.maxSide, maxPixels: demo.companion.limits.maxPixels, nativeSide: nativeResolution });
     expect(await ui.ui.getByTestId('model').textContent()).toMatch(/dype-demo \(demo\)/);
     await finish(ui);
   });

@@ -71,7 +71,8 @@ export function ConnectionPanel({ url, testOrigins, connection, client, onUrl, o
         {connected && health && (
           <span class="muted grow" data-testid="model">
             {health.model}
-            {health.demo ? ' (demo)' : ''} · {health.provider} · v{health.version}
+            {health.demo ? ' (demo)' : ''}
+            {health.family ? ` · ${health.family}, ${health.nativeResolution} px native` : ''} · {health.provider} · v{health.version}
           </span>
         )}
         {connected && (

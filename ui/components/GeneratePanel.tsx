@@ -21,6 +21,11 @@ interface Props {
 
 const SCALES = [1, 2, 3, 4] as const;
 
+/** Longest sides offered for the connected model: its native side and 2× and 4× it (DyPE's range), within its limit. */
+export function sizePresets(native: number, maxSide: number): number[] {
+  return [1, 2, 4].map((k) => k * native).filter((px) => px <= maxSide);
+}
+
 interface Target {
   name: string;
   width: number;
@@ -183,6 +188,15 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
                 }}
               />
               <span class="muted">px</span>
+            </div>
+          )}
+          {density.kind === 'longest' && health && (
+            <div class="segmented" role="group" aria-label="Sizes for this model">
+              {sizePresets(health.nativeResolution, health.maxSide).map((px) => (
+                <button key={px} type="button" class={density.px === px ? 'on' : ''} onClick={() => setDensity({ kind: 'longest', px })}>
+                  {px}
+                </button>
+              ))}
             </div>
           )}
         </fieldset>
