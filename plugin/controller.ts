@@ -8,8 +8,8 @@ import { DEFAULT_LIMITS, frameJobBody, targetPixelSize } from './defaults.ts';
 import { pictureSizeAsync, readPictureAsync } from './frame-image.ts';
 import { findGeneratedFrames, frameInfo, outdatedReason, readGeneration } from './frame-record.ts';
 import { defaultAction, extendPlan, type Box } from './resize-plan.ts';
-import { absolutePosition, createFrame, insideInstance, isPictureNode, pageOf, plainError, type PictureNode, resolvePlacement, selectedFrames } from './nodes.ts';
-import { type ActiveJob, restoreFrameAsync, showPreview } from './preview.ts';
+import { absolutePosition, createFrame, insideInstance, isPictureNode, pageOf, plainError, type PictureNode, selectedFrames } from './nodes.ts';
+import { type ActiveJob, resolvePlacement, restoreFrameAsync, showPreview } from './preview.ts';
 import { loadSettingsAsync, saveSettingsAsync } from './settings.ts';
 import { applyImage, createImages, type GenerationFields, tilesNeedAFrame } from './tiles.ts';
 
@@ -461,7 +461,7 @@ function fieldsOf(meta: ResultMeta, density: Density): GenerationFields {
   };
 }
 
-/** A client-chosen job id the companion accepts ([A-Za-z0-9][A-Za-z0-9_-]{0,63}). */
+/** A client-chosen job id the companion accepts: lowercase base-36, as the contract's JOB_ID_PATTERN requires. */
 function newJobId(): string {
   const random = Math.floor(Math.random() * 36 ** 8).toString(36).padStart(8, '0');
   return `fig-${Date.now().toString(36)}-${random}`;

@@ -19,6 +19,7 @@ const PILL: Record<ConnectionStatus, string> = {
   unpaired: 'Not paired',
   'wrong-token': 'Not paired',
   'not-running': 'Offline',
+  blocked: 'No access',
   incompatible: 'Incompatible',
   'not-allowed': 'Blocked',
 };

@@ -7,7 +7,8 @@ import { formatBytes } from '../files/place.ts';
 import { ensureDemoBundle } from '../demo/cache.ts';
 import { verifyCheckpoints } from '../bundle/checkpoints.ts';
 import { availableProviders, autoProviders, describeAdapter, loadPipeline, probeWebGpuAdapter, readBundle } from '../pipeline/index.ts';
-import type { Device } from '../pipeline/types.ts';
+import type { Device } from '../pipeline/providers.ts';
+import { formatPlan, type MemoryMode } from '../memory/plan.ts';
 import { familyOf } from '../families/index.ts';
 
 /** The bundle to use: --model / DYPE_MODEL (a folder or an installed model's name), else the active model (dype models --use), else the demo model (built on first use). */
@@ -22,10 +23,10 @@ export async function demoModelCommand(dir: string): Promise<void> {
   console.log(`wrote the demo bundle to ${target} (untrained: its images are abstract)`);
 }
 
-export async function infoCommand(opts: { model?: string; device: Device }): Promise<void> {
+export async function infoCommand(opts: { model?: string; device: Device; memory: MemoryMode; gpuMemory?: number; width?: number; height?: number }): Promise<void> {
   const dir = await resolveModelDir(opts.model);
   const bundle = readBundle(dir);
-  const pipeline = await loadPipeline(dir, { device: opts.device, log: (l) => console.error(l) });
+  const pipeline = await loadPipeline(dir, { device: opts.device, memory: opts.memory, gpuMemoryGB: opts.gpuMemory, log: (l) => console.error(l) });
   const c = bundle.config;
   const providers = availableProviders();
   const skipped = pipeline.info.providerSelection?.skipped ?? [];
@@ -46,7 +47,12 @@ export async function infoCommand(opts: { model?: string; device: Device }): Pro
     `installed    ${providers.filter((p) => p.bundled).map((p) => p.name).join(', ')}; separate install: ${providers.filter((p) => !p.bundled).map((p) => p.name).join(', ') || 'none'}`,
   ];
   for (const record of verifyCheckpoints(dir)) lines.push(`weights      ${record.path} (${record.how} of ${record.source}; ${formatBytes(record.size)}, unchanged)`);
+  if (bundle.halfTransformer) lines.push(`float16      ${bundle.halfTransformer} (loaded on providers that compute in float16)`);
+  const plans = [pipeline.info.memoryPlan];
+  if (opts.width !== undefined || opts.height !== undefined) plans.push(pipeline.planFor(opts.width ?? c.nativeResolution, opts.height ?? c.nativeResolution));
+  const largest = Math.floor(Math.sqrt(pipeline.info.maxPixels));
+  const memory = [...plans.flatMap((plan) => ['', ...formatPlan(plan)]), `largest      ${(pipeline.info.maxPixels / 1e6).toFixed(1)} MP (about ${largest}×${largest}) on this machine`];
   const analysis = analyzeTransformer(bundle.paths.transformer, { pixelsPerToken: c.pixelsPerToken, textTokens: Math.max(...Object.values(c.text)) });
-  console.log([...lines, '', ...formatAnalysis(analysis)].join('\n'));
+  console.log([...lines, ...memory, '', ...formatAnalysis(analysis)].join('\n'));
   await pipeline.dispose();
 }

@@ -5,7 +5,7 @@
  * sinusoidal timestep embedding. Rows are tokens ([S, hidden]); the batch of one is added only
  * around MultiHeadAttention and at the graph's edges.
  */
-import type { GraphBuilder } from '../onnx/builder.ts';
+import { ONNX_DTYPE, type GraphBuilder } from '../onnx/builder.ts';
 import { rmsNormalize } from '../onnx/ops.ts';
 
 /** Per rotary frequency, the id column (axis) it reads: axis a contributes axesDim[a]/2. */
@@ -27,9 +27,28 @@ export interface DitShape {
 
 export type DitLayers = ReturnType<typeof ditLayers>;
 
+/** float16's largest finite value: the residual stream is clamped to it, as ComfyUI does for FLUX in fp16. */
+const HALF_MAX = 65504;
+
+export interface DitPrecision {
+  /**
+   * Compute the blocks in float16 (the caller builds under `b.withFloat('float16')`), with float32
+   * where float16 loses the value: RoPE angles and the timestep sinusoid (arguments up to ~1000 rad,
+   * where float16's step is 0.5) and the q/k RMSNorm statistics (x² overflows past |x| = 256).
+   * LayerNorm keeps float32 statistics by itself (stash_type), MultiHeadAttention's softmax
+   * accumulates in float32, and the residual stream is clamped to ±65504 after each gated add so an
+   * overflow saturates instead of turning into inf/NaN.
+   */
+  half?: boolean;
+}
+
 /** The shared layers of one transformer graph, bound to its builder and widths. */
-export function ditLayers(b: GraphBuilder, shape: DitShape) {
+export function ditLayers(b: GraphBuilder, shape: DitShape, { half = false }: DitPrecision = {}) {
   const { hidden: D, heads: H, headDim } = shape;
+  /** A float32 value in the compute type, and back. */
+  const toCompute = (x: string) => (half ? b.op('Cast', [x], { to: ONNX_DTYPE.float16 }, { name: 'to_half' }) : x);
+  const toFloat32 = (x: string) => (half ? b.op('Cast', [x], { to: ONNX_DTYPE.float32 }, { name: 'to_float' }) : x);
+  const inFloat32 = <R>(fn: () => R) => b.withFloat('float32', fn);
   const F = headDim / 2;
   const ones = b.constF(new Array<number>(D).fill(1));
   const to2d = (x: string, width: number) => b.op('Reshape', [x, b.constI64([-1, width])]);
@@ -37,6 +56,8 @@ export function ditLayers(b: GraphBuilder, shape: DitShape) {
   const chunk = (x: string, count: number, axis: number) => b.opN('Split', [x], count, { axis }, { name: 'chunk' });
   const layerNorm = (x: string) => b.op('LayerNormalization', [x, ones], { axis: -1, epsilon: { f: 1e-6 } }, { name: 'ln' });
   return {
+    toCompute,
+    toFloat32,
     to2d,
     to3d,
     chunk,
@@ -49,13 +70,15 @@ export function ditLayers(b: GraphBuilder, shape: DitShape) {
       return b.scope('rope', () => {
         const positions = b.op('Gather', [ids, b.constI64(ropeAxisIndex(axesDim))], { axis: 1 }, { name: 'positions' }); // [S, F]
         const angles = b.op('Mul', [positions, omega], {}, { name: 'angles' });
-        const shaped = (x: string) => b.op('Unsqueeze', [b.op('Mul', [x, mscale]), b.constI64([1, 3])]);
+        const shaped = (x: string) => toCompute(b.op('Unsqueeze', [b.op('Mul', [x, mscale]), b.constI64([1, 3])]));
         return [shaped(b.op('Cos', [angles])), shaped(b.op('Sin', [angles]))];
       });
     },
     /** [S, D] → per-head RMSNorm with the scale value `norm` → [S, H, hd] (eps: BFL's 1e-6; Z-Image's is 1e-5). */
     headNorm(x: string, norm: string, eps = 1e-6): string {
-      return b.op('Mul', [rmsNormalize(b, b.op('Reshape', [x, b.constI64([0, H, headDim])]), eps), norm], {}, { name: 'qk_norm' });
+      const heads = toFloat32(b.op('Reshape', [x, b.constI64([0, H, headDim])]));
+      const normed = toCompute(inFloat32(() => rmsNormalize(b, heads, eps)));
+      return b.op('Mul', [normed, norm], {}, { name: 'qk_norm' });
     },
     /** [S, H, hd] of the joint sequence, rotated pair by pair → [S, D] (BFL apply_rope). */
     applyRope(x: string, cos: string, sin: string): string {
@@ -82,12 +105,15 @@ export function ditLayers(b: GraphBuilder, shape: DitShape) {
     },
     /** x + gate·y. */
     gated(x: string, gate: string, y: string): string {
-      return b.op('Add', [x, b.op('Mul', [gate, y])], {}, { name: 'residual' });
+      const sum = b.op('Add', [x, b.op('Mul', [gate, y])], {}, { name: 'residual' });
+      return half ? b.op('Clip', [sum, b.constF(-HALF_MAX), b.constF(HALF_MAX)], {}, { name: 'residual_clamped' }) : sum;
     },
     /** BFL timestep_embedding of a [1] value: cos ‖ sin of (1000·x)·freqs → [1, width]. */
     sinusoid(x: string, width: number): string {
-      const args = b.op('Mul', [b.op('Unsqueeze', [b.op('Mul', [x, b.constF(1000)]), b.constI64([1])]), b.constF(timestepFrequencies(width / 2))]); // [1, half]
-      return b.op('Concat', [b.op('Cos', [args]), b.op('Sin', [args])], { axis: 1 });
+      return inFloat32(() => {
+        const args = b.op('Mul', [b.op('Unsqueeze', [b.op('Mul', [x, b.constF(1000)]), b.constI64([1])]), b.constF(timestepFrequencies(width / 2))]); // [1, width/2]
+        return toCompute(b.op('Concat', [b.op('Cos', [args]), b.op('Sin', [args])], { axis: 1 }));
+      });
     },
     /** [text_len, image_len] of the joint sequence, to split it back (Split sizes). */
     splitSizes(context: string, hiddenStates: string): string {

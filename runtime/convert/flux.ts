@@ -264,16 +264,32 @@ export function expectedShapes(c: FluxConfig): Map<string, number[]> {
 export const FLUX_OUTPUT = 'out_hidden_states';
 
 /**
+ * The transformer's compute type. `float16` (for CUDA, DirectML, CoreML and WebGPU with shader-f16)
+ * keeps the graph's inputs and output float32 and computes the blocks in float16, with float32 where
+ * float16 loses the value (ditLayers: RoPE angles, the timestep sinusoid, q/k RMSNorm statistics,
+ * and the residual stream clamped to ±65504).
+ */
+export interface FluxGraphOptions {
+  precision?: 'float32' | 'float16';
+}
+
+/**
  * The DyPE-ready FLUX.1 transformer graph over `w`'s weights. Inputs and output follow the bundle
  * contract (runtime/bundle/contract.ts checkContract, FLUX1_CONTRACT): hidden_states [1, N, in], encoder_hidden_states
  * [1, T, ctx], pooled_projections [1, vec], timestep [1] (σ; ×1000 inside, like BFL), guidance [1]
  * (dev only), img_ids [N, 3], txt_ids [T, 3], rope_omega and rope_mscale [Σ axesDim / 2].
  */
-export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxConfig): void {
+export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxConfig, options: FluxGraphOptions = {}): void {
+  const half = options.precision === 'float16';
+  b.withFloat(half ? 'float16' : 'float32', () => buildFlux(b, w, c, half));
+}
+
+function buildFlux(b: GraphBuilder, w: WeightSource, c: FluxConfig, half: boolean): void {
   const n = namingOf(c.naming);
   const D = c.hidden;
   const lin = (x: string, name: string) => linear(b, w, x, name);
-  const dit = ditLayers(b, c);
+  const dit = ditLayers(b, c, { half });
+  const { toCompute, toFloat32 } = dit;
   const { chunk, to2d } = dit;
 
   const hidden = b.input('hidden_states', 'float32', [1, 'image_tokens', c.inChannels]);
@@ -299,14 +315,14 @@ export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxCo
   const mlpEmbedder = (x: string, names: readonly [string, string]) => lin(silu(b, lin(x, names[0])), names[1]);
   let vec = b.scope('time_in', () => mlpEmbedder(dit.sinusoid(timestep, c.timeDim), n.timeIn));
   if (guidance) vec = b.op('Add', [vec, b.scope('guidance_in', () => mlpEmbedder(dit.sinusoid(guidance, c.timeDim), n.guidanceIn))]);
-  vec = b.op('Add', [vec, b.scope('vector_in', () => mlpEmbedder(pooled, n.vectorIn))], {}, { name: 'vec' });
+  vec = b.op('Add', [vec, b.scope('vector_in', () => mlpEmbedder(toCompute(pooled), n.vectorIn))], {}, { name: 'vec' });
   const vecAct = silu(b, vec);
 
   const modulation = (name: string, count: number): string[] => chunk(lin(vecAct, name), count, 1);
   const { modulate, gated } = dit;
 
-  let img = b.scope('img_in', () => lin(to2d(hidden, c.inChannels), n.imgIn));
-  let txt = b.scope('txt_in', () => lin(to2d(context, c.contextDim), n.txtIn));
+  let img = b.scope('img_in', () => lin(toCompute(to2d(hidden, c.inChannels)), n.imgIn));
+  let txt = b.scope('txt_in', () => lin(toCompute(to2d(context, c.contextDim)), n.txtIn));
 
   for (let i = 0; i < c.depth; i++) {
     const names = n.double(i);
@@ -353,7 +369,7 @@ export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxCo
   b.scope('final_layer', () => {
     const [first, second] = modulation(n.finalModulation, 2);
     const [shift, scale] = n.finalOrder === 'shift-scale' ? [first, second] : [second, first];
-    const out = lin(modulate(image, shift, scale), n.finalLinear);
+    const out = toFloat32(lin(modulate(image, shift, scale), n.finalLinear));
     b.op('Unsqueeze', [out, b.constI64([0])], {}, { outputs: [FLUX_OUTPUT] });
   });
   b.output(FLUX_OUTPUT, 'float32', [1, 'image_tokens', c.outChannels]);

@@ -17,7 +17,7 @@ import { link, mkdir } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { fingerprint, headerLengthPrefix, headerSha256, type CheckpointRecord } from '../bundle/checkpoints.ts';
 import type { BundleConfig, FamilyId } from '../bundle/config.ts';
-import { checkBundleTarget } from '../bundle/read.ts';
+import { checkBundleTarget, HALF_MODEL_FILE } from '../bundle/read.ts';
 import { TOKENIZER_SOURCES, type TokenizerCheck } from '../bundle/tokenizers.ts';
 import { finishBundle } from '../bundle/write.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
@@ -31,7 +31,7 @@ import { FLUX1_RECIPE } from './recipes/flux1.ts';
 import { FLUX2_RECIPE } from './recipes/flux2.ts';
 import { ZIMAGE_RECIPE } from './recipes/zimage.ts';
 import type { ConvertRecipe, Found, RecipeOptions } from './recipes/types.ts';
-import { SafetensorsWeightSource, type ConversionCounts } from './source.ts';
+import { SafetensorsWeightSource, type ComputeType, type ConversionCounts } from './source.ts';
 import { writeTokenizers, type TokenizerSearch } from './tokenizers.ts';
 
 export { readInputs, type Checkpoint } from './inputs.ts';
@@ -147,9 +147,9 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
 }
 
 /** A weight source over one component's checkpoint, with its files at their names inside the model folder. */
-function sourceFor(b: GraphBuilder, f: Found): SafetensorsWeightSource {
+function sourceFor(b: GraphBuilder, f: Found, compute: ComputeType = 'float32'): SafetensorsWeightSource {
   const files = f.checkpoint.headers.map((header) => ({ header, location: basename(header.file), prefix: f.prefix }));
-  return new SafetensorsWeightSource(b, files, basename(f.checkpoint.path) + (f.prefix ? ` (${f.prefix}*)` : ''));
+  return new SafetensorsWeightSource(b, files, basename(f.checkpoint.path) + (f.prefix ? ` (${f.prefix}*)` : ''), compute);
 }
 
 export async function convertCheckpoints(inputs: readonly string[], options: ConvertOptions): Promise<ConvertReport> {
@@ -224,10 +224,10 @@ async function assemble(
   };
 
   const components: ComponentReport[] = [];
-  const graph = async (kind: ComponentKind, folder: string, build: (b: GraphBuilder, w: SafetensorsWeightSource) => void) => {
+  const graph = async (kind: ComponentKind, folder: string, build: (b: GraphBuilder, w: SafetensorsWeightSource) => void, compute: ComputeType = 'float32') => {
     const f = found[kind];
     const b = new GraphBuilder(folder);
-    const w = sourceFor(b, f);
+    const w = sourceFor(b, f, compute);
     build(b, w);
     const { model } = b.serialize({
       opset: CONVERTED_OPSET,
@@ -235,16 +235,23 @@ async function assemble(
       producerName: 'dype-convert',
       docString: `${f.architecture.label} from ${f.checkpoint.path}; weights are external data inside the checkpoint file(s) beside this model.`,
     });
+    const file = compute === 'float16' ? HALF_MODEL_FILE : 'model.onnx';
     await mkdir(join(staging, folder), { recursive: true });
+    if (compute === 'float16') {
+      // The float16 twin of a graph already written: same folder, same placed checkpoints.
+      await writeFileAtomic(join(staging, folder, file), model);
+      log(`${folder}/${file}: ${(model.length / 1024).toFixed(0)} KiB graph (float16 compute, for GPU providers)`);
+      return;
+    }
     for (const header of f.checkpoint.headers) await place(header, folder);
-    await writeFileAtomic(join(staging, folder, 'model.onnx'), model);
+    await writeFileAtomic(join(staging, folder, file), model);
     let report = components.find((c) => c.kind === kind);
     if (!report) components.push((report = { kind, label: f.architecture.label, files: f.checkpoint.headers.map((h) => h.file), folders: [], dtypes: {} }));
     report.folders.push(folder);
     addCounts(report.dtypes, w.conversions); // the VAE's two graphs: decoder and encoder weights together
     log(`${folder}/model.onnx: ${(model.length / 1024).toFixed(0)} KiB graph`);
   };
-  for (const { kind, folder, build } of recipe.graphs(derived)) await graph(kind, folder, build);
+  for (const { kind, folder, build, compute } of recipe.graphs(derived)) await graph(kind, folder, build, compute);
 
   // 5. Scheduler, dype.json, the checkpoint record; then read the bundle back.
   const checkpoints = placed.map(({ bytes: _bytes, ...record }) => record);

@@ -5,8 +5,8 @@
  */
 import { Float16Array } from '@petamoriken/float16';
 import * as ort from 'onnxruntime-node';
-import { DEVICES, type Device } from './types.ts';
-import { webgpuRefusal, type ProviderSelection } from './providers.ts';
+import { GraphBuilder } from '../onnx/builder.ts';
+import { autoProviders, DEVICES, type Device, type ProviderSelection, webgpuRefusal } from './providers.ts';
 import { probeWebGpuAdapter, type WebGpuProbe } from './webgpu-adapter.ts';
 
 // Failures surface as exceptions with the same text; ORT's native logger would print them a
@@ -39,18 +39,6 @@ export class OrtError extends Error {
     super(message, options);
     this.name = 'OrtError';
   }
-}
-
-// WebGPU comes after the vendor providers and only with a hardware adapter (see providers.ts).
-const PLATFORM_PROVIDERS: Record<string, readonly Exclude<Device, 'auto'>[]> = {
-  win32: ['dml', 'cuda', 'webgpu', 'cpu'],
-  darwin: ['coreml', 'webgpu', 'cpu'],
-  linux: ['cuda', 'webgpu', 'cpu'],
-};
-
-/** Providers `auto` tries, in order, on this platform. */
-export function autoProviders(platform: string = process.platform): readonly Exclude<Device, 'auto'>[] {
-  return PLATFORM_PROVIDERS[platform] ?? ['cpu'];
 }
 
 export function checkDevice(device: string): Device {
@@ -133,11 +121,14 @@ export class Session {
     return feedAs(this.input(name), feed);
   }
 
-  /** Runs with every graph input fed; each feed is converted to the element type its input declares. */
-  async run(feeds: Record<string, Feed>): Promise<Record<string, TensorData>> {
+  /**
+   * Runs with every graph input fed; each feed is converted to the element type its input declares.
+   * `outputs` names the outputs to compute and bring back (default: all of them).
+   */
+  async run(feeds: Record<string, Feed>, outputs?: readonly string[]): Promise<Record<string, TensorData>> {
     if (this.outputsOnDevice) throw new OrtError(`${this.path}: outputs stay on the device; use runOnDevice`);
     const out: Record<string, TensorData> = {};
-    for (const [name, tensor] of Object.entries(await this.runOrt(feeds))) out[name] = fromOrtTensor(name, tensor);
+    for (const [name, tensor] of Object.entries(await this.runOrt(feeds, outputs))) out[name] = fromOrtTensor(name, tensor);
     return out;
   }
 
@@ -149,17 +140,19 @@ export class Session {
     return out;
   }
 
-  private async runOrt(feeds: Record<string, Feed>): Promise<ort.InferenceSession.ReturnType> {
+  private async runOrt(feeds: Record<string, Feed>, outputs?: readonly string[]): Promise<ort.InferenceSession.ReturnType> {
     const missing = this.inputs.filter((i) => !(i.name in feeds)).map((i) => i.name);
     if (missing.length) throw new OrtError(`${this.path}: missing inputs ${missing.join(', ')}`);
     const extra = Object.keys(feeds).filter((name) => !this.has(name));
     if (extra.length) throw new OrtError(`${this.path}: the graph has no input(s) ${extra.join(', ')}`);
+    const unknown = (outputs ?? []).filter((name) => !this.outputNames.includes(name));
+    if (unknown.length) throw new OrtError(`${this.path}: the graph has no output(s) ${unknown.join(', ')} (outputs: ${this.outputNames.join(', ')})`);
 
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const info of this.inputs) ortFeeds[info.name] = toOrtTensor(info, feeds[info.name]);
     const start = performance.now();
     try {
-      const results = await this.session.run(ortFeeds);
+      const results = await (outputs ? this.session.run(ortFeeds, [...outputs]) : this.session.run(ortFeeds));
       this.runMs += performance.now() - start;
       return results;
     } catch (error) {
@@ -287,6 +280,36 @@ export async function createSession(
   log: (line: string) => void = () => {},
   opts: { outputsOnDevice?: OutputsOnDevice } = {},
 ): Promise<Session> {
+  return createOnFirstProvider(path, path, device, log, opts);
+}
+
+/** A one-node graph: creating a session for it proves a provider loads, at no memory cost. */
+const PROVIDER_PROBE_MODEL = (() => {
+  const g = new GraphBuilder('provider_probe');
+  g.input('x', 'float32', [1]);
+  g.op('Identity', ['x'], {}, { outputs: ['y'] });
+  g.output('y', 'float32', [1]);
+  return g.serialize().model;
+})();
+
+/**
+ * The provider `device` resolves to on this machine, without loading a model: `auto` tries the
+ * platform's providers as `createSession` does, on a one-node graph. The memory plan needs the
+ * provider before the first model is loaded.
+ */
+export async function resolveProvider(device: Device = 'auto', log: (line: string) => void = () => {}): Promise<{ provider: Exclude<Device, 'auto'>; selection: ProviderSelection }> {
+  const session = await createOnFirstProvider(PROVIDER_PROBE_MODEL, 'the provider probe', device, log, {});
+  await session.release();
+  return { provider: session.provider as Exclude<Device, 'auto'>, selection: session.selection };
+}
+
+async function createOnFirstProvider(
+  model: string | Uint8Array,
+  label: string,
+  device: Device,
+  log: (line: string) => void,
+  opts: { outputsOnDevice?: OutputsOnDevice },
+): Promise<Session> {
   checkDevice(device);
   const auto = device === 'auto';
   const candidates = auto ? autoProviders() : [device];
@@ -298,7 +321,7 @@ export async function createSession(
       refuseWebGpu(probe, auto, false);
       const wanted = opts.outputsOnDevice ?? false;
       const onDevice = keepsTensorsOnDevice(provider) && (wanted === true || (wanted === 'on-hardware' && probe?.adapter?.software === false));
-      const session = new Session(await createWith(path, provider, onDevice), path, provider, selection, onDevice);
+      const session = new Session(await createWith(model, provider, onDevice), label, provider, selection, onDevice);
       try {
         refuseWebGpu(probe, auto, session.inputs.some((i) => i.type === 'float16'));
       } catch (error) {
@@ -312,7 +335,7 @@ export async function createSession(
       if (auto && index < candidates.length - 1) log(`${provider} unavailable (${reason}); trying ${candidates[index + 1]}`);
     }
   }
-  throw new OrtError(`could not load ${path}: ${selection.skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ')}`);
+  throw new OrtError(`could not load ${label}: ${selection.skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ')}`);
 }
 
 function refuseWebGpu(probe: WebGpuProbe | null, auto: boolean, float16: boolean): void {

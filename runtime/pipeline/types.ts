@@ -4,14 +4,12 @@ import type { DypeExponent, GenerationMethod, ImageFormat } from '../contract/na
 import type { KeepRect } from './keep.ts';
 import type { TensorData } from './ort.ts';
 import type { ProviderSelection } from './providers.ts';
+import type { MemoryPlanReport } from '../contract/health.ts';
 
 export type { KeepRect };
 
 export * from '../contract/names.ts';
 export { YARN_SCALINGS, type YarnScaling } from '../dype/index.ts';
-
-export const DEVICES = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
-export type Device = (typeof DEVICES)[number];
 
 export interface GenerateRequest {
   prompt: string;
@@ -161,6 +159,8 @@ export interface EngineInfo {
   methods: readonly GenerationMethod[];
   /** Whether requests may carry `init` (the bundle has a VAE encoder); absent means yes. */
   imageToImage?: boolean;
+  /** The memory plan at the native size, where the engine made one. */
+  memoryPlan?: MemoryPlanReport;
 }
 
 /**

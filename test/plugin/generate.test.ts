@@ -1,6 +1,6 @@
 /** Generate into frames: pixel sizes, the UI round trip, one IMAGE fill, stored parameters, undo. */
 import { describe, expect, it } from 'vitest';
-import type { Generation, JobRequest } from '../../runtime/contract/index.ts';
+import { JOB_ID_PATTERN, type Generation, type JobRequest } from '../../runtime/contract/index.ts';
 import { finishJob, generate, imageFills, png, startPlugin } from './helpers.ts';
 
 describe('generate', () => {
@@ -17,7 +17,7 @@ describe('generate', () => {
     expect(job.body).not.toHaveProperty('dypeScale');
     expect(job.body).not.toHaveProperty('dypeExponent');
     expect(job.body.id).toBe(job.jobId);
-    expect(job.jobId).toMatch(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/);
+    expect(job.jobId).toMatch(JOB_ID_PATTERN);
 
     await finishJob(fake, job);
     const fills = imageFills(hero);

@@ -39,7 +39,7 @@ export function tempRoot(prefix: string): { root: string; cleanup: () => void } 
  * /tmp is another filesystem) and returns the model path, what `build` derived, and the weight
  * source's dtype counts.
  */
-export async function convertCheckpoint<C>(files: readonly string[], dir: string, build: (b: GraphBuilder, w: SafetensorsWeightSource) => C) {
+export async function convertCheckpoint<C>(files: readonly string[], dir: string, build: (b: GraphBuilder, w: SafetensorsWeightSource) => C, precision: 'float32' | 'float16' = 'float32') {
   mkdirSync(dir, { recursive: true });
   const headers = [];
   for (const file of files) {
@@ -52,20 +52,25 @@ export async function convertCheckpoint<C>(files: readonly string[], dir: string
     headers.push(await readSafetensorsHeader(placed));
   }
   const b = new GraphBuilder('transformer');
-  const w = new SafetensorsWeightSource(b, headers.map((header) => ({ header, location: basename(header.file) })), basename(files[0]));
+  const w = new SafetensorsWeightSource(b, headers.map((header) => ({ header, location: basename(header.file) })), basename(files[0]), precision);
   const config = build(b, w);
-  const path = join(dir, 'model.onnx');
+  const path = join(dir, precision === 'float16' ? 'model.fp16.onnx' : 'model.onnx');
   writeFileSync(path, b.serialize({ opset: CONVERTED_OPSET, irVersion: CONVERTED_IR_VERSION }).model);
   return { path, config, dtypes: w.conversions };
 }
 
-/** Converts one FLUX.1 transformer checkpoint (see convertCheckpoint). */
-export function convertTransformer(files: readonly string[], dir: string, naming: 'bfl' | 'diffusers') {
-  return convertCheckpoint(files, dir, (b, w) => {
-    const config = deriveFluxConfig(w, naming);
-    buildFluxTransformer(b, w, config);
-    return config;
-  });
+/** Converts one FLUX.1 transformer checkpoint (see convertCheckpoint), in float32 or as the float16 graph. */
+export function convertTransformer(files: readonly string[], dir: string, naming: 'bfl' | 'diffusers', precision: 'float32' | 'float16' = 'float32') {
+  return convertCheckpoint(
+    files,
+    dir,
+    (b, w) => {
+      const config = deriveFluxConfig(w, naming);
+      buildFluxTransformer(b, w, config, { precision });
+      return config;
+    },
+    precision,
+  );
 }
 
 /** Runs the converted transformer on the reference inputs with native or DyPE ω/mscale. */
