@@ -4,6 +4,7 @@ import { benchConvertKlein } from './convert-klein.ts';
 import { benchImageToImage } from './img2img.ts';
 import { benchMemoryPlan } from './memory-plan.ts';
 import { benchKleinStep } from './klein-step.ts';
+import { benchZImageStep } from './zimage-step.ts';
 import { benchPipeline } from './pipeline.ts';
 import { benchProviders } from './providers.ts';
 import { benchRopeTables } from './rope-tables.ts';
@@ -16,6 +17,7 @@ printResults('Image-to-image on the demo model (CPU)', await benchImageToImage()
 printResults('dype convert on a full-size FLUX.1-dev checkpoint (bf16, BFL keys)', await benchConvert());
 printResults('dype convert on full-size FLUX.2 [klein] 4B files (ComfyUI layout, sparse)', await benchConvertKlein());
 printResults('FLUX.2 [klein] against FLUX.1, tiny transformers at equal tokens (CPU)', await benchKleinStep());
+printResults('Z-Image against FLUX.1, tiny transformers at equal tokens (CPU)', await benchZImageStep());
 console.log(['', '## Memory plan for FLUX.1-dev from the published shapes (README table)', ...(await benchMemoryPlan())].join('\n'));
 printResults('Companion request overhead (per request, keep-alive)', await benchServer());
 printResults('Companion while a 4096² demo job runs, against idle (health latency, upload throughput)', await benchCompanionLoad());

@@ -39,7 +39,7 @@ const FLUX1_TINY: FluxConfig = {
 const KLEIN_TINY: Flux2Config = { ...WIDTH, mlpHidden: 3 * WIDTH.hidden, inChannels: 128, contextDim: 64, guidance: false, axesDim: [8, 8, 8, 8], theta: 2000 };
 
 /** Writes random f32 weights of `shapes` and builds the graph over them. */
-async function convertRandom(dir: string, name: string, shapes: Map<string, number[]>, build: (b: GraphBuilder, w: SafetensorsWeightSource) => void): Promise<string> {
+export async function convertRandom(dir: string, name: string, shapes: Map<string, number[]>, build: (b: GraphBuilder, w: SafetensorsWeightSource) => void): Promise<string> {
   const file = join(dir, `${name}.safetensors`);
   writeRandomCheckpoint(file, Object.fromEntries(shapes), 1);
   const b = new GraphBuilder(name);
@@ -49,9 +49,9 @@ async function convertRandom(dir: string, name: string, shapes: Map<string, numb
   return path;
 }
 
-const f32 = (data: Float32Array, dims: number[]): TensorData => ({ type: 'float32', data, dims });
+export const f32 = (data: Float32Array, dims: number[]): TensorData => ({ type: 'float32', data, dims });
 
-async function stepTime(path: string, feeds: Record<string, TensorData>, name: string) {
+export async function stepTime(path: string, feeds: Record<string, TensorData>, name: string) {
   const session = await createSession(path, 'cpu');
   try {
     return await timeIt(name, () => session.run(feeds), { repeats: 5, warmup: 1 });

@@ -7,10 +7,10 @@
  * The first matching entry wins, so more specific architectures come before the ones they resemble
  * (FLUX.2 shares FLUX.1's block names).
  *
- * A new family goes here as entries with `supported: false` until its builders exist; then it gets
- * a ConvertRecipe in runtime/convert/recipes/ (see runtime/families/README.md). FLUX.2 [klein]
- * (4-axis RoPE, Qwen3 text encoder, 32-channel VAE with a BatchNorm latent) has its builders in
- * flux2.ts, qwen3.ts and vae-flux2.ts.
+ * A new family goes here as entries with `supported: false` until its builders exist; then it gets a
+ * ConvertRecipe in runtime/convert/recipes/ (see runtime/families/README.md). FLUX.2 [klein] (4-axis
+ * RoPE, Qwen3 text encoder, 32-channel VAE with a BatchNorm latent) has builders in flux2.ts, qwen3.ts
+ * and vae-flux2.ts; Z-Image (NextDiT, the same Qwen3 file, FLUX.1's AE) in zimage.ts.
  */
 
 import type { FamilyId } from '../bundle/config.ts';
@@ -61,6 +61,27 @@ export const ARCHITECTURES: readonly Architecture[] = Object.freeze([
     markers: ['double_stream_modulation_img.lin.weight', 'double_blocks.0.img_attn.qkv.weight', 'single_stream_modulation.lin.weight'],
     supported: true,
     usualFiles: 'flux-2-klein-4b.safetensors (or flux-2-klein-9b.safetensors; ComfyUI/models/diffusion_models)',
+  },
+  {
+    // ComfyUI's file (Comfy-Org/z_image_turbo split_files): comfy/ldm/lumina/model.py names, q|k|v
+    // stacked in attention.qkv. The pad tokens tell it from Lumina-Image 2.0, which shares the rest.
+    id: 'zimage-transformer',
+    family: 'zimage',
+    component: 'transformer',
+    label: 'Z-Image transformer',
+    markers: ['x_embedder.weight', 'cap_embedder.1.weight', 'layers.0.attention.qkv.weight', 'noise_refiner.0.adaLN_modulation.0.weight', 'x_pad_token'],
+    supported: true,
+    usualFiles: 'z_image_turbo_bf16.safetensors (ComfyUI/models/diffusion_models)',
+  },
+  {
+    // Tongyi's and diffusers' own layout (all_x_embedder.2-1, separate to_q/to_k/to_v).
+    id: 'zimage-transformer-diffusers',
+    family: 'zimage',
+    component: 'transformer',
+    label: 'Z-Image transformer (diffusers keys; use ComfyUI’s z_image_turbo_bf16.safetensors)',
+    markers: ['all_x_embedder.2-1.weight', 'layers.0.attention.to_q.weight', 'x_pad_token'],
+    supported: false,
+    usualFiles: 'transformer/diffusion_pytorch_model-*.safetensors of Tongyi-MAI/Z-Image-Turbo',
   },
   {
     id: 'flux1-transformer-bfl',
@@ -124,10 +145,11 @@ export const ARCHITECTURES: readonly Architecture[] = Object.freeze([
     family: 'flux2',
     component: 'qwen3',
     label: 'Qwen3 text encoder',
-    // q_norm tells Qwen3 from Llama/Qwen2-style decoders with the same other names.
+    // q_norm tells Qwen3 from Llama/Qwen2-style decoders with the same other names. The same file
+    // (qwen_3_4b) is the text encoder of Z-Image too: the transformer decides the family.
     markers: ['model.embed_tokens.weight', 'model.layers.0.self_attn.q_norm.weight', 'model.norm.weight'],
     supported: true,
-    usualFiles: 'qwen_3_4b.safetensors (qwen_3_8b for klein 9B; ComfyUI/models/text_encoders) or text_encoder/ of a diffusers FLUX.2 [klein] folder',
+    usualFiles: 'qwen_3_4b.safetensors (qwen_3_8b for klein 9B; ComfyUI/models/text_encoders) or text_encoder/ of a diffusers FLUX.2 [klein] or Z-Image folder',
   },
 ] satisfies Architecture[]);
 

@@ -74,10 +74,10 @@ export function ditLayers(b: GraphBuilder, shape: DitShape, { half = false }: Di
         return [shaped(b.op('Cos', [angles])), shaped(b.op('Sin', [angles]))];
       });
     },
-    /** [S, D] → per-head RMSNorm with the scale value `norm` → [S, H, hd]. */
-    headNorm(x: string, norm: string): string {
+    /** [S, D] → per-head RMSNorm with the scale value `norm` → [S, H, hd] (eps: BFL's 1e-6; Z-Image's is 1e-5). */
+    headNorm(x: string, norm: string, eps = 1e-6): string {
       const heads = toFloat32(b.op('Reshape', [x, b.constI64([0, H, headDim])]));
-      const normed = toCompute(inFloat32(() => rmsNormalize(b, heads, 1e-6)));
+      const normed = toCompute(inFloat32(() => rmsNormalize(b, heads, eps)));
       return b.op('Mul', [normed, norm], {}, { name: 'qk_norm' });
     },
     /** [S, H, hd] of the joint sequence, rotated pair by pair → [S, D] (BFL apply_rope). */

@@ -4,12 +4,14 @@ import { PipelineError } from '../pipeline/errors.ts';
 import { FLUX1 } from './flux1.ts';
 import { FLUX2 } from './flux2.ts';
 import type { ModelFamily } from './types.ts';
+import { ZIMAGE } from './zimage.ts';
 
 export type { EncodedPrompt, LoadedEncoder, ModelFamily, PositionGrid } from './types.ts';
 export { FLUX1 } from './flux1.ts';
 export { FLUX2 } from './flux2.ts';
+export { ZIMAGE, zimageIds } from './zimage.ts';
 
-export const FAMILIES: Readonly<Partial<Record<FamilyId, ModelFamily>>> = Object.freeze({ flux1: FLUX1, flux2: FLUX2 });
+export const FAMILIES: Readonly<Partial<Record<FamilyId, ModelFamily>>> = Object.freeze({ flux1: FLUX1, flux2: FLUX2, zimage: ZIMAGE });
 
 /** The family object for a bundle's `family`; one this version cannot run is refused by name. */
 export function familyOf(id: FamilyId): ModelFamily {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { FAMILY_IDS, type FamilyId } from '../bundle/config.ts';
 import { FLUX_DEFAULTS, type FluxVariant } from '../bundle/flux1.ts';
+import { ZIMAGE_DEFAULTS } from '../bundle/zimage.ts';
 
 const RepoId = z.string().regex(/^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/, 'is not owner/repo');
 const RepoPath = z.string().min(1).refine((p) => !p.split('/').some((s) => s === '..' || s === '.') && !p.startsWith('/'), 'must be a path inside the repository');
@@ -72,10 +73,12 @@ export interface FamilyFacts {
 
 /** FLUX.1 parameters per component (transformer, T5-XXL, CLIP-L, VAE), from the published key/shape list. */
 const FLUX1_PARAMETERS = 11.9e9 + 4.76e9 + 0.12e9 + 0.08e9;
+/** Z-Image-Turbo's parameters: the transformer (6.15 B), Qwen3-4B (4.02 B) and FLUX.1's VAE. */
+const ZIMAGE_PARAMETERS = 6.15e9 + 4.02e9 + 0.08e9;
 /** Activations at 4096² with fused attention: "a few GB" (README). */
 const ACTIVATION_BYTES = 4 * 1024 ** 3;
 
-/** Per family: its variants and their facts. FLUX.2 [klein] and Z-Image add theirs as they land. */
+/** Per family: its variants and their facts. FLUX.2 [klein] adds its own as it lands. */
 const FAMILY_FACTS: Readonly<Partial<Record<FamilyId, { variants: readonly string[]; facts: (variant: string) => FamilyFacts }>>> = Object.freeze({
   flux1: {
     variants: Object.keys(FLUX_DEFAULTS.steps),
@@ -84,6 +87,10 @@ const FAMILY_FACTS: Readonly<Partial<Record<FamilyId, { variants: readonly strin
       defaultSteps: FLUX_DEFAULTS.steps[variant as FluxVariant],
       memoryBytes: FLUX1_PARAMETERS * 4 + ACTIVATION_BYTES,
     }),
+  },
+  zimage: {
+    variants: ['turbo'],
+    facts: () => ({ nativeSize: ZIMAGE_DEFAULTS.nativeResolution, defaultSteps: ZIMAGE_DEFAULTS.steps, memoryBytes: ZIMAGE_PARAMETERS * 4 + ACTIVATION_BYTES }),
   },
 });
 

@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { PipelineError } from './errors.ts';
 
 /**
- * Qwen3's chat template for one user turn with the generation prompt added and thinking switched off
- * (an empty think block), as FLUX.2's Qwen3Embedder renders a prompt before tokenizing it.
+ * Qwen3's chat template for one user turn with the generation prompt added. With thinking switched
+ * off (enable_thinking=False, as FLUX.2's Qwen3Embedder renders a prompt) the template closes an empty
+ * think block; with it on (Z-Image's pipeline) it adds nothing after the assistant's turn opens.
  */
-export function qwen3ChatText(prompt: string): string {
-  return `<|im_start|>user\n${prompt}<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n`;
+export function qwen3ChatText(prompt: string, options: { thinking?: boolean } = {}): string {
+  return `<|im_start|>user\n${prompt}<|im_end|>\n<|im_start|>assistant\n${options.thinking ? '' : '<think>\n\n</think>\n\n'}`;
 }
 
 /** Token ids and their attention mask (1 for a real token, 0 for padding), both int64 as the encoder takes them. */

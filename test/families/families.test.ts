@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { BundleConfigSchema, type BundleConfig } from '../../runtime/bundle/config.ts';
+import { BundleConfigSchema, type BundleConfig, type FamilyId } from '../../runtime/bundle/config.ts';
 import { FLUX_DEFAULTS } from '../../runtime/bundle/flux1.ts';
 import { demoBundleConfig } from '../../runtime/demo/index.ts';
-import { familyOf, FLUX1, FLUX2 } from '../../runtime/families/index.ts';
+import { buildZImageBundleConfig } from '../../runtime/bundle/zimage.ts';
+import { familyOf, FLUX1, FLUX2, ZIMAGE } from '../../runtime/families/index.ts';
 import { fromVaeLatents, toVaeLatents } from '../../runtime/families/latents.ts';
 import { normalTensor } from '../../runtime/demo/prng.ts';
 
@@ -12,7 +13,18 @@ describe('family registry', () => {
   it('dype.json family picks the family object; one without an implementation is refused by name', () => {
     expect(familyOf('flux1')).toBe(FLUX1);
     expect(familyOf('flux2')).toBe(FLUX2);
-    expect(() => familyOf('zimage')).toThrow(/cannot run zimage models yet/);
+    expect(familyOf('zimage')).toBe(ZIMAGE);
+    expect(() => familyOf('sd3' as FamilyId)).toThrow(/cannot run sd3 models yet/);
+  });
+
+  it('Z-Image scales rows and cols, keeps the caption axis native, feeds 1 − σ and has no guidance feed', () => {
+    const config = buildZImageBundleConfig({ name: 'z', description: '', vae: { latentChannels: 16, scaleFactorPx: 8, encoder: true } });
+    expect(ZIMAGE.axisRoles(config)).toEqual(['native', 'rows', 'cols']);
+    expect(ZIMAGE.timestep(0.25)).toBe(0.75);
+    expect(ZIMAGE.guidanceFeed(3.5)).toBeNull();
+    const { img_ids, txt_ids } = ZIMAGE.positionFeeds({ rows: 1, cols: 2, textTokens: 3 }, null as never);
+    expect([...txt_ids.data]).toEqual([1, 0, 0, 2, 0, 0, 3, 0, 0]); // captions count from 1
+    expect([...img_ids.data]).toEqual([33, 0, 0, 33, 0, 1]); // after the caption padded to 32
   });
 
   it("FLUX.1 scales rows and cols, keeps the index axis native, and feeds σ as the timestep", () => {

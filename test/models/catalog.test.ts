@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FLUX_DEFAULTS } from '../../runtime/bundle/flux1.ts';
+import { ZIMAGE_DEFAULTS } from '../../runtime/bundle/zimage.ts';
 import { familyFacts, loadCatalog, parseCatalog } from '../../runtime/models/catalog.ts';
 import type { RemoteFile } from '../../runtime/models/hub.ts';
 import { parseHfSpec, selectConvertible } from '../../runtime/models/pull.ts';
@@ -11,7 +12,7 @@ const raw = JSON.parse(readFileSync(new URL('../../runtime/models/catalog.json',
 describe('catalog', () => {
   it('parses, and every model names its licence with a URL and its files by repository and path', () => {
     const catalog = loadCatalog();
-    expect(catalog.models.map((m) => m.name)).toEqual(['flux1-schnell', 'flux1-dev', 'flux1-schnell-q8', 'flux1-schnell-q4', 'flux1-dev-q8', 'flux1-dev-q4']);
+    expect(catalog.models.map((m) => m.name)).toEqual(['flux1-schnell', 'flux1-dev', 'flux1-schnell-q8', 'flux1-schnell-q4', 'flux1-dev-q8', 'flux1-dev-q4', 'z-image-turbo']);
     for (const m of catalog.models) {
       expect(m.licence.url).toMatch(/^https:\/\//);
       expect(m.sources.flatMap((s) => s.paths).length).toBeGreaterThan(0);
@@ -24,6 +25,7 @@ describe('catalog', () => {
     const dev = loadCatalog().models.find((m) => m.name === 'flux1-dev')!;
     expect(familyFacts(dev)).toMatchObject({ nativeSize: FLUX_DEFAULTS.nativeResolution, defaultSteps: FLUX_DEFAULTS.steps.dev });
     expect(familyFacts({ family: 'flux1', variant: 'schnell' }).defaultSteps).toBe(FLUX_DEFAULTS.steps.schnell);
+    expect(familyFacts({ family: 'zimage', variant: 'turbo' })).toMatchObject({ nativeSize: ZIMAGE_DEFAULTS.nativeResolution, defaultSteps: ZIMAGE_DEFAULTS.steps });
   });
 
   it('refuses what cannot be checked: sizes or hashes written in, unknown families or variants, names used twice', () => {
@@ -31,7 +33,7 @@ describe('catalog', () => {
     const withSize = { ...raw, models: [{ ...first, size: 23_800_000_000 }] };
     expect(() => parseCatalog(withSize)).toThrow(/models\.0: Unrecognized key: "size"/);
     expect(() => parseCatalog({ ...raw, models: [{ ...first, family: 'sdxl' }] })).toThrow(/models\.0\.family/);
-    expect(() => parseCatalog({ ...raw, models: [{ ...first, family: 'zimage' }] })).toThrow(/models\.0\.family: family zimage has no catalog facts yet/);
+    expect(() => parseCatalog({ ...raw, models: [{ ...first, family: 'zimage' }] })).toThrow(/models\.0\.variant: zimage variant must be one of turbo/);
     expect(() => parseCatalog({ ...raw, models: [{ ...first, variant: 'turbo' }] })).toThrow(/models\.0\.variant: flux1 variant must be one of dev, krea-dev, schnell/);
     expect(() => parseCatalog({ ...raw, models: [first, first] })).toThrow(/name flux1-schnell is used twice/);
     expect(() => parseCatalog({ ...raw, models: [{ ...first, sources: [{ repo: 'a/b', paths: ['../x'] }] }] })).toThrow(/must be a path inside the repository/);

@@ -18,6 +18,7 @@ export interface Flux1Derived {
 
 export const FLUX1_RECIPE: ConvertRecipe<Flux1Derived> = {
   family: 'flux1',
+  label: 'FLUX.1',
   components: ['transformer', 'clip', 't5', 'vae'],
 
   derive(found, probe, options) {
@@ -60,14 +61,19 @@ export const FLUX1_RECIPE: ConvertRecipe<Flux1Derived> = {
   tokenizers: (config) => ({ clip: config.text.clipMaxLength, t5: config.text.t5MaxLength }),
 
   graphs(d): GraphRecipe[] {
-    const graphs: GraphRecipe[] = [
+    return [
       { kind: 'transformer', folder: 'transformer', build: (b, w) => buildFluxTransformer(b, w, d.transformer) },
       { kind: 'transformer', folder: 'transformer', compute: 'float16', build: (b, w) => buildFluxTransformer(b, w, d.transformer, { precision: 'float16' }) },
       { kind: 'clip', folder: FLUX1_CONTRACT.textEncoders.clip.folder, build: (b, w) => buildClipTextEncoder(b, w, d.clip) },
       { kind: 't5', folder: FLUX1_CONTRACT.textEncoders.t5.folder, build: (b, w) => buildT5Encoder(b, w, d.t5) },
-      { kind: 'vae', folder: 'vae_decoder', build: (b, w) => buildVaeDecoder(b, w, d.vae) },
+      ...fluxAeGraphs(d.vae),
     ];
-    if (d.vae.encoder) graphs.push({ kind: 'vae', folder: dirname(VAE_ENCODER_FILE), build: (b, w) => buildVaeEncoder(b, w, d.vae) });
-    return graphs;
   },
 };
+
+/** FLUX.1's AE as bundle graphs: the decoder, and the encoder where the checkpoint has one (Z-Image uses the same AE). */
+export function fluxAeGraphs(vae: VaeConfig): GraphRecipe[] {
+  const graphs: GraphRecipe[] = [{ kind: 'vae', folder: 'vae_decoder', build: (b, w) => buildVaeDecoder(b, w, vae) }];
+  if (vae.encoder) graphs.push({ kind: 'vae', folder: dirname(VAE_ENCODER_FILE), build: (b, w) => buildVaeEncoder(b, w, vae) });
+  return graphs;
+}

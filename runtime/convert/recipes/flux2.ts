@@ -18,6 +18,7 @@ export interface Flux2Derived {
 
 export const FLUX2_RECIPE: ConvertRecipe<Flux2Derived> = {
   family: 'flux2',
+  label: 'FLUX.2 [klein]',
   components: ['transformer', 'qwen3', 'vae'],
 
   derive(found, probe) {

@@ -36,8 +36,12 @@ export interface RecipeOptions {
 
 export interface ConvertRecipe<Derived> {
   family: FamilyId;
+  /** How messages name the family (FLUX.1, Z-Image). */
+  label: string;
   /** The components its bundle needs, in the order they are reported. */
   components: readonly ComponentKind[];
+  /** Components it takes from another family's architectures (Z-Image: FLUX.1's AE, the Qwen3 encoder listed under FLUX.2). */
+  sharedComponents?: Readonly<Partial<Record<ComponentKind, FamilyId>>>;
   /** Sizes of every component from its tensor shapes (`probe` reads one component's headers), checked to fit together. */
   derive(found: Readonly<Record<ComponentKind, Found>>, probe: (f: Found) => SafetensorsWeightSource, options: RecipeOptions): Derived;
   /** The variant (e.g. dev or schnell) from the derived sizes and the file names given. */

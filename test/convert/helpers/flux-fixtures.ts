@@ -35,10 +35,11 @@ export function tempRoot(prefix: string): { root: string; cleanup: () => void } 
 }
 
 /**
- * Converts one transformer checkpoint (its files hard-linked into `dir`, or copied where /tmp is
- * another filesystem) and returns the model path, its config and the weight source's dtype counts.
+ * Builds one transformer graph over a checkpoint (its files hard-linked into `dir`, or copied where
+ * /tmp is another filesystem) and returns the model path, what `build` derived, and the weight
+ * source's dtype counts.
  */
-export async function convertTransformer(files: readonly string[], dir: string, naming: 'bfl' | 'diffusers', precision: 'float32' | 'float16' = 'float32') {
+export async function convertCheckpoint<C>(files: readonly string[], dir: string, build: (b: GraphBuilder, w: SafetensorsWeightSource) => C, precision: 'float32' | 'float16' = 'float32') {
   mkdirSync(dir, { recursive: true });
   const headers = [];
   for (const file of files) {
@@ -52,11 +53,24 @@ export async function convertTransformer(files: readonly string[], dir: string, 
   }
   const b = new GraphBuilder('transformer');
   const w = new SafetensorsWeightSource(b, headers.map((header) => ({ header, location: basename(header.file) })), basename(files[0]), precision);
-  const config = deriveFluxConfig(w, naming);
-  buildFluxTransformer(b, w, config, { precision });
+  const config = build(b, w);
   const path = join(dir, precision === 'float16' ? 'model.fp16.onnx' : 'model.onnx');
   writeFileSync(path, b.serialize({ opset: CONVERTED_OPSET, irVersion: CONVERTED_IR_VERSION }).model);
   return { path, config, dtypes: w.conversions };
+}
+
+/** Converts one FLUX.1 transformer checkpoint (see convertCheckpoint), in float32 or as the float16 graph. */
+export function convertTransformer(files: readonly string[], dir: string, naming: 'bfl' | 'diffusers', precision: 'float32' | 'float16' = 'float32') {
+  return convertCheckpoint(
+    files,
+    dir,
+    (b, w) => {
+      const config = deriveFluxConfig(w, naming);
+      buildFluxTransformer(b, w, config, { precision });
+      return config;
+    },
+    precision,
+  );
 }
 
 /** Runs the converted transformer on the reference inputs with native or DyPE ω/mscale. */
