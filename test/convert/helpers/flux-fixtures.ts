@@ -9,6 +9,9 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONVERTED_IR_VERSION, CONVERTED_OPSET } from '../../../runtime/convert/index.ts';
 import { buildFluxTransformer, deriveFluxConfig, type FluxConfig } from '../../../runtime/convert/flux.ts';
+import { readGgufHeader } from '../../../runtime/convert/gguf/read.ts';
+import { GgufWeightSource } from '../../../runtime/convert/gguf/source.ts';
+import { PackedWeightsFile } from '../../../runtime/convert/packed-weights.ts';
 import { readSafetensorsHeader } from '../../../runtime/convert/safetensors.ts';
 import { SafetensorsWeightSource } from '../../../runtime/convert/source.ts';
 import { GraphBuilder } from '../../../runtime/onnx/builder.ts';
@@ -85,3 +88,26 @@ export async function runOnReference(path: string, config: FluxConfig, rope: 'na
 }
 
 export { maxAbsDiff } from '../../helpers/compare.ts';
+
+export const GGUF_FIXTURES = fileURLToPath(new URL('../fixtures/gguf/', import.meta.url));
+
+/**
+ * Converts a GGUF transformer into `dir` (model.onnx + weights.bin, as a bundle's transformer
+ * folder) with MatMulNBits at `accuracyLevel`.
+ */
+export async function convertGgufTransformer(file: string, dir: string, accuracyLevel?: number) {
+  mkdirSync(dir, { recursive: true });
+  const header = await readGgufHeader(file);
+  const b = new GraphBuilder('transformer');
+  const out = new PackedWeightsFile(dir);
+  try {
+    const w = new GgufWeightSource(b, [header], basename(file), out, { accuracyLevel });
+    const config = deriveFluxConfig(w, 'bfl');
+    buildFluxTransformer(b, w, config);
+    const path = join(dir, 'model.onnx');
+    writeFileSync(path, b.serialize({ opset: CONVERTED_OPSET, irVersion: CONVERTED_IR_VERSION }).model);
+    return { path, config, counts: w.counts, weightsBytes: out.bytes, fileBytes: header.fileSize };
+  } finally {
+    out.close();
+  }
+}
