@@ -12,6 +12,7 @@ import { buildFluxTransformer, deriveFluxConfig, type FluxConfig } from '../../.
 import { readGgufHeader } from '../../../runtime/convert/gguf/read.ts';
 import { GgufWeightSource } from '../../../runtime/convert/gguf/source.ts';
 import { PackedWeightsFile } from '../../../runtime/convert/packed-weights.ts';
+import { QuantizingWeightSource, type QuantizeMode } from '../../../runtime/convert/quantize.ts';
 import { readSafetensorsHeader } from '../../../runtime/convert/safetensors.ts';
 import { SafetensorsWeightSource } from '../../../runtime/convert/source.ts';
 import { GraphBuilder } from '../../../runtime/onnx/builder.ts';
@@ -41,7 +42,7 @@ export function tempRoot(prefix: string): { root: string; cleanup: () => void } 
  * Converts one transformer checkpoint (its files hard-linked into `dir`, or copied where /tmp is
  * another filesystem) and returns the model path, its config and the weight source's dtype counts.
  */
-export async function convertTransformer(files: readonly string[], dir: string, naming: 'bfl' | 'diffusers') {
+export async function convertTransformer(files: readonly string[], dir: string, naming: 'bfl' | 'diffusers', quantize?: QuantizeMode) {
   mkdirSync(dir, { recursive: true });
   const headers = [];
   for (const file of files) {
@@ -54,12 +55,15 @@ export async function convertTransformer(files: readonly string[], dir: string, 
     headers.push(await readSafetensorsHeader(placed));
   }
   const b = new GraphBuilder('transformer');
-  const w = new SafetensorsWeightSource(b, headers.map((header) => ({ header, location: basename(header.file) })), basename(files[0]));
+  const stored = new SafetensorsWeightSource(b, headers.map((header) => ({ header, location: basename(header.file) })), basename(files[0]));
+  const out = quantize ? new PackedWeightsFile(dir) : null;
+  const w = out ? new QuantizingWeightSource(stored, b, out, quantize!) : stored;
   const config = deriveFluxConfig(w, naming);
   buildFluxTransformer(b, w, config);
+  out?.close();
   const path = join(dir, 'model.onnx');
   writeFileSync(path, b.serialize({ opset: CONVERTED_OPSET, irVersion: CONVERTED_IR_VERSION }).model);
-  return { path, config, dtypes: w.conversions };
+  return { path, config, dtypes: stored.conversions, quantized: w instanceof QuantizingWeightSource ? w.counts : null };
 }
 
 /** Runs the converted transformer on the reference inputs with native or DyPE ω/mscale. */
