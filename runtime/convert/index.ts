@@ -27,9 +27,13 @@ import { FLUX_SCHEDULERS } from '../pipeline/scheduler-config.ts';
 import { ARCHITECTURES, COMPONENT_LABELS, type Architecture, type ComponentKind } from './architectures.ts';
 import { buildClipTextEncoder, deriveClipConfig, type ClipConfig } from './clip.ts';
 import { buildFluxTransformer, deriveFluxConfig, type FluxConfig } from './flux.ts';
-import { readInputs, type Checkpoint } from './inputs.ts';
-import { placeFile, type PlacedHow } from '../files/place.ts';
-import { SafetensorsWeightSource, type ConversionCounts } from './source.ts';
+import { checkpointKeys, readInputs, type Checkpoint } from './inputs.ts';
+import { checkFreeSpace, componentWeights, plannedWeightsBytes } from './component-weights.ts';
+import { PACKED_WEIGHTS_FILE } from './packed-weights.ts';
+import type { QuantizeMode } from './quantize.ts';
+import type { WeightSource } from './weights.ts';
+import { formatBytes, placeFile, type PlacedHow } from '../files/place.ts';
+import type { ConversionCounts } from './source.ts';
 import { buildT5Encoder, deriveT5Config, type T5Config } from './t5.ts';
 import { writeTokenizers, type TokenizerSearch } from './tokenizers.ts';
 import { buildVaeDecoder, buildVaeEncoder, deriveVaeConfig, type VaeConfig } from './vae.ts';
@@ -64,6 +68,8 @@ export interface ConvertOptions {
   noCopy?: boolean;
   /** CLIP head width, for CLIP-like test models that are not OpenAI's (64). */
   clipHeadDim?: number;
+  /** Block-quantize the transformer and T5 of float checkpoints (GGUF components are repacked whatever this says). */
+  quantize?: QuantizeMode;
   log?: (line: string) => void;
 }
 
@@ -83,6 +89,10 @@ export interface ComponentReport {
   /** Bundle folders holding its graphs. */
   folders: string[];
   dtypes: ConversionCounts;
+  /** GGUF block type(s) or `q8 (--quantize)`; absent for float weights used as stored. */
+  quantization?: string;
+  /** Bytes of the component's weights file (repacked or quantized blocks), 0 when none. */
+  packedBytes: number;
 }
 
 export interface ConvertReport {
@@ -112,7 +122,7 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
       if (explicit.has(checkpoint.path)) {
         throw new ConvertError(
           `${checkpoint.path} is not a checkpoint dype convert knows: it holds none of the FLUX.1 transformer, FLUX VAE, CLIP-L or T5-XXL ` +
-            `(first keys: ${[...checkpoint.headers[0].tensors.keys()].slice(0, 3).join(', ') || 'none'})`,
+            `(first keys: ${checkpointKeys(checkpoint).slice(0, 3).join(', ') || 'none'})`,
         );
       }
       ignored.push(checkpoint.path);
@@ -142,10 +152,9 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
   return { found, ignored };
 }
 
-/** A weight source over one component's checkpoint, with its files at their names inside the model folder. */
-function sourceFor(b: GraphBuilder, f: Found): SafetensorsWeightSource {
-  const files = f.checkpoint.headers.map((header) => ({ header, location: basename(header.file), prefix: f.prefix }));
-  return new SafetensorsWeightSource(b, files, basename(f.checkpoint.path) + (f.prefix ? ` (${f.prefix}*)` : ''));
+/** A weight source over one component's checkpoint for its shapes (nothing written). */
+function sourceFor(b: GraphBuilder, f: Found): WeightSource {
+  return componentWeights(b, f, null).source;
 }
 
 interface Derived {
@@ -254,24 +263,39 @@ async function assemble(
   };
 
   const components: ComponentReport[] = [];
-  const graph = async (kind: ComponentKind, folder: string, build: (b: GraphBuilder, w: SafetensorsWeightSource) => void) => {
+  const graph = async (kind: ComponentKind, folder: string, build: (b: GraphBuilder, w: WeightSource) => void) => {
     const f = found[kind];
     const b = new GraphBuilder(folder);
-    const w = sourceFor(b, f);
-    build(b, w);
+    const quantize = kind === 'transformer' || kind === 't5' ? options.quantize : undefined;
+    const planned = plannedWeightsBytes(f, quantize);
+    await mkdir(join(staging, folder), { recursive: true });
+    if (planned) {
+      checkFreeSpace(staging, planned, `${folder}/`);
+      log(`${folder}: writing about ${formatBytes(planned)} of repacked weights (${PACKED_WEIGHTS_FILE}, ${f.checkpoint.gguf ? 'GGUF blocks for MatMulNBits' : `--quantize ${quantize}`})`);
+    }
+    const weights = componentWeights(b, f, planned ? join(staging, folder) : null, quantize);
+    let packedBytes: number;
+    try {
+      build(b, weights.source);
+    } finally {
+      packedBytes = weights.finish();
+    }
     const { model } = b.serialize({
       opset: CONVERTED_OPSET,
       irVersion: CONVERTED_IR_VERSION,
       producerName: 'dype-convert',
       docString: `${f.architecture.label} from ${f.checkpoint.path}; weights are external data inside the checkpoint file(s) beside this model.`,
     });
-    await mkdir(join(staging, folder), { recursive: true });
     for (const header of f.checkpoint.headers) await place(header, folder);
     await writeFileAtomic(join(staging, folder, 'model.onnx'), model);
     let report = components.find((c) => c.kind === kind);
-    if (!report) components.push((report = { kind, label: f.architecture.label, files: f.checkpoint.headers.map((h) => h.file), folders: [], dtypes: {} }));
+    if (!report) {
+      const files = f.checkpoint.gguf ? [f.checkpoint.path] : f.checkpoint.headers.map((h) => h.file);
+      components.push((report = { kind, label: f.architecture.label, files, folders: [], dtypes: {}, quantization: weights.quantization, packedBytes: 0 }));
+    }
     report.folders.push(folder);
-    addCounts(report.dtypes, w.conversions); // the VAE's two graphs: decoder and encoder weights together
+    report.packedBytes += packedBytes;
+    addCounts(report.dtypes, weights.conversions); // the VAE's two graphs: decoder and encoder weights together
     log(`${folder}/model.onnx: ${(model.length / 1024).toFixed(0)} KiB graph`);
   };
   await graph('transformer', 'transformer', (b, w) => buildFluxTransformer(b, w, t));

@@ -21,8 +21,8 @@ import type { PackedLinear, WeightSource } from './weights.ts';
 export const QUANTIZE_MODES = ['q8', 'q4'] as const;
 export type QuantizeMode = (typeof QUANTIZE_MODES)[number];
 
-const BITS: Readonly<Record<QuantizeMode, 4 | 8>> = { q8: 8, q4: 4 };
-const BLOCK = 32;
+export const QUANTIZE_BITS: Readonly<Record<QuantizeMode, 4 | 8>> = { q8: 8, q4: 4 };
+export const QUANTIZE_BLOCK = 32;
 
 /** Key prefixes kept unquantized: BFL names (city96's list) and their diffusers names. */
 const KEPT_PREFIXES = [
@@ -127,7 +127,7 @@ export class QuantizingWeightSource implements WeightSource {
     const cached = this.packed.get(key);
     if (cached) return cached;
     const t = this.inner.tensor(key);
-    if (keepsStoredType(key) || t.shape.length !== 2 || t.shape[1] % BLOCK !== 0) return null;
+    if (keepsStoredType(key) || t.shape.length !== 2 || t.shape[1] % QUANTIZE_BLOCK !== 0) return null;
     const values = decodeFloats(t, readTensor(t));
     const scaleKey = key.replace(/\.weight$/, '.scale_weight');
     if (scaleKey !== key && this.inner.has(scaleKey)) {
@@ -136,7 +136,7 @@ export class QuantizingWeightSource implements WeightSource {
     }
     const before = this.out.bytes;
     const [n, k] = t.shape;
-    const linear = this.out.linear(this.builder, key, packNBits(quantizeBlocks(values, n, k, BITS[this.mode], BLOCK)), this.accuracyLevel);
+    const linear = this.out.linear(this.builder, key, packNBits(quantizeBlocks(values, n, k, QUANTIZE_BITS[this.mode], QUANTIZE_BLOCK)), this.accuracyLevel);
     this.counts.tensors++;
     this.counts.storedBytes += t.byteLength;
     this.counts.packedBytes += this.out.bytes - before;

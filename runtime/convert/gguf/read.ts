@@ -10,7 +10,7 @@
  */
 import { statSync } from 'node:fs';
 import { gguf } from '@huggingface/gguf';
-import { BLOCK_FORMATS, GGML_TYPE_BY_ID, storedBytes, type GgmlType } from './types.ts';
+import { BLOCK_FORMATS, FLOAT_TYPES, GGML_TYPE_BY_ID, storedBytes, type GgmlType } from './types.ts';
 
 export const GGUF_SUFFIX = '.gguf';
 
@@ -104,10 +104,15 @@ export async function readGgufHeader(file: string): Promise<GgufHeader> {
   return { file, fileSize, architecture, tensors };
 }
 
-/** The most common quantized type among a header's 2-D tensors (F16 etc. when nothing is quantized): what --scan and dype info call the file. */
+/**
+ * What --scan and the report call a GGUF file: its block types by the share of weights they hold,
+ * largest first (a Q4_K_S file is mostly Q4_K with some Q5_K); the float type when nothing is quantized.
+ */
 export function quantizationLabel(tensors: Iterable<{ type: GgmlType; shape: readonly number[]; byteLength: number }>): string {
   const bytes = new Map<GgmlType, number>();
   for (const t of tensors) if (t.shape.length >= 2) bytes.set(t.type, (bytes.get(t.type) ?? 0) + t.byteLength);
-  const ranked = [...bytes].sort((a, b) => b[1] - a[1]).map(([type]) => type);
+  const rank = (types: GgmlType[]) => types.sort((x, y) => bytes.get(y)! - bytes.get(x)!);
+  const quantized = rank([...bytes.keys()].filter((t) => !FLOAT_TYPES.has(t)));
+  const ranked = quantized.length ? quantized : rank([...bytes.keys()]);
   return ranked.length > 1 ? `${ranked[0]} (+${ranked.slice(1).join(', ')})` : (ranked[0] ?? 'none');
 }
