@@ -29,7 +29,7 @@ import { buildClipTextEncoder, deriveClipConfig, type ClipConfig } from './clip.
 import { buildFluxTransformer, deriveFluxConfig, type FluxConfig } from './flux.ts';
 import { checkpointKeys, readInputs, type Checkpoint } from './inputs.ts';
 import { checkFreeSpace, componentWeights, plannedWeightsBytes } from './component-weights.ts';
-import { PACKED_WEIGHTS_FILE } from './packed-weights.ts';
+import { PACKED_WEIGHTS_FILE, QUANTIZATION_METADATA } from './packed-weights.ts';
 import type { QuantizeMode } from './quantize.ts';
 import type { WeightSource } from './weights.ts';
 import { formatBytes, placeFile, type PlacedHow } from '../files/place.ts';
@@ -285,6 +285,7 @@ async function assemble(
       irVersion: CONVERTED_IR_VERSION,
       producerName: 'dype-convert',
       docString: `${f.architecture.label} from ${f.checkpoint.path}; weights are external data inside the checkpoint file(s) beside this model.`,
+      metadata: weights.quantization ? { [QUANTIZATION_METADATA]: weights.quantization } : undefined,
     });
     for (const header of f.checkpoint.headers) await place(header, folder);
     await writeFileAtomic(join(staging, folder, 'model.onnx'), model);

@@ -4,14 +4,29 @@
  * initializers point at them as external data. onnxruntime maps or reads them as they are: the
  * blocks stay blocks in memory, on every provider.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, openSync, statSync, writeSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { formatBytes } from '../files/place.ts';
+import { readModel } from '../onnx/graph.ts';
 import type { ElemType, ExternalLocation, GraphBuilder } from '../onnx/builder.ts';
 import type { NBitsWeights } from './gguf/repack.ts';
 import type { PackedLinear } from './weights.ts';
 
 /** Its name inside the model folder. */
 export const PACKED_WEIGHTS_FILE = 'weights.bin';
+/** model.onnx metadata key naming what the weights file holds (GGUF block types, or `q8 (--quantize)`). */
+export const QUANTIZATION_METADATA = 'dype.quantization';
+
+/**
+ * For `dype info`: what a converted model folder's weights file holds, from its model's metadata,
+ * e.g. `transformer/weights.bin: Q4_K (+Q6_K) as MatMulNBits blocks (6.9 GB)`; null without one.
+ */
+export function describePackedWeights(modelPath: string, bundleDir: string): string | null {
+  const file = join(dirname(modelPath), PACKED_WEIGHTS_FILE);
+  if (!existsSync(file)) return null;
+  const label = readModel(modelPath).proto.metadataProps.find((p) => p.key === QUANTIZATION_METADATA)?.value ?? 'blocks';
+  return `${relative(bundleDir, file)}: ${label} as MatMulNBits blocks (${formatBytes(statSync(file).size)})`;
+}
 const ALIGN = 64;
 
 export class PackedWeightsFile {

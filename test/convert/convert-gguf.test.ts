@@ -1,8 +1,10 @@
 // dype convert with GGUF components (city96's FLUX.1 layout, a llama.cpp-named T5) mixed with
 // safetensors ones, and with --quantize: bundles that generate through the pipeline and the
 // companion, with each component's quantization in --scan and the report.
+import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatConvertReport } from '../../runtime/cli/convert.ts';
@@ -107,6 +109,13 @@ describe('dype convert with GGUF components', () => {
       await companion.close();
       await engine.dispose();
     }
+  });
+
+  it('dype info shows each component’s quantization', async () => {
+    const { stdout } = await promisify(execFile)('node', ['bin/dype.js', 'info', '--model', bundle, '--device', 'cpu'], { env: { ...process.env, HF_HUB_CACHE: join(root, 'no-hub') } });
+    expect(stdout).toMatch(/quantized\s+transformer\/weights\.bin: Q\d_\w+ .*as MatMulNBits blocks \(\d+(\.\d)? KiB\)/);
+    expect(stdout).toMatch(/quantized\s+text_encoder_2\/weights\.bin: Q8_0 as MatMulNBits blocks/);
+    expect(stdout).not.toMatch(/quantized\s+(text_encoder|vae_decoder)\//);
   });
 
   it('--scan shows each GGUF file’s quantization', async () => {
