@@ -10,7 +10,7 @@
  * vector modulates every block. Everything else that is a Linear weight with whole blocks is quantized.
  */
 import { Float16Array } from '@petamoriken/float16';
-import { openSync, readSync, closeSync } from 'node:fs';
+import { readRange } from '../files/range.ts';
 import type { GraphBuilder } from '../onnx/builder.ts';
 import { packNBits, quantizeBlocks } from './gguf/repack.ts';
 import type { PackedWeightsFile } from './packed-weights.ts';
@@ -64,19 +64,8 @@ export function decodeFloats(t: Pick<StoredTensor, 'key' | 'dtype'>, bytes: Uint
   }
 }
 
-function readTensor(t: StoredTensor): Uint8Array {
-  const out = new Uint8Array(t.byteLength);
-  const fd = openSync(t.file, 'r');
-  try {
-    for (let at = 0; at < out.length; ) {
-      const n = readSync(fd, out, at, out.length - at, t.byteOffset + at);
-      if (n === 0) throw new Error(`${t.file} ended while reading ${t.key}: the file changed after its header was read`);
-      at += n;
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return out;
+function readFloats(t: StoredTensor): Float32Array {
+  return decodeFloats(t, readRange(t.file, t.byteOffset, t.byteLength, t.key));
 }
 
 /** How many Linear weights were quantized, their stored bytes and the bytes they take now. */
@@ -128,10 +117,10 @@ export class QuantizingWeightSource implements WeightSource {
     if (cached) return cached;
     const t = this.inner.tensor(key);
     if (keepsStoredType(key) || t.shape.length !== 2 || t.shape[1] % QUANTIZE_BLOCK !== 0) return null;
-    const values = decodeFloats(t, readTensor(t));
+    const values = readFloats(t);
     const scaleKey = key.replace(/\.weight$/, '.scale_weight');
     if (scaleKey !== key && this.inner.has(scaleKey)) {
-      const scale = decodeFloats(this.inner.tensor(scaleKey), readTensor(this.inner.tensor(scaleKey)))[0];
+      const scale = readFloats(this.inner.tensor(scaleKey))[0];
       for (let i = 0; i < values.length; i++) values[i] *= scale;
     }
     const before = this.out.bytes;

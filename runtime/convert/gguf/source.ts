@@ -7,8 +7,8 @@
  * - a quantized tensor that is not a Linear weight (T5's token embedding, gathered by row) as
  *   float16, widened after the gather.
  */
-import { openSync, readSync, closeSync } from 'node:fs';
 import { Float16Array } from '@petamoriken/float16';
+import { readRange } from '../../files/range.ts';
 import { ONNX_DTYPE, type ElemType, type GraphBuilder } from '../../onnx/builder.ts';
 import type { PackedWeightsFile } from '../packed-weights.ts';
 import type { StoredTensor } from '../safetensors.ts';
@@ -22,22 +22,6 @@ const FLOAT_ELEM: Readonly<Partial<Record<GgmlType, ElemType>>> = { F32: 'float3
 
 /** How many tensors of each GGML type the graph reads, and the bytes they hold in the weights file. */
 export type GgufCounts = Partial<Record<GgmlType, { tensors: number; bytes: number; packedBytes: number }>>;
-
-/** Reads `length` bytes at `offset` of `file`. */
-function readBytes(file: string, offset: number, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  const fd = openSync(file, 'r');
-  try {
-    for (let at = 0; at < length; ) {
-      const n = readSync(fd, out, at, length - at, offset + at);
-      if (n === 0) throw new Error(`${file} ended at byte ${offset + at} while reading a tensor: the file was truncated after its header was read`);
-      at += n;
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return out;
-}
 
 export interface GgufSourceOptions {
   /** Only keys under this prefix, without it. */
@@ -123,7 +107,7 @@ export class GgufWeightSource implements WeightSource {
     const cached = this.packed.get(key);
     if (cached) return cached;
     const [n, k] = t.shape;
-    const blocks = packNBits(unpackGguf(t.type as QuantizedType, readBytes(t.file, t.byteOffset, t.byteLength), n, k));
+    const blocks = packNBits(unpackGguf(t.type as QuantizedType, readRange(t.file, t.byteOffset, t.byteLength, t.stored), n, k));
     const before = this.writer().bytes;
     const linear = this.writer().linear(this.builder, key, blocks, this.accuracyLevel);
     this.count(t, this.writer().bytes - before);
@@ -143,7 +127,7 @@ export class GgufWeightSource implements WeightSource {
     const float = FLOAT_ELEM[t.type];
     if (float) {
       stored = float;
-      raw = out.initializer(b, key, float, t.shape, readBytes(t.file, t.byteOffset, t.byteLength));
+      raw = out.initializer(b, key, float, t.shape, readRange(t.file, t.byteOffset, t.byteLength, t.stored));
     } else {
       // A quantized tensor used whole (not through MatMulNBits): float16 values.
       stored = 'float16';
@@ -170,7 +154,7 @@ export class GgufWeightSource implements WeightSource {
 
   private dequantized(t: GgufTensor): Float16Array {
     const [rows, cols] = t.shape.length === 2 ? t.shape : [1, t.shape.reduce((a, c) => a * c, 1)];
-    const values = dequantizeBlocks(unpackGguf(t.type as QuantizedType, readBytes(t.file, t.byteOffset, t.byteLength), rows, cols));
+    const values = dequantizeBlocks(unpackGguf(t.type as QuantizedType, readRange(t.file, t.byteOffset, t.byteLength, t.stored), rows, cols));
     return new Float16Array(values);
   }
 }
