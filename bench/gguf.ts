@@ -19,7 +19,7 @@ import { BLOCK_FORMATS, GGML_TYPE_IDS, storedBytes, type GgmlType } from '../run
 import { median, type BenchResult } from './timing.ts';
 
 /** FLUX.1-dev's widths with 2 double and 4 single blocks. */
-const PARTIAL: FluxConfig = {
+export const PARTIAL: FluxConfig = {
   naming: 'bfl', hidden: 3072, heads: 24, headDim: 128, mlpHidden: 12288, inChannels: 64, outChannels: 64, contextDim: 4096,
   vecDim: 768, timeDim: 256, depth: 2, depthSingle: 4, guidance: true, axesDim: fluxAxesDim(128), theta: 10000,
 };
@@ -52,7 +52,7 @@ function randomTensor(type: GgmlType, elements: number): Uint8Array {
 }
 
 /** A GGUF v3 file of `shapes` (ggml's layout: header, tensor infos with ne[0] first, 32-aligned data). */
-function writeGguf(path: string, shapes: Map<string, number[]>, quantized: GgmlType): number {
+export function writeGguf(path: string, shapes: Map<string, number[]>, quantized: GgmlType): number {
   const parts: Buffer[] = [];
   const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
   const u64 = (v: number) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b; };
