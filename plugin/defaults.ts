@@ -3,7 +3,7 @@
  * its companion request. No figma global here: the UI test harness, which plays the main thread,
  * uses these too.
  */
-import { COMPANION_ORIGINS, type Density, type FrameJobBody, type GenerationParams, type Limits, type PixelSize, type Settings } from '../runtime/contract/index.ts';
+import { COMPANION_ORIGINS, GENERATION_DEFAULTS, type Density, type FrameJobBody, type GenerationParams, type Limits, type PixelSize, type Settings } from '../runtime/contract/index.ts';
 
 /** What the settings are until the user changes them. */
 export const DEFAULT_SETTINGS: Settings = {
@@ -11,14 +11,14 @@ export const DEFAULT_SETTINGS: Settings = {
   token: null,
   prompt: '',
   density: { kind: 'scale', scale: 2 },
-  method: 'dy-yarn',
+  method: GENERATION_DEFAULTS.method,
   steps: null,
   guidance: null,
   dypeScale: null,
   dypeExponent: null,
   seed: 42,
   seedLocked: false,
-  format: 'png',
+  format: GENERATION_DEFAULTS.format,
   action: 'reimagine',
   upscale: 2,
   strength: null,

@@ -1,4 +1,5 @@
 /** `dype convert <files or folders…> -o <bundle>`: FLUX.1 safetensors checkpoints → a DyPE-ready bundle. */
+import { TOKENIZER_SOURCES } from '../bundle/tokenizers.ts';
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { convertCheckpoints, type ConvertReport } from '../convert/index.ts';
@@ -43,11 +44,7 @@ function parseQuantize(value: string | undefined): QuantizeMode | undefined {
 }
 
 export function formatConvertReport(r: ConvertReport): string {
-  const t = r.transformer;
-  const lines = [
-    `converted → ${r.bundleDir}`,
-    `model        FLUX.1-${r.variant}: ${t.depth} double + ${t.depthSingle} single blocks, width ${t.hidden}, ${t.heads} heads (${t.naming} keys)`,
-  ];
+  const lines = [`converted → ${r.bundleDir}`, `model        ${r.model}`];
   let float32Bytes = 0;
   let packedBytes = 0;
   let widened = false;
@@ -71,7 +68,7 @@ export function formatConvertReport(r: ConvertReport): string {
   const how = new Map<string, number>();
   for (const p of r.placed) how.set(p.how, (how.get(p.how) ?? 0) + 1);
   lines.push(`files        ${[...how].map(([k, n]) => `${n} ${k}`).join(', ')}; extra disk ${formatBytes(r.extraBytes)}`);
-  for (const tk of r.tokenizers) lines.push(`tokenizer    ${tk.kind === 'clip' ? 'CLIP' : 'T5'} from ${tk.from} (${tk.source})`);
+  for (const tk of r.tokenizers) lines.push(`tokenizer    ${TOKENIZER_SOURCES[tk.kind].label} from ${tk.from} (${tk.source})`);
   lines.push(`rope         axes ${r.config.rope.axesDim.join('/')}, θ ${r.config.rope.theta}: rope_omega + rope_mscale inputs (DyPE)`);
   lines.push(`defaults     ${r.config.defaults.steps} steps, guidance ${r.config.defaults.guidance ?? 'none'}, T5 ${r.config.text.t5MaxLength} tokens`);
   for (const d of r.defaultsUsed) lines.push(`default      ${d}`);

@@ -6,7 +6,7 @@ import { registerImportCommand } from './import.ts';
 import { registerConvertCommand } from './convert.ts';
 import { serveCommand } from './serve.ts';
 import type { z } from 'zod';
-import { AUTO_DYPE_RULE, fields, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, YARN_SCALINGS } from '../contract/index.ts';
+import { AUTO_DYPE_RULE, fields, GENERATION_DEFAULTS, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, YARN_SCALINGS } from '../contract/index.ts';
 import { DEVICES } from '../pipeline/types.ts';
 
 export function intArg(name: string, min: number, max: number) {
@@ -41,10 +41,10 @@ program
   .option('-H, --height <px>', 'output height in pixels', fieldArg('height', fields.side), 1024)
   .option('--seed <n>', 'random seed (same seed, same image)', fieldArg('seed', fields.seed))
   .option('--steps <n>', 'denoising steps (default: the model’s)', fieldArg('steps', fields.steps))
-  .addOption(new Option('--method <name>', 'position encoding; dy-* rescale per step (DyPE)').choices(GENERATION_METHODS).default('dy-yarn'))
+  .addOption(new Option('--method <name>', 'position encoding; dy-* rescale per step (DyPE)').choices(GENERATION_METHODS).default(GENERATION_DEFAULTS.method))
   .option('--dype-scale <λs>', `DyPE strength λs, 0–${MAX_DYPE_SCALE} (default: the model’s, usually 2)`, fieldArg('dype-scale', fields.dypeScale))
   .option('--dype-exponent <λt|auto>', `how fast DyPE fades, λt 0–${MAX_DYPE_EXPONENT}, or auto by the scale over native: ${AUTO_DYPE_RULE} (default: the model’s)`, fieldArg('dype-exponent', fields.dypeExponent, (v) => (v === 'auto' ? v : v.trim() === '' ? Number.NaN : Number(v))))
-  .addOption(new Option('--yarn-scaling <kind>', 'yarn/dy-yarn on non-square sizes: each axis by its own length, or both by the longer').choices(YARN_SCALINGS).default('anisotropic'))
+  .addOption(new Option('--yarn-scaling <kind>', 'yarn/dy-yarn on non-square sizes: each axis by its own length, or both by the longer').choices(YARN_SCALINGS).default(GENERATION_DEFAULTS.yarnScaling))
   .option('--guidance <scale>', 'guidance scale (models with a guidance embedding)', fieldArg('guidance', fields.guidance))
   .addOption(modelOption())
   .addOption(deviceOption())

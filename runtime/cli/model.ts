@@ -3,7 +3,7 @@ import { writeDemoBundle } from '../demo/index.ts';
 import { analyzeTransformer, formatAnalysis } from '../import/index.ts';
 import { formatBytes } from '../files/place.ts';
 import { ensureDemoBundle } from '../demo/cache.ts';
-import { verifyCheckpoints } from '../pipeline/checkpoints.ts';
+import { verifyCheckpoints } from '../bundle/checkpoints.ts';
 import { describePackedWeights } from '../convert/packed-weights.ts';
 import { availableProviders, autoProviders, describeAdapter, loadPipeline, probeWebGpuAdapter, readBundle } from '../pipeline/index.ts';
 import type { Device } from '../pipeline/types.ts';
@@ -43,7 +43,7 @@ export async function infoCommand(opts: { model?: string; device: Device }): Pro
     `installed    ${providers.filter((p) => p.bundled).map((p) => p.name).join(', ')}; separate install: ${providers.filter((p) => !p.bundled).map((p) => p.name).join(', ') || 'none'}`,
   ];
   for (const record of verifyCheckpoints(dir)) lines.push(`weights      ${record.path} (${record.how} of ${record.source}; ${formatBytes(record.size)}, unchanged)`);
-  for (const model of [bundle.paths.transformer, bundle.paths.textEncoder, bundle.paths.textEncoder2, bundle.paths.vaeDecoder]) {
+  for (const model of [bundle.paths.transformer, ...Object.values(bundle.text).map((t) => t.model), bundle.paths.vaeDecoder]) {
     const packed = describePackedWeights(model, dir);
     if (packed) lines.push(`quantized    ${packed}`);
   }

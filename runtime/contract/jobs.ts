@@ -4,7 +4,7 @@
  * `jobBodyShape`; its type, the OpenAPI document and every check follow from it.
  */
 import { z } from 'zod';
-import { fields, GENERATION_METHODS, IMAGE_FORMATS, intIn, MAX_SIDE, MAX_STEPS, MIN_SIDE, type GenerationMethod } from './rules.ts';
+import { fields, GENERATION_DEFAULTS, GENERATION_METHODS, IMAGE_FORMATS, intIn, MAX_SIDE, MAX_STEPS, MIN_SIDE, type GenerationMethod } from './rules.ts';
 
 /** What an engine on this machine can do; the companion reports it in health. */
 export interface JobLimits {
@@ -141,7 +141,7 @@ export const JobParamsSchema = z.object({
     .union([z.literal('auto'), z.number()])
     .default(LEGACY_DYPE_LAMBDA)
     .meta({ description: 'DyPE λt as asked ("auto" stays "auto"; result.dypeExponent is the value used).' }),
-  yarnScaling: fields.yarnScaling.default('anisotropic'),
+  yarnScaling: fields.yarnScaling.default(GENERATION_DEFAULTS.yarnScaling),
   /** Image-to-image: the upload or job id the image started from (absent for text-to-image). */
   init: z.string().optional(),
   /** Image-to-image: the part of the schedule re-run (1 = from pure noise). */

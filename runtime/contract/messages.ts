@@ -46,7 +46,7 @@ export const UPSCALES = [1, 2, 4] as const;
 export const UpscaleSchema = z.union([z.literal(1), z.literal(2), z.literal(4)]);
 export type Upscale = z.output<typeof UpscaleSchema>;
 
-/** null: the companion's default strength (DEFAULT_STRENGTH). */
+/** null: the companion's default strength (GENERATION_DEFAULTS.strength). */
 const strengthOrDefault = fields.strength.nullable();
 
 /** null: the model's default. */

@@ -93,5 +93,15 @@ export const fields = {
   ),
 };
 
-/** Strength of an image-to-image job whose body names an init image but no strength. */
-export const DEFAULT_STRENGTH = 0.55;
+/**
+ * What every resolver (CLI, plugin, companion, pipeline) uses for a generation field left out. The
+ * model's own defaults (steps, guidance, λs, λt) come from its bundle instead.
+ */
+export const GENERATION_DEFAULTS = Object.freeze({
+  /** DyPE-YaRN, the method the paper recommends. */
+  method: 'dy-yarn',
+  format: 'png',
+  yarnScaling: 'anisotropic',
+  /** Strength of an image-to-image job whose body names an init image but no strength. */
+  strength: 0.55,
+} as const);

@@ -8,9 +8,11 @@
  * (FLUX.2 shares FLUX.1's block names).
  *
  * A new family (FLUX.2 [klein]: 4-axis RoPE, Qwen3 text encoder, 32-channel VAE; Z-Image) goes here
- * as entries with `supported: false` until its builders exist; then it gets builders in
- * runtime/convert/index.ts and its bundle defaults in the family table there.
+ * as entries with `supported: false` until its builders exist; then it gets a ConvertRecipe in
+ * runtime/convert/recipes/ (see runtime/families/README.md).
  */
+
+import type { FamilyId } from '../bundle/config.ts';
 
 export type ComponentKind = 'transformer' | 'vae' | 'clip' | 't5';
 
@@ -23,7 +25,7 @@ export const COMPONENT_LABELS: Readonly<Record<ComponentKind, string>> = Object.
 
 export interface Architecture {
   readonly id: string;
-  readonly family: 'flux1' | 'flux2';
+  readonly family: FamilyId;
   readonly component: ComponentKind;
   /** What `--scan` and the report call it. */
   readonly label: string;

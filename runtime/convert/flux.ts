@@ -7,6 +7,7 @@
  * rope_omega/rope_mscale (runtime/dype), and attention is com.microsoft.MultiHeadAttention, so the
  * seq² score matrix of a 4096² image never exists in the graph.
  */
+import { FLUX_DEFAULTS } from '../bundle/flux1.ts';
 import type { GraphBuilder } from '../onnx/builder.ts';
 import { geluTanh, rmsNormalize, silu } from '../onnx/ops.ts';
 import { countIndexed, linear, shapeOf } from './layers.ts';
@@ -155,15 +156,15 @@ export interface FluxConfig {
   theta: number;
 }
 
-/** FLUX.1's RoPE: θ and the split of the head dim over (index, row, column) axes are not in any shape. */
-export const FLUX1_ROPE = Object.freeze({ theta: 10000, headDim: 128, axesDim: Object.freeze([16, 56, 56]) });
+/** FLUX.1's head dim; its RoPE (θ, the split over index, row and column axes) is in no shape, so it comes from FLUX_DEFAULTS. */
+const FLUX1_HEAD_DIM = 128;
 
 /**
  * FLUX.1's axes for its head dim of 128; other head dims (the test models) split the same way:
  * one eighth for the index axis, the rest shared by rows and columns.
  */
 export function fluxAxesDim(headDim: number): number[] {
-  if (headDim === FLUX1_ROPE.headDim) return [...FLUX1_ROPE.axesDim];
+  if (headDim === FLUX1_HEAD_DIM) return [...FLUX_DEFAULTS.axesDim];
   const first = headDim / 8;
   const rest = (headDim - first) / 2;
   if (!Number.isInteger(first) || first % 2 || !Number.isInteger(rest) || rest % 2) {
@@ -204,7 +205,7 @@ export function deriveFluxConfig(w: WeightSource, kind: FluxNaming['kind']): Flu
     depthSingle: countIndexed(w, n.singlePrefix),
     guidance: w.has(`${n.guidanceIn[0]}.weight`),
     axesDim: fluxAxesDim(headDim),
-    theta: FLUX1_ROPE.theta,
+    theta: FLUX_DEFAULTS.theta,
   };
   if (config.depth === 0) throw new MissingTensorError(w.origin, `${firstDouble.img.modulation}.weight`, 'no double-stream blocks');
   for (const [key, shape] of expectedShapes(config)) shapeOf(w, key, shape);
@@ -274,7 +275,7 @@ export const FLUX_OUTPUT = 'out_hidden_states';
 
 /**
  * The DyPE-ready FLUX.1 transformer graph over `w`'s weights. Inputs and output follow the bundle
- * contract (runtime/pipeline/pipeline.ts checkContract): hidden_states [1, N, in], encoder_hidden_states
+ * contract (runtime/bundle/contract.ts checkContract, FLUX1_CONTRACT): hidden_states [1, N, in], encoder_hidden_states
  * [1, T, ctx], pooled_projections [1, vec], timestep [1] (σ; ×1000 inside, like BFL), guidance [1]
  * (dev only), img_ids [N, 3], txt_ids [T, 3], rope_omega and rope_mscale [Σ axesDim / 2].
  */

@@ -1,9 +1,9 @@
 /**
- * `dype convert`: FLUX.1 safetensors checkpoints (BFL, ComfyUI, diffusers) → a DyPE-ready bundle,
- * with no weight copied and no Python.
+ * `dype convert`: safetensors checkpoints (BFL, ComfyUI, diffusers) → a DyPE-ready bundle, with no
+ * weight copied and no Python. What is family-specific is the family's ConvertRecipe (recipes/).
  *
  * 1. Read every checkpoint's header and recognise its components (runtime/convert/architectures.ts);
- *    exactly one transformer, VAE, CLIP-L and T5 must be among them.
+ *    the transformer's family picks the recipe, and exactly one of each of its components must be there.
  * 2. Derive each component's sizes from its tensor shapes (refusing a missing or misshapen tensor,
  *    naming the file and the key) and check that the components fit together.
  * 3. Find the tokenizers (they are not in the checkpoints), before any file is written.
@@ -15,28 +15,26 @@
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { link, mkdir } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { fingerprint, headerLengthPrefix, headerSha256, type CheckpointRecord } from '../bundle/checkpoints.ts';
+import type { BundleConfig, FamilyId } from '../bundle/config.ts';
+import { checkBundleTarget } from '../bundle/read.ts';
+import { TOKENIZER_SOURCES, type TokenizerCheck } from '../bundle/tokenizers.ts';
+import { finishBundle } from '../bundle/write.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { replaceFolder } from '../files/folder.ts';
-import { buildBundleConfig, detectVariant, type FluxVariant } from '../import/config.ts';
-import type { TokenizerCheck } from '../import/tokenizers.ts';
+import { formatBytes, placeFile, type PlacedHow } from '../files/place.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
-import type { BundleConfig } from '../pipeline/bundle-config.ts';
-import { BUNDLE_FILES, checkBundleTarget, readBundle } from '../pipeline/bundle.ts';
-import { CHECKPOINTS_FILE, fingerprint, headerLengthPrefix, headerSha256, type CheckpointRecord } from '../pipeline/checkpoints.ts';
-import { FLUX_SCHEDULERS } from '../pipeline/scheduler-config.ts';
-import { ARCHITECTURES, COMPONENT_LABELS, type Architecture, type ComponentKind } from './architectures.ts';
-import { buildClipTextEncoder, deriveClipConfig, type ClipConfig } from './clip.ts';
-import { buildFluxTransformer, deriveFluxConfig, type FluxConfig } from './flux.ts';
-import { checkpointKeys, readInputs, type Checkpoint } from './inputs.ts';
+import { ARCHITECTURES, COMPONENT_LABELS, type ComponentKind } from './architectures.ts';
 import { checkFreeSpace, componentWeights, plannedWeightsBytes } from './component-weights.ts';
+import { ConvertError } from './errors.ts';
+import { checkpointKeys, readInputs, type Checkpoint } from './inputs.ts';
 import { PACKED_WEIGHTS_FILE, QUANTIZATION_METADATA } from './packed-weights.ts';
 import type { QuantizeMode } from './quantize.ts';
-import type { WeightSource } from './weights.ts';
-import { formatBytes, placeFile, type PlacedHow } from '../files/place.ts';
+import { FLUX1_RECIPE } from './recipes/flux1.ts';
+import type { ConvertRecipe, Found, RecipeOptions } from './recipes/types.ts';
 import type { ConversionCounts } from './source.ts';
-import { buildT5Encoder, deriveT5Config, type T5Config } from './t5.ts';
+import type { WeightSource } from './weights.ts';
 import { writeTokenizers, type TokenizerSearch } from './tokenizers.ts';
-import { buildVaeDecoder, buildVaeEncoder, deriveVaeConfig, type VaeConfig } from './vae.ts';
 
 export { readInputs, type Checkpoint } from './inputs.ts';
 
@@ -47,14 +45,9 @@ export { readInputs, type Checkpoint } from './inputs.ts';
 export const CONVERTED_OPSET = 19;
 export const CONVERTED_IR_VERSION = 9;
 
-export class ConvertError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ConvertError';
-  }
-}
+export { ConvertError } from './errors.ts';
 
-export interface ConvertOptions {
+export interface ConvertOptions extends RecipeOptions {
   /** Bundle folder to create. */
   output: string;
   name?: string;
@@ -66,19 +59,9 @@ export interface ConvertOptions {
   force?: boolean;
   /** Refuse to copy a checkpoint when it can be neither hard-linked nor reflinked. */
   noCopy?: boolean;
-  /** CLIP head width, for CLIP-like test models that are not OpenAI's (64). */
-  clipHeadDim?: number;
   /** Block-quantize the transformer and T5 of float checkpoints (GGUF components are repacked whatever this says). */
   quantize?: QuantizeMode;
   log?: (line: string) => void;
-}
-
-/** One component found in the inputs. */
-interface Found {
-  kind: ComponentKind;
-  architecture: Architecture;
-  checkpoint: Checkpoint;
-  prefix: string;
 }
 
 export interface ComponentReport {
@@ -97,8 +80,10 @@ export interface ComponentReport {
 
 export interface ConvertReport {
   bundleDir: string;
-  variant: FluxVariant;
-  transformer: FluxConfig;
+  family: FamilyId;
+  variant: string;
+  /** One line on the model (family, variant, blocks, widths). */
+  model: string;
   components: ComponentReport[];
   placed: (CheckpointRecord & { bytes: number })[];
   /** Bytes the bundle added to the disk: graphs, metadata, tokenizers and any copied checkpoint. */
@@ -110,11 +95,11 @@ export interface ConvertReport {
   ignored: string[];
 }
 
-/** The components a FLUX.1 bundle needs, in the order they are reported. */
-const COMPONENTS: readonly ComponentKind[] = ['transformer', 'clip', 't5', 'vae'];
+/** The families `dype convert` can build, by family; a recognised family without one is named and refused. */
+const RECIPES: Readonly<Partial<Record<FamilyId, ConvertRecipe<unknown>>>> = Object.freeze({ flux1: FLUX1_RECIPE });
 
 /** Which component goes where, refusing what cannot make a bundle. */
-function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<string>): { found: Record<ComponentKind, Found>; ignored: string[] } {
+function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<string>): { recipe: ConvertRecipe<unknown>; found: Record<ComponentKind, Found>; ignored: string[] } {
   const byKind = new Map<ComponentKind, Found[]>();
   const ignored: string[] = [];
   for (const checkpoint of checkpoints) {
@@ -129,15 +114,17 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
       continue;
     }
     for (const { architecture, prefix } of checkpoint.components) {
-      if (!architecture.supported) throw new ConvertError(`${checkpoint.path} is a ${architecture.label}; dype convert supports FLUX.1 so far`);
+      if (!architecture.supported || !RECIPES[architecture.family]) throw new ConvertError(`${checkpoint.path} is a ${architecture.label}; dype convert supports FLUX.1 so far`);
       const list = byKind.get(architecture.component) ?? [];
       list.push({ kind: architecture.component, architecture, checkpoint, prefix });
       byKind.set(architecture.component, list);
     }
   }
+  // The transformer says which family the bundle is; FLUX.1 when none is given (its message names what is missing).
+  const recipe = RECIPES[byKind.get('transformer')?.[0].architecture.family ?? 'flux1']!;
   const found = {} as Record<ComponentKind, Found>;
   const missing: ComponentKind[] = [];
-  for (const kind of COMPONENTS) {
+  for (const kind of recipe.components) {
     const list = byKind.get(kind) ?? [];
     if (list.length > 1) {
       throw new ConvertError(`more than one ${COMPONENT_LABELS[kind]} given: ${list.map((f) => f.checkpoint.path + (f.prefix ? ` (${f.prefix}*)` : '')).join(', ')}; pass only the one to use`);
@@ -149,36 +136,12 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
     const usual = (kind: ComponentKind) => ARCHITECTURES.filter((a) => a.component === kind && a.supported).map((a) => a.usualFiles).join(', or ');
     throw new ConvertError(`a bundle needs all four FLUX.1 components; missing: ${missing.map((k) => `${COMPONENT_LABELS[k]} (${usual(k)})`).join('; ')}`);
   }
-  return { found, ignored };
+  return { recipe, found, ignored };
 }
 
 /** A weight source over one component's checkpoint for its shapes (nothing written). */
 function sourceFor(b: GraphBuilder, f: Found): WeightSource {
   return componentWeights(b, f, null).source;
-}
-
-interface Derived {
-  transformer: FluxConfig;
-  clip: ClipConfig;
-  t5: T5Config;
-  vae: VaeConfig;
-}
-
-/** Sizes of every component, and whether they fit together. */
-function derive(found: Record<ComponentKind, Found>, options: ConvertOptions): Derived {
-  const probe = (f: Found) => sourceFor(new GraphBuilder('probe'), f);
-  const transformer = deriveFluxConfig(probe(found.transformer), found.transformer.architecture.naming ?? 'bfl');
-  const clip = deriveClipConfig(probe(found.clip), options.clipHeadDim ? { headDim: options.clipHeadDim } : {});
-  const t5 = deriveT5Config(probe(found.t5));
-  const vae = deriveVaeConfig(probe(found.vae));
-  const mismatch = (what: string) => new ConvertError(`the checkpoints do not belong together: ${what}`);
-  if (clip.width !== transformer.vecDim) throw mismatch(`${found.clip.checkpoint.path} is ${clip.width} wide but the transformer takes ${transformer.vecDim}-wide pooled CLIP embeddings`);
-  if (t5.width !== transformer.contextDim) throw mismatch(`${found.t5.checkpoint.path} is ${t5.width} wide but the transformer takes ${transformer.contextDim}-wide T5 states`);
-  const patch = Math.sqrt(transformer.inChannels / vae.latentChannels);
-  if (!Number.isInteger(patch) || transformer.outChannels !== transformer.inChannels) {
-    throw mismatch(`the transformer takes ${transformer.inChannels} features per token, not ${vae.latentChannels} latent channels × patch² for the VAE ${found.vae.checkpoint.path}`);
-  }
-  return { transformer, clip, t5, vae };
 }
 
 export async function convertCheckpoints(inputs: readonly string[], options: ConvertOptions): Promise<ConvertReport> {
@@ -193,40 +156,30 @@ export async function convertCheckpoints(inputs: readonly string[], options: Con
     const rel = relative(target, c.path);
     if (!rel.startsWith('..') && !isAbsolute(rel)) throw new ConvertError(`the checkpoint ${c.path} lies inside the bundle folder ${target}`);
   }
-  const { found, ignored } = selectComponents(checkpoints, explicit);
+  const { recipe, found, ignored } = selectComponents(checkpoints, explicit);
   for (const kind of Object.keys(found) as ComponentKind[]) log(`${COMPONENT_LABELS[kind]}: ${found[kind].checkpoint.path}${found[kind].prefix ? ` (keys under ${found[kind].prefix})` : ''}`);
-  const derived = derive(found, options);
-  const t = derived.transformer;
-  log(`transformer: ${t.depth} double + ${t.depthSingle} single blocks, width ${t.hidden}, ${t.heads} heads, ${t.guidance ? 'guidance embedding (dev)' : 'no guidance embedding (schnell)'}`);
-  const names = [found.transformer.checkpoint.path, ...inputs];
-  const variant = detectVariant(t.guidance, null, null, names).variant;
+  const derived = recipe.derive(found, (f) => sourceFor(new GraphBuilder('probe'), f), options);
+  const variant = recipe.variant(derived, [found.transformer.checkpoint.path, ...inputs]);
+  const model = recipe.describe(derived, variant);
+  log(`model: ${model}`);
 
   const force = options.force ?? false;
-  const report = await replaceFolder(target, () => checkBundleTarget(target, { force, refuse: (message) => new ConvertError(message) }), (staging) => assemble(staging, found, derived, variant, options, log));
-  return { ...report, bundleDir: target, ignored };
+  const report = await replaceFolder(target, () => checkBundleTarget(target, { force, refuse: (message) => new ConvertError(message) }), (staging) =>
+    assemble(staging, { recipe, found, derived, variant }, options, log),
+  );
+  return { ...report, bundleDir: target, family: recipe.family, variant, model, ignored };
 }
 
 async function assemble(
   staging: string,
-  found: Record<ComponentKind, Found>,
-  derived: Derived,
-  variant: FluxVariant,
+  plan: { recipe: ConvertRecipe<unknown>; found: Record<ComponentKind, Found>; derived: unknown; variant: string },
   options: ConvertOptions,
   log: (line: string) => void,
-): Promise<Omit<ConvertReport, 'bundleDir' | 'ignored'>> {
-  const t = derived.transformer;
+): Promise<Omit<ConvertReport, 'bundleDir' | 'ignored' | 'family' | 'variant' | 'model'>> {
+  const { recipe, found, derived, variant } = plan;
 
   // dype.json first: the tokenizer check needs its text lengths.
-  const built = buildBundleConfig({
-    name: options.name ?? basename(resolve(options.output)),
-    description: `FLUX.1-${variant} converted by dype convert from ${basename(found.transformer.checkpoint.path)} (weights read in place from the checkpoints).`,
-    variant,
-    transformer: { in_channels: t.inChannels },
-    vae: { latent_channels: derived.vae.latentChannels, block_out_channels: new Array(derived.vae.levels).fill(0) },
-    clipTokenizerConfig: { model_max_length: derived.clip.positions },
-    rope: { axesDim: t.axesDim, theta: t.theta, inputs: 'omega' },
-    vaeEncoder: derived.vae.encoder !== null,
-  });
+  const built = recipe.bundleConfig(derived, variant, { name: options.name ?? basename(resolve(options.output)), source: basename(found.transformer.checkpoint.path) });
 
   // 3. Tokenizers (before the big work: a missing one is the most likely failure).
   const search: TokenizerSearch = {
@@ -234,8 +187,8 @@ async function assemble(
     near: Object.values(found).map((f) => f.checkpoint.path),
     hubCache: options.hubCache,
   };
-  const tokenizers = await writeTokenizers(staging, search, { clip: built.config.text.clipMaxLength, t5: built.config.text.t5MaxLength });
-  for (const tk of tokenizers) log(`${tk.kind === 'clip' ? 'CLIP' : 'T5'} tokenizer from ${tk.from}`);
+  const tokenizers = await writeTokenizers(staging, search, recipe.tokenizers(built.config));
+  for (const tk of tokenizers) log(`${TOKENIZER_SOURCES[tk.kind].label} tokenizer from ${tk.from}`);
 
   // 4. Graphs, each beside its checkpoint files.
   const placedAt = new Map<string, { path: string; how: PlacedHow }>();
@@ -299,26 +252,14 @@ async function assemble(
     addCounts(report.dtypes, weights.conversions); // the VAE's two graphs: decoder and encoder weights together
     log(`${folder}/model.onnx: ${(model.length / 1024).toFixed(0)} KiB graph`);
   };
-  await graph('transformer', 'transformer', (b, w) => buildFluxTransformer(b, w, t));
-  await graph('clip', 'text_encoder', (b, w) => buildClipTextEncoder(b, w, derived.clip));
-  await graph('t5', 'text_encoder_2', (b, w) => buildT5Encoder(b, w, derived.t5));
-  await graph('vae', 'vae_decoder', (b, w) => buildVaeDecoder(b, w, derived.vae));
-  if (derived.vae.encoder) await graph('vae', 'vae_encoder', (b, w) => buildVaeEncoder(b, w, derived.vae));
+  for (const { kind, folder, build } of recipe.graphs(derived)) await graph(kind, folder, build);
 
   // 5. Scheduler, dype.json, the checkpoint record; then read the bundle back.
-  const flavour = variant === 'schnell' ? 'schnell' : 'dev';
-  await writeFileAtomic(join(staging, BUNDLE_FILES.scheduler), `${JSON.stringify(FLUX_SCHEDULERS[flavour], null, 2)}\n`);
-  await writeFileAtomic(join(staging, BUNDLE_FILES.config), `${JSON.stringify(built.config, null, 2)}\n`);
-  const records = placed.map(({ bytes: _bytes, ...record }) => record);
-  await writeFileAtomic(join(staging, CHECKPOINTS_FILE), `${JSON.stringify({ format: 'dype-checkpoints', version: 1, files: records }, null, 2)}\n`);
-  try {
-    readBundle(staging);
-  } catch (error) {
-    throw new ConvertError(`the assembled bundle does not read back: ${(error as Error).message}`, { cause: error });
-  }
+  const checkpoints = placed.map(({ bytes: _bytes, ...record }) => record);
+  await finishBundle(staging, { config: built.config, scheduler: recipe.scheduler(variant), checkpoints }, (message, cause) => new ConvertError(message, { cause }));
   const linkedPaths = new Set(placed.map((p) => join(staging, p.path)));
   const extraBytes = folderBytes(staging, linkedPaths) + placed.reduce((n, p) => n + p.bytes, 0);
-  return { variant, transformer: t, components, placed, extraBytes, tokenizers, config: built.config, defaultsUsed: built.defaultsUsed };
+  return { components, placed, extraBytes, tokenizers, config: built.config, defaultsUsed: built.defaultsUsed };
 }
 
 /** Adds `more` (another graph's weights of the same component) into `into`. */

@@ -4,12 +4,12 @@
  * in `--tokenizers DIR`, next to the checkpoints (diffusers folders, a ComfyUI install's own copies),
  * and in the Hugging Face cache; the first folder that holds the right kind wins.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { checkTokenizer, importTokenizer, type TokenizerCheck, type TokenizerKind } from '../import/tokenizers.ts';
-import { newTransferStats } from '../import/files.ts';
+import { checkTokenizer, holdsTokenizer, importTokenizer, TOKENIZER_FILES, TOKENIZER_SOURCES, type TokenizerCheck, type TokenizerKind } from '../bundle/tokenizers.ts';
+import { newTransferStats } from '../files/place.ts';
 
 export interface TokenizerSearch {
   /** --tokenizers: a folder with tokenizer/ and tokenizer_2/ (diffusers layout), or clip/ and t5/. */
@@ -20,18 +20,15 @@ export interface TokenizerSearch {
   hubCache?: string | null;
 }
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'spiece.model'];
-
-const WANTED: Readonly<Record<TokenizerKind, { model: string; files: string; published: string; folders: readonly string[] }>> = Object.freeze({
+/** Where each kind is published, and the folder names it goes by beside checkpoints. */
+const WANTED: Readonly<Record<TokenizerKind, { name: string; published: string; folders: readonly string[] }>> = Object.freeze({
   clip: {
-    model: 'BPE',
-    files: 'tokenizer.json, or vocab.json + merges.txt',
+    name: 'CLIP-L',
     published: 'black-forest-labs/FLUX.1-dev (or FLUX.1-schnell) tokenizer/, or openai/clip-vit-large-patch14',
     folders: ['tokenizer', 'clip', 'clip_l', 'comfy/sd1_tokenizer'],
   },
   t5: {
-    model: 'Unigram',
-    files: 'tokenizer.json, or spiece.model',
+    name: 'T5',
     published: 'black-forest-labs/FLUX.1-dev (or FLUX.1-schnell) tokenizer_2/, or google/t5-v1_1-xxl',
     folders: ['tokenizer_2', 't5', 't5xxl', 'comfy/t5_tokenizer', 'comfy/text_encoders/t5_tokenizer'],
   },
@@ -45,20 +42,6 @@ const HUB_REPOS: Readonly<Record<TokenizerKind, readonly [string, string][]>> = 
 export function defaultHubCache(env: NodeJS.ProcessEnv = process.env): string {
   if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
   return join(env.HF_HOME ?? join(homedir(), '.cache', 'huggingface'), 'hub');
-}
-
-/** Whether `dir` holds a tokenizer of this kind (a tokenizer.json of the right model type counts). */
-export function holdsTokenizer(dir: string, kind: TokenizerKind): boolean {
-  const has = (file: string) => existsSync(join(dir, file));
-  if (has('tokenizer.json')) {
-    try {
-      const parsed = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as { model?: { type?: unknown } };
-      return parsed.model?.type === WANTED[kind].model;
-    } catch {
-      return false;
-    }
-  }
-  return kind === 'clip' ? has('vocab.json') && has('merges.txt') : has('spiece.model');
 }
 
 function isDir(path: string): boolean {
@@ -91,10 +74,10 @@ export function findTokenizer(kind: TokenizerKind, search: TokenizerSearch): str
 
 export class TokenizerNotFoundError extends Error {
   constructor(readonly kinds: TokenizerKind[], searched: string[]) {
-    const lines = kinds.map((k) => `${k === 'clip' ? 'CLIP-L' : 'T5'} tokenizer (${WANTED[k].files}; published in ${WANTED[k].published})`);
+    const lines = kinds.map((k) => `${WANTED[k].name} tokenizer (${TOKENIZER_SOURCES[k].files}; published in ${WANTED[k].published})`);
     super(
       `the checkpoints do not include tokenizers, and none was found for: ${lines.join('; ')}. ` +
-        `Put them in a folder as tokenizer/ and tokenizer_2/ and pass --tokenizers <folder>. ` +
+        `Put them in a folder as ${kinds.map((k) => `${TOKENIZER_SOURCES[k].folder}/`).join(' and ')} and pass --tokenizers <folder>. ` +
         `Looked in: ${searched.slice(0, 8).join(', ')}${searched.length > 8 ? `, and ${searched.length - 8} more` : ''}`,
     );
     this.name = 'TokenizerNotFoundError';
@@ -102,23 +85,24 @@ export class TokenizerNotFoundError extends Error {
 }
 
 /**
- * Finds both tokenizers and writes them into the bundle as tokenizer/ and tokenizer_2/ (only the
- * tokenizer files are taken, never a model folder's weights), checked as the pipeline will load them.
+ * Finds every tokenizer `maxLength` names and writes each into its bundle folder (only the tokenizer
+ * files are taken, never a model folder's weights), checked as the pipeline will load them.
  */
-export async function writeTokenizers(bundle: string, search: TokenizerSearch, maxLength: { clip: number; t5: number }): Promise<(TokenizerCheck & { from: string })[]> {
-  const found = { clip: findTokenizer('clip', search), t5: findTokenizer('t5', search) };
-  const missing = (['clip', 't5'] as const).filter((k) => !found[k]);
-  if (missing.length) throw new TokenizerNotFoundError([...missing], missing.flatMap((k) => tokenizerCandidates(k, search)));
+export async function writeTokenizers(bundle: string, search: TokenizerSearch, maxLength: Partial<Record<TokenizerKind, number>>): Promise<(TokenizerCheck & { from: string })[]> {
+  const kinds = Object.keys(maxLength) as TokenizerKind[];
+  const found = Object.fromEntries(kinds.map((kind) => [kind, findTokenizer(kind, search)]));
+  const missing = kinds.filter((k) => !found[k]);
+  if (missing.length) throw new TokenizerNotFoundError(missing, missing.flatMap((k) => tokenizerCandidates(k, search)));
   const results: (TokenizerCheck & { from: string })[] = [];
-  for (const kind of ['clip', 't5'] as const) {
+  for (const kind of kinds) {
     const from = found[kind]!;
     const picked = join(bundle, `.tokenizer-source-${kind}`);
     await mkdir(picked, { recursive: true });
     for (const file of TOKENIZER_FILES) if (existsSync(join(from, file))) await copyFile(join(from, file), join(picked, file));
-    const folder = join(bundle, kind === 'clip' ? 'tokenizer' : 'tokenizer_2');
+    const folder = join(bundle, TOKENIZER_SOURCES[kind].folder);
     const imported = await importTokenizer(picked, folder, kind, newTransferStats());
     await rm(picked, { recursive: true, force: true });
-    results.push({ ...checkTokenizer(folder, imported, maxLength[kind]), from });
+    results.push({ ...checkTokenizer(folder, imported, maxLength[kind]!), from });
   }
   return results;
 }

@@ -1,3 +1,4 @@
+import { FLUX_DYPE_DEFAULTS } from '../dype/options.ts';
 import { CLIP_VOCAB_SIZE, T5_VOCAB_SIZE } from './tokenizers.ts';
 
 /** Widths and sizes of the demo bundle's networks (shared by the builders, tests and pipeline). */
@@ -60,7 +61,7 @@ export const DEMO_DIMS: DemoDims = Object.freeze({
   t5VocabSize: T5_VOCAB_SIZE,
   t5MaxLength: 64,
   ropeAxesDim: Object.freeze([4, 14, 14]),
-  ropeTheta: 10000,
+  ropeTheta: FLUX_DYPE_DEFAULTS.theta,
   ropeFrequencies: 16,
   ropeDim: 32,
 });

@@ -13,8 +13,8 @@
  */
 import { join } from 'node:path';
 import { writeFileAtomic } from '../files/atomic.ts';
-import type { BundleConfigInput } from '../pipeline/bundle-config.ts';
-import { FLUX_SCHEDULERS } from '../pipeline/scheduler-config.ts';
+import type { BundleConfigInput } from '../bundle/config.ts';
+import { FLUX_SCHEDULERS } from '../bundle/flux1.ts';
 import { DEMO_DIMS, type DemoDims } from './dims.ts';
 import { buildClipEncoder, buildT5Encoder } from './encoders.ts';
 import { clipTokenizerConfig, clipTokenizerJson, t5TokenizerConfig, t5TokenizerJson } from './tokenizers.ts';

@@ -1,5 +1,5 @@
-export type { RopeMethod, DypeOptions, ResolvedDypeOptions, YarnScaling } from './options.ts';
-export { ROPE_METHODS, YARN_SCALINGS, FLUX_DYPE_DEFAULTS, resolveDypeOptions } from './options.ts';
+export type { AxisRole, RopeMethod, DypeOptions, ResolvedDypeOptions, YarnScaling } from './options.ts';
+export { AXIS_ROLES, ROPE_METHODS, YARN_SCALINGS, FLUX_DYPE_DEFAULTS, resolveDypeOptions } from './options.ts';
 export type { AxisRope, AxisContext } from './axis.ts';
 export { axisRope } from './axis.ts';
 export type { TokenGrid, RopeFrequencies } from './tables.ts';

@@ -10,6 +10,13 @@ export const ROPE_METHODS: readonly RopeMethod[] = ['base', 'pi', 'ntk', 'yarn',
 export const YARN_SCALINGS = ['anisotropic', 'isotropic'] as const;
 export type YarnScaling = (typeof YARN_SCALINGS)[number];
 
+/**
+ * What an axis of the position ids counts: the image's token rows or columns, which DyPE scales, or
+ * anything else (FLUX's time axis, a caption or text-position axis), which keeps native RoPE.
+ */
+export const AXIS_ROLES = ['native', 'rows', 'cols'] as const;
+export type AxisRole = (typeof AXIS_ROLES)[number];
+
 export interface DypeOptions {
   method: RopeMethod;
   /** Rescale per denoising step (DyPE) instead of a fixed extrapolation. */
@@ -22,14 +29,18 @@ export interface DypeOptions {
   /** λ_t: how fast the scaling fades as t → 0 (κ(t) = t^λ_t). */
   lambdaT?: number;
   axesDim?: number[];
+  /** One role per axis of axesDim; default FLUX's: native, rows, cols, then native for any further axis. */
+  axisRoles?: readonly AxisRole[];
   /** Only for method 'yarn'; default 'anisotropic'. */
   yarnScaling?: YarnScaling;
 }
 
-export type ResolvedDypeOptions = Readonly<Required<Omit<DypeOptions, 'axesDim'>>> & {
+export type ResolvedDypeOptions = Readonly<Required<Omit<DypeOptions, 'axesDim' | 'axisRoles'>>> & {
   readonly axesDim: readonly number[];
+  readonly axisRoles: readonly AxisRole[];
 };
 
+/** FLUX.1's RoPE (the one place its axes and θ are written) and DyPE's published λs/λt. */
 export const FLUX_DYPE_DEFAULTS = Object.freeze({
   baseLength: 64,
   theta: 10000,
@@ -72,6 +83,13 @@ export function resolveDypeOptions(opts: DypeOptions): ResolvedDypeOptions {
     throw new RangeError('DypeOptions.axesDim must be a non-empty array of even integers');
   }
   axesDim.forEach((d, i) => checkAxisDim(d, `DypeOptions.axesDim[${i}]`));
+  const axisRoles = opts.axisRoles ?? axesDim.map((_, a): AxisRole => (a === 1 ? 'rows' : a === 2 ? 'cols' : 'native'));
+  if (!Array.isArray(axisRoles) || axisRoles.length !== axesDim.length || axisRoles.some((r) => !AXIS_ROLES.includes(r))) {
+    throw new RangeError(`DypeOptions.axisRoles must give one of ${AXIS_ROLES.join(', ')} per axis (${axesDim.length}), got ${String(axisRoles)}`);
+  }
+  for (const role of ['rows', 'cols'] as const) {
+    if (axisRoles.filter((r) => r === role).length > 1) throw new RangeError(`DypeOptions.axisRoles names '${role}' more than once`);
+  }
   const yarnScaling = opts.yarnScaling ?? 'anisotropic';
   if (!YARN_SCALINGS.includes(yarnScaling)) {
     throw new RangeError(`DypeOptions.yarnScaling must be one of ${YARN_SCALINGS.join(', ')}, got ${String(yarnScaling)}`);
@@ -87,6 +105,7 @@ export function resolveDypeOptions(opts: DypeOptions): ResolvedDypeOptions {
     lambdaS: nonNegativeFinite('lambdaS', opts.lambdaS ?? FLUX_DYPE_DEFAULTS.lambdaS),
     lambdaT: nonNegativeFinite('lambdaT', opts.lambdaT ?? FLUX_DYPE_DEFAULTS.lambdaT),
     axesDim: Object.freeze([...axesDim]),
+    axisRoles: Object.freeze([...axisRoles]),
     yarnScaling,
   });
 }

@@ -1,5 +1,5 @@
 import { axisRopeResolved, type AxisRope } from './axis.ts';
-import { resolveDypeOptions, type DypeOptions, type ResolvedDypeOptions } from './options.ts';
+import { resolveDypeOptions, type AxisRole, type DypeOptions, type ResolvedDypeOptions } from './options.ts';
 
 /** Token grid of one image: height/width in tokens, plus the text tokens in front (all ids 0). */
 export interface TokenGrid {
@@ -20,11 +20,13 @@ function checkGrid(grid: TokenGrid): void {
 }
 
 /**
- * Number of positions per axis under FLUX's ids: axis 0 is always 0 (length 1), axis 1 the row,
- * axis 2 the column. Extra axes beyond three also sit at 0.
+ * Number of image positions per axis: the rows axis spans the grid's height, the cols axis its
+ * width; every other axis sits at 0 for image tokens (length 1). Default roles are FLUX's: axis 0
+ * is always 0, axis 1 the row, axis 2 the column.
  */
-export function axisLengths(grid: TokenGrid, axisCount: number): number[] {
-  return Array.from({ length: axisCount }, (_, a) => (a === 1 ? grid.height : a === 2 ? grid.width : 1));
+export function axisLengths(grid: TokenGrid, axisCount: number, roles?: readonly AxisRole[]): number[] {
+  const role = (a: number): AxisRole => roles?.[a] ?? (a === 1 ? 'rows' : a === 2 ? 'cols' : 'native');
+  return Array.from({ length: axisCount }, (_, a) => (role(a) === 'rows' ? grid.height : role(a) === 'cols' ? grid.width : 1));
 }
 
 /** max(1, L/B) over the spatial axes: how far past native the image goes on its longer side. */
@@ -32,12 +34,12 @@ export function globalScale(grid: TokenGrid, baseLength: number): number {
   return Math.max(1, grid.height / baseLength, grid.width / baseLength);
 }
 
-/** ω and mscale of every axis for one step; axis 0 (the text/time axis) always stays native. */
+/** ω and mscale of every axis for one step; only the rows and cols axes are scaled, the others stay native. */
 export function gridAxisRopes(grid: TokenGrid, t: number, o: ResolvedDypeOptions): AxisRope[] {
   checkGrid(grid);
-  const lengths = axisLengths(grid, o.axesDim.length);
+  const lengths = axisLengths(grid, o.axesDim.length, o.axisRoles);
   const context = { globalScale: globalScale(grid, o.baseLength) };
-  return o.axesDim.map((dim, a) => (a === 0 ? axisRopeResolved(dim, 1, t, { ...o, method: 'base' }) : axisRopeResolved(dim, lengths[a], t, o, context)));
+  return o.axesDim.map((dim, a) => (o.axisRoles[a] === 'native' ? axisRopeResolved(dim, 1, t, { ...o, method: 'base' }) : axisRopeResolved(dim, lengths[a], t, o, context)));
 }
 
 export interface RopeFrequencies {
@@ -122,8 +124,11 @@ export function fluxRopeTables(
   opts: DypeOptions,
 ): { cos: Float32Array; sin: Float32Array; dim: number } {
   const o = resolveDypeOptions(opts);
+  if (o.axisRoles.some((role, a) => role !== (a === 1 ? 'rows' : a === 2 ? 'cols' : 'native'))) {
+    throw new RangeError(`cos/sin tables follow FLUX's ids (native, rows, cols); axisRoles ${o.axisRoles.join(', ')} need rope_omega/rope_mscale`);
+  }
   const axes = gridAxisRopes(grid, t, o);
-  const lengths = axisLengths(grid, o.axesDim.length);
+  const lengths = axisLengths(grid, o.axesDim.length, o.axisRoles);
   const cosTables = axes.map((axis, a) => axisTable(axis, lengths[a], Math.cos));
   const sinTables = axes.map((axis, a) => axisTable(axis, lengths[a], Math.sin));
   return {

@@ -4,9 +4,9 @@
  * itself must be there: a hard link (same filesystem), else a reflink (copy-on-write filesystems:
  * Btrfs, XFS, APFS), else a copy, announced with its size and refused when the disk cannot hold it.
  */
-import { constants, statfsSync, statSync } from 'node:fs';
+import { constants, readdirSync, statfsSync, statSync } from 'node:fs';
 import { copyFile, link, mkdir, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export type PlacedHow = 'hardlink' | 'reflink' | 'copy';
 
@@ -67,5 +67,40 @@ function freeBytes(dir: string): number | null {
     return s.bavail * s.bsize;
   } catch {
     return null;
+  }
+}
+
+export interface TransferStats {
+  linked: number;
+  copied: number;
+  /** Bytes that had to be copied (0 when everything was hard-linked). */
+  copiedBytes: number;
+}
+
+export function newTransferStats(): TransferStats {
+  return { linked: 0, copied: 0, copiedBytes: 0 };
+}
+
+/**
+ * Hard-links `src` to `dst`; when linking fails (another filesystem, no permission, FAT, …) or
+ * `copy` is set, copies instead (a reflink where the filesystem offers one).
+ */
+export async function linkOrCopy(src: string, dst: string, stats: TransferStats, copy = false): Promise<void> {
+  await rm(dst, { force: true });
+  if ((await placeFile(src, dst, { copy })) === 'hardlink') {
+    stats.linked++;
+  } else {
+    stats.copied++;
+    stats.copiedBytes += statSync(src).size;
+  }
+}
+
+/** Links/copies every file under `src` (recursively) into `dst`, except those `skip` names. */
+export async function linkFolder(src: string, dst: string, stats: TransferStats, copy = false, skip: (rel: string) => boolean = () => false, rel = ''): Promise<void> {
+  for (const entry of readdirSync(join(src, rel), { withFileTypes: true })) {
+    const child = rel ? join(rel, entry.name) : entry.name;
+    if (skip(child)) continue;
+    if (entry.isDirectory()) await linkFolder(src, dst, stats, copy, skip, child);
+    else if (entry.isFile() || entry.isSymbolicLink()) await linkOrCopy(join(src, child), join(dst, child), stats, copy);
   }
 }

@@ -2,10 +2,8 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { WireType } from '@bufbuild/protobuf/wire';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { ValueInfoProtoSchema, type ValueInfoProto } from 'onnx-buf';
-import { placeFile } from '../files/place.ts';
 import { ImportError } from './errors.ts';
 
 /** Where a FLUX ONNX export keeps its parts. */
@@ -131,41 +129,6 @@ export function readJsonObject(path: string | null): Record<string, unknown> | n
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ImportError('export_invalid', `${path} must hold a JSON object`);
   return value as Record<string, unknown>;
-}
-
-export interface TransferStats {
-  linked: number;
-  copied: number;
-  /** Bytes that had to be copied (0 when everything was hard-linked). */
-  copiedBytes: number;
-}
-
-export function newTransferStats(): TransferStats {
-  return { linked: 0, copied: 0, copiedBytes: 0 };
-}
-
-/**
- * Hard-links `src` to `dst`; when linking fails (another filesystem, no permission, FAT, …) or
- * `copy` is set, copies instead (a reflink where the filesystem offers one).
- */
-export async function linkOrCopy(src: string, dst: string, stats: TransferStats, copy = false): Promise<void> {
-  await rm(dst, { force: true });
-  if ((await placeFile(src, dst, { copy })) === 'hardlink') {
-    stats.linked++;
-  } else {
-    stats.copied++;
-    stats.copiedBytes += statSync(src).size;
-  }
-}
-
-/** Links/copies every file under `src` (recursively) into `dst`, except those `skip` names. */
-export async function linkFolder(src: string, dst: string, stats: TransferStats, copy = false, skip: (rel: string) => boolean = () => false, rel = ''): Promise<void> {
-  for (const entry of readdirSync(join(src, rel), { withFileTypes: true })) {
-    const child = rel ? join(rel, entry.name) : entry.name;
-    if (skip(child)) continue;
-    if (entry.isDirectory()) await linkFolder(src, dst, stats, copy, skip, child);
-    else if (entry.isFile() || entry.isSymbolicLink()) await linkOrCopy(join(src, child), join(dst, child), stats, copy);
-  }
 }
 
 /** Positional protobuf reading from a file descriptor: only the bytes asked for are read. */

@@ -18,21 +18,23 @@ import { rm } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join, normalize, relative, resolve } from 'node:path';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { replaceFolder } from '../files/folder.ts';
-import type { BundleConfig } from '../pipeline/bundle-config.ts';
-import { checkBundleTarget, readBundle, VAE_ENCODER_FILE } from '../pipeline/bundle.ts';
-import { checkContract, type GraphSignature } from '../pipeline/pipeline.ts';
+import type { BundleConfig } from '../bundle/config.ts';
+import { checkContract, type GraphSignature } from '../bundle/contract.ts';
+import { buildBundleConfig, detectVariant, FLUX1_CONTRACT, FLUX_DEFAULTS, FLUX_SCHEDULERS, type FluxVariant } from '../bundle/flux1.ts';
+import { checkBundleTarget, VAE_ENCODER_FILE } from '../bundle/read.ts';
+import { checkTokenizer, importTokenizer, TokenizerError, TOKENIZER_SOURCES, type TokenizerCheck } from '../bundle/tokenizers.ts';
+import { finishBundle } from '../bundle/write.ts';
+import { linkFolder, linkOrCopy, newTransferStats, type TransferStats } from '../files/place.ts';
 import { FEED_TYPES } from '../pipeline/ort.ts';
 import type { Device } from '../pipeline/types.ts';
 import { analyzeModel, describePattern, formatAnalysis, type RopeAnalysis, type TransformerAnalysis } from './analyze.ts';
 import { findAttention, fuseAttention, probeValues } from './attention.ts';
 import { wrapBfloat16Boundary } from './boundary.ts';
-import { buildBundleConfig, detectVariant, FLUX_DEFAULTS, FLUX_SCHEDULERS, type FluxVariant } from './config.ts';
 import { ImportError } from './errors.ts';
-import { linkFolder, linkOrCopy, locateExport, newTransferStats, readGraphIo, readJsonObject, type ExportLayout, type TransferStats } from './files.ts';
+import { locateExport, readGraphIo, readJsonObject, type ExportLayout } from './files.ts';
 import { GraphIndex, externalLocations, nodeLabel, opsetVersion, readModel, renameExternalLocations, serializeModel, type OnnxModel } from '../onnx/graph.ts';
 import { DataType, dtypeName, elemType, valueShape } from '../onnx/proto.ts';
 import { ROPE_INPUTS, ropeStatus, rewriteRope } from './rope.ts';
-import { checkTokenizer, importTokenizer, type TokenizerCheck } from './tokenizers.ts';
 import { probeTransformer, probeVaeScale, verifyTransformer, writeDypeReference, type Comparison, type RopeSettings, type VerifyResult } from './verify.ts';
 
 export { analyzeTransformer, formatAnalysis, type AnalysisContext, type TransformerAnalysis } from './analyze.ts';
@@ -103,16 +105,14 @@ function importedTransformerInputs(inputs: readonly { name: string; shape: (numb
 }
 
 /**
- * The pipeline's contract (runtime/pipeline/pipeline.ts checkContract), checked before any work on
+ * The pipeline's contract (runtime/bundle/contract.ts checkContract), checked before any work on
  * every model as it will be in the bundle. Returns the other models' I/O.
  */
 function checkBundleContract(layout: ExportLayout, transformer: GraphSignature, rope: RopeSettings): Record<(typeof OTHER_MODELS)[number][0], GraphIo> {
   const io = { textEncoder: readGraphIo(layout.textEncoder), textEncoder2: readGraphIo(layout.textEncoder2), vaeDecoder: readGraphIo(layout.vaeDecoder) };
   try {
-    checkContract(
-      { transformer, clip: signature(layout.textEncoder, io.textEncoder), t5: signature(layout.textEncoder2, io.textEncoder2), vae: signature(layout.vaeDecoder, io.vaeDecoder) },
-      rope.axesDim.reduce((n, d) => n + d / 2, 0),
-    );
+    const text = { clip: signature(layout.textEncoder, io.textEncoder), t5: signature(layout.textEncoder2, io.textEncoder2) };
+    checkContract(FLUX1_CONTRACT, { transformer, vae: signature(layout.vaeDecoder, io.vaeDecoder), text }, rope.axesDim.reduce((n, d) => n + d / 2, 0));
   } catch (error) {
     throw new ImportError('export_invalid', `${layout.dir} cannot become a DyPE bundle: ${(error as Error).message}`, { cause: error });
   }
@@ -284,12 +284,11 @@ async function assemble(layout: ExportLayout, staging: string, options: ImportOp
   });
   defaultsUsed.push(...built.defaultsUsed);
 
-  const clip = await importTokenizer(layout.tokenizer, join(staging, 'tokenizer'), 'clip', files, copy);
-  const t5 = await importTokenizer(layout.tokenizer2, join(staging, 'tokenizer_2'), 't5', files, copy);
-  const tokenizers = [
-    checkTokenizer(join(staging, 'tokenizer'), clip, built.config.text.clipMaxLength),
-    checkTokenizer(join(staging, 'tokenizer_2'), t5, built.config.text.t5MaxLength),
-  ];
+  const tokenizers = await asImportError(async () => {
+    const clip = await importTokenizer(layout.tokenizer, join(staging, 'tokenizer'), 'clip', files, copy);
+    const t5 = await importTokenizer(layout.tokenizer2, join(staging, 'tokenizer_2'), 't5', files, copy);
+    return [checkTokenizer(join(staging, 'tokenizer'), clip, built.config.text.clipMaxLength), checkTokenizer(join(staging, 'tokenizer_2'), t5, built.config.text.t5MaxLength)];
+  });
 
   // 3. Transformer: link the weights, wrap bfloat16 I/O, feed RoPE from inputs, fuse attention.
   const outDir = join(staging, 'transformer');
@@ -369,19 +368,11 @@ async function assemble(layout: ExportLayout, staging: string, options: ImportOp
       await linkOrCopy(file, join(dst, 'model.onnx'), files, copy);
     }
   }
+  const flavour = detection.variant === 'schnell' ? 'schnell' : 'dev';
   if (layout.scheduler) await linkFolder(dirname(layout.scheduler), join(staging, 'scheduler'), files, copy);
-  else {
-    const flavour = detection.variant === 'schnell' ? 'schnell' : 'dev';
-    await writeFileAtomic(join(staging, 'scheduler', 'scheduler_config.json'), `${JSON.stringify(FLUX_SCHEDULERS[flavour], null, 2)}\n`);
-    defaultsUsed.push(`scheduler: FLUX.1-${flavour}'s FlowMatchEulerDiscreteScheduler config`);
-  }
+  else defaultsUsed.push(`scheduler: FLUX.1-${flavour}'s FlowMatchEulerDiscreteScheduler config`);
   if (layout.modelIndex) await linkOrCopy(layout.modelIndex, join(staging, 'model_index.json'), files, copy);
-  await writeFileAtomic(join(staging, 'dype.json'), `${JSON.stringify(built.config, null, 2)}\n`);
-  try {
-    readBundle(staging);
-  } catch (error) {
-    throw new ImportError('export_invalid', `the assembled bundle does not read back: ${(error as Error).message}`, { cause: error });
-  }
+  await finishBundle(staging, { config: built.config, ...(layout.scheduler ? {} : { scheduler: FLUX_SCHEDULERS[flavour] }) }, (message, cause) => new ImportError('export_invalid', message, { cause }));
 
   return {
     exportDir: layout.dir,
@@ -398,6 +389,16 @@ async function assemble(layout: ExportLayout, staging: string, options: ImportOp
     config: built.config,
     defaultsUsed,
   };
+}
+
+/** The shared tokenizer code's errors, as `dype import` reports them (same code and message). */
+async function asImportError<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof TokenizerError) throw new ImportError(error.code, error.message, { cause: error.cause });
+    throw error;
+  }
 }
 
 function describeComparison(c: Comparison): string {
@@ -427,7 +428,7 @@ export function formatImportReport(r: ImportReport): string {
     lines.push(`               native RoPE: ${line(v.native)}`);
     if (v.dype) lines.push(`               distinct per-axis ω, mscale ≠ 1: ${line(v.dype)}`);
   } else lines.push('self-check   skipped (--no-verify)');
-  for (const t of r.tokenizers) lines.push(`tokenizer    ${t.kind === 'clip' ? 'CLIP' : 'T5'} from ${t.source}: ${t.maxLength} ids, pad ${t.padId}, eos ${t.eosId}`);
+  for (const t of r.tokenizers) lines.push(`tokenizer    ${TOKENIZER_SOURCES[t.kind].label} from ${t.source}: ${t.maxLength} ids, pad ${t.padId}, eos ${t.eosId}`);
   lines.push(`text         CLIP ${r.config.text.clipMaxLength}, T5 ${r.config.text.t5MaxLength} tokens; defaults ${r.config.defaults.steps} steps, guidance ${r.config.defaults.guidance ?? 'none'}`);
   lines.push(`files        ${r.files.linked} hard-linked, ${r.files.copied} copied${r.files.copiedBytes ? ` (${(r.files.copiedBytes / 2 ** 30).toFixed(2)} GiB)` : ''}`);
   for (const d of r.defaultsUsed) lines.push(`default      ${d}`);

@@ -1,10 +1,14 @@
 /**
- * Text-to-image and image-to-image on a FLUX-family bundle with per-step DyPE positions. `generate`
- * reads as a recipe: check → encode prompt → latents and positions (init encoded) → schedule → denoise
- * (kept region blended) → unpack → decode → composite kept pixels → encode.
+ * Text-to-image and image-to-image on a bundle of any model family with per-step DyPE positions.
+ * What differs between families (text encoders, feeds, RoPE axes, latent normalisation) comes from
+ * the family object (runtime/families). `generate` reads as a recipe: check → encode prompt →
+ * latents and positions (init encoded) → schedule → denoise (kept region blended) → unpack → decode
+ * → composite kept pixels → encode.
  */
 import { partialSigmas, fluxRopeFrequencies, fluxRopeTables, type DypeOptions, type RopeMethod } from '../dype/index.ts';
-import { readBundle, type Bundle } from './bundle.ts';
+import { checkContract } from '../bundle/contract.ts';
+import { readBundle, type Bundle } from '../bundle/read.ts';
+import { familyOf, type LoadedEncoder, type ModelFamily } from '../families/index.ts';
 import { decodeTiled, type TileConfig } from './decode.ts';
 import { createDenoiser, createDeviceSteppers, type DeviceSteppers } from './denoise.ts';
 import { PipelineError } from './errors.ts';
@@ -12,13 +16,13 @@ import { encodeTiled, initCanvas } from './encode.ts';
 import { encodeImage, MIME_TYPES, type Crop } from './image.ts';
 import { fillMaskFeatures, interleaveTokens, packedFillMask, transformerKind } from './fill.ts';
 import { blendTowardInit, compositeKept, latentKeepMask, type KeepRect } from './keep.ts';
-import { imageIds, packLatents, textIds, unpackLatents, type LatentShape } from './latents.ts';
+import { packLatents, unpackLatents, type LatentShape } from './latents.ts';
 import { sizeIndependentNoise } from './noise.ts';
 import { createSession, type Session, type TensorData } from './ort.ts';
 import { previewPng, projectLatent } from './preview.ts';
 import { PromptTokenizer } from './text.ts';
 import { z } from 'zod';
-import { DEFAULT_STRENGTH, fields, intIn } from '../contract/rules.ts';
+import { fields, GENERATION_DEFAULTS, intIn } from '../contract/rules.ts';
 import { GENERATION_METHODS, MIN_SIDE, resolveDypeExponent, type Device, type Engine, type EngineInfo, type GenerateOptions, type GenerateRequest, type GenerateResult, type GenerationMethod } from './types.ts';
 
 export const METHOD_ROPE: Readonly<Record<GenerationMethod, { method: RopeMethod; dynamic: boolean }>> = Object.freeze({
@@ -71,24 +75,17 @@ export function planSize(width: number, height: number, pixelsPerToken: number):
 type ResolvedRequest = Required<Omit<GenerateRequest, 'dypeExponent' | 'init' | 'strength' | 'keep'>> &
   Pick<GenerateRequest, 'init' | 'keep'> & { strength: number; dypeExponent: number; dypeExponentAuto: boolean };
 
-/** Text encoder outputs the pipeline reads, as optimum (transformers) and BFL's exporter name them. */
-const CLIP_POOLED_OUTPUTS = ['pooler_output', 'pooled_embeddings'] as const;
-const T5_HIDDEN_OUTPUTS = ['last_hidden_state', 'text_embeddings'] as const;
-const outputOf = (names: readonly string[], accepted: readonly string[]) => accepted.find((n) => names.includes(n));
-
-export const REQUIRED_TRANSFORMER_INPUTS = ['hidden_states', 'encoder_hidden_states', 'pooled_projections', 'timestep', 'img_ids', 'txt_ids'];
-export const OPTIONAL_TRANSFORMER_INPUTS = ['guidance', 'rope_omega', 'rope_mscale', 'rope_cos', 'rope_sin'];
-
 export class Pipeline implements Engine {
   readonly info: PipelineInfo;
   private readonly tiles: TileConfig;
-  /** T5 tokens per prompt: the transformer's fixed text length when its graph has one (BFL's exports), else dype.json's. */
-  private readonly textLength: number;
+  /** Each text encoder with its tokenizer and prompt length, by the family's encoder key. */
+  private readonly encoders: Record<string, LoadedEncoder>;
 
   private constructor(
     private readonly bundle: Bundle,
-    private readonly sessions: { transformer: Session; clip: Session; t5: Session; vae: Session; vaeEncoder?: Session },
-    private readonly tokenizers: { clip: PromptTokenizer; t5: PromptTokenizer },
+    private readonly family: ModelFamily,
+    private readonly sessions: { transformer: Session; vae: Session; vaeEncoder?: Session; text: Record<string, Session> },
+    tokenizers: Record<string, PromptTokenizer>,
     private readonly log: (line: string) => void,
     private readonly steppers: DeviceSteppers | null,
   ) {
@@ -118,8 +115,8 @@ export class Pipeline implements Engine {
     });
     const nativeLatent = c.nativeResolution / c.vae.scaleFactorPx;
     this.tiles = c.decode ?? { tile: nativeLatent, overlap: Math.max(1, Math.floor(nativeLatent / 4)) };
-    const fixedText = t.input('encoder_hidden_states').shape[1];
-    this.textLength = typeof fixedText === 'number' && fixedText > 0 ? fixedText : c.text.t5MaxLength;
+    const lengths = family.textLengths(c, t);
+    this.encoders = Object.fromEntries(Object.entries(sessions.text).map(([key, session]) => [key, { session, tokenizer: tokenizers[key], length: lengths[key] }]));
   }
 
   /**
@@ -129,12 +126,13 @@ export class Pipeline implements Engine {
    */
   static async load(dir: string, opts: { device?: Device; log?: (line: string) => void; keepOnDevice?: boolean } = {}): Promise<Pipeline> {
     const bundle = readBundle(dir);
-    const tokenizers = { clip: PromptTokenizer.load(bundle.paths.tokenizer), t5: PromptTokenizer.load(bundle.paths.tokenizer2) };
+    const family = familyOf(bundle.config.family);
+    const textKeys = Object.keys(bundle.text);
+    const tokenizers = Object.fromEntries(textKeys.map((key) => [key, PromptTokenizer.load(bundle.text[key].tokenizer)]));
     const transformer = await createSession(bundle.paths.transformer, opts.device ?? 'auto', opts.log, { outputsOnDevice: opts.keepOnDevice ?? 'on-hardware' });
     const device = transformer.provider as Device;
     const created = await Promise.allSettled([
-      createSession(bundle.paths.textEncoder, device),
-      createSession(bundle.paths.textEncoder2, device),
+      ...textKeys.map((key) => createSession(bundle.text[key].model, device)),
       createSession(bundle.paths.vaeDecoder, device),
       ...(bundle.vaeEncoder ? [createSession(bundle.vaeEncoder, device)] : []),
     ]);
@@ -143,9 +141,11 @@ export class Pipeline implements Engine {
     try {
       const failed = created.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
-      const [clip, t5, vae, vaeEncoder] = sessions.slice(1);
+      const textSessions = sessions.slice(1, 1 + textKeys.length);
+      const text = Object.fromEntries(textKeys.map((key, i) => [key, textSessions[i]]));
+      const [vae, vaeEncoder] = sessions.slice(1 + textKeys.length);
       const c = bundle.config;
-      checkContract({ transformer, clip, t5, vae }, c.rope.axesDim.reduce((a, d) => a + d / 2, 0));
+      checkContract(family.contract, { transformer, vae, text }, c.rope.axesDim.reduce((a, d) => a + d / 2, 0));
       const takes = transformer.has('rope_omega') ? 'omega' : 'tables';
       if (takes !== c.rope.inputs) {
         throw new PipelineError('bundle_invalid', `dype.json says rope.inputs "${c.rope.inputs}" but ${transformer.path} takes ${takes === 'omega' ? 'rope_omega/rope_mscale' : 'rope_cos/rope_sin'}`);
@@ -160,7 +160,7 @@ export class Pipeline implements Engine {
         throw new PipelineError('bundle_invalid', `${vaeEncoder.path} must output latent_parameters (mean ‖ log-variance), as optimum exports it`);
       }
       if (transformer.outputsOnDevice) steppers = await createDeviceSteppers(transformer);
-      return new Pipeline(bundle, { transformer, clip, t5, vae, ...(vaeEncoder ? { vaeEncoder } : {}) }, tokenizers, opts.log ?? (() => {}), steppers);
+      return new Pipeline(bundle, family, { transformer, vae, text, ...(vaeEncoder ? { vaeEncoder } : {}) }, tokenizers, opts.log ?? (() => {}), steppers);
     } catch (error) {
       // Nothing half-loaded stays in memory: release every session that was created.
       await Promise.all([...sessions, ...Object.values(steppers ?? {})].map((session) => session.release()));
@@ -169,7 +169,7 @@ export class Pipeline implements Engine {
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([...Object.values(this.sessions), ...Object.values(this.steppers ?? {})].map((s) => s.release()));
+    await Promise.all([...this.allSessions(), ...Object.values(this.steppers ?? {})].map((s) => s.release()));
   }
 
   /**
@@ -198,17 +198,17 @@ export class Pipeline implements Engine {
       width,
       height,
       init: req.init,
-      strength: req.init ? checkField(fields.strength, req.strength ?? DEFAULT_STRENGTH, 'strength') : 1,
+      strength: req.init ? checkField(fields.strength, req.strength ?? GENERATION_DEFAULTS.strength, 'strength') : 1,
       keep,
       seed: checkField(fields.seed, req.seed, 'seed'),
       steps: checkField(fields.steps, req.steps ?? c.defaults.steps, 'steps'),
       guidance: checkField(fields.guidance, req.guidance ?? c.defaults.guidance ?? 0, 'guidance'),
-      method: checkField(fields.method, req.method ?? 'dy-yarn', 'method'),
-      format: checkField(fields.format, req.format ?? 'png', 'format'),
+      method: checkField(fields.method, req.method ?? GENERATION_DEFAULTS.method, 'method'),
+      format: checkField(fields.format, req.format ?? GENERATION_DEFAULTS.format, 'format'),
       dypeScale: checkField(fields.dypeScale, req.dypeScale ?? c.defaults.dypeScale, 'dypeScale'),
       dypeExponent: resolveDypeExponent(exponent, width, height, c.nativeResolution),
       dypeExponentAuto: exponent === 'auto',
-      yarnScaling: checkField(fields.yarnScaling, req.yarnScaling ?? 'anisotropic', 'yarnScaling'),
+      yarnScaling: checkField(fields.yarnScaling, req.yarnScaling ?? GENERATION_DEFAULTS.yarnScaling, 'yarnScaling'),
     };
   }
 
@@ -228,7 +228,7 @@ export class Pipeline implements Engine {
     throwIfAborted();
 
     // 2. Encode the prompt.
-    const text = await this.encodePrompt(req.prompt);
+    const text = await this.family.encodePrompt(req.prompt, this.encoders, this.log);
     const encodeTextMs = performance.now() - started;
 
     // 3. Latents and positions; the init image encoded (image-to-image).
@@ -243,7 +243,7 @@ export class Pipeline implements Engine {
     throwIfAborted();
     const tokens = plan.rows * plan.cols;
     const features = c.latentChannels * c.patchSize * c.patchSize;
-    const textTokens = text.hidden.dims[1];
+    const textTokens = text.textTokens;
     const grid = { height: plan.rows, width: plan.cols, textTokens };
     const rope: DypeOptions = {
       ...METHOD_ROPE[req.method],
@@ -253,15 +253,14 @@ export class Pipeline implements Engine {
       baseLength: c.nativeResolution / c.pixelsPerToken,
       theta: c.rope.theta,
       axesDim: c.rope.axesDim,
+      axisRoles: this.family.axisRoles(c),
     };
-    const idsDims = (n: number) => (transformer.input('img_ids').shape.length === 3 ? [1, n, 3] : [n, 3]);
     const fixedFeeds: Record<string, TensorData> = {
-      encoder_hidden_states: text.hidden,
-      pooled_projections: text.pooled,
-      img_ids: { type: 'float32', data: imageIds(plan.rows, plan.cols), dims: idsDims(tokens) },
-      txt_ids: { type: 'float32', data: textIds(textTokens), dims: idsDims(textTokens) },
+      ...text.feeds,
+      ...this.family.positionFeeds({ rows: plan.rows, cols: plan.cols, textTokens }, transformer),
     };
-    if (this.info.guidanceEmbeds) fixedFeeds.guidance = { type: 'float32', data: Float32Array.of(req.guidance), dims: [1] };
+    const guidance = this.family.guidanceFeed(req.guidance);
+    if (guidance && Object.keys(guidance).every((name) => transformer.has(name))) Object.assign(fixedFeeds, guidance);
     // Static methods do not depend on σ: their positions are computed once, like the other fixed feeds.
     if (!rope.dynamic) Object.assign(fixedFeeds, this.ropeFeeds(grid, 1, rope));
     for (const name of Object.keys(fixedFeeds)) fixedFeeds[name] = transformer.prepare(name, fixedFeeds[name]);
@@ -291,7 +290,7 @@ export class Pipeline implements Engine {
       const feeds: Record<string, TensorData> = {
         ...fixedFeeds,
         ...(rope.dynamic ? this.ropeFeeds(grid, sigma, rope) : {}),
-        timestep: { type: 'float32', data: Float32Array.of(sigma), dims: [1] },
+        timestep: { type: 'float32', data: Float32Array.of(this.family.timestep(sigma)), dims: [1] },
       };
       const stepped = await denoiser.step(feeds, sigma, sigmas[i + 1], { last: i + 1 === steps });
       sampleRss();
@@ -313,9 +312,9 @@ export class Pipeline implements Engine {
     const denoiseOrtMs = transformer.runMs - transformerOrtBefore;
     throwIfAborted();
 
-    // 6. Unpack and undo the VAE's latent scaling.
+    // 6. Undo the VAE's latent normalisation and unpack.
+    this.family.toVaeLatents(latents, c);
     const latent = unpackLatents(latents, latentShape, c.patchSize);
-    for (let i = 0; i < latent.length; i++) latent[i] = latent[i] / c.vae.scalingFactor + c.vae.shiftFactor;
 
     // 7. Decode in overlapping tiles.
     const decodeStart = performance.now();
@@ -392,7 +391,7 @@ export class Pipeline implements Engine {
     } catch (error) {
       throw new PipelineError('bad_request', `init is not a readable image: ${(error as Error).message}`, { cause: error });
     }
-    const latent = packLatents(await this.encodeCanvas(rgb, canvas.width, canvas.height, checkAbort), shape, c.patchSize);
+    const latent = await this.encodeCanvas(rgb, canvas.width, canvas.height, shape, checkAbort);
     if (!keep) return { latent, rgb, keep: null, keepMask: null };
     const onCanvas = keepOnCanvas(keep, plan);
     // FLUX Fill takes the kept region as its condition: no per-step blend, so no mask
@@ -412,13 +411,13 @@ export class Pipeline implements Engine {
     if (init && keep) {
       for (let y = keep.y; y < keep.y + keep.height; y++) masked.set(init.rgb.subarray((y * W + keep.x) * 3, (y * W + keep.x + keep.width) * 3), (y * W + keep.x) * 3);
     }
-    const latent = packLatents(await this.encodeCanvas(masked, W, H, checkAbort), shape, c.patchSize);
+    const latent = await this.encodeCanvas(masked, W, H, shape, checkAbort);
     const tokens = (shape.height / c.patchSize) * (shape.width / c.patchSize);
     return interleaveTokens(latent, packedFillMask(keep, shape, c.vae.scaleFactorPx, c.patchSize), tokens);
   }
 
-  /** Interleaved RGB of the generated canvas → the VAE's scaled latent mean [C, h, w], in tiles (a cancel stops between tiles). */
-  private async encodeCanvas(rgb: Uint8Array, width: number, height: number, checkAbort: () => void): Promise<Float32Array> {
+  /** Interleaved RGB of the generated canvas → the VAE's latent mean, packed and in model space, encoded in tiles (a cancel stops between tiles). */
+  private async encodeCanvas(rgb: Uint8Array, width: number, height: number, shape: LatentShape, checkAbort: () => void): Promise<Float32Array> {
     const c = this.bundle.config;
     const encoder = this.sessions.vaeEncoder!;
     const mean = await encodeTiled(rgb, width, height, c.vae.scaleFactorPx, c.latentChannels, this.tiles, async (image, h, w) => {
@@ -426,27 +425,18 @@ export class Pipeline implements Engine {
       const out = await encoder.run({ sample: { type: 'float32', data: image, dims: [1, 3, h, w] } });
       return out.latent_parameters.data as Float32Array;
     });
-    for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] - c.vae.shiftFactor) * c.vae.scalingFactor;
-    return mean;
+    const packed = packLatents(mean, shape, c.patchSize);
+    this.family.fromVaeLatents(packed, c);
+    return packed;
+  }
+
+  private allSessions(): Session[] {
+    const { text, ...models } = this.sessions;
+    return [...Object.values(models), ...Object.values(text)];
   }
 
   private ortMs(): number {
-    return Object.values(this.sessions).reduce((sum, s) => sum + s.runMs, 0);
-  }
-
-  private async encodePrompt(prompt: string): Promise<{ hidden: TensorData; pooled: TensorData }> {
-    const { clip, t5 } = this.sessions;
-    const { clipMaxLength } = this.bundle.config.text;
-    const t5MaxLength = this.textLength;
-    const t5Tokens = this.tokenizers.t5.count(prompt);
-    if (t5Tokens > t5MaxLength) this.log(`warning: the prompt is ${t5Tokens} T5 tokens; this model reads ${t5MaxLength}, so it was truncated`);
-    const clipIds = this.tokenizers.clip.encode(prompt, clipMaxLength);
-    const t5Ids = this.tokenizers.t5.encode(prompt, t5MaxLength);
-    const [clipOut, t5Out] = await Promise.all([
-      clip.run({ input_ids: { type: 'int64', data: clipIds, dims: [1, clipMaxLength] } }),
-      t5.run({ input_ids: { type: 'int64', data: t5Ids, dims: [1, t5MaxLength] } }),
-    ]);
-    return { hidden: t5Out[outputOf(t5.outputNames, T5_HIDDEN_OUTPUTS)!], pooled: clipOut[outputOf(clip.outputNames, CLIP_POOLED_OUTPUTS)!] };
+    return this.allSessions().reduce((sum, s) => sum + s.runMs, 0);
   }
 
   /** rope_omega/rope_mscale (a few hundred numbers), or full cos/sin tables for graphs that want them. */
@@ -509,44 +499,3 @@ export function keepOnCanvas(keep: KeepRect, plan: SizePlan): KeepRect {
 }
 
 
-/** What the contract check needs of a model: a Session, or a graph read from protobuf (dype import). */
-export interface GraphSignature {
-  path: string;
-  inputs: readonly { name: string; shape?: readonly (number | string)[] }[];
-  outputNames: readonly string[];
-}
-
-/**
- * The DyPE-ready bundle contract: which inputs the transformer, text encoders and VAE must have.
- * `ropeFrequencies` (Σ axesDim / 2) is checked against a static rope_omega length.
- */
-export function checkContract(models: { transformer: GraphSignature; clip: GraphSignature; t5: GraphSignature; vae: GraphSignature }, ropeFrequencies?: number): void {
-  const { transformer, clip, t5, vae } = models;
-  const has = (g: GraphSignature, name: string) => g.inputs.some((i) => i.name === name);
-  const missing = REQUIRED_TRANSFORMER_INPUTS.filter((n) => !has(transformer, n));
-  const hasOmega = has(transformer, 'rope_omega') && has(transformer, 'rope_mscale');
-  const hasTables = has(transformer, 'rope_cos') && has(transformer, 'rope_sin');
-  if (!hasOmega && !hasTables) missing.push('rope_omega + rope_mscale (or rope_cos + rope_sin)');
-  if (missing.length) {
-    throw new PipelineError(
-      'bundle_invalid',
-      `${transformer.path} is not DyPE-ready: missing input(s) ${missing.join(', ')}. ` +
-        `Standard FLUX exports compute RoPE inside the graph; convert them with \`dype import\`.`,
-    );
-  }
-  const known = new Set<string>([...REQUIRED_TRANSFORMER_INPUTS, ...OPTIONAL_TRANSFORMER_INPUTS]);
-  const unknown = transformer.inputs.filter((i) => !known.has(i.name)).map((i) => i.name);
-  if (unknown.length) throw new PipelineError('bundle_invalid', `${transformer.path} has inputs the pipeline cannot feed: ${unknown.join(', ')}`);
-  const omegaLength = transformer.inputs.find((i) => i.name === 'rope_omega')?.shape?.[0];
-  if (ropeFrequencies !== undefined && typeof omegaLength === 'number' && omegaLength !== ropeFrequencies) {
-    throw new PipelineError('bundle_invalid', `${transformer.path} takes ${omegaLength} rope_omega values but dype.json rope.axesDim gives ${ropeFrequencies} (Σ axesDim / 2)`);
-  }
-  // The pipeline feeds the text encoders input_ids only (no attention_mask), as FLUX pads with real tokens.
-  for (const [graph, name] of [[clip, 'text_encoder'], [t5, 'text_encoder_2']] as const) {
-    const inputs = graph.inputs.map((i) => i.name);
-    if (inputs.length !== 1 || inputs[0] !== 'input_ids') throw new PipelineError('bundle_invalid', `${name} must take exactly input_ids (has ${inputs.join(', ')})`);
-  }
-  if (!outputOf(clip.outputNames, CLIP_POOLED_OUTPUTS)) throw new PipelineError('bundle_invalid', `text_encoder must output ${CLIP_POOLED_OUTPUTS.join(' or ')}`);
-  if (!outputOf(t5.outputNames, T5_HIDDEN_OUTPUTS)) throw new PipelineError('bundle_invalid', `text_encoder_2 must output ${T5_HIDDEN_OUTPUTS.join(' or ')}`);
-  if (vae.inputs.length !== 1) throw new PipelineError('bundle_invalid', `vae_decoder must take one input (latent_sample)`);
-}

@@ -3,7 +3,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findTokenizer, holdsTokenizer } from '../../runtime/convert/tokenizers.ts';
+import { holdsTokenizer } from '../../runtime/bundle/tokenizers.ts';
+import { findTokenizer } from '../../runtime/convert/tokenizers.ts';
 import { clipTokenizerJson, t5TokenizerJson } from '../../runtime/demo/tokenizers.ts';
 import { tempRoot } from './helpers/flux-fixtures.ts';
 

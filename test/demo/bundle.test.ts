@@ -10,7 +10,7 @@ import { Float16Array } from '@petamoriken/float16';
 
 const toFloat16Bits = (x: Float32Array) => new Uint16Array(Float16Array.from(x).buffer);
 const fromFloat16Bits = (bits: Uint16Array) => Float32Array.from(new Float16Array(bits.buffer, bits.byteOffset, bits.length));
-import { BundleConfigSchema } from '../../runtime/pipeline/bundle-config.ts';
+import { BundleConfigSchema } from '../../runtime/bundle/config.ts';
 import { imageIds, textIds } from '../../runtime/pipeline/latents.ts';
 import { normalTensor } from '../../runtime/demo/prng.ts';
 import { DEMO_VAE_COLOURS, pseudoInverse } from '../../runtime/demo/vae.ts';

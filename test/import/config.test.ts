@@ -1,6 +1,6 @@
 // dype.json from an export's configs, with FLUX.1 defaults checked against ../shared/reference/flux.json.
 import { describe, expect, it } from 'vitest';
-import { buildBundleConfig, detectVariant, FLUX_DEFAULTS, FLUX_SCHEDULERS } from '../../runtime/import/config.ts';
+import { buildBundleConfig, detectVariant, FLUX_DEFAULTS, FLUX_SCHEDULERS } from '../../runtime/bundle/flux1.ts';
 import { readShared } from '../helpers/golden.ts';
 
 interface FluxReference {

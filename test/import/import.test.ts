@@ -13,7 +13,7 @@ import { DEMO_DIMS } from '../../runtime/demo/index.ts';
 import { buildTransformer } from '../../runtime/demo/transformer.ts';
 import { GraphBuilder } from '../../runtime/onnx/builder.ts';
 import { ImportError, importExport, formatImportReport, type ImportReport } from '../../runtime/import/index.ts';
-import { BundleConfigSchema } from '../../runtime/pipeline/bundle-config.ts';
+import { BundleConfigSchema } from '../../runtime/bundle/config.ts';
 import { loadPipeline } from '../../runtime/pipeline/index.ts';
 import { writeExportFixture, type ExportFixtureOptions } from './fixtures/export.ts';
 import { maxAbs, maxAbsDiff, positions, roundBfloat16, runTransformer, tempRoot, writeFixtureTransformer } from './fixtures/run.ts';

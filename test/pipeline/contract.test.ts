@@ -1,12 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { checkContract, REQUIRED_TRANSFORMER_INPUTS, type GraphSignature } from '../../runtime/pipeline/pipeline.ts';
+import { checkContract as checkSpec, type GraphSignature } from '../../runtime/bundle/contract.ts';
+import { FLUX1_CONTRACT } from '../../runtime/bundle/flux1.ts';
+
+const REQUIRED_TRANSFORMER_INPUTS = FLUX1_CONTRACT.requiredInputs;
+type Models = Record<'transformer' | 'clip' | 't5' | 'vae', GraphSignature>;
+const checkContract = ({ transformer, vae, clip, t5 }: Models, ropeFrequencies?: number) => checkSpec(FLUX1_CONTRACT, { transformer, vae, text: { clip, t5 } }, ropeFrequencies);
 
 const graph = (path: string, inputs: string[], outputNames: string[] = ['out'], shapes: Record<string, number[]> = {}): GraphSignature => ({
   path,
   inputs: inputs.map((name) => ({ name, shape: shapes[name] ?? [] })),
   outputNames,
 });
-const models = (over: Partial<Record<'transformer' | 'clip' | 't5' | 'vae', GraphSignature>> = {}) => ({
+const models = (over: Partial<Models> = {}): Models => ({
   transformer: graph('transformer', [...REQUIRED_TRANSFORMER_INPUTS, 'rope_omega', 'rope_mscale'], ['out'], { rope_omega: [16], rope_mscale: [16] }),
   clip: graph('clip', ['input_ids'], ['last_hidden_state', 'pooler_output']),
   t5: graph('t5', ['input_ids'], ['last_hidden_state']),

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { ACTIONS, DEFAULT_STRENGTH, fields, MAX_DYPE_SCALE, MAX_IMAGE_SIDE, MAX_SEED, METHODS, resolveDypeExponent, UPSCALES, type Density, type DypeExponent, type FrameInfo, type Method, type PixelSize, type SelectionState, type Settings } from '../../runtime/contract/index.ts';
+import { ACTIONS, fields, GENERATION_DEFAULTS, MAX_DYPE_SCALE, MAX_IMAGE_SIDE, MAX_SEED, METHODS, resolveDypeExponent, UPSCALES, type Density, type DypeExponent, type FrameInfo, type Method, type PixelSize, type SelectionState, type Settings } from '../../runtime/contract/index.ts';
 import { ACTION_INFO } from '../actions.ts';
 import type { Health } from '../companion-client.ts';
 import { megapixels, randomSeed, shorten, size } from '../format.ts';
@@ -312,7 +312,7 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
           min={0}
           max={1}
           step={0.05}
-          placeholder={`default ${DEFAULT_STRENGTH}`}
+          placeholder={`default ${GENERATION_DEFAULTS.strength}`}
           aria-describedby="strength-help"
           value={settings.strength ?? ''}
           onChange={(e) => {

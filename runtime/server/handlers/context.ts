@@ -15,7 +15,7 @@ import type { JobQueue } from '../queue.ts';
 import type { Route } from '../routes.ts';
 import { jobIdProblem, MAX_SEED, type JobBody, type Limits, type Schemas } from '../schemas.ts';
 import type { UploadStore } from '../uploads.ts';
-import { DEFAULT_STRENGTH, UPLOAD_ID_PATTERN } from '../../contract/index.ts';
+import { GENERATION_DEFAULTS, UPLOAD_ID_PATTERN } from '../../contract/index.ts';
 import type { GenerationMethod } from '../../pipeline/types.ts';
 
 export interface Context {
@@ -84,7 +84,7 @@ export function randomSeed(): number {
 export function resolveParams(services: Services, body: Omit<JobBody, 'id'>): JobParams {
   const { info } = services;
   const [w, h] = defaultSize(services);
-  const imageToImage = body.init === undefined ? {} : { init: body.init, strength: body.strength ?? DEFAULT_STRENGTH, ...(body.keep ? { keep: body.keep } : {}) };
+  const imageToImage = body.init === undefined ? {} : { init: body.init, strength: body.strength ?? GENERATION_DEFAULTS.strength, ...(body.keep ? { keep: body.keep } : {}) };
   return {
     ...imageToImage,
     prompt: body.prompt,
@@ -94,16 +94,16 @@ export function resolveParams(services: Services, body: Omit<JobBody, 'id'>): Jo
     steps: body.steps ?? info.defaultSteps,
     guidance: body.guidance ?? info.defaultGuidance,
     method: body.method ?? defaultMethod(info.methods),
-    format: body.format ?? 'png',
+    format: body.format ?? GENERATION_DEFAULTS.format,
     dypeScale: body.dypeScale ?? info.defaultDypeScale,
     dypeExponent: body.dypeExponent ?? info.defaultDypeExponent,
-    yarnScaling: body.yarnScaling ?? 'anisotropic',
+    yarnScaling: body.yarnScaling ?? GENERATION_DEFAULTS.yarnScaling,
   };
 }
 
-/** DyPE-YaRN is the method the paper recommends; otherwise the engine's first. */
+/** The contract's default method where the engine has it; otherwise the engine's first. */
 function defaultMethod(methods: readonly GenerationMethod[]): GenerationMethod {
-  return methods.includes('dy-yarn') ? 'dy-yarn' : (methods[0] ?? 'base');
+  return methods.includes(GENERATION_DEFAULTS.method) ? GENERATION_DEFAULTS.method : (methods[0] ?? 'base');
 }
 
 /**

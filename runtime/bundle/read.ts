@@ -2,17 +2,16 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import type { ShiftConfig } from '../dype/index.ts';
-import { shiftFromSchedulerConfig } from './scheduler-config.ts';
-import { BundleConfigSchema, type BundleConfig } from './bundle-config.ts';
+import { shiftFromSchedulerConfig } from './scheduler.ts';
+import { BundleConfigSchema, FAMILY_IDS, type BundleConfig, type FamilyId } from './config.ts';
 import { verifyCheckpoints } from './checkpoints.ts';
-import { PipelineError } from './errors.ts';
+import type { ContractSpec } from './contract.ts';
+import { FLUX1_CONTRACT } from './flux1.ts';
+import { PipelineError } from '../pipeline/errors.ts';
 
+/** The files of every bundle; each family adds its text encoders' folders (its ContractSpec). */
 export const BUNDLE_FILES = {
   transformer: 'transformer/model.onnx',
-  textEncoder: 'text_encoder/model.onnx',
-  tokenizer: 'tokenizer',
-  textEncoder2: 'text_encoder_2/model.onnx',
-  tokenizer2: 'tokenizer_2',
   vaeDecoder: 'vae_decoder/model.onnx',
   scheduler: 'scheduler/scheduler_config.json',
   config: 'dype.json',
@@ -21,13 +20,28 @@ export const BUNDLE_FILES = {
 /** Present when dype.json says `vae.encoder: true`. */
 export const VAE_ENCODER_FILE = 'vae_encoder/model.onnx';
 
+/** Each family's contract, as this version knows it; a family without one is refused by name. */
+export const FAMILY_CONTRACTS: Readonly<Partial<Record<FamilyId, ContractSpec>>> = Object.freeze({ flux1: FLUX1_CONTRACT });
+
 export interface Bundle {
   dir: string;
   config: BundleConfig;
   shift: Partial<ShiftConfig>;
   paths: { [K in keyof typeof BUNDLE_FILES]: string };
+  /** Each text encoder's model and tokenizer folder, by the family's encoder key. */
+  text: Record<string, { model: string; tokenizer: string }>;
   /** The VAE encoder, or null when the bundle declares none (no image-to-image). */
   vaeEncoder: string | null;
+}
+
+/** The family dype.json names, read leniently (the full check comes after the files): FLUX.1 when it names none. */
+function declaredFamily(path: string): FamilyId {
+  try {
+    const family = (JSON.parse(readFileSync(path, 'utf8')) as { family?: unknown }).family;
+    return (FAMILY_IDS as readonly unknown[]).includes(family) ? (family as FamilyId) : 'flux1';
+  } catch {
+    return 'flux1';
+  }
 }
 
 function readJson(path: string, what: string): unknown {
@@ -75,12 +89,16 @@ export function readBundle(dir: string): Bundle {
     throw new PipelineError('bundle_missing', `model bundle folder not found: ${dir}`);
   }
   const paths = Object.fromEntries(Object.entries(BUNDLE_FILES).map(([k, rel]) => [k, join(dir, rel)])) as Bundle['paths'];
-  const missing = Object.entries(BUNDLE_FILES).filter(([k]) => !existsSync(paths[k as keyof Bundle['paths']]));
-  if (missing.length) {
-    throw new PipelineError('bundle_invalid', `model bundle ${dir} is missing ${missing.map(([, rel]) => rel).join(', ')}`);
-  }
-  for (const tok of [paths.tokenizer, paths.tokenizer2]) {
-    if (!existsSync(join(tok, 'tokenizer.json'))) throw new PipelineError('bundle_invalid', `model bundle ${dir} is missing ${join(tok, 'tokenizer.json')}`);
+  const family = declaredFamily(paths.config);
+  const contract = FAMILY_CONTRACTS[family];
+  if (!contract) throw new PipelineError('bundle_invalid', `model bundle ${dir} holds a ${family} model, which this version of dype cannot run yet`);
+  const encoders = Object.values(contract.textEncoders).flatMap((e) => [`${e.folder}/model.onnx`, e.tokenizer]);
+  const files = [BUNDLE_FILES.transformer, ...encoders, BUNDLE_FILES.vaeDecoder, BUNDLE_FILES.scheduler, BUNDLE_FILES.config];
+  const missing = files.filter((rel) => !existsSync(join(dir, rel)));
+  if (missing.length) throw new PipelineError('bundle_invalid', `model bundle ${dir} is missing ${missing.join(', ')}`);
+  const text = Object.fromEntries(Object.entries(contract.textEncoders).map(([key, e]) => [key, { model: join(dir, e.folder, 'model.onnx'), tokenizer: join(dir, e.tokenizer) }]));
+  for (const { tokenizer } of Object.values(text)) {
+    if (!existsSync(join(tokenizer, 'tokenizer.json'))) throw new PipelineError('bundle_invalid', `model bundle ${dir} is missing ${join(tokenizer, 'tokenizer.json')}`);
   }
   const parsed = BundleConfigSchema.safeParse(readJson(paths.config, 'dype.json'));
   if (!parsed.success) {
@@ -91,5 +109,5 @@ export function readBundle(dir: string): Bundle {
   const vaeEncoder = parsed.data.vae.encoder ? join(dir, VAE_ENCODER_FILE) : null;
   if (vaeEncoder && !existsSync(vaeEncoder)) throw new PipelineError('bundle_invalid', `dype.json says vae.encoder but ${vaeEncoder} is missing`);
   verifyCheckpoints(dir); // a converted bundle's weights: still the files it was built from
-  return { dir, config: parsed.data, shift, paths, vaeEncoder };
+  return { dir, config: parsed.data, shift, paths, text, vaeEncoder };
 }

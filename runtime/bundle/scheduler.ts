@@ -1,30 +1,6 @@
-/** diffusers' FlowMatchEulerDiscreteScheduler config: FLUX's published values and the mapping onto ShiftConfig. */
+/** diffusers' FlowMatchEulerDiscreteScheduler config (scheduler/scheduler_config.json) and its mapping onto ShiftConfig. */
 import type { ShiftConfig } from '../dype/index.ts';
-import { PipelineError } from './errors.ts';
-
-/** diffusers' FlowMatchEulerDiscreteScheduler configs of FLUX.1-dev and -schnell (flux.json "scheduler"). */
-export const FLUX_SCHEDULERS: Readonly<Record<'dev' | 'schnell', Record<string, unknown>>> = Object.freeze({
-  dev: {
-    _class_name: 'FlowMatchEulerDiscreteScheduler',
-    base_image_seq_len: 256,
-    base_shift: 0.5,
-    max_image_seq_len: 4096,
-    max_shift: 1.15,
-    num_train_timesteps: 1000,
-    shift: 3.0,
-    use_dynamic_shifting: true,
-  },
-  schnell: {
-    _class_name: 'FlowMatchEulerDiscreteScheduler',
-    base_image_seq_len: 256,
-    base_shift: 0.5,
-    max_image_seq_len: 4096,
-    max_shift: 1.15,
-    num_train_timesteps: 1000,
-    shift: 1.0,
-    use_dynamic_shifting: false,
-  },
-});
+import { PipelineError } from '../pipeline/errors.ts';
 
 /** Maps diffusers' FlowMatchEulerDiscreteScheduler config onto our ShiftConfig. */
 export function shiftFromSchedulerConfig(raw: unknown, path: string): Partial<ShiftConfig> {

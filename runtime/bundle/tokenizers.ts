@@ -1,19 +1,74 @@
 /**
- * The export's tokenizers, made loadable by runtime/pipeline/text.ts (@huggingface/tokenizers):
- * `tokenizer.json` is used as it is; a slow CLIP tokenizer (vocab.json + merges.txt) or a T5
- * SentencePiece model (spiece.model) is converted the way transformers' convert_slow_tokenizer
- * does (CLIPConverter, T5Converter). Special tokens missing from tokenizer_config.json are taken
- * from special_tokens_map.json.
+ * A bundle's tokenizer folders, the one place that says which files make a tokenizer (for `dype
+ * convert`'s search and `dype import`'s check alike) and makes them loadable by
+ * runtime/pipeline/text.ts (@huggingface/tokenizers): `tokenizer.json` is used as it is; a slow CLIP
+ * tokenizer (vocab.json + merges.txt) or a T5 SentencePiece model (spiece.model) is converted the way
+ * transformers' convert_slow_tokenizer does (CLIPConverter, T5Converter). Special tokens missing from
+ * tokenizer_config.json are taken from special_tokens_map.json.
  */
 import { base64Encode, BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../files/atomic.ts';
+import { linkFolder, type TransferStats } from '../files/place.ts';
 import { PromptTokenizer } from '../pipeline/text.ts';
-import { ImportError } from './errors.ts';
-import { linkFolder, readJsonObject, type TransferStats } from './files.ts';
 
 export type TokenizerKind = 'clip' | 't5';
+
+/** Where each tokenizer lives in a bundle, and the files that make one (a fast tokenizer.json of `model`, or the slow files). */
+export const TOKENIZER_SOURCES: Readonly<Record<TokenizerKind, { label: string; folder: string; model: string; slow: readonly string[]; files: string }>> = Object.freeze({
+  clip: { label: 'CLIP', folder: 'tokenizer', model: 'BPE', slow: ['vocab.json', 'merges.txt'], files: 'tokenizer.json, or vocab.json + merges.txt' },
+  t5: { label: 'T5', folder: 'tokenizer_2', model: 'Unigram', slow: ['spiece.model'], files: 'tokenizer.json or spiece.model' },
+});
+
+/** Every file a tokenizer folder may be made from: the fast form, the configs, and each kind's slow files. */
+export const TOKENIZER_FILES: readonly string[] = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', ...Object.values(TOKENIZER_SOURCES).flatMap((k) => k.slow)];
+
+export type TokenizerSource = 'tokenizer.json' | 'vocab.json + merges.txt' | 'spiece.model';
+
+/** Which files of `dir` a tokenizer of this kind would be made from, or null when it has none of them. */
+export function tokenizerSource(dir: string, kind: TokenizerKind): TokenizerSource | null {
+  const has = (file: string) => existsSync(join(dir, file));
+  if (has('tokenizer.json')) return 'tokenizer.json';
+  const slow = TOKENIZER_SOURCES[kind].slow;
+  return slow.every(has) ? (slow.join(' + ') as TokenizerSource) : null;
+}
+
+/** Whether `dir` holds a tokenizer of this kind; a tokenizer.json counts only when its model type is the right one. */
+export function holdsTokenizer(dir: string, kind: TokenizerKind): boolean {
+  const source = tokenizerSource(dir, kind);
+  if (source !== 'tokenizer.json') return source !== null;
+  try {
+    const parsed = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as { model?: { type?: unknown } };
+    return parsed.model?.type === TOKENIZER_SOURCES[kind].model;
+  } catch {
+    return false;
+  }
+}
+
+/** A tokenizer that is missing or unusable; `dype import` reports it as its own error with the same code. */
+export class TokenizerError extends Error {
+  constructor(
+    readonly code: 'tokenizer_missing' | 'export_invalid',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'TokenizerError';
+  }
+}
+
+function readJsonObject(path: string): Record<string, unknown> | null {
+  if (!existsSync(path)) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new TokenizerError('export_invalid', `${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TokenizerError('export_invalid', `${path} must hold a JSON object`);
+  return value as Record<string, unknown>;
+}
 
 const SPECIAL_DEFAULTS: Record<TokenizerKind, Record<string, string>> = {
   clip: { bos_token: '<|startoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>', pad_token: '<|endoftext|>' },
@@ -47,7 +102,7 @@ export function clipTokenizerFromVocab(vocab: Record<string, number>, mergesText
   const eos = specials.eos_token;
   const idOf = (token: string) => {
     const id = vocab[token];
-    if (id === undefined) throw new ImportError('tokenizer_missing', `CLIP vocab.json has no ${token}`);
+    if (id === undefined) throw new TokenizerError('tokenizer_missing', `CLIP vocab.json has no ${token}`);
     return id;
   };
   return {
@@ -124,7 +179,7 @@ export function t5TokenizerFromSentencePiece(spm: SentencePieceModel, extraIds: 
   for (let i = extraIds - 1; i >= 0; i--) vocab.push([`<extra_id_${i}>`, 0]);
   const eos = specials.eos_token;
   const eosId = vocab.findIndex(([p]) => p === eos);
-  if (eosId < 0) throw new ImportError('tokenizer_missing', `spiece.model has no ${eos}`);
+  if (eosId < 0) throw new TokenizerError('tokenizer_missing', `spiece.model has no ${eos}`);
   const CONTROL = 3;
   const UNKNOWN = 2;
   const added = [
@@ -154,7 +209,7 @@ export function t5TokenizerFromSentencePiece(spm: SentencePieceModel, extraIds: 
 export interface TokenizerImport {
   kind: TokenizerKind;
   /** Which export files the tokenizer came from. */
-  source: 'tokenizer.json' | 'vocab.json + merges.txt' | 'spiece.model';
+  source: TokenizerSource;
 }
 
 /**
@@ -162,43 +217,39 @@ export interface TokenizerImport {
  * tokenizer_config.json naming its special tokens (written fresh, never through a link).
  */
 export async function importTokenizer(src: string, dst: string, kind: TokenizerKind, stats: TransferStats, copy = false): Promise<TokenizerImport> {
-  const has = (file: string) => existsSync(join(src, file));
-  const folder = kind === 'clip' ? 'tokenizer' : 'tokenizer_2';
-  const sources = kind === 'clip' ? 'tokenizer.json, or vocab.json + merges.txt' : 'tokenizer.json or spiece.model';
-  if (!existsSync(src)) throw new ImportError('tokenizer_missing', `the export has no ${folder}/ folder (${kind === 'clip' ? 'CLIP' : 'T5'} tokenizer: ${sources})`);
-  const config = readJsonObject(has('tokenizer_config.json') ? join(src, 'tokenizer_config.json') : null) ?? {};
-  const specialMap = readJsonObject(has('special_tokens_map.json') ? join(src, 'special_tokens_map.json') : null) ?? {};
+  const { label, folder, files } = TOKENIZER_SOURCES[kind];
+  if (!existsSync(src)) throw new TokenizerError('tokenizer_missing', `the export has no ${folder}/ folder (${label} tokenizer: ${files})`);
+  const config = readJsonObject(join(src, 'tokenizer_config.json'));
+  const specialMap = readJsonObject(join(src, 'special_tokens_map.json')) ?? {};
   const specials: Record<string, string> = { ...SPECIAL_DEFAULTS[kind] };
-  let configChanged = !has('tokenizer_config.json');
+  let configChanged = config === null;
+  const tokenizerConfig = config ?? {};
   for (const key of Object.keys(specials)) {
-    const own = tokenContent(config[key]);
+    const own = tokenContent(tokenizerConfig[key]);
     const mapped = tokenContent(specialMap[key]);
     if (own !== undefined) specials[key] = own;
     else {
       if (mapped !== undefined) specials[key] = mapped;
-      config[key] = specials[key];
+      tokenizerConfig[key] = specials[key];
       configChanged = true;
     }
   }
 
-  let source: TokenizerImport['source'];
+  const source = tokenizerSource(src, kind);
   let tokenizerJson: object | null = null;
-  if (has('tokenizer.json')) source = 'tokenizer.json';
-  else if (kind === 'clip' && has('vocab.json') && has('merges.txt')) {
-    source = 'vocab.json + merges.txt';
+  if (source === 'vocab.json + merges.txt') {
     const vocab = readJsonObject(join(src, 'vocab.json')) as Record<string, number>;
     tokenizerJson = clipTokenizerFromVocab(vocab, readFileSync(join(src, 'merges.txt'), 'utf8'), specials);
-  } else if (kind === 't5' && has('spiece.model')) {
-    source = 'spiece.model';
-    const extraIds = typeof config.extra_ids === 'number' ? config.extra_ids : 100;
+  } else if (source === 'spiece.model') {
+    const extraIds = typeof tokenizerConfig.extra_ids === 'number' ? tokenizerConfig.extra_ids : 100;
     tokenizerJson = t5TokenizerFromSentencePiece(readSentencePiece(readFileSync(join(src, 'spiece.model'))), extraIds, specials);
-  } else {
-    throw new ImportError('tokenizer_missing', `${src} has no usable ${kind === 'clip' ? 'CLIP' : 'T5'} tokenizer: expected ${sources}`);
+  } else if (source === null) {
+    throw new TokenizerError('tokenizer_missing', `${src} has no usable ${label} tokenizer: expected ${files}`);
   }
 
   await linkFolder(src, dst, stats, copy);
   if (tokenizerJson) await writeFileAtomic(join(dst, 'tokenizer.json'), `${JSON.stringify(tokenizerJson)}\n`);
-  if (configChanged) await writeFileAtomic(join(dst, 'tokenizer_config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  if (configChanged) await writeFileAtomic(join(dst, 'tokenizer_config.json'), `${JSON.stringify(tokenizerConfig, null, 2)}\n`);
   return { kind, source };
 }
 
@@ -222,7 +273,7 @@ export function checkTokenizer(dir: string, imported: TokenizerImport, maxLength
   try {
     tokenizer = PromptTokenizer.load(dir);
   } catch (error) {
-    throw new ImportError('tokenizer_missing', `the ${imported.kind === 'clip' ? 'CLIP' : 'T5'} tokenizer in ${dir} does not load: ${(error as Error).message}`, { cause: error });
+    throw new TokenizerError('tokenizer_missing', `the ${TOKENIZER_SOURCES[imported.kind].label} tokenizer in ${dir} does not load: ${(error as Error).message}`, { cause: error });
   }
   const ids = Array.from(tokenizer.encode(SAMPLE_PROMPT, maxLength), Number);
   const end = ids.indexOf(tokenizer.eosId);
@@ -232,6 +283,6 @@ export function checkTokenizer(dir: string, imported: TokenizerImport, maxLength
   if (end < 1) problems.push(`the sample prompt has no EOS (${tokenizer.eosId})`);
   else if (ids.slice(end + 1).some((id) => id !== tokenizer.padId)) problems.push('ids after EOS are not all padding');
   if (long.length !== maxLength || long[maxLength - 1] !== tokenizer.eosId) problems.push('an over-long prompt is not truncated to end in EOS');
-  if (problems.length) throw new ImportError('tokenizer_missing', `the ${imported.kind} tokenizer in ${dir}: ${problems.join('; ')}`);
+  if (problems.length) throw new TokenizerError('tokenizer_missing', `the ${imported.kind} tokenizer in ${dir}: ${problems.join('; ')}`);
   return { ...imported, maxLength, sample: ids.slice(0, end + 1), eosId: tokenizer.eosId, padId: tokenizer.padId };
 }

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { PipelineError } from './errors.ts';
+import { PipelineError } from '../pipeline/errors.ts';
 
 export const CHECKPOINTS_FILE = 'checkpoints.json';
 

@@ -1,9 +1,12 @@
 /**
- * dype.json for an imported export: values from the export's own configs (transformer/config.json,
- * scheduler/scheduler_config.json, vae_decoder/config.json) and the graph, with FLUX.1 defaults
- * where a value is missing. Every default used is reported.
+ * FLUX.1 in the bundle format: its published constants, its contract, and its dype.json, built from
+ * what `dype import` finds in an export's own configs (transformer/config.json,
+ * scheduler/scheduler_config.json, vae_decoder/config.json) or `dype convert` derives from the
+ * checkpoints, with FLUX.1 defaults where a value is missing. Every default used is reported.
  */
-import { BundleConfigSchema, type BundleConfig } from '../pipeline/bundle-config.ts';
+import { FLUX_DYPE_DEFAULTS } from '../dype/index.ts';
+import { BundleConfigSchema, type BundleConfig } from './config.ts';
+import type { ContractSpec } from './contract.ts';
 
 export type FluxVariant = 'dev' | 'krea-dev' | 'schnell';
 
@@ -13,8 +16,8 @@ export type FluxVariant = 'dev' | 'krea-dev' | 'schnell';
  */
 export const FLUX_DEFAULTS = Object.freeze({
   nativeResolution: 1024,
-  axesDim: [16, 56, 56] as readonly number[],
-  theta: 10000,
+  axesDim: FLUX_DYPE_DEFAULTS.axesDim,
+  theta: FLUX_DYPE_DEFAULTS.theta,
   latentChannels: 16,
   vaeScaleFactorPx: 8,
   scalingFactor: 0.3611,
@@ -45,7 +48,39 @@ export const FLUX_DEFAULTS = Object.freeze({
   latentRgbBias: [-0.0329, -0.0718, -0.0851] as readonly [number, number, number],
 });
 
-export { FLUX_SCHEDULERS } from '../pipeline/scheduler-config.ts';
+/** diffusers' FlowMatchEulerDiscreteScheduler configs of FLUX.1-dev and -schnell (flux.json "scheduler"). */
+export const FLUX_SCHEDULERS: Readonly<Record<'dev' | 'schnell', Record<string, unknown>>> = Object.freeze({
+  dev: {
+    _class_name: 'FlowMatchEulerDiscreteScheduler',
+    base_image_seq_len: 256,
+    base_shift: 0.5,
+    max_image_seq_len: 4096,
+    max_shift: 1.15,
+    num_train_timesteps: 1000,
+    shift: 3.0,
+    use_dynamic_shifting: true,
+  },
+  schnell: {
+    _class_name: 'FlowMatchEulerDiscreteScheduler',
+    base_image_seq_len: 256,
+    base_shift: 0.5,
+    max_image_seq_len: 4096,
+    max_shift: 1.15,
+    num_train_timesteps: 1000,
+    shift: 1.0,
+    use_dynamic_shifting: false,
+  },
+});
+
+/** The transformer's and text encoders' I/O, as optimum (transformers) and BFL's exporter name them. */
+export const FLUX1_CONTRACT: ContractSpec = Object.freeze({
+  requiredInputs: ['hidden_states', 'encoder_hidden_states', 'pooled_projections', 'timestep', 'img_ids', 'txt_ids'],
+  optionalInputs: ['guidance'],
+  textEncoders: {
+    clip: { folder: 'text_encoder', tokenizer: 'tokenizer', inputs: ['input_ids'], outputs: ['pooler_output', 'pooled_embeddings'] },
+    t5: { folder: 'text_encoder_2', tokenizer: 'tokenizer_2', inputs: ['input_ids'], outputs: ['last_hidden_state', 'text_embeddings'] },
+  },
+});
 
 /** Largest output the bundle accepts: DyPE's target of 4096² px. */
 const MAX_SIDE = 4096;
@@ -137,6 +172,7 @@ export function buildBundleConfig(input: ConfigInputs): { config: BundleConfig; 
   const config = BundleConfigSchema.parse({
     format: 'dype-bundle',
     version: 1,
+    family: 'flux1',
     name: input.name,
     description: input.description,
     demo: false,

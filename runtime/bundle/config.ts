@@ -4,10 +4,26 @@ import { fields } from '../contract/rules.ts';
 
 const rgbRow = z.tuple([z.number(), z.number(), z.number()]);
 
+/** The model families a bundle can hold; runtime/families has one object per id. */
+export const FAMILY_IDS = ['flux1', 'flux2', 'zimage'] as const;
+export type FamilyId = (typeof FAMILY_IDS)[number];
+
+/**
+ * dype.json `text`: the prompt length of each of the family's text encoders, by key. FLUX.1 keeps
+ * its original keys, so bundles written before families read unchanged.
+ */
+export const TEXT_LENGTH_KEYS: Readonly<Record<FamilyId, readonly string[]>> = Object.freeze({
+  flux1: ['clipMaxLength', 't5MaxLength'],
+  flux2: ['qwenMaxLength'],
+  zimage: ['qwenMaxLength'],
+});
+
 export const BundleConfigSchema = z
   .object({
     format: z.literal('dype-bundle'),
     version: z.literal(1),
+    /** Which model family the bundle holds; bundles written before FLUX.2 have none and are FLUX.1. */
+    family: z.enum(FAMILY_IDS).default('flux1'),
     name: z.string().min(1),
     description: z.string().default(''),
     /** True for the embedded untrained demo model: its images are abstract. */
@@ -29,6 +45,14 @@ export const BundleConfigSchema = z
          * `dype import` set it when they write one.
          */
         encoder: z.boolean().default(false),
+        /**
+         * A BatchNorm-style normalisation of the packed latent tokens (FLUX.2): per packed feature,
+         * z = (x − mean) / √(variance + eps). Absent: scalingFactor/shiftFactor alone (FLUX.1).
+         */
+        latentNorm: z
+          .object({ mean: z.array(z.number()).min(1), variance: z.array(z.number().nonnegative()).min(1), eps: z.number().nonnegative() })
+          .strict()
+          .optional(),
       })
       .strict(),
     rope: z
@@ -39,12 +63,8 @@ export const BundleConfigSchema = z
         inputs: z.enum(['omega', 'tables']),
       })
       .strict(),
-    text: z
-      .object({
-        clipMaxLength: z.number().int().positive(),
-        t5MaxLength: z.number().int().positive(),
-      })
-      .strict(),
+    /** Tokens per prompt for each text encoder, keyed as TEXT_LENGTH_KEYS lists for the family. */
+    text: z.record(z.string(), z.number().int().positive()),
     preview: z
       .object({
         latentRgbFactors: z.array(rgbRow).min(1),
@@ -93,6 +113,16 @@ export const BundleConfigSchema = z
     }
     if (c.decode?.margin !== undefined && 2 * c.decode.margin > c.decode.overlap) {
       ctx.addIssue({ code: 'custom', path: ['decode', 'margin'], message: 'must be at most half of decode.overlap' });
+    }
+    const textKeys = TEXT_LENGTH_KEYS[c.family];
+    const keys = Object.keys(c.text);
+    if (keys.length !== textKeys.length || textKeys.some((k) => !keys.includes(k))) {
+      ctx.addIssue({ code: 'custom', path: ['text'], message: `a ${c.family} bundle gives exactly ${textKeys.join(', ')} (got ${keys.join(', ') || 'none'})` });
+    }
+    const norm = c.vae.latentNorm;
+    const features = c.latentChannels * c.patchSize ** 2;
+    if (norm && (norm.mean.length !== features || norm.variance.length !== features)) {
+      ctx.addIssue({ code: 'custom', path: ['vae', 'latentNorm'], message: `needs mean and variance per packed latent feature (${features})` });
     }
     if (c.preview.latentRgbFactors.length !== c.latentChannels) {
       ctx.addIssue({ code: 'custom', path: ['preview', 'latentRgbFactors'], message: `needs one row per latent channel (${c.latentChannels})` });
