@@ -1,7 +1,8 @@
 /**
  * The MatMulNBits form of each GGUF type (./runtime/convert/gguf/types.ts) against a float32 MatMul
- * at M = 512, K = N = 3072 on one CPU thread, as the graphs use them (accuracy_level 4): what the
- * exact forms, the widened ones and the minimum's extra product (Q5_1/Q5_K offsets) cost per product.
+ * at M = 512, K = N = 3072 on one CPU thread, with int8 (accuracy_level 4) and float32 (1)
+ * activations: what the exact forms, the widened ones and the minimum's extra product (Q5_1/Q5_K
+ * offsets) cost per product.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,19 +52,19 @@ export async function benchNBitsForms(): Promise<BenchResult[]> {
     const base = await timeIt(`float32 MatMul ${M}×${K}·${K}×${N}`, () => fp32.run({ x }));
     await fp32.release();
     results.push({ ...base, ratio: 1 });
-    for (const type of Object.keys(NBITS_MAPPINGS) as QuantizedType[]) {
-      const dir = join(root, type);
+    for (const [type, level] of (Object.keys(NBITS_MAPPINGS) as QuantizedType[]).flatMap((t) => [[t, 4], [t, 1]] as const)) {
+      const dir = join(root, `${type}-${level}`);
       mkdirSync(dir);
       const b = new GraphBuilder(type);
       const out = new PackedWeightsFile(dir);
       const input = b.input('x', 'float32', [M, K]);
-      b.op('Identity', [packedMatMul(b, input, out.linear(b, 'w', packNBits(randomBlocks(type)), 4))], {}, { outputs: ['y'] });
+      b.op('Identity', [packedMatMul(b, input, out.linear(b, 'w', packNBits(randomBlocks(type)), level))], {}, { outputs: ['y'] });
       out.close();
       b.output('y', 'float32', [M, N]);
       writeFileSync(join(dir, 'model.onnx'), b.serialize({ opset: CONVERTED_OPSET, irVersion: CONVERTED_IR_VERSION }).model);
       const s = await session(join(dir, 'model.onnx'));
       const m = NBITS_MAPPINGS[type];
-      const r = await timeIt(`${type} as ${m.bits}-bit, block ${m.block}, ${m.zero} zero point`, () => s.run({ x }));
+      const r = await timeIt(`${type} as ${m.bits}-bit, block ${m.block}, ${m.zero} zero point, accuracy ${level}`, () => s.run({ x }));
       await s.release();
       results.push({ ...r, ratio: r.medianMs / base.medianMs, note: m.form });
     }
@@ -75,5 +76,5 @@ export async function benchNBitsForms(): Promise<BenchResult[]> {
 
 if (process.argv[1] === import.meta.filename) {
   const { printResults } = await import('./timing.ts');
-  printResults(`MatMulNBits forms of the GGUF types vs float32 (M ${M}, K = N = ${K}, 1 thread, accuracy_level 4)`, await benchNBitsForms());
+  printResults(`MatMulNBits forms of the GGUF types vs float32 (M ${M}, K = N = ${K}, 1 thread)`, await benchNBitsForms());
 }

@@ -10,6 +10,7 @@ import { formatBytes } from '../files/place.ts';
 import { readModel } from '../onnx/graph.ts';
 import type { ElemType, ExternalLocation, GraphBuilder } from '../onnx/builder.ts';
 import type { NBitsWeights } from './gguf/repack.ts';
+import { accuracyLevelFor } from './gguf/types.ts';
 import type { PackedLinear } from './weights.ts';
 
 /** Its name inside the model folder. */
@@ -58,7 +59,7 @@ export class PackedWeightsFile {
   }
 
   /** MatMulNBits' initializers for `key` (B, scales, zero points, offsets), written here. */
-  linear(b: GraphBuilder, key: string, w: NBitsWeights, accuracyLevel: number): PackedLinear {
+  linear(b: GraphBuilder, key: string, w: NBitsWeights, accuracyLevel = accuracyLevelFor(w.bits)): PackedLinear {
     const blocks = w.k / w.block;
     const f32 = (suffix: string, data: Float32Array, dims: number[]) => this.initializer(b, `${key}:${suffix}`, 'float32', dims, data);
     return {

@@ -85,7 +85,7 @@ export class QuantizingWeightSource implements WeightSource {
     private readonly builder: GraphBuilder,
     private readonly out: PackedWeightsFile,
     private readonly mode: QuantizeMode,
-    private readonly accuracyLevel = 4,
+    private readonly accuracyLevel?: number,
   ) {}
 
   get origin(): string {

@@ -32,7 +32,7 @@ export interface PackedLinear {
   k: number;
   bits: 2 | 4 | 8;
   block: number;
-  /** 4: int8 activations on CPU (faster, ~0.4% error per product); 1: float32 activations. */
+  /** 4: int8 activations on CPU (faster for 8 bits, ~0.4% error per product); 1: float32 activations (gguf/types.ts accuracyLevelFor). */
   accuracyLevel: number;
   b: string;
   scales: string;

@@ -48,6 +48,16 @@ export class GgufBlockError extends Error {
 const f16 = (view: DataView, at: number) => getFloat16(view, at, true);
 
 /**
+ * A block whose values are step·q − minimum in the offset form: the codes keep the width's default
+ * zero point, which stands for `centre` in the GGUF codes (8 for 4 bits, 16 for 5 bits widened to 8),
+ * so value = step·(code − zero) + (centre·step − minimum).
+ */
+function minimumOffset(u: UnpackedBlocks, group: number, step: number, minimum: number, centre: number): void {
+  u.scales[group] = step;
+  u.offsets![group] = centre * step - minimum;
+}
+
+/**
  * A block whose values are step·q − minimum in the float zero-point form: zero = minimum / step. A
  * block of one value (step 0) cannot take a zero point, so its codes become 1 and its scale the value.
  */
@@ -108,7 +118,7 @@ export function unpackGguf(type: QuantizedType, bytes: Uint8Array, rows: number,
           codes[e0 + j + 16] = bytes[qs + j] >> 4;
         }
         if (type === 'Q4_0') scales[g0] = f16(view, at);
-        else affineZero(u, g0, f16(view, at), -f16(view, at + 2));
+        else minimumOffset(u, g0, f16(view, at), -f16(view, at + 2), 8);
         break;
       }
       case 'Q5_0':
@@ -122,8 +132,8 @@ export function unpackGguf(type: QuantizedType, bytes: Uint8Array, rows: number,
           codes[e0 + j + 16] = ((lo >> 4) | ((qh >> (j + 12)) & 0x10)) + 112;
         }
         const d = f16(view, at);
-        scales[g0] = d;
-        if (withMin) u.offsets![g0] = f16(view, at + 2) + 16 * d;
+        if (withMin) minimumOffset(u, g0, d, -f16(view, at + 2), 16);
+        else scales[g0] = d;
         break;
       }
       case 'Q2_K': {
@@ -171,10 +181,7 @@ export function unpackGguf(type: QuantizedType, bytes: Uint8Array, rows: number,
           const [sc, m] = scaleMinK4(bytes, at + 4, s);
           const step = Math.fround(d * sc);
           const minimum = Math.fround(dmin * m);
-          if (wide) {
-            scales[g0 + s] = step;
-            u.offsets![g0 + s] = 16 * step - minimum;
-          } else affineZero(u, g0 + s, step, minimum);
+          minimumOffset(u, g0 + s, step, minimum, wide ? 16 : 8);
         }
         break;
       }

@@ -27,7 +27,7 @@ export interface GgufSourceOptions {
   /** Only keys under this prefix, without it. */
   prefix?: string;
   compute?: ComputeType;
-  /** MatMulNBits accuracy_level (see PackedLinear). */
+  /** MatMulNBits accuracy_level for every block (default: by width, accuracyLevelFor). */
   accuracyLevel?: number;
 }
 
@@ -37,7 +37,7 @@ export class GgufWeightSource implements WeightSource {
   private readonly packed = new Map<string, PackedLinear>();
   readonly counts: GgufCounts = {};
   private readonly compute: ComputeType;
-  private readonly accuracyLevel: number;
+  private readonly accuracyLevel: number | undefined;
 
   constructor(
     private readonly builder: GraphBuilder,
@@ -48,7 +48,7 @@ export class GgufWeightSource implements WeightSource {
   ) {
     const prefix = options.prefix ?? '';
     this.compute = options.compute ?? 'float32';
-    this.accuracyLevel = options.accuracyLevel ?? 4;
+    this.accuracyLevel = options.accuracyLevel;
     for (const header of headers) {
       for (const [stored, tensor] of header.tensors) {
         if (!stored.startsWith(prefix)) continue;

@@ -8,12 +8,15 @@
  * are packed uint8 codes or, for 2 and 4 bits only, floats (8 bits with float zero points fails at
  * run time). A GGUF block is already a run along K of one output row, so the mapping is per block:
  *
- * - exact: the same codes and the same affine form (scale · (q − zero)).
+ * - exact: the same codes at the same width.
  * - widened: the codes move to the next width MatMulNBits has (5 → 8 bits, 3 → 4 bits), values
  *   unchanged; costs memory, not accuracy.
- * - minimum: types that store value = d·q − m with a float minimum. 2- and 4-bit take it as a float
- *   zero point (m / d); 8-bit cannot, so the codes are centred on the default zero point and the
- *   rest, one float per block, is added by a small second product (Σ of x over each block) · offsets.
+ * Types that store value = d·q − m with a float minimum (Q4_1, Q4_K, Q5_1, Q5_K, Q2_K) keep the
+ * codes on the width's default zero point and add the rest, one float per block, by a small second
+ * product (Σ of x over each block) · offsets: 8-bit takes no float zero point, and on the CPU a float
+ * zero point also turns off the int8-activation kernels (measured 1.4–1.7× a float32 MatMul for
+ * Q4_1/Q4_K, against ~1.0× with offsets; bench/nbits-forms.ts). Q2_K keeps its float zero point: 2-bit
+ * blocks of 16 have no int8 kernel either way.
  */
 
 /** GGML type ids (ggml.h `enum ggml_type`). */
@@ -58,22 +61,32 @@ export interface NBitsMapping {
   block: number;
   /** Zero point: the width's default (2^(bits−1)), a float per block, or offsets added by a second product. */
   zero: 'default' | 'float' | 'offsets';
-  form: 'exact' | 'widened' | 'minimum';
+  form: 'exact' | 'widened';
   note: string;
 }
 
 export const NBITS_MAPPINGS: Readonly<Record<QuantizedType, NBitsMapping>> = Object.freeze({
   Q8_0: { bits: 8, block: 32, zero: 'default', form: 'exact', note: 'int8 q → q + 128, zero point 128' },
   Q4_0: { bits: 4, block: 32, zero: 'default', form: 'exact', note: 'nibbles reordered (GGUF: j | j+16 per byte; MatMulNBits: 2i | 2i+1), zero point 8' },
-  Q4_1: { bits: 4, block: 32, zero: 'float', form: 'exact', note: 'd·q + m → float zero point −m/d' },
+  Q4_1: { bits: 4, block: 32, zero: 'offsets', form: 'exact', note: 'd·(q − 8) + (8d + m): the minimum as a per-block offset' },
   Q5_0: { bits: 8, block: 32, zero: 'default', form: 'widened', note: '5-bit q − 16 → 8-bit q + 112, zero point 128' },
-  Q5_1: { bits: 8, block: 32, zero: 'offsets', form: 'minimum', note: '5-bit widened to 8; d·(q − 16) + (m + 16d): the minimum as a per-block offset' },
+  Q5_1: { bits: 8, block: 32, zero: 'offsets', form: 'widened', note: '5-bit widened to 8; d·(q − 16) + (m + 16d): the minimum as a per-block offset' },
   Q2_K: { bits: 2, block: 16, zero: 'float', form: 'exact', note: 'sub-blocks of 16: scale d·sc, float zero point dmin·m / (d·sc)' },
   Q3_K: { bits: 4, block: 16, zero: 'default', form: 'widened', note: '3-bit signed q (−4…3) → 4-bit q + 8, scale d·(sc − 32)' },
-  Q4_K: { bits: 4, block: 32, zero: 'float', form: 'exact', note: 'sub-blocks of 32: scale d·sc, float zero point dmin·m / (d·sc)' },
-  Q5_K: { bits: 8, block: 32, zero: 'offsets', form: 'minimum', note: '5-bit widened to 8 (sub-blocks of 32); the minimum as a per-block offset' },
+  Q4_K: { bits: 4, block: 32, zero: 'offsets', form: 'exact', note: 'sub-blocks of 32: scale d·sc, the minimum dmin·m as a per-block offset' },
+  Q5_K: { bits: 8, block: 32, zero: 'offsets', form: 'widened', note: '5-bit widened to 8 (sub-blocks of 32); the minimum as a per-block offset' },
   Q6_K: { bits: 8, block: 16, zero: 'default', form: 'exact', note: 'sub-blocks of 16: 6-bit q − 32 → 8-bit q + 96, scale d·sc' },
 });
+
+/**
+ * MatMulNBits accuracy_level for `bits`-wide blocks, which only the CPU reads: 4 (int8 activations)
+ * for 8 bits, where it halves the time of a product; 1 (float32 activations) for 2 and 4 bits, where
+ * int8 activations measured no faster and onnxruntime's int8 packing of 4-bit blocks took about
+ * 0.4 bytes more per weight (bench/gguf.ts: 1.48 against 1.00 GB after creating the Q4_0 session).
+ */
+export function accuracyLevelFor(bits: 2 | 4 | 8): number {
+  return bits === 8 ? 4 : 1;
+}
 
 /** Bytes of `elements` values (one row or a whole tensor) stored as `type`. */
 export function storedBytes(type: GgmlType, elements: number): number {
