@@ -8,8 +8,8 @@
  * the conversion happens once, at load, never per step, on every provider (CPU has no bf16 or fp8
  * kernels; other providers get the same graph). A DequantizeLinear would do the same for fp8 with a
  * scale of 1, but onnxruntime keeps DequantizeLinear nodes out of constant folding (they mark
- * quantised regions), so it would run at every step; it is the form for block-quantised weights
- * (GGUF Q4_0/Q8_0 → MatMulNBits), where a source would emit the blocks and scales instead of a Cast.
+ * quantised regions), so it would run at every step. Block-quantised weights (GGUF files,
+ * `--quantize`) go through com.microsoft.MatMulNBits instead (./gguf/source.ts, ./quantize.ts).
  * Checkpoints with per-tensor fp8 scales (`<name>.scale_weight`, ComfyUI's "scaled fp8") get the
  * scale multiplied after the Cast, folded the same way.
  */

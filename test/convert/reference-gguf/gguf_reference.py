@@ -3,8 +3,9 @@ The project's own GGUF reference in numpy: a GGUF v3 writer, simple block quanti
 dequantizers written from ggml's `src/ggml-common.h` (block structs) and `src/ggml-quants.c`
 (`dequantize_row_*`). The quantizers only need to produce *valid* blocks (round to nearest with the
 block's range); the converted graph is compared with the dequantized values, so its exactness does
-not depend on how good the quantizer is. Cross-checked against city96/ComfyUI-GGUF `dequant.py`
-(see check_against_city96 in make_fixtures.py's docstring).
+not depend on how good the quantizer is. The dequantizer was cross-checked against
+city96/ComfyUI-GGUF `dequant.py`: both give the same float32 values, bit for bit, on blocks of every
+type here (their code is not part of this repository).
 
 Block layouts (bytes, in order):
   Q8_0  d f16, qs int8[32]                                  34
