@@ -3,6 +3,8 @@
 // against city96's dequant.py) and torch outputs from the dequantized weights.
 import { copyFileSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DataType } from '../../runtime/onnx/proto.ts';
+import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readGgufHeader } from '../../runtime/convert/gguf/read.ts';
 import { packNBits, unpackGguf, type NBitsWeights } from '../../runtime/convert/gguf/repack.ts';
@@ -13,6 +15,7 @@ import { PackedWeightsFile } from '../../runtime/convert/packed-weights.ts';
 import { buildT5Encoder, deriveT5Config } from '../../runtime/convert/t5.ts';
 import { CONVERTED_IR_VERSION, CONVERTED_OPSET } from '../../runtime/convert/index.ts';
 import { GraphBuilder } from '../../runtime/onnx/builder.ts';
+import { readModel } from '../../runtime/onnx/graph.ts';
 import { createSession } from '../../runtime/pipeline/ort.ts';
 import { GGUF_FIXTURES, convertGgufTransformer, maxAbsDiff, runOnReference, tempRoot } from './helpers/flux-fixtures.ts';
 import { maxAbs } from '../helpers/compare.ts';
@@ -116,6 +119,20 @@ describe('GGUF FLUX.1 transformer (city96 layout, BFL keys, mixed types)', () =>
     expect(maxAbsDiff(native, reference.native)).toBeLessThan(FLOAT32_TOLERANCE);
     expect(maxAbsDiff(dype, reference.dype)).toBeLessThan(FLOAT32_TOLERANCE);
     expect(maxAbsDiff(native, dype)).toBeGreaterThan(100 * FLOAT32_TOLERANCE);
+  });
+
+  it('keeps the blocks as blocks when onnxruntime optimizes the graph: no float copy of a quantized weight', async () => {
+    const file = 'flux-dev-mixed-b.gguf';
+    const dir = fresh();
+    const { path } = await convertGgufTransformer(join(GGUF_FIXTURES, file), dir);
+    const optimized = join(dir, 'optimized.onnx');
+    const session = await ort.InferenceSession.create(path, { optimizedModelFilePath: optimized, graphOptimizationLevel: 'all' });
+    await session.release();
+    const model = readModel(optimized);
+    const quantized = Object.entries(REFERENCE.transformer[file].types).filter(([, t]) => t.startsWith('Q')).map(([key]) => key);
+    expect(model.graph.node.filter((n) => n.opType === 'MatMulNBits')).toHaveLength(quantized.length);
+    const floats = new Set(model.graph.initializer.filter((t) => t.dataType === DataType.FLOAT && t.dims.length === 2).map((t) => t.name));
+    for (const key of quantized) expect([...floats].filter((name) => name.startsWith(key))).toEqual([`${key}:scales`, `${key}:offsets`].filter((n) => floats.has(n)));
   });
 
   it('with the converter’s default accuracy levels (int8 activations for the 8-bit blocks) stays within 2⁻⁸ per product', async () => {
