@@ -7,7 +7,7 @@
  * MatMulNBits block, a float scale and a float zero point or additive offset, so that
  * value = scale · (code − zero) + offset equals ggml's dequantized value.
  */
-import { getFloat16 } from '@petamoriken/float16';
+import { Float16Array } from '@petamoriken/float16';
 import { BLOCK_FORMATS, NBITS_MAPPINGS, type QuantizedType } from './types.ts';
 
 /** Codes and per-block affine of a [rows, cols] weight, blocks running along cols (K). */
@@ -45,7 +45,10 @@ export class GgufBlockError extends Error {
   }
 }
 
-const f16 = (view: DataView, at: number) => getFloat16(view, at, true);
+/** Every float16 bit pattern's value: one table lookup per block scale (the polyfill's getFloat16 is ~100× slower). */
+const HALF = new Float32Array(new Float16Array(Uint16Array.from({ length: 65536 }, (_, i) => i).buffer));
+const f16 = (bytes: Uint8Array, at: number) => HALF[bytes[at] | (bytes[at + 1] << 8)];
+const int8 = (byte: number) => (byte << 24) >> 24;
 
 /**
  * A block whose values are step·q − minimum in the offset form: the codes keep the width's default
@@ -106,8 +109,8 @@ export function unpackGguf(type: QuantizedType, bytes: Uint8Array, rows: number,
     const g0 = e0 / mapping.block; // first MatMulNBits block
     switch (type) {
       case 'Q8_0': {
-        scales[g0] = f16(view, at);
-        for (let j = 0; j < 32; j++) codes[e0 + j] = view.getInt8(at + 2 + j) + 128;
+        scales[g0] = f16(bytes, at);
+        for (let j = 0; j < 32; j++) codes[e0 + j] = (bytes[at + 2 + j] + 128) & 0xff; // int8 q + 128
         break;
       }
       case 'Q4_0':
@@ -117,8 +120,8 @@ export function unpackGguf(type: QuantizedType, bytes: Uint8Array, rows: number,
           codes[e0 + j] = bytes[qs + j] & 0xf;
           codes[e0 + j + 16] = bytes[qs + j] >> 4;
         }
-        if (type === 'Q4_0') scales[g0] = f16(view, at);
-        else minimumOffset(u, g0, f16(view, at), -f16(view, at + 2), 8);
+        if (type === 'Q4_0') scales[g0] = f16(bytes, at);
+        else minimumOffset(u, g0, f16(bytes, at), -f16(bytes, at + 2), 8);
         break;
       }
       case 'Q5_0':
@@ -131,14 +134,14 @@ export function unpackGguf(type: QuantizedType, bytes: Uint8Array, rows: number,
           codes[e0 + j] = ((lo & 0xf) | (((qh >> j) << 4) & 0x10)) + 112;
           codes[e0 + j + 16] = ((lo >> 4) | ((qh >> (j + 12)) & 0x10)) + 112;
         }
-        const d = f16(view, at);
-        if (withMin) minimumOffset(u, g0, d, -f16(view, at + 2), 16);
+        const d = f16(bytes, at);
+        if (withMin) minimumOffset(u, g0, d, -f16(bytes, at + 2), 16);
         else scales[g0] = d;
         break;
       }
       case 'Q2_K': {
-        const d = f16(view, at + 80);
-        const dmin = f16(view, at + 82);
+        const d = f16(bytes, at + 80);
+        const dmin = f16(bytes, at + 82);
         for (let e = 0; e < 256; e++) {
           const half = e >> 7;
           const r = e & 127;
@@ -151,7 +154,7 @@ export function unpackGguf(type: QuantizedType, bytes: Uint8Array, rows: number,
         break;
       }
       case 'Q3_K': {
-        const d = f16(view, at + 108);
+        const d = f16(bytes, at + 108);
         for (let e = 0; e < 256; e++) {
           const half = e >> 7;
           const r = e & 127;
@@ -166,8 +169,8 @@ export function unpackGguf(type: QuantizedType, bytes: Uint8Array, rows: number,
       case 'Q4_K':
       case 'Q5_K': {
         const wide = type === 'Q5_K';
-        const d = f16(view, at);
-        const dmin = f16(view, at + 2);
+        const d = f16(bytes, at);
+        const dmin = f16(bytes, at + 2);
         const qs = at + (wide ? 48 : 16);
         for (let e = 0; e < 256; e++) {
           const chunk = e >> 6;
@@ -186,7 +189,7 @@ export function unpackGguf(type: QuantizedType, bytes: Uint8Array, rows: number,
         break;
       }
       case 'Q6_K': {
-        const d = f16(view, at + 208);
+        const d = f16(bytes, at + 208);
         for (let e = 0; e < 256; e++) {
           const half = e >> 7;
           const quarter = (e & 127) >> 5;
@@ -195,7 +198,7 @@ export function unpackGguf(type: QuantizedType, bytes: Uint8Array, rows: number,
           const high = (bytes[at + 128 + 32 * half + l] >> (2 * quarter)) & 3;
           codes[e0 + e] = (low | (high << 4)) + 96; // q6 − 32 + 128
         }
-        for (let s = 0; s < 16; s++) scales[g0 + s] = d * view.getInt8(at + 192 + s);
+        for (let s = 0; s < 16; s++) scales[g0 + s] = d * int8(bytes[at + 192 + s]);
         break;
       }
     }
@@ -244,8 +247,11 @@ export function dequantizeBlocks(u: UnpackedBlocks): Float32Array {
 export function packNBits(u: UnpackedBlocks): NBitsWeights {
   const perByte = 8 / u.bits;
   const b = new Uint8Array(u.codes.length / perByte);
-  if (u.bits === 8) b.set(u.codes);
-  else {
+  const c = u.codes;
+  if (u.bits === 8) b.set(c);
+  else if (u.bits === 4) {
+    for (let i = 0; i < b.length; i++) b[i] = c[2 * i] | (c[2 * i + 1] << 4);
+  } else {
     for (let i = 0; i < b.length; i++) {
       let byte = 0;
       for (let p = 0; p < perByte; p++) byte |= u.codes[i * perByte + p] << (p * u.bits);
