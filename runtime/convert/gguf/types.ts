@@ -14,9 +14,9 @@
  * Types that store value = d·q − m with a float minimum (Q4_1, Q4_K, Q5_1, Q5_K, Q2_K) keep the
  * codes on the width's default zero point and add the rest, one float per block, by a small second
  * product (Σ of x over each block) · offsets: 8-bit takes no float zero point, and on the CPU a float
- * zero point also turns off the int8-activation kernels (measured 1.4–1.7× a float32 MatMul for
- * Q4_1/Q4_K, against ~1.0× with offsets; bench/nbits-forms.ts). Q2_K keeps its float zero point: 2-bit
- * blocks of 16 have no int8 kernel either way.
+ * zero point is the slow path (measured 1.4–1.7× a float32 MatMul for Q4_1/Q4_K, against 0.65–1.39×
+ * with offsets; bench/nbits-forms.ts). Q2_K keeps its float zero point: 2-bit blocks of 16 have no
+ * int8 kernel either way.
  */
 
 /** GGML type ids (ggml.h `enum ggml_type`). */
@@ -80,9 +80,10 @@ export const NBITS_MAPPINGS: Readonly<Record<QuantizedType, NBitsMapping>> = Obj
 
 /**
  * MatMulNBits accuracy_level for `bits`-wide blocks, which only the CPU reads: 4 (int8 activations)
- * for 8 bits, where it halves the time of a product; 1 (float32 activations) for 2 and 4 bits, where
- * int8 activations measured no faster and onnxruntime's int8 packing of 4-bit blocks took about
- * 0.4 bytes more per weight (bench/gguf.ts: 1.48 against 1.00 GB after creating the Q4_0 session).
+ * for 8 bits, where level 1 took 1.6–3× as long; 1 (float32 activations) for 2 and 4 bits, where
+ * onnxruntime's int8 packing of 4-bit blocks takes about 0.4 bytes more per weight (1.48 against
+ * 1.00 GB after creating bench/gguf.ts's Q4_0 session) for a speed gain that did not hold up
+ * across runs (bench/nbits-forms.ts).
  */
 export function accuracyLevelFor(bits: 2 | 4 | 8): number {
   return bits === 8 ? 4 : 1;
