@@ -14,7 +14,7 @@ import { expectedShapes, fluxAxesDim, type FluxConfig } from '../runtime/convert
 import type { BenchResult } from './timing.ts';
 
 /** FLUX.1-dev's published sizes (black-forest-labs/flux src/flux/util.py, configs["flux-dev"]). */
-const FLUX1_DEV: FluxConfig = {
+export const FLUX1_DEV: FluxConfig = {
   naming: 'bfl',
   hidden: 3072,
   heads: 24,

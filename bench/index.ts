@@ -1,6 +1,7 @@
 import { benchConvert } from './convert.ts';
 import { benchGguf } from './gguf.ts';
 import { benchImageToImage } from './img2img.ts';
+import { benchMemoryPlan } from './memory-plan.ts';
 import { benchNBitsForms } from './nbits-forms.ts';
 import { benchPipeline } from './pipeline.ts';
 import { benchProviders } from './providers.ts';
@@ -14,6 +15,7 @@ printResults('Image-to-image on the demo model (CPU)', await benchImageToImage()
 printResults('dype convert on a full-size FLUX.1-dev checkpoint (bf16, BFL keys)', await benchConvert());
 printResults('MatMulNBits forms of the GGUF types vs float32 MatMul (M 512, K = N = 3072, 1 thread)', await benchNBitsForms());
 printResults('Quantized FLUX.1 transformer on the CPU (GGUF Q8_0 / Q4_0 vs float32)', await benchGguf());
+console.log(['', '## Memory plan for FLUX.1-dev from the published shapes (README table)', ...(await benchMemoryPlan())].join('\n'));
 printResults('Companion request overhead (per request, keep-alive)', await benchServer());
 const providers = await benchProviders();
 printResults(providers.title, providers.results);

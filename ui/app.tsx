@@ -5,6 +5,7 @@ import type { ConnectionStatus, JobView } from './companion-client.ts';
 import { ConnectionPanel } from './components/ConnectionPanel.tsx';
 import { GeneratePanel } from './components/GeneratePanel.tsx';
 import { HistoryPanel } from './components/HistoryPanel.tsx';
+import { DemoModelNotice, ModelPanel } from './components/ModelPanel.tsx';
 import { OutdatedPanel } from './components/OutdatedPanel.tsx';
 import { QueuePanel } from './components/QueuePanel.tsx';
 import { emit, on } from './events.ts';
@@ -26,6 +27,12 @@ const EMPTY_SELECTION: SelectionState = { frames: [], newFrame: null, skipped: 0
 /** Typing is saved to clientStorage this long after the last key. */
 const SAVE_DELAY_MS = 400;
 
+/** Opens Settings → Model and brings it into view. */
+function openModelSettings(setOpen: (open: boolean) => void): void {
+  setOpen(true);
+  requestAnimationFrame(() => document.getElementById('model-settings')?.scrollIntoView({ block: 'start' }));
+}
+
 export function App() {
   const [settings, setSettings] = useState<Settings | null>(null);
   const [selection, setSelection] = useState<SelectionState>(EMPTY_SELECTION);
@@ -33,6 +40,7 @@ export function App() {
   const [jobs, setJobs] = useState<JobProgress[]>([]);
   const [relaunch, setRelaunch] = useState<string[] | null>(null);
   const [testOrigins, setTestOrigins] = useState<readonly string[]>([]);
+  const [modelOpen, setModelOpen] = useState(false);
   const { client, connection, recheck } = useConnection(settings?.companionUrl ?? null, settings?.token ?? null, testOrigins);
   const clientRef = useRef(client);
   clientRef.current = client;
@@ -156,7 +164,16 @@ export function App() {
         onToken={(token) => update({ token })}
         recheck={recheck}
       />
-      <GeneratePanel settings={settings} selection={selection} health={health} blocked={blocked} update={update} onGenerate={generate} />
+      <ModelPanel client={client} connected={connected} open={modelOpen} onToggle={setModelOpen} recheck={recheck} />
+      <GeneratePanel
+        settings={settings}
+        selection={selection}
+        health={health}
+        blocked={blocked}
+        update={update}
+        onGenerate={generate}
+        notice={connected && health?.demo ? <DemoModelNotice onOpen={() => openModelSettings(setModelOpen)} /> : null}
+      />
       {jobs.length > 0 && <QueuePanel jobs={jobs} onCancel={(id) => runner.cancel(id)} onCancelAll={() => runner.cancelAll()} onClear={() => runner.clearFinished()} />}
       {outdated.length > 0 && <OutdatedPanel frames={outdated} busy={busy} connected={connected} imageToImage={imageToImage} onRegenerate={(nodeIds, action) => emit('regenerate', { nodeIds, action, strength: settings.strength })} />}
       <HistoryPanel client={client} connected={connected} canApply={selection.frames.length > 0} refreshKey={doneCount} onApply={reapply} />

@@ -13,6 +13,10 @@ import {
   JobEventSchema,
   JobListSchema,
   JobViewSchema,
+  ActiveViewSchema,
+  ModelsViewSchema,
+  PullEventSchema,
+  PullJobViewSchema,
   TERMINAL_EVENTS,
   UploadViewSchema,
   type Health,
@@ -21,10 +25,16 @@ import {
   type JobView,
   type UploadMimeType,
   type UploadView,
+  type ActiveView,
+  type ModelsView,
+  type PullEvent,
+  type PullJobView,
 } from '../runtime/contract/index.ts';
 
-export type { Health, JobEvent, JobView, UploadView };
+export type { Health, JobEvent, JobView, UploadView, ModelsView, PullEvent, PullJobView };
 export type { JobResultView } from '../runtime/contract/index.ts';
+
+const PULL_END_EVENTS: ReadonlySet<PullEvent['event']> = new Set(['done', 'failed', 'cancelled']);
 
 const PairAnswerSchema = z.object({ token: z.string() });
 
@@ -110,6 +120,51 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
     return parsed.data;
   }
 
+  /** Reads an SSE stream of JSON events checked against `schema`, calling `onEvent` for each; resolves with the one `isEnd` accepts. */
+  async function readEvents<S extends z.ZodType>(path: string, schema: S, isEnd: (event: z.output<S>) => boolean, onEvent: (event: z.output<S>) => void, during: string, signal?: AbortSignal): Promise<z.output<S>> {
+    const res = await request(path, { headers: { Accept: 'text/event-stream' }, signal });
+    if (!res.body) throw new CompanionError('incompatible', 'The companion sent no event stream.');
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let terminal: z.output<S> | null = null;
+    let malformed: string | null = null;
+    const parser = createParser({
+      onEvent(message) {
+        if (terminal || malformed) return;
+        let data: unknown;
+        try {
+          data = JSON.parse(message.data);
+        } catch {
+          data = undefined;
+        }
+        const parsed = schema.safeParse(data);
+        if (!parsed.success) {
+          malformed = message.data.slice(0, 80);
+          return;
+        }
+        onEvent(parsed.data);
+        if (isEnd(parsed.data)) terminal = parsed.data;
+      },
+    });
+    try {
+      while (!terminal && !malformed) {
+        let chunk: ReadableStreamReadResult<string>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          if (signal?.aborted) throw error;
+          throw new CompanionError('not-running', `The companion stopped ${during}. ${START_HINT}`);
+        }
+        if (chunk.done) break;
+        parser.feed(chunk.value);
+      }
+    } finally {
+      void reader.cancel().catch(() => {});
+    }
+    if (malformed) throw new CompanionError('incompatible', `The companion sent an event this plugin does not understand: ${malformed}`);
+    if (terminal) return terminal;
+    throw new CompanionError('not-running', `The companion closed the event stream before it ended. ${START_HINT}`);
+  }
+
   const post = (body?: unknown): RequestInit => ({
     method: 'POST',
     headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
@@ -185,48 +240,32 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
     },
 
     /** Reads the job's SSE stream, calling `onEvent` for each event; resolves with the terminal one. */
-    async stream(id: string, onEvent: (event: JobEvent) => void, signal?: AbortSignal): Promise<JobEvent> {
-      const res = await request(`/v1/jobs/${encodeURIComponent(id)}/events`, { headers: { Accept: 'text/event-stream' }, signal });
-      if (!res.body) throw new CompanionError('incompatible', 'The companion sent no event stream.');
-      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-      let terminal: JobEvent | null = null;
-      let malformed: string | null = null;
-      const parser = createParser({
-        onEvent(message) {
-          if (terminal || malformed) return;
-          let data: unknown;
-          try {
-            data = JSON.parse(message.data);
-          } catch {
-            data = undefined;
-          }
-          const parsed = JobEventSchema.safeParse(data);
-          if (!parsed.success) {
-            malformed = message.data.slice(0, 80);
-            return;
-          }
-          onEvent(parsed.data);
-          if (TERMINAL_EVENTS.has(parsed.data.event)) terminal = parsed.data;
-        },
-      });
-      try {
-        while (!terminal && !malformed) {
-          let chunk: ReadableStreamReadResult<string>;
-          try {
-            chunk = await reader.read();
-          } catch (error) {
-            if (signal?.aborted) throw error;
-            throw new CompanionError('not-running', `The companion stopped while generating. ${START_HINT}`);
-          }
-          if (chunk.done) break;
-          parser.feed(chunk.value);
-        }
-      } finally {
-        void reader.cancel().catch(() => {});
-      }
-      if (malformed) throw new CompanionError('incompatible', `The companion sent an event this plugin does not understand: ${malformed}`);
-      if (terminal) return terminal;
-      throw new CompanionError('not-running', `The companion closed the event stream before the job finished. ${START_HINT}`);
+    stream(id: string, onEvent: (event: JobEvent) => void, signal?: AbortSignal): Promise<JobEvent> {
+      return readEvents(`/v1/jobs/${encodeURIComponent(id)}/events`, JobEventSchema, (e) => TERMINAL_EVENTS.has(e.event), onEvent, 'while generating', signal);
+    },
+
+    /** Installed and catalog models (GET /v1/models). */
+    async models(): Promise<ModelsView> {
+      return json(ModelsViewSchema, '/v1/models');
+    },
+
+    /** Starts downloading a model (a catalog name): POST /v1/models/pulls. Pulling it again after a cancel resumes it. */
+    async pullModel(model: string): Promise<PullJobView> {
+      return json(PullJobViewSchema, '/v1/models/pulls', post({ model }));
+    },
+
+    /** A pull's SSE stream; resolves with the event that ends it (done, failed, cancelled). */
+    pullEvents(id: string, onEvent: (event: PullEvent) => void, signal?: AbortSignal): Promise<PullEvent> {
+      return readEvents(`/v1/models/pulls/${encodeURIComponent(id)}/events`, PullEventSchema, (e) => PULL_END_EVENTS.has(e.event), onEvent, 'while downloading', signal);
+    },
+
+    async cancelPull(id: string): Promise<PullJobView> {
+      return json(PullJobViewSchema, `/v1/models/pulls/${encodeURIComponent(id)}/cancel`, post());
+    },
+
+    /** Switches the loaded model once the running job ends (POST /v1/models/active). */
+    async setActiveModel(model: string): Promise<ActiveView> {
+      return json(ActiveViewSchema, '/v1/models/active', post({ model }));
     },
 
     /** The finished image's bytes (GET /v1/jobs/{id}/image). */

@@ -33,9 +33,10 @@ export function randomSeed(): number {
   return buffer[0];
 }
 
-/** Bytes in kB below 1 MB, then MB with one decimal below 10 MB ("640 kB", "4.2 MB", "38 MB"). */
+/** Bytes in kB below 1 MB, then MB with one decimal below 10 MB, then GB with one decimal ("640 kB", "4.2 MB", "38 MB", "23.8 GB"). */
 export function byteSize(bytes: number): string {
   if (bytes < 1e6) return `${Math.round(bytes / 1e3)} kB`;
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
   const mb = bytes / 1e6;
   return `${mb < 10 ? mb.toFixed(1) : Math.round(mb)} MB`;
 }

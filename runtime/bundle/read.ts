@@ -20,6 +20,13 @@ export const BUNDLE_FILES = {
 /** Present when dype.json says `vae.encoder: true`. */
 export const VAE_ENCODER_FILE = 'vae_encoder/model.onnx';
 
+/**
+ * A converted bundle's float16 transformer graph, beside the float32 one and over the same weights:
+ * loaded on providers that compute in float16 (runtime/memory/plan.ts transformerPrecision).
+ */
+export const HALF_MODEL_FILE = 'model.fp16.onnx';
+export const HALF_TRANSFORMER_FILE = `transformer/${HALF_MODEL_FILE}`;
+
 /** Each family's contract, as this version knows it; a family without one is refused by name. */
 export const FAMILY_CONTRACTS: Readonly<Partial<Record<FamilyId, ContractSpec>>> = Object.freeze({ flux1: FLUX1_CONTRACT });
 
@@ -32,6 +39,8 @@ export interface Bundle {
   text: Record<string, { model: string; tokenizer: string }>;
   /** The VAE encoder, or null when the bundle declares none (no image-to-image). */
   vaeEncoder: string | null;
+  /** The float16 transformer graph, or null when the bundle has none (imports, older conversions). */
+  halfTransformer: string | null;
 }
 
 /** The family dype.json names, read leniently (the full check comes after the files): FLUX.1 when it names none. */
@@ -109,5 +118,6 @@ export function readBundle(dir: string): Bundle {
   const vaeEncoder = parsed.data.vae.encoder ? join(dir, VAE_ENCODER_FILE) : null;
   if (vaeEncoder && !existsSync(vaeEncoder)) throw new PipelineError('bundle_invalid', `dype.json says vae.encoder but ${vaeEncoder} is missing`);
   verifyCheckpoints(dir); // a converted bundle's weights: still the files it was built from
-  return { dir, config: parsed.data, shift, paths, text, vaeEncoder };
+  const halfTransformer = join(dir, HALF_TRANSFORMER_FILE);
+  return { dir, config: parsed.data, shift, paths, text, vaeEncoder, halfTransformer: existsSync(halfTransformer) ? halfTransformer : null };
 }

@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../files/atomic.ts';
 import { loadPipeline } from '../pipeline/index.ts';
 import type { Device, DypeExponent, GenerationMethod, ImageFormat, YarnScaling } from '../pipeline/types.ts';
 import { resolveModelDir } from './model.ts';
+import type { MemoryMode } from '../memory/plan.ts';
 
 export interface GenerateCliOptions {
   prompt: string;
@@ -20,6 +21,8 @@ export interface GenerateCliOptions {
   yarnScaling: YarnScaling;
   model?: string;
   device: Device;
+  memory: MemoryMode;
+  gpuMemory?: number;
   format?: ImageFormat;
   output: string;
   progress: boolean;
@@ -34,7 +37,7 @@ export function formatFromName(file: string): ImageFormat {
 export async function generateCommand(opts: GenerateCliOptions): Promise<void> {
   const output = resolve(opts.output);
   const dir = await resolveModelDir(opts.model);
-  const pipeline = await loadPipeline(dir, { device: opts.device, log: (l) => console.error(l) });
+  const pipeline = await loadPipeline(dir, { device: opts.device, memory: opts.memory, gpuMemoryGB: opts.gpuMemory, size: { width: opts.width, height: opts.height }, log: (l) => console.error(l) });
   if (pipeline.info.demo) console.error('note: using the embedded demo model (untrained): the image will be abstract.');
   const seed = opts.seed ?? randomInt(0, MAX_SEED + 1);
   const bar = opts.progress && process.stderr.isTTY !== false ? new SingleBar({ format: 'denoising [{bar}] {value}/{total} steps | σ {sigma} | ETA {eta_s}s', stream: process.stderr }, Presets.shades_classic) : null;

@@ -1,13 +1,15 @@
-/** `dype` command line: generate, demo-model, info, import, convert, serve. */
+/** `dype` command line: generate, demo-model, info, import, convert, pull, models, serve. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { generateCommand } from './generate.ts';
 import { demoModelCommand, infoCommand } from './model.ts';
 import { registerImportCommand } from './import.ts';
 import { registerConvertCommand } from './convert.ts';
 import { serveCommand } from './serve.ts';
+import { registerPullCommands } from './pull.ts';
 import type { z } from 'zod';
 import { AUTO_DYPE_RULE, fields, GENERATION_DEFAULTS, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, YARN_SCALINGS } from '../contract/index.ts';
 import { DEVICES } from '../pipeline/types.ts';
+import { MEMORY_MODES } from '../memory/plan.ts';
 
 export function intArg(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -26,8 +28,16 @@ function fieldArg<T>(name: string, schema: z.ZodType<T>, read: (value: string) =
   };
 }
 
-const modelOption = () => new Option('--model <dir>', 'model bundle folder (default: the embedded demo model, built on first use)').env('DYPE_MODEL');
+const modelOption = () => new Option('--model <name|dir>', 'an installed model (dype models) or a bundle folder (default: the active model, else the embedded demo model)').env('DYPE_MODEL');
 const deviceOption = () => new Option('--device <name>', 'execution provider').choices(DEVICES).default('auto');
+const memoryOption = () =>
+  new Option('--memory <mode>', 'keep every stage loaded (high), release each stage after it runs (low), or let the memory plan decide (auto)').choices(MEMORY_MODES).default('auto');
+const gpuMemoryOption = () =>
+  new Option('--gpu-memory <GB>', 'GPU memory to plan with, in GB (where it cannot be found, e.g. WebGPU without nvidia-smi, or to leave room for other programs)').argParser((value: string) => {
+    const gb = Number(value);
+    if (!Number.isFinite(gb) || gb <= 0 || gb > 4096) throw new InvalidArgumentError('--gpu-memory must be a number of GB above 0');
+    return gb;
+  });
 
 const program = new Command('dype')
   .description('DyPE companion: ultra-high-resolution images from FLUX-family models, for Figma')
@@ -48,6 +58,8 @@ program
   .option('--guidance <scale>', 'guidance scale (models with a guidance embedding)', fieldArg('guidance', fields.guidance))
   .addOption(modelOption())
   .addOption(deviceOption())
+  .addOption(memoryOption())
+  .addOption(gpuMemoryOption())
   .addOption(new Option('--format <fmt>', 'image format (default: from the output name)').choices(IMAGE_FORMATS))
   .requiredOption('-o, --output <file>', 'where to write the image')
   .option('--no-progress', 'no progress bar')
@@ -61,13 +73,18 @@ program
 
 program
   .command('info')
-  .description('show a bundle, its transformer contract and the available execution providers')
+  .description('show a bundle, its transformer contract, the available execution providers and the memory plan')
   .addOption(modelOption())
   .addOption(deviceOption())
+  .addOption(memoryOption())
+  .addOption(gpuMemoryOption())
+  .option('-W, --width <px>', 'plan for this width as well as the native size', fieldArg('width', fields.side))
+  .option('-H, --height <px>', 'plan for this height as well as the native size', fieldArg('height', fields.side))
   .action(infoCommand);
 
 registerImportCommand(program);
 registerConvertCommand(program);
+registerPullCommands(program);
 
 program
   .command('serve')
@@ -75,6 +92,8 @@ program
   .option('--port <n>', 'port on 127.0.0.1', intArg('port', 1, 65535), 7860)
   .addOption(modelOption())
   .addOption(deviceOption())
+  .addOption(memoryOption())
+  .addOption(gpuMemoryOption())
   // the only place DYPE_DATA and DYPE_TOKEN are read; the server takes explicit values
   .addOption(new Option('--data <dir>', 'data folder for images, job records and the token (default: the platform’s per-user data folder)').env('DYPE_DATA'))
   .addOption(new Option('--token <token>', 'fixed API token for scripted use (default: generated once, stored in the data folder)').env('DYPE_TOKEN'))

@@ -1,4 +1,6 @@
 import { resolve } from 'node:path';
+import { activeModelDir, resolveModelRef } from '../models/installed.ts';
+import { resolveDataDir } from '../server/data-dir.ts';
 import { writeDemoBundle } from '../demo/index.ts';
 import { analyzeTransformer, formatAnalysis } from '../import/index.ts';
 import { formatBytes } from '../files/place.ts';
@@ -7,11 +9,12 @@ import { verifyCheckpoints } from '../bundle/checkpoints.ts';
 import { describePackedWeights } from '../convert/packed-weights.ts';
 import { availableProviders, autoProviders, describeAdapter, loadPipeline, probeWebGpuAdapter, readBundle } from '../pipeline/index.ts';
 import type { Device } from '../pipeline/types.ts';
+import { formatPlan, type MemoryMode } from '../memory/plan.ts';
 
-/** The bundle to use: --model / DYPE_MODEL, else the demo model (built on first use). */
-export async function resolveModelDir(model: string | undefined): Promise<string> {
-  if (model) return resolve(model);
-  return ensureDemoBundle(undefined, (line) => console.error(line));
+/** The bundle to use: --model / DYPE_MODEL (a folder or an installed model's name), else the active model (dype models --use), else the demo model (built on first use). */
+export async function resolveModelDir(model: string | undefined, dataDir: string = resolveDataDir(process.env.DYPE_DATA)): Promise<string> {
+  if (model) return resolveModelRef(model, dataDir);
+  return activeModelDir(dataDir) ?? ensureDemoBundle(undefined, (line) => console.error(line));
 }
 
 export async function demoModelCommand(dir: string): Promise<void> {
@@ -20,10 +23,10 @@ export async function demoModelCommand(dir: string): Promise<void> {
   console.log(`wrote the demo bundle to ${target} (untrained: its images are abstract)`);
 }
 
-export async function infoCommand(opts: { model?: string; device: Device }): Promise<void> {
+export async function infoCommand(opts: { model?: string; device: Device; memory: MemoryMode; gpuMemory?: number; width?: number; height?: number }): Promise<void> {
   const dir = await resolveModelDir(opts.model);
   const bundle = readBundle(dir);
-  const pipeline = await loadPipeline(dir, { device: opts.device, log: (l) => console.error(l) });
+  const pipeline = await loadPipeline(dir, { device: opts.device, memory: opts.memory, gpuMemoryGB: opts.gpuMemory, log: (l) => console.error(l) });
   const c = bundle.config;
   const providers = availableProviders();
   const skipped = pipeline.info.providerSelection?.skipped ?? [];
@@ -47,7 +50,12 @@ export async function infoCommand(opts: { model?: string; device: Device }): Pro
     const packed = describePackedWeights(model, dir);
     if (packed) lines.push(`quantized    ${packed}`);
   }
+  if (bundle.halfTransformer) lines.push(`float16      ${bundle.halfTransformer} (loaded on providers that compute in float16)`);
+  const plans = [pipeline.info.memoryPlan];
+  if (opts.width !== undefined || opts.height !== undefined) plans.push(pipeline.planFor(opts.width ?? c.nativeResolution, opts.height ?? c.nativeResolution));
+  const largest = Math.floor(Math.sqrt(pipeline.info.maxPixels));
+  const memory = [...plans.flatMap((plan) => ['', ...formatPlan(plan)]), `largest      ${(pipeline.info.maxPixels / 1e6).toFixed(1)} MP (about ${largest}×${largest}) on this machine`];
   const analysis = analyzeTransformer(bundle.paths.transformer, { pixelsPerToken: c.pixelsPerToken, textTokens: c.text.t5MaxLength });
-  console.log([...lines, '', ...formatAnalysis(analysis)].join('\n'));
+  console.log([...lines, ...memory, '', ...formatAnalysis(analysis)].join('\n'));
   await pipeline.dispose();
 }

@@ -3,11 +3,17 @@ import { loadPipeline } from '../pipeline/index.ts';
 import type { Device } from '../pipeline/types.ts';
 import { createCompanion, formatPairingCode, loadOrCreateToken, resolveDataDir } from '../server/index.ts';
 import { resolveModelDir } from './model.ts';
+import { SwitchableEngine, type LoadedModel } from '../server/switchable-engine.ts';
+import { hubConfigFromEnv } from '../models/hub.ts';
+import { defaultHubCache } from '../models/hf-cache.ts';
+import { formatPlan, type MemoryMode } from '../memory/plan.ts';
 
 export interface ServeOptions {
   port: number;
   model?: string;
   device: Device;
+  memory: MemoryMode;
+  gpuMemory?: number;
   data?: string;
   token?: string;
 }
@@ -20,15 +26,22 @@ function packageVersion(): string {
 export async function serveCommand(opts: ServeOptions): Promise<void> {
   const dataDir = resolveDataDir(opts.data);
   const token = await loadOrCreateToken(dataDir, opts.token);
-  const modelDir = await resolveModelDir(opts.model);
-  const pipeline = await loadPipeline(modelDir, { device: opts.device, log: (l) => console.error(l) });
-  const companion = await createCompanion({ engine: pipeline, dataDir, token, port: opts.port, version: packageVersion(), log: (l) => console.error(l) });
+  const modelDir = await resolveModelDir(opts.model, dataDir);
+  const load = async (dir: string): Promise<LoadedModel> => {
+    const pipeline = await loadPipeline(dir, { device: opts.device, memory: opts.memory, gpuMemoryGB: opts.gpuMemory, log: (l) => console.error(l) });
+    return { engine: pipeline, dir, dispose: () => pipeline.dispose() };
+  };
+  // the loaded model can be switched from the plugin (POST /v1/models/active)
+  const engine = new SwitchableEngine(await load(modelDir), load);
+  const models = { hub: hubConfigFromEnv(), cacheDir: defaultHubCache(), switcher: engine };
+  const companion = await createCompanion({ engine, dataDir, token, port: opts.port, version: packageVersion(), log: (l) => console.error(l), models });
   const url = await companion.listen();
   console.log(
     [
       `DyPE companion listening on ${url} (this computer only)`,
-      `model     ${pipeline.info.model}${pipeline.info.demo ? ' — embedded demo model, untrained: images are abstract' : ''} (${modelDir})`,
-      `provider  ${pipeline.info.provider}`,
+      `model     ${engine.info.model}${engine.info.demo ? ' — embedded demo model, untrained: images are abstract' : ''} (${modelDir})`,
+      `provider  ${engine.info.provider}`,
+      ...(engine.info.memoryPlan ? formatPlan(engine.info.memoryPlan) : []),
       `data      ${dataDir}`,
       `pairing   ${formatPairingCode(companion.pairingCode)}   ← type this code into the Figma plugin once`,
       `API       ${url}/openapi.json`,
@@ -36,7 +49,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   );
   const stop = () => {
     console.error('stopping: running and queued jobs are marked interrupted');
-    void companion.close().then(() => pipeline.dispose()).finally(() => process.exit(0));
+    void companion.close().then(() => engine.dispose()).finally(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

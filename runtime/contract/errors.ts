@@ -40,6 +40,11 @@ export const ERRORS = {
   invalid_multipart: { status: 400, message: 'The multipart/form-data body is malformed.' },
   init_not_found: { status: 404, message: 'The init image names no upload or job of this companion (uploads expire 24 h after their last use).' },
   init_not_ready: { status: 409, message: 'The init job has no image: it is not done.' },
+  // models
+  model_not_found: { status: 404, message: 'No installed model or catalog entry by that name.' },
+  pull_not_found: { status: 404, message: 'No model pull with that id.' },
+  pull_not_cancellable: { status: 409, message: 'The pull has already ended.' },
+  models_unavailable: { status: 503, message: 'This companion was started without a models folder; model pulls and switching are off.' },
   // pairing
   pairing_failed: { status: 401, message: 'Wrong pairing code.' },
   too_many_attempts: { status: 429, message: 'Too many wrong pairing codes; wait before trying again.' },

@@ -12,11 +12,47 @@ export const WebGpuAdapterSchema = z.object({
   software: z.boolean(),
   /** The `shader-f16` feature: without it the WebGPU EP cannot run float16 graphs. */
   shaderF16: z.boolean(),
+  /** The largest tensor a shader can bind: min(maxBufferSize, maxStorageBufferBindingSize); absent from older companions. */
+  maxBufferBytes: z.number().optional(),
 });
 export type WebGpuAdapter = z.output<typeof WebGpuAdapterSchema>;
 
 export const SkippedProviderSchema = z.object({ provider: z.string(), reason: z.string() });
 export type SkippedProvider = z.output<typeof SkippedProviderSchema>;
+
+const PoolSchema = z.object({ needBytes: z.number(), budgetBytes: z.number().nullable() });
+
+/** The memory plan (runtime/memory/plan.ts) at the model's native size: each stage, where it runs, its memory, and whether it fits. */
+export const MemoryPlanSchema = z.object({
+  width: z.number().int(),
+  height: z.number().int(),
+  provider: z.string(),
+  /** The transformer's compute type on this provider. */
+  precision: z.enum(['float32', 'float16']),
+  /** --memory as asked; `release` is what it became (stages released after they run). */
+  memory: z.enum(['auto', 'low', 'high']),
+  release: z.boolean(),
+  stages: z.array(
+    z.object({
+      stage: z.enum(['text-encoders', 'transformer', 'vae-decode', 'vae-encode']),
+      runsOn: z.enum(['gpu', 'cpu']),
+      precision: z.enum(['float32', 'float16']),
+      weightBytes: z.number(),
+      activationBytes: z.number(),
+      kept: z.boolean(),
+      /** null where the memory it runs in is unknown (a GPU nobody reported). */
+      fits: z.boolean().nullable(),
+      tile: z.number().int().optional(),
+    }),
+  ),
+  ram: PoolSchema,
+  gpu: PoolSchema.nullable(),
+  gpuSource: z.string(),
+  fits: z.boolean().nullable(),
+  refusal: z.string().nullable(),
+  notes: z.array(z.string()),
+});
+export type MemoryPlanReport = z.output<typeof MemoryPlanSchema>;
 
 export const HealthSchema = z.object({
   ok: z.literal(true),
@@ -47,6 +83,8 @@ export const HealthSchema = z.object({
   formats: z.array(z.enum(IMAGE_FORMATS)),
   /** Jobs may carry `init` (the model has a VAE encoder); absent from older companions. */
   imageToImage: z.boolean().optional(),
+  /** The memory plan at the native size; `maxPixels` is the largest image it fits. Absent from older companions. */
+  memory: MemoryPlanSchema.optional(),
   /** Running plus waiting jobs. */
   queueLength: z.number().int(),
   queue: z.object({ running: z.number().int(), waiting: z.number().int(), capacity: z.number().int() }),

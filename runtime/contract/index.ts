@@ -10,3 +10,4 @@ export * from './uploads.ts';
 export * from './health.ts';
 export * from './errors.ts';
 export * from './messages.ts';
+export * from './models.ts';

@@ -15,7 +15,7 @@ import { checkpointQuantization, type Checkpoint } from './inputs.ts';
 import { PACKED_WEIGHTS_FILE, PackedWeightsFile } from './packed-weights.ts';
 import { keepsStoredType, QuantizingWeightSource, QUANTIZE_BLOCK, QUANTIZE_BITS, type QuantizeMode } from './quantize.ts';
 import type { SourceFile } from './source.ts';
-import { SafetensorsWeightSource, type ConversionCounts } from './source.ts';
+import { SafetensorsWeightSource, type ComputeType, type ConversionCounts } from './source.ts';
 import type { WeightSource } from './weights.ts';
 
 /** Embedding tables: gathered by row, never multiplied, so never block-quantized. */
@@ -80,7 +80,7 @@ export function checkFreeSpace(folder: string, bytes: number, what: string): voi
  * The weight source for one component's graph. `folder` is the model folder to write the weights
  * file into (null: shapes only, nothing written); `quantize` applies to float safetensors only.
  */
-export function componentWeights(b: GraphBuilder, c: ComponentInput, folder: string | null, quantize?: QuantizeMode): ComponentWeights {
+export function componentWeights(b: GraphBuilder, c: ComponentInput, folder: string | null, quantize?: QuantizeMode, compute: ComputeType = 'float32'): ComponentWeights {
   const origin = originOf(c);
   const open = () => (folder ? new PackedWeightsFile(folder) : null);
   if (c.checkpoint.gguf) {
@@ -88,7 +88,7 @@ export function componentWeights(b: GraphBuilder, c: ComponentInput, folder: str
     const source = new GgufWeightSource(b, [c.checkpoint.gguf], origin, out, { prefix: c.prefix });
     return { source, conversions: {}, quantization: checkpointQuantization(c.checkpoint) ?? undefined, finish: () => close(out) };
   }
-  const stored = new SafetensorsWeightSource(b, safetensorsFiles(c), origin);
+  const stored = new SafetensorsWeightSource(b, safetensorsFiles(c), origin, compute);
   const out = quantize ? open() : null;
   if (!quantize) return { source: stored, conversions: stored.conversions, finish: () => 0 };
   const source = out ? new QuantizingWeightSource(stored, b, out, quantize) : stored;

@@ -8,7 +8,7 @@
  * seq² score matrix of a 4096² image never exists in the graph.
  */
 import { FLUX_DEFAULTS } from '../bundle/flux1.ts';
-import type { GraphBuilder } from '../onnx/builder.ts';
+import { ONNX_DTYPE, type GraphBuilder } from '../onnx/builder.ts';
 import { geluTanh, rmsNormalize, silu } from '../onnx/ops.ts';
 import { countIndexed, linear, shapeOf } from './layers.ts';
 import { MissingTensorError, type WeightSource } from './weights.ts';
@@ -273,15 +273,40 @@ function timestepFrequencies(half: number): number[] {
 
 export const FLUX_OUTPUT = 'out_hidden_states';
 
+/** float16's largest finite value: the residual stream is clamped to it, as ComfyUI does for FLUX in fp16. */
+const HALF_MAX = 65504;
+
+/**
+ * The transformer's compute type. `float16` (for CUDA, DirectML, CoreML and WebGPU with shader-f16)
+ * keeps the graph's inputs and output float32 and computes the blocks in float16, with float32 where
+ * float16 loses the value: RoPE angles and the timestep sinusoid (arguments up to ~1000 rad, where
+ * float16's step is 0.5) and the q/k RMSNorm statistics (x² overflows past |x| = 256). LayerNorm
+ * keeps float32 statistics by itself (stash_type), MultiHeadAttention's softmax accumulates in
+ * float32, and the residual stream is clamped to ±65504 after each gated add so an overflow
+ * saturates instead of turning into inf/NaN.
+ */
+export interface FluxGraphOptions {
+  precision?: 'float32' | 'float16';
+}
+
 /**
  * The DyPE-ready FLUX.1 transformer graph over `w`'s weights. Inputs and output follow the bundle
  * contract (runtime/bundle/contract.ts checkContract, FLUX1_CONTRACT): hidden_states [1, N, in], encoder_hidden_states
  * [1, T, ctx], pooled_projections [1, vec], timestep [1] (σ; ×1000 inside, like BFL), guidance [1]
  * (dev only), img_ids [N, 3], txt_ids [T, 3], rope_omega and rope_mscale [Σ axesDim / 2].
  */
-export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxConfig): void {
+export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxConfig, options: FluxGraphOptions = {}): void {
+  const half = options.precision === 'float16';
+  b.withFloat(half ? 'float16' : 'float32', () => buildFlux(b, w, c, half));
+}
+
+function buildFlux(b: GraphBuilder, w: WeightSource, c: FluxConfig, half: boolean): void {
   const n = namingOf(c.naming);
   const D = c.hidden;
+  /** A float32 value in the compute type, and back. */
+  const toCompute = (x: string) => (half ? b.op('Cast', [x], { to: ONNX_DTYPE.float16 }, { name: 'to_half' }) : x);
+  const toFloat32 = (x: string) => (half ? b.op('Cast', [x], { to: ONNX_DTYPE.float32 }, { name: 'to_float' }) : x);
+  const inFloat32 = <R>(fn: () => R) => b.withFloat('float32', fn);
   const lin = (x: string, name: string) => linear(b, w, x, name);
   const chunk = (x: string, count: number, axis: number) => b.opN('Split', [x], count, { axis }, { name: 'chunk' });
   const ones = b.constF(new Array<number>(D).fill(1));
@@ -307,12 +332,15 @@ export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxCo
     const ids = b.op('Concat', [txtIds, imgIds], { axis: 0 }, { name: 'ids' });
     const positions = b.op('Gather', [ids, b.constI64(ropeAxisIndex(c.axesDim))], { axis: 1 }, { name: 'positions' }); // [S, F]
     const angles = b.op('Mul', [positions, omega], {}, { name: 'angles' });
-    const shaped = (x: string) => b.op('Unsqueeze', [b.op('Mul', [x, mscale]), b.constI64([1, 3])]);
+    const shaped = (x: string) => toCompute(b.op('Unsqueeze', [b.op('Mul', [x, mscale]), b.constI64([1, 3])]));
     return [shaped(b.op('Cos', [angles])), shaped(b.op('Sin', [angles]))];
   });
   /** [S, D] → per-head RMSNorm with `normKey` → [S, H, hd]. */
-  const headNorm = (x: string, normKey: string): string =>
-    b.op('Mul', [rmsNormalize(b, b.op('Reshape', [x, b.constI64([0, H, c.headDim])]), 1e-6), w.value(normKey)], {}, { name: 'qk_norm' });
+  const headNorm = (x: string, normKey: string): string => {
+    const heads = toFloat32(b.op('Reshape', [x, b.constI64([0, H, c.headDim])]));
+    const normed = toCompute(inFloat32(() => rmsNormalize(b, heads, 1e-6)));
+    return b.op('Mul', [normed, w.value(normKey)], {}, { name: 'qk_norm' });
+  };
   /** [S, H, hd] of the joint sequence, rotated pair by pair → [S, D] (BFL apply_rope). */
   const applyRope = (x: string): string =>
     b.scope('rope', () => {
@@ -337,24 +365,28 @@ export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxCo
   const splitSizes = b.op('Concat', [textLen, imageLen], { axis: 0 }, { name: 'split_sizes' });
 
   // ---- vec [1, D]: timestep, guidance and pooled CLIP embeddings.
-  const freqs = b.constF(timestepFrequencies(c.timeDim / 2));
-  const sinusoid = (x: string) => {
-    const args = b.op('Mul', [b.op('Unsqueeze', [b.op('Mul', [x, b.constF(1000)]), b.constI64([1])]), freqs]); // [1, half]
-    return b.op('Concat', [b.op('Cos', [args]), b.op('Sin', [args])], { axis: 1 });
-  };
+  const freqs = inFloat32(() => b.constF(timestepFrequencies(c.timeDim / 2)));
+  const sinusoid = (x: string) =>
+    inFloat32(() => {
+      const args = b.op('Mul', [b.op('Unsqueeze', [b.op('Mul', [x, b.constF(1000)]), b.constI64([1])]), freqs]); // [1, half]
+      return toCompute(b.op('Concat', [b.op('Cos', [args]), b.op('Sin', [args])], { axis: 1 }));
+    });
   const mlpEmbedder = (x: string, names: readonly [string, string]) => lin(silu(b, lin(x, names[0])), names[1]);
   let vec = b.scope('time_in', () => mlpEmbedder(sinusoid(timestep), n.timeIn));
   if (guidance) vec = b.op('Add', [vec, b.scope('guidance_in', () => mlpEmbedder(sinusoid(guidance), n.guidanceIn))]);
-  vec = b.op('Add', [vec, b.scope('vector_in', () => mlpEmbedder(pooled, n.vectorIn))], {}, { name: 'vec' });
+  vec = b.op('Add', [vec, b.scope('vector_in', () => mlpEmbedder(toCompute(pooled), n.vectorIn))], {}, { name: 'vec' });
   const vecAct = silu(b, vec);
 
   const modulation = (name: string, count: number): string[] => chunk(lin(vecAct, name), count, 1);
   const modulate = (x: string, shift: string, scale: string): string =>
     b.op('Add', [b.op('Mul', [layerNorm(x), b.op('Add', [scale, b.constF(1)])]), shift], {}, { name: 'modulated' });
-  const gated = (x: string, gate: string, y: string): string => b.op('Add', [x, b.op('Mul', [gate, y])], {}, { name: 'residual' });
+  const gated = (x: string, gate: string, y: string): string => {
+    const sum = b.op('Add', [x, b.op('Mul', [gate, y])], {}, { name: 'residual' });
+    return half ? b.op('Clip', [sum, b.constF(-HALF_MAX), b.constF(HALF_MAX)], {}, { name: 'residual_clamped' }) : sum;
+  };
 
-  let img = b.scope('img_in', () => lin(to2d(hidden, c.inChannels), n.imgIn));
-  let txt = b.scope('txt_in', () => lin(to2d(context, c.contextDim), n.txtIn));
+  let img = b.scope('img_in', () => lin(toCompute(to2d(hidden, c.inChannels)), n.imgIn));
+  let txt = b.scope('txt_in', () => lin(toCompute(to2d(context, c.contextDim)), n.txtIn));
 
   for (let i = 0; i < c.depth; i++) {
     const names = n.double(i);
@@ -401,7 +433,7 @@ export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxCo
   b.scope('final_layer', () => {
     const [first, second] = modulation(n.finalModulation, 2);
     const [shift, scale] = n.finalOrder === 'shift-scale' ? [first, second] : [second, first];
-    const out = lin(modulate(image, shift, scale), n.finalLinear);
+    const out = toFloat32(lin(modulate(image, shift, scale), n.finalLinear));
     b.op('Unsqueeze', [out, b.constI64([0])], {}, { outputs: [FLUX_OUTPUT] });
   });
   b.output(FLUX_OUTPUT, 'float32', [1, 'image_tokens', c.outChannels]);

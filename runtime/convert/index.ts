@@ -17,7 +17,7 @@ import { link, mkdir } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { fingerprint, headerLengthPrefix, headerSha256, type CheckpointRecord } from '../bundle/checkpoints.ts';
 import type { BundleConfig, FamilyId } from '../bundle/config.ts';
-import { checkBundleTarget } from '../bundle/read.ts';
+import { checkBundleTarget, HALF_MODEL_FILE } from '../bundle/read.ts';
 import { TOKENIZER_SOURCES, type TokenizerCheck } from '../bundle/tokenizers.ts';
 import { finishBundle } from '../bundle/write.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
@@ -32,7 +32,7 @@ import { PACKED_WEIGHTS_FILE, QUANTIZATION_METADATA } from './packed-weights.ts'
 import type { QuantizeMode } from './quantize.ts';
 import { FLUX1_RECIPE } from './recipes/flux1.ts';
 import type { ConvertRecipe, Found, RecipeOptions } from './recipes/types.ts';
-import type { ConversionCounts } from './source.ts';
+import type { ComputeType, ConversionCounts } from './source.ts';
 import type { WeightSource } from './weights.ts';
 import { writeTokenizers, type TokenizerSearch } from './tokenizers.ts';
 
@@ -216,17 +216,22 @@ async function assemble(
   };
 
   const components: ComponentReport[] = [];
-  const graph = async (kind: ComponentKind, folder: string, build: (b: GraphBuilder, w: WeightSource) => void) => {
+  const graph = async (kind: ComponentKind, folder: string, build: (b: GraphBuilder, w: WeightSource) => void, compute: ComputeType = 'float32') => {
     const f = found[kind];
-    const b = new GraphBuilder(folder);
     const quantize = kind === 'transformer' || kind === 't5' ? options.quantize : undefined;
     const planned = plannedWeightsBytes(f, quantize);
+    if (compute === 'float16' && planned) {
+      // MatMulNBits blocks are read by the float32 graph on every provider; a float16 twin would need its own weights file.
+      log(`${folder}/${HALF_MODEL_FILE}: not written (the weights are MatMulNBits blocks in ${PACKED_WEIGHTS_FILE})`);
+      return;
+    }
+    const b = new GraphBuilder(folder);
     await mkdir(join(staging, folder), { recursive: true });
     if (planned) {
       checkFreeSpace(staging, planned, `${folder}/`);
       log(`${folder}: writing about ${formatBytes(planned)} of repacked weights (${PACKED_WEIGHTS_FILE}, ${f.checkpoint.gguf ? 'GGUF blocks for MatMulNBits' : `--quantize ${quantize}`})`);
     }
-    const weights = componentWeights(b, f, planned ? join(staging, folder) : null, quantize);
+    const weights = componentWeights(b, f, planned ? join(staging, folder) : null, quantize, compute);
     let packedBytes: number;
     try {
       build(b, weights.source);
@@ -240,8 +245,15 @@ async function assemble(
       docString: `${f.architecture.label} from ${f.checkpoint.path}; weights are external data inside the checkpoint file(s) beside this model.`,
       metadata: weights.quantization ? { [QUANTIZATION_METADATA]: weights.quantization } : undefined,
     });
+    const file = compute === 'float16' ? HALF_MODEL_FILE : 'model.onnx';
+    if (compute === 'float16') {
+      // The float16 twin of a graph already written: same folder, same placed checkpoints.
+      await writeFileAtomic(join(staging, folder, file), model);
+      log(`${folder}/${file}: ${(model.length / 1024).toFixed(0)} KiB graph (float16 compute, for GPU providers)`);
+      return;
+    }
     for (const header of f.checkpoint.headers) await place(header, folder);
-    await writeFileAtomic(join(staging, folder, 'model.onnx'), model);
+    await writeFileAtomic(join(staging, folder, file), model);
     let report = components.find((c) => c.kind === kind);
     if (!report) {
       const files = f.checkpoint.gguf ? [f.checkpoint.path] : f.checkpoint.headers.map((h) => h.file);
@@ -252,7 +264,7 @@ async function assemble(
     addCounts(report.dtypes, weights.conversions); // the VAE's two graphs: decoder and encoder weights together
     log(`${folder}/model.onnx: ${(model.length / 1024).toFixed(0)} KiB graph`);
   };
-  for (const { kind, folder, build } of recipe.graphs(derived)) await graph(kind, folder, build);
+  for (const { kind, folder, build, compute } of recipe.graphs(derived)) await graph(kind, folder, build, compute);
 
   // 5. Scheduler, dype.json, the checkpoint record; then read the bundle back.
   const checkpoints = placed.map(({ bytes: _bytes, ...record }) => record);

@@ -68,6 +68,8 @@ export interface TransformerAnalysis {
   rope: RopeAnalysis;
   attention: AttentionAnalysis;
   externalData: string[];
+  /** Attention heads, where the caller or a config.json beside the model says (analyzeTransformer). */
+  heads?: number | null;
 }
 
 export function attentionAdvice(unfused: number, fused: number, dtype: string, context: AnalysisContext = {}): string[] {
@@ -171,7 +173,7 @@ export function analyzeTransformer(path: string, context: AnalysisContext = {}):
     const config = existsSync(configPath) ? readJsonObject(configPath) : null;
     heads = config && typeof config.num_attention_heads === 'number' ? config.num_attention_heads : null;
   }
-  return analyzeModel(model, { ...context, heads });
+  return { ...analyzeModel(model, { ...context, heads }), heads };
 }
 
 /** Human-readable lines for `dype info` / `dype import`. */

@@ -109,8 +109,23 @@ export class GraphBuilder {
   private readonly constCache = new Map<string, string>();
   private readonly domains = new Set<string>();
   private prefix = '';
+  private constFloat: 'float32' | 'float16' = 'float32';
 
   constructor(readonly name: string) {}
+
+  /**
+   * Runs `fn` with `constF` making constants of `type`, so the shared ops (ops.ts) build a float16
+   * region of a graph as they build a float32 one (nests; restored afterwards).
+   */
+  withFloat<R>(type: 'float32' | 'float16', fn: () => R): R {
+    const saved = this.constFloat;
+    this.constFloat = type;
+    try {
+      return fn();
+    } finally {
+      this.constFloat = saved;
+    }
+  }
 
   /** A fresh value name based on `hint`, prefixed with the current scope. */
   unique(hint: string): string {
@@ -164,6 +179,15 @@ export class GraphBuilder {
     return name;
   }
 
+  /** A float16 initializer from numbers (rounded to nearest even). */
+  initHalf(hint: string, values: readonly number[], dims: readonly number[]): string {
+    const count = dims.reduce((a, b) => a * b, 1);
+    if (count !== values.length) throw new RangeError(`initializer ${hint}: ${values.length} values for dims [${dims.join(',')}]`);
+    const name = this.unique(hint);
+    this.initializers.push({ name, dtype: 'float16', dims: [...dims], bytes: tensorBytes(TensorProto_DataType.FLOAT16, values) });
+    return name;
+  }
+
   initInt64(hint: string, data: readonly (number | bigint)[] | BigInt64Array, dims: readonly number[] = [data.length]): string {
     const count = dims.reduce((a, b) => a * b, 1);
     if (count !== data.length) throw new RangeError(`initializer ${hint}: ${data.length} values for dims [${dims.join(',')}]`);
@@ -182,16 +206,20 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A float32 constant (deduplicated). A scalar number gives a 0-d tensor unless `dims` says otherwise. */
+  /**
+   * A float constant (deduplicated) of the current float type (see `withFloat`). A scalar number
+   * gives a 0-d tensor unless `dims` says otherwise.
+   */
   constF(value: number | readonly number[], dims?: readonly number[]): string {
     const values = typeof value === 'number' ? [value] : [...value];
     const shape = dims ?? (typeof value === 'number' ? [] : [values.length]);
-    const key = `f:${shape.join('x')}:${values.map((v) => Math.fround(v)).join(',')}`;
+    const half = this.constFloat === 'float16';
+    const key = `${half ? 'h' : 'f'}:${shape.join('x')}:${values.map((v) => Math.fround(v)).join(',')}`;
     const hit = this.constCache.get(key);
     if (hit) return hit;
     const saved = this.prefix;
     this.prefix = '';
-    const name = this.initFloat('const_f', Float32Array.from(values), shape);
+    const name = half ? this.initHalf('const_h', values, shape) : this.initFloat('const_f', Float32Array.from(values), shape);
     this.prefix = saved;
     this.constCache.set(key, name);
     return name;

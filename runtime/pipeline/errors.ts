@@ -1,5 +1,5 @@
 /** Errors the pipeline raises for problems the caller can fix (bundle, request, cancellation). */
-export type PipelineErrorCode = 'bundle_missing' | 'bundle_invalid' | 'bad_request' | 'size_out_of_range' | 'cancelled';
+export type PipelineErrorCode = 'bundle_missing' | 'bundle_invalid' | 'bad_request' | 'size_out_of_range' | 'insufficient_memory' | 'cancelled';
 
 export class PipelineError extends Error {
   constructor(

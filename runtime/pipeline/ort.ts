@@ -5,6 +5,7 @@
  */
 import { Float16Array } from '@petamoriken/float16';
 import * as ort from 'onnxruntime-node';
+import { GraphBuilder } from '../onnx/builder.ts';
 import { DEVICES, type Device } from './types.ts';
 import { webgpuRefusal, type ProviderSelection } from './providers.ts';
 import { probeWebGpuAdapter, type WebGpuProbe } from './webgpu-adapter.ts';
@@ -287,6 +288,36 @@ export async function createSession(
   log: (line: string) => void = () => {},
   opts: { outputsOnDevice?: OutputsOnDevice } = {},
 ): Promise<Session> {
+  return createOnFirstProvider(path, path, device, log, opts);
+}
+
+/** A one-node graph: creating a session for it proves a provider loads, at no memory cost. */
+const PROVIDER_PROBE_MODEL = (() => {
+  const g = new GraphBuilder('provider_probe');
+  g.input('x', 'float32', [1]);
+  g.op('Identity', ['x'], {}, { outputs: ['y'] });
+  g.output('y', 'float32', [1]);
+  return g.serialize().model;
+})();
+
+/**
+ * The provider `device` resolves to on this machine, without loading a model: `auto` tries the
+ * platform's providers as `createSession` does, on a one-node graph. The memory plan needs the
+ * provider before the first model is loaded.
+ */
+export async function resolveProvider(device: Device = 'auto', log: (line: string) => void = () => {}): Promise<{ provider: Exclude<Device, 'auto'>; selection: ProviderSelection }> {
+  const session = await createOnFirstProvider(PROVIDER_PROBE_MODEL, 'the provider probe', device, log, {});
+  await session.release();
+  return { provider: session.provider as Exclude<Device, 'auto'>, selection: session.selection };
+}
+
+async function createOnFirstProvider(
+  model: string | Uint8Array,
+  label: string,
+  device: Device,
+  log: (line: string) => void,
+  opts: { outputsOnDevice?: OutputsOnDevice },
+): Promise<Session> {
   checkDevice(device);
   const auto = device === 'auto';
   const candidates = auto ? autoProviders() : [device];
@@ -298,7 +329,7 @@ export async function createSession(
       refuseWebGpu(probe, auto, false);
       const wanted = opts.outputsOnDevice ?? false;
       const onDevice = keepsTensorsOnDevice(provider) && (wanted === true || (wanted === 'on-hardware' && probe?.adapter?.software === false));
-      const session = new Session(await createWith(path, provider, onDevice), path, provider, selection, onDevice);
+      const session = new Session(await createWith(model, provider, onDevice), label, provider, selection, onDevice);
       try {
         refuseWebGpu(probe, auto, session.inputs.some((i) => i.type === 'float16'));
       } catch (error) {
@@ -312,7 +343,7 @@ export async function createSession(
       if (auto && index < candidates.length - 1) log(`${provider} unavailable (${reason}); trying ${candidates[index + 1]}`);
     }
   }
-  throw new OrtError(`could not load ${path}: ${selection.skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ')}`);
+  throw new OrtError(`could not load ${label}: ${selection.skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ')}`);
 }
 
 function refuseWebGpu(probe: WebGpuProbe | null, auto: boolean, float16: boolean): void {

@@ -18,7 +18,12 @@ import { fillMaskFeatures, interleaveTokens, packedFillMask, transformerKind } f
 import { blendTowardInit, compositeKept, latentKeepMask, type KeepRect } from './keep.ts';
 import { packLatents, unpackLatents, type LatentShape } from './latents.ts';
 import { sizeIndependentNoise } from './noise.ts';
-import { createSession, type Session, type TensorData } from './ort.ts';
+import { createSession, resolveProvider, type Session, type TensorData } from './ort.ts';
+import { StageSession, useStages } from './stages.ts';
+import type { ProviderSelection } from './providers.ts';
+import { bundleModelMemory } from '../memory/graph-weights.ts';
+import { machineMemory } from '../memory/machine.ts';
+import { largestFitting, planMemory, type MachineMemory, type MemoryMode, type MemoryPlan, type ModelMemory, type StageName } from '../memory/plan.ts';
 import { previewPng, projectLatent } from './preview.ts';
 import { PromptTokenizer } from './text.ts';
 import { z } from 'zod';
@@ -46,7 +51,38 @@ export interface PipelineInfo extends EngineInfo {
   latentsOnDevice: boolean;
   /** A FLUX Fill transformer: it takes the masked image and the mask beside the latents. */
   fill: boolean;
+  /** The memory plan at the native size (runtime/memory/plan.ts): each stage, where it runs, its memory. */
+  memoryPlan: MemoryPlan;
 }
+
+/** What the memory plan needs to plan each request: the model's weights and the machine. */
+interface MemoryContext {
+  model: ModelMemory;
+  machine: MachineMemory;
+  provider: string;
+  /** How the provider was chosen (providers skipped under auto, the WebGPU adapter). */
+  selection: ProviderSelection;
+  shaderF16: boolean;
+  mode: MemoryMode;
+  /** Where the text encoders were loaded: every request's plan keeps them there. */
+  textEncoders?: 'gpu' | 'cpu';
+}
+
+export interface LoadOptions {
+  device?: Device;
+  log?: (line: string) => void;
+  /** Keep the latents in GPU memory between steps where the provider can (WebGPU); by default only on a hardware adapter. */
+  keepOnDevice?: boolean;
+  /** Release each stage's sessions after it runs: `low`; keep them all: `high`; `auto` (default) decides by the plan. */
+  memory?: MemoryMode;
+  /** GPU memory in GB, for machines where it cannot be found (WebGPU, no nvidia-smi). */
+  gpuMemoryGB?: number;
+  /** A size the caller will ask for (`dype generate`): refused here, before any model loads, if it cannot fit. */
+  size?: { width: number; height: number };
+}
+
+/** Each model's session, held as the memory plan says (stages.ts). */
+type Stages = { transformer: StageSession; vae: StageSession; vaeEncoder?: StageSession; text: Record<string, StageSession> };
 
 /** Token grid and centre crop for an exact pixel size. */
 export interface SizePlan {
@@ -78,20 +114,23 @@ type ResolvedRequest = Required<Omit<GenerateRequest, 'dypeExponent' | 'init' | 
 export class Pipeline implements Engine {
   readonly info: PipelineInfo;
   private readonly tiles: TileConfig;
-  /** Each text encoder with its tokenizer and prompt length, by the family's encoder key. */
-  private readonly encoders: Record<string, LoadedEncoder>;
+  /** Each text encoder's tokenizer and prompt length, by the family's encoder key (its session comes from its stage). */
+  private readonly encoders: Record<string, Omit<LoadedEncoder, 'session'>>;
 
   private constructor(
     private readonly bundle: Bundle,
     private readonly family: ModelFamily,
-    private readonly sessions: { transformer: Session; vae: Session; vaeEncoder?: Session; text: Record<string, Session> },
+    private readonly sessions: Stages,
     tokenizers: Record<string, PromptTokenizer>,
     private readonly log: (line: string) => void,
     private readonly steppers: DeviceSteppers | null,
+    private readonly memory: MemoryContext,
+    memoryPlan: MemoryPlan,
   ) {
     const c = bundle.config;
-    const t = sessions.transformer;
+    const t = sessions.transformer.signature;
     const ropeInputs = c.rope.inputs;
+    const largest = largestFitting(memory.model, memory.machine, { provider: memory.provider, shaderF16: memory.shaderF16, memory: memory.mode, textEncoders: memory.textEncoders }, { maxSide: c.limits.maxSide });
     this.info = Object.freeze({
       model: c.name,
       demo: c.demo,
@@ -99,9 +138,10 @@ export class Pipeline implements Engine {
       nativeResolution: c.nativeResolution,
       pixelsPerToken: c.pixelsPerToken,
       maxSide: c.limits.maxSide,
-      maxPixels: c.limits.maxPixels,
+      // The plan's largest image caps the bundle's limit: larger sizes are refused before they load anything.
+      maxPixels: largest ? Math.min(c.limits.maxPixels, largest.width * largest.height) : c.limits.maxPixels,
       provider: t.provider,
-      providerSelection: t.selection,
+      providerSelection: memory.selection,
       defaultSteps: c.defaults.steps,
       defaultGuidance: c.defaults.guidance,
       defaultDypeScale: c.defaults.dypeScale,
@@ -112,64 +152,106 @@ export class Pipeline implements Engine {
       guidanceEmbeds: t.has('guidance'),
       latentsOnDevice: steppers !== null,
       fill: hiddenKind(t, c) === 'fill',
+      memoryPlan,
     });
     const nativeLatent = c.nativeResolution / c.vae.scaleFactorPx;
     this.tiles = c.decode ?? { tile: nativeLatent, overlap: Math.max(1, Math.floor(nativeLatent / 4)) };
     const lengths = family.textLengths(c, t);
-    this.encoders = Object.fromEntries(Object.entries(sessions.text).map(([key, session]) => [key, { session, tokenizer: tokenizers[key], length: lengths[key] }]));
+    this.encoders = Object.fromEntries(Object.keys(sessions.text).map((key) => [key, { tokenizer: tokenizers[key], length: lengths[key] }]));
   }
 
   /**
-   * Loads a bundle; the first model picks the execution provider and the rest follow it.
-   * `keepOnDevice` keeps the latents in GPU memory between steps where the provider can (WebGPU);
-   * by default only on a hardware adapter.
+   * Loads a bundle. The provider is chosen first (on a one-node graph), then the memory plan decides,
+   * before any model is loaded, the transformer's precision, where the text encoders run and which
+   * stages stay loaded; a model that cannot fit at any size, or `opts.size` if it cannot, is refused
+   * with the numbers. Models load one at a time, so loading never needs more than the largest at once.
    */
-  static async load(dir: string, opts: { device?: Device; log?: (line: string) => void; keepOnDevice?: boolean } = {}): Promise<Pipeline> {
+  static async load(dir: string, opts: LoadOptions = {}): Promise<Pipeline> {
     const bundle = readBundle(dir);
+    const log = opts.log ?? (() => {});
     const family = familyOf(bundle.config.family);
     const textKeys = Object.keys(bundle.text);
     const tokenizers = Object.fromEntries(textKeys.map((key) => [key, PromptTokenizer.load(bundle.text[key].tokenizer)]));
-    const transformer = await createSession(bundle.paths.transformer, opts.device ?? 'auto', opts.log, { outputsOnDevice: opts.keepOnDevice ?? 'on-hardware' });
-    const device = transformer.provider as Device;
-    const created = await Promise.allSettled([
-      ...textKeys.map((key) => createSession(bundle.text[key].model, device)),
-      createSession(bundle.paths.vaeDecoder, device),
-      ...(bundle.vaeEncoder ? [createSession(bundle.vaeEncoder, device)] : []),
-    ]);
-    const sessions = [transformer, ...created.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
+    const { provider, selection } = await resolveProvider(opts.device ?? 'auto', log);
+    const c = bundle.config;
+    const memory: MemoryContext = {
+      model: bundleModelMemory(
+        { transformer: bundle.paths.transformer, halfTransformer: bundle.halfTransformer, textEncoders: textKeys.map((key) => bundle.text[key].model), vaeDecoder: bundle.paths.vaeDecoder, vaeEncoder: bundle.vaeEncoder },
+        { pixelsPerToken: c.pixelsPerToken, textTokens: Math.max(...Object.values(c.text)), vaeScaleFactorPx: c.vae.scaleFactorPx, decodeTile: c.decode?.tile ?? c.nativeResolution / c.vae.scaleFactorPx },
+      ),
+      machine: await machineMemory(provider, { gpuMemoryGB: opts.gpuMemoryGB, maxBufferBytes: selection.adapter?.maxBufferBytes }),
+      provider,
+      selection,
+      shaderF16: selection.adapter?.shaderF16 ?? false,
+      mode: opts.memory ?? 'auto',
+    };
+    const smallest = planRequest(memory, MIN_SIDE, MIN_SIDE);
+    if (smallest.fits === false) throw new PipelineError('insufficient_memory', `${c.name} does not fit this machine at any size: ${smallest.refusal}`);
+    const asked = opts.size && planRequest(memory, opts.size.width, opts.size.height);
+    if (asked && asked.fits === false) {
+      const largest = largestFitting(memory.model, memory.machine, { provider, shaderF16: memory.shaderF16, memory: memory.mode }, { maxSide: c.limits.maxSide });
+      throw new PipelineError('size_out_of_range', `${asked.refusal}${largest ? `; the largest image that fits is about ${largest.width}×${largest.height}` : ''}`);
+    }
+    // Sessions are placed as the plan at the native size places them; each request's plan then says which stay loaded.
+    const native = planRequest(memory, c.nativeResolution, c.nativeResolution);
+    const stage = (name: StageName) => native.stages.find((s) => s.stage === name)!;
+    memory.textEncoders = stage('text-encoders').runsOn;
+    const textDevice: Device = stage('text-encoders').runsOn === 'cpu' ? 'cpu' : provider;
+    const transformerPath = stage('transformer').precision === 'float16' && bundle.halfTransformer ? bundle.halfTransformer : bundle.paths.transformer;
+    const outputsOnDevice = stage('transformer').kept ? (opts.keepOnDevice ?? 'on-hardware') : false;
+    const opened: StageSession[] = [];
     let steppers: DeviceSteppers | null = null;
+    /** Loads one model to check it; a stage the plan releases is released again before the next loads. */
+    const open = async (path: string, device: Device, kept: boolean, sessionOpts: Parameters<typeof createSession>[3] = {}) => {
+      const create = () => createSession(path, device, log, sessionOpts);
+      const session = await create();
+      if (!kept) await session.release();
+      const held = new StageSession(session, create, kept);
+      opened.push(held);
+      return held;
+    };
     try {
-      const failed = created.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
-      const textSessions = sessions.slice(1, 1 + textKeys.length);
-      const text = Object.fromEntries(textKeys.map((key, i) => [key, textSessions[i]]));
-      const [vae, vaeEncoder] = sessions.slice(1 + textKeys.length);
-      const c = bundle.config;
-      checkContract(family.contract, { transformer, vae, text }, c.rope.axesDim.reduce((a, d) => a + d / 2, 0));
-      const takes = transformer.has('rope_omega') ? 'omega' : 'tables';
+      const transformer = await open(transformerPath, provider, stage('transformer').kept, { outputsOnDevice });
+      const text: Record<string, StageSession> = {};
+      for (const key of textKeys) text[key] = await open(bundle.text[key].model, textDevice, stage('text-encoders').kept);
+      const vae = await open(bundle.paths.vaeDecoder, provider, stage('vae-decode').kept);
+      const vaeEncoder = bundle.vaeEncoder ? await open(bundle.vaeEncoder, provider, stage('vae-encode').kept) : undefined;
+      const t = transformer.signature;
+      checkContract(family.contract, { transformer: t, vae: vae.signature, text: Object.fromEntries(textKeys.map((key) => [key, text[key].signature])) }, c.rope.axesDim.reduce((a, d) => a + d / 2, 0));
+      const takes = t.has('rope_omega') ? 'omega' : 'tables';
       if (takes !== c.rope.inputs) {
-        throw new PipelineError('bundle_invalid', `dype.json says rope.inputs "${c.rope.inputs}" but ${transformer.path} takes ${takes === 'omega' ? 'rope_omega/rope_mscale' : 'rope_cos/rope_sin'}`);
+        throw new PipelineError('bundle_invalid', `dype.json says rope.inputs "${c.rope.inputs}" but ${t.path} takes ${takes === 'omega' ? 'rope_omega/rope_mscale' : 'rope_cos/rope_sin'}`);
       }
-      const kind = hiddenKind(transformer, c);
+      const kind = hiddenKind(t, c);
       if (kind === null) {
         const f = c.latentChannels * c.patchSize ** 2;
-        throw new PipelineError('bundle_invalid', `${transformer.path} takes hidden_states of width ${String(transformer.input('hidden_states').shape[2])}; expected ${f} (latents) or, for FLUX Fill, ${f} + ${f} (masked image) + ${fillMaskFeatures(c.vae.scaleFactorPx, c.patchSize)} (mask)`);
+        throw new PipelineError('bundle_invalid', `${t.path} takes hidden_states of width ${String(t.input('hidden_states').shape[2])}; expected ${f} (latents) or, for FLUX Fill, ${f} + ${f} (masked image) + ${fillMaskFeatures(c.vae.scaleFactorPx, c.patchSize)} (mask)`);
       }
-      if (kind === 'fill' && !vaeEncoder) throw new PipelineError('bundle_invalid', `${transformer.path} is a FLUX Fill transformer, which needs the bundle's VAE encoder (dype.json vae.encoder)`);
-      if (vaeEncoder && !vaeEncoder.outputNames.includes('latent_parameters')) {
-        throw new PipelineError('bundle_invalid', `${vaeEncoder.path} must output latent_parameters (mean ‖ log-variance), as optimum exports it`);
+      if (kind === 'fill' && !vaeEncoder) throw new PipelineError('bundle_invalid', `${t.path} is a FLUX Fill transformer, which needs the bundle's VAE encoder (dype.json vae.encoder)`);
+      if (vaeEncoder && !vaeEncoder.signature.outputNames.includes('latent_parameters')) {
+        throw new PipelineError('bundle_invalid', `${vaeEncoder.signature.path} must output latent_parameters (mean ‖ log-variance), as optimum exports it`);
       }
-      if (transformer.outputsOnDevice) steppers = await createDeviceSteppers(transformer);
-      return new Pipeline(bundle, family, { transformer, vae, text, ...(vaeEncoder ? { vaeEncoder } : {}) }, tokenizers, opts.log ?? (() => {}), steppers);
+      if (t.outputsOnDevice) steppers = await createDeviceSteppers(t);
+      return new Pipeline(bundle, family, { transformer, vae, text, ...(vaeEncoder ? { vaeEncoder } : {}) }, tokenizers, log, steppers, memory, native);
     } catch (error) {
       // Nothing half-loaded stays in memory: release every session that was created.
-      await Promise.all([...sessions, ...Object.values(steppers ?? {})].map((session) => session.release()));
+      await Promise.all([...opened.map((held) => held.release()), ...Object.values(steppers ?? {}).map((session) => session.release())]);
       throw error;
     }
   }
 
+  /** The sessions loaded now (the plan releases the others between their turns). */
+  get loadedStages(): string[] {
+    return Object.entries(this.stageSessions()).filter(([, held]) => held.loaded).map(([name]) => name);
+  }
+
+  /** The memory plan for one request size on this pipeline's provider and machine. */
+  planFor(width: number, height: number): MemoryPlan {
+    return planRequest(this.memory, width, height);
+  }
+
   async dispose(): Promise<void> {
-    await Promise.all([...this.allSessions(), ...Object.values(this.steppers ?? {})].map((s) => s.release()));
+    await Promise.all([...Object.values(this.stageSessions()), ...Object.values(this.steppers ?? {})].map((s) => s.release()));
   }
 
   /**
@@ -221,14 +303,25 @@ export class Pipeline implements Engine {
       if (opts.signal?.aborted) throw new PipelineError('cancelled', 'generation cancelled');
     };
     const c = this.bundle.config;
-    const { transformer, vae } = this.sessions;
+    const { transformer: transformerStage, vae } = this.sessions;
+    const transformer = transformerStage.signature;
 
-    // 1. Check inputs.
+    // 1. Check inputs, and that this size fits the machine (before any stage loads or runs).
     const req = this.resolveRequest(request);
+    const memoryPlan = this.planFor(req.width, req.height);
+    if (memoryPlan.fits === false) {
+      const side = Math.floor(Math.sqrt(this.info.maxPixels));
+      throw new PipelineError('size_out_of_range', `${memoryPlan.refusal}; the largest image that fits is ${(this.info.maxPixels / 1e6).toFixed(1)} MP (about ${side}×${side})`);
+    }
+    const kept = keptStages(memoryPlan);
+    // Stages a smaller request kept loaded make room now if this size's plan releases them.
+    for (const [name, held] of Object.entries(this.stageSessions())) if (held.loaded && !kept[stageOf(name)]) await held.release();
     throwIfAborted();
 
     // 2. Encode the prompt.
-    const text = await this.family.encodePrompt(req.prompt, this.encoders, this.log);
+    const text = await useStages(this.sessions.text, kept['text-encoders'], (sessions) =>
+      this.family.encodePrompt(req.prompt, Object.fromEntries(Object.entries(this.encoders).map(([key, e]) => [key, { ...e, session: sessions[key] }])), this.log),
+    );
     const encodeTextMs = performance.now() - started;
 
     // 3. Latents and positions; the init image encoded (image-to-image).
@@ -236,9 +329,9 @@ export class Pipeline implements Engine {
     const latentShape = { channels: c.latentChannels, height: plan.rows * c.patchSize, width: plan.cols * c.patchSize };
     const noise = packLatents(sizeIndependentNoise(req.seed, latentShape), latentShape, c.patchSize);
     const encodeInitStart = performance.now();
-    const init = req.init ? await this.encodeInit(req.init.bytes, plan, latentShape, req.keep, throwIfAborted) : null;
+    const init = req.init ? await this.encodeInit(req.init.bytes, plan, latentShape, req.keep, throwIfAborted, kept['vae-encode']) : null;
     // FLUX Fill: the kept image and the mask go in as a condition, instead of being blended in per step.
-    const condition = this.info.fill ? await this.fillConditionFor(init, plan, latentShape, throwIfAborted) : null;
+    const condition = this.info.fill ? await this.fillConditionFor(init, plan, latentShape, throwIfAborted, kept['vae-encode']) : null;
     const encodeInitMs = performance.now() - encodeInitStart;
     throwIfAborted();
     const tokens = plan.rows * plan.cols;
@@ -274,13 +367,14 @@ export class Pipeline implements Engine {
     // 5. Denoise: one transformer call per step, positions rescaled for that step's sigma. Where the
     // init is kept, each step ends on the init's own trajectory while σ ≥ strength (RePaint).
     const denoiseStart = performance.now();
-    const transformerOrtBefore = transformer.runMs;
+    const transformerOrtBefore = transformerStage.runMs;
     const keepMask = init?.keepMask;
     const afterStep = init && keepMask
       ? (x: Float32Array, sigmaNext: number) => {
           if (sigmaNext >= req.strength) blendTowardInit(x, init.latent, noise, keepMask, sigmaNext);
         }
       : undefined;
+    const latents = await transformerStage.use(kept.transformer, async (transformer) => {
     // Frees what the denoiser holds on the device however generate ends. Extend's blend and Fill's
     // condition work on host latents, so on a GPU those runs read them back each step.
     using denoiser = createDenoiser(transformer, this.steppers, start, [1, tokens, features], { condition: condition ?? undefined, afterStep });
@@ -307,9 +401,10 @@ export class Pipeline implements Engine {
         preview: stepped ? async () => this.preview(await stepped.x0(), latentShape) : undefined,
       });
     }
-    const latents = denoiser.latents();
+    return denoiser.latents();
+    });
     const denoiseMs = performance.now() - denoiseStart;
-    const denoiseOrtMs = transformer.runMs - transformerOrtBefore;
+    const denoiseOrtMs = transformerStage.runMs - transformerOrtBefore;
     throwIfAborted();
 
     // 6. Undo the VAE's latent normalisation and unpack.
@@ -318,12 +413,13 @@ export class Pipeline implements Engine {
 
     // 7. Decode in overlapping tiles.
     const decodeStart = performance.now();
-    const rgb = await decodeTiled(latent, latentShape, c.vae.scaleFactorPx, this.tiles, async (tile, h, w) => {
+    const tiles = this.tilesFor(memoryPlan);
+    const rgb = await vae.use(kept['vae-decode'], (decoder) => decodeTiled(latent, latentShape, c.vae.scaleFactorPx, tiles, async (tile, h, w) => {
       throwIfAborted();
-      const out = await vae.run({ [vae.inputs[0].name]: { type: 'float32', data: tile, dims: [1, c.latentChannels, h, w] } });
+      const out = await decoder.run({ [decoder.inputs[0].name]: { type: 'float32', data: tile, dims: [1, c.latentChannels, h, w] } });
       sampleRss();
-      return out[vae.outputNames[0]].data as Float32Array;
-    }, (tile, tiles) => opts.onEvent?.({ kind: 'decode', tile, tiles }));
+      return out[decoder.outputNames[0]].data as Float32Array;
+    }, (tile, tiles) => opts.onEvent?.({ kind: 'decode', tile, tiles })));
     const decodeMs = performance.now() - decodeStart;
 
     // 8. Extend: the kept pixels are the init's exactly, feathered into the new area.
@@ -381,7 +477,7 @@ export class Pipeline implements Engine {
    * The init image on the generated canvas (resized to the output, or to the keep rectangle and placed
    * there), its latent x₀ packed like the noise, and for Extend the keep mask in the same layout.
    */
-  private async encodeInit(bytes: Uint8Array, plan: SizePlan, shape: LatentShape, keep: KeepRect | undefined, checkAbort: () => void) {
+  private async encodeInit(bytes: Uint8Array, plan: SizePlan, shape: LatentShape, keep: KeepRect | undefined, checkAbort: () => void, keepEncoder: boolean) {
     const c = this.bundle.config;
     const canvas = { width: plan.generatedWidth, height: plan.generatedHeight };
     const place: Crop = keep ? { left: plan.crop.left + keep.x, top: plan.crop.top + keep.y, width: keep.width, height: keep.height } : plan.crop;
@@ -391,7 +487,7 @@ export class Pipeline implements Engine {
     } catch (error) {
       throw new PipelineError('bad_request', `init is not a readable image: ${(error as Error).message}`, { cause: error });
     }
-    const latent = await this.encodeCanvas(rgb, canvas.width, canvas.height, shape, checkAbort);
+    const latent = await this.encodeCanvas(rgb, canvas.width, canvas.height, shape, checkAbort, keepEncoder);
     if (!keep) return { latent, rgb, keep: null, keepMask: null };
     const onCanvas = keepOnCanvas(keep, plan);
     // FLUX Fill takes the kept region as its condition: no per-step blend, so no mask
@@ -403,7 +499,7 @@ export class Pipeline implements Engine {
   }
 
   /** The Fill condition: the init with the area to draw set to mid grey, encoded, and the mask (all drawn without a keep). */
-  private async fillConditionFor(init: { rgb: Uint8Array; keep: KeepRect | null } | null, plan: SizePlan, shape: LatentShape, checkAbort: () => void): Promise<Float32Array> {
+  private async fillConditionFor(init: { rgb: Uint8Array; keep: KeepRect | null } | null, plan: SizePlan, shape: LatentShape, checkAbort: () => void, keepEncoder: boolean): Promise<Float32Array> {
     const c = this.bundle.config;
     const { generatedWidth: W, generatedHeight: H } = plan;
     const keep = init?.keep ?? null;
@@ -411,32 +507,41 @@ export class Pipeline implements Engine {
     if (init && keep) {
       for (let y = keep.y; y < keep.y + keep.height; y++) masked.set(init.rgb.subarray((y * W + keep.x) * 3, (y * W + keep.x + keep.width) * 3), (y * W + keep.x) * 3);
     }
-    const latent = await this.encodeCanvas(masked, W, H, shape, checkAbort);
+    const latent = await this.encodeCanvas(masked, W, H, shape, checkAbort, keepEncoder);
     const tokens = (shape.height / c.patchSize) * (shape.width / c.patchSize);
     return interleaveTokens(latent, packedFillMask(keep, shape, c.vae.scaleFactorPx, c.patchSize), tokens);
   }
 
   /** Interleaved RGB of the generated canvas → the VAE's latent mean, packed and in model space, encoded in tiles (a cancel stops between tiles). */
-  private async encodeCanvas(rgb: Uint8Array, width: number, height: number, shape: LatentShape, checkAbort: () => void): Promise<Float32Array> {
+  private async encodeCanvas(rgb: Uint8Array, width: number, height: number, shape: LatentShape, checkAbort: () => void, keepEncoder: boolean): Promise<Float32Array> {
     const c = this.bundle.config;
-    const encoder = this.sessions.vaeEncoder!;
-    const mean = await encodeTiled(rgb, width, height, c.vae.scaleFactorPx, c.latentChannels, this.tiles, async (image, h, w) => {
+    const tiles = this.tilesFor(this.planFor(width, height));
+    const mean = await this.sessions.vaeEncoder!.use(keepEncoder, (encoder) => encodeTiled(rgb, width, height, c.vae.scaleFactorPx, c.latentChannels, tiles, async (image, h, w) => {
       checkAbort();
       const out = await encoder.run({ sample: { type: 'float32', data: image, dims: [1, 3, h, w] } });
       return out.latent_parameters.data as Float32Array;
-    });
+    }));
     const packed = packLatents(mean, shape, c.patchSize);
     this.family.fromVaeLatents(packed, c);
     return packed;
   }
 
-  private allSessions(): Session[] {
+  /** Every model's stage by name: transformer, vae, vaeEncoder and the text encoders' keys. */
+  private stageSessions(): Record<string, StageSession> {
     const { text, ...models } = this.sessions;
-    return [...Object.values(models), ...Object.values(text)];
+    return { ...models, ...text };
+  }
+
+  /** The bundle's decode tiles, or the plan's smaller ones where its tiles would not fit (overlap and margin scaled alike). */
+  private tilesFor(plan: MemoryPlan): TileConfig {
+    const planned = plan.stages.find((s) => s.stage === 'vae-decode')?.tile;
+    if (planned === undefined || planned >= this.tiles.tile) return this.tiles;
+    const scale = (n: number) => Math.floor((n * planned) / this.tiles.tile);
+    return { tile: planned, overlap: Math.max(1, scale(this.tiles.overlap)), ...(this.tiles.margin === undefined ? {} : { margin: scale(this.tiles.margin) }) };
   }
 
   private ortMs(): number {
-    return this.allSessions().reduce((sum, s) => sum + s.runMs, 0);
+    return Object.values(this.stageSessions()).reduce((sum, s) => sum + s.runMs, 0);
   }
 
   /** rope_omega/rope_mscale (a few hundred numbers), or full cos/sin tables for graphs that want them. */
@@ -462,6 +567,23 @@ export class Pipeline implements Engine {
     const rgb = projectLatent(x0, shape.channels, shape.height, shape.width, c.preview);
     return previewPng(rgb, shape.width, shape.height);
   }
+}
+
+/** The memory plan for one size on the pipeline's provider and machine (text encoders where they were loaded). */
+function planRequest(memory: MemoryContext, width: number, height: number): MemoryPlan {
+  return planMemory(memory.model, memory.machine, { width, height, provider: memory.provider, shaderF16: memory.shaderF16, memory: memory.mode, textEncoders: memory.textEncoders });
+}
+
+/** The plan's stage of each session: the named models, and the text encoders under their keys. */
+function stageOf(name: string): StageName {
+  return name === 'transformer' ? 'transformer' : name === 'vae' ? 'vae-decode' : name === 'vaeEncoder' ? 'vae-encode' : 'text-encoders';
+}
+
+/** Whether the plan keeps each stage loaded after it runs. */
+function keptStages(plan: MemoryPlan): Record<StageName, boolean> {
+  const kept: Record<StageName, boolean> = { 'text-encoders': false, transformer: false, 'vae-decode': false, 'vae-encode': false };
+  for (const s of plan.stages) kept[s.stage] = s.kept;
+  return kept;
 }
 
 /** `value` if it fits `schema`, else a PipelineError naming the field, the rule and the value. */

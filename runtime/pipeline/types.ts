@@ -4,6 +4,7 @@ import type { DypeExponent, GenerationMethod, ImageFormat } from '../contract/na
 import type { KeepRect } from './keep.ts';
 import type { TensorData } from './ort.ts';
 import type { ProviderSelection } from './providers.ts';
+import type { MemoryPlanReport } from '../contract/health.ts';
 
 export type { KeepRect };
 
@@ -159,6 +160,8 @@ export interface EngineInfo {
   methods: readonly GenerationMethod[];
   /** Whether requests may carry `init` (the bundle has a VAE encoder); absent means yes. */
   imageToImage?: boolean;
+  /** The memory plan at the native size, where the engine made one. */
+  memoryPlan?: MemoryPlanReport;
 }
 
 /**

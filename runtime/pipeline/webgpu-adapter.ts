@@ -36,7 +36,8 @@ try {
   const adapter = await create([]).requestAdapter({ powerPreference: 'high-performance' });
   out = adapter
     ? { vendor: adapter.info.vendor, architecture: adapter.info.architecture, device: adapter.info.device, description: adapter.info.description,
-        fallback: Boolean(adapter.info.isFallbackAdapter ?? adapter.isFallbackAdapter), shaderF16: adapter.features.has('shader-f16') }
+        fallback: Boolean(adapter.info.isFallbackAdapter ?? adapter.isFallbackAdapter), shaderF16: adapter.features.has('shader-f16'),
+        maxBufferBytes: Math.min(adapter.limits.maxBufferSize, adapter.limits.maxStorageBufferBindingSize) }
     : { none: 'no WebGPU adapter (no Vulkan, D3D12 or Metal driver that Dawn accepts)' };
 } catch (error) {
   out = { none: 'WebGPU adapter query failed: ' + (error && error.message ? error.message : String(error)) };

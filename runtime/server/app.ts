@@ -28,6 +28,8 @@ import { MAX_UPLOAD_BYTES } from '../contract/index.ts';
 import type { OperationId } from './routes.ts';
 import { buildSchemas, computeLimits, type Limits } from './schemas.ts';
 import { allowedHostHeaders, isLoopbackHost } from './security.ts';
+import { modelHandlers } from './handlers/models.ts';
+import { ModelServices, type ModelsOptions } from './models.ts';
 
 /** The port the Figma manifest allows (manifest.json devAllowedDomains). */
 export const DEFAULT_PORT = 7860;
@@ -71,6 +73,8 @@ export interface CompanionOptions {
   stopTimeoutMs?: number;
   /** Extra allowed Origins, e.g. a UI dev server. "null" and no Origin are always allowed. */
   allowedOrigins?: string[];
+  /** Model pulls and switching (/v1/models*); absent: those routes answer 503 models_unavailable. */
+  models?: ModelsOptions;
   log?: (message: string) => void;
 }
 
@@ -151,6 +155,14 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     streams: new Map<ServerResponse, () => void>(),
   };
 
+  // A switched model brings its own sizes and defaults: limits, schemas and the document follow it.
+  const models = options.models ? new ModelServices({ ...options.models, dataDir: options.models.dataDir ?? options.dataDir }, log) : null;
+  models?.switcher?.onSwitch(() => {
+    Object.assign(limits, computeLimits(info, options.memoryBytes ?? defaultMemoryBytes()));
+    Object.assign(schemas, buildSchemas(info, limits));
+    services.openapi = buildOpenApi({ version: options.version, limits, schemas, bodyLimit });
+  });
+
   // 2. One handler per route of ROUTES.
   const handlers: Record<OperationId, Handler> = {
     ...healthHandlers(services),
@@ -160,6 +172,7 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     createImage: openAiHandler(services),
     createUpload: uploadHandler(services),
     editImage: editHandler(services),
+    ...modelHandlers(services, models, log),
   };
 
   // 3. The envelope around them, and the server.
@@ -231,6 +244,7 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
       closing = true;
       const closed = new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
       await queue.close();
+      await models?.pulls.close();
       for (const end of services.streams.values()) end();
       for (const [socket, busy] of connections) if (busy === 0) socket.end();
       const timer = setTimeout(() => server.closeAllConnections(), 2_000);

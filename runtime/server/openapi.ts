@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ErrorBodySchema, HealthSchema, JobEventSchema, JobViewSchema, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, UPLOAD_TYPES, UploadViewSchema } from '../contract/index.ts';
 import { PAIRING_CODE_LENGTH } from './pairing.ts';
 import { ROUTES, type Route } from './routes.ts';
+import { modelComponents, modelOperations, type OpenApiParts } from './openapi-models.ts';
 import { BYTES_PER_PIXEL, DEFAULT_LIST_LIMIT, JOB_ID_PATTERN, MAX_LIST_LIMIT, type Limits, type Schemas } from './schemas.ts';
 
 type Json = Record<string, unknown>;
@@ -69,7 +70,9 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
     '503': errorResponse('shutting_down.'),
   };
 
+  const parts: OpenApiParts = { json, ref, errorResponse, authed, withBody, tokenParam, jsonSchema };
   const operations: Record<Route['operationId'], Json> = {
+    ...modelOperations(parts),
     getHealth: {
       summary: 'Liveness and capabilities. No token needed.',
       security: [],
@@ -244,6 +247,7 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
             'preview: step, png (base64), width, height (throttled). decoding: tile, tiles (after the last step). done: result. failed/interrupted: error. progress stays below 1 until done.',
           ...jsonSchema(JobEventSchema, 'output'),
         },
+        ...modelComponents(parts),
       },
     },
   };

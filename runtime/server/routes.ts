@@ -24,6 +24,12 @@ export const ROUTES = [
   { method: 'GET', path: '/v1/jobs/{id}/image', operationId: 'getJobImage', auth: 'token-or-query' },
   { method: 'POST', path: '/v1/images/generations', operationId: 'createImage', auth: 'token' },
   { method: 'POST', path: '/v1/images/edits', operationId: 'editImage', auth: 'token' },
+  { method: 'GET', path: '/v1/models', operationId: 'listModels', auth: 'token' },
+  { method: 'POST', path: '/v1/models/pulls', operationId: 'createModelPull', auth: 'token' },
+  { method: 'GET', path: '/v1/models/pulls/{id}', operationId: 'getModelPull', auth: 'token' },
+  { method: 'GET', path: '/v1/models/pulls/{id}/events', operationId: 'streamModelPullEvents', auth: 'token-or-query' },
+  { method: 'POST', path: '/v1/models/pulls/{id}/cancel', operationId: 'cancelModelPull', auth: 'token' },
+  { method: 'POST', path: '/v1/models/active', operationId: 'setActiveModel', auth: 'token' },
 ] as const satisfies readonly RouteSpec[];
 
 export type Route = (typeof ROUTES)[number];

@@ -67,6 +67,29 @@ describe('dype CLI', () => {
     expect(stdout).toMatch(/^webgpu +google swiftshader \(SwiftShader driver [\d.]+\), software, shader-f16 no$/m);
   });
 
+  it('info prints the memory plan: each stage, where it runs, its memory, and whether it fits', async () => {
+    const { stdout } = await dype('info', '--model', bundle, '--device', 'cpu', '-W', '2048', '-H', '2048');
+    expect(stdout).toMatch(/^memory plan for 1024×1024 on cpu \(transformer in float32, --memory auto → high: all sessions kept loaded\)$/m);
+    for (const stage of ['text-encoders', 'transformer', 'vae-decode', 'vae-encode']) expect(stdout).toMatch(new RegExp(`^  ${stage} +cpu +float32 +weights +[\\d.]+ [MG]B +activations +[\\d.]+ [MG]B +fits$`, 'm'));
+    expect(stdout).toMatch(/^memory plan for 2048×2048 on cpu/m);
+    expect(stdout).toMatch(/^largest +[\d.]+ MP \(about \d+×\d+\) on this machine$/m);
+  });
+
+  // SwiftShader stands in for a GPU whose memory is given: 0.64 GB leaves 0.10 GB after the driver's reserve.
+  it.skipIf(noSwiftShader)('generate refuses a size the GPU cannot hold, before loading, with the numbers; a size that fits runs', async () => {
+    const gpu = ['--model', bundle, '--device', 'webgpu', '--gpu-memory', '0.64'];
+    const info = await dype('info', ...gpu, '-W', '4096', '-H', '4096');
+    expect(info.stdout).toMatch(/^  transformer +gpu +float32 .* DOES NOT FIT$/m);
+    const refused = dype('generate', '-p', 'too big', '-W', '4096', '-H', '4096', '--steps', '1', ...gpu, '-o', join(root, 'big.png'));
+    await expect(refused).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/error: 4096×4096 does not fit on webgpu: transformer needs 0\.\d+ GB \(weights [\d.]+ MB \+ activations 0\.\d+ GB at 4096×4096\) but the GPU allows 0\.10 GB; the largest image that fits is about (\d+)×\1$/m),
+    });
+    await expect(refused.catch((e: { stdout: string }) => e.stdout)).resolves.toBe('');
+    const { stdout } = await dype('generate', '-p', 'fits', '-W', '256', '-H', '256', '--steps', '1', '--seed', '2', ...gpu, '-o', join(root, 'small.png'));
+    expect(stdout).toMatch(/256×256 png/);
+  });
+
   it('bad arguments fail with a clear message and exit code', async () => {
     await expect(dype('generate', '-p', 'x', '--method', 'fancy', '-o', join(root, 'x.png'))).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/--method.*fancy.*Allowed choices are dy-yarn/s) });
     await expect(dype('generate', '-p', 'x', '--dype-scale', '9', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/dype-scale must be a number from 0 to 8/) });
@@ -77,6 +100,8 @@ describe('dype CLI', () => {
     await expect(dype('generate', '-p', 'x', '--guidance', '31', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/guidance must be a number from 0 to 30/) });
     await expect(dype('generate', '-p', '   ', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/prompt must be a string of 1 to 2000 characters/) });
     await expect(dype('generate', '-p', 'x', '--model', join(root, 'nope'), '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/model bundle folder not found/) });
+    await expect(dype('generate', '-p', 'x', '--memory', 'some', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/--memory.*some.*Allowed choices are auto, low, high/s) });
+    await expect(dype('generate', '-p', 'x', '--gpu-memory', '-1', '-o', join(root, 'x.png'))).rejects.toMatchObject({ stderr: expect.stringMatching(/--gpu-memory must be a number of GB above 0/) });
   });
 
   it('--help describes every command', async () => {

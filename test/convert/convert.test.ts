@@ -14,6 +14,8 @@ import { readSafetensorsHeader } from '../../runtime/convert/safetensors.ts';
 import { scanCheckpoints } from '../../runtime/convert/scan.ts';
 import { clipTokenizerConfig, clipTokenizerJson, t5TokenizerConfig, t5TokenizerJson } from '../../runtime/demo/tokenizers.ts';
 import { loadPipeline, readBundle } from '../../runtime/pipeline/index.ts';
+import { createSession } from '../../runtime/pipeline/ort.ts';
+import { externalLocations, readModel } from '../../runtime/onnx/graph.ts';
 import { createCompanion } from '../../runtime/server/index.ts';
 import { Api, TOKEN } from '../server/helpers/companion.ts';
 import { ENCODER_FIXTURES, FLUX_FIXTURES, tempRoot } from './helpers/flux-fixtures.ts';
@@ -108,6 +110,22 @@ describe('dype convert', () => {
       ['text_encoder/clip_l.safetensors', 'text_encoder_2/t5xxl_fp16.safetensors', 'transformer/flux1-dev.safetensors', 'vae_decoder/ae.safetensors', 'vae_encoder/ae.safetensors'],
     );
     expect(report.tokenizers.map((t) => t.from)).toEqual([join(tokenizers, 'tokenizer'), join(tokenizers, 'tokenizer_2')]);
+  });
+
+  it('writes the float16 twin of the transformer over the same hard-linked checkpoint, which GPU providers load', async () => {
+    const read = readBundle(bundle);
+    expect(read.halfTransformer).toBe(join(bundle, 'transformer', 'model.fp16.onnx'));
+    const [full, half] = await Promise.all([read.paths.transformer, read.halfTransformer!].map((path) => createSession(path, 'cpu')));
+    try {
+      // The same contract (float32 inputs and output), and its weights read from the one checkpoint file.
+      expect(half.inputs).toEqual(full.inputs);
+      expect(half.outputTypes).toEqual(full.outputTypes);
+      const locations = (path: string) => externalLocations(readModel(path).graph);
+      expect(locations(read.halfTransformer!)).toEqual(['flux1-dev.safetensors']);
+      expect(locations(read.paths.transformer)).toEqual(['flux1-dev.safetensors']);
+    } finally {
+      await Promise.all([full.release(), half.release()]);
+    }
   });
 
   it('generates through the normal pipeline, with DyPE feeds per step', async () => {

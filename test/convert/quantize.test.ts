@@ -31,7 +31,7 @@ describe('--quantize', () => {
     ['flux-dev-fp8.safetensors', 'q4'],
   ] as const)('%s at %s stays within the block format’s error of the unquantized graph', async (file, mode) => {
     const dir = join(root, `${file}-${mode}`);
-    const { path, config, quantized } = await convertTransformer([join(FLUX_FIXTURES, file)], dir, 'bfl', mode);
+    const { path, config, quantized } = await convertTransformer([join(FLUX_FIXTURES, file)], dir, 'bfl', 'float32', mode);
     // Every block Linear is quantized (2 double blocks × 2 streams × 5, 2 single blocks × 3); the embedders and final_layer are not.
     expect(quantized?.tensors).toBe(2 * 2 * 5 + 2 * 3);
     expect(statSync(join(dir, PACKED_WEIGHTS_FILE)).size).toBe(quantized?.packedBytes);

@@ -34,6 +34,8 @@ describe.skipIf(missing)('health under --device auto with only a software WebGPU
     expect(status).toBe(200);
     expect(body.provider).toBe('cpu');
     expect(body.skippedProviders).toContainEqual({ provider: 'webgpu', reason: expect.stringMatching(/^only a software adapter: google swiftshader/) });
-    expect(body.adapter).toEqual({ vendor: 'google', architecture: 'swiftshader', device: expect.any(String), description: expect.stringMatching(/SwiftShader/), software: true, shaderF16: false });
+    expect(body.adapter).toEqual({ vendor: 'google', architecture: 'swiftshader', device: expect.any(String), description: expect.stringMatching(/SwiftShader/), software: true, shaderF16: false, maxBufferBytes: expect.any(Number) });
+    // The largest buffer a shader may bind: at least WebGPU's default limit of 128 MiB.
+    expect(body.adapter.maxBufferBytes).toBeGreaterThanOrEqual(2 ** 27);
   });
 });

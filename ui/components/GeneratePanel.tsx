@@ -1,3 +1,4 @@
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { ACTIONS, fields, GENERATION_DEFAULTS, MAX_DYPE_SCALE, MAX_IMAGE_SIDE, MAX_SEED, METHODS, resolveDypeExponent, UPSCALES, type Density, type DypeExponent, type FrameInfo, type Method, type PixelSize, type SelectionState, type Settings } from '../../runtime/contract/index.ts';
 import { ACTION_INFO } from '../actions.ts';
@@ -14,6 +15,8 @@ interface Props {
   blocked: string | null;
   update: (patch: Partial<Settings>) => void;
   onGenerate: () => void;
+  /** Shown at the top of the panel (the demo-model note). */
+  notice?: ComponentChildren;
 }
 
 const SCALES = [1, 2, 3, 4] as const;
@@ -59,7 +62,7 @@ function targetsOf(selection: SelectionState, settings: Settings): Target[] {
 }
 
 /** Prompt, resolution, seed and the advanced options; the resulting pixel size before generating. */
-export function GeneratePanel({ settings, selection, health, blocked, update, onGenerate }: Props) {
+export function GeneratePanel({ settings, selection, health, blocked, update, onGenerate, notice }: Props) {
   const targets = targetsOf(selection, settings);
   const density = settings.density;
   const action = settings.action;
@@ -85,6 +88,7 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
   return (
     <section class="panel" aria-labelledby="generate-title">
       <h2 id="generate-title">Generate</h2>
+      {notice}
       <fieldset>
         <legend>Action</legend>
         <div class="segmented" role="radiogroup" aria-label="Action" aria-describedby="action-help">

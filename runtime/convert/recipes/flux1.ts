@@ -62,6 +62,7 @@ export const FLUX1_RECIPE: ConvertRecipe<Flux1Derived> = {
   graphs(d): GraphRecipe[] {
     const graphs: GraphRecipe[] = [
       { kind: 'transformer', folder: 'transformer', build: (b, w) => buildFluxTransformer(b, w, d.transformer) },
+      { kind: 'transformer', folder: 'transformer', compute: 'float16', build: (b, w) => buildFluxTransformer(b, w, d.transformer, { precision: 'float16' }) },
       { kind: 'clip', folder: FLUX1_CONTRACT.textEncoders.clip.folder, build: (b, w) => buildClipTextEncoder(b, w, d.clip) },
       { kind: 't5', folder: FLUX1_CONTRACT.textEncoders.t5.folder, build: (b, w) => buildT5Encoder(b, w, d.t5) },
       { kind: 'vae', folder: 'vae_decoder', build: (b, w) => buildVaeDecoder(b, w, d.vae) },

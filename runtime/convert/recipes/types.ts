@@ -9,6 +9,7 @@ import type { TokenizerKind } from '../../bundle/tokenizers.ts';
 import type { GraphBuilder } from '../../onnx/builder.ts';
 import type { Architecture, ComponentKind } from '../architectures.ts';
 import type { Checkpoint } from '../inputs.ts';
+import type { ComputeType } from '../source.ts';
 import type { WeightSource } from '../weights.ts';
 
 /** One component found in the inputs. */
@@ -24,6 +25,8 @@ export interface GraphRecipe {
   kind: ComponentKind;
   folder: string;
   build: (b: GraphBuilder, w: WeightSource) => void;
+  /** `float16`: the float16 twin of the folder's graph (model.fp16.onnx, same weights), for GPU providers. */
+  compute?: ComputeType;
 }
 
 /** Options a recipe may read (the CLI's). */

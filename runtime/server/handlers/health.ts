@@ -32,6 +32,7 @@ export function healthHandlers(services: Services): { getHealth: Handler; getOpe
         methods: [...info.methods],
         formats: [...IMAGE_FORMATS],
         imageToImage: info.imageToImage !== false,
+        ...(info.memoryPlan ? { memory: info.memoryPlan } : {}),
         queueLength: q.running + q.waiting,
         queue: { running: q.running, waiting: q.waiting, capacity: q.capacity },
       };

@@ -42,7 +42,7 @@ export function tempRoot(prefix: string): { root: string; cleanup: () => void } 
  * Converts one transformer checkpoint (its files hard-linked into `dir`, or copied where /tmp is
  * another filesystem) and returns the model path, its config and the weight source's dtype counts.
  */
-export async function convertTransformer(files: readonly string[], dir: string, naming: 'bfl' | 'diffusers', quantize?: QuantizeMode) {
+export async function convertTransformer(files: readonly string[], dir: string, naming: 'bfl' | 'diffusers', precision: 'float32' | 'float16' = 'float32', quantize?: QuantizeMode) {
   mkdirSync(dir, { recursive: true });
   const headers = [];
   for (const file of files) {
@@ -55,13 +55,13 @@ export async function convertTransformer(files: readonly string[], dir: string, 
     headers.push(await readSafetensorsHeader(placed));
   }
   const b = new GraphBuilder('transformer');
-  const stored = new SafetensorsWeightSource(b, headers.map((header) => ({ header, location: basename(header.file) })), basename(files[0]));
+  const stored = new SafetensorsWeightSource(b, headers.map((header) => ({ header, location: basename(header.file) })), basename(files[0]), precision);
   const out = quantize ? new PackedWeightsFile(dir) : null;
   const w = out ? new QuantizingWeightSource(stored, b, out, quantize!) : stored;
   const config = deriveFluxConfig(w, naming);
-  buildFluxTransformer(b, w, config);
+  buildFluxTransformer(b, w, config, { precision });
   out?.close();
-  const path = join(dir, 'model.onnx');
+  const path = join(dir, precision === 'float16' ? 'model.fp16.onnx' : 'model.onnx');
   writeFileSync(path, b.serialize({ opset: CONVERTED_OPSET, irVersion: CONVERTED_IR_VERSION }).model);
   return { path, config, dtypes: stored.conversions, quantized: w instanceof QuantizingWeightSource ? w.counts : null };
 }
