@@ -37,7 +37,7 @@ export interface ComponentWeights {
 }
 
 /** A description of the component's checkpoint for messages: its file and key prefix. */
-export function originOf(c: ComponentInput): string {
+function originOf(c: ComponentInput): string {
   return basename(c.checkpoint.path) + (c.prefix ? ` (${c.prefix}*)` : '');
 }
 
