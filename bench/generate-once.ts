@@ -4,7 +4,7 @@
  * A warm-up generation at the same size first keeps one-off shader compilation out of the timings.
  */
 import { loadPipeline } from '../runtime/pipeline/index.ts';
-import type { Device } from '../runtime/pipeline/types.ts';
+import type { Device } from '../runtime/pipeline/providers.ts';
 
 const [dir, width, height, steps, device = 'cpu', keepOnDevice = '1', warmupSteps = '0'] = process.argv.slice(2);
 const pipeline = await loadPipeline(dir, { device: device as Device, keepOnDevice: keepOnDevice === '1' });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { writeDemoBundle } from '../runtime/demo/index.ts';
 import { availableProviders, describeAdapter, probeWebGpuAdapter, type WebGpuAdapter } from '../runtime/pipeline/index.ts';
-import { DEVICES } from '../runtime/pipeline/types.ts';
+import { DEVICES } from '../runtime/pipeline/providers.ts';
 import { useSwiftShader } from '../test/helpers/swiftshader.ts';
 import type { BenchResult } from './timing.ts';
 

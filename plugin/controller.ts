@@ -8,13 +8,23 @@ import { DEFAULT_LIMITS, frameJobBody, targetPixelSize } from './defaults.ts';
 import { pictureSizeAsync, readPictureAsync } from './frame-image.ts';
 import { findGeneratedFrames, frameInfo, outdatedReason, readGeneration } from './frame-record.ts';
 import { defaultAction, extendPlan, type Box } from './resize-plan.ts';
-import { absolutePosition, createFrame, insideInstance, isPictureNode, pageOf, plainError, type PictureNode, resolvePlacement, selectedFrames } from './nodes.ts';
-import { type ActiveJob, restoreFrameAsync, showPreview } from './preview.ts';
+import { absolutePosition, createFrame, insideInstance, isPictureNode, pageOf, plainError, type PictureNode, selectedFrames } from './nodes.ts';
+import { type ActiveJob, resolvePlacement, restoreFrameAsync, showPreview } from './preview.ts';
 import { loadSettingsAsync, saveSettingsAsync } from './settings.ts';
 import { applyImage, createImages, type GenerationFields, tilesNeedAFrame } from './tiles.ts';
 
-/** Size in points of the frame Generate creates when nothing is selected. */
+/** Size in points of the frame Generate creates when nothing is selected, before the companion says its model's native side. */
 export const NEW_FRAME = { width: 1024, height: 1024 } as const;
+
+/** The new frame: a square at the connected model's native side (1 pt = 1 px at 1×). */
+function newFrameSize(limits: Limits): { width: number; height: number } {
+  return limits.nativeSide ? { width: limits.nativeSide, height: limits.nativeSide } : NEW_FRAME;
+}
+
+function newFrameInfo(limits: Limits, density: Density) {
+  const size = newFrameSize(limits);
+  return { ...size, target: targetPixelSize(size.width, size.height, density, limits) };
+}
 
 export function createController(command: string | undefined) {
   /** The settings in effect; each save is chained after the previous one (they read, then write clientStorage). */
@@ -53,7 +63,7 @@ export function createController(command: string | undefined) {
     const nothing = figma.currentPage.selection.length === 0;
     const selection: SelectionState = {
       frames: await Promise.all(frames.map(async (frame) => frameInfo(frame, density, density, limits, await pictureSizeAsync(frame)))),
-      newFrame: nothing ? { ...NEW_FRAME, target: targetPixelSize(NEW_FRAME.width, NEW_FRAME.height, density, limits) } : null,
+      newFrame: nothing ? newFrameInfo(limits, density) : null,
       skipped,
     };
     emit('selection', { selection });
@@ -245,7 +255,8 @@ export function createController(command: string | undefined) {
           return;
         }
         const center = figma.viewport.center;
-        const frame = createFrame(figma.currentPage, 'DyPE image', NEW_FRAME.width, NEW_FRAME.height, Math.round(center.x - NEW_FRAME.width / 2), Math.round(center.y - NEW_FRAME.height / 2));
+        const size = newFrameSize(limits);
+        const frame = createFrame(figma.currentPage, 'DyPE image', size.width, size.height, Math.round(center.x - size.width / 2), Math.round(center.y - size.height / 2));
         figma.currentPage.selection = [frame];
         // a new frame has no picture to refine or extend
         await startJobsAsync([{ frame, target: { params, action: 'reimagine', proposed: false, upscale, strength } }], []);
@@ -450,7 +461,7 @@ function fieldsOf(meta: ResultMeta, density: Density): GenerationFields {
   };
 }
 
-/** A client-chosen job id the companion accepts ([A-Za-z0-9][A-Za-z0-9_-]{0,63}). */
+/** A client-chosen job id the companion accepts: lowercase base-36, as the contract's JOB_ID_PATTERN requires. */
 function newJobId(): string {
   const random = Math.floor(Math.random() * 36 ** 8).toString(36).padStart(8, '0');
   return `fig-${Date.now().toString(36)}-${random}`;

@@ -1,8 +1,10 @@
 /**
- * A running job on its frame: the live preview fill, and restoring the frame when the job ends without an image.
+ * A running job on its frame: the live preview fill, restoring the frame when the job ends without an
+ * image, and where its image goes when it has one.
  */
-import type { GenerationParams, JobRequest } from '../runtime/contract/index.ts';
-import type { PictureNode } from './nodes.ts';
+import type { GenerationParams, JobRequest, Placement } from '../runtime/contract/index.ts';
+import { sameSize } from './frame-record.ts';
+import { absolutePosition, createFrame, type PictureNode } from './nodes.ts';
 import { findTilesGroup, imagePaint, replaceGeneratedFill } from './tiles.ts';
 
 /** A job the main thread has handed to the UI and not yet seen finish. */
@@ -71,4 +73,24 @@ export async function restoreFrameAsync(job: ActiveJob): Promise<void> {
   } catch {
     // the style was deleted meanwhile: the frame keeps the same paints, unlinked
   }
+}
+
+/** Gap between a resized frame and the new frame placed beside it. */
+const GAP = 40;
+
+/**
+ * Where a finished job's image goes: its own frame when that still exists at the size it had; a new
+ * frame beside it when it was resized meanwhile; a new frame where it was when it was deleted. New
+ * frames have the size the image was made for and go on the page the frame was on when the job
+ * started (the current page if that page is gone too), whichever page the user looks at now.
+ */
+export function resolvePlacement(job: ActiveJob): { frame: PictureNode; placement: Placement } {
+  const frame = job.frame;
+  const page = job.page.removed ? figma.currentPage : job.page;
+  if (frame.removed) {
+    return { frame: createFrame(page, job.frameName, job.frameWidth, job.frameHeight, job.x, job.y), placement: 'new-frame' };
+  }
+  if (sameSize(frame.width, frame.height, job.frameWidth, job.frameHeight)) return { frame, placement: 'frame' };
+  const at = absolutePosition(frame);
+  return { frame: createFrame(page, `${frame.name} (generated)`, job.frameWidth, job.frameHeight, at.x + frame.width + GAP, at.y), placement: 'beside' };
 }

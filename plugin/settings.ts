@@ -2,14 +2,20 @@
  * Settings live in figma.clientStorage (per user, per machine) and are merged over the defaults
  * field by field, each field checked with the contract's settings schema.
  */
-import { type Settings, SettingsSchema, validFields } from '../runtime/contract/index.ts';
+import { asLocalhost, type Settings, SettingsSchema, validFields } from '../runtime/contract/index.ts';
 import { DEFAULT_SETTINGS } from './defaults.ts';
 
 const KEY = 'settings';
 
 export async function loadSettingsAsync(): Promise<Settings> {
-  const stored: unknown = await figma.clientStorage.getAsync(KEY);
-  return { ...DEFAULT_SETTINGS, ...validFields(SettingsSchema, stored) };
+  const stored = validFields(SettingsSchema, await figma.clientStorage.getAsync(KEY));
+  const settings = { ...DEFAULT_SETTINGS, ...stored };
+  const moved = asLocalhost(settings.companionUrl);
+  if (moved === null) return settings;
+  // saved before Figma's manifest rules were known: the UI can reach the companion only as localhost
+  await figma.clientStorage.setAsync(KEY, { ...stored, companionUrl: moved });
+  figma.notify(`DyPE now reaches the companion at ${moved} instead of ${settings.companionUrl}: Figma lets plugins reach this computer only as localhost.`, { timeout: 10000 });
+  return { ...settings, companionUrl: moved };
 }
 
 /**

@@ -19,6 +19,7 @@ const PILL: Record<ConnectionStatus, string> = {
   unpaired: 'Not paired',
   'wrong-token': 'Not paired',
   'not-running': 'Offline',
+  blocked: 'No access',
   incompatible: 'Incompatible',
   'not-allowed': 'Blocked',
 };
@@ -81,9 +82,9 @@ export function App() {
   const health = connection.health;
 
   // the main thread sizes frames with the companion's limits
-  const limitsKey = health ? `${health.minSide}/${health.maxSide}/${health.maxPixels}` : '';
+  const limitsKey = health ? `${health.minSide}/${health.maxSide}/${health.maxPixels}/${health.nativeResolution}` : '';
   useEffect(() => {
-    emit('limits', { limits: health ? { minSide: health.minSide, maxSide: health.maxSide, maxPixels: health.maxPixels } : null });
+    emit('limits', { limits: health ? { minSide: health.minSide, maxSide: health.maxSide, maxPixels: health.maxPixels, nativeSide: health.nativeResolution } : null });
   }, [limitsKey]);
 
   // a Regenerate relaunch button runs once the companion is reachable

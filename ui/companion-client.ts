@@ -1,11 +1,12 @@
 /**
  * Every call to the companion (the local HTTP service, runtime/server) lives here. Failures become a
- * CompanionError with a kind the UI can show: not running, wrong token, incompatible, or rejected
- * (the companion's own message, e.g. a wrong pairing code).
+ * CompanionError with a kind the UI can show: not running, blocked by the browser (Local Network
+ * Access), wrong token, incompatible, or rejected (the companion's own message, e.g. a wrong pairing code).
  */
 import { createParser } from 'eventsource-parser';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
+  asLocalhost,
   COMPANION_MAJOR,
   COMPANION_ORIGINS,
   ErrorBodySchema,
@@ -38,7 +39,8 @@ const PULL_END_EVENTS: ReadonlySet<PullEvent['event']> = new Set(['done', 'faile
 
 const PairAnswerSchema = z.object({ token: z.string() });
 
-export type ErrorKind = 'not-running' | 'wrong-token' | 'incompatible' | 'rejected';
+/** 'blocked': the browser does not let this page reach apps on this computer (Chrome's Local Network Access). */
+export type ErrorKind = 'not-running' | 'blocked' | 'wrong-token' | 'incompatible' | 'rejected';
 
 export class CompanionError extends Error {
   constructor(
@@ -53,6 +55,40 @@ export class CompanionError extends Error {
 }
 
 export const START_HINT = 'Start it with “npm start” in the DyPE project folder.';
+
+/**
+ * The names Chrome gave the permission a public page (figma.com in a browser) needs before it may
+ * reach this computer (Local Network Access): `loopback-network` now, `local-network-access` before.
+ */
+const LOOPBACK_PERMISSIONS = ['loopback-network', 'local-network-access'];
+
+/** Figma's desktop app (Electron) is not governed by the browser's site settings, so their advice does not apply. */
+const DESKTOP_APP = /\bElectron\//;
+
+/** That permission's state for this page, or null where the browser has no such permission (other browsers). */
+async function loopbackPermission(): Promise<PermissionState | null> {
+  for (const name of LOOPBACK_PERMISSIONS) {
+    try {
+      return (await navigator.permissions.query({ name } as unknown as PermissionDescriptor)).state;
+    } catch {
+      // a name this browser does not know: try the next
+    }
+  }
+  return null;
+}
+
+/**
+ * Why nothing came back from `base`. A fetch the browser blocks fails just like one nothing answers,
+ * so the permission tells them apart: denied means the browser refuses this page access to this
+ * computer, whether or not the companion runs. ('denied' is also what an iframe gets that was not
+ * delegated the permission; Figma's desktop app is then taken at its word, as not running.)
+ */
+async function unreachable(base: string): Promise<CompanionError> {
+  if ((await loopbackPermission()) === 'denied' && !DESKTOP_APP.test(navigator.userAgent)) {
+    return new CompanionError('blocked', `The browser does not let Figma reach apps on this computer, so the companion at ${base} is out of reach.`);
+  }
+  return new CompanionError('not-running', `The companion is not running at ${base}. ${START_HINT}`);
+}
 
 /** Why the health answer is not one this UI can work with, or null when it is. */
 export function healthProblem(answer: unknown): string | null {
@@ -84,7 +120,7 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
       res = await fetch(base + path, { ...rest, headers: allHeaders });
     } catch (error) {
       if (rest.signal?.aborted) throw error;
-      throw new CompanionError('not-running', `The companion is not running at ${base}. ${START_HINT}`);
+      throw await unreachable(base);
     }
     if (res.ok) return res;
     throw refusal(path, res.status, res.statusText, await res.json().catch(() => null), auth);
@@ -206,7 +242,7 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
         xhr.setRequestHeader('Content-Type', type);
         if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
         xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : bytes.byteLength);
-        xhr.onerror = () => reject(new CompanionError('not-running', `The companion is not running at ${base}. ${START_HINT}`));
+        xhr.onerror = () => void unreachable(base).then(reject);
         xhr.onabort = () => reject(new DOMException('The upload was cancelled.', 'AbortError'));
         xhr.onload = () => {
           let answer: unknown = null;
@@ -282,7 +318,7 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
 }
 
 /** 'not-allowed': the URL is one Figma will not let the plugin reach (not in manifest.json). */
-export type ConnectionStatus = 'checking' | 'connected' | 'unpaired' | 'not-running' | 'wrong-token' | 'incompatible' | 'not-allowed';
+export type ConnectionStatus = 'checking' | 'connected' | 'unpaired' | 'not-running' | 'blocked' | 'wrong-token' | 'incompatible' | 'not-allowed';
 
 export interface Connection {
   status: ConnectionStatus;
@@ -316,7 +352,7 @@ function failure(error: unknown, health: Health | null): Connection {
   return { status: 'not-running', health, message: error instanceof Error ? error.message : String(error) };
 }
 
-/** The origin of `url` (e.g. "http://127.0.0.1:7860"), or null when it is not an http(s) URL. */
+/** The origin of `url` (e.g. "http://localhost:7860"), or null when it is not an http(s) URL. */
 function originOf(url: string): string | null {
   try {
     const parsed = new URL(url.trim());
@@ -335,7 +371,9 @@ export function companionUrlProblem(url: string, testOrigins: readonly string[] 
   if (origin === null) return `Use an address like ${COMPANION_ORIGINS[0]}.`;
   if (COMPANION_ORIGINS.includes(origin) || testOrigins.includes(origin)) return null;
   const allowed = COMPANION_ORIGINS.join(' or ');
+  const named = asLocalhost(origin);
+  if (named !== null) return `Figma lets plugins reach this computer only as localhost: use ${named}.`;
   const { hostname, port } = new URL(origin);
-  if (hostname !== '127.0.0.1' && hostname !== 'localhost') return `The companion runs on this computer only: use ${allowed}.`;
+  if (hostname !== 'localhost') return `The companion runs on this computer only: use ${allowed}.`;
   return `Figma lets this plugin reach only ${allowed}, the addresses in its manifest. To use ${origin}, add it to networkAccess.allowedDomains in manifest.json, rebuild the plugin and start the companion with “npm start -- --port ${port || '80'}”.`;
 }

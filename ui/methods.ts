@@ -1,7 +1,7 @@
-import type { Method } from '../runtime/contract/index.ts';
+import type { GenerationMethod } from '../runtime/contract/index.ts';
 
-/** What the advanced menu says about each method (the contract's METHODS gives the order). */
-export const METHOD_INFO: Readonly<Record<Method, { label: string; help: string }>> = {
+/** What the advanced menu says about each method (the contract's GENERATION_METHODS gives the order). */
+export const METHOD_INFO: Readonly<Record<GenerationMethod, { label: string; help: string }>> = {
   'dy-yarn': { label: 'DyPE-YaRN (recommended)', help: 'Re-tunes positions every step with YaRN: coarse layout first, then fine detail. Best at high resolution.' },
   'dy-vision-yarn': { label: 'DyPE Vision-YaRN', help: 'YaRN per image axis with one shared NTK scale: keeps structure on wide banners, tall posters and phone screens.' },
   'dy-ntk': { label: 'DyPE-NTK', help: 'Dynamic NTK-aware scaling: smooth results, slightly softer fine detail than DyPE-YaRN.' },

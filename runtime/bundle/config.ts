@@ -131,3 +131,8 @@ export const BundleConfigSchema = z
 
 export type BundleConfig = z.infer<typeof BundleConfigSchema>;
 export type BundleConfigInput = z.input<typeof BundleConfigSchema>;
+
+/** A neutral preview projection for latent spaces without a published one: channels cycle over R, G, B. */
+export function genericPreview(channels: number): BundleConfig['preview'] {
+  return { latentRgbFactors: Array.from({ length: channels }, (_, c) => [0, 1, 2].map((k) => (k === c % 3 ? 0.3 : -0.05)) as [number, number, number]), latentRgbBias: [0, 0, 0] };
+}

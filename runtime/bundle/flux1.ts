@@ -5,7 +5,7 @@
  * checkpoints, with FLUX.1 defaults where a value is missing. Every default used is reported.
  */
 import { FLUX_DYPE_DEFAULTS } from '../dype/index.ts';
-import { BundleConfigSchema, type BundleConfig } from './config.ts';
+import { BundleConfigSchema, genericPreview, type BundleConfig } from './config.ts';
 import type { ContractSpec } from './contract.ts';
 
 export type FluxVariant = 'dev' | 'krea-dev' | 'schnell';
@@ -138,11 +138,6 @@ export interface ConfigInputs {
   vaeEncoder?: boolean;
 }
 
-/** A neutral preview projection for latent spaces other than FLUX's 16 channels: channels cycle over R, G, B. */
-function fallbackPreview(channels: number): [number, number, number][] {
-  return Array.from({ length: channels }, (_, c) => [0, 1, 2].map((k) => (k === c % 3 ? 0.3 : -0.05)) as [number, number, number]);
-}
-
 export function buildBundleConfig(input: ConfigInputs): { config: BundleConfig; defaultsUsed: string[] } {
   const defaultsUsed: string[] = [];
   const pick = (value: number | undefined, fallback: number, what: string): number => {
@@ -166,7 +161,7 @@ export function buildBundleConfig(input: ConfigInputs): { config: BundleConfig; 
   const preview =
     latentChannels === FLUX_DEFAULTS.latentRgbFactors.length
       ? { latentRgbFactors: FLUX_DEFAULTS.latentRgbFactors.map((r) => [...r] as [number, number, number]), latentRgbBias: [...FLUX_DEFAULTS.latentRgbBias] as [number, number, number] }
-      : { latentRgbFactors: fallbackPreview(latentChannels), latentRgbBias: [0, 0, 0] as [number, number, number] };
+      : genericPreview(latentChannels);
   if (latentChannels !== FLUX_DEFAULTS.latentRgbFactors.length) defaultsUsed.push(`preview: a generic projection (FLUX's is for 16 latent channels, this VAE has ${latentChannels})`);
 
   const config = BundleConfigSchema.parse({

@@ -7,6 +7,7 @@ import { BundleConfigSchema, FAMILY_IDS, type BundleConfig, type FamilyId } from
 import { verifyCheckpoints } from './checkpoints.ts';
 import type { ContractSpec } from './contract.ts';
 import { FLUX1_CONTRACT } from './flux1.ts';
+import { FLUX2_CONTRACT } from './flux2.ts';
 import { PipelineError } from '../pipeline/errors.ts';
 
 /** The files of every bundle; each family adds its text encoders' folders (its ContractSpec). */
@@ -28,7 +29,7 @@ export const HALF_MODEL_FILE = 'model.fp16.onnx';
 export const HALF_TRANSFORMER_FILE = `transformer/${HALF_MODEL_FILE}`;
 
 /** Each family's contract, as this version knows it; a family without one is refused by name. */
-export const FAMILY_CONTRACTS: Readonly<Partial<Record<FamilyId, ContractSpec>>> = Object.freeze({ flux1: FLUX1_CONTRACT });
+export const FAMILY_CONTRACTS: Readonly<Partial<Record<FamilyId, ContractSpec>>> = Object.freeze({ flux1: FLUX1_CONTRACT, flux2: FLUX2_CONTRACT });
 
 export interface Bundle {
   dir: string;

@@ -14,6 +14,13 @@ export function shiftFromSchedulerConfig(raw: unknown, path: string): Partial<Sh
     return c[key] as number;
   };
   const shift: Partial<ShiftConfig> = { dynamic: c.use_dynamic_shifting === true };
+  // Our own key: how μ follows the image's tokens (FLUX.2's empirical fit); diffusers' configs have none.
+  if (c.dype_shift_mu !== undefined) {
+    if (c.dype_shift_mu !== 'linear' && c.dype_shift_mu !== 'flux2-empirical') {
+      throw new PipelineError('bundle_invalid', `${path}: dype_shift_mu must be "linear" or "flux2-empirical", got ${JSON.stringify(c.dype_shift_mu)}`);
+    }
+    shift.mu = c.dype_shift_mu;
+  }
   const fields: [keyof ShiftConfig, string][] = [
     ['baseImageSeqLen', 'base_image_seq_len'],
     ['maxImageSeqLen', 'max_image_seq_len'],

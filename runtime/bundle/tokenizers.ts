@@ -11,14 +11,19 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { linkFolder, type TransferStats } from '../files/place.ts';
-import { PromptTokenizer } from '../pipeline/text.ts';
+import { PromptTokenizer, qwen3ChatText } from '../pipeline/text.ts';
 
-export type TokenizerKind = 'clip' | 't5';
+export type TokenizerKind = 'clip' | 't5' | 'qwen';
 
-/** Where each tokenizer lives in a bundle, and the files that make one (a fast tokenizer.json of `model`, or the slow files). */
-export const TOKENIZER_SOURCES: Readonly<Record<TokenizerKind, { label: string; folder: string; model: string; slow: readonly string[]; files: string }>> = Object.freeze({
+/**
+ * Where each tokenizer lives in a bundle, and the files that make one (a fast tokenizer.json of
+ * `model`, or the slow files). CLIP and Qwen are both BPE: a Qwen tokenizer.json is told apart by
+ * its chat tokens (`marker`), and only its fast form is used.
+ */
+export const TOKENIZER_SOURCES: Readonly<Record<TokenizerKind, { label: string; folder: string; model: string; marker?: string; slow: readonly string[]; files: string }>> = Object.freeze({
   clip: { label: 'CLIP', folder: 'tokenizer', model: 'BPE', slow: ['vocab.json', 'merges.txt'], files: 'tokenizer.json, or vocab.json + merges.txt' },
   t5: { label: 'T5', folder: 'tokenizer_2', model: 'Unigram', slow: ['spiece.model'], files: 'tokenizer.json or spiece.model' },
+  qwen: { label: 'Qwen3', folder: 'tokenizer', model: 'BPE', marker: '<|im_start|>', slow: [], files: 'tokenizer.json with Qwen\'s chat tokens' },
 });
 
 /** Every file a tokenizer folder may be made from: the fast form, the configs, and each kind's slow files. */
@@ -31,7 +36,7 @@ export function tokenizerSource(dir: string, kind: TokenizerKind): TokenizerSour
   const has = (file: string) => existsSync(join(dir, file));
   if (has('tokenizer.json')) return 'tokenizer.json';
   const slow = TOKENIZER_SOURCES[kind].slow;
-  return slow.every(has) ? (slow.join(' + ') as TokenizerSource) : null;
+  return slow.length > 0 && slow.every(has) ? (slow.join(' + ') as TokenizerSource) : null;
 }
 
 /** Whether `dir` holds a tokenizer of this kind; a tokenizer.json counts only when its model type is the right one. */
@@ -39,8 +44,11 @@ export function holdsTokenizer(dir: string, kind: TokenizerKind): boolean {
   const source = tokenizerSource(dir, kind);
   if (source !== 'tokenizer.json') return source !== null;
   try {
-    const parsed = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as { model?: { type?: unknown } };
-    return parsed.model?.type === TOKENIZER_SOURCES[kind].model;
+    const parsed = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as { model?: { type?: unknown }; added_tokens?: { content?: unknown }[] };
+    const { model, marker } = TOKENIZER_SOURCES[kind];
+    const marked = (parsed.added_tokens ?? []).some((t) => t.content === marker);
+    // A CLIP folder must not be taken for Qwen's, nor Qwen's for CLIP's: the chat token decides.
+    return parsed.model?.type === model && (marker === undefined ? !(parsed.added_tokens ?? []).some((t) => t.content === TOKENIZER_SOURCES.qwen.marker) : marked);
   } catch {
     return false;
   }
@@ -73,6 +81,8 @@ function readJsonObject(path: string): Record<string, unknown> | null {
 const SPECIAL_DEFAULTS: Record<TokenizerKind, Record<string, string>> = {
   clip: { bos_token: '<|startoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>', pad_token: '<|endoftext|>' },
   t5: { eos_token: '</s>', unk_token: '<unk>', pad_token: '<pad>' },
+  // Qwen3: the end of a turn ends a prompt; <|endoftext|> pads (flux2's Qwen3Embedder pads with it).
+  qwen: { eos_token: '<|im_end|>', pad_token: '<|endoftext|>' },
 };
 
 /** transformers' slow CLIPTokenizer keeps merges.txt lines [1, 49152 − 256 − 2 + 1). */
@@ -266,7 +276,8 @@ const SAMPLE_PROMPT = 'a photo of a cat';
 /**
  * Loads a bundle tokenizer folder the way the pipeline does and checks FLUX's rules: exactly
  * `maxLength` ids, the prompt ends in EOS then padding, and an over-long prompt is truncated to
- * `maxLength` keeping its final EOS.
+ * `maxLength` keeping its final EOS. A Qwen tokenizer is checked the way FLUX.2 uses it: the chat
+ * text starts with its chat token, ends its turn, and is right-padded under a mask.
  */
 export function checkTokenizer(dir: string, imported: TokenizerImport, maxLength: number): TokenizerCheck {
   let tokenizer: PromptTokenizer;
@@ -275,6 +286,7 @@ export function checkTokenizer(dir: string, imported: TokenizerImport, maxLength
   } catch (error) {
     throw new TokenizerError('tokenizer_missing', `the ${TOKENIZER_SOURCES[imported.kind].label} tokenizer in ${dir} does not load: ${(error as Error).message}`, { cause: error });
   }
+  if (imported.kind === 'qwen') return checkChatTokenizer(dir, tokenizer, imported, maxLength);
   const ids = Array.from(tokenizer.encode(SAMPLE_PROMPT, maxLength), Number);
   const end = ids.indexOf(tokenizer.eosId);
   const long = Array.from(tokenizer.encode(`${SAMPLE_PROMPT} `.repeat(maxLength), maxLength), Number);
@@ -285,4 +297,15 @@ export function checkTokenizer(dir: string, imported: TokenizerImport, maxLength
   if (long.length !== maxLength || long[maxLength - 1] !== tokenizer.eosId) problems.push('an over-long prompt is not truncated to end in EOS');
   if (problems.length) throw new TokenizerError('tokenizer_missing', `the ${imported.kind} tokenizer in ${dir}: ${problems.join('; ')}`);
   return { ...imported, maxLength, sample: ids.slice(0, end + 1), eosId: tokenizer.eosId, padId: tokenizer.padId };
+}
+
+function checkChatTokenizer(dir: string, tokenizer: PromptTokenizer, imported: TokenizerImport, maxLength: number): TokenizerCheck {
+  const { ids, mask, length } = tokenizer.encodeMasked(qwen3ChatText(SAMPLE_PROMPT), maxLength);
+  const sample = Array.from(ids.subarray(0, length), Number);
+  const problems: string[] = [];
+  if (sample[0] !== tokenizer.idOf(TOKENIZER_SOURCES.qwen.marker!)) problems.push(`the chat text does not start with ${TOKENIZER_SOURCES.qwen.marker}`);
+  if (!sample.includes(tokenizer.eosId)) problems.push(`the user turn does not end in ${SPECIAL_DEFAULTS.qwen.eos_token} (${tokenizer.eosId})`);
+  if (ids.subarray(length).some((id) => Number(id) !== tokenizer.padId) || mask.subarray(length).some((m) => m !== 0n)) problems.push('the padding is not the pad token under a zero mask');
+  if (problems.length) throw new TokenizerError('tokenizer_missing', `the ${imported.kind} tokenizer in ${dir}: ${problems.join('; ')}`);
+  return { ...imported, maxLength, sample, eosId: tokenizer.eosId, padId: tokenizer.padId };
 }

@@ -1,4 +1,4 @@
-/** `dype convert <files or folders…> -o <bundle>`: FLUX.1 safetensors checkpoints → a DyPE-ready bundle. */
+/** `dype convert <files or folders…> -o <bundle>`: FLUX.1 or FLUX.2 [klein] safetensors checkpoints → a DyPE-ready bundle. */
 import { TOKENIZER_SOURCES } from '../bundle/tokenizers.ts';
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
@@ -70,7 +70,7 @@ export function formatConvertReport(r: ConvertReport): string {
   lines.push(`files        ${[...how].map(([k, n]) => `${n} ${k}`).join(', ')}; extra disk ${formatBytes(r.extraBytes)}`);
   for (const tk of r.tokenizers) lines.push(`tokenizer    ${TOKENIZER_SOURCES[tk.kind].label} from ${tk.from} (${tk.source})`);
   lines.push(`rope         axes ${r.config.rope.axesDim.join('/')}, θ ${r.config.rope.theta}: rope_omega + rope_mscale inputs (DyPE)`);
-  lines.push(`defaults     ${r.config.defaults.steps} steps, guidance ${r.config.defaults.guidance ?? 'none'}, T5 ${r.config.text.t5MaxLength} tokens`);
+  lines.push(`defaults     ${r.config.defaults.steps} steps, guidance ${r.config.defaults.guidance ?? 'none'}, ${Object.entries(r.config.text).map(([key, n]) => `${key} ${n}`).join(', ')} tokens`);
   for (const d of r.defaultsUsed) lines.push(`default      ${d}`);
   if (r.ignored.length) lines.push(`ignored      ${r.ignored.length} other checkpoint(s) in the given folders`);
   return lines.join('\n');
@@ -79,11 +79,11 @@ export function formatConvertReport(r: ConvertReport): string {
 export function registerConvertCommand(program: Command): Command {
   return program
     .command('convert')
-    .description('build a DyPE-ready bundle from FLUX.1 safetensors checkpoints (transformer, ae, clip_l, t5xxl) without copying weights')
+    .description('build a DyPE-ready bundle from FLUX.1 (transformer, ae, clip_l, t5xxl) or FLUX.2 [klein] (transformer, flux2-vae, qwen_3) safetensors checkpoints without copying weights')
     .argument('[paths...]', 'checkpoint files and/or folders (a diffusers FLUX.1 folder, a ComfyUI models folder, …)')
     .option('-o, --output <bundle-dir>', 'bundle folder to create')
     .option('--name <name>', 'bundle name in dype.json (default: the bundle folder name)')
-    .option('--tokenizers <dir>', 'folder with tokenizer/ (CLIP) and tokenizer_2/ (T5) when they are not found next to the checkpoints or in the Hugging Face cache')
+    .option('--tokenizers <dir>', 'folder with tokenizer/ (CLIP, or Qwen3 for FLUX.2) and tokenizer_2/ (T5) when they are not found next to the checkpoints or in the Hugging Face cache')
     .option('--force', 'replace an existing bundle folder')
     .option('--no-copy', 'fail instead of copying a checkpoint that cannot be hard-linked or reflinked into the bundle')
     .option('--scan', 'list the checkpoints found in the usual model folders (or in the given ones) and what each is')

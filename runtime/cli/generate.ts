@@ -4,7 +4,8 @@ import { extname, resolve } from 'node:path';
 import { MAX_SEED } from '../contract/index.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { loadPipeline } from '../pipeline/index.ts';
-import type { Device, DypeExponent, GenerationMethod, ImageFormat, YarnScaling } from '../pipeline/types.ts';
+import type { DypeExponent, GenerationMethod, ImageFormat, YarnScaling } from '../pipeline/types.ts';
+import type { Device } from '../pipeline/providers.ts';
 import { resolveModelDir } from './model.ts';
 import type { MemoryMode } from '../memory/plan.ts';
 

@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import { formatImportReport, importExport } from '../import/index.ts';
-import { DEVICES, type Device } from '../pipeline/types.ts';
+import { DEVICES, type Device } from '../pipeline/providers.ts';
 
 export interface ImportCliOptions {
   output: string;

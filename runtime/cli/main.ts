@@ -8,7 +8,7 @@ import { serveCommand } from './serve.ts';
 import { registerPullCommands } from './pull.ts';
 import type { z } from 'zod';
 import { AUTO_DYPE_RULE, fields, GENERATION_DEFAULTS, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, YARN_SCALINGS } from '../contract/index.ts';
-import { DEVICES } from '../pipeline/types.ts';
+import { DEVICES } from '../pipeline/providers.ts';
 import { MEMORY_MODES } from '../memory/plan.ts';
 
 export function intArg(name: string, min: number, max: number) {
@@ -88,8 +88,8 @@ registerPullCommands(program);
 
 program
   .command('serve')
-  .description('start the companion HTTP service on 127.0.0.1 for the Figma plugin')
-  .option('--port <n>', 'port on 127.0.0.1', intArg('port', 1, 65535), 7860)
+  .description('start the companion HTTP service on localhost (127.0.0.1 and ::1) for the Figma plugin')
+  .option('--port <n>', 'port on localhost', intArg('port', 1, 65535), 7860)
   .addOption(modelOption())
   .addOption(deviceOption())
   .addOption(memoryOption())

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { loadPipeline } from '../pipeline/index.ts';
-import type { Device } from '../pipeline/types.ts';
+import { PipelineWorker } from '../pipeline/index.ts';
+import type { Device } from '../pipeline/providers.ts';
 import { createCompanion, formatPairingCode, loadOrCreateToken, resolveDataDir } from '../server/index.ts';
 import { resolveModelDir } from './model.ts';
 import { SwitchableEngine, type LoadedModel } from '../server/switchable-engine.ts';
@@ -28,7 +28,8 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   const token = await loadOrCreateToken(dataDir, opts.token);
   const modelDir = await resolveModelDir(opts.model, dataDir);
   const load = async (dir: string): Promise<LoadedModel> => {
-    const pipeline = await loadPipeline(dir, { device: opts.device, memory: opts.memory, gpuMemoryGB: opts.gpuMemory, log: (l) => console.error(l) });
+    // in a worker thread, so generating never blocks the HTTP side
+    const pipeline = await PipelineWorker.start(dir, { device: opts.device, memory: opts.memory, gpuMemoryGB: opts.gpuMemory, log: (l) => console.error(l) });
     return { engine: pipeline, dir, dispose: () => pipeline.dispose() };
   };
   // the loaded model can be switched from the plugin (POST /v1/models/active)
@@ -38,7 +39,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   const url = await companion.listen();
   console.log(
     [
-      `DyPE companion listening on ${url} (this computer only)`,
+      `DyPE companion listening on ${url} (127.0.0.1 and ::1: this computer only)`,
       `model     ${engine.info.model}${engine.info.demo ? ' — embedded demo model, untrained: images are abstract' : ''} (${modelDir})`,
       `provider  ${engine.info.provider}`,
       ...(engine.info.memoryPlan ? formatPlan(engine.info.memoryPlan) : []),

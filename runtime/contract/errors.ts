@@ -2,12 +2,12 @@
  * Every error the companion answers with: one stable code, its HTTP status and a default message.
  * Every 4xx/5xx body is `{ error: { code, message, field? } }`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const ERRORS = {
   // request envelope
   bad_request: { status: 400, message: 'The HTTP request is malformed.' },
-  bad_host: { status: 403, message: 'The Host header must be 127.0.0.1:<port> or localhost:<port>.' },
+  bad_host: { status: 403, message: 'The Host header must be localhost:<port>, 127.0.0.1:<port> or [::1]:<port>.' },
   bad_origin: { status: 403, message: 'Requests are only accepted from the Figma plugin (Origin: null) or from tools that send no Origin.' },
   unauthorized: { status: 401, message: 'Missing or wrong token. Send "Authorization: Bearer <token>" (pair the plugin with POST /v1/pair).' },
   not_found: { status: 404, message: 'No such route.' },
@@ -38,6 +38,7 @@ export const ERRORS = {
   invalid_image: { status: 400, message: 'The body is not a readable image of the type it claims.' },
   image_dimensions_too_large: { status: 422, message: 'The image is too large in pixels (decompression bombs are refused before decoding).' },
   invalid_multipart: { status: 400, message: 'The multipart/form-data body is malformed.' },
+  too_many_uploads: { status: 429, message: 'Too many images are being uploaded at once; try again in a moment.' },
   init_not_found: { status: 404, message: 'The init image names no upload or job of this companion (uploads expire 24 h after their last use).' },
   init_not_ready: { status: 409, message: 'The init job has no image: it is not done.' },
   // models

@@ -1,5 +1,5 @@
 /** GET /v1/health: liveness and what this companion can do. No token needed. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { fields, GENERATION_METHODS, IMAGE_FORMATS } from './rules.ts';
 
 /** A WebGPU adapter as Dawn reports it. */
@@ -59,8 +59,11 @@ export const HealthSchema = z.object({
   /** The companion's package version; a client checks the major. */
   version: z.string(),
   model: z.string(),
+  /** The model family, as a person reads it ("FLUX.1", "FLUX.2 [klein]"); absent on older companions. */
+  family: z.string().optional(),
   /** True for the embedded untrained demo model: its images are abstract. */
   demo: z.boolean(),
+  /** The side in pixels the model was trained at: sizes are offered as multiples of it. */
   nativeResolution: z.number().int(),
   pixelsPerToken: z.number().int(),
   minSide: z.number().int(),

@@ -3,7 +3,7 @@
  * event shape of GET /v1/jobs/{id}/events. Adding a field to the job body is one line in
  * `jobBodyShape`; its type, the OpenAPI document and every check follow from it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { fields, GENERATION_DEFAULTS, GENERATION_METHODS, IMAGE_FORMATS, intIn, MAX_SIDE, MAX_STEPS, MIN_SIDE, type GenerationMethod } from './rules.ts';
 
 /** What an engine on this machine can do; the companion reports it in health. */

@@ -3,13 +3,9 @@
  * around, as zod schemas with their types inferred. Messages are `{ type, ...payload }` objects sent as
  * Figma's `pluginMessage`; each side parses what it receives with these schemas and drops the rest.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { FrameJobBodySchema } from './jobs.ts';
-import { fields, GENERATION_METHODS, IMAGE_FORMATS, type GenerationMethod, type ImageFormat } from './rules.ts';
-
-export { GENERATION_METHODS as METHODS, IMAGE_FORMATS };
-export type Method = GenerationMethod;
-export type { ImageFormat };
+import { fields } from './rules.ts';
 
 /** Figma's limit on an image's width and height; larger results are placed as tiles of at most this size. */
 export const MAX_IMAGE_SIDE = 4096;
@@ -17,8 +13,24 @@ export const MAX_IMAGE_SIDE = 4096;
 /** The UI forwards at most one live preview per job this often: each one is a createImage and a fill edit here. */
 export const PREVIEW_FORWARD_MS = 1000;
 
-/** The only companion addresses manifest.json's networkAccess lets the UI reach. */
-export const COMPANION_ORIGINS: readonly string[] = ['http://127.0.0.1:7860', 'http://localhost:7860'];
+/**
+ * The only companion address manifest.json's networkAccess lets the UI reach. Figma's manifest takes
+ * `localhost` but no IP literal, and the UI's Content-Security-Policy lists exactly these strings.
+ */
+export const COMPANION_ORIGINS: readonly string[] = ['http://localhost:7860'];
+
+/** An http(s) URL whose host is a loopback IP literal (127.0.0.1 or [::1]); group 1 is the scheme. */
+const LOOPBACK_IP_URL = /^(https?:\/\/)(?:127\.0\.0\.1|\[::1\])(?=[:/?#]|$)/i;
+
+/**
+ * `url` with its loopback IP literal replaced by `localhost` (the only way Figma lets the UI reach the
+ * companion), or null when its host is not 127.0.0.1 or [::1]. A regular expression, not URL: the
+ * plugin's main thread has no URL class.
+ */
+export function asLocalhost(url: string): string | null {
+  const trimmed = url.trim();
+  return LOOPBACK_IP_URL.test(trimmed) ? trimmed.replace(LOOPBACK_IP_URL, '$1localhost') : null;
+}
 
 const positiveInt = z.number().int().positive();
 /** Encoded image bytes; postMessage carries them as they are. */
@@ -73,7 +85,7 @@ const generationFields = {
 
 /** Kept in figma.clientStorage by the main thread, merged over its defaults field by field. */
 export const SettingsSchema = z.object({
-  /** e.g. "http://127.0.0.1:7860". */
+  /** e.g. "http://localhost:7860". */
   companionUrl: z.string(),
   /** From POST /v1/pair; null until paired. */
   token: z.string().nullable(),
@@ -90,7 +102,8 @@ export const SettingsSchema = z.object({
 export type Settings = z.output<typeof SettingsSchema>;
 
 /** Size limits the companion reports in GET /v1/health. */
-export const LimitsSchema = z.object({ minSide: z.number(), maxSide: z.number(), maxPixels: z.number() });
+/** The companion's size limits, and the model's native side (a new frame is made at it; absent from older UIs). */
+export const LimitsSchema = z.object({ minSide: z.number(), maxSide: z.number(), maxPixels: z.number(), nativeSide: z.number().int().positive().optional() });
 export type Limits = z.output<typeof LimitsSchema>;
 
 /** Everything that, with a frame's size, describes one generation. */

@@ -2,7 +2,7 @@
  * Models on the wire: GET /v1/models (installed and catalog), POST /v1/models/pulls (a pull job and
  * the one event shape of its SSE stream), POST /v1/models/active (switch the loaded model).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const LicenceViewSchema = z.object({
   name: z.string(),

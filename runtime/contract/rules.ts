@@ -2,7 +2,7 @@
  * The rules every front end checks a generation against (the companion's zod schemas, the CLI's
  * options, the plugin's messages and settings): one zod schema per field, built here once.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { YARN_SCALINGS } from '../dype/options.ts';
 import { AUTO_DYPE_EXPONENTS, GENERATION_METHODS, IMAGE_FORMATS, MAX_DYPE_EXPONENT, MAX_DYPE_SCALE, MAX_STEPS, MIN_SIDE, resolveDypeExponent } from './names.ts';
 

@@ -2,7 +2,7 @@
  * Uploaded images on the wire: POST /v1/uploads takes the raw bytes of one PNG, JPEG or WebP image
  * and answers with this view. The id is what a job's `init` names.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const UPLOAD_TYPES = { 'image/png': 'png', 'image/jpeg': 'jpeg', 'image/webp': 'webp' } as const;
 export type UploadMimeType = keyof typeof UPLOAD_TYPES;

@@ -8,8 +8,9 @@
  * seq² score matrix of a 4096² image never exists in the graph.
  */
 import { FLUX_DEFAULTS } from '../bundle/flux1.ts';
-import { ONNX_DTYPE, type GraphBuilder } from '../onnx/builder.ts';
-import { geluTanh, rmsNormalize, silu } from '../onnx/ops.ts';
+import type { GraphBuilder } from '../onnx/builder.ts';
+import { geluTanh, silu } from '../onnx/ops.ts';
+import { ditLayers } from './dit.ts';
 import { countIndexed, linear, shapeOf } from './layers.ts';
 import { MissingTensorError, type WeightSource } from './weights.ts';
 
@@ -260,30 +261,13 @@ export function expectedShapes(c: FluxConfig): Map<string, number[]> {
   return shapes;
 }
 
-/** Per rotary frequency, the id column (axis) it reads: axis a contributes axesDim[a]/2. */
-function ropeAxisIndex(axesDim: readonly number[]): number[] {
-  return axesDim.flatMap((d, a) => new Array<number>(d / 2).fill(a));
-}
-
-/** exp(−ln(10000)·i/half) as torch computes it in float32 (BFL timestep_embedding). */
-function timestepFrequencies(half: number): number[] {
-  const negLog = Math.fround(-Math.log(10000));
-  return Array.from({ length: half }, (_, i) => Math.fround(Math.exp(Math.fround(Math.fround(negLog * i) / half))));
-}
-
 export const FLUX_OUTPUT = 'out_hidden_states';
-
-/** float16's largest finite value: the residual stream is clamped to it, as ComfyUI does for FLUX in fp16. */
-const HALF_MAX = 65504;
 
 /**
  * The transformer's compute type. `float16` (for CUDA, DirectML, CoreML and WebGPU with shader-f16)
  * keeps the graph's inputs and output float32 and computes the blocks in float16, with float32 where
- * float16 loses the value: RoPE angles and the timestep sinusoid (arguments up to ~1000 rad, where
- * float16's step is 0.5) and the q/k RMSNorm statistics (x² overflows past |x| = 256). LayerNorm
- * keeps float32 statistics by itself (stash_type), MultiHeadAttention's softmax accumulates in
- * float32, and the residual stream is clamped to ±65504 after each gated add so an overflow
- * saturates instead of turning into inf/NaN.
+ * float16 loses the value (ditLayers: RoPE angles, the timestep sinusoid, q/k RMSNorm statistics,
+ * and the residual stream clamped to ±65504).
  */
 export interface FluxGraphOptions {
   precision?: 'float32' | 'float16';
@@ -303,16 +287,10 @@ export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxCo
 function buildFlux(b: GraphBuilder, w: WeightSource, c: FluxConfig, half: boolean): void {
   const n = namingOf(c.naming);
   const D = c.hidden;
-  /** A float32 value in the compute type, and back. */
-  const toCompute = (x: string) => (half ? b.op('Cast', [x], { to: ONNX_DTYPE.float16 }, { name: 'to_half' }) : x);
-  const toFloat32 = (x: string) => (half ? b.op('Cast', [x], { to: ONNX_DTYPE.float32 }, { name: 'to_float' }) : x);
-  const inFloat32 = <R>(fn: () => R) => b.withFloat('float32', fn);
   const lin = (x: string, name: string) => linear(b, w, x, name);
-  const chunk = (x: string, count: number, axis: number) => b.opN('Split', [x], count, { axis }, { name: 'chunk' });
-  const ones = b.constF(new Array<number>(D).fill(1));
-  const layerNorm = (x: string) => b.op('LayerNormalization', [x, ones], { axis: -1, epsilon: { f: 1e-6 } }, { name: 'ln' });
-  const H = c.heads;
-  const F = c.headDim / 2;
+  const dit = ditLayers(b, c, { half });
+  const { toCompute, toFloat32 } = dit;
+  const { chunk, to2d } = dit;
 
   const hidden = b.input('hidden_states', 'float32', [1, 'image_tokens', c.inChannels]);
   const context = b.input('encoder_hidden_states', 'float32', [1, 'text_tokens', c.contextDim]);
@@ -321,69 +299,27 @@ function buildFlux(b: GraphBuilder, w: WeightSource, c: FluxConfig, half: boolea
   const guidance = c.guidance ? b.input('guidance', 'float32', [1]) : null;
   const imgIds = b.input('img_ids', 'float32', ['image_tokens', 3]);
   const txtIds = b.input('txt_ids', 'float32', ['text_tokens', 3]);
-  const omega = b.input('rope_omega', 'float32', [F]);
-  const mscale = b.input('rope_mscale', 'float32', [F]);
+  const omega = b.input('rope_omega', 'float32', [c.headDim / 2]);
+  const mscale = b.input('rope_mscale', 'float32', [c.headDim / 2]);
 
-  const to2d = (x: string, width: number) => b.op('Reshape', [x, b.constI64([-1, width])]);
-  const to3d = (x: string) => b.op('Unsqueeze', [x, b.constI64([0])]);
-
-  // ---- RoPE: cos/sin [S, 1, F, 1] (text tokens first), scaled by mscale as DyPE's YaRN asks.
-  const [cos, sin] = b.scope('rope', () => {
-    const ids = b.op('Concat', [txtIds, imgIds], { axis: 0 }, { name: 'ids' });
-    const positions = b.op('Gather', [ids, b.constI64(ropeAxisIndex(c.axesDim))], { axis: 1 }, { name: 'positions' }); // [S, F]
-    const angles = b.op('Mul', [positions, omega], {}, { name: 'angles' });
-    const shaped = (x: string) => toCompute(b.op('Unsqueeze', [b.op('Mul', [x, mscale]), b.constI64([1, 3])]));
-    return [shaped(b.op('Cos', [angles])), shaped(b.op('Sin', [angles]))];
-  });
-  /** [S, D] → per-head RMSNorm with `normKey` → [S, H, hd]. */
-  const headNorm = (x: string, normKey: string): string => {
-    const heads = toFloat32(b.op('Reshape', [x, b.constI64([0, H, c.headDim])]));
-    const normed = toCompute(inFloat32(() => rmsNormalize(b, heads, 1e-6)));
-    return b.op('Mul', [normed, w.value(normKey)], {}, { name: 'qk_norm' });
-  };
-  /** [S, H, hd] of the joint sequence, rotated pair by pair → [S, D] (BFL apply_rope). */
-  const applyRope = (x: string): string =>
-    b.scope('rope', () => {
-      const [x0, x1] = chunk(b.op('Reshape', [x, b.constI64([0, H, F, 2])]), 2, -1);
-      const r0 = b.op('Sub', [b.op('Mul', [x0, cos]), b.op('Mul', [x1, sin])]);
-      const r1 = b.op('Add', [b.op('Mul', [x0, sin]), b.op('Mul', [x1, cos])]);
-      return b.op('Reshape', [b.op('Concat', [r0, r1], { axis: -1 }), b.constI64([0, D])], {}, { name: 'roped' });
-    });
-  /** Fused attention over [S, D] q (roped), k (roped), v → [S, D]. */
-  const attention = (q: string, k: string, v: string): string =>
-    b.scope('attention', () => {
-      const out = b.op('MultiHeadAttention', [to3d(q), to3d(k), to3d(v)], { num_heads: H }, { name: 'mha', domain: 'com.microsoft' });
-      return to2d(out, D);
-    });
+  // ---- RoPE (text tokens first), and the sizes to split the joint sequence back.
+  const [cos, sin] = dit.rope(b.op('Concat', [txtIds, imgIds], { axis: 0 }, { name: 'ids' }), c.axesDim, omega, mscale);
+  const applyRope = (x: string) => dit.applyRope(x, cos, sin);
+  const headNorm = (x: string, key: string) => dit.headNorm(x, w.value(key));
   /** q, k, v [S, D] from one fused Linear or three. */
   const projectQkv = (x: string, names: readonly string[]): string[] =>
     names.length === 1 ? chunk(lin(x, names[0]), 3, -1) : names.map((name) => lin(x, name));
-
-  // ---- Sequence lengths, to split the joint sequence back into text and image.
-  const textLen = b.op('Shape', [context], { start: 1, end: 2 }, { name: 'text_len' });
-  const imageLen = b.op('Shape', [hidden], { start: 1, end: 2 }, { name: 'image_len' });
-  const splitSizes = b.op('Concat', [textLen, imageLen], { axis: 0 }, { name: 'split_sizes' });
+  const splitSizes = dit.splitSizes(context, hidden);
 
   // ---- vec [1, D]: timestep, guidance and pooled CLIP embeddings.
-  const freqs = inFloat32(() => b.constF(timestepFrequencies(c.timeDim / 2)));
-  const sinusoid = (x: string) =>
-    inFloat32(() => {
-      const args = b.op('Mul', [b.op('Unsqueeze', [b.op('Mul', [x, b.constF(1000)]), b.constI64([1])]), freqs]); // [1, half]
-      return toCompute(b.op('Concat', [b.op('Cos', [args]), b.op('Sin', [args])], { axis: 1 }));
-    });
   const mlpEmbedder = (x: string, names: readonly [string, string]) => lin(silu(b, lin(x, names[0])), names[1]);
-  let vec = b.scope('time_in', () => mlpEmbedder(sinusoid(timestep), n.timeIn));
-  if (guidance) vec = b.op('Add', [vec, b.scope('guidance_in', () => mlpEmbedder(sinusoid(guidance), n.guidanceIn))]);
+  let vec = b.scope('time_in', () => mlpEmbedder(dit.sinusoid(timestep, c.timeDim), n.timeIn));
+  if (guidance) vec = b.op('Add', [vec, b.scope('guidance_in', () => mlpEmbedder(dit.sinusoid(guidance, c.timeDim), n.guidanceIn))]);
   vec = b.op('Add', [vec, b.scope('vector_in', () => mlpEmbedder(toCompute(pooled), n.vectorIn))], {}, { name: 'vec' });
   const vecAct = silu(b, vec);
 
   const modulation = (name: string, count: number): string[] => chunk(lin(vecAct, name), count, 1);
-  const modulate = (x: string, shift: string, scale: string): string =>
-    b.op('Add', [b.op('Mul', [layerNorm(x), b.op('Add', [scale, b.constF(1)])]), shift], {}, { name: 'modulated' });
-  const gated = (x: string, gate: string, y: string): string => {
-    const sum = b.op('Add', [x, b.op('Mul', [gate, y])], {}, { name: 'residual' });
-    return half ? b.op('Clip', [sum, b.constF(-HALF_MAX), b.constF(HALF_MAX)], {}, { name: 'residual_clamped' }) : sum;
-  };
+  const { modulate, gated } = dit;
 
   let img = b.scope('img_in', () => lin(toCompute(to2d(hidden, c.inChannels)), n.imgIn));
   let txt = b.scope('txt_in', () => lin(toCompute(to2d(context, c.contextDim)), n.txtIn));
@@ -400,7 +336,7 @@ function buildFlux(b: GraphBuilder, w: WeightSource, c: FluxConfig, half: boolea
       const im = prepare('img', img, names.img);
       const tx = prepare('txt', txt, names.txt);
       const joint = (key: 'q' | 'k' | 'v') => b.op('Concat', [tx[key], im[key]], { axis: 0 });
-      const attn = attention(applyRope(joint('q')), applyRope(joint('k')), joint('v'));
+      const attn = dit.attention(applyRope(joint('q')), applyRope(joint('k')), joint('v'));
       const [attnTxt, attnImg] = b.opN('Split', [attn, splitSizes], 2, { axis: 0 }, { name: 'split' });
       const finish = (tag: string, { x, s, mod }: typeof im, attn: string) =>
         b.scope(tag, () => {
@@ -424,7 +360,7 @@ function buildFlux(b: GraphBuilder, w: WeightSource, c: FluxConfig, half: boolea
       } else {
         [q, k, v, mlp] = s.qkvMlp.map((name) => lin(normed, name));
       }
-      const attn = attention(applyRope(headNorm(q, s.qNorm)), applyRope(headNorm(k, s.kNorm)), v);
+      const attn = dit.attention(applyRope(headNorm(q, s.qNorm)), applyRope(headNorm(k, s.kNorm)), v);
       return gated(x, gate, lin(b.op('Concat', [attn, geluTanh(b, mlp)], { axis: -1 }), s.out));
     });
   }

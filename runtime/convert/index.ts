@@ -31,6 +31,7 @@ import { checkpointKeys, readInputs, type Checkpoint } from './inputs.ts';
 import { PACKED_WEIGHTS_FILE, QUANTIZATION_METADATA } from './packed-weights.ts';
 import type { QuantizeMode } from './quantize.ts';
 import { FLUX1_RECIPE } from './recipes/flux1.ts';
+import { FLUX2_RECIPE } from './recipes/flux2.ts';
 import type { ConvertRecipe, Found, RecipeOptions } from './recipes/types.ts';
 import type { ComputeType, ConversionCounts } from './source.ts';
 import type { WeightSource } from './weights.ts';
@@ -96,7 +97,7 @@ export interface ConvertReport {
 }
 
 /** The families `dype convert` can build, by family; a recognised family without one is named and refused. */
-const RECIPES: Readonly<Partial<Record<FamilyId, ConvertRecipe<unknown>>>> = Object.freeze({ flux1: FLUX1_RECIPE });
+const RECIPES: Readonly<Partial<Record<FamilyId, ConvertRecipe<unknown>>>> = Object.freeze({ flux1: FLUX1_RECIPE, flux2: FLUX2_RECIPE });
 
 /** Which component goes where, refusing what cannot make a bundle. */
 function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<string>): { recipe: ConvertRecipe<unknown>; found: Record<ComponentKind, Found>; ignored: string[] } {
@@ -106,7 +107,8 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
     if (checkpoint.components.length === 0) {
       if (explicit.has(checkpoint.path)) {
         throw new ConvertError(
-          `${checkpoint.path} is not a checkpoint dype convert knows: it holds none of the FLUX.1 transformer, FLUX VAE, CLIP-L or T5-XXL ` +
+          `${checkpoint.path} is not a checkpoint dype convert knows: it holds none of the FLUX.1 transformer, FLUX VAE, CLIP-L or T5-XXL, ` +
+            `nor the FLUX.2 transformer, FLUX.2 VAE or Qwen3 text encoder ` +
             `(first keys: ${checkpointKeys(checkpoint).slice(0, 3).join(', ') || 'none'})`,
         );
       }
@@ -114,7 +116,7 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
       continue;
     }
     for (const { architecture, prefix } of checkpoint.components) {
-      if (!architecture.supported || !RECIPES[architecture.family]) throw new ConvertError(`${checkpoint.path} is a ${architecture.label}; dype convert supports FLUX.1 so far`);
+      if (!architecture.supported || !RECIPES[architecture.family]) throw new ConvertError(`${checkpoint.path} is a ${architecture.label}; dype convert supports FLUX.1 and FLUX.2 [klein] so far`);
       const list = byKind.get(architecture.component) ?? [];
       list.push({ kind: architecture.component, architecture, checkpoint, prefix });
       byKind.set(architecture.component, list);
@@ -122,6 +124,15 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
   }
   // The transformer says which family the bundle is; FLUX.1 when none is given (its message names what is missing).
   const recipe = RECIPES[byKind.get('transformer')?.[0].architecture.family ?? 'flux1']!;
+  // Another family's components in a models folder (a FLUX.1 VAE beside FLUX.2's) are not this bundle's.
+  for (const [kind, list] of byKind) {
+    const others = list.filter((f) => f.architecture.family !== recipe.family && kind !== 'transformer');
+    for (const f of others) {
+      if (explicit.has(f.checkpoint.path)) throw new ConvertError(`${f.checkpoint.path} is a ${f.architecture.label}, which does not go with a ${recipe.family === 'flux2' ? 'FLUX.2' : 'FLUX.1'} transformer`);
+      ignored.push(f.checkpoint.path);
+    }
+    byKind.set(kind, list.filter((f) => !others.includes(f)));
+  }
   const found = {} as Record<ComponentKind, Found>;
   const missing: ComponentKind[] = [];
   for (const kind of recipe.components) {
@@ -133,8 +144,9 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
     else found[kind] = list[0];
   }
   if (missing.length) {
-    const usual = (kind: ComponentKind) => ARCHITECTURES.filter((a) => a.component === kind && a.supported).map((a) => a.usualFiles).join(', or ');
-    throw new ConvertError(`a bundle needs all four FLUX.1 components; missing: ${missing.map((k) => `${COMPONENT_LABELS[k]} (${usual(k)})`).join('; ')}`);
+    const usual = (kind: ComponentKind) => ARCHITECTURES.filter((a) => a.component === kind && a.family === recipe.family && a.supported).map((a) => a.usualFiles).join(', or ');
+    const family = recipe.family === 'flux1' ? 'all four FLUX.1' : 'all three FLUX.2';
+    throw new ConvertError(`a bundle needs ${family} components; missing: ${missing.map((k) => `${COMPONENT_LABELS[k]} (${usual(k)})`).join('; ')}`);
   }
   return { recipe, found, ignored };
 }

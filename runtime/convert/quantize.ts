@@ -15,7 +15,7 @@ import type { GraphBuilder } from '../onnx/builder.ts';
 import { packNBits, quantizeBlocks } from './gguf/repack.ts';
 import type { PackedWeightsFile } from './packed-weights.ts';
 import type { StoredTensor } from './safetensors.ts';
-import type { SafetensorsWeightSource } from './source.ts';
+import { fp8ScaleKey, type SafetensorsWeightSource } from './source.ts';
 import type { PackedLinear, WeightSource } from './weights.ts';
 
 export const QUANTIZE_MODES = ['q8', 'q4'] as const;
@@ -118,8 +118,8 @@ export class QuantizingWeightSource implements WeightSource {
     const t = this.inner.tensor(key);
     if (keepsStoredType(key) || t.shape.length !== 2 || t.shape[1] % QUANTIZE_BLOCK !== 0) return null;
     const values = readFloats(t);
-    const scaleKey = key.replace(/\.weight$/, '.scale_weight');
-    if (scaleKey !== key && this.inner.has(scaleKey)) {
+    const scaleKey = fp8ScaleKey(this.inner, key);
+    if (scaleKey) {
       const scale = readFloats(this.inner.tensor(scaleKey))[0];
       for (let i = 0; i < values.length; i++) values[i] *= scale;
     }

@@ -1,7 +1,10 @@
 /**
  * safetensors headers: an 8-byte little-endian header length, a JSON header, then the tensor bytes.
- * Only the header is read; tensors stay where they are (the bundle points at them by offset).
+ * Only the header is read; tensors stay where they are (the bundle points at them by offset). The one
+ * exception is a few small statistics the bundle's dype.json carries (FLUX.2's latent BatchNorm).
  */
+import { getFloat16 } from '@petamoriken/float16';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { z } from 'zod';
 
@@ -104,4 +107,30 @@ export async function readSafetensorsHeader(file: string): Promise<SafetensorsHe
   } finally {
     await handle.close();
   }
+}
+
+/** Tensors read into dype.json are statistics, never weights: a few thousand values at most. */
+const SMALL_TENSOR_ELEMENTS = 65536;
+
+/** The values of a small float tensor (F32, F16 or BF16), read from its file. */
+export function readSmallTensor(t: StoredTensor): Float64Array {
+  const count = t.shape.reduce((a, b) => a * b, 1);
+  if (count > SMALL_TENSOR_ELEMENTS) throw new SafetensorsError(t.file, `tensor ${t.key} has ${count} values; only small statistics are read (at most ${SMALL_TENSOR_ELEMENTS})`);
+  const bytes = Buffer.alloc(t.byteLength);
+  const fd = openSync(t.file, 'r');
+  try {
+    if (readSync(fd, bytes, 0, bytes.length, t.byteOffset) !== bytes.length) throw new SafetensorsError(t.file, `tensor ${t.key}: file ends inside its data`);
+  } finally {
+    closeSync(fd);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const read: Partial<Record<SafetensorsDtype, (i: number) => number>> = {
+    F32: (i) => view.getFloat32(4 * i, true),
+    F16: (i) => getFloat16(view, 2 * i, true),
+    // bfloat16 is the upper half of a float32
+    BF16: (i) => new Float32Array(Uint32Array.of(view.getUint16(2 * i, true) << 16).buffer)[0],
+  };
+  const at = read[t.dtype];
+  if (!at) throw new SafetensorsError(t.file, `tensor ${t.key} is ${t.dtype}; statistics must be F32, F16 or BF16`);
+  return Float64Array.from({ length: count }, (_, i) => at(i));
 }

@@ -102,6 +102,6 @@ export function formatScan(roots: readonly string[], entries: readonly ScanEntry
   }
   const others = entries.length - known.length;
   if (others) lines.push(`${others} other safetensors/GGUF file(s) (LoRAs, other models${entries.some((e) => e.error) ? ', unreadable ones' : ''}) left out`);
-  if (!known.length) lines.push('no FLUX.1 components found');
+  if (!known.length) lines.push('no FLUX.1 or FLUX.2 components found');
   return lines.join('\n');
 }

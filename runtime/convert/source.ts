@@ -10,8 +10,9 @@
  * scale of 1, but onnxruntime keeps DequantizeLinear nodes out of constant folding (they mark
  * quantised regions), so it would run at every step. Block-quantised weights (GGUF files,
  * `--quantize`) go through com.microsoft.MatMulNBits instead (./gguf/source.ts, ./quantize.ts).
- * Checkpoints with per-tensor fp8 scales (`<name>.scale_weight`, ComfyUI's "scaled fp8") get the
- * scale multiplied after the Cast, folded the same way.
+ * Checkpoints with per-tensor fp8 scales get the scale multiplied after the Cast, folded the same
+ * way: `<name>.scale_weight` (ComfyUI's "scaled fp8") or `<name>.weight_scale` (its "fp8mixed", where
+ * `<name>.input_scale` and `<name>.comfy_quant` ride along and are not read).
  */
 import { ONNX_DTYPE, type ElemType, type GraphBuilder } from '../onnx/builder.ts';
 import type { SafetensorsDtype, SafetensorsHeader, StoredTensor } from './safetensors.ts';
@@ -41,7 +42,13 @@ export interface SourceFile {
 /** How many tensors of each stored dtype the graph reads, and how many of them needed a Cast / an fp8 scale. */
 export type ConversionCounts = Partial<Record<SafetensorsDtype, { tensors: number; bytes: number; cast: number; scaled: number }>>;
 
-const SCALE_SUFFIX = '.scale_weight';
+/** Where a weight's per-tensor fp8 scale lives, by format. */
+const SCALE_SUFFIXES = ['.scale_weight', '.weight_scale'];
+
+/** The per-tensor fp8 scale that goes with weight `key` in `w`, if the checkpoint has one. */
+export function fp8ScaleKey(w: { has(key: string): boolean }, key: string): string | undefined {
+  return key.endsWith('.weight') ? SCALE_SUFFIXES.map((suffix) => key.slice(0, -'.weight'.length) + suffix).find((k) => w.has(k)) : undefined;
+}
 
 export class SafetensorsWeightSource implements WeightSource {
   private readonly tensors = new Map<string, { tensor: StoredTensor; location: string }>();
@@ -101,8 +108,8 @@ export class SafetensorsWeightSource implements WeightSource {
       out = b.op('Cast', [raw], { to: ONNX_DTYPE[this.compute] }, { outputs: [`${key}:${this.compute}`] });
       count.cast++;
     }
-    const scaleKey = key.endsWith('.weight') ? key.slice(0, -'.weight'.length) + SCALE_SUFFIX : null;
-    if (scaleKey && this.has(scaleKey)) {
+    const scaleKey = fp8ScaleKey(this, key);
+    if (scaleKey) {
       out = b.op('Mul', [out, this.value(scaleKey)], {}, { outputs: [`${key}:scaled`] });
       count.scaled++;
     }

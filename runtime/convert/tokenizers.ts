@@ -32,11 +32,17 @@ const WANTED: Readonly<Record<TokenizerKind, { name: string; published: string; 
     published: 'black-forest-labs/FLUX.1-dev (or FLUX.1-schnell) tokenizer_2/, or google/t5-v1_1-xxl',
     folders: ['tokenizer_2', 't5', 't5xxl', 'comfy/t5_tokenizer', 'comfy/text_encoders/t5_tokenizer'],
   },
+  qwen: {
+    name: 'Qwen3',
+    published: 'black-forest-labs/FLUX.2-klein-4B tokenizer/, or Qwen/Qwen3-4B',
+    folders: ['tokenizer', 'qwen', 'qwen3', 'comfy/text_encoders/qwen25_tokenizer'],
+  },
 });
 
 const HUB_REPOS: Readonly<Record<TokenizerKind, readonly [string, string][]>> = Object.freeze({
   clip: [['models--black-forest-labs--FLUX.1-dev', 'tokenizer'], ['models--black-forest-labs--FLUX.1-schnell', 'tokenizer'], ['models--black-forest-labs--FLUX.1-Krea-dev', 'tokenizer'], ['models--openai--clip-vit-large-patch14', '']],
   t5: [['models--black-forest-labs--FLUX.1-dev', 'tokenizer_2'], ['models--black-forest-labs--FLUX.1-schnell', 'tokenizer_2'], ['models--black-forest-labs--FLUX.1-Krea-dev', 'tokenizer_2'], ['models--google--t5-v1_1-xxl', '']],
+  qwen: [['models--black-forest-labs--FLUX.2-klein-4B', 'tokenizer'], ['models--black-forest-labs--FLUX.2-klein-9B', 'tokenizer'], ['models--Qwen--Qwen3-4B', ''], ['models--Qwen--Qwen3-8B', '']],
 });
 
 export function defaultHubCache(env: NodeJS.ProcessEnv = process.env): string {

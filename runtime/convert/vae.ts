@@ -59,13 +59,13 @@ export function deriveVaeConfig(source: WeightSource): VaeConfig {
 }
 
 /** A feature map and its channel count, so each weight's shape is checked where it is used. */
-interface Feature {
+export interface Feature {
   readonly value: string;
   readonly channels: number;
 }
 
 /** Checks `prefix.weight` against [cout, cin, k, k] (and `prefix.bias` against [cout]) before a conv. */
-function conv(g: GraphBuilder, w: WeightSource, x: Feature, prefix: string, k: 1 | 3, options: { cout?: number; stride?: number; pads?: readonly number[] } = {}): Feature {
+export function conv(g: GraphBuilder, w: WeightSource, x: Feature, prefix: string, k: 1 | 3, options: { cout?: number; stride?: number; pads?: readonly number[] } = {}): Feature {
   const [cout] = shapeOf(w, `${prefix}.weight`, [options.cout ?? null, x.channels, k, k]);
   shapeOf(w, `${prefix}.bias`, [cout]);
   return { value: conv2d(g, w, x.value, prefix, options), channels: cout };
@@ -119,10 +119,8 @@ function head(g: GraphBuilder, w: WeightSource, x: Feature, prefix: string, cout
   return conv(g, w, swish(g, norm(g, w, x, `${prefix}.norm_out`)), `${prefix}.conv_out`, 3, { cout });
 }
 
-/** Graph `latent_sample` [1, z, h, w] → `sample` [1, 3, h·f, w·f] in about [-1, 1] (the bundle's vae_decoder). */
-export function buildVaeDecoder(g: GraphBuilder, source: WeightSource, cfg: VaeConfig): void {
-  const w = withBflVaeNames(source);
-  const z = { value: g.input('latent_sample', 'float32', [1, cfg.latentChannels, 'latent_height', 'latent_width']), channels: cfg.latentChannels };
+/** The decoder from its conv_in to its conv_out: z channels in, image channels out (BFL Decoder.forward). */
+export function decoderFeatures(g: GraphBuilder, w: WeightSource, z: Feature, cfg: VaeConfig): Feature {
   let h = middle(g, w, conv(g, w, z, 'decoder.conv_in', 3), 'decoder');
   for (let level = cfg.levels - 1; level >= 0; level--) {
     for (let block = 0; block < cfg.decoderBlocks; block++) h = resnetBlock(g, w, h, `decoder.up.${level}.block.${block}`);
@@ -131,7 +129,26 @@ export function buildVaeDecoder(g: GraphBuilder, source: WeightSource, cfg: VaeC
       h = conv(g, w, { value: up, channels: h.channels }, `decoder.up.${level}.upsample.conv`, 3, { cout: h.channels });
     }
   }
-  g.op('Identity', [head(g, w, h, 'decoder', cfg.imageChannels).value], {}, { outputs: ['sample'] });
+  return head(g, w, h, 'decoder', cfg.imageChannels);
+}
+
+/** The encoder from its conv_in to its conv_out: image in, 2z moments (mean ‖ logvar) out (BFL Encoder.forward). */
+export function encoderMoments(g: GraphBuilder, w: WeightSource, image: Feature, cfg: VaeConfig): Feature {
+  const enc = cfg.encoder;
+  if (!enc) throw new MissingTensorError(w.origin, 'encoder.conv_in.weight', 'a decoder-only VAE cannot encode');
+  let h = conv(g, w, image, 'encoder.conv_in', 3);
+  for (let level = 0; level < enc.levels; level++) {
+    for (let block = 0; block < enc.blocks; block++) h = resnetBlock(g, w, h, `encoder.down.${level}.block.${block}`);
+    if (level < enc.levels - 1) h = conv(g, w, h, `encoder.down.${level}.downsample.conv`, 3, { cout: h.channels, stride: 2, pads: [0, 0, 1, 1] });
+  }
+  return head(g, w, middle(g, w, h, 'encoder'), 'encoder', 2 * cfg.latentChannels);
+}
+
+/** Graph `latent_sample` [1, z, h, w] → `sample` [1, 3, h·f, w·f] in about [-1, 1] (the bundle's vae_decoder). */
+export function buildVaeDecoder(g: GraphBuilder, source: WeightSource, cfg: VaeConfig): void {
+  const w = withBflVaeNames(source);
+  const z = { value: g.input('latent_sample', 'float32', [1, cfg.latentChannels, 'latent_height', 'latent_width']), channels: cfg.latentChannels };
+  g.op('Identity', [decoderFeatures(g, w, z, cfg).value], {}, { outputs: ['sample'] });
   g.output('sample', 'float32', [1, cfg.imageChannels, 'height', 'width']);
 }
 
@@ -142,15 +159,9 @@ export function buildVaeDecoder(g: GraphBuilder, source: WeightSource, cfg: VaeC
  */
 export function buildVaeEncoder(g: GraphBuilder, source: WeightSource, cfg: VaeConfig): void {
   const w = withBflVaeNames(source);
-  const enc = cfg.encoder;
-  if (!enc) throw new MissingTensorError(w.origin, 'encoder.conv_in.weight', 'a decoder-only VAE cannot encode');
-  const image = { value: g.input('sample', 'float32', [1, enc.imageChannels, 'height', 'width']), channels: enc.imageChannels };
-  let h = conv(g, w, image, 'encoder.conv_in', 3);
-  for (let level = 0; level < enc.levels; level++) {
-    for (let block = 0; block < enc.blocks; block++) h = resnetBlock(g, w, h, `encoder.down.${level}.block.${block}`);
-    if (level < enc.levels - 1) h = conv(g, w, h, `encoder.down.${level}.downsample.conv`, 3, { cout: h.channels, stride: 2, pads: [0, 0, 1, 1] });
-  }
-  const moments = head(g, w, middle(g, w, h, 'encoder'), 'encoder', 2 * cfg.latentChannels).value;
+  const channels = cfg.encoder?.imageChannels ?? cfg.imageChannels;
+  const image = { value: g.input('sample', 'float32', [1, channels, 'height', 'width']), channels };
+  const moments = encoderMoments(g, w, image, cfg).value;
   g.op('Identity', [moments], {}, { outputs: ['latent_parameters'] });
   g.op('Slice', [moments, g.constI64([0]), g.constI64([cfg.latentChannels]), g.constI64([1])], {}, { outputs: ['latent_sample'] });
   g.output('latent_parameters', 'float32', [1, 2 * cfg.latentChannels, 'latent_height', 'latent_width']);

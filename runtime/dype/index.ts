@@ -5,4 +5,4 @@ export { axisRope } from './axis.ts';
 export type { TokenGrid, RopeFrequencies } from './tables.ts';
 export { fluxRopeTables, fluxRopeFrequencies, axisLengths, globalScale } from './tables.ts';
 export type { ShiftConfig } from './schedule.ts';
-export { flowMatchSigmas, partialSigmas, calculateShift, timeShift, FLUX_DEV_SHIFT } from './schedule.ts';
+export { flowMatchSigmas, partialSigmas, calculateShift, timeShift, flux2EmpiricalMu, FLUX_DEV_SHIFT, FLUX2_SHIFT } from './schedule.ts';

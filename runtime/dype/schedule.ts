@@ -1,4 +1,8 @@
-/** FLUX flow-matching sigma schedule (diffusers FlowMatchEulerDiscreteScheduler + calculate_shift). */
+/**
+ * FLUX flow-matching sigma schedule (diffusers FlowMatchEulerDiscreteScheduler + calculate_shift), and
+ * FLUX.2's, which differs only in μ: BFL's flux2 sampling.py (compute_empirical_mu) makes it depend
+ * on the step count as well as on the image's tokens.
+ */
 
 export interface ShiftConfig {
   /** Resolution-dependent exponential shift (dev); false uses the fixed `shift` (schnell: 1). */
@@ -10,10 +14,16 @@ export interface ShiftConfig {
   /** Fixed shift S for dynamic: false: σ' = Sσ / (1 + (S − 1)σ). */
   shift: number;
   /**
-   * Cap μ at maxShift (the DyPE release does; diffusers' uncapped line sends μ to ~11 at 4K,
-   * which collapses the whole schedule onto σ ≈ 1).
+   * Cap μ at its value for maxImageSeqLen tokens (the DyPE release caps FLUX.1's at maxShift;
+   * uncapped, μ grows to ~11 at 4K, which collapses the whole schedule onto σ ≈ 1).
    */
   capShift: boolean;
+  /**
+   * How μ follows the image's tokens: 'linear' is FLUX.1's line through (baseImageSeqLen, baseShift)
+   * and (maxImageSeqLen, maxShift); 'flux2-empirical' is FLUX.2's fit in tokens and steps (the
+   * shift and sequence-length fields are then not used, but for the cap).
+   */
+  mu: 'linear' | 'flux2-empirical';
 }
 
 export const FLUX_DEV_SHIFT: Readonly<ShiftConfig> = Object.freeze({
@@ -24,7 +34,25 @@ export const FLUX_DEV_SHIFT: Readonly<ShiftConfig> = Object.freeze({
   maxShift: 1.15,
   shift: 3,
   capShift: true,
+  mu: 'linear',
 });
+
+/** FLUX.2 (klein): the empirical μ, capped at its value for a 1024² image (4096 tokens), as FLUX.1's is. */
+export const FLUX2_SHIFT: Readonly<ShiftConfig> = Object.freeze({ ...FLUX_DEV_SHIFT, mu: 'flux2-empirical' });
+
+/**
+ * BFL flux2 compute_empirical_mu: above 4300 tokens a line in tokens alone; below, for each token
+ * count a line in the step count through its values at 10 and 200 steps.
+ */
+export function flux2EmpiricalMu(imageSeqLen: number, steps: number): number {
+  const [a1, b1] = [8.73809524e-5, 1.89833333];
+  const [a2, b2] = [0.00016927, 0.45666666];
+  const m200 = a2 * imageSeqLen + b2;
+  if (imageSeqLen > 4300) return m200;
+  const m10 = a1 * imageSeqLen + b1;
+  const a = (m200 - m10) / 190;
+  return a * steps + (m200 - 200 * a);
+}
 
 function resolveShiftConfig(cfg: Partial<ShiftConfig>): Readonly<ShiftConfig> {
   const c = { ...FLUX_DEV_SHIFT, ...cfg };
@@ -37,6 +65,7 @@ function resolveShiftConfig(cfg: Partial<ShiftConfig>): Readonly<ShiftConfig> {
     throw new RangeError(`ShiftConfig.maxImageSeqLen (${c.maxImageSeqLen}) must exceed baseImageSeqLen (${c.baseImageSeqLen})`);
   }
   if (c.shift <= 0) throw new RangeError(`ShiftConfig.shift must be > 0, got ${c.shift}`);
+  if (c.mu !== 'linear' && c.mu !== 'flux2-empirical') throw new RangeError(`ShiftConfig.mu must be "linear" or "flux2-empirical", got ${String(c.mu)}`);
   return Object.freeze(c);
 }
 
@@ -46,6 +75,12 @@ export function calculateShift(imageSeqLen: number, cfg: Partial<ShiftConfig> = 
   const slope = (c.maxShift - c.baseShift) / (c.maxImageSeqLen - c.baseImageSeqLen);
   const mu = imageSeqLen * slope + (c.baseShift - slope * c.baseImageSeqLen);
   return c.capShift ? Math.min(mu, c.maxShift) : mu;
+}
+
+/** The dynamic shift's μ for a run of `steps` over `imageSeqLen` tokens, by the config's rule and cap. */
+function shiftMu(imageSeqLen: number, steps: number, c: Readonly<ShiftConfig>): number {
+  if (c.mu === 'linear') return calculateShift(imageSeqLen, c);
+  return flux2EmpiricalMu(c.capShift ? Math.min(imageSeqLen, c.maxImageSeqLen) : imageSeqLen, steps);
 }
 
 /** Exponential time shift σ' = e^μ / (e^μ + 1/σ − 1). */
@@ -64,7 +99,7 @@ export function flowMatchSigmas(steps: number, imageSeqLen: number, cfg: Partial
     throw new RangeError(`imageSeqLen must be >= 1, got ${String(imageSeqLen)}`);
   }
   const c = resolveShiftConfig(cfg);
-  const mu = c.dynamic ? calculateShift(imageSeqLen, c) : 0;
+  const mu = c.dynamic ? shiftMu(imageSeqLen, steps, c) : 0;
   const sigmas = new Float64Array(steps + 1);
   // np.linspace(1, 1/steps, steps), with numpy's rounding: start + i·step, exact endpoint.
   const step = steps === 1 ? 0 : (1 / steps - 1) / (steps - 1);
@@ -89,7 +124,7 @@ export function partialSigmas(steps: number, imageSeqLen: number, cfg: Partial<S
   const n = Math.ceil(steps * strength);
   if (n === 0) return Float64Array.of(0);
   const c = resolveShiftConfig(cfg);
-  const mu = c.dynamic ? calculateShift(imageSeqLen, c) : 0;
+  const mu = c.dynamic ? shiftMu(imageSeqLen, steps, c) : 0;
   const shift = (t: number) => (c.dynamic ? timeShift(mu, t) : (c.shift * t) / (1 + (c.shift - 1) * t));
   // the inverse of `shift`: both are σ' = k/(k + 1/σ − 1) with k = e^μ or S
   const k = c.dynamic ? Math.exp(mu) : c.shift;

@@ -34,7 +34,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, m
 }
 
 /** Makes a rename durable. Folders cannot be opened on Windows; there the rename is already journaled. */
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   if (process.platform === 'win32') return;
   const handle = await open(dir, 'r');
   try {

@@ -26,7 +26,7 @@ import { checkTokenizer, importTokenizer, TokenizerError, TOKENIZER_SOURCES, typ
 import { finishBundle } from '../bundle/write.ts';
 import { linkFolder, linkOrCopy, newTransferStats, type TransferStats } from '../files/place.ts';
 import { FEED_TYPES } from '../pipeline/ort.ts';
-import type { Device } from '../pipeline/types.ts';
+import type { Device } from '../pipeline/providers.ts';
 import { analyzeModel, describePattern, formatAnalysis, type RopeAnalysis, type TransformerAnalysis } from './analyze.ts';
 import { findAttention, fuseAttention, probeValues } from './attention.ts';
 import { wrapBfloat16Boundary } from './boundary.ts';

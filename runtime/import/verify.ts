@@ -15,7 +15,7 @@ import { writeFileAtomic } from '../files/atomic.ts';
 import { imageIds, textIds } from '../pipeline/latents.ts';
 import { gaussianNoise } from '../pipeline/noise.ts';
 import { createSession, type InputInfo, type TensorData } from '../pipeline/ort.ts';
-import type { Device } from '../pipeline/types.ts';
+import type { Device } from '../pipeline/providers.ts';
 import { ImportError } from './errors.ts';
 import { GraphIndex, type OnnxModel } from '../onnx/graph.ts';
 import { DataType, makeNode, makeValueInfo } from '../onnx/proto.ts';

@@ -77,20 +77,45 @@ class HostDenoiser implements Denoiser {
     return () => Promise.resolve(estimateX0(this.x, velocity, sigmaNext));
   }
 
-  /** The velocity stays on the device; the to-host step graph returns the new latents and x0 in one read-back. */
+  /** The last step's velocity on the device (outputs on the device), kept for an x0 asked for before the next step. */
+  private velocity: DeviceTensor | null = null;
+  /** x0 read-backs in flight. */
+  private readonly reads: Promise<unknown>[] = [];
+
+  /**
+   * The velocity stays on the device; the to-host step graph brings back the new latents only, and
+   * x0 only when a listener asks (from the velocity, kept until the next step).
+   */
   private async stepThroughDevice(steppers: DeviceSteppers, feeds: Record<string, TensorData>, sigma: number, sigmaNext: number): Promise<() => Promise<Float32Array>> {
+    await this.releaseVelocity();
     const out = await this.transformer.runOnDevice(feeds);
     const [velocityName, ...others] = this.transformer.outputNames;
     for (const name of others) out[name].dispose();
     const velocity = out[velocityName];
     try {
-      const r = await steppers.toHost.run({ latents: { type: 'float32', data: this.x, dims: this.dims }, velocity, dt: scalar(sigmaNext - sigma), sigma: scalar(sigma) });
+      const r = await steppers.toHost.run({ latents: { type: 'float32', data: this.x, dims: this.dims }, velocity, dt: scalar(sigmaNext - sigma), sigma: scalar(sigma) }, ['latents_next']);
       this.x.set(r.latents_next.data as Float32Array);
-      const x0 = r.x0.data as Float32Array;
-      return () => Promise.resolve(x0);
-    } finally {
+    } catch (error) {
       velocity.dispose();
+      throw error;
     }
+    this.velocity = velocity;
+    // asked during the listener's callback: the latents the next step starts from, as on the host
+    // (the next step waits for this read before it changes them)
+    return () => {
+      const read = steppers.toHost
+        .run({ latents: { type: 'float32', data: this.x, dims: this.dims }, velocity, dt: scalar(0), sigma: scalar(sigmaNext) }, ['x0'])
+        .then((back) => back.x0.data as Float32Array);
+      this.reads.push(read);
+      return read;
+    };
+  }
+
+  /** Frees the kept velocity once the x0 read-backs that use it are done. */
+  private async releaseVelocity(): Promise<void> {
+    await Promise.allSettled(this.reads.splice(0));
+    this.velocity?.dispose();
+    this.velocity = null;
   }
 
   /** FLUX Fill's hidden_states, rewritten in place each step. */
@@ -108,7 +133,9 @@ class HostDenoiser implements Denoiser {
     return this.x;
   }
 
-  [Symbol.dispose](): void {}
+  [Symbol.dispose](): void {
+    void this.releaseVelocity();
+  }
 }
 
 /** The two step graphs for one transformer, created once per pipeline (each keeps its compiled shaders). */
@@ -158,7 +185,7 @@ class DeviceDenoiser implements Denoiser {
     const dt = scalar(sigmaNext - sigma);
     if (opts.last) {
       try {
-        const r = await this.steppers.toHost.run({ latents: this.x, velocity, dt, sigma: scalar(sigma) });
+        const r = await this.steppers.toHost.run({ latents: this.x, velocity, dt, sigma: scalar(sigma) }, ['latents_next']);
         this.replace(r.latents_next, r.latents_next);
       } finally {
         velocity.dispose();
@@ -178,7 +205,7 @@ class DeviceDenoiser implements Denoiser {
     const x = this.x;
     return {
       x0: () => {
-        const read = this.steppers.toHost.run({ latents: x, velocity, dt: scalar(0), sigma: scalar(sigmaNext) }).then((back) => back.x0.data as Float32Array);
+        const read = this.steppers.toHost.run({ latents: x, velocity, dt: scalar(0), sigma: scalar(sigmaNext) }, ['x0']).then((back) => back.x0.data as Float32Array);
         this.reads.push(read);
         return read;
       },

@@ -62,12 +62,15 @@ export function unpackLatents(packed: Float32Array, shape: LatentShape, patch = 
   return latent;
 }
 
-/** Image token ids [rows·cols, 3]: (0, row, column), row-major like the packed tokens. */
-export function imageIds(rows: number, cols: number): Float32Array {
-  const ids = new Float32Array(rows * cols * 3);
+/**
+ * Image token ids [rows·cols, axes]: (0, row, column) for FLUX.1's 3 axes, (0, row, column, 0) for
+ * FLUX.2's 4 (t, h, w, l); row-major like the packed tokens.
+ */
+export function imageIds(rows: number, cols: number, axes = 3): Float32Array {
+  const ids = new Float32Array(rows * cols * axes);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
-      const k = (r * cols + c) * 3;
+      const k = (r * cols + c) * axes;
       ids[k + 1] = r;
       ids[k + 2] = c;
     }
@@ -78,4 +81,11 @@ export function imageIds(rows: number, cols: number): Float32Array {
 /** Text token ids [n, 3]: all zero in FLUX. */
 export function textIds(tokens: number): Float32Array {
   return new Float32Array(tokens * 3);
+}
+
+/** Text token ids [n, axes] with the token's index on the last axis: FLUX.2's (0, 0, 0, l). */
+export function textSequenceIds(tokens: number, axes: number): Float32Array {
+  const ids = new Float32Array(tokens * axes);
+  for (let l = 0; l < tokens; l++) ids[l * axes + axes - 1] = l;
+  return ids;
 }

@@ -6,8 +6,7 @@
 import { Float16Array } from '@petamoriken/float16';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../onnx/builder.ts';
-import { DEVICES, type Device } from './types.ts';
-import { webgpuRefusal, type ProviderSelection } from './providers.ts';
+import { autoProviders, DEVICES, type Device, type ProviderSelection, webgpuRefusal } from './providers.ts';
 import { probeWebGpuAdapter, type WebGpuProbe } from './webgpu-adapter.ts';
 
 // Failures surface as exceptions with the same text; ORT's native logger would print them a
@@ -40,18 +39,6 @@ export class OrtError extends Error {
     super(message, options);
     this.name = 'OrtError';
   }
-}
-
-// WebGPU comes after the vendor providers and only with a hardware adapter (see providers.ts).
-const PLATFORM_PROVIDERS: Record<string, readonly Exclude<Device, 'auto'>[]> = {
-  win32: ['dml', 'cuda', 'webgpu', 'cpu'],
-  darwin: ['coreml', 'webgpu', 'cpu'],
-  linux: ['cuda', 'webgpu', 'cpu'],
-};
-
-/** Providers `auto` tries, in order, on this platform. */
-export function autoProviders(platform: string = process.platform): readonly Exclude<Device, 'auto'>[] {
-  return PLATFORM_PROVIDERS[platform] ?? ['cpu'];
 }
 
 export function checkDevice(device: string): Device {
@@ -134,11 +121,14 @@ export class Session {
     return feedAs(this.input(name), feed);
   }
 
-  /** Runs with every graph input fed; each feed is converted to the element type its input declares. */
-  async run(feeds: Record<string, Feed>): Promise<Record<string, TensorData>> {
+  /**
+   * Runs with every graph input fed; each feed is converted to the element type its input declares.
+   * `outputs` names the outputs to compute and bring back (default: all of them).
+   */
+  async run(feeds: Record<string, Feed>, outputs?: readonly string[]): Promise<Record<string, TensorData>> {
     if (this.outputsOnDevice) throw new OrtError(`${this.path}: outputs stay on the device; use runOnDevice`);
     const out: Record<string, TensorData> = {};
-    for (const [name, tensor] of Object.entries(await this.runOrt(feeds))) out[name] = fromOrtTensor(name, tensor);
+    for (const [name, tensor] of Object.entries(await this.runOrt(feeds, outputs))) out[name] = fromOrtTensor(name, tensor);
     return out;
   }
 
@@ -150,17 +140,19 @@ export class Session {
     return out;
   }
 
-  private async runOrt(feeds: Record<string, Feed>): Promise<ort.InferenceSession.ReturnType> {
+  private async runOrt(feeds: Record<string, Feed>, outputs?: readonly string[]): Promise<ort.InferenceSession.ReturnType> {
     const missing = this.inputs.filter((i) => !(i.name in feeds)).map((i) => i.name);
     if (missing.length) throw new OrtError(`${this.path}: missing inputs ${missing.join(', ')}`);
     const extra = Object.keys(feeds).filter((name) => !this.has(name));
     if (extra.length) throw new OrtError(`${this.path}: the graph has no input(s) ${extra.join(', ')}`);
+    const unknown = (outputs ?? []).filter((name) => !this.outputNames.includes(name));
+    if (unknown.length) throw new OrtError(`${this.path}: the graph has no output(s) ${unknown.join(', ')} (outputs: ${this.outputNames.join(', ')})`);
 
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const info of this.inputs) ortFeeds[info.name] = toOrtTensor(info, feeds[info.name]);
     const start = performance.now();
     try {
-      const results = await this.session.run(ortFeeds);
+      const results = await (outputs ? this.session.run(ortFeeds, [...outputs]) : this.session.run(ortFeeds));
       this.runMs += performance.now() - start;
       return results;
     } catch (error) {

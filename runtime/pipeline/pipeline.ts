@@ -20,7 +20,7 @@ import { packLatents, unpackLatents, type LatentShape } from './latents.ts';
 import { sizeIndependentNoise } from './noise.ts';
 import { createSession, resolveProvider, type Session, type TensorData } from './ort.ts';
 import { StageSession, useStages } from './stages.ts';
-import type { ProviderSelection } from './providers.ts';
+import type { Device, ProviderSelection } from './providers.ts';
 import { bundleModelMemory } from '../memory/graph-weights.ts';
 import { machineMemory } from '../memory/machine.ts';
 import { largestFitting, planMemory, type MachineMemory, type MemoryMode, type MemoryPlan, type ModelMemory, type StageName } from '../memory/plan.ts';
@@ -28,7 +28,7 @@ import { previewPng, projectLatent } from './preview.ts';
 import { PromptTokenizer } from './text.ts';
 import { z } from 'zod';
 import { fields, GENERATION_DEFAULTS, intIn } from '../contract/rules.ts';
-import { GENERATION_METHODS, MIN_SIDE, resolveDypeExponent, type Device, type Engine, type EngineInfo, type GenerateOptions, type GenerateRequest, type GenerateResult, type GenerationMethod } from './types.ts';
+import { GENERATION_METHODS, MIN_SIDE, resolveDypeExponent, type Engine, type EngineInfo, type GenerateOptions, type GenerateRequest, type GenerateResult, type GenerationMethod } from './types.ts';
 
 export const METHOD_ROPE: Readonly<Record<GenerationMethod, { method: RopeMethod; dynamic: boolean }>> = Object.freeze({
   'dy-yarn': { method: 'yarn', dynamic: true },
@@ -133,6 +133,7 @@ export class Pipeline implements Engine {
     const largest = largestFitting(memory.model, memory.machine, { provider: memory.provider, shaderF16: memory.shaderF16, memory: memory.mode, textEncoders: memory.textEncoders }, { maxSide: c.limits.maxSide });
     this.info = Object.freeze({
       model: c.name,
+      family: family.label,
       demo: c.demo,
       description: c.description,
       nativeResolution: c.nativeResolution,

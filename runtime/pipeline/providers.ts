@@ -1,5 +1,5 @@
 /**
- * When WebGPU may be used, as a pure decision over what the adapter probe found. `auto` wants a
+ * Device names, the providers `auto` tries on each platform, and when WebGPU may be used, as a pure decision over what the adapter probe found. `auto` wants a
  * real GPU: a software adapter (SwiftShader, lavapipe, WARP) runs the demo model ~100× slower than
  * the CPU provider, so it is only used when asked for by name.
  */
@@ -8,6 +8,21 @@ import { describeAdapter, type WebGpuAdapter, type WebGpuProbe } from './webgpu-
 import type { SkippedProvider } from '../contract/health.ts';
 
 export type { SkippedProvider };
+
+export const DEVICES = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
+export type Device = (typeof DEVICES)[number];
+
+// WebGPU comes after the vendor providers and only with a hardware adapter (see webgpuRefusal).
+const PLATFORM_PROVIDERS: Record<string, readonly Exclude<Device, 'auto'>[]> = {
+  win32: ['dml', 'cuda', 'webgpu', 'cpu'],
+  darwin: ['coreml', 'webgpu', 'cpu'],
+  linux: ['cuda', 'webgpu', 'cpu'],
+};
+
+/** Providers `auto` tries, in order, on this platform. */
+export function autoProviders(platform: string = process.platform): readonly Exclude<Device, 'auto'>[] {
+  return PLATFORM_PROVIDERS[platform] ?? ['cpu'];
+}
 
 /** How a session's provider was chosen: what was skipped and why, and the WebGPU adapter if asked. */
 export interface ProviderSelection {

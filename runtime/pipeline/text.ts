@@ -1,8 +1,24 @@
-/** Prompt → token ids with FLUX's padding/truncation, through @huggingface/tokenizers (offline). */
+/** Prompt → token ids with each family's padding/truncation, through @huggingface/tokenizers (offline). */
 import { Tokenizer } from '@huggingface/tokenizers';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PipelineError } from './errors.ts';
+
+/**
+ * Qwen3's chat template for one user turn with the generation prompt added and thinking switched off
+ * (an empty think block), as FLUX.2's Qwen3Embedder renders a prompt before tokenizing it.
+ */
+export function qwen3ChatText(prompt: string): string {
+  return `<|im_start|>user\n${prompt}<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n`;
+}
+
+/** Token ids and their attention mask (1 for a real token, 0 for padding), both int64 as the encoder takes them. */
+export interface MaskedIds {
+  ids: BigInt64Array;
+  mask: BigInt64Array;
+  /** Real tokens before padding. */
+  length: number;
+}
 
 function tokenName(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
@@ -41,6 +57,11 @@ export class PromptTokenizer {
     return new PromptTokenizer(tokenizer, eosId, idOf('pad_token') ?? eosId);
   }
 
+  /** The id of a token of the vocabulary (an added token such as <|im_start|> included), or undefined. */
+  idOf(token: string): number | undefined {
+    return this.tokenizer.token_to_id(token);
+  }
+
   /** Tokens the prompt takes, special tokens included, before padding or truncation. */
   count(prompt: string): number {
     return this.tokenizer.encode(prompt).ids.length;
@@ -56,5 +77,21 @@ export class PromptTokenizer {
     const out = new BigInt64Array(maxLength).fill(BigInt(this.padId));
     ids.forEach((id, i) => (out[i] = BigInt(id)));
     return out;
+  }
+
+  /**
+   * Exactly `maxLength` ids and a mask, as a Hugging Face tokenizer called with padding="max_length"
+   * and truncation=True gives them: cut at `maxLength` (nothing put back), padded on the right with
+   * the pad token, masked out where padded (FLUX.2's Qwen3 text, 512).
+   */
+  encodeMasked(text: string, maxLength: number): MaskedIds {
+    const ids: number[] = this.tokenizer.encode(text).ids.slice(0, maxLength);
+    const out = new BigInt64Array(maxLength).fill(BigInt(this.padId));
+    const mask = new BigInt64Array(maxLength);
+    ids.forEach((id, i) => {
+      out[i] = BigInt(id);
+      mask[i] = 1n;
+    });
+    return { ids: out, mask, length: ids.length };
   }
 }

@@ -11,9 +11,6 @@ export type { KeepRect };
 export * from '../contract/names.ts';
 export { YARN_SCALINGS, type YarnScaling } from '../dype/index.ts';
 
-export const DEVICES = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
-export type Device = (typeof DEVICES)[number];
-
 export interface GenerateRequest {
   prompt: string;
   /** Exact output size in pixels; generated at the covering token multiple and centre-cropped. */
@@ -142,6 +139,8 @@ export interface GenerateResult {
 /** What callers need to know about an engine before submitting work. */
 export interface EngineInfo {
   model: string;
+  /** The model family as a person reads it (e.g. "FLUX.1", "FLUX.2 [klein]"); absent on engines that do not say. */
+  family?: string;
   /** True for the embedded untrained demo model: its images are abstract. */
   demo: boolean;
   nativeResolution: number;

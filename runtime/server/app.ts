@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { totalmem } from 'node:os';
 import { MIN_TOKEN_LENGTH } from './data-dir.ts';
 import type { Engine } from './engine.ts';
@@ -20,21 +20,23 @@ import { JobStore } from './jobs.ts';
 import { buildOpenApi } from './openapi.ts';
 import { PairingLimiter, pairingCode } from './pairing.ts';
 import { JobQueue } from './queue.ts';
-import { UploadStore } from './uploads.ts';
-import { uploadHandler } from './handlers/uploads.ts';
+import { MAX_UPLOADS_TOTAL_BYTES, UPLOAD_RETENTION_MS, UploadStore } from './uploads.ts';
+import { uploadHandler, UploadSlots } from './handlers/uploads.ts';
 import { editHandler } from './handlers/edits.ts';
 import { readInit } from './handlers/context.ts';
 import { MAX_UPLOAD_BYTES } from '../contract/index.ts';
 import type { OperationId } from './routes.ts';
 import { buildSchemas, computeLimits, type Limits } from './schemas.ts';
-import { allowedHostHeaders, isLoopbackHost } from './security.ts';
+import { listenOnLoopbacks, type LoopbackListener } from './listen.ts';
+import { allowedHostHeaders } from './security.ts';
 import { modelHandlers } from './handlers/models.ts';
 import { ModelServices, type ModelsOptions } from './models.ts';
 
-/** The port the Figma manifest allows (manifest.json devAllowedDomains). */
+/** The port the Figma manifest allows (manifest.json networkAccess.allowedDomains). */
 export const DEFAULT_PORT = 7860;
 export const DEFAULT_MAX_QUEUE = 16;
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
+export const DEFAULT_MAX_CONCURRENT_UPLOADS = 4;
 /** How far past the longest body timeout node's own request timeout lies. */
 const REQUEST_TIMEOUT_MARGIN_MS = 5_000;
 
@@ -45,8 +47,6 @@ export interface CompanionOptions {
   version: string;
   /** Default DEFAULT_PORT; 0 picks a free one. */
   port?: number;
-  /** Loopback only: 127.0.0.1 (default), localhost or ::1. */
-  host?: string;
   /** Most jobs waiting behind the running one; more get 429 queue_full. */
   maxQueue?: number;
   /** RAM the memory budget is derived from (default: see `defaultMemoryBytes`). */
@@ -59,6 +59,8 @@ export interface CompanionOptions {
   uploadRetentionMs?: number;
   /** Beyond this many bytes of uploads, the least recently used are deleted (default 2 GiB). */
   uploadsMaxBytes?: number;
+  /** Image bodies (uploads, edits) received at once (default 4); more get 429 too_many_uploads with Retry-After. */
+  maxConcurrentUploads?: number;
   /** The longest a request body may take to arrive (default 10 s); a slower one gets 408. */
   bodyTimeoutMs?: number;
   /** The longest an image body (uploads, edits) may take to arrive (default 120 s, at least `bodyTimeoutMs`). */
@@ -96,7 +98,7 @@ export interface Companion {
   readonly pairingCode: string;
   /** The bound URL once listening, else null. */
   readonly url: string | null;
-  /** Starts listening; resolves with the URL, e.g. "http://127.0.0.1:7860". */
+  /** Starts listening on 127.0.0.1 and ::1; resolves with the URL the plugin uses, e.g. "http://localhost:7860". */
   listen(): Promise<string>;
   /** Interrupts queued and running jobs, ends SSE streams, closes connections. */
   close(): Promise<void>;
@@ -104,8 +106,6 @@ export interface Companion {
 }
 
 export async function createCompanion(options: CompanionOptions): Promise<Companion> {
-  const host = options.host ?? '127.0.0.1';
-  if (!isLoopbackHost(host)) throw new Error(`The companion only listens on this machine: host must be 127.0.0.1, localhost or ::1 (got ${host}).`);
   if (options.token.length < MIN_TOKEN_LENGTH) throw new Error(`The token must be at least ${MIN_TOKEN_LENGTH} characters.`);
   if (options.maxQueue !== undefined && !(Number.isInteger(options.maxQueue) && options.maxQueue >= 1)) {
     throw new Error(`maxQueue must be a positive integer (got ${options.maxQueue}).`);
@@ -123,8 +123,13 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
   const store = new JobStore(options.dataDir);
   const { records, skipped } = await store.open();
   for (const name of skipped) log(`skipped unreadable job record jobs/${name}`);
-  const uploads = new UploadStore(options.dataDir, { retentionMs: options.uploadRetentionMs, maxTotalBytes: options.uploadsMaxBytes });
-  await uploads.open();
+  const uploadRules = {
+    maxBytes: options.uploadLimit ?? MAX_UPLOAD_BYTES,
+    retentionMs: options.uploadRetentionMs ?? UPLOAD_RETENTION_MS,
+    maxTotalBytes: options.uploadsMaxBytes ?? MAX_UPLOADS_TOTAL_BYTES,
+  };
+  // uploads a queued or running job will read are pinned
+  const uploads = new UploadStore(options.dataDir, { ...uploadRules, pinned: () => queue.initsInUse() });
   const queue: JobQueue = new JobQueue({
     engine,
     store,
@@ -136,6 +141,7 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     readInit: (id) => readInit({ uploads, queue, store }, id),
   });
   queue.load(records);
+  await uploads.open();
   const services: Services = {
     info,
     version: options.version,
@@ -144,11 +150,12 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     schemas,
     bodyLimits: { maxBytes: bodyLimit, drainBytes: Math.max(bodyLimit, 8 * 1024 * 1024), timeoutMs: bodyTimeoutMs },
     // an image body may take longer to arrive
-    uploadLimits: { maxBytes: options.uploadLimit ?? MAX_UPLOAD_BYTES, drainBytes: (options.uploadLimit ?? MAX_UPLOAD_BYTES) + 8 * 1024 * 1024, timeoutMs: uploadTimeoutMs },
+    uploadLimits: { maxBytes: uploadRules.maxBytes, drainBytes: uploadRules.maxBytes + 8 * 1024 * 1024, timeoutMs: uploadTimeoutMs },
     uploads,
+    uploadSlots: new UploadSlots(options.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS),
     queue,
     store,
-    openapi: buildOpenApi({ version: options.version, limits, schemas, bodyLimit }),
+    openapi: buildOpenApi({ version: options.version, limits, schemas, bodyLimit, uploads: uploadRules }),
     pairingCode: pairingCode(options.token),
     pairing: new PairingLimiter(),
     heartbeatMs: options.heartbeatMs ?? 15_000,
@@ -160,7 +167,7 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
   models?.switcher?.onSwitch(() => {
     Object.assign(limits, computeLimits(info, options.memoryBytes ?? defaultMemoryBytes()));
     Object.assign(schemas, buildSchemas(info, limits));
-    services.openapi = buildOpenApi({ version: options.version, limits, schemas, bodyLimit });
+    services.openapi = buildOpenApi({ version: options.version, limits, schemas, bodyLimit, uploads: uploadRules });
   });
 
   // 2. One handler per route of ROUTES.
@@ -178,6 +185,7 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
   // 3. The envelope around them, and the server.
   let allowedHosts = new Set<string>();
   let url: string | null = null;
+  let ipv6: LoopbackListener | null = null;
   let closing = false;
   const handle = createEnvelope({
     handlers,
@@ -226,29 +234,23 @@ export async function createCompanion(options: CompanionOptions): Promise<Compan
     get url() {
       return url;
     },
-    listen() {
-      return new Promise<string>((resolve, reject) => {
-        const onError = (error: Error) => reject(error);
-        server.once('error', onError);
-        server.listen(options.port ?? DEFAULT_PORT, host, () => {
-          server.off('error', onError);
-          const { port } = server.address() as AddressInfo;
-          allowedHosts = allowedHostHeaders(port, host);
-          url = `http://${host === '::1' ? '[::1]' : host}:${port}`;
-          resolve(url);
-        });
-      });
+    async listen() {
+      ipv6 = await listenOnLoopbacks(server, options.port ?? DEFAULT_PORT, log);
+      allowedHosts = allowedHostHeaders(ipv6.port);
+      url = `http://localhost:${ipv6.port}`;
+      return url;
     },
     async close() {
       if (closing) return;
       closing = true;
       const closed = new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
+      const closedIpv6 = ipv6?.close();
       await queue.close();
       await models?.pulls.close();
       for (const end of services.streams.values()) end();
       for (const [socket, busy] of connections) if (busy === 0) socket.end();
       const timer = setTimeout(() => server.closeAllConnections(), 2_000);
-      await closed;
+      await Promise.all([closed, closedIpv6]);
       clearTimeout(timer);
     },
     stats() {

@@ -1,5 +1,8 @@
-/** Small node:http helpers: request targets, bounded JSON bodies, JSON and error responses. */
+/** Small node:http helpers: request targets, bounded JSON bodies, bodies streamed to files, JSON and error responses. */
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform, type Readable } from 'node:stream';
 import { ApiError } from './errors.ts';
 
 export interface Target {
@@ -141,6 +144,73 @@ export async function readBody(req: IncomingMessage, limits: BodyLimits, tooLarg
     req.on('error', onError);
     req.on('close', onClose);
   });
+}
+
+/**
+ * Streams `source` into a new file at `path` (0600), at most `maxBytes` of it, with backpressure, so a
+ * large body never sits in memory. Resolves with its size once the file is closed. On any failure
+ * (`tooLarge()` past the limit, `stop` aborted with its reason, a write error) the file is removed,
+ * `source` is unpiped and left flowing (its rest is dropped) and the promise rejects.
+ */
+export function receiveToFile(source: Readable, path: string, maxBytes: number, tooLarge: () => Error, stop?: AbortSignal): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let size = 0;
+    let settled = false;
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        size += chunk.length;
+        if (size > maxBytes) done(tooLarge());
+        else done(null, chunk);
+      },
+    });
+    const file = createWriteStream(path, { flags: 'wx', mode: 0o600 });
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      stop?.removeEventListener('abort', onStop);
+      source.unpipe(counter);
+      source.resume();
+      counter.destroy();
+      file.destroy();
+      void rm(path, { force: true }).finally(() => reject(error));
+    };
+    const onStop = () => fail(stop!.reason);
+    if (stop?.aborted) return onStop();
+    stop?.addEventListener('abort', onStop, { once: true });
+    counter.on('error', fail);
+    file.on('error', fail);
+    file.on('close', () => {
+      if (settled) return;
+      settled = true;
+      stop?.removeEventListener('abort', onStop);
+      resolve(size);
+    });
+    source.pipe(counter).pipe(file);
+  });
+}
+
+/**
+ * An image body into a file at `path` within `limits` (413 `payload_too_large` past maxBytes, 408
+ * past timeoutMs, ClientGoneError when the client hangs up). Every error closes the connection:
+ * node would otherwise go on reading a body nobody wants.
+ */
+export async function receiveBody(req: IncomingMessage, path: string, limits: BodyLimits): Promise<number> {
+  const tooLarge = () => new ApiError('payload_too_large', `The image is larger than the upload limit of ${limits.maxBytes} bytes.`, { headers: { Connection: 'close' } });
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limits.maxBytes) throw tooLarge();
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(new ApiError('request_timeout', `The body did not arrive within ${limits.timeoutMs / 1000} s.`, { headers: { Connection: 'close' } })), limits.timeoutMs);
+  // node reports a hang-up mid-body as an "aborted" error, or only as close
+  const onGone = () => !req.complete && stop.abort(new ClientGoneError());
+  req.on('close', onGone);
+  req.on('error', onGone);
+  try {
+    return await receiveToFile(req, path, limits.maxBytes, tooLarge, stop.signal);
+  } finally {
+    clearTimeout(timer);
+    req.off('close', onGone);
+    req.off('error', onGone);
+  }
 }
 
 /** Headers on every response. */

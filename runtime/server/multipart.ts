@@ -1,17 +1,26 @@
-/** multipart/form-data bodies (POST /v1/images/edits), parsed with @fastify/busboy within limits. */
+/** multipart/form-data bodies (POST /v1/images/edits), parsed with @fastify/busboy within limits, files streamed to disk. */
+import { rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { Busboy } from '@fastify/busboy';
 import { ApiError, type ErrorCode } from './errors.ts';
-import { ClientGoneError, type BodyLimits } from './http.ts';
+import { ClientGoneError, receiveToFile, type BodyLimits } from './http.ts';
+
+export interface ReceivedFile {
+  path: string;
+  bytes: number;
+}
 
 export interface MultipartBody {
   fields: Record<string, string>;
-  files: Record<string, Buffer>;
+  /** Each file part, in a file the caller owns (and removes) from then on. */
+  files: Record<string, ReceivedFile>;
 }
 
 export interface MultipartRules {
   /** Names allowed as files; any other file part is an error. */
   files: readonly string[];
+  /** A new path for each file part's bytes. */
+  filePath: () => string;
   /** Text fields of at most this many bytes each. */
   maxFieldBytes: number;
   /** `maxBytes` per file; `timeoutMs` for the whole body. */
@@ -26,9 +35,9 @@ const closingError = (code: ErrorCode, message: string, field?: string) => new A
 const multipartError = (message: string) => closingError('invalid_multipart', message);
 
 /**
- * Reads the whole body: each file into memory up to the file limit (413 payload_too_large past it),
- * text fields up to `maxFieldBytes`. A name given twice, an unknown file, a malformed body or one that
- * ends early is 400 invalid_multipart.
+ * Reads the whole body: each file into a file of its own up to the file limit (413 payload_too_large
+ * past it), text fields up to `maxFieldBytes`. A name given twice, an unknown file, a malformed body or
+ * one that ends early is 400 invalid_multipart. On any error no file is left behind.
  */
 export function readMultipart(req: IncomingMessage, rules: MultipartRules): Promise<MultipartBody> {
   const type = req.headers['content-type'] ?? '';
@@ -36,15 +45,18 @@ export function readMultipart(req: IncomingMessage, rules: MultipartRules): Prom
     return Promise.reject(closingError('unsupported_media_type', `The body must be multipart/form-data with a boundary, not ${JSON.stringify(type || 'untyped').slice(0, 80)}.`));
   }
   return new Promise<MultipartBody>((resolve, reject) => {
-    const body: MultipartBody = { fields: Object.create(null) as Record<string, string>, files: Object.create(null) as Record<string, Buffer> };
+    const body: MultipartBody = { fields: Object.create(null) as Record<string, string>, files: Object.create(null) as Record<string, ReceivedFile> };
     let settled = false;
+    const stopFiles = new AbortController();
+    const written: string[] = [];
     const fail = (error: Error) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       req.unpipe();
       req.resume(); // drop the rest; the answer closes the connection
-      reject(error);
+      stopFiles.abort(error);
+      void Promise.all(written.map((path) => rm(path, { force: true }))).finally(() => reject(error));
     };
     const timer = setTimeout(() => fail(closingError('request_timeout', `The body did not arrive within ${rules.limits.timeoutMs / 1000} s.`)), rules.limits.timeoutMs);
     const seen = new Set<string>();
@@ -73,17 +85,16 @@ export function readMultipart(req: IncomingMessage, rules: MultipartRules): Prom
         fail(error as Error);
         return;
       }
-      const chunks: Buffer[] = [];
+      const tooLarge = () => closingError('payload_too_large', `The file "${name}" is larger than the upload limit of ${rules.limits.maxBytes} bytes.`);
+      stream.on('error', (error: Error) => fail(multipartError(`The file "${name}" is malformed: ${error.message}.`)));
+      stream.on('limit', () => fail(tooLarge()));
+      const path = rules.filePath();
+      written.push(path);
       pending.push(
-        new Promise<void>((done) => {
-          stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-          stream.on('error', (error: Error) => fail(multipartError(`The file "${name}" is malformed: ${error.message}.`)));
-          stream.on('limit', () => fail(closingError('payload_too_large', `The file "${name}" is larger than the upload limit of ${rules.limits.maxBytes} bytes.`)));
-          stream.on('end', () => {
-            body.files[name] = Buffer.concat(chunks);
-            done();
-          });
-        }),
+        receiveToFile(stream, path, rules.limits.maxBytes, tooLarge, stopFiles.signal).then(
+          (bytes) => void (body.files[name] = { path, bytes }),
+          (error: unknown) => fail(error as Error),
+        ),
       );
     });
     parser.on('field', (name, value, _nameTruncated, valueTruncated) => {

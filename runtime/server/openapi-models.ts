@@ -8,9 +8,6 @@ type Json = Record<string, unknown>;
 export interface OpenApiParts {
   json: (schema: Json, description: string) => Json;
   ref: (name: string) => Json;
-  errorResponse: (description: string) => Json;
-  authed: Record<string, Json>;
-  withBody: Record<string, Json>;
   tokenParam: Json;
   jsonSchema: (schema: z.ZodType, io: 'input' | 'output') => Json;
 }
@@ -19,12 +16,11 @@ type ModelOperation = Extract<Route['operationId'], 'listModels' | 'createModelP
 
 export function modelOperations(p: OpenApiParts): Record<ModelOperation, Json> {
   const pullId = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
-  const unavailable = p.errorResponse('models_unavailable: the companion was started without a models folder.');
   return {
     listModels: {
       summary: 'Installed models (the loaded one marked active) and the catalog, with licence, size and whether each fits this computer.',
       description: 'Catalog download sizes are asked of the Hugging Face Hub (HF_ENDPOINT) once; null when it could not be reached in time.',
-      responses: { '200': p.json(p.ref('Models'), 'Models.'), ...p.authed, '503': unavailable },
+      responses: { '200': p.json(p.ref('Models'), 'Models.') },
     },
     createModelPull: {
       summary: 'Download a model (a catalog name or hf:<owner>/<repo>[/<path>]) into the Hugging Face cache and convert it.',
@@ -32,30 +28,30 @@ export function modelOperations(p: OpenApiParts): Record<ModelOperation, Json> {
         'Returns 202 with a pull job; its events stream from /v1/models/pulls/{id}/events. One pull runs at a time. Files are resumed from partial downloads, ' +
         'checked against the Hub\'s sha256, and space is checked before anything is fetched. Pulling a model again after a cancel resumes it.',
       requestBody: { required: true, content: { 'application/json': { schema: p.jsonSchema(PullBodySchema, 'input') } } },
-      responses: { '202': p.json(p.ref('ModelPull'), 'Started (or queued).'), ...p.withBody, '404': p.errorResponse('model_not_found: not in the catalog, and not hf:<owner>/<repo>.'), '503': unavailable },
+      responses: { '202': p.json(p.ref('ModelPull'), 'Started (or queued).') },
     },
     getModelPull: {
       summary: 'One model pull.',
       parameters: [pullId],
-      responses: { '200': p.json(p.ref('ModelPull'), 'The pull.'), ...p.authed, '404': p.errorResponse('pull_not_found.') },
+      responses: { '200': p.json(p.ref('ModelPull'), 'The pull.') },
     },
     streamModelPullEvents: {
       summary: 'Server-sent events of one model pull: plan, per-file progress, verification, conversion, and how it ended.',
       description: 'Each event carries the whole job view. The state is replayed first; the stream ends after done, failed or cancelled (SSE id "end").',
       parameters: [pullId, p.tokenParam],
-      responses: { '200': { description: 'Event stream.', content: { 'text/event-stream': { schema: p.ref('ModelPullEvent') } } }, ...p.authed, '404': p.errorResponse('pull_not_found.') },
+      responses: { '200': { description: 'Event stream.', content: { 'text/event-stream': { schema: p.ref('ModelPullEvent') } } } },
     },
     cancelModelPull: {
       summary: 'Stop a model pull; partial files are kept, and pulling the same model again resumes them.',
       parameters: [pullId],
       requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', additionalProperties: false } } } },
-      responses: { '200': p.json(p.ref('ModelPull'), 'The pull after stopping.'), ...p.withBody, '404': p.errorResponse('pull_not_found.'), '409': p.errorResponse('pull_not_cancellable: it already ended.') },
+      responses: { '200': p.json(p.ref('ModelPull'), 'The pull after stopping.') },
     },
     setActiveModel: {
       summary: 'Switch the loaded model (an installed model\'s name, or a bundle folder).',
       description: 'The switch waits until the running job has ended; jobs submitted meanwhile wait in the queue and run on the new model. The choice is kept for the next start.',
       requestBody: { required: true, content: { 'application/json': { schema: p.jsonSchema(ActiveBodySchema, 'input') } } },
-      responses: { '202': p.json(p.ref('ActiveModel'), 'Switching.'), ...p.withBody, '404': p.errorResponse('model_not_found.'), '503': unavailable },
+      responses: { '202': p.json(p.ref('ActiveModel'), 'Switching.') },
     },
   };
 }

@@ -3,9 +3,11 @@
  * (so limits match what the server enforces); paths must cover ROUTES exactly (a test checks).
  */
 import { z } from 'zod';
-import { ErrorBodySchema, HealthSchema, JobEventSchema, JobViewSchema, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, UPLOAD_TYPES, UploadViewSchema } from '../contract/index.ts';
+import { ERRORS, ErrorBodySchema, HealthSchema, JobEventSchema, JobViewSchema, MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, UPLOAD_TYPES, UploadViewSchema } from '../contract/index.ts';
+import { formatBytes } from '../files/place.ts';
 import { PAIRING_CODE_LENGTH } from './pairing.ts';
-import { ROUTES, type Route } from './routes.ts';
+import type { ErrorCode } from './errors.ts';
+import { routeErrors, ROUTES, type Route } from './routes.ts';
 import { modelComponents, modelOperations, type OpenApiParts } from './openapi-models.ts';
 import { BYTES_PER_PIXEL, DEFAULT_LIST_LIMIT, JOB_ID_PATTERN, MAX_LIST_LIMIT, type Limits, type Schemas } from './schemas.ts';
 
@@ -32,25 +34,37 @@ const tokenParam = {
   schema: { type: 'string' },
 };
 
-const common: Record<string, Json> = {
-  '403': errorResponse('bad_host (Host is not 127.0.0.1/localhost with our port) or bad_origin (Origin other than "null").'),
-};
-const authed: Record<string, Json> = { ...common, '401': errorResponse('unauthorized: missing or wrong token.') };
-const withBody: Record<string, Json> = {
-  ...authed,
-  '400': errorResponse('invalid_json, missing_field, unknown_field, invalid_field or image_too_large; `field` names the field.'),
-  '413': errorResponse('body_too_large.'),
-  '415': errorResponse('unsupported_media_type: the body must be application/json.'),
-};
+/**
+ * One response per status among the errors `route` can answer (routes.ts), naming each code with its
+ * meaning. The error body's `field` names the offending field where there is one.
+ */
+function errorResponses(route: Route): Record<string, Json> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of routeErrors(route)) byStatus.set(ERRORS[code].status, [...(byStatus.get(ERRORS[code].status) ?? []), code]);
+  return Object.fromEntries(
+    [...byStatus].sort(([a], [b]) => a - b).map(([status, codes]) => [String(status), errorResponse(codes.map((code) => `${code}: ${ERRORS[code].message}`).join(' '))]),
+  );
+}
 
 export interface OpenApiInput {
   version: string;
   limits: Limits;
   schemas: Schemas;
   bodyLimit: number;
+  /** The upload rules in force (options may change every one of them). */
+  uploads: UploadRules;
 }
 
-export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInput): Json {
+export interface UploadRules {
+  /** Largest image body in bytes. */
+  maxBytes: number;
+  /** An upload is deleted this long after its last use. */
+  retentionMs: number;
+  /** Past this total, the least recently used uploads are deleted. */
+  maxTotalBytes: number;
+}
+
+export function buildOpenApi({ version, limits, schemas, bodyLimit, uploads }: OpenApiInput): Json {
   const openAiResponses: Json = {
     '200': json(
       {
@@ -63,20 +77,15 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
       },
       'The images.',
     ),
-    ...withBody,
-    '409': errorResponse('job_cancelled.'),
-    '429': errorResponse('queue_full.'),
-    '500': errorResponse('generation_failed.'),
-    '503': errorResponse('shutting_down.'),
   };
 
-  const parts: OpenApiParts = { json, ref, errorResponse, authed, withBody, tokenParam, jsonSchema };
+  const parts: OpenApiParts = { json, ref, tokenParam, jsonSchema };
   const operations: Record<Route['operationId'], Json> = {
     ...modelOperations(parts),
     getHealth: {
       summary: 'Liveness and capabilities. No token needed.',
       security: [],
-      responses: { '200': json(ref('Health'), 'The companion is up.'), ...common },
+      responses: { '200': json(ref('Health'), 'The companion is up.') },
     },
     getOpenApi: {
       summary: 'This document. No token needed.',
@@ -95,9 +104,6 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
       requestBody: { required: true, content: { 'application/json': { schema: bodySchema(schemas.pair) } } },
       responses: {
         '200': json({ type: 'object', properties: { token: { type: 'string' } }, required: ['token'] }, 'The token.'),
-        ...withBody,
-        '401': errorResponse('pairing_failed: wrong code.'),
-        '429': errorResponse('too_many_attempts; see Retry-After.'),
       },
     },
     createJob: {
@@ -109,29 +115,24 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
       responses: {
         '202': json(ref('Job'), 'Queued (or started right away).'),
         '200': json(ref('Job'), 'A job with this id and request already exists.'),
-        ...withBody,
-        '409': errorResponse('job_conflict.'),
-        '429': errorResponse('queue_full; see Retry-After.'),
       },
     },
     createUpload: {
       summary: 'Upload an image to start a job from (its `init`).',
       description:
         'The body is the raw bytes of one PNG, JPEG or WebP image, with that Content-Type (image/png, image/jpeg, image/webp). ' +
-        `At most ${MAX_UPLOAD_BYTES} bytes (413 payload_too_large), ${MAX_UPLOAD_SIDE} px a side and ${MAX_UPLOAD_PIXELS} pixels, checked from the header ` +
-        'before any pixel is decoded (422 image_dimensions_too_large: decompression bombs are refused); then every pixel is decoded (400 invalid_image). ' +
-        'Stored in the data folder; deleted 24 h after its last use (submitting a job that names it is a use), and least recently used first while all uploads are over 2 GiB.',
+        'Bodies go to disk as they arrive, a few at once (429 too_many_uploads with Retry-After past that). ' +
+        `At most ${uploads.maxBytes} bytes (${formatBytes(uploads.maxBytes)}; 413 payload_too_large), ${MAX_UPLOAD_SIDE} px a side and ${MAX_UPLOAD_PIXELS} pixels, checked from the header ` +
+        'before any pixel is decoded (422 image_dimensions_too_large: decompression bombs are refused); then the file is read to its end marker and every pixel is decoded ' +
+        '(400 invalid_image for a file cut short or damaged). Only the image\'s own bytes are stored (anything after its end is cut off). ' +
+        `Stored in the data folder; deleted ${formatDuration(uploads.retentionMs)} after its last use (submitting a job that names it is a use), ` +
+        `and least recently used first while all uploads are over ${uploads.maxTotalBytes} bytes (${formatBytes(uploads.maxTotalBytes)}).`,
       requestBody: {
         required: true,
         content: Object.fromEntries(Object.keys(UPLOAD_TYPES).map((type) => [type, { schema: { type: 'string', format: 'binary' } }])),
       },
       responses: {
         '201': json(ref('Upload'), 'Stored.'),
-        ...authed,
-        '400': errorResponse('invalid_image: not a readable image of the type the Content-Type says.'),
-        '413': errorResponse('payload_too_large.'),
-        '415': errorResponse('unsupported_image_type.'),
-        '422': errorResponse('image_dimensions_too_large.'),
       },
     },
     listJobs: {
@@ -139,14 +140,12 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
       parameters: [{ name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT } }],
       responses: {
         '200': json({ type: 'object', properties: { jobs: { type: 'array', items: ref('Job') } }, required: ['jobs'] }, 'Jobs.'),
-        ...authed,
-        '400': errorResponse('invalid_field or unknown_field in the query.'),
       },
     },
     getJob: {
       summary: 'One job.',
       parameters: [idParam],
-      responses: { '200': json(ref('Job'), 'The job.'), ...authed, '404': errorResponse('job_not_found.') },
+      responses: { '200': json(ref('Job'), 'The job.') },
     },
     streamJobEvents: {
       summary: 'Server-sent events for one job.',
@@ -160,8 +159,6 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
       responses: {
         '200': { description: 'Event stream.', content: { 'text/event-stream': { schema: ref('JobEvent') } } },
         '204': { description: 'Reconnect after the terminal event (Last-Event-ID: end): nothing more to send.' },
-        ...authed,
-        '404': errorResponse('job_not_found.'),
       },
     },
     cancelJob: {
@@ -171,9 +168,6 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
       requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', additionalProperties: false } } } },
       responses: {
         '200': json(ref('Job'), 'The job after cancelling.'),
-        ...withBody,
-        '404': errorResponse('job_not_found.'),
-        '409': errorResponse('job_not_cancellable: it already finished.'),
       },
     },
     getJobImage: {
@@ -184,10 +178,6 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
           description: 'Image bytes with Content-Type and Content-Length.',
           content: { 'image/png': { schema: { type: 'string', format: 'binary' } }, 'image/jpeg': { schema: { type: 'string', format: 'binary' } } },
         },
-        ...authed,
-        '404': errorResponse('job_not_found.'),
-        '409': errorResponse('image_not_ready: the job is not done.'),
-        '410': errorResponse('image_missing: the file was removed from the data folder.'),
       },
     },
     createImage: {
@@ -203,17 +193,18 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
       summary: 'OpenAI-compatible image edit: refine or extend an image (waits for the result).',
       description:
         'Like OpenAI\'s POST /v1/images/edits, multipart/form-data: `image` (file: PNG, JPEG or WebP, any size; stored as an upload and used as the job\'s init), ' +
-        'optional `mask` (file of the image\'s size; OpenAI semantics: fully transparent pixels are the area to generate; the kept pixels must form one rectangle, ' +
-        'which becomes the job\'s `keep`, feathered by 1/8 of its shorter side, at most 32 px), `prompt`, `size` ("WxH"; default: the image\'s size), ' +
+        'optional `mask` (file of the image\'s size; OpenAI semantics: the image is the whole picture, fully transparent pixels are the area to generate and the others ' +
+        'stay where they are, exactly; the kept pixels must form one rectangle, which becomes the job\'s `keep`, and the picture under it its `init`), `prompt`, `size` ("WxH"; default: the image\'s size), ' +
         '`n` 1–4, `response_format` ("b64_json"), and this server\'s `seed`, `steps`, `strength`. Malformed multipart is 400 invalid_multipart.',
       requestBody: { required: true, content: { 'multipart/form-data': { schema: { type: 'object', properties: { image: { type: 'string', format: 'binary' }, mask: { type: 'string', format: 'binary' }, ...((bodySchema(schemas.edits).properties as Json | undefined) ?? {}) }, required: ['image', 'prompt'] } } } },
-      responses: { ...openAiResponses, '413': errorResponse('payload_too_large: a file is over the upload limit.'), '415': errorResponse('unsupported_media_type: not multipart/form-data.') },
+      responses: openAiResponses,
     },
   };
 
   const paths: Record<string, Record<string, Json>> = {};
   for (const route of ROUTES) {
-    (paths[route.path] ??= {})[route.method.toLowerCase()] = { operationId: route.operationId, ...operations[route.operationId] };
+    const operation = operations[route.operationId];
+    (paths[route.path] ??= {})[route.method.toLowerCase()] = { operationId: route.operationId, ...operation, responses: { ...(operation.responses as Json), ...errorResponses(route) } };
   }
 
   return {
@@ -222,11 +213,11 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
       title: 'DyPE companion',
       version,
       description:
-        'Local HTTP service that generates images for the DyPE Figma plugin. Listens on 127.0.0.1 only. ' +
+        'Local HTTP service that generates images for the DyPE Figma plugin. Listens on 127.0.0.1 and ::1 only. ' +
         `Size rules: width and height ${limits.minSide}–${limits.maxSide}, width×height ≤ ${limits.maxPixels}, steps 1–${limits.maxSteps}. ` +
         `Bodies are JSON, at most ${bodyLimit} bytes. Every error body is {"error": {"code", "message", "field"?}}.`,
     },
-    servers: [{ url: 'http://127.0.0.1:7860' }],
+    servers: [{ url: 'http://localhost:7860' }],
     security: [{ bearer: [] }],
     paths,
     components: {
@@ -251,6 +242,13 @@ export function buildOpenApi({ version, limits, schemas, bodyLimit }: OpenApiInp
       },
     },
   };
+}
+
+/** `24 h`, `90 s`, `250 ms`: the largest unit that divides the duration. */
+function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 1000 === 0) return `${ms / 1000} s`;
+  return `${ms} ms`;
 }
 
 /** Adds descriptions to top-level properties of a generated object schema. */

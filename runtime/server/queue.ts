@@ -107,9 +107,7 @@ export class JobQueue {
       return { spec, existing };
     });
     const freshCount = plan.filter((p) => !p.existing).length;
-    if (freshCount > 0 && this.waiting.length + freshCount > this.opts.maxQueue) {
-      throw new QueueError('queue_full', `The queue is full (${this.waiting.length} waiting, at most ${this.opts.maxQueue}); try again later.`, undefined, 5);
-    }
+    if (freshCount > 0) this.requireRoom(freshCount);
     const created: Job[] = [];
     const outcomes = plan.map(({ spec, existing }) => {
       if (existing) return { job: existing, created: false };
@@ -143,6 +141,19 @@ export class JobQueue {
       throw new QueueError('storage_error', `The job could not be saved to the data folder: ${errorMessage(failed.reason)}`);
     }
     return outcomes.map((o) => ({ job: this.view(o.job), created: o.created }));
+  }
+
+  /** The `init` of every queued and running job: images that must still exist when their job starts. */
+  initsInUse(): Set<string> {
+    const jobs = this.running ? [this.running, ...this.waiting] : this.waiting;
+    return new Set(jobs.flatMap((job) => (job.record.params.init === undefined ? [] : [job.record.params.init])));
+  }
+
+  /** Throws queue_full unless `count` new jobs fit in the queue now. */
+  requireRoom(count: number): void {
+    if (this.waiting.length + count > this.opts.maxQueue) {
+      throw new QueueError('queue_full', `The queue is full (${this.waiting.length} waiting, at most ${this.opts.maxQueue}); try again later.`, undefined, 5);
+    }
   }
 
   get(id: string): JobView | null {
@@ -378,8 +389,10 @@ export class JobQueue {
     return true;
   }
 
-  /** Saves the terminal state, then tells listeners (so a `done` client finds image and record on disk). */
-  /** False when the job had already ended (nothing changed). */
+  /**
+   * Saves the terminal state, then tells listeners (so a `done` client finds image and record on disk).
+   * False when the job had already ended (nothing changed).
+   */
   private async finish(job: Job, state: 'done' | 'failed' | 'cancelled' | 'interrupted', patch: Partial<JobRecord>): Promise<boolean> {
     const { record } = job;
     if (isTerminal(record.state)) return false;

@@ -6,18 +6,15 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 
-/** Hosts the companion may listen on. */
-export const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '::1'] as const;
+/**
+ * The addresses the companion listens on, and only these: `localhost` resolves to either one first
+ * (IPv4 or IPv6, depending on the system), and the plugin may reach the companion only as `localhost`.
+ */
+export const LOOPBACK_ADDRESSES = ['127.0.0.1', '::1'] as const;
 
-export function isLoopbackHost(host: string): boolean {
-  return (LOOPBACK_HOSTS as readonly string[]).includes(host);
-}
-
-/** The Host header values accepted for a server on `port`. */
-export function allowedHostHeaders(port: number, listenHost: string): Set<string> {
-  const hosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
-  if (listenHost === '::1') hosts.add(`[::1]:${port}`);
-  return hosts;
+/** The Host header values accepted for a server on `port`: the loopback addresses and `localhost`. */
+export function allowedHostHeaders(port: number): Set<string> {
+  return new Set([`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]);
 }
 
 export function hostAllowed(header: string | undefined, allowed: ReadonlySet<string>): boolean {

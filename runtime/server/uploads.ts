@@ -1,16 +1,19 @@
 /**
- * Uploaded init images: checked with sharp, stored atomically as `uploads/<id>.<ext>` beside a record
- * `uploads/<id>.json` (written last: an upload exists once its record does), and deleted 24 h after
- * their last use, or oldest use first while all uploads together are over 2 GiB.
+ * Uploaded init images: received into a temp file, checked with sharp, stored as `uploads/<id>.<ext>`
+ * (only the image's own bytes) beside a record `uploads/<id>.json` (written last: an upload exists once
+ * its record does), and deleted a while after their last use (24 h by default), or oldest use first
+ * while everything in the folder is over the cap (2 GiB by default). Uploads that a queued or running
+ * job will read are never deleted.
  */
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp, { type Metadata } from 'sharp';
 import { z } from 'zod';
 import { MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, UPLOAD_ID_PATTERN, UPLOAD_TYPES, type UploadFormat, type UploadMimeType, type UploadView } from '../contract/index.ts';
-import { TEMP_SUFFIX, writeFileAtomic } from '../files/atomic.ts';
+import { syncDir, TEMP_SUFFIX, writeFileAtomic } from '../files/atomic.ts';
 import { ApiError } from './errors.ts';
+import { imageByteLength, ImageStructureError } from './image-end.ts';
 
 export const UPLOAD_RETENTION_MS = 24 * 60 * 60 * 1000;
 export const MAX_UPLOADS_TOTAL_BYTES = 2 * 1024 ** 3;
@@ -31,20 +34,34 @@ export function isUploadMimeType(type: string): type is UploadMimeType {
 }
 
 /**
- * The image's size and format from its header, then a full decode, all with sharp. Sides and pixel
- * count are checked from the header alone, so a decompression bomb (a tiny file declaring
- * 100 000 × 100 000) is refused before a single pixel is decoded.
+ * The image's size and format from its header, then its container read to its end marker and a full
+ * decode, all before anything is stored. Sides and pixel count are checked from the header alone, so
+ * a decompression bomb (a tiny file declaring 100 000 × 100 000) is refused before a single pixel is
+ * decoded. A file cut short, a corrupt JPEG scan (libjpeg's warnings count), pixels that do not decode:
+ * 400 invalid_image. `byteLength` is where the image ends; bytes after it are not the image.
+ * (Lossy WebP carries no checksum: libwebp decodes changed bytes inside it without complaint.)
  */
-export async function inspectImage(bytes: Uint8Array, declared?: UploadMimeType): Promise<ImageHeader> {
-  const header = await readImageHeader(bytes, declared);
+export async function inspectImage(input: ImageInput, declared?: UploadMimeType): Promise<InspectedImage> {
+  const header = await readImageHeader(input, declared);
+  const bytes = typeof input === 'string' ? await readFile(input) : input;
+  let byteLength: number;
   try {
-    // decodes every pixel (streamed: the whole bitmap is never held), so a truncated file is refused here, not mid-job
-    await sharp(bytes, { limitInputPixels: MAX_UPLOAD_PIXELS, failOn: 'error', sequentialRead: true }).stats();
+    byteLength = imageByteLength(bytes, header.format);
+  } catch (error) {
+    if (!(error instanceof ImageStructureError)) throw error;
+    throw new ApiError('invalid_image', `The image is not whole: ${error.message}.`);
+  }
+  try {
+    // every pixel (streamed: the whole bitmap is never held), so a damaged file is refused here, not mid-job
+    await sharp(bytes.subarray(0, byteLength), { limitInputPixels: MAX_UPLOAD_PIXELS, failOn: 'warning', sequentialRead: true }).stats();
   } catch (error) {
     throw new ApiError('invalid_image', `The image could not be decoded: ${(error as Error).message}.`);
   }
-  return header;
+  return { ...header, byteLength };
 }
+
+/** Image bytes, or the path of a file holding them. */
+export type ImageInput = Uint8Array | string;
 
 export interface ImageHeader {
   width: number;
@@ -52,8 +69,13 @@ export interface ImageHeader {
   format: UploadFormat;
 }
 
+export interface InspectedImage extends ImageHeader {
+  /** The image's own bytes: anything after them is not stored. */
+  byteLength: number;
+}
+
 /** The image's size and format from its header alone (no pixel decoded), within the upload limits. */
-export async function readImageHeader(bytes: Uint8Array, declared?: UploadMimeType): Promise<ImageHeader> {
+export async function readImageHeader(bytes: ImageInput, declared?: UploadMimeType): Promise<ImageHeader> {
   const formats: readonly string[] = Object.values(UPLOAD_TYPES);
   let meta: Metadata;
   try {
@@ -72,12 +94,21 @@ export async function readImageHeader(bytes: Uint8Array, declared?: UploadMimeTy
   return { width, height, format };
 }
 
+export interface UploadStoreOptions {
+  retentionMs?: number;
+  /** The most bytes the uploads folder may hold (records, images, bodies being received) before the least recently used go. */
+  maxTotalBytes?: number;
+  /** Ids of uploads that must stay: those a queued or running job will read. */
+  pinned?: () => ReadonlySet<string>;
+  now?: () => number;
+}
+
 export class UploadStore {
   readonly dir: string;
 
   constructor(
     dataDir: string,
-    private readonly options: { retentionMs?: number; maxTotalBytes?: number; now?: () => number } = {},
+    private readonly options: UploadStoreOptions = {},
   ) {
     this.dir = join(dataDir, 'uploads');
   }
@@ -98,17 +129,65 @@ export class UploadStore {
     return join(this.dir, `${record.id}.${record.format}`);
   }
 
-  /** Removes leftovers of interrupted writes and what the retention rule says is gone. */
+  /**
+   * At start, nothing is being written: removes every leftover of an interrupted write (temp files,
+   * images whose record was never written), whatever its age, then what the retention rules say is gone.
+   */
   async open(): Promise<void> {
-    for (const name of await this.names()) if (name.endsWith(TEMP_SUFFIX)) await rm(join(this.dir, name), { force: true });
+    await mkdir(this.dir, { recursive: true });
+    const live = new Set((await this.records()).map((r) => `${r.id}.${r.format}`));
+    for (const name of await this.names()) {
+      if (name.endsWith(TEMP_SUFFIX) || (name.startsWith('upload-') && !name.endsWith('.json') && !live.has(name))) await rm(join(this.dir, name), { force: true });
+    }
     await this.prune();
   }
 
+  /**
+   * A new path in the uploads folder (made by `open`) for a body being received: counted toward the
+   * cap while it exists, removed at start if left over.
+   */
+  tempPath(): string {
+    return join(this.dir, `.body-${randomBytes(9).toString('hex')}${TEMP_SUFFIX}`);
+  }
+
   /** Stores checked image bytes; answers the view with its id. */
-  async save(bytes: Uint8Array, image: { width: number; height: number; format: UploadFormat }): Promise<UploadView> {
-    const now = new Date(this.now()).toISOString();
-    const record: UploadRecord = { id: newUploadId(), ...image, bytes: bytes.byteLength, createdAt: now, lastUsedAt: now };
+  async save(bytes: Uint8Array, image: ImageHeader): Promise<UploadView> {
+    const record = this.newRecord(image, bytes.byteLength);
     await writeFileAtomic(this.imagePath(record), bytes, 0o600);
+    return this.commit(record);
+  }
+
+  /**
+   * Stores a received body (a temp file from `tempPath`) holding a checked image: cut to the image's
+   * own bytes, made durable, renamed into place. The temp file is gone afterwards.
+   */
+  async adopt(temp: string, image: InspectedImage): Promise<UploadView> {
+    const { byteLength, ...header } = image;
+    const record = this.newRecord(header, byteLength);
+    try {
+      const file = await open(temp, 'r+');
+      try {
+        await file.truncate(byteLength);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(temp, this.imagePath(record));
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+    await syncDir(this.dir);
+    return this.commit(record);
+  }
+
+  private newRecord(image: ImageHeader, bytes: number): UploadRecord {
+    const now = new Date(this.now()).toISOString();
+    return { id: newUploadId(), width: image.width, height: image.height, format: image.format, bytes, createdAt: now, lastUsedAt: now };
+  }
+
+  /** Writes the record, which makes the upload exist, then keeps the folder within its cap. */
+  private async commit(record: UploadRecord): Promise<UploadView> {
     await writeFileAtomic(this.recordPath(record.id), `${JSON.stringify(record)}\n`, 0o600);
     await this.prune(record.id);
     return this.view(record);
@@ -134,6 +213,12 @@ export class UploadStore {
     }
   }
 
+  /** Deletes an upload now (one whose request was refused after it was stored). */
+  async delete(id: string): Promise<void> {
+    const record = await this.record(id);
+    if (record) await this.remove(record);
+  }
+
   private view(record: UploadRecord): UploadView {
     const { id, width, height, format, bytes } = record;
     return { id, width, height, format, bytes, expiresAt: new Date(Date.parse(record.lastUsedAt) + this.retentionMs).toISOString() };
@@ -147,11 +232,22 @@ export class UploadStore {
     } catch {
       return null;
     }
-    if (Date.parse(parsed.lastUsedAt) + this.retentionMs <= this.now()) {
+    if (Date.parse(parsed.lastUsedAt) + this.retentionMs <= this.now() && !this.options.pinned?.().has(id)) {
       await this.remove(parsed);
       return null;
     }
     return parsed;
+  }
+
+  /** Every live record (expired ones are removed on the way). */
+  private async records(): Promise<UploadRecord[]> {
+    const records: UploadRecord[] = [];
+    for (const name of await this.names()) {
+      if (!name.endsWith('.json')) continue;
+      const record = await this.record(name.slice(0, -'.json'.length));
+      if (record) records.push(record);
+    }
+    return records;
   }
 
   private async names(): Promise<string[]> {
@@ -168,30 +264,22 @@ export class UploadStore {
     await rm(this.imagePath(record), { force: true });
   }
 
-  /** Deletes expired uploads, then the least recently used while the total is over the limit (never `keep`). */
+  /**
+   * Deletes expired uploads, then the least recently used while everything in the folder (records,
+   * images, bodies being received) is over the cap. Never `keep` (just saved) or a pinned upload.
+   */
   private async prune(keep?: string): Promise<void> {
-    const records: UploadRecord[] = [];
-    const names = await this.names();
-    for (const name of names) {
-      if (!name.endsWith('.json')) continue;
-      const record = await this.record(name.slice(0, -'.json'.length)); // removes it when expired
-      if (record) records.push(record);
-    }
-    // image files whose record is gone (a crash between the two writes, or a removal half done)
-    const live = new Set(records.map((r) => `${r.id}.${r.format}`));
-    for (const name of names) {
-      if (name.startsWith('upload-') && !name.endsWith('.json') && !name.endsWith(TEMP_SUFFIX) && !live.has(name)) {
-        const age = this.now() - (await stat(join(this.dir, name)).catch(() => ({ mtimeMs: this.now() }))).mtimeMs;
-        if (age > 60_000) await rm(join(this.dir, name), { force: true }); // not one being saved right now
-      }
-    }
-    let total = records.reduce((sum, r) => sum + r.bytes, 0);
+    const records = await this.records();
+    let total = 0;
+    for (const name of await this.names()) total += (await stat(join(this.dir, name)).catch(() => ({ size: 0 }))).size;
     const limit = this.options.maxTotalBytes ?? MAX_UPLOADS_TOTAL_BYTES;
+    const pinned = this.options.pinned?.() ?? new Set<string>();
     for (const record of records.sort((a, b) => a.lastUsedAt.localeCompare(b.lastUsedAt))) {
       if (total <= limit) break;
-      if (record.id === keep) continue;
+      if (record.id === keep || pinned.has(record.id)) continue;
+      const sizes = await Promise.all([this.recordPath(record.id), this.imagePath(record)].map((path) => stat(path).then((s) => s.size, () => 0)));
       await this.remove(record);
-      total -= record.bytes;
+      total -= sizes[0] + sizes[1];
     }
   }
 }

@@ -5,19 +5,15 @@
  * Python reference as clip/t5/vae.test.ts, float32 within 1e-4 (the fp16/bf16 references ran on the
  * same rounded weights, so the Casts must be exact widenings).
  */
-import { linkSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GraphBuilder } from '../../runtime/onnx/builder.ts';
-import { CONVERTED_IR_VERSION, CONVERTED_OPSET } from '../../runtime/convert/index.ts';
-import { readSafetensorsHeader } from '../../runtime/convert/safetensors.ts';
-import { SafetensorsWeightSource } from '../../runtime/convert/source.ts';
 import { buildClipTextEncoder, deriveClipConfig } from '../../runtime/convert/clip.ts';
 import { buildT5Encoder, deriveT5Config } from '../../runtime/convert/t5.ts';
 import { buildVaeDecoder, buildVaeEncoder, deriveVaeConfig } from '../../runtime/convert/vae.ts';
+import { convertedSession } from './helpers/converted.ts';
 import { FIXTURES, ids, maxAbsDiff, readFixture } from './helpers/reference.ts';
 
 const TOLERANCE = 1e-4;
@@ -27,18 +23,7 @@ beforeAll(async () => {
 });
 afterAll(() => rm(root, { recursive: true, force: true }));
 
-/** Writes the graph beside a hard link of the checkpoint and opens it from there; reports how each dtype was read. */
-async function converted(checkpoint: string, build: (g: GraphBuilder, w: SafetensorsWeightSource) => void) {
-  const dir = await mkdtemp(join(root, 'model-'));
-  linkSync(FIXTURES + checkpoint, join(dir, checkpoint));
-  const g = new GraphBuilder('model');
-  const w = new SafetensorsWeightSource(g, [{ header: await readSafetensorsHeader(FIXTURES + checkpoint), location: checkpoint }], checkpoint);
-  build(g, w);
-  const { model, externalData } = g.serialize({ opset: CONVERTED_OPSET, irVersion: CONVERTED_IR_VERSION });
-  expect(externalData).toBeUndefined(); // every weight stays in the checkpoint
-  await writeFile(join(dir, 'model.onnx'), model);
-  return { session: await ort.InferenceSession.create(join(dir, 'model.onnx'), { intraOpNumThreads: 2 }), conversions: w.conversions };
-}
+const converted = (checkpoint: string, build: Parameters<typeof convertedSession>[2]) => convertedSession(root, FIXTURES + checkpoint, build);
 
 describe('converted text encoders', () => {
   it.each([

@@ -4,42 +4,24 @@
  * published configs) give the published configs, and the graphs load in onnxruntime, which checks
  * every op's shapes (weights are graph inputs here, so nothing large is allocated).
  */
-import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { GraphBuilder } from '../../runtime/onnx/builder.ts';
 import { buildClipTextEncoder, deriveClipConfig } from '../../runtime/convert/clip.ts';
 import { buildT5Encoder, deriveT5Config } from '../../runtime/convert/t5.ts';
 import { buildVaeDecoder, buildVaeEncoder, deriveVaeConfig } from '../../runtime/convert/vae.ts';
 import { TensorShapeError } from '../../runtime/convert/layers.ts';
-import type { WeightSource } from '../../runtime/convert/weights.ts';
-import { ShapeOnlySource } from './helpers/shape-source.ts';
+import { buildFromShapes as build, graphSignature } from './helpers/shape-source.ts';
 import { readFixture } from './helpers/reference.ts';
 
 type Shapes = Record<string, number[]>;
 const shapes = readFixture<{ clip_l: Shapes; t5xxl: Shapes; ae: Shapes }>('full-size-shapes.json');
 
-async function loads(g: GraphBuilder): Promise<{ inputs: readonly string[]; outputs: readonly string[] }> {
-  const session = await ort.InferenceSession.create(g.serialize({ opset: 17 }).model, { intraOpNumThreads: 1, interOpNumThreads: 1 });
-  try {
-    return { inputs: session.inputNames, outputs: session.outputNames };
-  } finally {
-    await session.release();
-  }
-}
 
-function build<C>(name: string, table: Shapes, derive: (w: WeightSource) => C, builder: (g: GraphBuilder, w: WeightSource, cfg: C) => void) {
-  const g = new GraphBuilder(name);
-  const w = new ShapeOnlySource(name, table, g);
-  const cfg = derive(w);
-  builder(g, w, cfg);
-  return { g, cfg };
-}
 
 describe('full-size layouts', () => {
   it('CLIP-L: 12 layers of 12 heads × 64, 77 positions', async () => {
     const { g, cfg } = build('clip_l', shapes.clip_l, (w) => deriveClipConfig(w), buildClipTextEncoder);
     expect(cfg).toEqual({ vocabSize: 49408, width: 768, positions: 77, layers: 12, heads: 12, headDim: 64, mlpWidth: 3072 });
-    const { inputs, outputs } = await loads(g);
+    const { inputs, outputs } = await graphSignature(g);
     expect(inputs).toContain('input_ids');
     expect(outputs).toEqual(['last_hidden_state', 'pooler_output']);
   });
@@ -47,15 +29,15 @@ describe('full-size layouts', () => {
   it('T5-XXL: 24 blocks of 64 heads × 64, d_ff 10240', async () => {
     const { g, cfg } = build('t5xxl', shapes.t5xxl, deriveT5Config, buildT5Encoder);
     expect(cfg).toEqual({ vocabSize: 32128, width: 4096, blocks: 24, heads: 64, headDim: 64, ffWidth: 10240, numBuckets: 32, embeddingKey: 'shared.weight' });
-    expect((await loads(g)).outputs).toEqual(['last_hidden_state']);
+    expect((await graphSignature(g)).outputs).toEqual(['last_hidden_state']);
   });
 
   it('FLUX.1 ae: 4 levels (×8), 3 decoder blocks per level, 16 latent channels', async () => {
     const dec = build('ae', shapes.ae, deriveVaeConfig, buildVaeDecoder);
     expect(dec.cfg).toEqual({ latentChannels: 16, imageChannels: 3, levels: 4, decoderBlocks: 3, scaleFactorPx: 8, encoder: { levels: 4, blocks: 2, imageChannels: 3 } });
-    expect((await loads(dec.g)).outputs).toEqual(['sample']);
+    expect((await graphSignature(dec.g)).outputs).toEqual(['sample']);
     const enc = build('ae', shapes.ae, deriveVaeConfig, buildVaeEncoder);
-    expect((await loads(enc.g)).outputs).toEqual(['latent_parameters', 'latent_sample']);
+    expect((await graphSignature(enc.g)).outputs).toEqual(['latent_parameters', 'latent_sample']);
   });
 
   it('refuses VAE widths that do not chain, naming the tensor (ONNX shape inference would not)', () => {

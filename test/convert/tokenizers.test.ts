@@ -1,12 +1,13 @@
 // Where dype convert finds the tokenizers the checkpoints lack: --tokenizers, a diffusers folder
 // next to the checkpoint, a ComfyUI install's own copies, the Hugging Face cache layout.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { holdsTokenizer } from '../../runtime/bundle/tokenizers.ts';
 import { findTokenizer } from '../../runtime/convert/tokenizers.ts';
 import { clipTokenizerJson, t5TokenizerJson } from '../../runtime/demo/tokenizers.ts';
 import { tempRoot } from './helpers/flux-fixtures.ts';
+import { KLEIN_FIXTURES } from './helpers/klein-fixtures.ts';
 
 const { root, cleanup } = tempRoot('dype-convert-tok-');
 afterAll(cleanup);
@@ -24,6 +25,22 @@ describe('finding tokenizers', () => {
     expect([holdsTokenizer(clip, 'clip'), holdsTokenizer(clip, 't5'), holdsTokenizer(t5, 't5'), holdsTokenizer(t5, 'clip')]).toEqual([true, false, true, false]);
     expect(holdsTokenizer(put(join(root, 'kinds', 'c'), { 'vocab.json': {}, 'merges.txt': '' }), 'clip')).toBe(true);
     expect(holdsTokenizer(put(join(root, 'kinds', 'd'), { 'spiece.model': '' }), 't5')).toBe(true);
+  });
+
+  it("tells Qwen3's BPE from CLIP's by its chat tokens, and finds it in a klein diffusers folder or the HF cache", () => {
+    const qwenJson = JSON.parse(readFileSync(join(KLEIN_FIXTURES, 'tokenizer', 'tokenizer.json'), 'utf8')) as object;
+    const qwen = put(join(root, 'kinds', 'q'), { 'tokenizer.json': qwenJson });
+    const clip = put(join(root, 'kinds', 'a2'), { 'tokenizer.json': clipTokenizerJson() });
+    expect([holdsTokenizer(qwen, 'qwen'), holdsTokenizer(qwen, 'clip'), holdsTokenizer(clip, 'qwen'), holdsTokenizer(clip, 'clip')]).toEqual([true, false, false, true]);
+    // slow CLIP files are never taken for Qwen's
+    expect(holdsTokenizer(put(join(root, 'kinds', 'c2'), { 'vocab.json': {}, 'merges.txt': '' }), 'qwen')).toBe(false);
+
+    const klein = join(root, 'FLUX.2-klein-4B');
+    put(join(klein, 'tokenizer'), { 'tokenizer.json': qwenJson });
+    expect(findTokenizer('qwen', { near: [join(klein, 'transformer', 'diffusion_pytorch_model.safetensors')], hubCache: null })).toBe(join(klein, 'tokenizer'));
+    const hub = join(root, 'hub-qwen');
+    put(join(hub, 'models--Qwen--Qwen3-4B', 'snapshots', 'abc'), { 'tokenizer.json': qwenJson });
+    expect(findTokenizer('qwen', { near: [join(root, 'elsewhere', 'qwen_3_4b.safetensors')], hubCache: hub })).toBe(join(hub, 'models--Qwen--Qwen3-4B', 'snapshots', 'abc', ''));
   });
 
   it('looks in a diffusers folder above a transformer shard, then a ComfyUI install, then the HF cache', () => {

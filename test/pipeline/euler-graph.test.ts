@@ -27,6 +27,19 @@ describe('eulerStepGraph', () => {
     (out.x0.data as Float32Array).forEach((n, i) => expect(n).toBeCloseTo(expectedX0[i], 6));
   });
 
+  it('brings back only the outputs asked for: latents_next on the last step, x0 for a preview', async () => {
+    const session = await createGraphSession(eulerStepGraph('float32', false), '<euler step to host>', 'cpu');
+    const feeds = { latents: { type: 'float32' as const, data: x, dims }, velocity: { type: 'float32' as const, data: v, dims }, dt: scalar(sigmaNext - sigma), sigma: scalar(sigma) };
+    const last = await session.run(feeds, ['latents_next']);
+    const preview = await session.run(feeds, ['x0']);
+    await expect(session.run(feeds, ['x1'])).rejects.toThrow(/no output\(s\) x1 \(outputs: latents_next, x0\)/);
+    await session.release();
+    expect(Object.keys(last)).toEqual(['latents_next']);
+    expect(Object.keys(preview)).toEqual(['x0']);
+    const expectedX0 = estimateX0(x, v, sigma);
+    (preview.x0.data as Float32Array).forEach((n, i) => expect(n).toBeCloseTo(expectedX0[i], 6));
+  });
+
   it('on the device it outputs the next hidden_states in the velocity type', async () => {
     // On the CPU provider outputs come back; the graph's second output is the next feed.
     const session = await createGraphSession(eulerStepGraph('float16', true), '<euler step on device>', 'cpu', { outputsOnDevice: true });

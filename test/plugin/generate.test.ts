@@ -1,6 +1,6 @@
 /** Generate into frames: pixel sizes, the UI round trip, one IMAGE fill, stored parameters, undo. */
 import { describe, expect, it } from 'vitest';
-import type { Generation, JobRequest } from '../../runtime/contract/index.ts';
+import { JOB_ID_PATTERN, type Generation, type JobRequest } from '../../runtime/contract/index.ts';
 import { finishJob, generate, imageFills, png, startPlugin } from './helpers.ts';
 
 describe('generate', () => {
@@ -17,7 +17,7 @@ describe('generate', () => {
     expect(job.body).not.toHaveProperty('dypeScale');
     expect(job.body).not.toHaveProperty('dypeExponent');
     expect(job.body.id).toBe(job.jobId);
-    expect(job.jobId).toMatch(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/);
+    expect(job.jobId).toMatch(JOB_ID_PATTERN);
 
     await finishJob(fake, job);
     const fills = imageFills(hero);
@@ -90,6 +90,15 @@ describe('generate', () => {
     expect(frame.type).toBe('FRAME');
     expect([frame.width, frame.height, frame.x + frame.width / 2, frame.y + frame.height / 2]).toEqual([1024, 1024, 500, 300]);
     expect([job.nodeId, job.body.width, job.body.height]).toEqual([frame.id, 2048, 2048]);
+  });
+
+  it("makes the new frame at the connected model's native side", async () => {
+    const { fake, figma } = await startPlugin();
+    await fake.send({ type: 'limits', limits: { minSide: 64, maxSide: 4096, maxPixels: 4096 * 4096, nativeSide: 512 } });
+    expect(fake.lastMessage('selection').selection.newFrame).toEqual({ width: 512, height: 512, target: { width: 1024, height: 1024, clamped: false } });
+    const [job] = await generate(fake);
+    const frame = figma.currentPage.selection[0] as FrameNode;
+    expect([frame.width, frame.height, job.body.width, job.body.height]).toEqual([512, 512, 1024, 1024]);
   });
 
   it('refuses a selection without frames in plain words', async () => {

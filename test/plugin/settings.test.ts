@@ -21,11 +21,30 @@ describe('settings', () => {
     expect(fake.storage.get('settings')).toMatchObject({ dypeScale: null, dypeExponent: 0.5 });
   });
 
+  it.each([
+    ['http://127.0.0.1:7860', 'http://localhost:7860'],
+    ['http://[::1]:7861/', 'http://localhost:7861/'],
+  ])('moves a stored %s to %s, once, with a note', async (stored, moved) => {
+    const { fake } = await startPlugin({ setup: (f) => void f.storage.set('settings', { companionUrl: stored, token: 'tok-123' }) });
+    expect(fake.lastMessage('settings').settings).toEqual({ ...DEFAULT_SETTINGS, companionUrl: moved, token: 'tok-123' });
+    expect(fake.storage.get('settings')).toEqual({ companionUrl: moved, token: 'tok-123' });
+    expect(fake.notices).toEqual([{ message: `DyPE now reaches the companion at ${moved} instead of ${stored}: Figma lets plugins reach this computer only as localhost.`, error: false }]);
+    await fake.send({ type: 'save-settings', patch: { prompt: 'a fox' } });
+    expect(fake.storage.get('settings')).toMatchObject({ companionUrl: moved, prompt: 'a fox' });
+    expect(fake.notices).toHaveLength(1);
+  });
+
+  it.each(['http://localhost:7860', 'http://127.0.0.10:7860', 'http://my127.0.0.1.example:7860'])('leaves a stored %s as it is, without a note', async (stored) => {
+    const { fake } = await startPlugin({ setup: (f) => void f.storage.set('settings', { companionUrl: stored }) });
+    expect(fake.lastMessage('settings').settings.companionUrl).toBe(stored);
+    expect(fake.notices).toEqual([]);
+  });
+
   it('saves a patch (e.g. the token after pairing) over the stored settings', async () => {
     const { fake } = await startPlugin();
-    await fake.send({ type: 'save-settings', patch: { token: 'paired-token', companionUrl: 'http://127.0.0.1:9999' } });
+    await fake.send({ type: 'save-settings', patch: { token: 'paired-token', companionUrl: 'http://localhost:9999' } });
     await fake.send({ type: 'save-settings', patch: { prompt: 'a fox', seedLocked: true } });
-    expect(fake.storage.get('settings')).toEqual({ ...DEFAULT_SETTINGS, token: 'paired-token', companionUrl: 'http://127.0.0.1:9999', prompt: 'a fox', seedLocked: true });
+    expect(fake.storage.get('settings')).toEqual({ ...DEFAULT_SETTINGS, token: 'paired-token', companionUrl: 'http://localhost:9999', prompt: 'a fox', seedLocked: true });
   });
 
   it('posts nothing to the UI before it says it is ready', async () => {

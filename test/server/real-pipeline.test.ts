@@ -1,4 +1,4 @@
-/** The companion around the real pipeline and its generated demo bundle (no fakes). */
+/** The companion around the real pipeline, in its worker thread as `dype serve` runs it, and the generated demo bundle (no fakes). */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDemoBundle } from '../../runtime/demo/cache.ts';
 import { readPngText } from '../../runtime/pipeline/image.ts';
-import { loadPipeline, type Pipeline } from '../../runtime/pipeline/index.ts';
+import { PipelineWorker } from '../../runtime/pipeline/index.ts';
 import { createCompanion, type Companion } from '../../runtime/server/index.ts';
 import { Api, TOKEN } from './helpers/companion.ts';
 
@@ -14,11 +14,11 @@ describe('companion with the real pipeline (demo bundle)', () => {
   let dir = '';
   let companion: Companion;
   let api: Api;
-  let engine: Pipeline;
+  let engine: PipelineWorker;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dype-real-'));
-    engine = await loadPipeline(await ensureDemoBundle(join(dir, 'bundle')), { device: 'cpu' });
+    engine = await PipelineWorker.start(await ensureDemoBundle(join(dir, 'bundle')), { device: 'cpu', previewIntervalMs: 0 });
     companion = await createCompanion({ engine, dataDir: join(dir, 'data'), token: TOKEN, port: 0, version: 'real-test', previewIntervalMs: 0 });
     api = new Api(await companion.listen());
   });
@@ -99,6 +99,82 @@ describe('companion with the real pipeline (demo bundle)', () => {
     expect(refined.events.filter((e) => e.event === 'progress')).toHaveLength(1); // ⌈0.5·2⌉ steps
     const meta = await sharp((await api.bytes(`/v1/jobs/${refined.job.id}/image`)).bytes).metadata();
     expect([meta.width, meta.height]).toEqual([512, 256]);
+  });
+
+  describe('POST /v1/images/edits as an OpenAI client sees it: the image is the whole picture, opaque mask pixels stay', () => {
+    /** A smooth picture (scaling it changes little but its size), and a mask opaque on one rectangle. */
+    const picture = (w: number, h: number) => {
+      const px = Buffer.alloc(w * h * 3);
+      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) px.set([(x * 255) / w, (y * 255) / h, 96 + ((x + y) % 64)], (y * w + x) * 3);
+      return sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+    };
+    const maskOf = (w: number, h: number, r: { x: number; y: number; width: number; height: number }) => {
+      const px = Buffer.alloc(w * h * 4);
+      for (let y = r.y; y < r.y + r.height; y++) px.fill(255, (y * w + r.x) * 4, (y * w + r.x + r.width) * 4);
+      return sharp(px, { raw: { width: w, height: h, channels: 4 } }).png().toBuffer();
+    };
+    const edit = async (parts: Record<string, string | Buffer>) => {
+      const form = new FormData();
+      for (const [name, value] of Object.entries(parts)) {
+        if (typeof value === 'string') form.append(name, value);
+        else form.append(name, new Blob([value], { type: 'image/png' }), `${name}.png`);
+      }
+      const res = await fetch(`${api.url}/v1/images/edits`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` }, body: form });
+      const body = (await res.json()) as { data: { b64_json: string }[] };
+      expect(res.status, JSON.stringify(body)).toBe(200);
+      return sharp(Buffer.from(body.data[0].b64_json, 'base64')).raw().toBuffer({ resolveWithObject: true });
+    };
+    /** Largest and mean level difference inside (or outside) the rectangle. */
+    const compare = (a: Buffer, b: Buffer, w: number, r: { x: number; y: number; width: number; height: number }, inside: boolean) => {
+      let max = 0;
+      let sum = 0;
+      let n = 0;
+      for (let i = 0; i < a.length; i++) {
+        const p = Math.floor(i / 3);
+        const [x, y] = [p % w, Math.floor(p / w)];
+        if ((x >= r.x && x < r.x + r.width && y >= r.y && y < r.y + r.height) !== inside) continue;
+        const d = Math.abs(a[i] - b[i]);
+        max = Math.max(max, d);
+        sum += d;
+        n++;
+      }
+      return { max, mean: sum / n };
+    };
+
+    it('keeps a non-centred rectangle where it is, within 1 level, and draws the rest anew', async () => {
+      const rect = { x: 40, y: 96, width: 200, height: 320 };
+      const image = await picture(512, 512);
+      const out = await edit({ image, mask: await maskOf(512, 512, rect), prompt: 'grow', seed: '7', steps: '2' });
+      expect([out.info.width, out.info.height]).toEqual([512, 512]);
+      const input = await sharp(image).raw().toBuffer();
+      expect(compare(out.data, input, 512, rect, true).max).toBeLessThanOrEqual(1);
+      expect(compare(out.data, input, 512, rect, false).mean).toBeGreaterThan(10);
+    });
+
+    it('scales picture and mask to an output of another size and keeps the scaled pixels', async () => {
+      const rect = { x: 160, y: 0, width: 96, height: 128 }; // at 256×192: the right part of the top two thirds
+      const image = await picture(256, 192);
+      const out = await edit({ image, mask: await maskOf(256, 192, rect), prompt: 'grow', size: '512x384', seed: '7', steps: '2' });
+      expect([out.info.width, out.info.height]).toEqual([512, 384]);
+      const scaled = await sharp(image).resize(512, 384, { fit: 'fill' }).raw().toBuffer();
+      const outRect = { x: 320, y: 0, width: 192, height: 256 };
+      expect(compare(out.data, scaled, 512, outRect, true).max).toBeLessThanOrEqual(1);
+      expect(compare(out.data, scaled, 512, outRect, false).mean).toBeGreaterThan(10);
+    });
+
+    it('applies strength, and keeps the rectangle at every strength', async () => {
+      const rect = { x: 256, y: 64, width: 192, height: 256 };
+      const image = await picture(512, 384);
+      const input = await sharp(image).raw().toBuffer();
+      const outs = [];
+      for (const strength of ['0.2', '0.9']) {
+        const out = await edit({ image, mask: await maskOf(512, 384, rect), prompt: 'grow', seed: '7', steps: '4', strength });
+        expect(compare(out.data, input, 512, rect, true).max).toBeLessThanOrEqual(1);
+        expect(compare(out.data, input, 512, rect, false).mean).toBeGreaterThan(10);
+        outs.push(out.data);
+      }
+      expect(compare(outs[0], outs[1], 512, rect, false).mean).toBeGreaterThan(0.5);
+    });
   });
 
   it('cancels a running generation', async () => {

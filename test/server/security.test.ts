@@ -1,5 +1,11 @@
 /** DNS rebinding (Host), foreign Origins, tokens, CORS preflight and pairing. */
 import { request as httpRequest } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCompanion } from '../../runtime/server/index.ts';
+import { FakeEngine } from './helpers/fake-engine.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Api, rawRequest, startCompanion, TOKEN, type Harness } from './helpers/companion.ts';
@@ -12,7 +18,7 @@ describe('request security', () => {
   afterAll(() => h.close());
 
   describe('Host header (DNS rebinding)', () => {
-    it.each(['evil.example', 'evil.example:PORT', '127.0.0.1:1', 'localhost', '127.0.0.2:PORT', '0.0.0.0:PORT', '[::1]:PORT', 'localhost.evil.example:PORT'])('refuses Host %s', async (host) => {
+    it.each(['evil.example', 'evil.example:PORT', '127.0.0.1:1', 'localhost', '127.0.0.2:PORT', '0.0.0.0:PORT', '[::1]:1', '[::]:PORT', '::1:PORT', 'localhost.evil.example:PORT'])('refuses Host %s', async (host) => {
       for (const path of ['/v1/health', '/v1/jobs']) {
         const res = await rawRequest(h.port, { path, headers: { Host: host.replace('PORT', String(h.port)), Authorization: `Bearer ${TOKEN}` } });
         expect(res.status).toBe(403);
@@ -26,9 +32,57 @@ describe('request security', () => {
       expect(res.body.error.code).toBe('bad_host');
     });
 
-    it.each(['127.0.0.1:PORT', 'localhost:PORT', 'LOCALHOST:PORT'])('accepts Host %s', async (host) => {
+    it.each(['127.0.0.1:PORT', 'localhost:PORT', 'LOCALHOST:PORT', '[::1]:PORT'])('accepts Host %s', async (host) => {
       const res = await rawRequest(h.port, { headers: { Host: host.replace('PORT', String(h.port)) } });
       expect(res.status).toBe(200);
+    });
+  });
+
+  describe('listening', () => {
+    it('is reached as localhost, and answers on 127.0.0.1 and on ::1', async () => {
+      expect(h.url).toBe(`http://localhost:${h.port}`);
+      for (const [address, host] of [['127.0.0.1', '127.0.0.1'], ['::1', '[::1]']]) {
+        const res = await rawRequest(h.port, { address, headers: { Host: `${host}:${h.port}` } });
+        expect(res.status, address).toBe(200);
+        expect(res.body.ok).toBe(true);
+      }
+    });
+
+    it('answers on nothing else: another loopback address or this machine\'s network addresses are refused', async () => {
+      // a wildcard listener (0.0.0.0 or ::) would accept these too
+      const others = ['127.0.0.2', ...Object.values(networkInterfaces()).flat().filter((a) => a !== undefined && !a.internal && !a.address.startsWith('fe80')).map((a) => a!.address)];
+      for (const address of others) {
+        const outcome = await new Promise<string>((resolve) => {
+          const socket = connect({ host: address, port: h.port, timeout: 2_000 }, () => {
+            socket.destroy();
+            resolve('connected');
+          });
+          socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+          socket.on('timeout', () => {
+            socket.destroy();
+            resolve('timeout');
+          });
+        });
+        expect(outcome, address).not.toBe('connected');
+      }
+    });
+
+    it('does not start when another program holds its port on ::1, and frees 127.0.0.1 again', async () => {
+      const other = createNetServer();
+      await new Promise<void>((resolve) => other.listen(0, '::1', resolve));
+      const { port } = other.address() as AddressInfo;
+      const dataDir = await mkdtemp(join(tmpdir(), 'dype-listen-'));
+      try {
+        const companion = await createCompanion({ engine: new FakeEngine(), dataDir, token: TOKEN, port, version: '0.0.0-test' });
+        await expect(companion.listen()).rejects.toThrow(`another program listens on [::1]:${port}`);
+        await companion.close();
+        const probe = createNetServer();
+        await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(port, '127.0.0.1', resolve));
+        await new Promise((resolve) => probe.close(resolve));
+      } finally {
+        await new Promise((resolve) => other.close(resolve));
+        await rm(dataDir, { recursive: true, force: true });
+      }
     });
   });
 

@@ -182,13 +182,20 @@ describe('POST /v1/images/edits', () => {
     expect(request.keep).toBeUndefined();
   });
 
-  it('a mask with a transparent border becomes a feathered keep rectangle, scaled to the output', async () => {
+  it('a mask with a transparent border becomes a keep rectangle scaled to the output, and the init is the picture under it', async () => {
     const image = await png(200, 100);
     // opaque columns 50–149: kept; the rest transparent: generated
     const mask = await png(200, 100, (x) => (x >= 50 && x < 150 ? 255 : 0));
     const res = await edit(h, await form({ image, mask, prompt: 'extend', size: '400x200' }));
     expect(res.status).toBe(200);
-    expect(engine.calls.at(-1)!.request.keep).toEqual({ x: 100, y: 0, width: 200, height: 200, feather: 25 });
+    const { keep, init } = engine.calls.at(-1)!.request;
+    // every opaque pixel is kept as it is: no feather eats into it
+    expect(keep).toEqual({ x: 100, y: 0, width: 200, height: 200, feather: 0 });
+    // the job places its init into keep, so the init is the whole picture at 400×200 cut to the rectangle
+    const scaled = await sharp(image).resize(400, 200, { fit: 'fill' }).raw().toBuffer();
+    const cut = await sharp(init!.bytes).raw().toBuffer({ resolveWithObject: true });
+    expect([cut.info.width, cut.info.height]).toEqual([200, 200]);
+    for (let y = 0; y < 200; y++) expect(cut.data.subarray(y * 600, (y + 1) * 600).equals(scaled.subarray((y * 400 + 100) * 3, (y * 400 + 300) * 3))).toBe(true);
   });
 
   it('a mask must be the image’s size; an all-opaque mask is plain image-to-image, an all-transparent one generates everything', async () => {

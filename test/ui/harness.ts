@@ -3,9 +3,12 @@
  * (opaque origin, so the companion sees `Origin: null`), talking to its parent with
  * `parent.postMessage({ pluginMessage }, '*')`. The parent page relays messages to Node, where
  * `FakeMain` plays the plugin's main thread. `startDemoCompanion` runs a real companion with the demo
- * model on 127.0.0.1, port 0.
+ * model on the loopbacks, port 0, reached as localhost. The page comes from a `HarnessServer` on
+ * 127.0.0.1, a private origin unless Chromium is told it is public (Local Network Access).
  */
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +16,7 @@ import { chromium, type Browser, type Frame, type FrameLocator, type Page } from
 import type { FrameInfo, ImageResult, JobRequest, Limits, MainToUi, SelectionState, Settings, UiToMain } from '../../runtime/contract/index.ts';
 import { DEFAULT_LIMITS, DEFAULT_SETTINGS, frameJobBody, targetPixelSize } from '../../plugin/defaults.ts';
 import { ensureDemoBundle } from '../../runtime/demo/cache.ts';
-import { loadPipeline } from '../../runtime/pipeline/index.ts';
+import { PipelineWorker } from '../../runtime/pipeline/index.ts';
 import { createCompanion, formatPairingCode, type Companion } from '../../runtime/server/index.ts';
 import { buildFigma } from '../../scripts/build.ts';
 
@@ -42,8 +45,14 @@ export const PACKAGE_VERSION = (JSON.parse(await readFile(new URL('../../package
 
 /** A real companion around the demo pipeline, in a temporary data folder. */
 export async function startDemoCompanion(version = PACKAGE_VERSION): Promise<DemoCompanion> {
+  return startBundleCompanion((dir) => ensureDemoBundle(join(dir, 'bundle')), version);
+}
+
+/** A real companion around the pipeline of the bundle `bundleIn` gives (made in the temporary folder it is passed), in a temporary data folder. */
+export async function startBundleCompanion(bundleIn: (dir: string) => Promise<string>, version = PACKAGE_VERSION): Promise<DemoCompanion> {
   const dir = await mkdtemp(join(tmpdir(), 'dype-ui-'));
-  const engine = await loadPipeline(await ensureDemoBundle(join(dir, 'bundle')), { device: 'cpu' });
+  // in its worker thread, as `dype serve` runs it: on this thread a big step would also stall Playwright
+  const engine = await PipelineWorker.start(await bundleIn(dir), { device: 'cpu', previewIntervalMs: 0 });
   const dataDir = join(dir, 'data');
   const companion = await createCompanion({ engine, dataDir, token: TOKEN, port: 0, version, previewIntervalMs: 0 });
   const url = await companion.listen();
@@ -71,9 +80,62 @@ export async function buildUi(): Promise<string> {
   }
 }
 
-export async function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+export async function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
+
+/** A port nothing listens on, on either loopback: `preferred` when it is free, else any free one. */
+export async function closedPort(preferred = 0): Promise<number> {
+  const free = (port: number, host: string) =>
+    new Promise<number | null>((resolve) => {
+      const server = createNetServer().once('error', () => resolve(null));
+      server.listen(port, host, () => {
+        const bound = (server.address() as AddressInfo).port;
+        server.close(() => resolve(bound));
+      });
+    });
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await free(attempt === 0 ? preferred : 0, '127.0.0.1');
+    if (port !== null && (await free(port, '::1')) !== null) return port;
+  }
+  throw new Error('no free port');
+}
+
+/** Serves harness pages from http://127.0.0.1:<port>, a real origin (Chromium can be told it is public). */
+export interface HarnessServer {
+  origin: string;
+  port: number;
+  /** Serves `html` at a new path and returns its URL. */
+  serve(html: string): string;
+  close(): Promise<void>;
+}
+
+export async function startHarnessServer(): Promise<HarnessServer> {
+  const pages = new Map<string, string>();
+  const server = createServer((req, res) => {
+    const page = pages.get(req.url ?? '');
+    res.writeHead(page === undefined ? 404 : 200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(page ?? 'no such page');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // the shared one below is never closed: it must not keep a test process alive
+  server.unref();
+  const { port } = server.address() as AddressInfo;
+  const origin = `http://127.0.0.1:${port}`;
+  return {
+    origin,
+    port,
+    serve(html) {
+      const path = `/page-${pages.size + 1}`;
+      pages.set(path, html);
+      return origin + path;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Where openUi serves its pages unless told otherwise. */
+let sharedServer: Promise<HarnessServer> | undefined;
 
 /** Messages from the UI carry Uint8Array; they cross into Node as { __bytes: base64 }. */
 function revive(value: unknown): unknown {
@@ -86,9 +148,20 @@ function revive(value: unknown): unknown {
   return value;
 }
 
-const HARNESS = (uiHtml: string) => `<!doctype html>
+const attribute = (value: string) => value.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+
+/** `uiHtml` with `csp` as a <meta> Content-Security-Policy, first in <head> so that it covers every inline script and style. */
+function withCsp(uiHtml: string, csp: string): string {
+  if (!/<head>/i.test(uiHtml)) throw new Error('ui.html has no <head> for the Content-Security-Policy');
+  return uiHtml.replace(/<head>/i, `<head><meta http-equiv="Content-Security-Policy" content="${attribute(csp)}">`);
+}
+
+/** The permission a public page needs to reach this computer, under its current and its former name. */
+const LOOPBACK_ALLOW = 'loopback-network; local-network-access';
+
+const HARNESS = (uiHtml: string, allow: string | null) => `<!doctype html>
 <html><head><meta charset="utf-8"><style>html,body{margin:0;background:#888}iframe{border:0;display:block;width:${UI_WIDTH}px;height:${UI_HEIGHT}px}</style></head>
-<body><iframe id="ui" title="DyPE plugin UI" sandbox="allow-scripts" srcdoc="${uiHtml.replace(/&/g, '&amp;').replace(/"/g, '&quot;')}"></iframe>
+<body><iframe id="ui" title="DyPE plugin UI" sandbox="allow-scripts"${allow === null ? '' : ` allow="${attribute(allow)}"`} srcdoc="${attribute(uiHtml)}"></iframe>
 <script>
   const frame = document.getElementById('ui');
   const pack = (v) => {
@@ -243,9 +316,25 @@ export interface UiPage {
   close(): Promise<void>;
 }
 
+export interface OpenUiOptions extends FakeMainOptions {
+  dark?: boolean;
+  prepare?: (page: Page) => Promise<unknown>;
+  /** A Content-Security-Policy for the UI document, as Figma adds one from manifest.json. */
+  csp?: string;
+  /**
+   * The iframe's `allow` attribute. Default: it delegates Local Network Access, as a host that lets
+   * plugins reach this computer would; null leaves the attribute out.
+   */
+  allow?: string | null;
+  /** The browser's user agent, e.g. Figma's desktop app's. */
+  userAgent?: string;
+  /** Serve the harness page from this server instead of the shared one. */
+  servedFrom?: HarnessServer;
+}
+
 /** Opens the UI in a new page with a FakeMain behind it, and waits until it has rendered its settings. */
-export async function openUi(browser: Browser, uiHtml: string, options: FakeMainOptions & { dark?: boolean; prepare?: (page: Page) => Promise<unknown> } = {}): Promise<UiPage> {
-  const page = await browser.newPage({ viewport: { width: UI_WIDTH, height: UI_HEIGHT } });
+export async function openUi(browser: Browser, uiHtml: string, options: OpenUiOptions = {}): Promise<UiPage> {
+  const page = await browser.newPage({ viewport: { width: UI_WIDTH, height: UI_HEIGHT }, userAgent: options.userAgent });
   // e.g. routes that change the companion's answers, in place before the UI's first request
   await options.prepare?.(page);
   const errors: string[] = [];
@@ -255,7 +344,9 @@ export async function openUi(browser: Browser, uiHtml: string, options: FakeMain
   });
   const main = new FakeMain(page, options);
   await page.exposeFunction('toMain', (message: unknown) => main.receive(revive(message) as UiToMain));
-  await page.setContent(HARNESS(uiHtml));
+  const harness = HARNESS(options.csp === undefined ? uiHtml : withCsp(uiHtml, options.csp), options.allow === undefined ? LOOPBACK_ALLOW : options.allow);
+  const server = options.servedFrom ?? (await (sharedServer ??= startHarnessServer()));
+  await page.goto(server.serve(harness));
   const frame = page.frames().find((f) => f !== page.mainFrame());
   if (!frame) throw new Error('the UI iframe did not load');
   // what Figma's themeColors does: a figma-light / figma-dark class on <html>

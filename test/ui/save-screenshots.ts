@@ -6,10 +6,9 @@
  *   npx tsx test/ui/save-screenshots.ts
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { buildUi, launchChromium, openUi, startDemoCompanion, TOKEN, type UiPage } from './harness.ts';
+import { buildUi, closedPort, launchChromium, openUi, startDemoCompanion, TOKEN, type UiPage } from './harness.ts';
 
 const OUT = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
 
@@ -20,27 +19,11 @@ async function save(ui: UiPage, name: string): Promise<void> {
   console.log(`docs/screenshots/${name}.png  ${(small.length / 1024).toFixed(0)} kB`);
 }
 
-/** 7860 (what users see) when nothing listens there, else some other free port. */
-async function closedPort(): Promise<number> {
-  for (const port of [7860, 0]) {
-    const server = createServer();
-    const bound = await new Promise<boolean>((resolve) => {
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    if (!bound) continue;
-    const { port: free } = server.address() as { port: number };
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    return free;
-  }
-  throw new Error('no free port');
-}
-
 const [demo, browser, html] = await Promise.all([startDemoCompanion(), launchChromium(), buildUi()]);
 await mkdir(OUT, { recursive: true });
 try {
   // 1. the companion is not running
-  let ui = await openUi(browser, html, { settings: { companionUrl: `http://127.0.0.1:${await closedPort()}`, prompt: 'A lighthouse on a cliff at dawn' } });
+  let ui = await openUi(browser, html, { settings: { companionUrl: `http://localhost:${await closedPort(7860)}`, prompt: 'A lighthouse on a cliff at dawn' } });
   await ui.ui.getByRole('heading', { name: 'Companion not running' }).waitFor();
   await save(ui, 'not-running');
   await ui.close();

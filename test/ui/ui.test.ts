@@ -1,28 +1,18 @@
 /**
- * The built UI in real headless Chromium, against a real companion with the demo model on 127.0.0.1
+ * The built UI in real headless Chromium, against a real companion with the demo model on localhost
  * (port 0), with FakeMain playing the plugin's main thread over postMessage. Screenshots of the main
  * states go to test/artifacts/ui/.
  */
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PREVIEW_FORWARD_MS, type ImageResult, type JobView, type UiToMainOf } from '../../runtime/contract/index.ts';
-import { chromiumAvailable, CHROMIUM, buildUi, launchChromium, openUi, PACKAGE_VERSION, startDemoCompanion, TOKEN, type DemoCompanion, type UiPage } from './harness.ts';
+import { chromiumAvailable, CHROMIUM, buildUi, closedPort, launchChromium, openUi, PACKAGE_VERSION, startDemoCompanion, TOKEN, type DemoCompanion, type UiPage } from './harness.ts';
 import type { Browser } from 'playwright-core';
 
 const SHOTS = new URL('../artifacts/ui/', import.meta.url).pathname;
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Reassembles the tiles into one raw RGB buffer, checking each tile's PNG size on the way. */
 async function assemble(image: ImageResult): Promise<Buffer> {
@@ -111,10 +101,10 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     }
   });
 
-  it('accepts only the companion addresses the manifest allows, and says what another port needs', async () => {
-    const ui = await openPage({ settings: { companionUrl: 'http://127.0.0.1:9999', token: TOKEN }, testOrigins: [] });
+  it('accepts only the companion addresses the manifest allows, and says what another port or an IP address needs', async () => {
+    const ui = await openPage({ settings: { companionUrl: 'http://localhost:9999', token: TOKEN }, testOrigins: [] });
     await ui.ui.getByRole('heading', { name: 'Address not allowed' }).waitFor();
-    const why = 'Figma lets this plugin reach only http://127.0.0.1:7860 or http://localhost:7860, the addresses in its manifest. To use http://127.0.0.1:9999, add it to networkAccess.allowedDomains in manifest.json, rebuild the plugin and start the companion with “npm start -- --port 9999”.';
+    const why = 'Figma lets this plugin reach only http://localhost:7860, the addresses in its manifest. To use http://localhost:9999, add it to networkAccess.allowedDomains in manifest.json, rebuild the plugin and start the companion with “npm start -- --port 9999”.';
     expect(await ui.ui.getByRole('status').first().textContent()).toBe(why);
     expect(await ui.ui.getByRole('button', { name: 'Retry' }).isDisabled()).toBe(true);
 
@@ -125,14 +115,20 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     expect(await field.getAttribute('aria-invalid')).toBe('true');
     await ui.shot(SHOTS, 'address-not-allowed');
     await field.fill('http://192.168.1.20:7860');
-    expect(await ui.ui.locator('#companion-url-problem').textContent()).toBe('The companion runs on this computer only: use http://127.0.0.1:7860 or http://localhost:7860.');
-    for (const allowed of ['http://localhost:7860', 'http://127.0.0.1:7860/']) {
+    expect(await ui.ui.locator('#companion-url-problem').textContent()).toBe('The companion runs on this computer only: use http://localhost:7860.');
+    // Figma's manifest cannot list an IP literal, so its Content-Security-Policy would block these
+    for (const [ip, named] of [['http://127.0.0.1:7860', 'http://localhost:7860'], ['http://[::1]:7861', 'http://localhost:7861']]) {
+      await field.fill(ip);
+      expect(await ui.ui.getByRole('button', { name: 'Connect' }).isDisabled()).toBe(true);
+      expect(await ui.ui.locator('#companion-url-problem').textContent()).toBe(`Figma lets plugins reach this computer only as localhost: use ${named}.`);
+    }
+    for (const allowed of ['http://localhost:7860', 'http://localhost:7860/']) {
       await field.fill(allowed);
       expect(await ui.ui.getByRole('button', { name: 'Connect' }).isDisabled()).toBe(false);
       expect(await ui.ui.locator('#companion-url-problem').count()).toBe(0);
     }
     await field.fill('not a url');
-    expect(await ui.ui.locator('#companion-url-problem').textContent()).toBe('Use an address like http://127.0.0.1:7860.');
+    expect(await ui.ui.locator('#companion-url-problem').textContent()).toBe('Use an address like http://localhost:7860.');
     await finish(ui);
   });
 
@@ -162,7 +158,8 @@ describe.skipIf(!chromiumAvailable())('plugin UI in Chromium against a real comp
     await ui.ui.getByRole('button', { name: 'Pair' }).click();
     await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
     const limits = await ui.main.waitFor('limits', (m) => m.limits !== null);
-    expect(limits.limits).toEqual({ minSide: demo.companion.limits.minSide, maxSide: demo.companion.limits.maxSide, maxPixels: demo.companion.limits.maxPixels });
+    const { nativeResolution } = (await (await fetch(`${demo.url}/v1/health`)).json()) as { nativeResolution: number };
+    expect(limits.limits).toEqual({ minSide: demo.companion.limits.minSide, maxSide: demo.companion.limits.maxSide, maxPixels: demo.companion.limits.maxPixels, nativeSide: nativeResolution });
     expect(await ui.ui.getByTestId('model').textContent()).toMatch(/dype-demo \(demo\)/);
     await finish(ui);
   });

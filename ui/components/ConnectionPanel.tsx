@@ -17,6 +17,7 @@ const TITLES: Record<Connection['status'], string> = {
   connected: 'Connected',
   unpaired: 'Not paired yet',
   'not-running': 'Companion not running',
+  blocked: 'Browser blocks this computer',
   'wrong-token': 'Wrong token',
   incompatible: 'Incompatible companion',
   'not-allowed': 'Address not allowed',
@@ -70,7 +71,8 @@ export function ConnectionPanel({ url, testOrigins, connection, client, onUrl, o
         {connected && health && (
           <span class="muted grow" data-testid="model">
             {health.model}
-            {health.demo ? ' (demo)' : ''} · {health.provider} · v{health.version}
+            {health.demo ? ' (demo)' : ''}
+            {health.family ? ` · ${health.family}, ${health.nativeResolution} px native` : ''} · {health.provider} · v{health.version}
           </span>
         )}
         {connected && (
@@ -90,6 +92,15 @@ export function ConnectionPanel({ url, testOrigins, connection, client, onUrl, o
             <code>npm start</code>
           </pre>
           <p class="muted">It prints a pairing code. This panel reconnects on its own.</p>
+        </div>
+      )}
+      {status === 'blocked' && (
+        <div class="hint">
+          <p>
+            In Chrome, let figma.com reach this computer: click the site controls left of the address bar, turn on “Apps on device” (or “Local network”), then reload
+            Figma.
+          </p>
+          <p class="muted">Or use the Figma desktop app, which needs no such permission. Also check that the companion runs (“npm start”).</p>
         </div>
       )}
       {status === 'incompatible' && <p class="muted">Update the plugin and the companion to the same release, or check the URL below.</p>}

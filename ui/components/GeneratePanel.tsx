@@ -1,6 +1,6 @@
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
-import { ACTIONS, fields, GENERATION_DEFAULTS, MAX_DYPE_SCALE, MAX_IMAGE_SIDE, MAX_SEED, METHODS, resolveDypeExponent, UPSCALES, type Density, type DypeExponent, type FrameInfo, type Method, type PixelSize, type SelectionState, type Settings } from '../../runtime/contract/index.ts';
+import { ACTIONS, fields, GENERATION_DEFAULTS, GENERATION_METHODS, MAX_DYPE_SCALE, MAX_IMAGE_SIDE, MAX_SEED, resolveDypeExponent, UPSCALES, type Density, type DypeExponent, type FrameInfo, type GenerationMethod, type PixelSize, type SelectionState, type Settings } from '../../runtime/contract/index.ts';
 import { ACTION_INFO } from '../actions.ts';
 import type { Health } from '../companion-client.ts';
 import { megapixels, randomSeed, shorten, size } from '../format.ts';
@@ -21,6 +21,11 @@ interface Props {
 
 const SCALES = [1, 2, 3, 4] as const;
 
+/** Longest sides offered for the connected model: its native side and 2× and 4× it (DyPE's range), within its limit. */
+export function sizePresets(native: number, maxSide: number): number[] {
+  return [1, 2, 4].map((k) => k * native).filter((px) => px <= maxSide);
+}
+
 interface Target {
   name: string;
   width: number;
@@ -34,7 +39,7 @@ interface Target {
 const EXPONENT_CHOICES = [0.5, 1, 2, 3];
 
 /** What λt each target gets, said before generating; static methods do not use λ at all. */
-function exponentSummary(targets: Target[], method: Method, chosen: DypeExponent | null, health: Health | null): string {
+function exponentSummary(targets: Target[], method: GenerationMethod, chosen: DypeExponent | null, health: Health | null): string {
   if (!method.startsWith('dy-')) return 'Static methods do not use λs or λt.';
   const exponent = chosen ?? health?.defaultDypeExponent;
   if (!health || exponent === undefined || targets.length === 0) return 'k(t) = λs·t^λt: how strongly positions are rescaled, and how fast that fades.';
@@ -185,6 +190,15 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
               <span class="muted">px</span>
             </div>
           )}
+          {density.kind === 'longest' && health && (
+            <div class="segmented" role="group" aria-label="Sizes for this model">
+              {sizePresets(health.nativeResolution, health.maxSide).map((px) => (
+                <button key={px} type="button" class={density.px === px ? 'on' : ''} onClick={() => setDensity({ kind: 'longest', px })}>
+                  {px}
+                </button>
+              ))}
+            </div>
+          )}
         </fieldset>
       )}
 
@@ -217,8 +231,8 @@ export function GeneratePanel({ settings, selection, health, blocked, update, on
       <details class="advanced">
         <summary>Advanced</summary>
         <label for="method">Method</label>
-        <select id="method" value={settings.method} aria-describedby="method-help" onChange={(e) => update({ method: e.currentTarget.value as Method })}>
-          {METHODS.filter((m) => !health || health.methods.includes(m)).map((m) => (
+        <select id="method" value={settings.method} aria-describedby="method-help" onChange={(e) => update({ method: e.currentTarget.value as GenerationMethod })}>
+          {GENERATION_METHODS.filter((m) => !health || health.methods.includes(m)).map((m) => (
             <option key={m} value={m}>
               {METHOD_INFO[m].label}
             </option>

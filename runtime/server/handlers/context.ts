@@ -15,6 +15,7 @@ import type { JobQueue } from '../queue.ts';
 import type { Route } from '../routes.ts';
 import { jobIdProblem, MAX_SEED, type JobBody, type Limits, type Schemas } from '../schemas.ts';
 import type { UploadStore } from '../uploads.ts';
+import type { UploadSlots } from './uploads.ts';
 import { GENERATION_DEFAULTS, UPLOAD_ID_PATTERN } from '../../contract/index.ts';
 import type { GenerationMethod } from '../../pipeline/types.ts';
 
@@ -40,6 +41,8 @@ export interface Services {
   /** Limits of an image body (POST /v1/uploads, the files of /v1/images/edits). */
   uploadLimits: BodyLimits;
   uploads: UploadStore;
+  /** Image bodies received at once (uploads and edits); more get 429 too_many_uploads. */
+  uploadSlots: UploadSlots;
   queue: JobQueue;
   store: JobStore;
   openapi: Record<string, unknown>;

@@ -1,38 +1,29 @@
 /**
  * POST /v1/images/edits, OpenAI-compatible: multipart `image` (any size), optional `mask` (OpenAI's
- * semantics: fully transparent pixels are the area to generate), `prompt`, `size`, `n`,
- * `response_format`. The image becomes an upload and the job's `init`; an opaque rectangle in the mask
- * becomes the job's `keep` rectangle (Extend), scaled to the output.
+ * semantics: fully transparent pixels are the area to generate, the others stay where they are),
+ * `prompt`, `size`, `n`, `response_format`. The image is the whole picture, scaled to the output.
+ * Without a mask it is the job's `init` as it is; with one, the mask's opaque rectangle, scaled to the
+ * output, becomes the job's `keep`, and the part of the scaled picture under it becomes the `init`
+ * (the job API places its init into `keep`), so the kept pixels land where they were.
  */
+import { rm } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import sharp from 'sharp';
 import { MAX_UPLOAD_PIXELS, type KeepRect } from '../../contract/index.ts';
 import { ApiError } from '../errors.ts';
-import { readMultipart } from '../multipart.ts';
+import { readMultipart, type MultipartBody } from '../multipart.ts';
 import { parseOrThrow, type Limits } from '../schemas.ts';
-import { inspectImage, readImageHeader } from '../uploads.ts';
+import { inspectImage, readImageHeader, type ImageInput } from '../uploads.ts';
 import { answerOpenAi, requireB64Json } from './openai.ts';
 import { defaultSize, requireImageToImage, resolveParams, type Handler, type Services } from './context.ts';
 
 /** Longest text field: a prompt of 2000 characters of up to 4 UTF-8 bytes, with room to spare. */
 const MAX_FIELD_BYTES = 16 * 1024;
-/** Feather of a keep rectangle from a mask: this fraction of its shorter side, at most MAX_MASK_FEATHER px. */
-const MASK_FEATHER_FRACTION = 1 / 8;
-const MAX_MASK_FEATHER = 32;
 
 export function editHandler(services: Services): Handler {
-  const { schemas, uploads } = services;
   return async (ctx) => {
-    parseOrThrow(schemas.emptyQuery, ctx.query, 'query');
-    const { fields, files } = await readMultipart(ctx.req, { files: ['image', 'mask'], maxFieldBytes: MAX_FIELD_BYTES, limits: services.uploadLimits });
-    const body = parseOrThrow(schemas.edits, fields, 'body');
-    // everything that can answer 400 before the image is saved, so a refused request leaves no upload
-    requireImageToImage(services, 'image');
-    requireB64Json(body);
-    if (!files.image) throw new ApiError('missing_field', 'image is required: send the picture to edit as a file part named "image".', { field: 'image' });
-    const image = await inspectImage(files.image);
-    const [width, height] = body.size ?? sizeOf(image, services);
-    const keep = files.mask ? await keepFromMask(files.mask, image, width, height) : undefined;
-    const upload = await uploads.save(files.image, image);
+    parseOrThrow(services.schemas.emptyQuery, ctx.query, 'query');
+    const { body, width, height, keep, upload } = await receiveEdit(services, ctx.req);
     const strength = keep === null ? 1 : body.strength;
     await answerOpenAi(
       services,
@@ -40,8 +31,36 @@ export function editHandler(services: Services): Handler {
       body,
       (seed) => resolveParams(services, { prompt: body.prompt, width, height, steps: body.steps, seed, init: upload.id, strength, keep: keep ?? undefined }),
       { ...body, size: `${width}x${height}`, image: upload.id, ...(keep ? { keep } : {}) },
+      () => services.uploads.delete(upload.id),
     );
   };
+}
+
+/**
+ * The request, streamed to disk within an upload slot, checked, and its init stored. Everything that
+ * can refuse it (fields, the model, the images, a full queue) is checked before anything is stored.
+ */
+async function receiveEdit(services: Services, req: IncomingMessage) {
+  const { schemas, uploads } = services;
+  const release = services.uploadSlots.take();
+  let files: MultipartBody['files'] = {};
+  try {
+    const received = await readMultipart(req, { files: ['image', 'mask'], filePath: () => uploads.tempPath(), maxFieldBytes: MAX_FIELD_BYTES, limits: services.uploadLimits });
+    files = received.files;
+    const body = parseOrThrow(schemas.edits, received.fields, 'body');
+    requireImageToImage(services, 'image');
+    requireB64Json(body);
+    if (!files.image) throw new ApiError('missing_field', 'image is required: send the picture to edit as a file part named "image".', { field: 'image' });
+    const image = await inspectImage(files.image.path);
+    const [width, height] = body.size ?? sizeOf(image, services);
+    const keep = files.mask ? await keepFromMask(files.mask.path, image, width, height) : undefined;
+    services.queue.requireRoom(body.n ?? 1);
+    const upload = keep ? await uploads.save(await keptPart(files.image.path, width, height, keep), { width: keep.width, height: keep.height, format: 'png' }) : await uploads.adopt(files.image.path, image);
+    return { body, width, height, keep, upload };
+  } finally {
+    release();
+    await Promise.all(Object.values(files).map((file) => rm(file.path, { force: true }))); // the adopted image is gone already
+  }
 }
 
 /** The image's own size when this machine can generate it, else the default size. */
@@ -52,12 +71,25 @@ function sizeOf(image: { width: number; height: number }, services: { limits: Li
 }
 
 /**
+ * The picture scaled to the output (as the pipeline scales an init: upright, sharp's Lanczos) and cut
+ * to `keep`: what the job places into `keep`, pixel for pixel. PNG, so nothing is lost on the way.
+ */
+function keptPart(image: ImageInput, width: number, height: number, keep: KeepRect): Promise<Buffer> {
+  return sharp(image, { limitInputPixels: MAX_UPLOAD_PIXELS })
+    .rotate()
+    .resize(width, height, { fit: 'fill' })
+    .extract({ left: keep.x, top: keep.y, width: keep.width, height: keep.height })
+    .png()
+    .toBuffer();
+}
+
+/**
  * The keep rectangle a mask describes, in output pixels: the bounding box of its pixels that are not
  * fully transparent, which must fill it (only rectangular keep regions are supported). undefined when
  * the whole mask is kept (plain image-to-image); null when nothing is (everything generated). The mask
  * must be the image's size (as OpenAI requires); its alpha is decoded once, scaled to the output.
  */
-export async function keepFromMask(mask: Uint8Array, image: { width: number; height: number }, width: number, height: number): Promise<KeepRect | null | undefined> {
+export async function keepFromMask(mask: ImageInput, image: { width: number; height: number }, width: number, height: number): Promise<KeepRect | null | undefined> {
   const header = await readImageHeader(mask);
   if (header.width !== image.width || header.height !== image.height) {
     throw new ApiError('invalid_field', `mask: it is ${header.width}×${header.height}, but the image is ${image.width}×${image.height}; the mask must be the image's size.`, { field: 'mask' });
@@ -87,8 +119,8 @@ export async function keepFromMask(mask: Uint8Array, image: { width: number; hei
   // the box is one rectangle exactly when every pixel outside it is transparent and none inside is
   if (transparent !== width * height - kept) throw notRectangle();
   if (kept === width * height) return undefined;
-  const feather = Math.min(MAX_MASK_FEATHER, Math.floor(Math.min(x1 - x0 + 1, y1 - y0 + 1) * MASK_FEATHER_FRACTION));
-  return { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1, feather };
+  // no feather: OpenAI keeps every opaque pixel as it is; the new area is drawn to meet them
+  return { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1, feather: 0 };
 }
 
 function notRectangle(): ApiError {

@@ -10,11 +10,13 @@ import type { Socket } from 'node:net';
 import { ApiError } from '../errors.ts';
 import { BASE_HEADERS, ClientGoneError, parseTarget, sendError } from '../http.ts';
 import { QueueError } from '../queue.ts';
-import { matchRoute, type OperationId } from '../routes.ts';
+import { matchRoute, routeErrors, type OperationId, type Route } from '../routes.ts';
 import { bearerToken, hostAllowed, originAllowed, safeEqual } from '../security.ts';
 import type { Handler } from './context.ts';
 
 const PREFLIGHT_HEADERS = 'Authorization, Content-Type, Last-Event-ID';
+/** How the log line about an error missing from a route's list (routes.ts) starts. */
+export const UNDECLARED_ERROR = 'undeclared error';
 
 export interface EnvelopeOptions {
   handlers: Record<OperationId, Handler>;
@@ -39,6 +41,7 @@ export function createEnvelope(options: EnvelopeOptions): (req: IncomingMessage,
 
   return async function handle(req, res) {
     let headers: Record<string, string> = {};
+    let route: Route | undefined;
     try {
       const allowedHosts = options.allowedHosts();
       if (!hostAllowed(req.headers.host, allowedHosts)) {
@@ -62,6 +65,7 @@ export function createEnvelope(options: EnvelopeOptions): (req: IncomingMessage,
           headers: { Allow: [...match.allowed, 'OPTIONS'].join(', ') },
         });
       }
+      route = match.route;
       if (match.route.auth !== 'none') authorize(req, target.query, match.route.auth === 'token-or-query');
       await handlers[match.route.operationId]({ req, res, route: match.route, params: match.params, query: target.query, headers });
     } catch (error) {
@@ -70,6 +74,8 @@ export function createEnvelope(options: EnvelopeOptions): (req: IncomingMessage,
         return;
       }
       const apiError = error instanceof ApiError ? error : error instanceof QueueError ? fromQueueError(error) : internal(error, log);
+      // the OpenAPI document lists each route's errors from the same table: say when an answer is missing from it
+      if (route && !routeErrors(route).has(apiError.code)) log(`${UNDECLARED_ERROR} ${apiError.code} (${apiError.status}) answered by ${route.operationId}`);
       try {
         if (res.headersSent) res.destroy();
         else sendError(res, apiError, headers);

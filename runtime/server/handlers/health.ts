@@ -15,6 +15,7 @@ export function healthHandlers(services: Services): { getHealth: Handler; getOpe
         ok: true,
         version: services.version,
         model: info.model,
+        ...(info.family ? { family: info.family } : {}),
         demo: info.demo,
         nativeResolution: info.nativeResolution,
         pixelsPerToken: info.pixelsPerToken,

@@ -27,6 +27,8 @@ export async function answerOpenAi(
   body: Pick<OpenAiBody, 'n' | 'seed' | 'response_format'>,
   paramsFor: (seed: number) => JobSpec['params'],
   request: Record<string, unknown>,
+  /** Undoes what the request stored when the queue refuses its jobs (queue_full, shutting down). */
+  onRefused?: () => Promise<void>,
 ): Promise<void> {
   const { queue, store } = services;
   requireB64Json(body);
@@ -45,7 +47,12 @@ export async function answerOpenAi(
     gone = !answered;
     if (gone) cancelAll();
   });
-  jobs = (await queue.submit(specs)).map((o) => o.job);
+  try {
+    jobs = (await queue.submit(specs)).map((o) => o.job);
+  } catch (error) {
+    await onRefused?.();
+    throw error;
+  }
   if (gone) cancelAll();
   const finished = await Promise.all(jobs.map((job) => queue.wait(job.id)));
   answered = true;

@@ -3,7 +3,8 @@
  * shape, so a full-size graph (T5-XXL, the FLUX VAE) can be built and loaded by onnxruntime, which
  * checks every op's types and shapes, without gigabytes of weights.
  */
-import type { GraphBuilder } from '../../../runtime/onnx/builder.ts';
+import * as ort from 'onnxruntime-node';
+import { GraphBuilder } from '../../../runtime/onnx/builder.ts';
 import type { StoredTensor } from '../../../runtime/convert/safetensors.ts';
 import { MissingTensorError, type WeightSource } from '../../../runtime/convert/weights.ts';
 
@@ -40,5 +41,24 @@ export class ShapeOnlySource implements WeightSource {
       this.values.set(key, name);
     }
     return name;
+  }
+}
+
+/** A graph built over a key → shape table, and the config its builder derived. */
+export function buildFromShapes<C>(name: string, table: Readonly<Record<string, readonly number[]>>, derive: (w: WeightSource) => C, builder: (g: GraphBuilder, w: WeightSource, cfg: C) => void) {
+  const g = new GraphBuilder(name);
+  const w = new ShapeOnlySource(name, table, g);
+  const cfg = derive(w);
+  builder(g, w, cfg);
+  return { g, cfg };
+}
+
+/** Loads the graph in onnxruntime (which checks every op's types and shapes) and gives its input and output names. */
+export async function graphSignature(g: GraphBuilder): Promise<{ inputs: readonly string[]; outputs: readonly string[] }> {
+  const session = await ort.InferenceSession.create(g.serialize({ opset: 17 }).model, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  try {
+    return { inputs: session.inputNames, outputs: session.outputNames };
+  } finally {
+    await session.release();
   }
 }

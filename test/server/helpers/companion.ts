@@ -1,9 +1,10 @@
-/** Starts a real companion on 127.0.0.1, port 0, in a temp data folder, and talks to it over real HTTP. */
+/** Starts a real companion on the loopbacks (127.0.0.1 and ::1), port 0, in a temp data folder, and talks to it over real HTTP. */
 import { request as httpRequest } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCompanion, type Companion, type CompanionOptions } from '../../../runtime/server/index.ts';
+import { UNDECLARED_ERROR } from '../../../runtime/server/handlers/envelope.ts';
 import type { JobEvent } from '../../../runtime/server/protocol.ts';
 import { FakeEngine } from './fake-engine.ts';
 
@@ -22,7 +23,13 @@ export interface Harness {
 export async function startCompanion(options: Partial<CompanionOptions> & { engine?: FakeEngine; keepDataDir?: boolean } = {}): Promise<Harness> {
   const { engine = new FakeEngine(), keepDataDir, ...rest } = options;
   const dataDir = rest.dataDir ?? (await mkdtemp(join(tmpdir(), 'dype-server-')));
-  const companion = await createCompanion({ engine, dataDir, token: TOKEN, port: 0, version: '0.0.0-test', previewIntervalMs: 0, ...rest });
+  // every test that meets an error a route's OpenAPI entry does not list fails at close
+  const undeclared: string[] = [];
+  const log = (line: string) => {
+    if (line.startsWith(UNDECLARED_ERROR)) undeclared.push(line);
+    rest.log?.(line);
+  };
+  const companion = await createCompanion({ engine, dataDir, token: TOKEN, port: 0, version: '0.0.0-test', previewIntervalMs: 0, ...rest, log });
   const url = await companion.listen();
   return {
     companion,
@@ -34,6 +41,7 @@ export async function startCompanion(options: Partial<CompanionOptions> & { engi
     async close() {
       await companion.close();
       if (!keepDataDir) await rm(dataDir, { recursive: true, force: true });
+      if (undeclared.length) throw new Error(`answers missing from the OpenAPI document (routes.ts errors):\n${undeclared.join('\n')}`);
     },
   };
 }
@@ -180,14 +188,14 @@ export class EventStream {
   }
 }
 
-/** Raw request with full control over headers (fetch forbids setting Host). */
+/** Raw request with full control over headers (fetch forbids setting Host); `address` defaults to 127.0.0.1. */
 export function rawRequest(
   port: number,
-  options: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer; setHost?: boolean },
+  options: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer; setHost?: boolean; address?: string },
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: any }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path ?? '/v1/health', headers: options.headers, setHost: options.setHost ?? true, agent: false },
+      { host: options.address ?? '127.0.0.1', port, method: options.method ?? 'GET', path: options.path ?? '/v1/health', headers: options.headers, setHost: options.setHost ?? true, agent: false },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
