@@ -1,10 +1,12 @@
 import { benchCompanionLoad } from './companion-load.ts';
 import { benchConvert } from './convert.ts';
 import { benchConvertKlein } from './convert-klein.ts';
+import { benchGguf } from './gguf.ts';
 import { benchImageToImage } from './img2img.ts';
 import { benchMemoryPlan } from './memory-plan.ts';
 import { benchKleinStep } from './klein-step.ts';
 import { benchZImageStep } from './zimage-step.ts';
+import { benchNBitsForms } from './nbits-forms.ts';
 import { benchPipeline } from './pipeline.ts';
 import { benchProviders } from './providers.ts';
 import { benchRopeTables } from './rope-tables.ts';
@@ -15,6 +17,8 @@ printResults('DyPE RoPE tables (4096×4096, 66048 tokens × 128)', await benchRo
 printResults('Pipeline on the demo model (CPU)', await benchPipeline());
 printResults('Image-to-image on the demo model (CPU)', await benchImageToImage());
 printResults('dype convert on a full-size FLUX.1-dev checkpoint (bf16, BFL keys)', await benchConvert());
+printResults('MatMulNBits forms of the GGUF types vs float32 MatMul (M 512, K = N = 3072, 1 thread)', await benchNBitsForms());
+printResults('Quantized FLUX.1 transformer on the CPU (GGUF Q8_0 / Q4_0 vs float32)', await benchGguf());
 printResults('dype convert on full-size FLUX.2 [klein] 4B files (ComfyUI layout, sparse)', await benchConvertKlein());
 printResults('FLUX.2 [klein] against FLUX.1, tiny transformers at equal tokens (CPU)', await benchKleinStep());
 printResults('Z-Image against FLUX.1, tiny transformers at equal tokens (CPU)', await benchZImageStep());

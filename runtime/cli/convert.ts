@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { convertCheckpoints, type ConvertReport } from '../convert/index.ts';
 import { formatBytes } from '../files/place.ts';
 import { DTYPE_BYTES, type SafetensorsDtype } from '../convert/safetensors.ts';
+import { QUANTIZE_MODES, type QuantizeMode } from '../convert/quantize.ts';
 import { formatScan, scanCheckpoints, scanRoots } from '../convert/scan.ts';
 
 export interface ConvertCliOptions {
@@ -14,6 +15,7 @@ export interface ConvertCliOptions {
   force?: boolean;
   copy: boolean;
   scan?: boolean;
+  quantize?: string;
 }
 
 export async function convertCommand(paths: string[], opts: ConvertCliOptions): Promise<void> {
@@ -29,20 +31,30 @@ export async function convertCommand(paths: string[], opts: ConvertCliOptions): 
     tokenizers: opts.tokenizers,
     force: opts.force ?? false,
     noCopy: !opts.copy,
+    quantize: parseQuantize(opts.quantize),
     log: (line) => console.error(line),
   });
   console.log(formatConvertReport(report));
 }
 
+function parseQuantize(value: string | undefined): QuantizeMode | undefined {
+  if (value === undefined) return undefined;
+  if (!(QUANTIZE_MODES as readonly string[]).includes(value)) throw new Error(`--quantize ${value}: use ${QUANTIZE_MODES.join(' or ')}`);
+  return value as QuantizeMode;
+}
+
 export function formatConvertReport(r: ConvertReport): string {
   const lines = [`converted → ${r.bundleDir}`, `model        ${r.model}`];
   let float32Bytes = 0;
+  let packedBytes = 0;
   let widened = false;
   for (const c of r.components) {
     const dtypes = Object.entries(c.dtypes)
       .map(([dtype, n]) => `${n.tensors} ${dtype}${n.cast ? ` (Cast to float32 at load${n.scaled ? `, ${n.scaled} scaled` : ''})` : ''}`)
       .join(', ');
-    lines.push(`${c.kind.padEnd(12)} ${c.folders.join(' + ')} ← ${c.files.join(', ')}: ${dtypes}`);
+    const blocks = c.quantization ? `${dtypes ? '; ' : ''}${c.quantization} → MatMulNBits blocks in weights.bin (${formatBytes(c.packedBytes)})` : '';
+    lines.push(`${c.kind.padEnd(12)} ${c.folders.join(' + ')} ← ${c.files.join(', ')}: ${dtypes}${blocks}`);
+    packedBytes += c.packedBytes;
     for (const [dtype, n] of Object.entries(c.dtypes)) {
       float32Bytes += (n.bytes / DTYPE_BYTES[dtype as SafetensorsDtype]) * 4;
       widened ||= n.cast > 0;
@@ -50,7 +62,8 @@ export function formatConvertReport(r: ConvertReport): string {
   }
   lines.push(
     `precision    the graphs compute in float32${widened ? ': bf16/fp16/fp8 weights are widened once, when a session is created (onnxruntime folds the Casts), because CPUs have no bf16/fp8 kernels' : ''}; ` +
-      `all models together hold about ${formatBytes(float32Bytes)} of float32 weights in memory`,
+      `all models together hold about ${formatBytes(float32Bytes)} of float32 weights in memory` +
+      (packedBytes ? `, plus ${formatBytes(packedBytes)} kept as written in weights.bin (quantized blocks stay blocks)` : ''),
   );
   const how = new Map<string, number>();
   for (const p of r.placed) how.set(p.how, (how.get(p.how) ?? 0) + 1);
@@ -74,5 +87,6 @@ export function registerConvertCommand(program: Command): Command {
     .option('--force', 'replace an existing bundle folder')
     .option('--no-copy', 'fail instead of copying a checkpoint that cannot be hard-linked or reflinked into the bundle')
     .option('--scan', 'list the checkpoints found in the usual model folders (or in the given ones) and what each is')
+    .option('--quantize <q8|q4>', 'block-quantize the transformer and T5 weights of float checkpoints (bf16, fp16, fp8) as GGUF Q8_0 / Q4_0 do')
     .action(convertCommand);
 }

@@ -6,6 +6,7 @@ import { analyzeTransformer, formatAnalysis } from '../import/index.ts';
 import { formatBytes } from '../files/place.ts';
 import { ensureDemoBundle } from '../demo/cache.ts';
 import { verifyCheckpoints } from '../bundle/checkpoints.ts';
+import { describePackedWeights } from '../convert/packed-weights.ts';
 import { availableProviders, autoProviders, describeAdapter, loadPipeline, probeWebGpuAdapter, readBundle } from '../pipeline/index.ts';
 import type { Device } from '../pipeline/providers.ts';
 import { formatPlan, type MemoryMode } from '../memory/plan.ts';
@@ -47,6 +48,10 @@ export async function infoCommand(opts: { model?: string; device: Device; memory
     `installed    ${providers.filter((p) => p.bundled).map((p) => p.name).join(', ')}; separate install: ${providers.filter((p) => !p.bundled).map((p) => p.name).join(', ') || 'none'}`,
   ];
   for (const record of verifyCheckpoints(dir)) lines.push(`weights      ${record.path} (${record.how} of ${record.source}; ${formatBytes(record.size)}, unchanged)`);
+  for (const model of [bundle.paths.transformer, ...Object.values(bundle.text).map((t) => t.model), bundle.paths.vaeDecoder]) {
+    const packed = describePackedWeights(model, dir);
+    if (packed) lines.push(`quantized    ${packed}`);
+  }
   if (bundle.halfTransformer) lines.push(`float16      ${bundle.halfTransformer} (loaded on providers that compute in float16)`);
   const plans = [pipeline.info.memoryPlan];
   if (opts.width !== undefined || opts.height !== undefined) plans.push(pipeline.planFor(opts.width ?? c.nativeResolution, opts.height ?? c.nativeResolution));

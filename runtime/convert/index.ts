@@ -22,16 +22,20 @@ import { TOKENIZER_SOURCES, type TokenizerCheck } from '../bundle/tokenizers.ts'
 import { finishBundle } from '../bundle/write.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { replaceFolder } from '../files/folder.ts';
-import { placeFile, type PlacedHow } from '../files/place.ts';
+import { formatBytes, placeFile, type PlacedHow } from '../files/place.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import { ARCHITECTURES, COMPONENT_LABELS, type ComponentKind } from './architectures.ts';
+import { checkFreeSpace, componentWeights, plannedWeightsBytes } from './component-weights.ts';
 import { ConvertError } from './errors.ts';
-import { readInputs, type Checkpoint } from './inputs.ts';
+import { checkpointKeys, readInputs, type Checkpoint } from './inputs.ts';
+import { PACKED_WEIGHTS_FILE, QUANTIZATION_METADATA } from './packed-weights.ts';
+import type { QuantizeMode } from './quantize.ts';
 import { FLUX1_RECIPE } from './recipes/flux1.ts';
 import { FLUX2_RECIPE } from './recipes/flux2.ts';
 import { ZIMAGE_RECIPE } from './recipes/zimage.ts';
 import type { ConvertRecipe, Found, RecipeOptions } from './recipes/types.ts';
-import { SafetensorsWeightSource, type ComputeType, type ConversionCounts } from './source.ts';
+import type { ComputeType, ConversionCounts } from './source.ts';
+import type { WeightSource } from './weights.ts';
 import { writeTokenizers, type TokenizerSearch } from './tokenizers.ts';
 
 export { readInputs, type Checkpoint } from './inputs.ts';
@@ -57,6 +61,8 @@ export interface ConvertOptions extends RecipeOptions {
   force?: boolean;
   /** Refuse to copy a checkpoint when it can be neither hard-linked nor reflinked. */
   noCopy?: boolean;
+  /** Block-quantize the transformer and T5 of float checkpoints (GGUF components are repacked whatever this says). */
+  quantize?: QuantizeMode;
   log?: (line: string) => void;
 }
 
@@ -68,6 +74,10 @@ export interface ComponentReport {
   /** Bundle folders holding its graphs. */
   folders: string[];
   dtypes: ConversionCounts;
+  /** GGUF block type(s) or `q8 (--quantize)`; absent for float weights used as stored. */
+  quantization?: string;
+  /** Bytes of the component's weights file (repacked or quantized blocks), 0 when none. */
+  packedBytes: number;
 }
 
 export interface ConvertReport {
@@ -103,7 +113,7 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
         throw new ConvertError(
           `${checkpoint.path} is not a checkpoint dype convert knows: it holds none of the FLUX.1 transformer, FLUX VAE, CLIP-L or T5-XXL, ` +
             `nor the FLUX.2 transformer, FLUX.2 VAE, Qwen3 text encoder or Z-Image transformer ` +
-            `(first keys: ${[...checkpoint.headers[0].tensors.keys()].slice(0, 3).join(', ') || 'none'})`,
+            `(first keys: ${checkpointKeys(checkpoint).slice(0, 3).join(', ') || 'none'})`,
         );
       }
       ignored.push(checkpoint.path);
@@ -146,10 +156,9 @@ function selectComponents(checkpoints: Checkpoint[], explicit: ReadonlySet<strin
   return { recipe, found, ignored };
 }
 
-/** A weight source over one component's checkpoint, with its files at their names inside the model folder. */
-function sourceFor(b: GraphBuilder, f: Found, compute: ComputeType = 'float32'): SafetensorsWeightSource {
-  const files = f.checkpoint.headers.map((header) => ({ header, location: basename(header.file), prefix: f.prefix }));
-  return new SafetensorsWeightSource(b, files, basename(f.checkpoint.path) + (f.prefix ? ` (${f.prefix}*)` : ''), compute);
+/** A weight source over one component's checkpoint for its shapes (nothing written). */
+function sourceFor(b: GraphBuilder, f: Found): WeightSource {
+  return componentWeights(b, f, null).source;
 }
 
 export async function convertCheckpoints(inputs: readonly string[], options: ConvertOptions): Promise<ConvertReport> {
@@ -224,19 +233,36 @@ async function assemble(
   };
 
   const components: ComponentReport[] = [];
-  const graph = async (kind: ComponentKind, folder: string, build: (b: GraphBuilder, w: SafetensorsWeightSource) => void, compute: ComputeType = 'float32') => {
+  const graph = async (kind: ComponentKind, folder: string, build: (b: GraphBuilder, w: WeightSource) => void, compute: ComputeType = 'float32') => {
     const f = found[kind];
+    const quantize = kind === 'transformer' || kind === 't5' ? options.quantize : undefined;
+    const planned = plannedWeightsBytes(f, quantize);
+    if (compute === 'float16' && planned) {
+      // MatMulNBits blocks are read by the float32 graph on every provider; a float16 twin would need its own weights file.
+      log(`${folder}/${HALF_MODEL_FILE}: not written (the weights are MatMulNBits blocks in ${PACKED_WEIGHTS_FILE})`);
+      return;
+    }
     const b = new GraphBuilder(folder);
-    const w = sourceFor(b, f, compute);
-    build(b, w);
+    await mkdir(join(staging, folder), { recursive: true });
+    if (planned) {
+      checkFreeSpace(staging, planned, `${folder}/`);
+      log(`${folder}: writing about ${formatBytes(planned)} of repacked weights (${PACKED_WEIGHTS_FILE}, ${f.checkpoint.gguf ? 'GGUF blocks for MatMulNBits' : `--quantize ${quantize}`})`);
+    }
+    const weights = componentWeights(b, f, planned ? join(staging, folder) : null, quantize, compute);
+    let packedBytes: number;
+    try {
+      build(b, weights.source);
+    } finally {
+      packedBytes = weights.finish();
+    }
     const { model } = b.serialize({
       opset: CONVERTED_OPSET,
       irVersion: CONVERTED_IR_VERSION,
       producerName: 'dype-convert',
       docString: `${f.architecture.label} from ${f.checkpoint.path}; weights are external data inside the checkpoint file(s) beside this model.`,
+      metadata: weights.quantization ? { [QUANTIZATION_METADATA]: weights.quantization } : undefined,
     });
     const file = compute === 'float16' ? HALF_MODEL_FILE : 'model.onnx';
-    await mkdir(join(staging, folder), { recursive: true });
     if (compute === 'float16') {
       // The float16 twin of a graph already written: same folder, same placed checkpoints.
       await writeFileAtomic(join(staging, folder, file), model);
@@ -246,9 +272,13 @@ async function assemble(
     for (const header of f.checkpoint.headers) await place(header, folder);
     await writeFileAtomic(join(staging, folder, file), model);
     let report = components.find((c) => c.kind === kind);
-    if (!report) components.push((report = { kind, label: f.architecture.label, files: f.checkpoint.headers.map((h) => h.file), folders: [], dtypes: {} }));
+    if (!report) {
+      const files = f.checkpoint.gguf ? [f.checkpoint.path] : f.checkpoint.headers.map((h) => h.file);
+      components.push((report = { kind, label: f.architecture.label, files, folders: [], dtypes: {}, quantization: weights.quantization, packedBytes: 0 }));
+    }
     report.folders.push(folder);
-    addCounts(report.dtypes, w.conversions); // the VAE's two graphs: decoder and encoder weights together
+    report.packedBytes += packedBytes;
+    addCounts(report.dtypes, weights.conversions); // the VAE's two graphs: decoder and encoder weights together
     log(`${folder}/model.onnx: ${(model.length / 1024).toFixed(0)} KiB graph`);
   };
   for (const { kind, folder, build, compute } of recipe.graphs(derived)) await graph(kind, folder, build, compute);

@@ -1,6 +1,6 @@
 /**
- * What the user pointed `dype convert` at, as checkpoints: single safetensors files, and sharded
- * ones (diffusers' `*.safetensors.index.json` + shards) as one checkpoint. Folders are searched two
+ * What the user pointed `dype convert` at, as checkpoints: single safetensors files, sharded
+ * ones (diffusers' `*.safetensors.index.json` + shards) as one checkpoint, and GGUF files. Folders are searched two
  * levels deep, so a diffusers model folder (transformer/, vae/, text_encoder/, text_encoder_2/) and
  * a ComfyUI models folder both work. Every header is read and checked; no tensor data is read.
  */
@@ -8,6 +8,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { recognise, type Recognised } from './architectures.ts';
+import { GGUF_SUFFIX, GgufError, quantizationLabel, readGgufHeader, type GgufHeader } from './gguf/read.ts';
 import { readSafetensorsHeader, SafetensorsError, type SafetensorsHeader } from './safetensors.ts';
 
 /** One checkpoint: a file, or the shards of one index. */
@@ -15,7 +16,24 @@ export interface Checkpoint {
   /** The file, or the index json of a sharded checkpoint. */
   path: string;
   headers: SafetensorsHeader[];
+  /** A GGUF file's header (`headers` is then empty). */
+  gguf?: GgufHeader;
   components: Recognised[];
+}
+
+/** The quantization a checkpoint's weights are stored in, for --scan and the report: GGUF's block type, else null. */
+export function checkpointQuantization(c: Pick<Checkpoint, 'gguf'>): string | null {
+  return c.gguf ? quantizationLabel(c.gguf.tensors.values()) : null;
+}
+
+/** The keys a checkpoint holds, whatever its format. */
+export function checkpointKeys(c: Pick<Checkpoint, 'headers' | 'gguf'>): string[] {
+  return c.gguf ? [...c.gguf.tensors.keys()] : c.headers.flatMap((h) => [...h.tensors.keys()]);
+}
+
+export async function readGgufCheckpoint(file: string): Promise<Checkpoint> {
+  const gguf = await readGgufHeader(file);
+  return { path: file, headers: [], gguf, components: recognise(gguf.tensors.keys()) };
 }
 
 export class ConvertInputError extends Error {
@@ -57,10 +75,11 @@ function checkpoint(path: string, headers: SafetensorsHeader[]): Checkpoint {
   return { path, headers, components: recognise(headers.flatMap((h) => [...h.tensors.keys()])) };
 }
 
-/** The *.safetensors files and shard indexes under one folder, sorted. */
+/** The *.safetensors files, shard indexes and *.gguf files under one folder, sorted. */
 export interface FolderListing {
   files: string[];
   indexes: string[];
+  gguf: string[];
 }
 
 /**
@@ -70,7 +89,7 @@ export interface FolderListing {
  * listed, so that reading it reports it.
  */
 export function listSafetensors(dir: string, depth: number): FolderListing {
-  const out: FolderListing = { files: [], indexes: [] };
+  const out: FolderListing = { files: [], indexes: [], gguf: [] };
   const walk = (folder: string, left: number, top: boolean) => {
     let names: string[];
     try {
@@ -87,9 +106,11 @@ export function listSafetensors(dir: string, depth: number): FolderListing {
         stats = statSync(path);
       } catch {
         if (name.endsWith('.safetensors')) out.files.push(path);
+        else if (name.endsWith(GGUF_SUFFIX)) out.gguf.push(path);
         continue;
       }
       if (stats.isFile() && name.endsWith('.safetensors')) out.files.push(path);
+      else if (stats.isFile() && name.endsWith(GGUF_SUFFIX)) out.gguf.push(path);
       else if (stats.isFile() && name.endsWith(SHARD_INDEX_SUFFIX)) out.indexes.push(path);
       else if (stats.isDirectory() && left > 0 && name !== 'blobs') walk(path, left - 1, false);
     }
@@ -97,12 +118,13 @@ export function listSafetensors(dir: string, depth: number): FolderListing {
   walk(dir, depth, true);
   out.files.sort();
   out.indexes.sort();
+  out.gguf.sort();
   return out;
 }
 
 /** The checkpoints in one folder (and its subfolders, to MAX_DEPTH). */
 async function readFolder(dir: string, out: Checkpoint[]): Promise<void> {
-  const { files, indexes } = listSafetensors(dir, MAX_DEPTH);
+  const { files, indexes, gguf } = listSafetensors(dir, MAX_DEPTH);
   const sharded = new Set<string>();
   for (const index of indexes) {
     const found = await readSharded(index);
@@ -110,6 +132,7 @@ async function readFolder(dir: string, out: Checkpoint[]): Promise<void> {
     out.push(found);
   }
   for (const file of files) if (!sharded.has(file)) out.push(checkpoint(file, [await readSafetensorsHeader(file)]));
+  for (const file of gguf) out.push(await readGgufCheckpoint(file));
 }
 
 /** Files and folders → checkpoints, each with the components recognised in it. */
@@ -121,9 +144,10 @@ export async function readInputs(paths: readonly string[]): Promise<Checkpoint[]
     try {
       if (statSync(path).isDirectory()) await readFolder(path, out);
       else if (path.endsWith(SHARD_INDEX_SUFFIX)) out.push(await readSharded(path));
+      else if (path.endsWith(GGUF_SUFFIX)) out.push(await readGgufCheckpoint(path));
       else out.push(checkpoint(path, [await readSafetensorsHeader(path)]));
     } catch (error) {
-      if (error instanceof SafetensorsError || error instanceof ConvertInputError) throw error;
+      if (error instanceof SafetensorsError || error instanceof GgufError || error instanceof ConvertInputError) throw error;
       throw new ConvertInputError(`${path}: ${(error as Error).message}`);
     }
   }

@@ -4,7 +4,7 @@
  * [out, in, kh, kw] is ONNX's own), so no weight is transposed or copied at session creation.
  */
 import type { GraphBuilder } from '../onnx/builder.ts';
-import { MissingTensorError, type WeightSource } from './weights.ts';
+import { MissingTensorError, type PackedLinear, type WeightSource } from './weights.ts';
 
 export class TensorShapeError extends Error {
   constructor(readonly origin: string, readonly key: string, actual: readonly number[], expected: string) {
@@ -41,9 +41,32 @@ export function countIndexed(w: WeightSource, prefix: string): number {
 
 /** Linear on rows: x [N, in] → x·Wᵀ + b [N, out], with W stored [out, in]. */
 export function linear(g: GraphBuilder, w: WeightSource, x: string, prefix: string, options: { bias?: boolean } = {}): string {
+  const packed = w.packedLinear?.(`${prefix}.weight`);
+  if (packed) {
+    const y = packedMatMul(g, x, packed);
+    return options.bias === false ? y : g.op('Add', [y, w.value(`${prefix}.bias`)], {}, { name: prefix.split('.').pop() });
+  }
   const inputs = [x, w.value(`${prefix}.weight`)];
   if (options.bias !== false) inputs.push(w.value(`${prefix}.bias`));
   return g.op('Gemm', inputs, { transB: 1 }, { name: prefix.split('.').pop() });
+}
+
+/**
+ * x [N, k] · Wᵀ with W in blocks (com.microsoft.MatMulNBits, which keeps the codes packed in memory).
+ * Offsets (types with a minimum at 8 bits) add Σ of x over each block times the block's offset.
+ */
+export function packedMatMul(g: GraphBuilder, x: string, p: PackedLinear): string {
+  const inputs = [x, p.b, p.scales, ...(p.zeros ? [p.zeros] : [])];
+  const attrs = { K: p.k, N: p.n, bits: p.bits, block_size: p.block, accuracy_level: p.accuracyLevel };
+  const y = g.op('MatMulNBits', inputs, attrs, { domain: 'com.microsoft', name: 'matmul_nbits' });
+  if (!p.offsets) return y;
+  const sums = g.op('ReduceSum', [g.op('Reshape', [x, g.constI64([-1, p.k / p.block, p.block])]), g.constI64([2])], { keepdims: 0 }, { name: 'block_sums' });
+  return g.op('Add', [y, g.op('Gemm', [sums, p.offsets], { transB: 1 }, { name: 'block_offsets' })]);
+}
+
+/** Rows of an embedding table at int64 `indices` [n] → [n, width]. */
+export function embeddingRows(g: GraphBuilder, w: WeightSource, key: string, indices: string): string {
+  return w.gatherRows ? w.gatherRows(key, indices) : g.op('Gather', [w.value(key), indices], { axis: 0 }, { name: 'embeddings' });
 }
 
 /** LayerNormalization over the last axis with the checkpoint's weight and bias. */

@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { recognise, type Recognised } from './architectures.ts';
-import { listSafetensors, readSharded } from './inputs.ts';
+import { checkpointQuantization, listSafetensors, readGgufCheckpoint, readSharded } from './inputs.ts';
 import { formatBytes } from '../files/place.ts';
 import { readSafetensorsHeader } from './safetensors.ts';
 import { defaultHubCache } from './tokenizers.ts';
@@ -26,6 +26,8 @@ export interface ScanEntry {
   file: string;
   size: number;
   components: Recognised[];
+  /** GGUF files: the block type of most of the weights (Q4_K, Q8_0, …). */
+  quantization?: string;
   /** Set when the header could not be read. */
   error?: string;
 }
@@ -36,15 +38,17 @@ export function scanRoots(extra: readonly string[], home = homedir(), hubCache =
   return [...USUAL_MODEL_FOLDERS.map((f) => join(home, f)), hubCache].filter((dir) => existsSync(dir));
 }
 
-/** Every *.safetensors under `roots` (to `depth` levels; HF snapshots are symlinks, followed). */
+/** Every *.safetensors and *.gguf under `roots` (to `depth` levels; HF snapshots are symlinks, followed). */
 export async function scanCheckpoints(roots: readonly string[], depth = 6): Promise<ScanEntry[]> {
   const files: string[] = [];
   const indexes: string[] = [];
+  const ggufs: string[] = [];
   for (const root of roots) {
     try {
       const listed = listSafetensors(root, depth);
       files.push(...listed.files);
       indexes.push(...listed.indexes);
+      ggufs.push(...listed.gguf);
     } catch {
       // An unreadable root is left out, as the usual folders that do not exist are.
     }
@@ -69,6 +73,14 @@ export async function scanCheckpoints(roots: readonly string[], depth = 6): Prom
       out.push({ file, size: statSize(file), components: [], error: (error as Error).message });
     }
   }
+  for (const file of [...new Set(ggufs)].sort()) {
+    try {
+      const checkpoint = await readGgufCheckpoint(file);
+      out.push({ file, size: checkpoint.gguf!.fileSize, components: checkpoint.components, quantization: checkpointQuantization(checkpoint) ?? undefined });
+    } catch (error) {
+      out.push({ file, size: statSize(file), components: [], error: (error as Error).message });
+    }
+  }
   return out;
 }
 
@@ -86,10 +98,10 @@ export function formatScan(roots: readonly string[], entries: readonly ScanEntry
   const known = entries.filter((e) => e.components.length);
   for (const e of known) {
     const what = e.components.map((c) => `${c.architecture.label}${c.prefix ? ` (under ${c.prefix})` : ''}${c.architecture.supported ? '' : ' — not supported yet'}`).join(' + ');
-    lines.push(`${what.padEnd(40)} ${formatBytes(e.size).padStart(10)}  ${e.file}`);
+    lines.push(`${what.padEnd(40)} ${(e.quantization ?? '').padEnd(10)} ${formatBytes(e.size).padStart(10)}  ${e.file}`);
   }
   const others = entries.length - known.length;
-  if (others) lines.push(`${others} other safetensors file(s) (LoRAs, other models${entries.some((e) => e.error) ? ', unreadable ones' : ''}) left out`);
+  if (others) lines.push(`${others} other safetensors/GGUF file(s) (LoRAs, other models${entries.some((e) => e.error) ? ', unreadable ones' : ''}) left out`);
   if (!known.length) lines.push('no FLUX.1 or FLUX.2 components found');
   return lines.join('\n');
 }

@@ -8,8 +8,8 @@
  * the conversion happens once, at load, never per step, on every provider (CPU has no bf16 or fp8
  * kernels; other providers get the same graph). A DequantizeLinear would do the same for fp8 with a
  * scale of 1, but onnxruntime keeps DequantizeLinear nodes out of constant folding (they mark
- * quantised regions), so it would run at every step; it is the form for block-quantised weights
- * (GGUF Q4_0/Q8_0 → MatMulNBits), where a source would emit the blocks and scales instead of a Cast.
+ * quantised regions), so it would run at every step. Block-quantised weights (GGUF files,
+ * `--quantize`) go through com.microsoft.MatMulNBits instead (./gguf/source.ts, ./quantize.ts).
  * Checkpoints with per-tensor fp8 scales get the scale multiplied after the Cast, folded the same
  * way: `<name>.scale_weight` (ComfyUI's "scaled fp8") or `<name>.weight_scale` (its "fp8mixed", where
  * `<name>.input_scale` and `<name>.comfy_quant` ride along and are not read).
@@ -44,6 +44,11 @@ export type ConversionCounts = Partial<Record<SafetensorsDtype, { tensors: numbe
 
 /** Where a weight's per-tensor fp8 scale lives, by format. */
 const SCALE_SUFFIXES = ['.scale_weight', '.weight_scale'];
+
+/** The per-tensor fp8 scale that goes with weight `key` in `w`, if the checkpoint has one. */
+export function fp8ScaleKey(w: { has(key: string): boolean }, key: string): string | undefined {
+  return key.endsWith('.weight') ? SCALE_SUFFIXES.map((suffix) => key.slice(0, -'.weight'.length) + suffix).find((k) => w.has(k)) : undefined;
+}
 
 export class SafetensorsWeightSource implements WeightSource {
   private readonly tensors = new Map<string, { tensor: StoredTensor; location: string }>();
@@ -103,7 +108,7 @@ export class SafetensorsWeightSource implements WeightSource {
       out = b.op('Cast', [raw], { to: ONNX_DTYPE[this.compute] }, { outputs: [`${key}:${this.compute}`] });
       count.cast++;
     }
-    const scaleKey = key.endsWith('.weight') ? SCALE_SUFFIXES.map((suffix) => key.slice(0, -'.weight'.length) + suffix).find((k) => this.has(k)) : undefined;
+    const scaleKey = fp8ScaleKey(this, key);
     if (scaleKey) {
       out = b.op('Mul', [out, this.value(scaleKey)], {}, { outputs: [`${key}:scaled`] });
       count.scaled++;

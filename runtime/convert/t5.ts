@@ -14,7 +14,7 @@
  */
 import type { GraphBuilder } from '../onnx/builder.ts';
 import { geluTanh, rmsNormalize } from '../onnx/ops.ts';
-import { attention, countIndexed, linear, mergeHeads, shapeOf, splitHeads, TensorShapeError } from './layers.ts';
+import { attention, countIndexed, embeddingRows, linear, mergeHeads, shapeOf, splitHeads, TensorShapeError } from './layers.ts';
 import { MissingTensorError, type WeightSource } from './weights.ts';
 
 /** T5Config.relative_attention_max_distance. */
@@ -93,7 +93,7 @@ function t5LayerNorm(g: GraphBuilder, w: WeightSource, x: string, key: string): 
 export function buildT5Encoder(g: GraphBuilder, w: WeightSource, cfg: T5Config): void {
   const ids = g.input('input_ids', 'int64', [1, 'sequence']);
   const n = g.op('Shape', [ids], { start: 1, end: 2 });
-  let h = g.op('Gather', [w.value(cfg.embeddingKey), g.op('Squeeze', [ids, g.constI64([0])])], { axis: 0 }, { name: 'embeddings' }); // [n, width]
+  let h = embeddingRows(g, w, cfg.embeddingKey, g.op('Squeeze', [ids, g.constI64([0])])); // [n, width]
   const bias = positionBias(g, w, n, cfg);
   for (let i = 0; i < cfg.blocks; i++) {
     const block = `encoder.block.${i}`;

@@ -17,6 +17,29 @@ export interface WeightSource {
   keys(prefix?: string): string[];
   /** Name of the graph value holding `key` in compute type; repeated calls return the same value. */
   value(key: string): string;
+  /**
+   * A Linear weight the source keeps in blocks (GGUF, `--quantize`): the MatMulNBits inputs to
+   * multiply by, or null where the weight is a plain tensor (then `value` gives it).
+   */
+  packedLinear?(key: string): PackedLinear | null;
+  /** Rows of the table `key` at int64 `indices`, in compute type (an embedding kept in a narrower type is widened after the gather). */
+  gatherRows?(key: string, indices: string): string;
+}
+
+/** com.microsoft.MatMulNBits' weight inputs for one Linear weight [n, k] (graph value names). */
+export interface PackedLinear {
+  n: number;
+  k: number;
+  bits: 2 | 4 | 8;
+  block: number;
+  /** 4: int8 activations on CPU (faster for 8 bits, ~0.4% error per product); 1: float32 activations (gguf/types.ts accuracyLevelFor). */
+  accuracyLevel: number;
+  b: string;
+  scales: string;
+  /** Float zero points (2/4-bit); none: the width's default. */
+  zeros?: string;
+  /** Per-block values added to every weight of the block [n, k / block]: a second, small product. */
+  offsets?: string;
 }
 
 export class MissingTensorError extends Error {

@@ -409,6 +409,6 @@ describe('the CLI with a converted bundle', () => {
     const { stdout } = await dype('convert', '--scan', models);
     expect(stdout).toMatch(/FLUX\.1 transformer \(BFL keys\).*flux1-dev\.safetensors/);
     expect(stdout).toMatch(/T5-XXL text encoder.*t5xxl_fp16\.safetensors/);
-    expect(stdout).toMatch(/1 other safetensors file/);
+    expect(stdout).toMatch(/1 other safetensors\/GGUF file/);
   });
 });

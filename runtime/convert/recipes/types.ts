@@ -9,7 +9,8 @@ import type { TokenizerKind } from '../../bundle/tokenizers.ts';
 import type { GraphBuilder } from '../../onnx/builder.ts';
 import type { Architecture, ComponentKind } from '../architectures.ts';
 import type { Checkpoint } from '../inputs.ts';
-import type { ComputeType, SafetensorsWeightSource } from '../source.ts';
+import type { ComputeType } from '../source.ts';
+import type { WeightSource } from '../weights.ts';
 
 /** One component found in the inputs. */
 export interface Found {
@@ -23,7 +24,7 @@ export interface Found {
 export interface GraphRecipe {
   kind: ComponentKind;
   folder: string;
-  build: (b: GraphBuilder, w: SafetensorsWeightSource) => void;
+  build: (b: GraphBuilder, w: WeightSource) => void;
   /** `float16`: the float16 twin of the folder's graph (model.fp16.onnx, same weights), for GPU providers. */
   compute?: ComputeType;
 }
@@ -43,7 +44,7 @@ export interface ConvertRecipe<Derived> {
   /** Components it takes from another family's architectures (Z-Image: FLUX.1's AE, the Qwen3 encoder listed under FLUX.2). */
   sharedComponents?: Readonly<Partial<Record<ComponentKind, FamilyId>>>;
   /** Sizes of every component from its tensor shapes (`probe` reads one component's headers), checked to fit together. */
-  derive(found: Readonly<Record<ComponentKind, Found>>, probe: (f: Found) => SafetensorsWeightSource, options: RecipeOptions): Derived;
+  derive(found: Readonly<Record<ComponentKind, Found>>, probe: (f: Found) => WeightSource, options: RecipeOptions): Derived;
   /** The variant (e.g. dev or schnell) from the derived sizes and the file names given. */
   variant(derived: Derived, names: readonly string[]): string;
   /** One line on the model, for the log and the report. */

@@ -9,8 +9,13 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONVERTED_IR_VERSION, CONVERTED_OPSET } from '../../../runtime/convert/index.ts';
 import { buildFluxTransformer, deriveFluxConfig, type FluxConfig } from '../../../runtime/convert/flux.ts';
+import { readGgufHeader } from '../../../runtime/convert/gguf/read.ts';
+import { GgufWeightSource } from '../../../runtime/convert/gguf/source.ts';
+import { PackedWeightsFile } from '../../../runtime/convert/packed-weights.ts';
+import { QuantizingWeightSource, type QuantizeMode } from '../../../runtime/convert/quantize.ts';
 import { readSafetensorsHeader } from '../../../runtime/convert/safetensors.ts';
 import { SafetensorsWeightSource } from '../../../runtime/convert/source.ts';
+import type { WeightSource } from '../../../runtime/convert/weights.ts';
 import { GraphBuilder } from '../../../runtime/onnx/builder.ts';
 import { imageIds, textIds } from '../../../runtime/pipeline/latents.ts';
 import { createSession, type TensorData } from '../../../runtime/pipeline/ort.ts';
@@ -39,7 +44,13 @@ export function tempRoot(prefix: string): { root: string; cleanup: () => void } 
  * /tmp is another filesystem) and returns the model path, what `build` derived, and the weight
  * source's dtype counts.
  */
-export async function convertCheckpoint<C>(files: readonly string[], dir: string, build: (b: GraphBuilder, w: SafetensorsWeightSource) => C, precision: 'float32' | 'float16' = 'float32') {
+export async function convertCheckpoint<C>(
+  files: readonly string[],
+  dir: string,
+  build: (b: GraphBuilder, w: WeightSource) => C,
+  precision: 'float32' | 'float16' = 'float32',
+  quantize?: QuantizeMode,
+) {
   mkdirSync(dir, { recursive: true });
   const headers = [];
   for (const file of files) {
@@ -52,15 +63,18 @@ export async function convertCheckpoint<C>(files: readonly string[], dir: string
     headers.push(await readSafetensorsHeader(placed));
   }
   const b = new GraphBuilder('transformer');
-  const w = new SafetensorsWeightSource(b, headers.map((header) => ({ header, location: basename(header.file) })), basename(files[0]), precision);
+  const stored = new SafetensorsWeightSource(b, headers.map((header) => ({ header, location: basename(header.file) })), basename(files[0]), precision);
+  const out = quantize ? new PackedWeightsFile(dir) : null;
+  const w = out ? new QuantizingWeightSource(stored, b, out, quantize!) : stored;
   const config = build(b, w);
+  out?.close();
   const path = join(dir, precision === 'float16' ? 'model.fp16.onnx' : 'model.onnx');
   writeFileSync(path, b.serialize({ opset: CONVERTED_OPSET, irVersion: CONVERTED_IR_VERSION }).model);
-  return { path, config, dtypes: w.conversions };
+  return { path, config, dtypes: stored.conversions, quantized: w instanceof QuantizingWeightSource ? w.counts : null };
 }
 
-/** Converts one FLUX.1 transformer checkpoint (see convertCheckpoint), in float32 or as the float16 graph. */
-export function convertTransformer(files: readonly string[], dir: string, naming: 'bfl' | 'diffusers', precision: 'float32' | 'float16' = 'float32') {
+/** Converts one FLUX.1 transformer checkpoint (see convertCheckpoint), in float32 or as the float16 graph, optionally quantized. */
+export function convertTransformer(files: readonly string[], dir: string, naming: 'bfl' | 'diffusers', precision: 'float32' | 'float16' = 'float32', quantize?: QuantizeMode) {
   return convertCheckpoint(
     files,
     dir,
@@ -70,6 +84,7 @@ export function convertTransformer(files: readonly string[], dir: string, naming
       return config;
     },
     precision,
+    quantize,
   );
 }
 
@@ -99,3 +114,26 @@ export async function runOnReference(path: string, config: FluxConfig, rope: 'na
 }
 
 export { maxAbsDiff } from '../../helpers/compare.ts';
+
+export const GGUF_FIXTURES = fileURLToPath(new URL('../fixtures/gguf/', import.meta.url));
+
+/**
+ * Converts a GGUF transformer into `dir` (model.onnx + weights.bin, as a bundle's transformer
+ * folder) with MatMulNBits at `accuracyLevel`.
+ */
+export async function convertGgufTransformer(file: string, dir: string, accuracyLevel?: number) {
+  mkdirSync(dir, { recursive: true });
+  const header = await readGgufHeader(file);
+  const b = new GraphBuilder('transformer');
+  const out = new PackedWeightsFile(dir);
+  try {
+    const w = new GgufWeightSource(b, [header], basename(file), out, { accuracyLevel });
+    const config = deriveFluxConfig(w, 'bfl');
+    buildFluxTransformer(b, w, config);
+    const path = join(dir, 'model.onnx');
+    writeFileSync(path, b.serialize({ opset: CONVERTED_OPSET, irVersion: CONVERTED_IR_VERSION }).model);
+    return { path, config, counts: w.counts, weightsBytes: out.bytes, fileBytes: header.fileSize };
+  } finally {
+    out.close();
+  }
+}

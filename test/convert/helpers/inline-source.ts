@@ -5,28 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { Float16Array } from '@petamoriken/float16';
 import type { GraphBuilder } from '../../../runtime/onnx/builder.ts';
 import { readSafetensorsHeader, type SafetensorsHeader, type StoredTensor } from '../../../runtime/convert/safetensors.ts';
+import { decodeFloats } from '../../../runtime/convert/quantize.ts';
 import { MissingTensorError, type WeightSource } from '../../../runtime/convert/weights.ts';
-
-function toFloat32(t: StoredTensor, bytes: Uint8Array): Float32Array {
-  const copy = new Uint8Array(bytes); // a copy, aligned for the typed views
-  switch (t.dtype) {
-    case 'F32':
-      return new Float32Array(copy.buffer);
-    case 'F16':
-      return Float32Array.from(new Float16Array(copy.buffer));
-    case 'BF16': {
-      const bits = new Uint16Array(copy.buffer);
-      const out = new Uint32Array(bits.length);
-      for (let i = 0; i < bits.length; i++) out[i] = bits[i] << 16;
-      return new Float32Array(out.buffer);
-    }
-    default:
-      throw new Error(`${t.key}: ${t.dtype} is not a float type this test source reads`);
-  }
-}
 
 export class InlineWeightSource implements WeightSource {
   readonly origin: string;
@@ -70,7 +52,7 @@ export class InlineWeightSource implements WeightSource {
     const hit = this.values.get(key);
     if (hit) return hit;
     const t = this.tensor(key);
-    const data = toFloat32(t, this.bytes.subarray(t.byteOffset, t.byteOffset + t.byteLength));
+    const data = decodeFloats(t, this.bytes.subarray(t.byteOffset, t.byteOffset + t.byteLength));
     const name = this.g.initFloat(key, data, t.shape);
     this.values.set(key, name);
     this.used.add(key);
