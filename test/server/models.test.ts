@@ -40,7 +40,7 @@ describe('model pulls over the API', () => {
   beforeAll(async () => {
     h = await startCompanion({
       dataDir: join(root, 'data-pulls'),
-      models: { hub: { endpoint: hub.url }, cacheDir: join(root, 'cache-pulls'), install: { convert: { clipHeadDim: 12, hubCache: null } }, sizeTimeoutMs: 2000 },
+      models: { hub: { endpoint: hub.url }, cacheDir: join(root, 'cache-pulls'), install: { convert: { hubCache: null } }, sizeTimeoutMs: 2000 },
     });
   });
   afterAll(() => h.close());

@@ -56,7 +56,7 @@ describe.skipIf(!chromiumAvailable())('Settings → Model in Chromium', () => {
       token: TOKEN,
       port: 0,
       version: PACKAGE_VERSION,
-      models: { hub: { endpoint: hub.url }, cacheDir: join(dir, 'hf'), switcher: engine, install: { convert: { clipHeadDim: 12, hubCache: null } }, sizeTimeoutMs: 3000 },
+      models: { hub: { endpoint: hub.url }, cacheDir: join(dir, 'hf'), switcher: engine, install: { convert: { hubCache: null } }, sizeTimeoutMs: 3000 },
     });
     url = await companion.listen();
     [browser, html] = await Promise.all([launchChromium(), buildUi()]);
