@@ -11,8 +11,11 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatScan, scanCheckpoints } from '../../runtime/convert/scan.ts';
+import { formatBytes } from '../../runtime/files/place.ts';
+import { findCatalogModel } from '../../runtime/models/catalog.ts';
 import { planInstall } from '../../runtime/models/install.ts';
 import { activeModelDir, listInstalled, resolveModelRef } from '../../runtime/models/installed.ts';
+import { catalogMemory, fitsMachine, thisMachine } from '../../runtime/models/memory.ts';
 import { readBundle } from '../../runtime/pipeline/index.ts';
 import { tempRoot } from '../convert/helpers/flux-fixtures.ts';
 import { HubStandin } from './helpers/hub-standin.ts';
@@ -127,7 +130,14 @@ describe('dype pull and dype models (child processes)', () => {
   it('dype models lists the catalog with licence and what fits, and the active model', async () => {
     const { stdout } = await dype({}, 'models');
     expect(stdout).toMatch(/no active model: npm start uses the embedded demo model/);
-    expect(stdout).toMatch(/flux1-schnell\s+FLUX\.1 \[schnell\]\s+Apache-2\.0; 1024² px, 4 steps; needs ~[\d.]+ GiB: (fits|too big)/);
+    // the memory planner's least memory per provider; "fits" judged on CUDA where nvidia-smi finds a GPU, else the CPU
+    const need = catalogMemory(findCatalogModel('flux1-schnell')!)!;
+    const here = await thisMachine();
+    const fits = fitsMachine(findCatalogModel('flux1-schnell')!, here.machine, here.provider) ? 'fits' : 'too big';
+    expect(stdout).toContain(
+      `flux1-schnell        FLUX.1 [schnell]                       Apache-2.0; 1024² px, 4 steps; needs ≥ ${formatBytes(need.cpu.ramBytes)} RAM on the CPU, or ${formatBytes(need.gpu.gpuBytes)} GPU + ${formatBytes(need.gpu.ramBytes)} RAM: ${fits}`,
+    );
+    expect(stdout).toContain(`of RAM${here.machine.gpuBytes === null ? '' : ` and ${formatBytes(here.machine.gpuBytes)} of GPU memory (nvidia-smi)`}; what fits is judged on ${here.provider} by the memory planner:`);
     expect(stdout).toMatch(/flux1-dev\s+FLUX\.1 \[dev\]\s+FLUX\.1 \[dev\] Non-Commercial License \(gated: accept on its page\); 1024² px, 28 steps/);
   });
 });

@@ -7,7 +7,9 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelsView, PullEvent, PullJobView } from '../../runtime/contract/index.ts';
 import { writeDemoBundle } from '../../runtime/demo/index.ts';
+import { findCatalogModel } from '../../runtime/models/catalog.ts';
 import { readActive } from '../../runtime/models/installed.ts';
+import { catalogMemory } from '../../runtime/models/memory.ts';
 import { SwitchableEngine } from '../../runtime/server/switchable-engine.ts';
 import { tempRoot } from '../convert/helpers/flux-fixtures.ts';
 import { HubStandin } from '../models/helpers/hub-standin.ts';
@@ -34,6 +36,26 @@ function pullEvents(h: Harness, id: string): EventStream {
   return new EventStream(`${h.url}/v1/models/pulls/${id}/events`, { Authorization: `Bearer ${TOKEN}` });
 }
 const asPull = (events: unknown[]) => events as PullEvent[];
+
+describe('GET /v1/models memory', () => {
+  it('gives each catalog model the memory planner\'s needs per provider, and judges "fits" on the companion\'s provider and RAM', async () => {
+    const ram = 32e9;
+    const h = await startCompanion({ dataDir: join(root, 'data-memory'), models: { hub: { endpoint: hub.url }, cacheDir: join(root, 'cache-memory'), memoryBytes: ram, sizeTimeoutMs: 1 } });
+    try {
+      const { body } = await h.api.get<ModelsView>('/v1/models');
+      expect(body).toMatchObject({ memoryBytes: ram, gpuBytes: null, fitsOn: 'cpu' });
+      const entry = (name: string) => body.catalog.find((c) => c.name === name)!;
+      for (const c of body.catalog) expect(c.memory, c.name).toEqual(catalogMemory(findCatalogModel(c.name)!));
+      // bf16 FLUX.1 is widened to float32 on the CPU: more than 32 GB; the GGUF Q4_0 one is not
+      expect(entry('flux1-dev').memory!.cpu.ramBytes).toBeGreaterThan(ram);
+      expect(entry('flux1-dev').fits).toBe(false);
+      expect(entry('flux1-dev-q4').memory!.cpu.ramBytes).toBeLessThan(ram);
+      expect(entry('flux1-dev-q4').fits).toBe(true);
+    } finally {
+      await h.close();
+    }
+  });
+});
 
 describe('model pulls over the API', () => {
   let h: Harness;

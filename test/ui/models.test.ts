@@ -10,14 +10,19 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDemoBundle } from '../../runtime/demo/cache.ts';
+import { findCatalogModel } from '../../runtime/models/catalog.ts';
+import { catalogMemory } from '../../runtime/models/memory.ts';
 import { loadPipeline } from '../../runtime/pipeline/index.ts';
 import { createCompanion, type Companion } from '../../runtime/server/index.ts';
 import { SwitchableEngine, type LoadedModel } from '../../runtime/server/switchable-engine.ts';
 import { HubStandin } from '../models/helpers/hub-standin.ts';
 import { tinyFluxFiles } from '../models/helpers/tiny-repo.ts';
+import { byteSize } from '../../ui/format.ts';
 import { buildUi, CHROMIUM, chromiumAvailable, launchChromium, openUi, PACKAGE_VERSION, TOKEN } from './harness.ts';
 
 const SHOTS = new URL('../artifacts/ui/', import.meta.url).pathname;
+/** The RAM the companion judges "fits" by: between the bf16 models' needs on the CPU and the GGUF ones'. */
+const RAM = 32e9;
 
 /** The catalog's FLUX.1 [schnell] files, at the paths the catalog names, with the tiny test checkpoints in them. */
 function tinySchnellRepo() {
@@ -56,7 +61,7 @@ describe.skipIf(!chromiumAvailable())('Settings → Model in Chromium', () => {
       token: TOKEN,
       port: 0,
       version: PACKAGE_VERSION,
-      models: { hub: { endpoint: hub.url }, cacheDir: join(dir, 'hf'), switcher: engine, install: { convert: { hubCache: null } }, sizeTimeoutMs: 3000 },
+      models: { hub: { endpoint: hub.url }, cacheDir: join(dir, 'hf'), switcher: engine, install: { convert: { hubCache: null } }, sizeTimeoutMs: 3000, memoryBytes: RAM },
     });
     url = await companion.listen();
     [browser, html] = await Promise.all([launchChromium(), buildUi()]);
@@ -86,7 +91,10 @@ describe.skipIf(!chromiumAvailable())('Settings → Model in Chromium', () => {
     const bytes = tinySchnellRepo().reduce((n, f) => n + f.bytes.byteLength, 0);
     expect(schnellText).toContain(`${(bytes / 1e6).toFixed(1)} MB`);
     expect(schnellText).toMatch(/Apache-2\.0/);
-    expect(schnellText).toMatch(/Fits this computer|more than this computer has/);
+    // the memory planner's least RAM on the CPU provider the companion runs: bf16 is widened to float32, more than 32 GB
+    expect(schnellText).toContain(`Needs at least ${byteSize(catalogMemory(findCatalogModel('flux1-schnell')!)!.cpu.ramBytes)} of memory: more than this computer has`);
+    expect(await ui.ui.locator('[data-model="flux1-schnell-q4"]').textContent()).toContain(`Fits this computer (needs at least ${byteSize(catalogMemory(findCatalogModel('flux1-schnell-q4')!)!.cpu.ramBytes)} of memory)`);
+    expect(await ui.ui.getByText(/This computer has/).textContent()).toBe(`This computer has ${byteSize(RAM)} of memory; what fits is judged on cpu.`);
     expect(await ui.ui.locator('[data-model="flux1-dev"]').textContent()).toMatch(/size unknown.*FLUX\.1 \[dev\] Non-Commercial License.*accept its licence on Hugging Face first/);
 
     // slow enough that the first checkpoint is still arriving when Cancel is pressed (a partial file to resume)
