@@ -3,8 +3,7 @@
  * planner (runtime/memory/plan.ts) run on the family's published shapes in the catalog entry's stored
  * formats (bf16, city96's GGUF types), at the model's native size. Pure but for `thisMachine`.
  */
-import { fluxModelMemory, publishedFluxWeights, type StoredFormat } from '../memory/flux.ts';
-import { FLUX1_SIZES } from '../memory/flux.ts';
+import { FLUX1_SIZES, fluxModelMemory, publishedFluxWeights, type StoredFormat } from '../memory/flux.ts';
 import { publishedFluxShapes } from '../memory/flux1-published.ts';
 import { machineMemory } from '../memory/machine.ts';
 import { planMemory, type MachineMemory, type ModelMemory } from '../memory/plan.ts';

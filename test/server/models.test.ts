@@ -171,13 +171,22 @@ describe('switching the loaded model', () => {
       expect((await h2.api.get<ModelsView>('/v1/models')).body.switching).toBe('other');
       expect(loaded).toHaveLength(0); // not while job a runs
 
-      const c = await h2.api.post('/v1/jobs', { prompt: 'c', width: 256, height: 256, seed: 3 });
+      // submitted during the switch with the model's defaults: they are the new model's when it runs
+      const c = await h2.api.post('/v1/jobs', { prompt: 'c', seed: 3 });
+      expect(c.body.params).toMatchObject({ steps: 4, width: 256, height: 256 });
       release();
       const [doneA, doneB, doneC] = await Promise.all([a, b, c].map((j) => h2.api.events(j.body.id).all(20_000)));
       for (const events of [doneA, doneB, doneC]) expect(events.at(-1)!.event).toBe('done');
       expect(first.calls.map((call) => call.request.prompt)).toEqual(['a']);
       expect(loaded).toHaveLength(1);
       expect(loaded[0].calls.map((call) => call.request.prompt)).toEqual(['b', 'c']);
+      // b (queued before the switch, steps left out) and c run with the new model's 2 steps; c at its 512² native size; seeds kept
+      expect(loaded[0].calls.map(({ request: { steps, width, height, seed } }) => ({ steps, width, height, seed }))).toEqual([
+        { steps: 2, width: 256, height: 256, seed: 2 },
+        { steps: 2, width: 512, height: 512, seed: 3 },
+      ]);
+      expect((await h2.api.get(`/v1/jobs/${c.body.id}`)).body.params).toMatchObject({ steps: 2, width: 512, height: 512, seed: 3 });
+      expect(first.calls[0].request.steps).toBe(4);
       expect(disposed).toBe(1);
 
       const health = await h2.api.get('/v1/health');
@@ -197,11 +206,21 @@ describe('switching the loaded model', () => {
     await writeDemoBundle(join(dataDir, 'models', 'broken'));
     const first = new FakeEngine({ info: { model: 'first-model' }, stepMs: 5 });
     const switcher = new SwitchableEngine({ engine: first, dir: null, dispose: async () => {} }, async () => {
+      // slow to fail, as a real load is: the queued job is waiting for it by then
+      await new Promise((resolve) => setTimeout(resolve, 300));
       throw new Error('out of memory while creating the session');
     });
     const h = await startCompanion({ dataDir, engine: switcher as unknown as FakeEngine, models: { hub: { endpoint: hub.url }, cacheDir: join(root, 'cache-fail'), switcher } });
     try {
+      // a job queued while the switch waits runs on the old model when the new one fails to load
+      const release = first.hold();
+      const running = await h.api.post('/v1/jobs', { prompt: 'running', width: 256, height: 256 });
+      await first.waitForCalls(1);
       expect((await h.api.post('/v1/models/active', { model: 'broken' })).status).toBe(202);
+      const queued = await h.api.post('/v1/jobs', { prompt: 'queued', width: 256, height: 256 });
+      release();
+      for (const job of [running, queued]) expect((await h.api.events(job.body.id).all(20_000)).at(-1)).toMatchObject({ event: 'done' });
+      expect(first.calls.map((call) => call.request.prompt)).toEqual(['running', 'queued']);
       await expect.poll(async () => (await h.api.get<ModelsView>('/v1/models')).body.switchError).toBe('Could not load broken: out of memory while creating the session. The previous model stays loaded.');
       expect((await h.api.get('/v1/health')).body.model).toBe('first-model');
       await expect.poll(() => readActive(dataDir)).toBeNull();
