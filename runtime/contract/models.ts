@@ -88,6 +88,10 @@ export const PullJobViewSchema = z.object({
 });
 export type PullJobView = z.output<typeof PullJobViewSchema>;
 
+/** GET /v1/models/pulls: this companion's pulls, newest first (a reopened plugin finds the one running). */
+export const PullListViewSchema = z.object({ pulls: z.array(PullJobViewSchema) });
+export type PullListView = z.output<typeof PullListViewSchema>;
+
 /** Every SSE event of a pull: the job as it is now, and what just happened. */
 export const PullEventSchema = z.object({
   event: z.enum(['state', 'plan', 'file', 'verify', 'convert', 'done', 'failed', 'cancelled']),

@@ -25,6 +25,7 @@ export const ROUTES = [
   { method: 'POST', path: '/v1/images/generations', operationId: 'createImage', auth: 'token' },
   { method: 'POST', path: '/v1/images/edits', operationId: 'editImage', auth: 'token' },
   { method: 'GET', path: '/v1/models', operationId: 'listModels', auth: 'token' },
+  { method: 'GET', path: '/v1/models/pulls', operationId: 'listModelPulls', auth: 'token' },
   { method: 'POST', path: '/v1/models/pulls', operationId: 'createModelPull', auth: 'token' },
   { method: 'GET', path: '/v1/models/pulls/{id}', operationId: 'getModelPull', auth: 'token' },
   { method: 'GET', path: '/v1/models/pulls/{id}/events', operationId: 'streamModelPullEvents', auth: 'token-or-query' },

@@ -121,6 +121,12 @@ describe('cancel and resume of a pull over the API', () => {
       const first = await h.api.post<PullJobView>('/v1/models/pulls', { model: `hf:${REPO}/${file}` });
       const stream = pullEvents(h, first.body.id);
       await stream.until((e) => (e as unknown as PullEvent).job.doneBytes > 0, 20_000);
+      // a client that opens now finds it running
+      const listed = await h.api.get<{ pulls: PullJobView[] }>('/v1/models/pulls');
+      expect(listed.status).toBe(200);
+      expect(listed.body.pulls.map((p) => [p.id, p.model, p.state])).toEqual([[first.body.id, `hf:${REPO}/${file}`, 'running']]);
+      expect(listed.body.pulls[0].doneBytes).toBeGreaterThan(0);
+      expect((await fetch(`${h.url}/v1/models/pulls`)).status).toBe(401);
       expect((await h.api.post<PullJobView>(`/v1/models/pulls/${first.body.id}/cancel`)).body.state).toBe('cancelled');
       const blobs = join(cacheDir, 'models--tiny-labs--FLUX.1-tiny', 'blobs');
       const partial = readdirSync(blobs).find((b) => b.endsWith('.incomplete'));
@@ -130,6 +136,11 @@ describe('cancel and resume of a pull over the API', () => {
       const second = await h.api.post<PullJobView>('/v1/models/pulls', { model: `hf:${REPO}/${file}` });
       const events = asPull(await pullEvents(h, second.body.id).all(30_000));
       expect(events.at(-1)!.job.state).toBe('done');
+      // newest first, ended ones too
+      expect((await h.api.get<{ pulls: PullJobView[] }>('/v1/models/pulls')).body.pulls.map((p) => [p.id, p.state])).toEqual([
+        [second.body.id, 'done'],
+        [first.body.id, 'cancelled'],
+      ]);
       const ranges = hub.downloads(file).map((r) => r.range);
       expect(ranges).toHaveLength(1);
       expect(ranges[0]).toMatch(/^bytes=[1-9]\d*-$/);

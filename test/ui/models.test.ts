@@ -23,6 +23,7 @@ import { buildUi, CHROMIUM, chromiumAvailable, launchChromium, openUi, PACKAGE_V
 const SHOTS = new URL('../artifacts/ui/', import.meta.url).pathname;
 /** The RAM the companion judges "fits" by: between the bf16 models' needs on the CPU and the GGUF ones'. */
 const RAM = 32e9;
+const TINY_REPO = 'tiny-labs/FLUX.1-tiny';
 
 /** The catalog's FLUX.1 [schnell] files, at the paths the catalog names, with the tiny test checkpoints in them. */
 function tinySchnellRepo() {
@@ -49,6 +50,7 @@ describe.skipIf(!chromiumAvailable())('Settings → Model in Chromium', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dype-ui-models-'));
     hub.addRepo({ id: 'black-forest-labs/FLUX.1-schnell', files: tinySchnellRepo() });
+    hub.addRepo({ id: TINY_REPO, files: tinyFluxFiles() });
     await hub.start();
     const load = async (bundle: string): Promise<LoadedModel> => {
       const pipeline = await loadPipeline(bundle, { device: 'cpu' });
@@ -75,6 +77,28 @@ describe.skipIf(!chromiumAvailable())('Settings → Model in Chromium', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('shows a pull that was already running when the plugin opened, and cancels it', async () => {
+    // the largest file (1.6 MB), slowed to 64 KiB per 500 ms: still arriving while the plugin opens on a busy machine
+    const model = `hf:${TINY_REPO}/ae.safetensors`;
+    hub.chunkDelayMs = 500;
+    try {
+      // started elsewhere (another window, or before the plugin was closed and opened again)
+      const started = await fetch(`${url}/v1/models/pulls`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ model }) });
+      expect(started.status).toBe(202);
+      const ui = await openUi(browser, html, { settings: { companionUrl: url, token: TOKEN } });
+      await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+      await ui.ui.getByTestId('demo-notice').getByRole('button', { name: 'Get a real model' }).click();
+      const bar = ui.ui.getByRole('progressbar', { name: `Download of ${model}` });
+      await expect.poll(async () => Number(await bar.getAttribute('aria-valuenow')), { timeout: 20_000 }).toBeGreaterThan(0);
+      await ui.ui.getByRole('button', { name: `Cancel the download of ${model}` }).click();
+      await expect.poll(() => ui.ui.getByTestId('model-pull').textContent(), { timeout: 10_000 }).toMatch(/Stopped at .* Resume continues from there/);
+      expect(ui.errors).toEqual([]);
+      await ui.close();
+    } finally {
+      hub.chunkDelayMs = 0;
+    }
+  });
+
   it('downloads a catalog model with progress, cancel and resume, then switches the companion to it', async () => {
     const ui = await openUi(browser, html, { settings: { companionUrl: url, token: TOKEN } });
     await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
@@ -97,8 +121,8 @@ describe.skipIf(!chromiumAvailable())('Settings → Model in Chromium', () => {
     expect(await ui.ui.getByText(/This computer has/).textContent()).toBe(`This computer has ${byteSize(RAM)} of memory; what fits is judged on cpu.`);
     expect(await ui.ui.locator('[data-model="flux1-dev"]').textContent()).toMatch(/size unknown.*FLUX\.1 \[dev\] Non-Commercial License.*accept its licence on Hugging Face first/);
 
-    // slow enough that the first checkpoint is still arriving when Cancel is pressed (a partial file to resume)
-    hub.chunkDelayMs = 150;
+    // slow enough that the first checkpoint (552 kB) is still arriving when Cancel is pressed (a partial file to resume)
+    hub.chunkDelayMs = 400;
     await ui.ui.getByRole('button', { name: 'Download FLUX.1 [schnell]', exact: true }).click();
     const bar = ui.ui.getByRole('progressbar', { name: 'Download of flux1-schnell' });
     await expect.poll(async () => Number(await bar.getAttribute('aria-valuenow')), { timeout: 20_000 }).toBeGreaterThan(0);

@@ -62,7 +62,8 @@ export function ModelPanel({ client, connected, open, onToggle, recheck }: Props
   }
 
   useEffect(() => {
-    if (open) void load();
+    if (!open) return;
+    void load().then((next) => next && pickUpRunningPull());
   }, [open, client, connected]);
   useEffect(() => () => stream.current?.abort(), []);
 
@@ -88,6 +89,17 @@ export function ModelPanel({ client, connected, open, onToggle, recheck }: Props
       if (end.event === 'done') await load();
     } catch (e) {
       if (!controller.signal.aborted) setError(message(e));
+    }
+  }
+
+  /** A pull started before this panel opened (another window, or the plugin closed and reopened): follow it. */
+  async function pickUpRunningPull() {
+    if (!client || pull) return;
+    try {
+      const running = (await client.modelPulls()).find((p) => p.state === 'running' || p.state === 'queued');
+      if (running) await follow(running);
+    } catch (e) {
+      setError(message(e));
     }
   }
 
