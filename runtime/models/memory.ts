@@ -61,7 +61,15 @@ function leastFitting(fits: (bytes: number) => boolean): number {
   return high;
 }
 
+/** Catalog entries are read once and never change: each one's numbers are worked out once. */
+const known = new WeakMap<CatalogModel, CatalogMemory | null>();
+
 export function catalogMemory(model: CatalogModel): CatalogMemory | null {
+  if (!known.has(model)) known.set(model, leastMemory(model));
+  return known.get(model)!;
+}
+
+function leastMemory(model: CatalogModel): CatalogMemory | null {
   const memory = catalogModelMemory(model);
   if (!memory) return null;
   const side = familyFacts(model).nativeSize;
