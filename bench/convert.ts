@@ -10,27 +10,9 @@ import { randomFillSync } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expectedShapes, fluxAxesDim, type FluxConfig } from '../runtime/convert/flux.ts';
+import { expectedShapes } from '../runtime/convert/flux.ts';
+import { FLUX1_DEV } from '../runtime/memory/flux1-published.ts';
 import type { BenchResult } from './timing.ts';
-
-/** FLUX.1-dev's published sizes (black-forest-labs/flux src/flux/util.py, configs["flux-dev"]). */
-export const FLUX1_DEV: FluxConfig = {
-  naming: 'bfl',
-  hidden: 3072,
-  heads: 24,
-  headDim: 128,
-  mlpHidden: 12288,
-  inChannels: 64,
-  outChannels: 64,
-  contextDim: 4096,
-  vecDim: 768,
-  timeDim: 256,
-  depth: 19,
-  depthSingle: 38,
-  guidance: true,
-  axesDim: fluxAxesDim(128),
-  theta: 10000,
-};
 
 /** Writes a safetensors file of `shapes` in bf16, filled with one random 64 MiB block repeated. */
 function writeRandomCheckpoint(path: string, shapes: Map<string, number[]>): number {

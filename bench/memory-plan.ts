@@ -6,7 +6,7 @@
  * numbers go through the same readers as a converted bundle; the GGUF rows tally city96's layout
  * from the same shapes (runtime/memory/flux.ts). Prints a Markdown table (the README's).
  */
-import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildFluxTransformer, expectedShapes } from '../runtime/convert/flux.ts';
@@ -14,11 +14,11 @@ import { CONVERTED_IR_VERSION, CONVERTED_OPSET } from '../runtime/convert/index.
 import { readSafetensorsHeader } from '../runtime/convert/safetensors.ts';
 import { SafetensorsWeightSource } from '../runtime/convert/source.ts';
 import { graphWeights } from '../runtime/memory/graph-weights.ts';
-import { fluxModelMemory, publishedFluxWeights, type PublishedShapes, type StoredFormat } from '../runtime/memory/flux.ts';
+import { fluxModelMemory, publishedFluxWeights, type StoredFormat } from '../runtime/memory/flux.ts';
+import { FLUX1_DEV, publishedFluxShapes } from '../runtime/memory/flux1-published.ts';
 import { formatGB, largestFitting, type MachineMemory, type ModelMemory } from '../runtime/memory/plan.ts';
 import { weightBytesInMemory, type ComponentWeights } from '../runtime/memory/weights.ts';
 import { GraphBuilder } from '../runtime/onnx/builder.ts';
-import { FLUX1_DEV } from './convert.ts';
 
 const GB = 1e9;
 const FORMATS: readonly { label: string; transformer: StoredFormat; t5: StoredFormat; file: string }[] = [
@@ -76,8 +76,7 @@ async function fromGraph(dir: string, dtype: 'BF16' | 'F8_E4M3'): Promise<Compon
 const side = (s: { width: number } | null) => (s ? `${s.width}²` : 'no');
 
 export async function benchMemoryPlan(): Promise<string[]> {
-  const encoders = JSON.parse(readFileSync(new URL('../test/convert/reference-encoders/fixtures/full-size-shapes.json', import.meta.url), 'utf8'));
-  const shapes: PublishedShapes = { transformer: Object.fromEntries(expectedShapes(FLUX1_DEV)), clip: encoders.clip_l, t5: encoders.t5xxl, vae: encoders.ae };
+  const shapes = publishedFluxShapes('dev');
   const dir = mkdtempSync(join(tmpdir(), 'dype-bench-plan-'));
   const lines: string[] = [];
   try {

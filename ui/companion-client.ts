@@ -18,6 +18,7 @@ import {
   ModelsViewSchema,
   PullEventSchema,
   PullJobViewSchema,
+  PullListViewSchema,
   TERMINAL_EVENTS,
   UploadViewSchema,
   type Health,
@@ -288,6 +289,11 @@ export function createCompanionClient(baseUrl: string, token: string | null) {
     /** Starts downloading a model (a catalog name): POST /v1/models/pulls. Pulling it again after a cancel resumes it. */
     async pullModel(model: string): Promise<PullJobView> {
       return json(PullJobViewSchema, '/v1/models/pulls', post({ model }));
+    },
+
+    /** This companion's pulls, newest first (GET /v1/models/pulls): one may be running already. */
+    async modelPulls(): Promise<PullJobView[]> {
+      return (await json(PullListViewSchema, '/v1/models/pulls')).pulls;
     },
 
     /** A pull's SSE stream; resolves with the event that ends it (done, failed, cancelled). */

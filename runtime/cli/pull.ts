@@ -6,13 +6,13 @@
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { totalmem } from 'node:os';
 import { formatBytes } from '../files/place.ts';
 import { familyFacts, loadCatalog } from '../models/catalog.ts';
 import { defaultHubCache } from '../models/hf-cache.ts';
 import { HubError, hubConfigFromEnv } from '../models/hub.ts';
 import { installModel, type InstallEvent } from '../models/install.ts';
-import { activeModelDir, fitsThisMachine, listInstalled, readActive, setActive } from '../models/installed.ts';
+import { activeModelDir, listInstalled, readActive, setActive } from '../models/installed.ts';
+import { catalogMemory, fitsMachine, thisMachine } from '../models/memory.ts';
 import { resolveDataDir } from '../server/data-dir.ts';
 
 interface PullCliOptions {
@@ -125,11 +125,15 @@ export async function modelsCommand(opts: ModelsCliOptions): Promise<void> {
   }
   if (active && !installed.some((m) => m.dir === active)) lines.push(` * ${readActive(dataDir)} (a bundle folder)`);
   if (!active) lines.push('   no active model: npm start uses the embedded demo model');
-  lines.push('', `catalog (dype pull <name>); this machine has ${formatBytes(totalmem())} of memory:`);
+  const { provider, machine } = await thisMachine();
+  const gpu = machine.gpuBytes !== null ? ` and ${formatBytes(machine.gpuBytes)} of GPU memory (${machine.gpuSource})` : '';
+  lines.push('', `catalog (dype pull <name>); this machine has ${formatBytes(machine.ramBytes)} of RAM${gpu}; what fits is judged on ${provider} by the memory planner:`);
   for (const m of loadCatalog().models) {
     const facts = familyFacts(m);
-    const fits = fitsThisMachine(m) ? 'fits' : 'too big';
-    lines.push(`   ${m.name.padEnd(20)} ${m.label.padEnd(38)} ${m.licence.name}${m.gated ? ' (gated: accept on its page)' : ''}; ${facts.nativeSize}² px, ${facts.defaultSteps} steps; needs ~${formatBytes(facts.memoryBytes)}: ${fits}`);
+    const memory = catalogMemory(m);
+    const fits = fitsMachine(m, machine, provider);
+    const needs = memory ? `needs ≥ ${formatBytes(memory.cpu.ramBytes)} RAM on the CPU, or ${formatBytes(memory.gpu.gpuBytes)} GPU + ${formatBytes(memory.gpu.ramBytes)} RAM` : 'memory not planned for this family yet';
+    lines.push(`   ${m.name.padEnd(20)} ${m.label.padEnd(38)} ${m.licence.name}${m.gated ? ' (gated: accept on its page)' : ''}; ${facts.nativeSize}² px, ${facts.defaultSteps} steps; ${needs}: ${fits === null ? 'unknown' : fits ? 'fits' : 'too big'}`);
   }
   for (const e of loadCatalog().textEncoders) lines.push(`   ${e.name.padEnd(20)} ${e.label} (${e.licence.name})`);
   lines.push('', 'also: dype pull hf:<owner>/<repo> (its checkpoints and tokenizers, converted) or hf:<owner>/<repo>/<file>');

@@ -34,7 +34,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   };
   // the loaded model can be switched from the plugin (POST /v1/models/active)
   const engine = new SwitchableEngine(await load(modelDir), load);
-  const models = { hub: hubConfigFromEnv(), cacheDir: defaultHubCache(), switcher: engine };
+  const models = { hub: hubConfigFromEnv(), cacheDir: defaultHubCache(), switcher: engine, gpuMemoryGB: opts.gpuMemory };
   const companion = await createCompanion({ engine, dataDir, token, port: opts.port, version: packageVersion(), log: (l) => console.error(l), models });
   const url = await companion.listen();
   console.log(

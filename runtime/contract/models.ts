@@ -21,10 +21,10 @@ export const CatalogEntryViewSchema = z.object({
   licence: LicenceViewSchema,
   nativeSize: z.number().int(),
   defaultSteps: z.number().int(),
-  /** Estimated memory the converted model needs. */
-  memoryBytes: z.number(),
-  /** memoryBytes fits this computer's RAM. */
-  fits: z.boolean(),
+  /** The least memory it runs in at its native size, per provider (the memory planner); null for a family the planner does not know yet. */
+  memory: z.object({ cpu: z.object({ ramBytes: z.number() }), gpu: z.object({ gpuBytes: z.number(), ramBytes: z.number() }) }).nullable(),
+  /** It runs at its native size on this computer, as the memory planner judges it on `fitsOn`; null when that cannot be told. */
+  fits: z.boolean().nullable(),
   /** Download size, from the Hub when it could be asked; null when it could not (offline, gated without token). */
   downloadBytes: z.number().nullable(),
   installed: z.boolean(),
@@ -54,7 +54,11 @@ export const ModelsViewSchema = z.object({
   switchError: z.string().nullable(),
   installed: z.array(InstalledModelViewSchema),
   catalog: z.array(CatalogEntryViewSchema),
+  /** This computer's RAM, and its GPU memory where known. */
   memoryBytes: z.number(),
+  gpuBytes: z.number().nullable(),
+  /** The provider "fits" is judged on: the one the companion runs. */
+  fitsOn: z.string(),
 });
 export type ModelsView = z.output<typeof ModelsViewSchema>;
 
@@ -83,6 +87,10 @@ export const PullJobViewSchema = z.object({
   error: z.object({ code: z.string(), message: z.string(), file: z.string().optional() }).nullable(),
 });
 export type PullJobView = z.output<typeof PullJobViewSchema>;
+
+/** GET /v1/models/pulls: this companion's pulls, newest first (a reopened plugin finds the one running). */
+export const PullListViewSchema = z.object({ pulls: z.array(PullJobViewSchema) });
+export type PullListView = z.output<typeof PullListViewSchema>;
 
 /** Every SSE event of a pull: the job as it is now, and what just happened. */
 export const PullEventSchema = z.object({

@@ -63,38 +63,27 @@ export type Catalog = z.output<typeof CatalogSchema>;
 export interface FamilyFacts {
   nativeSize: number;
   defaultSteps: number;
-  /**
-   * Memory the converted model needs, in bytes. The converted graphs compute in float32 on every
-   * provider, whatever the checkpoint's dtype (README, "Memory per dtype and provider"), so this is
-   * 4 bytes per parameter plus room for activations; the memory planner refines it per provider.
-   */
-  memoryBytes: number;
 }
 
-/** FLUX.1 parameters per component (transformer, T5-XXL, CLIP-L, VAE), from the published key/shape list. */
-const FLUX1_PARAMETERS = 11.9e9 + 4.76e9 + 0.12e9 + 0.08e9;
-/** Z-Image-Turbo's parameters: the transformer (6.15 B), Qwen3-4B (4.02 B) and FLUX.1's VAE. */
-const ZIMAGE_PARAMETERS = 6.15e9 + 4.02e9 + 0.08e9;
-/** Activations at 4096² with fused attention: "a few GB" (README). */
-const ACTIVATION_BYTES = 4 * 1024 ** 3;
-
-/** Per family: its variants and their facts. FLUX.2 [klein] adds its own as it lands. */
+/**
+ * Per family: its variants and their facts. FLUX.2 [klein] adds its own as it lands. The memory a
+ * model needs comes from the memory planner (runtime/models/memory.ts).
+ */
 const FAMILY_FACTS: Readonly<Partial<Record<FamilyId, { variants: readonly string[]; facts: (variant: string) => FamilyFacts }>>> = Object.freeze({
   flux1: {
     variants: Object.keys(FLUX_DEFAULTS.steps),
     facts: (variant: string) => ({
       nativeSize: FLUX_DEFAULTS.nativeResolution,
       defaultSteps: FLUX_DEFAULTS.steps[variant as FluxVariant],
-      memoryBytes: FLUX1_PARAMETERS * 4 + ACTIVATION_BYTES,
     }),
   },
   zimage: {
     variants: ['turbo'],
-    facts: () => ({ nativeSize: ZIMAGE_DEFAULTS.nativeResolution, defaultSteps: ZIMAGE_DEFAULTS.steps, memoryBytes: ZIMAGE_PARAMETERS * 4 + ACTIVATION_BYTES }),
+    facts: () => ({ nativeSize: ZIMAGE_DEFAULTS.nativeResolution, defaultSteps: ZIMAGE_DEFAULTS.steps }),
   },
 });
 
-/** Native size, default steps and memory of a catalog model (its family and variant are checked when the catalog is read). */
+/** Native size and default steps of a catalog model (its family and variant are checked when the catalog is read). */
 export function familyFacts(model: Pick<CatalogModel, 'family' | 'variant'>): FamilyFacts {
   const family = FAMILY_FACTS[model.family];
   if (!family) throw new Error(`no catalog facts for the ${model.family} family`);

@@ -10,7 +10,7 @@ import { convertCheckpoints, type ConvertOptions, type ConvertReport } from '../
 import { isBundleFolder, readBundle } from '../bundle/read.ts';
 import { findCatalogModel, loadCatalog, type CatalogModel } from './catalog.ts';
 import { HubError, type HubConfig } from './hub.ts';
-import { describeBundle, modelsDir, readActive, SOURCE_FILE, writeActive, type ModelSource } from './installed.ts';
+import { activeModelDir, describeBundle, modelsDir, readActive, SOURCE_FILE, writeActive, type ModelSource } from './installed.ts';
 import { parseHfSpec, pull, type PullEvent, type PullOptions, type PullResult, type RepoSelection } from './pull.ts';
 
 export type InstallEvent = PullEvent | { kind: 'convert'; line: string } | { kind: 'installed'; name: string; dir: string; active: boolean };
@@ -94,8 +94,9 @@ export async function installModel(spec: string, options: InstallOptions): Promi
   const source: ModelSource = { catalog: plan.catalog?.name ?? null, repos: commits, pulledAt: new Date().toISOString() };
   await writeFileAtomic(join(dir, SOURCE_FILE), `${JSON.stringify(source, null, 2)}\n`);
   // the first model installed becomes the active one; later ones are switched to explicitly
-  const active = readActive(options.dataDir) === null;
-  if (active) await writeActive(options.dataDir, plan.name);
+  if (readActive(options.dataDir) === null) await writeActive(options.dataDir, plan.name);
+  // active: this bundle is the one npm start loads (just made so, or already, on a pull again)
+  const active = activeModelDir(options.dataDir) === dir;
   emit({ kind: 'installed', name: plan.name, dir, active });
   return { pulled, bundle: { name: plan.name, dir, converted, active } };
 }

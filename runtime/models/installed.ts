@@ -3,14 +3,13 @@
  * active (`<data>/active-model.json`, which `npm start` loads). `--model NAME|DIR` names either.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { totalmem } from 'node:os';
 import { rm } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { BundleConfigSchema, type BundleConfig } from '../bundle/config.ts';
 import { BUNDLE_FILES } from '../bundle/read.ts';
-import { findCatalogModel, familyFacts, type CatalogModel } from './catalog.ts';
+import { findCatalogModel, type CatalogModel } from './catalog.ts';
 
 export const MODELS_DIR = 'models';
 export const ACTIVE_FILE = 'active-model.json';
@@ -134,9 +133,4 @@ export function activeModelDir(dataDir: string): string | null {
   } catch {
     return null;
   }
-}
-
-/** Whether a model's estimated memory fits this machine's RAM. */
-export function fitsThisMachine(model: Pick<CatalogModel, 'family' | 'variant'>, memoryBytes = totalmem()): boolean {
-  return familyFacts(model).memoryBytes <= memoryBytes;
 }

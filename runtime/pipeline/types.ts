@@ -171,4 +171,6 @@ export interface Engine {
   readonly info: EngineInfo;
   /** Rejects when `opts.signal` aborts (checked at the start of each step). */
   generate(req: GenerateRequest, opts?: GenerateOptions): Promise<GenerateResult>;
+  /** Resolves once a model switch under way has ended (SwitchableEngine), so `info` is the model the next job runs on. */
+  ready?(): Promise<void>;
 }

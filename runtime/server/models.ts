@@ -3,11 +3,13 @@
  * and the views of installed and catalog models. Catalog download sizes are asked of the Hub once
  * and kept; a Hub that cannot be reached gives null sizes, never an error.
  */
-import { totalmem } from 'node:os';
 import type { CatalogEntryView, InstalledModelView, ModelsView } from '../contract/index.ts';
 import { familyFacts, loadCatalog, type CatalogModel } from '../models/catalog.ts';
 import type { HubConfig } from '../models/hub.ts';
-import { fitsThisMachine, listInstalled } from '../models/installed.ts';
+import { listInstalled } from '../models/installed.ts';
+import { catalogMemory, fitsMachine } from '../models/memory.ts';
+import { machineMemory } from '../memory/machine.ts';
+import type { MachineMemory } from '../memory/plan.ts';
 import { planPull } from '../models/pull.ts';
 import type { EngineInfo } from './engine.ts';
 import { ModelPulls, type ModelPullOptions } from './model-pulls.ts';
@@ -24,6 +26,8 @@ export interface ModelsOptions {
   install?: ModelPullOptions['install'];
   /** RAM the "fits this computer" column is judged against (default: total memory). */
   memoryBytes?: number;
+  /** GPU memory to judge by, in GB (the --gpu-memory setting); default: what nvidia-smi says. */
+  gpuMemoryGB?: number;
   /** How long GET /v1/models waits for the Hub's sizes (default 4 s); later calls get them once known. */
   sizeTimeoutMs?: number;
 }
@@ -37,6 +41,8 @@ export class ModelServices {
   switchError: string | null = null;
   /** Download size per catalog model; a failed answer is kept for a while too, so an offline companion does not wait on every listing. */
   private sizes = new Map<string, { size: Promise<number | null>; until: number }>();
+  /** This machine's memory per provider, asked once (nvidia-smi for CUDA). */
+  private machines = new Map<string, Promise<MachineMemory>>();
 
   constructor(
     readonly opts: ModelsOptions & { dataDir: string },
@@ -66,8 +72,14 @@ export class ModelServices {
     return entry.size;
   }
 
+  private machine(provider: string): Promise<MachineMemory> {
+    let known = this.machines.get(provider);
+    if (!known) this.machines.set(provider, (known = machineMemory(provider, { ramBytes: this.opts.memoryBytes, gpuMemoryGB: this.opts.gpuMemoryGB })));
+    return known;
+  }
+
   async view(info: EngineInfo): Promise<ModelsView> {
-    const memoryBytes = this.opts.memoryBytes ?? totalmem();
+    const machine = await this.machine(info.provider);
     const loadedDir = this.switcher?.dir ?? null;
     const installed = listInstalled(this.opts.dataDir);
     const installedViews: InstalledModelView[] = installed.map((m) => ({
@@ -94,8 +106,8 @@ export class ModelServices {
           licence: m.licence,
           nativeSize: facts.nativeSize,
           defaultSteps: facts.defaultSteps,
-          memoryBytes: facts.memoryBytes,
-          fits: fitsThisMachine(m, memoryBytes),
+          memory: catalogMemory(m),
+          fits: fitsMachine(m, machine, info.provider),
           downloadBytes: await Promise.race([this.downloadBytes(m), timeout]),
           installed: installed.some((i) => i.name === m.name),
         };
@@ -109,7 +121,9 @@ export class ModelServices {
       switchError: this.switchError,
       installed: installedViews,
       catalog,
-      memoryBytes,
+      memoryBytes: machine.ramBytes,
+      gpuBytes: machine.gpuBytes,
+      fitsOn: info.provider,
     };
   }
 }

@@ -1,6 +1,6 @@
 /** The /v1/models* part of the OpenAPI document: operations and component schemas from the contract. */
 import { z } from 'zod';
-import { ActiveBodySchema, ActiveViewSchema, ModelsViewSchema, PullBodySchema, PullEventSchema, PullJobViewSchema } from '../contract/index.ts';
+import { ActiveBodySchema, ActiveViewSchema, ModelsViewSchema, PullBodySchema, PullEventSchema, PullJobViewSchema, PullListViewSchema } from '../contract/index.ts';
 import type { Route } from './routes.ts';
 
 type Json = Record<string, unknown>;
@@ -12,7 +12,7 @@ export interface OpenApiParts {
   jsonSchema: (schema: z.ZodType, io: 'input' | 'output') => Json;
 }
 
-type ModelOperation = Extract<Route['operationId'], 'listModels' | 'createModelPull' | 'getModelPull' | 'streamModelPullEvents' | 'cancelModelPull' | 'setActiveModel'>;
+type ModelOperation = Extract<Route['operationId'], 'listModels' | 'listModelPulls' | 'createModelPull' | 'getModelPull' | 'streamModelPullEvents' | 'cancelModelPull' | 'setActiveModel'>;
 
 export function modelOperations(p: OpenApiParts): Record<ModelOperation, Json> {
   const pullId = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
@@ -21,6 +21,11 @@ export function modelOperations(p: OpenApiParts): Record<ModelOperation, Json> {
       summary: 'Installed models (the loaded one marked active) and the catalog, with licence, size and whether each fits this computer.',
       description: 'Catalog download sizes are asked of the Hugging Face Hub (HF_ENDPOINT) once; null when it could not be reached in time.',
       responses: { '200': p.json(p.ref('Models'), 'Models.') },
+    },
+    listModelPulls: {
+      summary: 'This companion\'s model pulls since it started, newest first: running, queued and ended ones.',
+      description: 'A client that opens later finds a pull already under way here, then follows it with /v1/models/pulls/{id}/events.',
+      responses: { '200': p.json(p.ref('ModelPulls'), 'The pulls.') },
     },
     createModelPull: {
       summary: 'Download a model (a catalog name or hf:<owner>/<repo>[/<path>]) into the Hugging Face cache and convert it.',
@@ -60,6 +65,7 @@ export function modelComponents(p: OpenApiParts): Record<string, Json> {
   return {
     Models: p.jsonSchema(ModelsViewSchema, 'output'),
     ModelPull: p.jsonSchema(PullJobViewSchema, 'output'),
+    ModelPulls: p.jsonSchema(PullListViewSchema, 'output'),
     ModelPullEvent: p.jsonSchema(PullEventSchema, 'output'),
     ActiveModel: p.jsonSchema(ActiveViewSchema, 'output'),
   };

@@ -34,6 +34,11 @@ export interface JobSpec {
   /** Client-chosen id, or undefined for a fresh one. */
   id?: string;
   params: JobParams;
+  /**
+   * The params again, from the engine's defaults as they are when the job starts: a model switch
+   * between submit and start changes them (steps, guidance, size). Absent: `params` stay.
+   */
+  resolve?: () => JobParams;
   request: Record<string, unknown>;
   source: JobRecord['source'];
 }
@@ -61,6 +66,7 @@ interface Job {
   lastProgress: JobEvent | null;
   lastPreview: JobEvent | null;
   lastPreviewAt: number;
+  resolve: (() => JobParams) | null;
   /** Resolves when the job reaches a terminal state. */
   finished: Promise<void>;
   markFinished: () => void;
@@ -124,7 +130,7 @@ export class JobQueue {
         step: 0,
         error: null,
         result: null,
-      });
+      }, spec.resolve);
       this.add(job);
       this.waiting.push(job);
       created.push(job);
@@ -250,11 +256,11 @@ export class JobQueue {
     return new Date(this.lastCreated).toISOString();
   }
 
-  private makeJob(record: JobRecord): Job {
+  private makeJob(record: JobRecord, refill?: JobSpec['resolve']): Job {
     let markFinished!: () => void;
     const finished = new Promise<void>((resolve) => (markFinished = resolve));
     if (isTerminal(record.state)) markFinished();
-    return { record, listeners: new Set(), controller: null, stopReason: null, lastProgress: null, lastPreview: null, lastPreviewAt: 0, finished, markFinished };
+    return { record, listeners: new Set(), controller: null, stopReason: null, lastProgress: null, lastPreview: null, lastPreviewAt: 0, resolve: refill ?? null, finished, markFinished };
   }
 
   private view(job: Job): JobView {
@@ -314,6 +320,11 @@ export class JobQueue {
     let result: GenerateResult | null = null;
     let failure: JobError | null = null;
     try {
+      if (job.resolve) {
+        await this.opts.engine.ready?.();
+        record.params = job.resolve();
+        this.persist(job);
+      }
       result = await this.opts.engine.generate(await this.toGenerateRequest(record.params), {
         signal: controller.signal,
         onEvent: (event) => this.onEngineEvent(job, event),

@@ -50,6 +50,7 @@ export const ROUTES = [
     errors: ['unsupported_media_type', 'invalid_multipart', 'missing_field', 'unknown_field', 'invalid_field', ...IMAGE_BODY, ...OPENAI],
   },
   { method: 'GET', path: '/v1/models', operationId: 'listModels', auth: 'token', errors: MODELS },
+  { method: 'GET', path: '/v1/models/pulls', operationId: 'listModelPulls', auth: 'token', errors: MODELS },
   { method: 'POST', path: '/v1/models/pulls', operationId: 'createModelPull', auth: 'token', errors: [...JSON_BODY, ...MODELS, 'model_not_found'] },
   { method: 'GET', path: '/v1/models/pulls/{id}', operationId: 'getModelPull', auth: 'token', errors: PULL_ID },
   { method: 'GET', path: '/v1/models/pulls/{id}/events', operationId: 'streamModelPullEvents', auth: 'token-or-query', errors: PULL_ID },

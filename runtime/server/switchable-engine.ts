@@ -48,8 +48,13 @@ export class SwitchableEngine implements Engine {
     return this.target;
   }
 
+  async ready(): Promise<void> {
+    // a switch that fails leaves the old model loaded: the job runs on it, it does not fail
+    while (this.switching) await this.switching.catch(() => {});
+  }
+
   async generate(req: GenerateRequest, opts?: GenerateOptions): Promise<GenerateResult> {
-    while (this.switching) await this.switching;
+    await this.ready();
     const run = this.current.engine.generate(req, opts);
     this.running = run.catch(() => {});
     try {

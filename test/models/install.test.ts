@@ -1,8 +1,8 @@
 /**
- * Pull → convert → generate, end to end: a tiny FLUX.1 repository on the Hub stand-in, pulled into
- * the Hugging Face cache, converted by dype convert's code into <data>/models/<name>, loaded by the
- * pipeline and run. And the `dype pull` / `dype models` commands as a user runs them (child processes
- * with HF_ENDPOINT pointing at the stand-in).
+ * Pull → convert → generate, end to end, as a user runs it: `dype pull hf:owner/repo` (a child process
+ * with HF_ENDPOINT pointing at the Hub stand-in) fetches a tiny FLUX.1 repository into the Hugging
+ * Face cache and converts it into <data>/models/<name>; `dype info` and `dype generate` then use it.
+ * And `dype pull` of gated repositories and single files, Ctrl-C and resume, and `dype models`.
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
@@ -11,14 +11,16 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatScan, scanCheckpoints } from '../../runtime/convert/scan.ts';
-import { installModel, planInstall } from '../../runtime/models/install.ts';
+import { formatBytes } from '../../runtime/files/place.ts';
+import { findCatalogModel } from '../../runtime/models/catalog.ts';
+import { planInstall } from '../../runtime/models/install.ts';
 import { activeModelDir, listInstalled, resolveModelRef } from '../../runtime/models/installed.ts';
-import { loadPipeline, readBundle } from '../../runtime/pipeline/index.ts';
+import { catalogMemory, fitsMachine, thisMachine } from '../../runtime/models/memory.ts';
+import { readBundle } from '../../runtime/pipeline/index.ts';
 import { tempRoot } from '../convert/helpers/flux-fixtures.ts';
 import { HubStandin } from './helpers/hub-standin.ts';
 import { tinyFluxFiles } from './helpers/tiny-repo.ts';
 
-const run = promisify(execFile);
 const REPO = 'tiny-labs/FLUX.1-tiny';
 const GATED = 'tiny-labs/FLUX.1-tiny-gated';
 const hub = new HubStandin();
@@ -37,42 +39,47 @@ afterAll(async () => {
   cleanup();
 });
 
+const run = promisify(execFile);
 describe('pull then convert then generate', () => {
-  it('hf:owner/repo becomes an installed, active bundle that generates; a second pull fetches and converts nothing', async () => {
-    const dataDir = join(root, 'data');
-    const cacheDir = join(root, 'hf-cache');
-    // the e2e CLIP is 24 wide with 12-wide heads (OpenAI's CLIP-L: 64), as in test/convert
-    const options = { hub: { endpoint }, cacheDir, dataDir, convert: { clipHeadDim: 12, hubCache: null } };
-    const first = await installModel(`hf:${REPO}`, options);
-    expect(first.bundle).toMatchObject({ name: 'flux.1-tiny', dir: join(dataDir, 'models', 'flux.1-tiny'), active: true });
-    expect(first.bundle!.converted!.variant).toBe('dev');
-    // the bundle's checkpoints are the cache's blobs, hard-linked
-    const blob = realpathSync(join(cacheDir, 'models--tiny-labs--FLUX.1-tiny', 'snapshots', hub.commit(REPO), 'flux1-dev.safetensors'));
-    expect(blob).toBe(join(realpathSync(cacheDir), 'models--tiny-labs--FLUX.1-tiny', 'blobs', hub.sha256(REPO, 'flux1-dev.safetensors')));
-    expect(statSync(join(first.bundle!.dir, 'transformer', 'flux1-dev.safetensors')).ino).toBe(statSync(blob).ino);
-    expect(readBundle(first.bundle!.dir).config.name).toBe('flux.1-tiny');
-    expect(activeModelDir(dataDir)).toBe(first.bundle!.dir);
-    expect(resolveModelRef('flux.1-tiny', dataDir)).toBe(first.bundle!.dir);
-    expect(listInstalled(dataDir).map((m) => [m.name, m.source?.repos[0].repo])).toEqual([['flux.1-tiny', REPO]]);
+  const dataDir = () => join(root, 'data');
+  const cacheDir = () => join(root, 'hf-cache');
+  /** The real CLI as a designer runs it, HF_ENDPOINT pointing at the stand-in. */
+  const dype = (...args: string[]) => {
+    const { DYPE_MODEL: _model, ...env } = process.env;
+    return run(process.execPath, ['bin/dype.js', ...args], { env: { ...env, HF_ENDPOINT: endpoint, HF_HUB_CACHE: cacheDir(), DYPE_DATA: dataDir(), HF_TOKEN: '' }, maxBuffer: 1 << 24 });
+  };
 
-    const pipeline = await loadPipeline(first.bundle!.dir, { device: 'cpu' });
-    try {
-      const result = await pipeline.generate({ prompt: 'a lighthouse at dusk', width: 80, height: 64, seed: 3, steps: 2 });
-      const image = await sharp(result.image).raw().toBuffer({ resolveWithObject: true });
-      expect([image.info.width, image.info.height]).toEqual([80, 64]);
-      expect(new Set(image.data).size).toBeGreaterThan(8);
-    } finally {
-      await pipeline.dispose();
-    }
+  it('dype pull hf:owner/repo installs an active bundle that dype info accepts and dype generate runs; a second pull fetches and converts nothing', async () => {
+    const first = await dype('pull', `hf:${REPO}`, '--no-progress');
+    const dir = join(dataDir(), 'models', 'flux.1-tiny');
+    expect(first.stdout).toContain(`model flux.1-tiny → ${dir} (active)`);
+    // the bundle's checkpoints are the cache's blobs, hard-linked
+    const blob = realpathSync(join(cacheDir(), 'models--tiny-labs--FLUX.1-tiny', 'snapshots', hub.commit(REPO), 'flux1-dev.safetensors'));
+    expect(blob).toBe(join(realpathSync(cacheDir()), 'models--tiny-labs--FLUX.1-tiny', 'blobs', hub.sha256(REPO, 'flux1-dev.safetensors')));
+    expect(statSync(join(dir, 'transformer', 'flux1-dev.safetensors')).ino).toBe(statSync(blob).ino);
+    expect(readBundle(dir).config.name).toBe('flux.1-tiny');
+    expect(activeModelDir(dataDir())).toBe(dir);
+    expect(resolveModelRef('flux.1-tiny', dataDir())).toBe(dir);
+    expect(listInstalled(dataDir()).map((m) => [m.name, m.source?.repos[0].repo])).toEqual([['flux.1-tiny', REPO]]);
+
+    // no --model: the active model, which the pull just made
+    const info = await dype('info', '--device', 'cpu');
+    expect(info.stdout).toMatch(new RegExp(`^bundle\\s+${dir}\nmodel\\s+flux\\.1-tiny\n`));
+    expect(info.stdout).toMatch(/guidance\s+input present \(dev-style\)/);
+    const image = join(root, 'pulled.png');
+    await dype('generate', '--device', 'cpu', '-p', 'a lighthouse at dusk', '-W', '80', '-H', '64', '--steps', '2', '--seed', '3', '-o', image, '--no-progress');
+    const pixels = await sharp(image).raw().toBuffer({ resolveWithObject: true });
+    expect([pixels.info.width, pixels.info.height]).toEqual([80, 64]);
+    expect(new Set(pixels.data).size).toBeGreaterThan(8);
 
     hub.requests.length = 0;
-    const second = await installModel(`hf:${REPO}`, options);
-    expect(second.pulled.transferredBytes).toBe(0);
-    expect(second.bundle!.converted).toBeNull();
+    const second = await dype('pull', `hf:${REPO}`, '--no-progress');
+    expect(second.stdout).toMatch(/^pulled 0 bytes \(8 file\(s\)[^\n]*\nmodel flux\.1-tiny → [^\n]*flux\.1-tiny \(active\)$/m);
+    expect(second.stderr).not.toMatch(/convert/i);
     expect(hub.requests.filter((r) => r.path.startsWith('/cdn/') || r.path.includes('/resolve/'))).toEqual([]);
 
     // dype convert --scan finds the pulled checkpoints in the cache
-    const scanned = formatScan([cacheDir], await scanCheckpoints([cacheDir]));
+    const scanned = formatScan([cacheDir()], await scanCheckpoints([cacheDir()]));
     expect(scanned).toMatch(/FLUX\.1 transformer.*flux1-dev\.safetensors/);
   });
 
@@ -123,7 +130,14 @@ describe('dype pull and dype models (child processes)', () => {
   it('dype models lists the catalog with licence and what fits, and the active model', async () => {
     const { stdout } = await dype({}, 'models');
     expect(stdout).toMatch(/no active model: npm start uses the embedded demo model/);
-    expect(stdout).toMatch(/flux1-schnell\s+FLUX\.1 \[schnell\]\s+Apache-2\.0; 1024² px, 4 steps; needs ~[\d.]+ GiB: (fits|too big)/);
+    // the memory planner's least memory per provider; "fits" judged on CUDA where nvidia-smi finds a GPU, else the CPU
+    const need = catalogMemory(findCatalogModel('flux1-schnell')!)!;
+    const here = await thisMachine();
+    const fits = fitsMachine(findCatalogModel('flux1-schnell')!, here.machine, here.provider) ? 'fits' : 'too big';
+    expect(stdout).toContain(
+      `flux1-schnell        FLUX.1 [schnell]                       Apache-2.0; 1024² px, 4 steps; needs ≥ ${formatBytes(need.cpu.ramBytes)} RAM on the CPU, or ${formatBytes(need.gpu.gpuBytes)} GPU + ${formatBytes(need.gpu.ramBytes)} RAM: ${fits}`,
+    );
+    expect(stdout).toContain(`of RAM${here.machine.gpuBytes === null ? '' : ` and ${formatBytes(here.machine.gpuBytes)} of GPU memory (nvidia-smi)`}; what fits is judged on ${here.provider} by the memory planner:`);
     expect(stdout).toMatch(/flux1-dev\s+FLUX\.1 \[dev\]\s+FLUX\.1 \[dev\] Non-Commercial License \(gated: accept on its page\); 1024² px, 28 steps/);
   });
 });

@@ -7,7 +7,9 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelsView, PullEvent, PullJobView } from '../../runtime/contract/index.ts';
 import { writeDemoBundle } from '../../runtime/demo/index.ts';
+import { findCatalogModel } from '../../runtime/models/catalog.ts';
 import { readActive } from '../../runtime/models/installed.ts';
+import { catalogMemory } from '../../runtime/models/memory.ts';
 import { SwitchableEngine } from '../../runtime/server/switchable-engine.ts';
 import { tempRoot } from '../convert/helpers/flux-fixtures.ts';
 import { HubStandin } from '../models/helpers/hub-standin.ts';
@@ -35,12 +37,32 @@ function pullEvents(h: Harness, id: string): EventStream {
 }
 const asPull = (events: unknown[]) => events as PullEvent[];
 
+describe('GET /v1/models memory', () => {
+  it('gives each catalog model the memory planner\'s needs per provider, and judges "fits" on the companion\'s provider and RAM', async () => {
+    const ram = 32e9;
+    const h = await startCompanion({ dataDir: join(root, 'data-memory'), models: { hub: { endpoint: hub.url }, cacheDir: join(root, 'cache-memory'), memoryBytes: ram, sizeTimeoutMs: 1 } });
+    try {
+      const { body } = await h.api.get<ModelsView>('/v1/models');
+      expect(body).toMatchObject({ memoryBytes: ram, gpuBytes: null, fitsOn: 'cpu' });
+      const entry = (name: string) => body.catalog.find((c) => c.name === name)!;
+      for (const c of body.catalog) expect(c.memory, c.name).toEqual(catalogMemory(findCatalogModel(c.name)!));
+      // bf16 FLUX.1 is widened to float32 on the CPU: more than 32 GB; the GGUF Q4_0 one is not
+      expect(entry('flux1-dev').memory!.cpu.ramBytes).toBeGreaterThan(ram);
+      expect(entry('flux1-dev').fits).toBe(false);
+      expect(entry('flux1-dev-q4').memory!.cpu.ramBytes).toBeLessThan(ram);
+      expect(entry('flux1-dev-q4').fits).toBe(true);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('model pulls over the API', () => {
   let h: Harness;
   beforeAll(async () => {
     h = await startCompanion({
       dataDir: join(root, 'data-pulls'),
-      models: { hub: { endpoint: hub.url }, cacheDir: join(root, 'cache-pulls'), install: { convert: { clipHeadDim: 12, hubCache: null } }, sizeTimeoutMs: 2000 },
+      models: { hub: { endpoint: hub.url }, cacheDir: join(root, 'cache-pulls'), install: { convert: { hubCache: null } }, sizeTimeoutMs: 2000 },
     });
   });
   afterAll(() => h.close());
@@ -99,6 +121,12 @@ describe('cancel and resume of a pull over the API', () => {
       const first = await h.api.post<PullJobView>('/v1/models/pulls', { model: `hf:${REPO}/${file}` });
       const stream = pullEvents(h, first.body.id);
       await stream.until((e) => (e as unknown as PullEvent).job.doneBytes > 0, 20_000);
+      // a client that opens now finds it running
+      const listed = await h.api.get<{ pulls: PullJobView[] }>('/v1/models/pulls');
+      expect(listed.status).toBe(200);
+      expect(listed.body.pulls.map((p) => [p.id, p.model, p.state])).toEqual([[first.body.id, `hf:${REPO}/${file}`, 'running']]);
+      expect(listed.body.pulls[0].doneBytes).toBeGreaterThan(0);
+      expect((await fetch(`${h.url}/v1/models/pulls`)).status).toBe(401);
       expect((await h.api.post<PullJobView>(`/v1/models/pulls/${first.body.id}/cancel`)).body.state).toBe('cancelled');
       const blobs = join(cacheDir, 'models--tiny-labs--FLUX.1-tiny', 'blobs');
       const partial = readdirSync(blobs).find((b) => b.endsWith('.incomplete'));
@@ -108,6 +136,11 @@ describe('cancel and resume of a pull over the API', () => {
       const second = await h.api.post<PullJobView>('/v1/models/pulls', { model: `hf:${REPO}/${file}` });
       const events = asPull(await pullEvents(h, second.body.id).all(30_000));
       expect(events.at(-1)!.job.state).toBe('done');
+      // newest first, ended ones too
+      expect((await h.api.get<{ pulls: PullJobView[] }>('/v1/models/pulls')).body.pulls.map((p) => [p.id, p.state])).toEqual([
+        [second.body.id, 'done'],
+        [first.body.id, 'cancelled'],
+      ]);
       const ranges = hub.downloads(file).map((r) => r.range);
       expect(ranges).toHaveLength(1);
       expect(ranges[0]).toMatch(/^bytes=[1-9]\d*-$/);
@@ -149,13 +182,22 @@ describe('switching the loaded model', () => {
       expect((await h2.api.get<ModelsView>('/v1/models')).body.switching).toBe('other');
       expect(loaded).toHaveLength(0); // not while job a runs
 
-      const c = await h2.api.post('/v1/jobs', { prompt: 'c', width: 256, height: 256, seed: 3 });
+      // submitted during the switch with the model's defaults: they are the new model's when it runs
+      const c = await h2.api.post('/v1/jobs', { prompt: 'c', seed: 3 });
+      expect(c.body.params).toMatchObject({ steps: 4, width: 256, height: 256 });
       release();
       const [doneA, doneB, doneC] = await Promise.all([a, b, c].map((j) => h2.api.events(j.body.id).all(20_000)));
       for (const events of [doneA, doneB, doneC]) expect(events.at(-1)!.event).toBe('done');
       expect(first.calls.map((call) => call.request.prompt)).toEqual(['a']);
       expect(loaded).toHaveLength(1);
       expect(loaded[0].calls.map((call) => call.request.prompt)).toEqual(['b', 'c']);
+      // b (queued before the switch, steps left out) and c run with the new model's 2 steps; c at its 512² native size; seeds kept
+      expect(loaded[0].calls.map(({ request: { steps, width, height, seed } }) => ({ steps, width, height, seed }))).toEqual([
+        { steps: 2, width: 256, height: 256, seed: 2 },
+        { steps: 2, width: 512, height: 512, seed: 3 },
+      ]);
+      expect((await h2.api.get(`/v1/jobs/${c.body.id}`)).body.params).toMatchObject({ steps: 2, width: 512, height: 512, seed: 3 });
+      expect(first.calls[0].request.steps).toBe(4);
       expect(disposed).toBe(1);
 
       const health = await h2.api.get('/v1/health');
@@ -175,11 +217,21 @@ describe('switching the loaded model', () => {
     await writeDemoBundle(join(dataDir, 'models', 'broken'));
     const first = new FakeEngine({ info: { model: 'first-model' }, stepMs: 5 });
     const switcher = new SwitchableEngine({ engine: first, dir: null, dispose: async () => {} }, async () => {
+      // slow to fail, as a real load is: the queued job is waiting for it by then
+      await new Promise((resolve) => setTimeout(resolve, 300));
       throw new Error('out of memory while creating the session');
     });
     const h = await startCompanion({ dataDir, engine: switcher as unknown as FakeEngine, models: { hub: { endpoint: hub.url }, cacheDir: join(root, 'cache-fail'), switcher } });
     try {
+      // a job queued while the switch waits runs on the old model when the new one fails to load
+      const release = first.hold();
+      const running = await h.api.post('/v1/jobs', { prompt: 'running', width: 256, height: 256 });
+      await first.waitForCalls(1);
       expect((await h.api.post('/v1/models/active', { model: 'broken' })).status).toBe(202);
+      const queued = await h.api.post('/v1/jobs', { prompt: 'queued', width: 256, height: 256 });
+      release();
+      for (const job of [running, queued]) expect((await h.api.events(job.body.id).all(20_000)).at(-1)).toMatchObject({ event: 'done' });
+      expect(first.calls.map((call) => call.request.prompt)).toEqual(['running', 'queued']);
       await expect.poll(async () => (await h.api.get<ModelsView>('/v1/models')).body.switchError).toBe('Could not load broken: out of memory while creating the session. The previous model stays loaded.');
       expect((await h.api.get('/v1/health')).body.model).toBe('first-model');
       await expect.poll(() => readActive(dataDir)).toBeNull();

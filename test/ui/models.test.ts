@@ -10,14 +10,20 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDemoBundle } from '../../runtime/demo/cache.ts';
+import { findCatalogModel } from '../../runtime/models/catalog.ts';
+import { catalogMemory } from '../../runtime/models/memory.ts';
 import { loadPipeline } from '../../runtime/pipeline/index.ts';
 import { createCompanion, type Companion } from '../../runtime/server/index.ts';
 import { SwitchableEngine, type LoadedModel } from '../../runtime/server/switchable-engine.ts';
 import { HubStandin } from '../models/helpers/hub-standin.ts';
 import { tinyFluxFiles } from '../models/helpers/tiny-repo.ts';
+import { byteSize } from '../../ui/format.ts';
 import { buildUi, CHROMIUM, chromiumAvailable, launchChromium, openUi, PACKAGE_VERSION, TOKEN } from './harness.ts';
 
 const SHOTS = new URL('../artifacts/ui/', import.meta.url).pathname;
+/** The RAM the companion judges "fits" by: between the bf16 models' needs on the CPU and the GGUF ones'. */
+const RAM = 32e9;
+const TINY_REPO = 'tiny-labs/FLUX.1-tiny';
 
 /** The catalog's FLUX.1 [schnell] files, at the paths the catalog names, with the tiny test checkpoints in them. */
 function tinySchnellRepo() {
@@ -44,6 +50,7 @@ describe.skipIf(!chromiumAvailable())('Settings → Model in Chromium', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dype-ui-models-'));
     hub.addRepo({ id: 'black-forest-labs/FLUX.1-schnell', files: tinySchnellRepo() });
+    hub.addRepo({ id: TINY_REPO, files: tinyFluxFiles() });
     await hub.start();
     const load = async (bundle: string): Promise<LoadedModel> => {
       const pipeline = await loadPipeline(bundle, { device: 'cpu' });
@@ -56,7 +63,7 @@ describe.skipIf(!chromiumAvailable())('Settings → Model in Chromium', () => {
       token: TOKEN,
       port: 0,
       version: PACKAGE_VERSION,
-      models: { hub: { endpoint: hub.url }, cacheDir: join(dir, 'hf'), switcher: engine, install: { convert: { clipHeadDim: 12, hubCache: null } }, sizeTimeoutMs: 3000 },
+      models: { hub: { endpoint: hub.url }, cacheDir: join(dir, 'hf'), switcher: engine, install: { convert: { hubCache: null } }, sizeTimeoutMs: 3000, memoryBytes: RAM },
     });
     url = await companion.listen();
     [browser, html] = await Promise.all([launchChromium(), buildUi()]);
@@ -68,6 +75,28 @@ describe.skipIf(!chromiumAvailable())('Settings → Model in Chromium', () => {
     await engine?.dispose();
     await hub.close();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('shows a pull that was already running when the plugin opened, and cancels it', async () => {
+    // the largest file (1.6 MB), slowed to 64 KiB per 500 ms: still arriving while the plugin opens on a busy machine
+    const model = `hf:${TINY_REPO}/ae.safetensors`;
+    hub.chunkDelayMs = 500;
+    try {
+      // started elsewhere (another window, or before the plugin was closed and opened again)
+      const started = await fetch(`${url}/v1/models/pulls`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ model }) });
+      expect(started.status).toBe(202);
+      const ui = await openUi(browser, html, { settings: { companionUrl: url, token: TOKEN } });
+      await ui.ui.getByRole('heading', { name: 'Connected' }).waitFor();
+      await ui.ui.getByTestId('demo-notice').getByRole('button', { name: 'Get a real model' }).click();
+      const bar = ui.ui.getByRole('progressbar', { name: `Download of ${model}` });
+      await expect.poll(async () => Number(await bar.getAttribute('aria-valuenow')), { timeout: 20_000 }).toBeGreaterThan(0);
+      await ui.ui.getByRole('button', { name: `Cancel the download of ${model}` }).click();
+      await expect.poll(() => ui.ui.getByTestId('model-pull').textContent(), { timeout: 10_000 }).toMatch(/Stopped at .* Resume continues from there/);
+      expect(ui.errors).toEqual([]);
+      await ui.close();
+    } finally {
+      hub.chunkDelayMs = 0;
+    }
   });
 
   it('downloads a catalog model with progress, cancel and resume, then switches the companion to it', async () => {
@@ -86,11 +115,14 @@ describe.skipIf(!chromiumAvailable())('Settings → Model in Chromium', () => {
     const bytes = tinySchnellRepo().reduce((n, f) => n + f.bytes.byteLength, 0);
     expect(schnellText).toContain(`${(bytes / 1e6).toFixed(1)} MB`);
     expect(schnellText).toMatch(/Apache-2\.0/);
-    expect(schnellText).toMatch(/Fits this computer|more than this computer has/);
+    // the memory planner's least RAM on the CPU provider the companion runs: bf16 is widened to float32, more than 32 GB
+    expect(schnellText).toContain(`Needs at least ${byteSize(catalogMemory(findCatalogModel('flux1-schnell')!)!.cpu.ramBytes)} of memory: more than this computer has`);
+    expect(await ui.ui.locator('[data-model="flux1-schnell-q4"]').textContent()).toContain(`Fits this computer (needs at least ${byteSize(catalogMemory(findCatalogModel('flux1-schnell-q4')!)!.cpu.ramBytes)} of memory)`);
+    expect(await ui.ui.getByText(/This computer has/).textContent()).toBe(`This computer has ${byteSize(RAM)} of memory; what fits is judged on cpu.`);
     expect(await ui.ui.locator('[data-model="flux1-dev"]').textContent()).toMatch(/size unknown.*FLUX\.1 \[dev\] Non-Commercial License.*accept its licence on Hugging Face first/);
 
-    // slow enough that the first checkpoint is still arriving when Cancel is pressed (a partial file to resume)
-    hub.chunkDelayMs = 150;
+    // slow enough that the first checkpoint (552 kB) is still arriving when Cancel is pressed (a partial file to resume)
+    hub.chunkDelayMs = 400;
     await ui.ui.getByRole('button', { name: 'Download FLUX.1 [schnell]', exact: true }).click();
     const bar = ui.ui.getByRole('progressbar', { name: 'Download of flux1-schnell' });
     await expect.poll(async () => Number(await bar.getAttribute('aria-valuenow')), { timeout: 20_000 }).toBeGreaterThan(0);

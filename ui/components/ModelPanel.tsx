@@ -21,6 +21,14 @@ const SWITCH_POLL_MS = 500;
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
+/** The memory planner's verdict for a catalog model on the companion's provider, with the least it needs there. */
+function fitsText(m: ModelsView['catalog'][number], provider: string): string {
+  if (!m.memory) return 'Memory needs not known yet for this family';
+  const need = provider === 'cpu' ? `${byteSize(m.memory.cpu.ramBytes)} of memory` : `${byteSize(m.memory.gpu.gpuBytes)} of GPU memory`;
+  if (m.fits === null) return `Needs at least ${need}; this computer's GPU memory is unknown`;
+  return m.fits ? `Fits this computer (needs at least ${need})` : `Needs at least ${need}: more than this computer has`;
+}
+
 function pullStatus(job: PullJobView): string {
   if (job.state === 'failed') return job.error?.message ?? 'The download failed.';
   if (job.state === 'cancelled') return `Stopped at ${byteSize(job.doneBytes)} of ${byteSize(job.totalBytes)}. Resume continues from there.`;
@@ -54,7 +62,8 @@ export function ModelPanel({ client, connected, open, onToggle, recheck }: Props
   }
 
   useEffect(() => {
-    if (open) void load();
+    if (!open) return;
+    void load().then((next) => next && pickUpRunningPull());
   }, [open, client, connected]);
   useEffect(() => () => stream.current?.abort(), []);
 
@@ -80,6 +89,17 @@ export function ModelPanel({ client, connected, open, onToggle, recheck }: Props
       if (end.event === 'done') await load();
     } catch (e) {
       if (!controller.signal.aborted) setError(message(e));
+    }
+  }
+
+  /** A pull started before this panel opened (another window, or the plugin closed and reopened): follow it. */
+  async function pickUpRunningPull() {
+    if (!client || pull) return;
+    try {
+      const running = (await client.modelPulls()).find((p) => p.state === 'running' || p.state === 'queued');
+      if (running) await follow(running);
+    } catch (e) {
+      setError(message(e));
     }
   }
 
@@ -187,7 +207,9 @@ export function ModelPanel({ client, connected, open, onToggle, recheck }: Props
           </ul>
 
           <h3>Download</h3>
-          <p class="muted small">This computer has {byteSize(view.memoryBytes)} of memory.</p>
+          <p class="muted small">
+            This computer has {byteSize(view.memoryBytes)} of memory{view.gpuBytes === null ? '' : ` and ${byteSize(view.gpuBytes)} of GPU memory`}; what fits is judged on {view.fitsOn}.
+          </p>
           {pull && (
             <div class="model-pull" data-testid="model-pull">
               <div class="row tight">
@@ -223,7 +245,7 @@ export function ModelPanel({ client, connected, open, onToggle, recheck }: Props
                     </a>
                     {m.gated && ' · accept its licence on Hugging Face first'}
                   </div>
-                  <div class={`small ${m.fits ? 'muted' : 'warning'}`}>{m.fits ? `Fits this computer (needs about ${byteSize(m.memoryBytes)})` : `Needs about ${byteSize(m.memoryBytes)} of memory: more than this computer has`}</div>
+                  <div class={`small ${m.fits === false ? 'warning' : 'muted'}`}>{fitsText(m, view.fitsOn)}</div>
                 </div>
                 {m.installed ? (
                   <span class="muted small">Installed</span>

@@ -16,7 +16,10 @@ export function jobHandlers(services: Services): JobHandlers {
       const body = parseOrThrow(schemas.job, await requireBody(ctx.req, services.bodyLimits), 'body');
       const { id, ...request } = body;
       if (body.init !== undefined) await requireInit(services, body.init);
-      const [outcome] = await queue.submit([{ id, params: resolveParams(services, body), request: { ...request }, source: 'jobs' }]);
+      const params = resolveParams(services, body);
+      // filled again when the job starts, in case a model switch changes the defaults meanwhile (same seed)
+      const resolve = () => resolveParams(services, { ...body, seed: params.seed });
+      const [outcome] = await queue.submit([{ id, params, resolve, request: { ...request }, source: 'jobs' }]);
       sendJson(ctx.res, outcome.created ? 202 : 200, outcome.job, { ...ctx.headers, Location: `/v1/jobs/${outcome.job.id}` });
     },
 

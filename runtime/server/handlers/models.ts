@@ -1,5 +1,5 @@
 /**
- * The model routes: GET /v1/models, POST /v1/models/pulls (+ get, events, cancel), POST
+ * The model routes: GET /v1/models, GET and POST /v1/models/pulls (+ get, events, cancel), POST
  * /v1/models/active. Pulls and switching live in runtime/server/models.ts; this is the HTTP face.
  */
 import { ActiveBodySchema, PullBodySchema, type PullEvent } from '../../contract/index.ts';
@@ -14,7 +14,7 @@ import { parseOrThrow } from '../schemas.ts';
 import { requireBody, type Handler, type Services } from './context.ts';
 import { openEventStream } from './sse.ts';
 
-type ModelHandlers = Record<'listModels' | 'createModelPull' | 'getModelPull' | 'streamModelPullEvents' | 'cancelModelPull' | 'setActiveModel', Handler>;
+type ModelHandlers = Record<'listModels' | 'listModelPulls' | 'createModelPull' | 'getModelPull' | 'streamModelPullEvents' | 'cancelModelPull' | 'setActiveModel', Handler>;
 
 const PULL_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const TERMINAL = new Set<PullEvent['event']>(['done', 'failed', 'cancelled']);
@@ -34,6 +34,11 @@ export function modelHandlers(services: Services, models: ModelServices | null, 
     async listModels(ctx) {
       parseOrThrow(schemas.emptyQuery, ctx.query, 'query');
       sendJson(ctx.res, 200, await need().view(services.info), ctx.headers);
+    },
+
+    async listModelPulls(ctx) {
+      parseOrThrow(schemas.emptyQuery, ctx.query, 'query');
+      sendJson(ctx.res, 200, { pulls: need().pulls.list() }, ctx.headers);
     },
 
     async createModelPull(ctx) {

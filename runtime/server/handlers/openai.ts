@@ -35,6 +35,7 @@ export async function answerOpenAi(
   const firstSeed = body.seed ?? randomSeed();
   const specs: JobSpec[] = Array.from({ length: body.n ?? 1 }, (_, i) => ({
     params: paramsFor((firstSeed + i) % (MAX_SEED + 1)),
+    resolve: () => paramsFor((firstSeed + i) % (MAX_SEED + 1)),
     request: { ...request, index: i },
     source: 'openai',
   }));

@@ -1,23 +1,26 @@
 /**
- * A tiny FLUX.1 repository as the Hub would hold it, ComfyUI style: the test checkpoints that
- * test/convert uses (BFL-keyed transformer, FLUX VAE, CLIP-L and T5 of the e2e size) at the top level,
+ * A tiny FLUX.1 repository as the Hub would hold it, ComfyUI style: a BFL-keyed transformer and a
+ * CLIP with 64-wide heads as CLIP-L has (test/models/fixtures, written by make_tiny_repo.py, so
+ * `dype convert` takes them with no test-only option), test/convert's FLUX VAE and e2e T5 at the top level,
  * tokenizer/ and tokenizer_2/ (the demo tokenizers, whose vocabularies fit those encoders), a README,
  * and a diffusers transformer/ folder that `hf:owner/repo` must leave alone (the top level has one).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { clipTokenizerConfig, clipTokenizerJson, t5TokenizerConfig, t5TokenizerJson } from '../../../runtime/demo/tokenizers.ts';
 import { ENCODER_FIXTURES, FLUX_FIXTURES } from '../../convert/helpers/flux-fixtures.ts';
 import type { StandinFile } from './hub-standin.ts';
 
+const TINY_REPO_FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const json = (value: object) => new TextEncoder().encode(JSON.stringify(value));
 
 export function tinyFluxFiles(): StandinFile[] {
   const lfs = (path: string, from: string): StandinFile => ({ path, bytes: readFileSync(from), lfs: true });
   return [
-    lfs('flux1-dev.safetensors', join(FLUX_FIXTURES, 'flux-dev-bf16.safetensors')),
+    lfs('flux1-dev.safetensors', join(TINY_REPO_FIXTURES, 'flux1-dev.safetensors')),
     lfs('ae.safetensors', join(ENCODER_FIXTURES, 'ae.safetensors')),
-    lfs('clip_l.safetensors', join(FLUX_FIXTURES, 'e2e', 'clip_l.safetensors')),
+    lfs('clip_l.safetensors', join(TINY_REPO_FIXTURES, 'clip_l.safetensors')),
     lfs('t5xxl_fp16.safetensors', join(FLUX_FIXTURES, 'e2e', 't5xxl_fp16.safetensors')),
     { path: 'tokenizer/tokenizer.json', bytes: json(clipTokenizerJson()) },
     { path: 'tokenizer/tokenizer_config.json', bytes: json(clipTokenizerConfig()) },
