@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ZIMAGE_DEFAULTS as ZIMAGE_ROPE } from '../../runtime/bundle/zimage.ts';
 import { fluxRopeFrequencies } from '../../runtime/dype/index.ts';
+import { readModel } from '../../runtime/onnx/graph.ts';
+import { DataType } from '../../runtime/onnx/proto.ts';
 import { maxAbs, maxAbsDiff } from '../helpers/compare.ts';
 import { tempRoot } from './helpers/flux-fixtures.ts';
 import { convertKlein, KLEIN_REFERENCE, runKlein } from './helpers/klein-fixtures.ts';
@@ -45,5 +47,39 @@ describe('float16 transformer graphs of the other families', () => {
       expect(err).toBeLessThan(BOUND * maxAbs(reference));
       expect(err).toBeGreaterThan(0);
     }
+  });
+
+  // onnxruntime's CPU provider fuses an RMSNorm into one float32 kernel and drops paired Casts, so a
+  // float16 norm statistic would not show in the numbers above; on a GPU x² overflows past |x| = 256.
+  // Every RMSNorm statistic of the float16 graphs (Z-Image's sandwich and caption norms, both
+  // families' q/k norms) must square a value just cast to float32, and every residual add saturate.
+  it.each([
+    // q and k per stream of each double block and per single block
+    ['FLUX.2 [klein]', async () => {
+      const { path, config: c } = await convertKlein(join(root, 'klein-norms'), undefined, 'float16');
+      return { path, norms: 2 * (2 * c.depth + c.depthSingle), residuals: 2 * 2 * c.depth + c.depthSingle };
+    }],
+    // the caption's, then q, k and the four sandwich norms per block
+    ['Z-Image', async () => {
+      const { path, config: c } = await convertZImage(join(root, 'zimage-norms'), undefined, 'float16');
+      const blocks = Object.values(c.blocks).reduce((a, n) => a + n, 0);
+      return { path, norms: 1 + 6 * blocks, residuals: 2 * blocks };
+    }],
+  ] as const)('%s: every RMSNorm statistic is computed in float32, every residual add is clamped', async (_name, convert) => {
+    const { path, norms, residuals } = await convert();
+    const { graph } = readModel(path);
+    const producer = new Map(graph.node.flatMap((n) => n.output.map((o) => [o, n] as const)));
+    const statistics = graph.node.filter((n) => n.opType === 'ReduceMean');
+    expect(statistics).toHaveLength(norms);
+    for (const mean of statistics) {
+      const square = producer.get(mean.input[0]);
+      expect(square?.opType).toBe('Mul');
+      const cast = producer.get(square!.input[0]);
+      expect(cast?.opType).toBe('Cast');
+      expect(cast?.attribute.find((a) => a.name === 'to')?.i).toBe(BigInt(DataType.FLOAT));
+    }
+    const clamps = graph.node.filter((n) => n.opType === 'Clip');
+    expect(clamps).toHaveLength(residuals);
+    for (const clip of clamps) expect(producer.get(clip.input[0])?.opType).toBe('Add');
   });
 });
