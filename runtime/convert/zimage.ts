@@ -212,6 +212,7 @@ function buildZImage(b: GraphBuilder, w: WeightSource, c: ZImageConfig, half: bo
   });
 
   // ---- RoPE over [caption rows, image rows]: caption pad rows go on counting (L + 1 + k, 0, 0), image pad rows sit at (0, 0, 0).
+  // Ids and angles stay float32 in the float16 graph (dit.rope hands back cos/sin in the compute type).
   const [cos, sin] = b.scope('ids', () => b.withFloat('float32', () => {
     const scalar = (x: string) => b.op('Cast', [b.op('Squeeze', [x, b.constI64([0])])], { to: 1 });
     const first = b.op('Add', [scalar(textLen), b.constF(1)]);
