@@ -42,6 +42,20 @@ export interface DitPrecision {
   half?: boolean;
 }
 
+/**
+ * The transformer's compute type. `float16` (for CUDA, DirectML, CoreML and WebGPU with shader-f16)
+ * keeps the graph's inputs and output float32 and computes the blocks in float16 (see DitPrecision).
+ */
+export interface DitGraphOptions {
+  precision?: 'float32' | 'float16';
+}
+
+/** Runs a transformer graph's `build` under its compute type, telling it whether that is float16. */
+export function inPrecision(b: GraphBuilder, options: DitGraphOptions, build: (half: boolean) => void): void {
+  const half = options.precision === 'float16';
+  b.withFloat(half ? 'float16' : 'float32', () => build(half));
+}
+
 /** The shared layers of one transformer graph, bound to its builder and widths. */
 export function ditLayers(b: GraphBuilder, shape: DitShape, { half = false }: DitPrecision = {}) {
   const { hidden: D, heads: H, headDim } = shape;
@@ -55,6 +69,15 @@ export function ditLayers(b: GraphBuilder, shape: DitShape, { half = false }: Di
   const to3d = (x: string) => b.op('Unsqueeze', [x, b.constI64([0])]);
   const chunk = (x: string, count: number, axis: number) => b.opN('Split', [x], count, { axis }, { name: 'chunk' });
   const layerNorm = (x: string) => b.op('LayerNormalization', [x, ones], { axis: -1, epsilon: { f: 1e-6 } }, { name: 'ln' });
+  /** RMSNorm with the scale value `weight`, its statistics in float32 (x² overflows float16 past |x| = 256). */
+  const rmsNorm = (x: string, weight: string, eps: number) => {
+    const normed = toCompute(inFloat32(() => rmsNormalize(b, toFloat32(x), eps)));
+    return b.op('Mul', [normed, weight], {}, { name: 'rms_norm' });
+  };
+  const residual = (x: string, y: string) => {
+    const sum = b.op('Add', [x, y], {}, { name: 'residual' });
+    return half ? b.op('Clip', [sum, b.constF(-HALF_MAX), b.constF(HALF_MAX)], {}, { name: 'residual_clamped' }) : sum;
+  };
   return {
     toCompute,
     toFloat32,
@@ -76,9 +99,7 @@ export function ditLayers(b: GraphBuilder, shape: DitShape, { half = false }: Di
     },
     /** [S, D] → per-head RMSNorm with the scale value `norm` → [S, H, hd] (eps: BFL's 1e-6; Z-Image's is 1e-5). */
     headNorm(x: string, norm: string, eps = 1e-6): string {
-      const heads = toFloat32(b.op('Reshape', [x, b.constI64([0, H, headDim])]));
-      const normed = toCompute(inFloat32(() => rmsNormalize(b, heads, eps)));
-      return b.op('Mul', [normed, norm], {}, { name: 'qk_norm' });
+      return b.scope('qk_norm', () => rmsNorm(b.op('Reshape', [x, b.constI64([0, H, headDim])]), norm, eps));
     },
     /** [S, H, hd] of the joint sequence, rotated pair by pair → [S, D] (BFL apply_rope). */
     applyRope(x: string, cos: string, sin: string): string {
@@ -103,11 +124,11 @@ export function ditLayers(b: GraphBuilder, shape: DitShape, { half = false }: Di
     modulate(x: string, shift: string, scale: string): string {
       return b.op('Add', [b.op('Mul', [layerNorm(x), b.op('Add', [scale, b.constF(1)])]), shift], {}, { name: 'modulated' });
     },
+    /** x + y on the residual stream (clamped in float16). */
+    residual,
     /** x + gate·y. */
-    gated(x: string, gate: string, y: string): string {
-      const sum = b.op('Add', [x, b.op('Mul', [gate, y])], {}, { name: 'residual' });
-      return half ? b.op('Clip', [sum, b.constF(-HALF_MAX), b.constF(HALF_MAX)], {}, { name: 'residual_clamped' }) : sum;
-    },
+    gated: (x: string, gate: string, y: string): string => residual(x, b.op('Mul', [gate, y])),
+    rmsNorm,
     /** BFL timestep_embedding of a [1] value: cos ‖ sin of (1000·x)·freqs → [1, width]. */
     sinusoid(x: string, width: number): string {
       return inFloat32(() => {

@@ -10,7 +10,7 @@
 import { FLUX_DEFAULTS } from '../bundle/flux1.ts';
 import type { GraphBuilder } from '../onnx/builder.ts';
 import { geluTanh, silu } from '../onnx/ops.ts';
-import { ditLayers } from './dit.ts';
+import { ditLayers, inPrecision, type DitGraphOptions } from './dit.ts';
 import { countIndexed, linear, shapeOf } from './layers.ts';
 import { MissingTensorError, type WeightSource } from './weights.ts';
 
@@ -264,24 +264,13 @@ export function expectedShapes(c: FluxConfig): Map<string, number[]> {
 export const FLUX_OUTPUT = 'out_hidden_states';
 
 /**
- * The transformer's compute type. `float16` (for CUDA, DirectML, CoreML and WebGPU with shader-f16)
- * keeps the graph's inputs and output float32 and computes the blocks in float16, with float32 where
- * float16 loses the value (ditLayers: RoPE angles, the timestep sinusoid, q/k RMSNorm statistics,
- * and the residual stream clamped to ±65504).
- */
-export interface FluxGraphOptions {
-  precision?: 'float32' | 'float16';
-}
-
-/**
  * The DyPE-ready FLUX.1 transformer graph over `w`'s weights. Inputs and output follow the bundle
  * contract (runtime/bundle/contract.ts checkContract, FLUX1_CONTRACT): hidden_states [1, N, in], encoder_hidden_states
  * [1, T, ctx], pooled_projections [1, vec], timestep [1] (σ; ×1000 inside, like BFL), guidance [1]
  * (dev only), img_ids [N, 3], txt_ids [T, 3], rope_omega and rope_mscale [Σ axesDim / 2].
  */
-export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxConfig, options: FluxGraphOptions = {}): void {
-  const half = options.precision === 'float16';
-  b.withFloat(half ? 'float16' : 'float32', () => buildFlux(b, w, c, half));
+export function buildFluxTransformer(b: GraphBuilder, w: WeightSource, c: FluxConfig, options: DitGraphOptions = {}): void {
+  inPrecision(b, options, (half) => buildFlux(b, w, c, half));
 }
 
 function buildFlux(b: GraphBuilder, w: WeightSource, c: FluxConfig, half: boolean): void {

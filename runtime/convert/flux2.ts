@@ -12,7 +12,7 @@
  */
 import type { GraphBuilder } from '../onnx/builder.ts';
 import { silu } from '../onnx/ops.ts';
-import { ditLayers } from './dit.ts';
+import { ditLayers, inPrecision, type DitGraphOptions } from './dit.ts';
 import { countIndexed, linear, shapeOf } from './layers.ts';
 import { MissingTensorError, type WeightSource } from './weights.ts';
 
@@ -113,15 +113,20 @@ export const FLUX2_OUTPUT = 'out_hidden_states';
  * The DyPE-ready FLUX.2 transformer graph over `w`'s weights: hidden_states [1, N, in],
  * encoder_hidden_states [1, T, ctx], timestep [1] (σ; ×1000 inside, like BFL), guidance [1] (only
  * with a guidance embedding), img_ids [N, 4], txt_ids [T, 4], rope_omega and rope_mscale
- * [Σ axesDim / 2] → out_hidden_states [1, N, in] (the velocity).
+ * [Σ axesDim / 2] → out_hidden_states [1, N, in] (the velocity). `precision: 'float16'` computes the
+ * blocks in float16 with inputs and output float32 (dit.ts DitPrecision).
  */
-export function buildFlux2Transformer(b: GraphBuilder, w: WeightSource, c: Flux2Config): void {
+export function buildFlux2Transformer(b: GraphBuilder, w: WeightSource, c: Flux2Config, options: DitGraphOptions = {}): void {
+  inPrecision(b, options, (half) => buildFlux2(b, w, c, half));
+}
+
+function buildFlux2(b: GraphBuilder, w: WeightSource, c: Flux2Config, half: boolean): void {
   const D = c.hidden;
   const M = c.mlpHidden;
   const axes = c.axesDim.length;
   const lin = (x: string, name: string) => linear(b, w, x, name, { bias: false });
-  const dit = ditLayers(b, c);
-  const { chunk, to2d, modulate, gated } = dit;
+  const dit = ditLayers(b, c, { half });
+  const { chunk, to2d, modulate, gated, toCompute, toFloat32 } = dit;
 
   const hidden = b.input('hidden_states', 'float32', [1, 'image_tokens', c.inChannels]);
   const context = b.input('encoder_hidden_states', 'float32', [1, 'text_tokens', c.contextDim]);
@@ -151,8 +156,8 @@ export function buildFlux2Transformer(b: GraphBuilder, w: WeightSource, c: Flux2
   const modTxt = modulation('double_stream_modulation_txt.lin', 6);
   const [shift, scale, gate] = modulation('single_stream_modulation.lin', 3);
 
-  let img = b.scope('img_in', () => lin(to2d(hidden, c.inChannels), 'img_in'));
-  let txt = b.scope('txt_in', () => lin(to2d(context, c.contextDim), 'txt_in'));
+  let img = b.scope('img_in', () => lin(toCompute(to2d(hidden, c.inChannels)), 'img_in'));
+  let txt = b.scope('txt_in', () => lin(toCompute(to2d(context, c.contextDim)), 'txt_in'));
 
   for (let i = 0; i < c.depth; i++) {
     [img, txt] = b.scope(`double_blocks.${i}`, () => {
@@ -190,7 +195,7 @@ export function buildFlux2Transformer(b: GraphBuilder, w: WeightSource, c: Flux2
   const image = b.opN('Split', [x, splitSizes], 2, { axis: 0 }, { name: 'split_final' })[1];
   b.scope('final_layer', () => {
     const [finalShift, finalScale] = chunk(lin(vecAct, 'final_layer.adaLN_modulation.1'), 2, 1);
-    const out = lin(modulate(image, finalShift, finalScale), 'final_layer.linear');
+    const out = toFloat32(lin(modulate(image, finalShift, finalScale), 'final_layer.linear'));
     b.op('Unsqueeze', [out, b.constI64([0])], {}, { outputs: [FLUX2_OUTPUT] });
   });
   b.output(FLUX2_OUTPUT, 'float32', [1, 'image_tokens', c.inChannels]);

@@ -8,6 +8,9 @@
  * They are a small share of the weights (about 0.3% of FLUX.1) but sit where an error is not
  * averaged away: img_in and final_layer map every latent channel in and out, and the embedders' one
  * vector modulates every block. Everything else that is a Linear weight with whole blocks is quantized.
+ * The same holds for the other families' own names: FLUX.2 [klein] uses BFL's (img_in, txt_in,
+ * time_in, final_layer), Z-Image has x_embedder (the latent patches in), cap_embedder (the caption
+ * in), t_embedder (the timestep vector every modulation reads) and final_layer.
  */
 import { Float16Array } from '@petamoriken/float16';
 import { readRange } from '../files/range.ts';
@@ -24,10 +27,11 @@ export type QuantizeMode = (typeof QUANTIZE_MODES)[number];
 export const QUANTIZE_BITS: Readonly<Record<QuantizeMode, 4 | 8>> = { q8: 8, q4: 4 };
 export const QUANTIZE_BLOCK = 32;
 
-/** Key prefixes kept unquantized: BFL names (city96's list) and their diffusers names. */
+/** Key prefixes kept unquantized: BFL names (city96's list), their diffusers names and Z-Image's. */
 const KEPT_PREFIXES = [
   'img_in.', 'txt_in.', 'time_in.', 'vector_in.', 'guidance_in.', 'final_layer.',
   'x_embedder.', 'context_embedder.', 'time_text_embed.', 'norm_out.', 'proj_out.',
+  'cap_embedder.', 't_embedder.',
 ];
 
 export function keepsStoredType(key: string): boolean {

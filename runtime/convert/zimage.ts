@@ -17,8 +17,8 @@
  */
 import { ZIMAGE_DEFAULTS } from '../bundle/zimage.ts';
 import type { GraphBuilder } from '../onnx/builder.ts';
-import { rmsNormalize, silu } from '../onnx/ops.ts';
-import { ditLayers } from './dit.ts';
+import { silu } from '../onnx/ops.ts';
+import { ditLayers, inPrecision, type DitGraphOptions } from './dit.ts';
 import { FLUX_OUTPUT } from './flux.ts';
 import { countIndexed, linear, shapeOf, TensorShapeError } from './layers.ts';
 import type { WeightSource } from './weights.ts';
@@ -156,14 +156,21 @@ export function zimageShapes(c: ZImageConfig): Map<string, number[]> {
  * (FLUX-packed), encoder_hidden_states [1, L, cap] (the caption's unpadded rows), timestep [1]
  * (1 − σ), img_ids [N, 3] and txt_ids [L, 3] (the family's zimageIds), rope_omega and rope_mscale
  * [64] (every axis, the caption axis included). Output: out_hidden_states [1, N, out], the
- * FLUX-packed velocity.
+ * FLUX-packed velocity. `precision: 'float16'` computes the blocks in float16 with inputs and
+ * output float32 (dit.ts DitPrecision): the sandwich norms keep float32 statistics like the q/k
+ * norms, and both residual adds (gated and plain) are clamped.
  */
-export function buildZImageTransformer(b: GraphBuilder, w: WeightSource, c: ZImageConfig): void {
+export function buildZImageTransformer(b: GraphBuilder, w: WeightSource, c: ZImageConfig, options: DitGraphOptions = {}): void {
+  inPrecision(b, options, (half) => buildZImage(b, w, c, half));
+}
+
+function buildZImage(b: GraphBuilder, w: WeightSource, c: ZImageConfig, half: boolean): void {
   const D = c.hidden;
   const F = c.headDim / 2;
-  const dit = ditLayers(b, c);
+  const dit = ditLayers(b, c, { half });
+  const { toCompute, toFloat32 } = dit;
   const lin = (x: string, name: string, bias = true) => linear(b, w, x, name, { bias });
-  const norm = (x: string, key: string) => b.op('Mul', [rmsNormalize(b, x, NORM_EPS), w.value(key)], {}, { name: 'rms_norm' });
+  const norm = (x: string, key: string) => dit.rmsNorm(x, w.value(key), NORM_EPS);
   const plusOne = (x: string) => b.op('Add', [x, b.constF(1)]);
 
   const hidden = b.input('hidden_states', 'float32', [1, 'image_tokens', c.inChannels]);
@@ -195,7 +202,7 @@ export function buildZImageTransformer(b: GraphBuilder, w: WeightSource, c: ZIma
   // ---- Image rows [N + pad, D]: FLUX's (channel, row, column) patch features → Z-Image's (row, column, channel).
   let img = b.scope('x_embedder', () => {
     const perToken = b.op('Reshape', [hidden, b.constI64([-1, c.inChannels / PATCH_AREA, PATCH_AREA])]);
-    const patches = b.op('Reshape', [b.op('Transpose', [perToken], { perm: [0, 2, 1] }), b.constI64([-1, c.inChannels])], {}, { name: 'patches' });
+    const patches = toCompute(b.op('Reshape', [b.op('Transpose', [perToken], { perm: [0, 2, 1] }), b.constI64([-1, c.inChannels])], {}, { name: 'patches' }));
     return b.op('Concat', [lin(patches, 'x_embedder'), repeatRow(w.value('x_pad_token'), imagePad, D)], { axis: 0 }, { name: 'image_rows' });
   });
   // ---- Caption rows [L + pad, D].
@@ -205,7 +212,8 @@ export function buildZImageTransformer(b: GraphBuilder, w: WeightSource, c: ZIma
   });
 
   // ---- RoPE over [caption rows, image rows]: caption pad rows go on counting (L + 1 + k, 0, 0), image pad rows sit at (0, 0, 0).
-  const [cos, sin] = b.scope('ids', () => {
+  // Ids and angles stay float32 in the float16 graph (dit.rope hands back cos/sin in the compute type).
+  const [cos, sin] = b.scope('ids', () => b.withFloat('float32', () => {
     const scalar = (x: string) => b.op('Cast', [b.op('Squeeze', [x, b.constI64([0])])], { to: 1 });
     const first = b.op('Add', [scalar(textLen), b.constF(1)]);
     const counting = b.op('Range', [first, b.op('Add', [first, scalar(textPad)]), b.constF(1)], {}, { name: 'caption_pad_index' });
@@ -213,7 +221,7 @@ export function buildZImageTransformer(b: GraphBuilder, w: WeightSource, c: ZIma
     const capPadIds = b.op('Concat', [b.op('Unsqueeze', [counting, b.constI64([1])]), zeros(textPad, 2)], { axis: 1 });
     const ids = b.op('Concat', [txtIds, capPadIds, imgIds, zeros(imagePad, 3)], { axis: 0 }, { name: 'ids' });
     return dit.rope(ids, c.axesDim, omega, mscale);
-  });
+  }));
   const rows = b.op('Concat', [textTotal, imageTotal], { axis: 0 }, { name: 'sequence_rows' });
   const [capCos, imgCos] = b.opN('Split', [cos, rows], 2, { axis: 0 }, { name: 'cos' });
   const [capSin, imgSin] = b.opN('Split', [sin, rows], 2, { axis: 0 }, { name: 'sin' });
@@ -229,7 +237,7 @@ export function buildZImageTransformer(b: GraphBuilder, w: WeightSource, c: ZIma
         });
       const feedForward = (h: string) =>
         b.scope('feed_forward', () => lin(b.op('Mul', [silu(b, lin(h, k.w1, false)), lin(h, k.w3, false)], {}, { name: 'swiglu' }), k.w2, false));
-      const residual = (x: string, y: string, gate?: string) => b.op('Add', [x, gate ? b.op('Mul', [b.op('Tanh', [gate]), y]) : y], {}, { name: 'residual' });
+      const residual = (x: string, y: string, gate?: string) => (gate ? dit.gated(x, b.op('Tanh', [gate]), y) : dit.residual(x, y));
       if (!MODULATED[group]) {
         const y = residual(x, norm(attention(norm(x, k.attentionNorm1)), k.attentionNorm2));
         return residual(y, norm(feedForward(norm(y, k.ffnNorm1)), k.ffnNorm2));
@@ -248,7 +256,7 @@ export function buildZImageTransformer(b: GraphBuilder, w: WeightSource, c: ZIma
   b.scope('final_layer', () => {
     const image = b.op('Slice', [x, textTotal, b.op('Add', [textTotal, imageLen]), b.constI64([0])], {}, { name: 'image_tokens' });
     const scale = plusOne(lin(silu(b, adaln), 'final_layer.adaLN_modulation.1'));
-    const out = lin(b.op('Mul', [dit.layerNorm(image), scale]), 'final_layer.linear');
+    const out = toFloat32(lin(b.op('Mul', [dit.layerNorm(image), scale]), 'final_layer.linear'));
     // back to FLUX's (channel, row, column) patch features, negated: the velocity of the flow.
     const perToken = b.op('Reshape', [out, b.constI64([-1, PATCH_AREA, c.outChannels / PATCH_AREA])]);
     const packed = b.op('Reshape', [b.op('Transpose', [perToken], { perm: [0, 2, 1] }), b.constI64([1, -1, c.outChannels])]);

@@ -38,6 +38,10 @@ describe('dype convert: FLUX.2 [klein]', () => {
     expect(report.tokenizers).toMatchObject([{ kind: 'qwen', maxLength: 512 }]);
   });
 
+  it('writes the transformer\'s float16 twin, which GPU providers load', () => {
+    expect(readBundle(bundle).halfTransformer).toBe(join(bundle, 'transformer', 'model.fp16.onnx'));
+  });
+
   it('writes a flux2 dype.json: 4 RoPE axes at θ 2000, 32 latent channels packed 2×2 under the VAE BatchNorm, 4 steps', () => {
     const { config, shift } = readBundle(bundle);
     expect(config).toMatchObject({

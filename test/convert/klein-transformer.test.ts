@@ -13,10 +13,9 @@ import { buildFlux2Transformer, deriveFlux2Config, flux2Variant, type Flux2Confi
 import { readSafetensorsHeader } from '../../runtime/convert/safetensors.ts';
 import { SafetensorsWeightSource } from '../../runtime/convert/source.ts';
 import { GraphBuilder } from '../../runtime/onnx/builder.ts';
-import { imageIds, textSequenceIds } from '../../runtime/pipeline/latents.ts';
 import { maxAbsDiff } from '../helpers/compare.ts';
 import { convertedSession } from './helpers/converted.ts';
-import { KLEIN_FIXTURES, KLEIN_REFERENCE } from './helpers/klein-fixtures.ts';
+import { KLEIN_FIXTURES, KLEIN_REFERENCE, KLEIN_TRANSFORMER, kleinFeeds } from './helpers/klein-fixtures.ts';
 import { ShapeOnlySource } from './helpers/shape-source.ts';
 
 const TOLERANCE = 1e-4;
@@ -27,21 +26,9 @@ beforeAll(async () => {
 afterAll(() => rm(root, { recursive: true, force: true }));
 
 const reference = KLEIN_REFERENCE.transformer;
-const checkpoint = join(KLEIN_FIXTURES, 'flux-2-klein-4b.safetensors');
-const f32 = (data: ArrayLike<number>, dims: number[]) => new ort.Tensor('float32', Float32Array.from(data), dims);
-
+const checkpoint = KLEIN_TRANSFORMER;
 async function run(session: ort.InferenceSession, c: Flux2Config, rope: 'native' | 'dype'): Promise<Float32Array> {
-  const { grid, inputs } = reference;
-  const tokens = grid.height * grid.width;
-  const out = await session.run({
-    hidden_states: f32(inputs.hidden_states, [1, tokens, c.inChannels]),
-    encoder_hidden_states: f32(KLEIN_REFERENCE.qwen3.klein.values, [1, grid.textTokens, c.contextDim]),
-    timestep: f32(inputs.timestep, [1]),
-    img_ids: f32(imageIds(grid.height, grid.width, 4), [tokens, 4]),
-    txt_ids: f32(textSequenceIds(grid.textTokens, 4), [grid.textTokens, 4]),
-    rope_omega: f32(reference.rope[rope].omega, [c.headDim / 2]),
-    rope_mscale: f32(reference.rope[rope].mscale, [c.headDim / 2]),
-  });
+  const out = await session.run(kleinFeeds(c, rope));
   return out.out_hidden_states.data as Float32Array;
 }
 

@@ -10,6 +10,8 @@ import { keepsStoredType } from '../../runtime/convert/quantize.ts';
 import { PACKED_WEIGHTS_FILE } from '../../runtime/convert/packed-weights.ts';
 import { FLUX_FIXTURES, FLUX_REFERENCE, convertTransformer, maxAbsDiff, runOnReference, tempRoot } from './helpers/flux-fixtures.ts';
 import { maxAbs } from '../helpers/compare.ts';
+import { convertKlein, runKlein } from './helpers/klein-fixtures.ts';
+import { convertZImage, runZImage, ZIMAGE_REFERENCE } from './helpers/zimage-fixtures.ts';
 
 const { root, cleanup } = tempRoot('dype-quantize-');
 afterAll(cleanup);
@@ -43,11 +45,13 @@ describe('--quantize', () => {
     }
   });
 
-  it('leaves img_in, txt_in, the embedders and final_layer (BFL and diffusers names) in their stored type', () => {
-    for (const key of ['img_in.weight', 'txt_in.weight', 'time_in.in_layer.weight', 'vector_in.out_layer.weight', 'guidance_in.in_layer.weight', 'final_layer.linear.weight', 'x_embedder.weight', 'proj_out.weight']) {
+  it('leaves img_in, txt_in, the embedders and final_layer (BFL, diffusers and Z-Image names) in their stored type', () => {
+    const zimage = ['cap_embedder.1.weight', 't_embedder.mlp.0.weight', 't_embedder.mlp.2.weight'];
+    for (const key of ['img_in.weight', 'txt_in.weight', 'time_in.in_layer.weight', 'vector_in.out_layer.weight', 'guidance_in.in_layer.weight', 'final_layer.linear.weight', 'x_embedder.weight', 'proj_out.weight', ...zimage]) {
       expect(keepsStoredType(key)).toBe(true);
     }
-    for (const key of ['double_blocks.0.img_attn.qkv.weight', 'single_blocks.3.linear2.weight', 'transformer_blocks.0.attn.to_q.weight']) expect(keepsStoredType(key)).toBe(false);
+    const blocks = ['double_blocks.0.img_attn.qkv.weight', 'single_blocks.3.linear2.weight', 'transformer_blocks.0.attn.to_q.weight', 'double_stream_modulation_img.lin.weight', 'layers.0.attention.qkv.weight', 'noise_refiner.0.adaLN_modulation.0.weight'];
+    for (const key of blocks) expect(keepsStoredType(key)).toBe(false);
   });
 
   // 8 bits: within half a step everywhere. 4 bits (Q4_0's form): the extreme takes code 0, so the
@@ -62,5 +66,40 @@ describe('--quantize', () => {
     }
     expect(worst).toBeLessThanOrEqual(steps + 1e-6);
     expect(worst).toBeGreaterThan(0.3); // the values really fall between codes
+  });
+});
+
+/** Relative max error of `out` against `reference`, printed for the README. */
+function reportError(what: string, out: ArrayLike<number>, reference: ArrayLike<number>): number {
+  const relative = maxAbsDiff(out, reference) / maxAbs(reference);
+  console.log(`--quantize ${what}: max error ${(100 * relative).toFixed(2)}% of the output range against the unquantized graph`);
+  return relative;
+}
+
+describe('--quantize on the other families’ transformers, against their unquantized graphs', () => {
+  it.each(['q8', 'q4'] as const)('FLUX.2 [klein] at %s: every block Linear and the shared modulations quantized, within the block format’s error', async (mode) => {
+    const full = await convertKlein(join(root, `klein-${mode}-f32`));
+    const packed = await convertKlein(join(root, `klein-${mode}`), undefined, 'float32', mode);
+    const c = packed.config;
+    // 4 per stream of each double block, 2 per single block, the 3 shared modulations; img_in, txt_in, time_in, final_layer kept
+    expect(packed.quantized?.tensors).toBe(2 * 4 * c.depth + 2 * c.depthSingle + 3);
+    for (const rope of ['native', 'dype'] as const) {
+      const relative = reportError(`${mode} klein ${rope}`, await runKlein(packed.path, c, rope), await runKlein(full.path, full.config, rope));
+      expect(relative).toBeLessThan(BOUND[mode]);
+      expect(relative).toBeGreaterThan(0);
+    }
+  });
+
+  it.each(['q8', 'q4'] as const)('Z-Image at %s: every block Linear and block modulation quantized, within the block format’s error', async (mode) => {
+    const full = await convertZImage(join(root, `zimage-${mode}-f32`));
+    const packed = await convertZImage(join(root, `zimage-${mode}`), undefined, 'float32', mode);
+    const { blocks } = packed.config;
+    // qkv, out, w1, w2, w3 per block, adaLN_modulation per modulated block; x/cap/t_embedder, final_layer kept
+    expect(packed.quantized?.tensors).toBe(5 * (blocks.noise_refiner + blocks.context_refiner + blocks.layers) + blocks.noise_refiner + blocks.layers);
+    const rope = ZIMAGE_REFERENCE.rope.dype;
+    const run = (path: string) => runZImage(path, packed.config, ZIMAGE_REFERENCE.cases.padded, ZIMAGE_REFERENCE.sigma, rope);
+    const relative = reportError(`${mode} Z-Image dype`, await run(packed.path), await run(full.path));
+    expect(relative).toBeLessThan(BOUND[mode]);
+    expect(relative).toBeGreaterThan(0);
   });
 });

@@ -40,7 +40,8 @@ describe('dype convert on Z-Image-Turbo’s ComfyUI files', () => {
     expect(report.family).toBe('zimage');
     expect(report.components.map((c) => c.kind).sort()).toEqual(['qwen3', 'transformer', 'vae']);
     expect(report.model).toMatch(/Z-Image-Turbo: 1 noise \+ 1 context refiner blocks and 1 layers, width 256, 2 heads; Qwen3 text encoder with 28 layers \(hidden state -2\)/);
-    const { config, shift } = readBundle(small);
+    const { config, shift, halfTransformer } = readBundle(small);
+    expect(halfTransformer).toBe(join(small, 'transformer', 'model.fp16.onnx')); // the float16 twin GPU providers load
     expect(config).toMatchObject({
       family: 'zimage',
       rope: { axesDim: [32, 48, 48], theta: 256, inputs: 'omega' },

@@ -63,6 +63,7 @@ export const FLUX2_RECIPE: ConvertRecipe<Flux2Derived> = {
   graphs(d): GraphRecipe[] {
     const graphs: GraphRecipe[] = [
       { kind: 'transformer', folder: 'transformer', build: (b, w) => buildFlux2Transformer(b, w, d.transformer) },
+      { kind: 'transformer', folder: 'transformer', compute: 'float16', build: (b, w) => buildFlux2Transformer(b, w, d.transformer, { precision: 'float16' }) },
       { kind: 'qwen3', folder: FLUX2_CONTRACT.textEncoders.qwen.folder, build: (b, w) => buildQwen3Encoder(b, w, d.qwen3, { hiddenStates: FLUX2_DEFAULTS.qwenHiddenStates }) },
       { kind: 'vae', folder: 'vae_decoder', build: (b, w) => buildFlux2VaeDecoder(b, w, d.vae) },
     ];

@@ -58,6 +58,7 @@ export const ZIMAGE_RECIPE: ConvertRecipe<ZImageDerived> = {
   graphs(d): GraphRecipe[] {
     return [
       { kind: 'transformer', folder: 'transformer', build: (b, w) => buildZImageTransformer(b, w, d.transformer) },
+      { kind: 'transformer', folder: 'transformer', compute: 'float16', build: (b, w) => buildZImageTransformer(b, w, d.transformer, { precision: 'float16' }) },
       { kind: 'qwen3', folder: ZIMAGE_CONTRACT.textEncoders.qwen.folder, build: (b, w) => buildQwen3Encoder(b, w, d.qwen3, { hiddenStates: [ZIMAGE_DEFAULTS.hiddenState] }) },
       ...fluxAeGraphs(d.vae),
     ];

@@ -14,6 +14,7 @@ import { createSession, type TensorData } from '../../../runtime/pipeline/ort.ts
 import { convertCheckpoint } from './flux-fixtures.ts';
 import { KLEIN_FIXTURES } from './klein-fixtures.ts';
 import { convertCheckpoints, type ConvertReport } from '../../../runtime/convert/index.ts';
+import type { QuantizeMode } from '../../../runtime/convert/quantize.ts';
 
 export const ZIMAGE_FIXTURES = fileURLToPath(new URL('../reference-zimage/fixtures/', import.meta.url));
 export const ZIMAGE_CHECKPOINT = join(ZIMAGE_FIXTURES, 'z_image_turbo_bf16.safetensors');
@@ -67,12 +68,19 @@ export async function convertZImageBundle(dir: string, ae = LARGE_IMAGE_AE): Pro
 
 export const ZIMAGE_REFERENCE = JSON.parse(readFileSync(join(ZIMAGE_FIXTURES, 'reference.json'), 'utf8')) as ZImageReference;
 
-export function convertZImage(dir: string, files: readonly string[] = [ZIMAGE_CHECKPOINT]) {
-  return convertCheckpoint(files, dir, (b, w) => {
-    const config = deriveZImageConfig(w);
-    buildZImageTransformer(b, w, config);
-    return config;
-  });
+/** Converts the tiny Z-Image transformer (see convertCheckpoint), in float32 or as the float16 graph, optionally quantized. */
+export function convertZImage(dir: string, files: readonly string[] = [ZIMAGE_CHECKPOINT], precision: 'float32' | 'float16' = 'float32', quantize?: QuantizeMode) {
+  return convertCheckpoint(
+    files,
+    dir,
+    (b, w) => {
+      const config = deriveZImageConfig(w);
+      buildZImageTransformer(b, w, config, { precision });
+      return config;
+    },
+    precision,
+    quantize,
+  );
 }
 
 export function latentShape(grid: TokenGrid, channels = 16) {
