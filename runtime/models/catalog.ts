@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { FAMILY_IDS, type FamilyId } from '../bundle/config.ts';
 import { FLUX_DEFAULTS, type FluxVariant } from '../bundle/flux1.ts';
+import { FLUX2_DEFAULTS } from '../bundle/flux2.ts';
 import { ZIMAGE_DEFAULTS } from '../bundle/zimage.ts';
 
 const RepoId = z.string().regex(/^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/, 'is not owner/repo');
@@ -65,10 +66,7 @@ export interface FamilyFacts {
   defaultSteps: number;
 }
 
-/**
- * Per family: its variants and their facts. FLUX.2 [klein] adds its own as it lands. The memory a
- * model needs comes from the memory planner (runtime/models/memory.ts).
- */
+/** Per family: its variants and their facts. The memory a model needs comes from the memory planner (runtime/models/memory.ts). */
 const FAMILY_FACTS: Readonly<Partial<Record<FamilyId, { variants: readonly string[]; facts: (variant: string) => FamilyFacts }>>> = Object.freeze({
   flux1: {
     variants: Object.keys(FLUX_DEFAULTS.steps),
@@ -76,6 +74,10 @@ const FAMILY_FACTS: Readonly<Partial<Record<FamilyId, { variants: readonly strin
       nativeSize: FLUX_DEFAULTS.nativeResolution,
       defaultSteps: FLUX_DEFAULTS.steps[variant as FluxVariant],
     }),
+  },
+  flux2: {
+    variants: ['klein-4b'],
+    facts: () => ({ nativeSize: FLUX2_DEFAULTS.nativeResolution, defaultSteps: FLUX2_DEFAULTS.steps }),
   },
   zimage: {
     variants: ['turbo'],

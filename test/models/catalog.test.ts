@@ -12,7 +12,7 @@ const raw = JSON.parse(readFileSync(new URL('../../runtime/models/catalog.json',
 describe('catalog', () => {
   it('parses, and every model names its licence with a URL and its files by repository and path', () => {
     const catalog = loadCatalog();
-    expect(catalog.models.map((m) => m.name)).toEqual(['flux1-schnell', 'flux1-dev', 'flux1-schnell-q8', 'flux1-schnell-q4', 'flux1-dev-q8', 'flux1-dev-q4', 'z-image-turbo']);
+    expect(catalog.models.map((m) => m.name)).toEqual(['flux1-schnell', 'flux1-dev', 'flux1-schnell-q8', 'flux1-schnell-q4', 'flux1-dev-q8', 'flux1-dev-q4', 'flux2-klein-4b', 'z-image-turbo']);
     for (const m of catalog.models) {
       expect(m.licence.url).toMatch(/^https:\/\//);
       expect(m.sources.flatMap((s) => s.paths).length).toBeGreaterThan(0);
