@@ -27,8 +27,13 @@ describe('Figma lint on plugin/', () => {
       "mine.getNodeById('1:2');",
       'mine.currentPage = 1;',
     ].join('\n');
-    // the text of a file in the plugin's tsconfig, so that it is type-checked as plugin code
-    const [result] = await eslint.lintText(code, { filePath: 'plugin/main.ts' });
+    // the text of a file in the plugin's tsconfig, so that it is type-checked as plugin code; with
+    // CI=true typescript-estree would infer a single run and type-check the file on disk instead
+    const textLint = new ESLint({
+      overrideConfigFile: 'plugin/eslint.config.mjs',
+      overrideConfig: { languageOptions: { parserOptions: { disallowAutomaticSingleRunInference: true } } },
+    });
+    const [result] = await textLint.lintText(code, { filePath: 'plugin/main.ts' });
     expect(result.messages.map((m) => [m.line, m.ruleId])).toEqual([
       [2, '@figma/figma-plugins/ban-deprecated-sync-methods'],
       [3, '@figma/figma-plugins/ban-deprecated-sync-prop-setters'],
