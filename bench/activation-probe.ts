@@ -11,7 +11,7 @@
  * minus the loaded size: the activations at that size. Activations do not grow with depth (the
  * blocks reuse their buffers), so one block of each kind measures what the full model needs.
  */
-import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -21,35 +21,13 @@ import { readSafetensorsHeader } from '../runtime/convert/safetensors.ts';
 import { SafetensorsWeightSource } from '../runtime/convert/source.ts';
 import { GraphBuilder } from '../runtime/onnx/builder.ts';
 import { buildVaeDecoder, deriveVaeConfig } from '../runtime/convert/vae.ts';
+import { writeSparseCheckpoint } from './sparse-checkpoint.ts';
 
 export const PROBE_CONFIG: FluxConfig = {
   naming: 'bfl', hidden: 3072, heads: 24, headDim: 128, mlpHidden: 12288, inChannels: 64, outChannels: 64,
   contextDim: 4096, vecDim: 768, timeDim: 256, depth: 1, depthSingle: 1, guidance: false, axesDim: fluxAxesDim(128), theta: 10000,
 };
 export const PROBE_TEXT_TOKENS = 512;
-
-/** A safetensors file of `shapes` in `dtype` whose data is a hole (reads as zeros, takes no disk). */
-function writeSparseCheckpoint(path: string, shapes: Map<string, number[]>, dtype: 'F16' | 'F32'): void {
-  const header: Record<string, unknown> = {};
-  let offset = 0;
-  const size = dtype === 'F16' ? 2 : 4;
-  for (const [key, shape] of shapes) {
-    const bytes = shape.reduce((a, b) => a * b, 1) * size;
-    header[key] = { dtype, shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  const json = Buffer.from(JSON.stringify(header).padEnd(Math.ceil(JSON.stringify(header).length / 8) * 8, ' '));
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(json.length));
-  const fd = openSync(path, 'w');
-  try {
-    writeSync(fd, prefix);
-    writeSync(fd, json);
-    ftruncateSync(fd, 8 + json.length + offset);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function status(field: 'VmRSS' | 'VmHWM'): number {
   const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync('/proc/self/status', 'utf8'));

@@ -7,39 +7,17 @@
  * graphs and metadata; the checkpoints are hard-linked) and peak RSS.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KLEIN_FIXTURES } from '../test/convert/helpers/klein-fixtures.ts';
 import type { BenchResult } from './timing.ts';
+import { writeSparseCheckpoint } from './sparse-checkpoint.ts';
 
 type Shapes = Record<string, number[]>;
 
-/** A safetensors file of `shapes` whose data is a hole: the header is real, the bytes read as zeros. */
-function writeSparseCheckpoint(path: string, shapes: Shapes, dtype: (key: string) => 'BF16' | 'F32' | 'I64'): number {
-  const bytesPer = { BF16: 2, F32: 4, I64: 8 } as const;
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
-  let offset = 0;
-  for (const [key, shape] of Object.entries(shapes).sort(([a], [b]) => a.localeCompare(b))) {
-    const type = dtype(key);
-    const bytes = shape.reduce((a, b) => a * b, 1) * bytesPer[type];
-    header[key] = { dtype: type, shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  let json = Buffer.from(JSON.stringify(header));
-  json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(json.length));
-  const fd = openSync(path, 'w');
-  try {
-    writeSync(fd, prefix);
-    writeSync(fd, json);
-    ftruncateSync(fd, 8 + json.length + offset);
-  } finally {
-    closeSync(fd);
-  }
-  return 8 + json.length + offset;
-}
+/** Keys in order, as safetensors writers store them. */
+const sorted = (shapes: Shapes) => Object.entries(shapes).sort(([a], [b]) => a.localeCompare(b));
 
 export async function benchConvertKlein(): Promise<BenchResult[]> {
   const shapes = JSON.parse(readFileSync(join(KLEIN_FIXTURES, 'full-size-shapes.json'), 'utf8')) as { transformer: Shapes; qwen3: Shapes; vae: Shapes };
@@ -48,9 +26,9 @@ export async function benchConvertKlein(): Promise<BenchResult[]> {
     const models = join(root, 'models');
     mkdirSync(models);
     const bf16 = () => 'BF16' as const;
-    let total = writeSparseCheckpoint(join(models, 'flux-2-klein-4b.safetensors'), shapes.transformer, bf16);
-    total += writeSparseCheckpoint(join(models, 'qwen_3_4b.safetensors'), shapes.qwen3, bf16);
-    total += writeSparseCheckpoint(join(models, 'flux2-vae.safetensors'), shapes.vae, (key) => (key.endsWith('num_batches_tracked') ? 'I64' : 'F32'));
+    let total = writeSparseCheckpoint(join(models, 'flux-2-klein-4b.safetensors'), sorted(shapes.transformer), bf16);
+    total += writeSparseCheckpoint(join(models, 'qwen_3_4b.safetensors'), sorted(shapes.qwen3), bf16);
+    total += writeSparseCheckpoint(join(models, 'flux2-vae.safetensors'), sorted(shapes.vae), (key) => (key.endsWith('num_batches_tracked') ? 'I64' : 'F32'));
     const out = JSON.parse(
       execFileSync('npx', ['tsx', join(import.meta.dirname, 'convert-bundle-once.ts'), models, join(root, 'bundle'), KLEIN_FIXTURES], { encoding: 'utf8' }),
     ) as { ms: number; extraBytes: number; peakRssBytes: number; graphs: number };

@@ -6,7 +6,7 @@
  * numbers go through the same readers as a converted bundle; the GGUF rows tally city96's layout
  * from the same shapes (runtime/memory/flux.ts). Prints a Markdown table (the README's).
  */
-import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildFluxTransformer, expectedShapes } from '../runtime/convert/flux.ts';
@@ -19,6 +19,7 @@ import { FLUX1_DEV, publishedFluxShapes } from '../runtime/memory/flux1-publishe
 import { formatGB, largestFitting, type MachineMemory, type ModelMemory } from '../runtime/memory/plan.ts';
 import { weightBytesInMemory, type ComponentWeights } from '../runtime/memory/weights.ts';
 import { GraphBuilder } from '../runtime/onnx/builder.ts';
+import { writeSparseCheckpoint } from './sparse-checkpoint.ts';
 
 const GB = 1e9;
 const FORMATS: readonly { label: string; transformer: StoredFormat; t5: StoredFormat; file: string }[] = [
@@ -36,34 +37,10 @@ const HOST_RAM = 32;
 const UNIFIED_SIZES = [16, 24, 36];
 const CPU_RAM = [32, 64];
 
-/** A safetensors file with the real header and a hole for data: reading it costs nothing. */
-function writeSparse(path: string, shapes: Map<string, number[]>, dtype: 'BF16' | 'F8_E4M3'): void {
-  const size = dtype === 'BF16' ? 2 : 1;
-  const header: Record<string, unknown> = {};
-  let offset = 0;
-  for (const [key, shape] of shapes) {
-    const bytes = shape.reduce((a, b) => a * b, 1) * size;
-    header[key] = { dtype, shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  const text = JSON.stringify(header);
-  const json = Buffer.from(text.padEnd(Math.ceil(text.length / 8) * 8, ' '));
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(json.length));
-  const fd = openSync(path, 'w');
-  try {
-    writeSync(fd, prefix);
-    writeSync(fd, json);
-    ftruncateSync(fd, 8 + json.length + offset);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** The transformer's weights as a converted bundle's graph reports them (float32 graph, with its float16 twin). */
 async function fromGraph(dir: string, dtype: 'BF16' | 'F8_E4M3'): Promise<ComponentWeights> {
   const file = join(dir, `flux1-dev-${dtype}.safetensors`);
-  writeSparse(file, expectedShapes(FLUX1_DEV), dtype);
+  writeSparseCheckpoint(file, expectedShapes(FLUX1_DEV), dtype);
   const header = await readSafetensorsHeader(file);
   const b = new GraphBuilder('transformer');
   buildFluxTransformer(b, new SafetensorsWeightSource(b, [{ header, location: `flux1-dev-${dtype}.safetensors` }], file), FLUX1_DEV);
