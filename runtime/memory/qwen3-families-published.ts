@@ -10,7 +10,7 @@ import { ZIMAGE_DEFAULTS } from '../bundle/zimage.ts';
 import { FLUX2_ROPE, flux2Shapes, type Flux2Config } from '../convert/flux2.ts';
 import { qwen3ReadShapes, type Qwen3Config } from '../convert/qwen3.ts';
 import { zimageShapes, type ZImageConfig } from '../convert/zimage.ts';
-import { fluxModelMemory, publishedVaeWeights, publishedWeights, type ActivationSizes } from './flux.ts';
+import { fluxModelMemory, publishedVaeWeights, publishedWeights, type ActivationSizes, type StoredFormat } from './flux.ts';
 import { fluxVaeShapes } from './flux1-published.ts';
 import type { ModelMemory } from './plan.ts';
 
@@ -95,24 +95,24 @@ export function publishedZImageShapes(): FamilyShapes {
 const sizes = (hidden: number, nativeResolution: number): ActivationSizes => ({ hidden, pixelsPerToken: 16, textWidth: QWEN3_4B.width, vaeScaleFactorPx: 8, vaeWidth: 512, nativeResolution });
 
 /**
- * The planner's view of one of these families, every checkpoint bf16 as Comfy-Org publishes them
- * (the VAE's stored type only changes the on-disk tally: it is read into float32 either way).
- * Text tokens: the most either family reads per prompt, 512 (klein pads every prompt to 512;
+ * The planner's view of one of these families: transformer and Qwen3 bf16 as Comfy-Org publishes
+ * them; the VAE as `vaeFormat` (only the on-disk tally depends on it: it is read into float32 either
+ * way, and klein's flux2-vae dtype is not checked here). Text tokens: the most either family reads per prompt, 512 (klein pads every prompt to 512;
  * Z-Image's transformer takes only the prompt's own rows, at most 512), so the plan holds for any prompt.
  */
-function qwen3FamilyMemory(shapes: FamilyShapes, activation: ActivationSizes, textTokens: number): ModelMemory {
+function qwen3FamilyMemory(shapes: FamilyShapes, vaeFormat: StoredFormat, activation: ActivationSizes, textTokens: number): ModelMemory {
   return fluxModelMemory(
     {
       transformer: publishedWeights(shapes.transformer, 'BF16'),
       textEncoders: publishedWeights(shapes.qwen3, 'BF16'),
-      ...publishedVaeWeights(shapes.vae, 'BF16'),
+      ...publishedVaeWeights(shapes.vae, vaeFormat),
     },
     { textTokens, sizes: activation },
   );
 }
 
 export const kleinModelMemory = (): ModelMemory =>
-  qwen3FamilyMemory(publishedKleinShapes(), sizes(FLUX2_KLEIN_4B.hidden, FLUX2_DEFAULTS.nativeResolution), FLUX2_DEFAULTS.qwenMaxLength);
+  qwen3FamilyMemory(publishedKleinShapes(), 'BF16', sizes(FLUX2_KLEIN_4B.hidden, FLUX2_DEFAULTS.nativeResolution), FLUX2_DEFAULTS.qwenMaxLength);
 
 export const zimageModelMemory = (): ModelMemory =>
-  qwen3FamilyMemory(publishedZImageShapes(), sizes(ZIMAGE_TURBO.hidden, ZIMAGE_DEFAULTS.nativeResolution), ZIMAGE_DEFAULTS.qwenMaxLength);
+  qwen3FamilyMemory(publishedZImageShapes(), 'F32', sizes(ZIMAGE_TURBO.hidden, ZIMAGE_DEFAULTS.nativeResolution), ZIMAGE_DEFAULTS.qwenMaxLength);

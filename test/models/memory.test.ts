@@ -1,7 +1,7 @@
 /**
- * The catalog's memory per provider and "fits this computer", from the memory planner on FLUX.1's
- * published shapes (FLUX.1, FLUX.2 [klein] 4B, Z-Image-Turbo) in each entry's stored formats. Checked against the real checkpoint headers
- * (test/convert's fixtures) and against the planner's own verdict either side of each number.
+ * The catalog's memory per provider and "fits this computer", from the memory planner on each
+ * family's published shapes (FLUX.1, FLUX.2 [klein] 4B, Z-Image-Turbo) in each entry's stored
+ * formats. Checked against the real checkpoint headers (test/convert's fixtures) and against the planner's own verdict either side of each number.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
