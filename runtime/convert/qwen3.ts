@@ -85,6 +85,25 @@ export function qwen3Shapes(c: Qwen3Config): Map<string, number[]> {
 }
 
 /**
+ * What the graph reads for these hidden states: the decoder layers up to the last state asked for,
+ * and the final norm only when that state is the last one (the memory planner counts the same).
+ */
+export function qwen3LayersRead(c: Pick<Qwen3Config, 'layers'>, hiddenStates: readonly number[]): { layers: number; finalNorm: boolean } {
+  const last = Math.max(...resolveHiddenStates(hiddenStates, c.layers));
+  return { layers: Math.min(last, c.layers), finalNorm: last === c.layers };
+}
+
+/** The tensors the graph reads for these hidden states, with their shapes. */
+export function qwen3ReadShapes(c: Qwen3Config, hiddenStates: readonly number[]): Map<string, number[]> {
+  const read = qwen3LayersRead(c, hiddenStates);
+  const layer = (key: string) => /^model\.layers\.(\d+)\./.exec(key)?.[1];
+  return new Map([...qwen3Shapes(c)].filter(([key]) => {
+    const i = layer(key);
+    return i === undefined ? key !== 'model.norm.weight' || read.finalNorm : Number(i) < read.layers;
+  }));
+}
+
+/**
  * `output.hidden_states` indices as non-negative ones: there are layers + 1 entries, and a negative
  * index counts from the end as in Python (−1 is the normed final layer, −2 the layer before it).
  */
@@ -112,7 +131,7 @@ function inverseFrequencies(headDim: number): number[] {
  */
 export function buildQwen3Encoder(g: GraphBuilder, w: WeightSource, c: Qwen3Config, options: { hiddenStates: readonly number[] }): void {
   const wanted = resolveHiddenStates(options.hiddenStates, c.layers);
-  const last = Math.max(...wanted);
+  const read = qwen3LayersRead(c, options.hiddenStates);
   const ids = g.input(QWEN3_INPUTS.ids, 'int64', [1, 'sequence']);
   const mask = g.input(QWEN3_INPUTS.mask, 'int64', [1, 'sequence']);
   const n = g.op('Shape', [ids], { start: 1, end: 2 });
@@ -154,7 +173,7 @@ export function buildQwen3Encoder(g: GraphBuilder, w: WeightSource, c: Qwen3Conf
 
   let h = g.op('Gather', [w.value('model.embed_tokens.weight'), g.op('Squeeze', [ids, g.constI64([0])])], { axis: 0 }, { name: 'embeddings' }); // [n, width]
   const states = new Map<number, string>([[0, h]]);
-  for (let i = 0; i < Math.min(last, c.layers); i++) {
+  for (let i = 0; i < read.layers; i++) {
     h = g.scope(`model.layers.${i}`, () => {
       const key = (rest: string) => layerKey(i, rest);
       const x = norm(h, key('input_layernorm.weight'));
@@ -171,7 +190,7 @@ export function buildQwen3Encoder(g: GraphBuilder, w: WeightSource, c: Qwen3Conf
     });
     states.set(i + 1, h);
   }
-  if (last === c.layers) states.set(c.layers, norm(h, 'model.norm.weight'));
+  if (read.finalNorm) states.set(c.layers, norm(h, 'model.norm.weight'));
 
   const picked = wanted.map((i) => states.get(i)!);
   const joined = picked.length === 1 ? picked[0] : g.op('Concat', picked, { axis: -1 }, { name: 'stacked' });

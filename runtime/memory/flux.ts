@@ -10,19 +10,32 @@ export function fluxKeepsFloat(key: string): boolean {
   return /^(img_in|txt_in|time_in|vector_in|guidance_in|final_layer)\./.test(key);
 }
 
-/** FLUX.1's sizes that activations scale with (black-forest-labs/flux util.py, configs["flux-dev"]). */
-export const FLUX1_SIZES = Object.freeze({ hidden: 3072, textTokensDev: 512, textTokensSchnell: 256, pixelsPerToken: 16, t5Width: 4096, vaeScaleFactorPx: 8, vaeWidth: 512, nativeResolution: 1024 });
+/** The sizes a family's activations scale with. */
+export interface ActivationSizes {
+  hidden: number;
+  pixelsPerToken: number;
+  /** The text encoder's width (T5's 4096, Qwen3-4B's 2560). */
+  textWidth: number;
+  vaeScaleFactorPx: number;
+  /** The VAE decoder's widest channel count. */
+  vaeWidth: number;
+  nativeResolution: number;
+}
 
+/** FLUX.1's sizes that activations scale with (black-forest-labs/flux util.py, configs["flux-dev"]). */
+export const FLUX1_SIZES = Object.freeze({ hidden: 3072, textTokensDev: 512, textTokensSchnell: 256, pixelsPerToken: 16, textWidth: 4096, vaeScaleFactorPx: 8, vaeWidth: 512, nativeResolution: 1024 });
+
+/** A FLUX-style DiT's memory model (FLUX.1 unless `sizes` says otherwise): its weights and the sizes its activations scale with. */
 export function fluxModelMemory(
   weights: ModelMemory['weights'],
-  opts: { textTokens?: number; halfGraph?: boolean; tile?: number } = {},
+  opts: { textTokens?: number; halfGraph?: boolean; tile?: number; sizes?: ActivationSizes } = {},
 ): ModelMemory {
-  const s = FLUX1_SIZES;
-  const textTokens = opts.textTokens ?? s.textTokensDev;
+  const s = opts.sizes ?? FLUX1_SIZES;
+  const textTokens = opts.textTokens ?? FLUX1_SIZES.textTokensDev;
   return {
     weights,
     transformer: { hidden: s.hidden, textTokens, pixelsPerToken: s.pixelsPerToken, halfGraph: opts.halfGraph ?? true },
-    textEncoder: { tokens: textTokens, width: s.t5Width },
+    textEncoder: { tokens: textTokens, width: s.textWidth },
     vae: { scaleFactorPx: s.vaeScaleFactorPx, tile: opts.tile ?? s.nativeResolution / s.vaeScaleFactorPx, width: s.vaeWidth },
   };
 }
@@ -60,12 +73,18 @@ export function publishedWeights(
  * VAE as published: fp32 safetensors, read into the float32 compute type either way).
  */
 export function publishedFluxWeights(shapes: PublishedShapes, formats: { transformer: StoredFormat; t5: StoredFormat }): ModelMemory['weights'] {
-  const decoder = (key: string) => !key.startsWith('encoder.');
   return {
     transformer: publishedWeights(shapes.transformer, formats.transformer, { keepFloat: fluxKeepsFloat }),
     // T5's token embedding is a Gather table, not a MatMul: it stays float.
     textEncoders: addWeights(publishedWeights(shapes.clip, 'F32'), publishedWeights(shapes.t5, formats.t5, { keepFloat: (key) => key === 'shared.weight' })),
-    vaeDecoder: publishedWeights(shapes.vae, 'F32', { only: decoder }),
-    vaeEncoder: publishedWeights(shapes.vae, 'F32', { only: (key) => !decoder(key) }),
+    ...publishedVaeWeights(shapes.vae, 'F32'),
+  };
+}
+
+/** A BFL-layout autoencoder's decoder (`decoder.*`) and encoder (`encoder.*`) weights; other keys (FLUX.2's latent BatchNorm) are not graph weights. */
+export function publishedVaeWeights(shapes: Readonly<Record<string, readonly number[]>>, format: StoredFormat): Pick<ModelMemory['weights'], 'vaeDecoder' | 'vaeEncoder'> {
+  return {
+    vaeDecoder: publishedWeights(shapes, format, { only: (key) => key.startsWith('decoder.') }),
+    vaeEncoder: publishedWeights(shapes, format, { only: (key) => key.startsWith('encoder.') }),
   };
 }

@@ -57,9 +57,9 @@ export function t5xxlShapes(): Shapes {
   return s;
 }
 
-/** FLUX.1's ae.safetensors: ch 128, ch_mult 1/2/4/4, 2 resnets per level, 16 latent channels. */
-export function fluxVaeShapes(): Shapes {
-  const [ch, mult, resnets, z] = [128, [1, 2, 4, 4], 2, 16];
+/** FLUX.1's ae.safetensors: ch 128, ch_mult 1/2/4/4, 2 resnets per level, 16 latent channels (FLUX.2's autoencoder has 32). */
+export function fluxVaeShapes(z = 16): Shapes {
+  const [ch, mult, resnets] = [128, [1, 2, 4, 4], 2];
   const s: Shapes = {};
   const conv = (name: string, out: number, inC: number, k = 3) => Object.assign(s, { [`${name}.weight`]: [out, inC, k, k], [`${name}.bias`]: [out] });
   const norm = (name: string, c: number) => Object.assign(s, { [`${name}.weight`]: [c], [`${name}.bias`]: [c] });

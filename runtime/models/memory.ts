@@ -6,6 +6,7 @@
 import { FLUX1_SIZES, fluxModelMemory, publishedFluxWeights, type StoredFormat } from '../memory/flux.ts';
 import { publishedFluxShapes } from '../memory/flux1-published.ts';
 import { machineMemory } from '../memory/machine.ts';
+import { kleinModelMemory, zimageModelMemory } from '../memory/qwen3-families-published.ts';
 import { planMemory, type MachineMemory, type ModelMemory } from '../memory/plan.ts';
 import { GGUF_BLOCK_FORMATS } from '../memory/weights.ts';
 import { familyFacts, type CatalogModel } from './catalog.ts';
@@ -37,8 +38,11 @@ function t5Format(model: Pick<CatalogModel, 'sources'>): StoredFormat {
   return gguf ? storedFormat(gguf) : 'BF16';
 }
 
-/** The planner's view of a catalog model; null for families the planner has no published shapes for yet. */
+/** The planner's view of a catalog model; null for variants the planner has no published shapes for yet. */
 export function catalogModelMemory(model: Pick<CatalogModel, 'family' | 'variant' | 'quantization' | 'sources'>): ModelMemory | null {
+  // klein and Z-Image rows are bf16 only: their shapes and formats are fixed
+  if (model.family === 'flux2') return model.variant === 'klein-4b' && model.quantization === 'bf16' ? kleinModelMemory() : null;
+  if (model.family === 'zimage') return model.variant === 'turbo' && model.quantization === 'bf16' ? zimageModelMemory() : null;
   if (model.family !== 'flux1') return null;
   const variant = model.variant === 'schnell' ? 'schnell' : 'dev';
   const weights = publishedFluxWeights(publishedFluxShapes(variant), { transformer: storedFormat(model.quantization), t5: t5Format(model) });
