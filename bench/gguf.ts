@@ -16,6 +16,7 @@ import { setFloat16 } from '@petamoriken/float16';
 import { expectedShapes, fluxAxesDim, type FluxConfig } from '../runtime/convert/flux.ts';
 import { keepsStoredType } from '../runtime/convert/quantize.ts';
 import { BLOCK_FORMATS, GGML_TYPE_IDS, storedBytes, type GgmlType } from '../runtime/convert/gguf/types.ts';
+import { writeSparseCheckpoint } from './sparse-checkpoint.ts';
 import { median, type BenchResult } from './timing.ts';
 
 /** FLUX.1-dev's widths with 2 double and 4 single blocks. */
@@ -84,32 +85,6 @@ export function writeGguf(path: string, shapes: Map<string, number[]>, quantized
   return header.length + offset;
 }
 
-/** A float32 safetensors file of `shapes` with small random values. */
-function writeSafetensorsF32(path: string, shapes: Map<string, number[]>): number {
-  const header: Record<string, unknown> = {};
-  let offset = 0;
-  for (const [key, shape] of shapes) {
-    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
-    header[key] = { dtype: 'F32', shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  let json = Buffer.from(JSON.stringify(header));
-  json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(json.length));
-  const pool = new Float32Array(16 * 2 ** 20).map(() => (Math.random() - 0.5) * 0.04);
-  const block = new Uint8Array(pool.buffer);
-  const fd = openSync(path, 'w');
-  try {
-    writeSync(fd, prefix);
-    writeSync(fd, json);
-    for (let left = offset; left > 0; left -= block.length) writeSync(fd, block, 0, Math.min(block.length, left));
-  } finally {
-    closeSync(fd);
-  }
-  return 8 + json.length + offset;
-}
-
 function once<T>(...args: string[]): T {
   return JSON.parse(execFileSync('npx', ['tsx', join(import.meta.dirname, 'gguf-once.ts'), ...args], { encoding: 'utf8', maxBuffer: 1 << 20 })) as T;
 }
@@ -134,7 +109,7 @@ export async function benchGguf(): Promise<BenchResult[]> {
     if (fs.bavail * fs.bsize < params * 7) return [{ name, note: `skipped: needs ${gb(params * 7)} free in ${root}` }];
     const results: BenchResult[] = [];
     const variants = [
-      { label: 'float32', file: 'flux-partial-f32.safetensors', write: (p: string) => writeSafetensorsF32(p, shapes) },
+      { label: 'float32', file: 'flux-partial-f32.safetensors', write: (p: string) => writeSparseCheckpoint(p, shapes, 'F32', new Uint8Array(new Float32Array(16 * 2 ** 20).map(() => (Math.random() - 0.5) * 0.04).buffer)) },
       { label: 'Q8_0', file: 'flux-partial-Q8_0.gguf', write: (p: string) => writeGguf(p, shapes, 'Q8_0') },
       { label: 'Q4_0', file: 'flux-partial-Q4_0.gguf', write: (p: string) => writeGguf(p, shapes, 'Q4_0') },
     ];

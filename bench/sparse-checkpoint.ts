@@ -1,6 +1,7 @@
 /**
  * Safetensors files with a real header and a hole for data (the bytes read as zeros and take no
- * disk), so a bench can convert, plan or load full-size shapes without full-size downloads.
+ * disk), so a bench can convert, plan or load full-size shapes without full-size downloads; or, given
+ * a fill block, data made of that block repeated (for benches that run the weights).
  */
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 
@@ -8,7 +9,12 @@ const BYTES_PER_ELEMENT = { F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, I64: 8 } as con
 export type SparseDtype = keyof typeof BYTES_PER_ELEMENT;
 
 /** Writes `path` with one tensor per entry of `shapes` (in that order), each in `dtype(key)`; returns the file's size. */
-export function writeSparseCheckpoint(path: string, shapes: Iterable<[string, readonly number[]]>, dtype: SparseDtype | ((key: string) => SparseDtype)): number {
+export function writeSparseCheckpoint(
+  path: string,
+  shapes: Iterable<[string, readonly number[]]>,
+  dtype: SparseDtype | ((key: string) => SparseDtype),
+  fill?: Uint8Array,
+): number {
   const typeOf = typeof dtype === 'function' ? dtype : () => dtype;
   const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
   let offset = 0;
@@ -26,7 +32,8 @@ export function writeSparseCheckpoint(path: string, shapes: Iterable<[string, re
   try {
     writeSync(fd, prefix);
     writeSync(fd, json);
-    ftruncateSync(fd, 8 + json.length + offset);
+    if (fill) for (let left = offset; left > 0; left -= fill.length) writeSync(fd, fill, 0, Math.min(fill.length, left));
+    else ftruncateSync(fd, 8 + json.length + offset);
   } finally {
     closeSync(fd);
   }

@@ -2,7 +2,7 @@
 // safetensors ones, and with --quantize: bundles that generate through the pipeline and the
 // companion, with each component's quantization in --scan and the report.
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
@@ -11,30 +11,16 @@ import { formatConvertReport } from '../../runtime/cli/convert.ts';
 import { convertCheckpoints, type ConvertReport } from '../../runtime/convert/index.ts';
 import { PACKED_WEIGHTS_FILE } from '../../runtime/convert/packed-weights.ts';
 import { scanCheckpoints } from '../../runtime/convert/scan.ts';
-import { clipTokenizerConfig, clipTokenizerJson, t5TokenizerConfig, t5TokenizerJson } from '../../runtime/demo/tokenizers.ts';
 import { loadPipeline } from '../../runtime/pipeline/index.ts';
 import { createCompanion } from '../../runtime/server/index.ts';
 import { Api, TOKEN } from '../server/helpers/companion.ts';
-import { ENCODER_FIXTURES, FLUX_FIXTURES, GGUF_FIXTURES, tempRoot } from './helpers/flux-fixtures.ts';
+import { ENCODER_FIXTURES, FLUX_FIXTURES, GGUF_FIXTURES, tempRoot, writeDemoTokenizers } from './helpers/flux-fixtures.ts';
 
 const { root, cleanup } = tempRoot('dype-convert-gguf-');
 afterAll(cleanup);
 
 const tokenizers = join(root, 'tokenizers');
 const base = { tokenizers, hubCache: null, clipHeadDim: 12 } as const;
-
-function writeTokenizers(dir: string): void {
-  const files: [string, object][] = [
-    ['tokenizer/tokenizer.json', clipTokenizerJson()],
-    ['tokenizer/tokenizer_config.json', clipTokenizerConfig()],
-    ['tokenizer_2/tokenizer.json', t5TokenizerJson()],
-    ['tokenizer_2/tokenizer_config.json', t5TokenizerConfig()],
-  ];
-  for (const [rel, json] of files) {
-    mkdirSync(join(dir, rel, '..'), { recursive: true });
-    writeFileSync(join(dir, rel), JSON.stringify(json));
-  }
-}
 
 /** A ComfyUI-like folder: GGUF transformer (unet/) and T5 (clip/), safetensors VAE and CLIP-L. */
 function writeGgufModels(dir: string): void {
@@ -64,7 +50,7 @@ let report: ConvertReport;
 const logged: string[] = [];
 
 beforeAll(async () => {
-  writeTokenizers(tokenizers);
+  writeDemoTokenizers(tokenizers);
   writeGgufModels(models);
   report = await convertCheckpoints([models], { ...base, output: bundle, log: (line) => logged.push(line) });
 });

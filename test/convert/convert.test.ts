@@ -12,13 +12,12 @@ import { formatBytes } from '../../runtime/files/place.ts';
 import { ConvertError, convertCheckpoints, type ConvertOptions, type ConvertReport } from '../../runtime/convert/index.ts';
 import { readSafetensorsHeader } from '../../runtime/convert/safetensors.ts';
 import { scanCheckpoints } from '../../runtime/convert/scan.ts';
-import { clipTokenizerConfig, clipTokenizerJson, t5TokenizerConfig, t5TokenizerJson } from '../../runtime/demo/tokenizers.ts';
 import { loadPipeline, readBundle } from '../../runtime/pipeline/index.ts';
 import { createSession } from '../../runtime/pipeline/ort.ts';
 import { externalLocations, readModel } from '../../runtime/onnx/graph.ts';
 import { createCompanion } from '../../runtime/server/index.ts';
 import { Api, TOKEN } from '../server/helpers/companion.ts';
-import { ENCODER_FIXTURES, FLUX_FIXTURES, tempRoot } from './helpers/flux-fixtures.ts';
+import { ENCODER_FIXTURES, FLUX_FIXTURES, tempRoot, writeDemoTokenizers } from './helpers/flux-fixtures.ts';
 import { writeSafetensors, type RawTensor } from './helpers/write-safetensors.ts';
 
 const { root, cleanup } = tempRoot('dype-convert-');
@@ -47,26 +46,12 @@ function header(json: object): Buffer {
   return Buffer.concat([length, raw]);
 }
 
-/** The demo bundle's tokenizers (their vocabularies fit the e2e encoders), as a --tokenizers folder. */
-function writeTokenizers(dir: string): void {
-  const files: [string, object][] = [
-    ['tokenizer/tokenizer.json', clipTokenizerJson()],
-    ['tokenizer/tokenizer_config.json', clipTokenizerConfig()],
-    ['tokenizer_2/tokenizer.json', t5TokenizerJson()],
-    ['tokenizer_2/tokenizer_config.json', t5TokenizerConfig()],
-  ];
-  for (const [rel, json] of files) {
-    mkdirSync(join(dir, rel, '..'), { recursive: true });
-    writeFileSync(join(dir, rel), JSON.stringify(json));
-  }
-}
-
 let bundle = '';
 let report: ConvertReport;
 
 beforeAll(async () => {
   writeModels(models);
-  writeTokenizers(tokenizers);
+  writeDemoTokenizers(tokenizers);
   bundle = join(root, 'bundle');
   report = await convertCheckpoints([models], { ...base, output: bundle });
 });
@@ -211,7 +196,7 @@ describe('dype convert on a diffusers folder', () => {
     place(join(ENCODER_FIXTURES, 'ae.safetensors'), 'vae/diffusion_pytorch_model.safetensors');
     place(join(FLUX_FIXTURES, 'e2e', 'clip_l.safetensors'), 'text_encoder/model.safetensors');
     place(join(FLUX_FIXTURES, 'e2e', 't5xxl_fp16.safetensors'), 'text_encoder_2/model.safetensors');
-    writeTokenizers(hub);
+    writeDemoTokenizers(hub);
     const out = join(root, 'schnell-bundle');
     const converted = await convertCheckpoints([hub], { ...base, tokenizers: undefined, output: out });
     expect(converted.variant).toBe('schnell');

@@ -16,6 +16,7 @@ import { QuantizingWeightSource, type QuantizeMode } from '../../../runtime/conv
 import { readSafetensorsHeader } from '../../../runtime/convert/safetensors.ts';
 import { SafetensorsWeightSource } from '../../../runtime/convert/source.ts';
 import type { WeightSource } from '../../../runtime/convert/weights.ts';
+import { clipTokenizerConfig, clipTokenizerJson, t5TokenizerConfig, t5TokenizerJson } from '../../../runtime/demo/tokenizers.ts';
 import { GraphBuilder } from '../../../runtime/onnx/builder.ts';
 import { imageIds, textIds } from '../../../runtime/pipeline/latents.ts';
 import { createSession, type TensorData } from '../../../runtime/pipeline/ort.ts';
@@ -135,5 +136,19 @@ export async function convertGgufTransformer(file: string, dir: string, accuracy
     return { path, config, counts: w.counts, weightsBytes: out.bytes, fileBytes: header.fileSize };
   } finally {
     out.close();
+  }
+}
+
+/** The demo bundle's tokenizers (their vocabularies fit the e2e encoders), as a --tokenizers folder. */
+export function writeDemoTokenizers(dir: string): void {
+  const files: [string, object][] = [
+    ['tokenizer/tokenizer.json', clipTokenizerJson()],
+    ['tokenizer/tokenizer_config.json', clipTokenizerConfig()],
+    ['tokenizer_2/tokenizer.json', t5TokenizerJson()],
+    ['tokenizer_2/tokenizer_config.json', t5TokenizerConfig()],
+  ];
+  for (const [rel, json] of files) {
+    mkdirSync(join(dir, rel, '..'), { recursive: true });
+    writeFileSync(join(dir, rel), JSON.stringify(json));
   }
 }
